@@ -1,0 +1,75 @@
+// swift-tools-version:6.0
+// mgllava — MG-LLaVA (arXiv 2406.17770) in Swift: tensor core, models, trainer, evaluation.
+import PackageDescription
+
+// Swift 5 language mode: the tensor core keeps a little global state (grad mode, BLAS thread policy) that is
+// documented as thread-confined; strict Swift 6 checking would force wrappers on every kernel closure.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v5),
+]
+
+let package = Package(
+    name: "mgllava",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "MGLLaVA", targets: ["MGLLaVA"]),
+        .executable(name: "mgllava", targets: ["MGLLaVACLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // MARK: - System libraries (Debian: libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev)
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
+
+        // MARK: - Core
+        .target(name: "MGTensor", dependencies: ["COpenBLAS"], swiftSettings: swiftSettings),
+        .target(name: "MGNN", dependencies: ["MGTensor"], swiftSettings: swiftSettings),
+        .target(name: "MGCheckpoint", dependencies: ["MGTensor"], swiftSettings: swiftSettings),
+        .target(name: "MGTokenizers", swiftSettings: swiftSettings),
+
+        // MARK: - Model parts (each depends only on MGNN / MGTensor)
+        .target(name: "MGCLIP", dependencies: ["MGNN"], swiftSettings: swiftSettings),
+        .target(name: "MGConvNeXt", dependencies: ["MGNN"], swiftSettings: swiftSettings),
+        .target(name: "MGFusion", dependencies: ["MGNN"], swiftSettings: swiftSettings),
+        .target(name: "MGObjects", dependencies: ["MGNN"], swiftSettings: swiftSettings),
+        .target(name: "MGLLM", dependencies: ["MGNN"], swiftSettings: swiftSettings),
+
+        // MARK: - Assembly, data, training, evaluation
+        .target(
+            name: "MGLLaVA",
+            dependencies: [
+                "MGTensor", "MGNN", "MGCheckpoint", "MGTokenizers", "CImageCodecs",
+                "MGCLIP", "MGConvNeXt", "MGFusion", "MGObjects", "MGLLM",
+            ],
+            swiftSettings: swiftSettings),
+        .target(name: "MGData", dependencies: ["MGLLaVA"], swiftSettings: swiftSettings),
+        .target(
+            name: "MGTrain",
+            dependencies: ["MGData", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings),
+        .target(name: "MGEval", dependencies: ["MGLLaVA", "MGData"], swiftSettings: swiftSettings),
+        .target(name: "MGConfigs", dependencies: ["MGTrain", "MGEval"], path: "configs", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "MGLLaVACLI",
+            dependencies: [
+                "MGLLaVA", "MGData", "MGTrain", "MGEval", "MGConfigs", "COpenBLAS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+
+        // MARK: - Tests
+        // Shared test helpers (fixture paths, finite-difference gradient check); fixtures live in Tests/Fixtures.
+        .target(name: "MGTestSupport", dependencies: ["MGTensor", "MGCheckpoint"], path: "Tests/MGTestSupport",
+                swiftSettings: swiftSettings),
+        .testTarget(name: "MGTensorTests", dependencies: ["MGTensor", "MGCheckpoint", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "MGNNTests", dependencies: ["MGNN", "MGCheckpoint", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "MGCheckpointTests", dependencies: ["MGCheckpoint", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
+    ]
+)

@@ -1,0 +1,7 @@
+// MGEval — see DESIGN.md §2 for what this module holds. Filled by a later issue; the target exists now so that the
+// dependency directions are fixed from the start.
+import MGLLaVA
+
+public enum MGEvalModule {
+    public static let name = "MGEval"
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+import MGLLaVA
+
+@main
+struct MGLLaVACommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mgllava",
+        abstract: "Train, run and evaluate MG-LLaVA (multi-granularity vision-language model) without Python.",
+        subcommands: [])
+}

@@ -1,0 +1,214 @@
+import Foundation
+
+// Unary element-wise ops and tensor–scalar arithmetic, each with its backward beside it.
+// Kernels run on raw pointers, split over cores for large tensors.
+
+@usableFromInline
+func mapUnary(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+    let input = x.float()
+    let out = Tensor.uninitialized(input.shape)
+    let src = input.storage.floats, dst = out.storage.floats
+    Parallel.forEachChunk(input.count, costPerItem: 4) { r in
+        for i in r { dst[i] = f(src[i]) }
+    }
+    return out
+}
+
+@usableFromInline
+func mapBinarySameShape(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+    precondition(a.shape == b.shape, "element-wise: shapes \(a.shape) and \(b.shape) differ")
+    let out = Tensor.uninitialized(a.shape)
+    let pa = a.storage.floats, pb = b.storage.floats, dst = out.storage.floats
+    Parallel.forEachChunk(a.count, costPerItem: 4) { r in
+        for i in r { dst[i] = f(pa[i], pb[i]) }
+    }
+    return out
+}
+
+// Abramowitz–Stegun is not accurate enough for exact GELU; Foundation's erf is (it is libm's).
+@inline(__always) private func erfF(_ x: Float) -> Float { Foundation.erf(x) }
+
+private let sqrtHalf: Float = 0.70710678118654752440
+private let invSqrt2Pi: Float = 0.39894228040143267794  // 1/sqrt(2π)
+private let sqrt2OverPi: Float = 0.79788456080286535588  // sqrt(2/π)
+
+extension Tensor {
+    // MARK: - Basic math
+
+    public func neg() -> Tensor {
+        let out = mapUnary(self) { -$0 }
+        return Tensor.record("neg", out, inputs: [self]) { g in [g.neg()] }
+    }
+
+    public static prefix func - (x: Tensor) -> Tensor { x.neg() }
+
+    public func exp() -> Tensor {
+        let out = mapUnary(self) { Foundation.exp($0) }
+        return Tensor.record("exp", out, inputs: [self]) { g in [g * out] }
+    }
+
+    public func log() -> Tensor {
+        let x = self.detached()
+        let out = mapUnary(self) { Foundation.log($0) }
+        return Tensor.record("log", out, inputs: [self]) { g in [g / x] }
+    }
+
+    public func sqrt() -> Tensor {
+        let out = mapUnary(self) { $0.squareRoot() }
+        return Tensor.record("sqrt", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, out) { g, y in g * 0.5 / y }]
+        }
+    }
+
+    public func rsqrt() -> Tensor {
+        let out = mapUnary(self) { 1 / $0.squareRoot() }
+        return Tensor.record("rsqrt", out, inputs: [self]) { g in
+            // d/dx x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
+            [mapBinarySameShape(g, out) { g, y in -0.5 * g * y * y * y }]
+        }
+    }
+
+    /// x^p for a scalar exponent.
+    public func pow(_ p: Float) -> Tensor {
+        let x = self.detached()
+        let out = mapUnary(self) { Foundation.pow($0, p) }
+        return Tensor.record("pow", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, x) { g, x in g * p * Foundation.pow(x, p - 1) }]
+        }
+    }
+
+    public func square() -> Tensor {
+        let x = self.detached()
+        let out = mapUnary(self) { $0 * $0 }
+        return Tensor.record("square", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, x) { g, x in 2 * g * x }]
+        }
+    }
+
+    public func abs() -> Tensor {
+        let x = self.detached()
+        let out = mapUnary(self) { Swift.abs($0) }
+        return Tensor.record("abs", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, x) { g, x in x > 0 ? g : (x < 0 ? -g : 0) }]
+        }
+    }
+
+    // MARK: - Activations
+
+    public func tanh() -> Tensor {
+        let out = mapUnary(self) { Foundation.tanh($0) }
+        return Tensor.record("tanh", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, out) { g, y in g * (1 - y * y) }]
+        }
+    }
+
+    public func sigmoid() -> Tensor {
+        let out = mapUnary(self) { 1 / (1 + Foundation.exp(-$0)) }
+        return Tensor.record("sigmoid", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, out) { g, y in g * y * (1 - y) }]
+        }
+    }
+
+    public func relu() -> Tensor {
+        let out = mapUnary(self) { $0 > 0 ? $0 : 0 }
+        return Tensor.record("relu", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, out) { g, y in y > 0 ? g : 0 }]
+        }
+    }
+
+    /// GELU, exact form x·Φ(x) = x·½(1 + erf(x/√2)) (PyTorch `approximate='none'`, HF "gelu").
+    public func gelu() -> Tensor {
+        let x = self.detached()
+        let out = mapUnary(self) { v in 0.5 * v * (1 + erfF(v * sqrtHalf)) }
+        return Tensor.record("gelu", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, x) { g, v in
+                let cdf = 0.5 * (1 + erfF(v * sqrtHalf))
+                let pdf = invSqrt2Pi * Foundation.exp(-0.5 * v * v)
+                return g * (cdf + v * pdf)
+            }]
+        }
+    }
+
+    /// GELU, tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (PyTorch `approximate='tanh'`, HF "gelu_new").
+    public func geluTanh() -> Tensor {
+        let x = self.detached()
+        let out = mapUnary(self) { v in
+            0.5 * v * (1 + Foundation.tanh(sqrt2OverPi * (v + 0.044715 * v * v * v)))
+        }
+        return Tensor.record("gelu_tanh", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, x) { g, v in
+                let inner = sqrt2OverPi * (v + 0.044715 * v * v * v)
+                let t = Foundation.tanh(inner)
+                let dInner = sqrt2OverPi * (1 + 3 * 0.044715 * v * v)
+                return g * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * dInner)
+            }]
+        }
+    }
+
+    /// x·σ(1.702x) — CLIP's quick_gelu.
+    public func quickGelu() -> Tensor {
+        let x = self.detached()
+        let out = mapUnary(self) { v in v / (1 + Foundation.exp(-1.702 * v)) }
+        return Tensor.record("quick_gelu", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, x) { g, v in
+                let s = 1 / (1 + Foundation.exp(-1.702 * v))
+                return g * (s + 1.702 * v * s * (1 - s))
+            }]
+        }
+    }
+
+    /// x·σ(x) (SiLU / swish), the LLaMA MLP activation.
+    public func silu() -> Tensor {
+        let x = self.detached()
+        let out = mapUnary(self) { v in v / (1 + Foundation.exp(-v)) }
+        return Tensor.record("silu", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, x) { g, v in
+                let s = 1 / (1 + Foundation.exp(-v))
+                return g * s * (1 + v * (1 - s))
+            }]
+        }
+    }
+
+    // MARK: - Scalar arithmetic
+
+    public static func + (x: Tensor, s: Float) -> Tensor {
+        let out = mapUnary(x) { $0 + s }
+        return Tensor.record("add_scalar", out, inputs: [x]) { g in [g] }
+    }
+    public static func + (s: Float, x: Tensor) -> Tensor { x + s }
+
+    public static func - (x: Tensor, s: Float) -> Tensor { x + (-s) }
+
+    public static func - (s: Float, x: Tensor) -> Tensor {
+        let out = mapUnary(x) { s - $0 }
+        return Tensor.record("rsub_scalar", out, inputs: [x]) { g in [g.neg()] }
+    }
+
+    public static func * (x: Tensor, s: Float) -> Tensor {
+        let out = mapUnary(x) { $0 * s }
+        return Tensor.record("mul_scalar", out, inputs: [x]) { g in [g * s] }
+    }
+    public static func * (s: Float, x: Tensor) -> Tensor { x * s }
+
+    public static func / (x: Tensor, s: Float) -> Tensor {
+        let out = mapUnary(x) { $0 / s }
+        return Tensor.record("div_scalar", out, inputs: [x]) { g in [g / s] }
+    }
+
+    public static func / (s: Float, x: Tensor) -> Tensor {
+        let xv = x.detached()
+        let out = mapUnary(x) { s / $0 }
+        return Tensor.record("rdiv_scalar", out, inputs: [x]) { g in
+            [mapBinarySameShape(g, xv) { g, v in -g * s / (v * v) }]
+        }
+    }
+
+    /// Clamps to [low, high]; the gradient passes where the input is inside the interval.
+    public func clamp(min low: Float = -.infinity, max high: Float = .infinity) -> Tensor {
+        let x = self.detached()
+        let out = mapUnary(self) { Swift.min(Swift.max($0, low), high) }
+        return Tensor.record("clamp", out, inputs: [self]) { g in
+            [mapBinarySameShape(g, x) { g, v in v >= low && v <= high ? g : 0 }]
+        }
+    }
+}

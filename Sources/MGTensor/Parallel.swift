@@ -1,0 +1,34 @@
+import Foundation
+import COpenBLAS
+
+/// How our own element-wise and reduction kernels use the cores.
+///
+/// OpenBLAS runs its own threads inside BLAS calls; our kernels split work only outside them, and only above a
+/// size where the split pays for itself, so the two never oversubscribe the machine.
+public enum Parallel {
+    /// Threads used by our kernels (defaults to the active processor count).
+    nonisolated(unsafe) public static var threadCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Below this many elements of work a kernel runs on the calling thread.
+    nonisolated(unsafe) public static var minimumParallelWork: Int = 1 << 15
+
+    /// Runs `body` over `0..<count` split into contiguous chunks, in parallel when `count × costPerItem` is large.
+    @inlinable
+    public static func forEachChunk(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+        let threads = threadCount
+        if threads <= 1 || count < 2 || count * max(costPerItem, 1) < minimumParallelWork {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        let chunks = min(threads, count)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let start = count * c / chunks
+            let end = count * (c + 1) / chunks
+            if start < end { body(start..<end) }
+        }
+    }
+
+    /// Sets the number of OpenBLAS threads (BLAS calls only).
+    public static func setBLASThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(max(1, n)))
+    }
+}
