@@ -16,6 +16,10 @@ public func gemm(
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
         return
     }
+    // OpenBLAS's gemv scales y by beta, and 0·NaN is NaN: clear y first so uninitialised outputs are safe.
+    if (m == 1 || n == 1) && beta == 0 {
+        for i in 0..<m { for j in 0..<n { c[i * ldc + j] = 0 } }
+    }
     if m == 1 && ldc >= n {
         // y[N] = op(B)ᵀ-ish · x: with B stored [N,K] (transB) y = B·x, else y = Bᵀ·x with B stored [K,N].
         let incx = transA ? lda : 1
