@@ -20,7 +20,8 @@ struct LinearTaps {
             if alignCorners {
                 src = scale * Float(o)
             } else {
-                src = scale * (Float(o) + 0.5) - 0.5
+                // PyTorch's compiled kernel contracts this to one fused multiply-add; so do we, for bit parity.
+                src = Float(-0.5).addingProduct(scale, Float(o) + 0.5)
                 if src < 0 { src = 0 }
             }
             let lo = Swift.min(Int(src), inSize - 1)
