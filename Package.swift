@@ -71,5 +71,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGCheckpointTests", dependencies: ["MGCheckpoint", "MGTestSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "MGTokenizersTests", dependencies: ["MGTokenizers", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
     ]
 )

@@ -14,7 +14,7 @@ struct GemmBenchCommand: ParsableCommand {
         abstract: "Our matmul / conv2d / attention on MG-LLaVA's shapes vs raw cblas_sgemm / cblas_sgemv.")
 
     @Option(help: "Timed rounds per shape (the fastest is kept).")
-    var repeats: Int = 5
+    var repeats: Int = 10
 
     @Flag(help: "One shape per kind, for a smoke test.")
     var quick = false

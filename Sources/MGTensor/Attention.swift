@@ -47,26 +47,20 @@ extension Tensor {
                 let scores = pp + bh * l * s
                 gemm(transA: false, transB: true, m: l, n: s, k: d, alpha: sc,
                      a: qp + bh * l * d, lda: d, b: kp + (bi * hkv + kvh) * s * d, ldb: d, c: scores, ldc: s)
-                for i in 0..<l {
-                    let row = scores + i * s
-                    if let mp {
-                        let mrow = mp + bi * ms[0] + hi * ms[1] + i * ms[2]
-                        for j in 0..<s where mrow[j * ms[3]] == 0 { row[j] = -.infinity }
+                // Mask and softmax each row, in parallel (BLAS is idle here).
+                Parallel.forEachChunk(l, costPerItem: s * 4) { rows in
+                    for i in rows {
+                        let row = scores + i * s
+                        if let mp {
+                            let mrow = mp + bi * ms[0] + hi * ms[1] + i * ms[2]
+                            for j in 0..<s where mrow[j * ms[3]] == 0 { row[j] = -.infinity }
+                        }
+                        if isCausal {
+                            let first = Swift.max(i + causalOffset + 1, 0)
+                            if first < s { for j in first..<s { row[j] = -.infinity } }
+                        }
+                        softmaxRowInPlace(row, s)
                     }
-                    if isCausal {
-                        let last = i + causalOffset
-                        if last + 1 < s { for j in Swift.max(last + 1, 0)..<s { row[j] = -.infinity } }
-                    }
-                    var m = -Float.infinity
-                    for j in 0..<s { m = Swift.max(m, row[j]) }
-                    if m == -.infinity {
-                        for j in 0..<s { row[j] = 0 }
-                        continue
-                    }
-                    var total: Float = 0
-                    for j in 0..<s { let e = Foundation.exp(row[j] - m); row[j] = e; total += e }
-                    let inv = 1 / total
-                    for j in 0..<s { row[j] *= inv }
                 }
                 gemm(transA: false, transB: false, m: l, n: dv, k: s, a: scores, lda: s,
                      b: vp + (bi * hkv + kvh) * s * dv, ldb: dv, c: op + bh * l * dv, ldc: dv)

@@ -37,7 +37,9 @@ public final class GradNode: @unchecked Sendable {
         if let existing = grad {
             grad = withNoGrad { existing + g }
         } else {
-            grad = g
+            // A leaf keeps its own copy: op backwards may hand the same tensor to several inputs (add, sub) or
+            // return the caller's seed, and later in-place users of `.grad` (all-reduce, clipping) must not alias.
+            grad = isLeaf ? g.copy() : g
         }
     }
 }
@@ -86,16 +88,12 @@ extension Tensor {
         if let node, node.isLeaf { node.grad = nil }
     }
 
-    /// Sets a leaf's accumulated gradient (optimizers, gradient clipping, all-reduce).
+    /// Sets a leaf's accumulated gradient (gradient clipping, all-reduce). The leaf takes `g` as it is: pass a
+    /// tensor nobody else writes to.
     public func setGrad(_ g: Tensor?) {
         guard let node, node.isLeaf else { return }
         if let g { precondition(g.shape == shape, "setGrad: \(g.shape) for a leaf of shape \(shape)") }
         node.grad = g?.detached()
-    }
-
-    /// Shares this tensor's leaf accumulator with `other` values (used by `Parameter` to hand out the same leaf).
-    internal func withNode(of other: Tensor) -> Tensor {
-        Tensor(storage: storage, shape: shape, node: other.node)
     }
 
     /// Records an op: `output` (computed without a graph) gets a node whose backward maps the output gradient to

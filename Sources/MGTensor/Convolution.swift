@@ -21,13 +21,18 @@ func im2col(_ x: UnsafePointer<Float>, channels: Int, _ g: Conv2dGeometry, _ col
         for row in r {
             let c = row / (g.kernelH * g.kernelW), ky = (row / g.kernelW) % g.kernelH, kx = row % g.kernelW
             let dst = col + row * oh * ow, plane = x + c * h * w
+            let cols = validRange(size: w, out: ow, stride: g.strideW, pad: g.padW, k: kx)
             for oy in 0..<oh {
                 let iy = oy * g.strideH - g.padH + ky
                 let d = dst + oy * ow
-                if iy < 0 || iy >= h { for ox in 0..<ow { d[ox] = 0 }; continue }
-                for ox in 0..<ow {
-                    let ix = ox * g.strideW - g.padW + kx
-                    d[ox] = ix >= 0 && ix < w ? plane[iy * w + ix] : 0
+                if iy < 0 || iy >= h || cols.isEmpty { d.initialize(repeating: 0, count: ow); continue }
+                for ox in 0..<cols.lowerBound { d[ox] = 0 }
+                for ox in cols.upperBound..<ow { d[ox] = 0 }
+                let src = plane + iy * w - g.padW + kx
+                if g.strideW == 1 {
+                    (d + cols.lowerBound).update(from: src + cols.lowerBound, count: cols.count)
+                } else {
+                    for ox in cols { d[ox] = src[ox * g.strideW] }
                 }
             }
         }
@@ -44,13 +49,12 @@ func col2im(_ col: UnsafePointer<Float>, channels: Int, _ g: Conv2dGeometry, _ x
             for ky in 0..<g.kernelH {
                 for kx in 0..<g.kernelW {
                     let src = col + ((c * g.kernelH + ky) * g.kernelW + kx) * oh * ow
+                    let cols = validRange(size: w, out: ow, stride: g.strideW, pad: g.padW, k: kx)
                     for oy in 0..<oh {
                         let iy = oy * g.strideH - g.padH + ky
                         if iy < 0 || iy >= h { continue }
-                        for ox in 0..<ow {
-                            let ix = ox * g.strideW - g.padW + kx
-                            if ix >= 0 && ix < w { plane[iy * w + ix] += src[oy * ow + ox] }
-                        }
+                        let d = plane + iy * w - g.padW + kx, s = src + oy * ow
+                        for ox in cols { d[ox * g.strideW] += s[ox] }
                     }
                 }
             }

@@ -6,7 +6,7 @@ extension Tensor {
     public func dropout(p: Float, training: Bool, generator: inout Generator) -> Tensor {
         precondition(p >= 0 && p <= 1, "dropout: p = \(p) outside [0, 1]")
         if !training || p == 0 { return self }
-        if p == 1 { return self * Tensor.zeros(shape) }
+        if p == 1 { return maskedFill(Tensor(scalar: 1), 0) }  // select, not ×0: Inf/NaN inputs still give 0
         let mask = Tensor.uninitialized(shape)
         let mp = mask.storage.floats
         let keepScale = 1 / (1 - p)

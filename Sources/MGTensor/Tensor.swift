@@ -173,7 +173,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// A copy in another dtype. Float→16-bit rounds to nearest even; float→int truncates toward zero.
     public func converted(to target: DType) -> Tensor {
-        if target == dtype { return Tensor(storage: storage, shape: shape) }
+        if target == dtype { return copy() }
         let out = Storage(uninitializedCount: count, dtype: target)
         let n = count
         // Widen to float first (every source type), then narrow.
