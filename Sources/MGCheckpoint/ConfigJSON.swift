@@ -15,6 +15,9 @@ public struct ConfigError: Error, Equatable, CustomStringConvertible {
     public var description: String { key.isEmpty ? "\(path): \(reason)" : "\(path): '\(key)': \(reason)" }
 }
 
+/// JSONSerialization hands back booleans as NSNumber too; their Objective-C type code is "c" (char).
+func isJSONBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
 /// Typed, error-reporting access to one JSON object of a config file. Unknown fields are ignored (as transformers
 /// does); a required field that is missing or has the wrong type throws a `ConfigError` naming file and key.
 public struct ConfigObject {
@@ -61,7 +64,7 @@ public struct ConfigObject {
     public func int(_ key: String, default value: Int) throws -> Int {
         guard has(key), let raw = values[key] else { return value }
         // JSONSerialization gives NSNumber; reject booleans and non-integral numbers explicitly.
-        if let n = raw as? NSNumber, CFGetTypeID(n) != CFBooleanGetTypeID() {
+        if let n = raw as? NSNumber, !isJSONBool(n) {
             let d = n.doubleValue
             if d == d.rounded(), Swift.abs(d) < 9.0e15 { return Int(d) }
         }
@@ -75,13 +78,13 @@ public struct ConfigObject {
 
     public func double(_ key: String, default value: Double) throws -> Double {
         guard has(key), let raw = values[key] else { return value }
-        if let n = raw as? NSNumber, CFGetTypeID(n) != CFBooleanGetTypeID(), n.doubleValue.isFinite { return n.doubleValue }
+        if let n = raw as? NSNumber, !isJSONBool(n), n.doubleValue.isFinite { return n.doubleValue }
         throw fail(key, "expected a number, found \(describe(raw))")
     }
 
     public func bool(_ key: String, default value: Bool) throws -> Bool {
         guard has(key), let raw = values[key] else { return value }
-        if let n = raw as? NSNumber, CFGetTypeID(n) == CFBooleanGetTypeID() { return n.boolValue }
+        if let n = raw as? NSNumber, isJSONBool(n) { return n.boolValue }
         throw fail(key, "expected true or false, found \(describe(raw))")
     }
 
@@ -124,7 +127,7 @@ public struct ConfigObject {
 
     private func describe(_ value: Any) -> String {
         if let s = value as? String { return "the string \"\(s.prefix(40))\"" }
-        if let n = value as? NSNumber { return CFGetTypeID(n) == CFBooleanGetTypeID() ? "\(n.boolValue)" : "\(n)" }
+        if let n = value as? NSNumber { return isJSONBool(n) ? "\(n.boolValue)" : "\(n)" }
         if value is [Any] { return "a list" }
         if value is [String: Any] { return "an object" }
         if value is NSNull { return "null" }
