@@ -73,5 +73,9 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGTokenizersTests", dependencies: ["MGTokenizers", "MGTestSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "MGObjectsTests", dependencies: ["MGObjects", "MGCheckpoint", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "MGLLaVATests", dependencies: ["MGLLaVA", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
     ]
 )
