@@ -40,31 +40,28 @@ extension Tensor {
         let qp = qf.storage.floats, kp = kf.storage.floats, vp = vf.storage.floats
         let pp = probs.storage.floats, op = out.storage.floats
         let mp = maskData?.storage.floats
-        for bi in 0..<b {
-            for hi in 0..<h {
-                let kvh = hi / group
-                let bh = bi * h + hi
-                let scores = pp + bh * l * s
-                gemm(transA: false, transB: true, m: l, n: s, k: d, alpha: sc,
-                     a: qp + bh * l * d, lda: d, b: kp + (bi * hkv + kvh) * s * d, ldb: d, c: scores, ldc: s)
-                // Mask and softmax each row, in parallel (BLAS is idle here).
-                Parallel.forEachChunk(l, costPerItem: s * 4) { rows in
-                    for i in rows {
-                        let row = scores + i * s
-                        if let mp {
-                            let mrow = mp + bi * ms[0] + hi * ms[1] + i * ms[2]
-                            for j in 0..<s where mrow[j * ms[3]] == 0 { row[j] = -.infinity }
-                        }
-                        if isCausal {
-                            let first = Swift.max(i + causalOffset + 1, 0)
-                            if first < s { for j in first..<s { row[j] = -.infinity } }
-                        }
-                        softmaxRowInPlace(row, s)
-                    }
+        // Heads in parallel, each with single-threaded BLAS: the products are small and the softmax between them
+        // would otherwise fight OpenBLAS's spinning workers for the cores.
+        Parallel.forEachWithSerialBLAS(b * h) { bh in
+            let bi = bh / h, hi = bh % h
+            let kvh = hi / group
+            let scores = pp + bh * l * s
+            gemm(transA: false, transB: true, m: l, n: s, k: d, alpha: sc,
+                 a: qp + bh * l * d, lda: d, b: kp + (bi * hkv + kvh) * s * d, ldb: d, c: scores, ldc: s)
+            for i in 0..<l {
+                let row = scores + i * s
+                if let mp {
+                    let mrow = mp + bi * ms[0] + hi * ms[1] + i * ms[2]
+                    for j in 0..<s where mrow[j * ms[3]] == 0 { row[j] = -.infinity }
                 }
-                gemm(transA: false, transB: false, m: l, n: dv, k: s, a: scores, lda: s,
-                     b: vp + (bi * hkv + kvh) * s * dv, ldb: dv, c: op + bh * l * dv, ldc: dv)
+                if isCausal {
+                    let first = Swift.max(i + causalOffset + 1, 0)
+                    if first < s { for j in first..<s { row[j] = -.infinity } }
+                }
+                softmaxRowInPlace(row, s)
             }
+            gemm(transA: false, transB: false, m: l, n: dv, k: s, a: scores, lda: s,
+                 b: vp + (bi * hkv + kvh) * s * dv, ldb: dv, c: op + bh * l * dv, ldc: dv)
         }
         let qv = qf.detached(), kv = kf.detached(), vv = vf.detached()
         return record("sdpa", out, inputs: [q, k, v]) { g in

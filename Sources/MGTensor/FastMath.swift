@@ -26,21 +26,44 @@ public func fastExp(_ x: Float) -> Float {
     return x < -87.3 ? 0 : e * scale
 }
 
+/// Sum with eight independent lanes (a serial float sum cannot be vectorised: it would change rounding).
+@inline(__always)
+func laneSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>(repeating: 0)
+    var i = 0
+    while i + 8 <= n {
+        acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += p[i]; i += 1 }
+    return s
+}
+
+/// Maximum with eight independent lanes (NaN-free inputs).
+@inline(__always)
+func laneMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>(repeating: -.infinity)
+    var i = 0
+    while i + 8 <= n {
+        acc = pointwiseMax(acc, UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
+        i += 8
+    }
+    var m = acc.max()
+    while i < n { m = Swift.max(m, p[i]); i += 1 }
+    return m
+}
+
 /// In place: row ← softmax(row), with masked entries already set to −∞. A row with no finite entry becomes zeros.
 @inline(__always)
 func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
-    var m = -Float.infinity
-    for j in 0..<n { m = Swift.max(m, row[j]) }
+    let m = laneMax(row, n)
     if m == -.infinity {
-        for j in 0..<n { row[j] = 0 }
+        row.initialize(repeating: 0, count: n)
         return
     }
-    var total: Float = 0
-    for j in 0..<n {
-        let e = fastExp(row[j] - m)
-        row[j] = e
-        total += e
-    }
-    let inv = 1 / total
+    // Two passes (exp, then sum) so each loop vectorises.
+    for j in 0..<n { row[j] = fastExp(row[j] - m) }
+    let inv = 1 / laneSum(row, n)
     for j in 0..<n { row[j] *= inv }
 }

@@ -27,6 +27,24 @@ public enum Parallel {
         }
     }
 
+    /// Runs `body(i)` for i in 0..<count on our threads, each making single-threaded BLAS calls: for many small
+    /// independent products (attention heads) this beats threaded BLAS per call, whose spinning workers would
+    /// otherwise compete with our own threads for the cores.
+    public static func forEachWithSerialBLAS(_ count: Int, _ body: (Int) -> Void) {
+        let threads = threadCount
+        if threads <= 1 || count < 2 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        let previous = Int(openblas_get_num_threads())
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(Int32(previous)) }
+        let chunks = min(threads, count)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            for i in (count * c / chunks)..<(count * (c + 1) / chunks) { body(i) }
+        }
+    }
+
     /// Sets the number of OpenBLAS threads (BLAS calls only).
     public static func setBLASThreads(_ n: Int) {
         openblas_set_num_threads(Int32(max(1, n)))
