@@ -77,5 +77,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGLLaVATests", dependencies: ["MGLLaVA", "MGTestSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "MGVisionTests", dependencies: ["MGLLaVA", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
     ]
 )

@@ -10,6 +10,8 @@ public final class Storage: @unchecked Sendable {
     public let dtype: DType
     /// Keeps borrowed memory alive (e.g. an mmap region); nil when this storage owns its allocation.
     private let owner: AnyObject?
+    /// Owned memory that came from an anonymous mmap (large zeroed storages) rather than the allocator.
+    private let mappedByteCount: Int
 
     /// Uninitialised storage for `count` elements.
     public init(uninitializedCount count: Int, dtype: DType) {
@@ -19,13 +21,32 @@ public final class Storage: @unchecked Sendable {
         self.byteCount = count * dtype.size
         self.dtype = dtype
         self.owner = nil
+        self.mappedByteCount = 0
     }
 
-    /// Zero-filled storage for `count` elements.
-    public convenience init(zeroedCount count: Int, dtype: DType) {
-        self.init(uninitializedCount: count, dtype: dtype)
-        if byteCount > 0 { memset(pointer, 0, byteCount) }
+    /// Zero-filled storage for `count` elements. Large ones come from an anonymous mmap, whose pages the kernel
+    /// zero-fills on first touch: a model built at full size before its weights are loaded costs no memory for
+    /// the parts never written.
+    public init(zeroedCount count: Int, dtype: DType) {
+        precondition(count >= 0, "Storage: negative element count \(count)")
+        let bytes = count * dtype.size
+        self.byteCount = bytes
+        self.dtype = dtype
+        self.owner = nil
+        if bytes >= Storage.mmapThreshold,
+           let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+           region != MAP_FAILED {
+            self.pointer = region
+            self.mappedByteCount = bytes
+        } else {
+            self.pointer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+            self.mappedByteCount = 0
+            if bytes > 0 { memset(pointer, 0, bytes) }
+        }
     }
+
+    /// Zeroed storages at least this large are mapped rather than allocated and cleared.
+    static let mmapThreshold = 1 << 20
 
     /// Borrowed storage: `pointer` stays valid as long as `owner` lives. No copy is made.
     public init(borrowing pointer: UnsafeMutableRawPointer, byteCount: Int, dtype: DType, owner: AnyObject) {
@@ -33,10 +54,15 @@ public final class Storage: @unchecked Sendable {
         self.byteCount = byteCount
         self.dtype = dtype
         self.owner = owner
+        self.mappedByteCount = 0
     }
 
     deinit {
-        if owner == nil { pointer.deallocate() }
+        if mappedByteCount > 0 {
+            munmap(pointer, mappedByteCount)
+        } else if owner == nil {
+            pointer.deallocate()
+        }
     }
 
     public var count: Int { byteCount / dtype.size }

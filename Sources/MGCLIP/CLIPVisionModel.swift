@@ -1,0 +1,223 @@
+import Foundation
+import MGNN
+
+// The CLIP vision transformer with HF transformers' keys (`vision_model.*`), as MG-LLaVA's low-resolution path
+// uses it: patch embedding + class token + learned positions, `pre_layrnorm`, pre-norm encoder layers with
+// quick_gelu MLPs, and every layer's hidden state available (MG-LLaVA takes layer −2 without the CLS token).
+
+// MARK: - Config
+
+/// The architecture of a CLIP vision tower (HF `CLIPVisionConfig` fields MG-LLaVA needs).
+public struct CLIPVisionArchitecture: Sendable, Equatable {
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var numHiddenLayers: Int
+    public var numAttentionHeads: Int
+    public var numChannels: Int
+    public var imageSize: Int
+    public var patchSize: Int
+    public var layerNormEps: Float
+    /// "quick_gelu" (OpenAI CLIP), "gelu" or "gelu_new".
+    public var hiddenAct: String
+
+    public init(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
+                numChannels: Int = 3, imageSize: Int, patchSize: Int, layerNormEps: Float = 1e-5,
+                hiddenAct: String = "quick_gelu") {
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.numHiddenLayers = numHiddenLayers
+        self.numAttentionHeads = numAttentionHeads
+        self.numChannels = numChannels
+        self.imageSize = imageSize
+        self.patchSize = patchSize
+        self.layerNormEps = layerNormEps
+        self.hiddenAct = hiddenAct
+    }
+
+    public var gridSize: Int { imageSize / patchSize }
+    public var numPatches: Int { gridSize * gridSize }
+    /// Patches + the class token.
+    public var numPositions: Int { numPatches + 1 }
+    public var headDim: Int { hiddenSize / numAttentionHeads }
+}
+
+// MARK: - Blocks
+
+/// `vision_model.embeddings`: conv patchify (no bias) + class embedding + position embedding.
+public final class CLIPVisionEmbeddings: Module {
+    public let patchEmbedding: Conv2d
+    public let classEmbedding: Parameter
+    public let positionEmbedding: Embedding
+    let arch: CLIPVisionArchitecture
+
+    init(_ arch: CLIPVisionArchitecture) {
+        self.arch = arch
+        patchEmbedding = Conv2d(weight: Tensor.zeros([arch.hiddenSize, arch.numChannels, arch.patchSize, arch.patchSize]),
+                                bias: nil, stride: (arch.patchSize, arch.patchSize))
+        classEmbedding = Parameter(Tensor.zeros([arch.hiddenSize]))
+        positionEmbedding = Embedding(weight: Tensor.zeros([arch.numPositions, arch.hiddenSize]))
+        super.init()
+    }
+
+    public override var ownParameters: [(String, Parameter)] { [("class_embedding", classEmbedding)] }
+    public override var children: [(String, Module)] {
+        [("patch_embedding", patchEmbedding), ("position_embedding", positionEmbedding)]
+    }
+
+    /// [B, 3, H, W] → [B, 1 + N, D]
+    func callAsFunction(_ pixels: Tensor) -> Tensor {
+        let b = pixels.shape[0], d = arch.hiddenSize
+        let patches = patchEmbedding(pixels)                              // [B, D, g, g]
+            .reshaped([b, d, arch.numPatches]).transposed(1, 2)           // [B, N, D]
+        let cls = classEmbedding.tensor.reshaped([1, 1, d]).expanded(to: [b, 1, d])
+        let tokens = Tensor.concat([cls, patches], axis: 1)               // [B, 1 + N, D]
+        return tokens + positionEmbedding.weight.tensor.reshaped([1, arch.numPositions, d])
+    }
+}
+
+/// `self_attn`: q/k/v/out projections with biases, softmax(q·kᵀ/√d)·v over all tokens (no mask).
+public final class CLIPAttention: Module {
+    public let qProj, kProj, vProj, outProj: Linear
+    let heads: Int
+
+    init(_ arch: CLIPVisionArchitecture) {
+        func linear() -> Linear {
+            Linear(weight: Tensor.zeros([arch.hiddenSize, arch.hiddenSize]), bias: Tensor.zeros([arch.hiddenSize]))
+        }
+        qProj = linear(); kProj = linear(); vProj = linear(); outProj = linear()
+        heads = arch.numAttentionHeads
+        super.init()
+    }
+
+    public override var children: [(String, Module)] {
+        [("k_proj", kProj), ("v_proj", vProj), ("q_proj", qProj), ("out_proj", outProj)]
+    }
+
+    /// [B, L, D] → [B, L, D]
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let b = x.shape[0], l = x.shape[1], d = x.shape[2], hd = d / heads
+        func split(_ t: Tensor) -> Tensor { t.reshaped([b, l, heads, hd]).transposed(1, 2) }  // [B, H, L, hd]
+        let attended = Tensor.scaledDotProductAttention(query: split(qProj(x)), key: split(kProj(x)), value: split(vProj(x)))
+        return outProj(attended.transposed(1, 2).reshaped([b, l, d]))
+    }
+}
+
+/// One pre-norm encoder layer: x + attn(ln1(x)), then + mlp(ln2(x)).
+public final class CLIPEncoderLayer: Module {
+    public let selfAttn: CLIPAttention
+    public let layerNorm1, layerNorm2: LayerNorm
+    public let mlp: MLP
+
+    init(_ arch: CLIPVisionArchitecture) {
+        selfAttn = CLIPAttention(arch)
+        layerNorm1 = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
+        layerNorm2 = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
+        let activation: Activation = arch.hiddenAct == "gelu" ? .gelu : (arch.hiddenAct == "gelu_new" ? .geluTanh : .quickGelu)
+        mlp = MLP(fc1: Linear(weight: Tensor.zeros([arch.intermediateSize, arch.hiddenSize]),
+                              bias: Tensor.zeros([arch.intermediateSize])),
+                  fc2: Linear(weight: Tensor.zeros([arch.hiddenSize, arch.intermediateSize]),
+                              bias: Tensor.zeros([arch.hiddenSize])),
+                  activation: activation)
+        super.init()
+    }
+
+    public override var children: [(String, Module)] {
+        [("self_attn", selfAttn), ("layer_norm1", layerNorm1), ("mlp", mlp), ("layer_norm2", layerNorm2)]
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = x + selfAttn(layerNorm1(x))
+        return h + mlp(layerNorm2(h))
+    }
+}
+
+// MARK: - Model
+
+/// `vision_model` (HF `CLIPVisionTransformer`).
+public final class CLIPVisionTransformer: Module {
+    public let embeddings: CLIPVisionEmbeddings
+    public let preLayrnorm: LayerNorm
+    public let layers: ModuleList<CLIPEncoderLayer>
+    public let postLayernorm: LayerNorm
+
+    init(_ arch: CLIPVisionArchitecture) {
+        embeddings = CLIPVisionEmbeddings(arch)
+        preLayrnorm = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
+        layers = ModuleList((0..<arch.numHiddenLayers).map { _ in CLIPEncoderLayer(arch) })
+        postLayernorm = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
+        super.init()
+    }
+
+    /// HF's spelling: `pre_layrnorm`; the layers sit under `encoder.layers`.
+    public override var children: [(String, Module)] {
+        [("embeddings", embeddings), ("pre_layrnorm", preLayrnorm), ("encoder", EncoderKeys(layers)),
+         ("post_layernorm", postLayernorm)]
+    }
+}
+
+/// Gives `layers` the key prefix `encoder.layers` without a module of its own in the forward pass.
+final class EncoderKeys: Module {
+    let layers: Module
+    init(_ layers: Module) { self.layers = layers; super.init() }
+    override var children: [(String, Module)] { [("layers", layers)] }
+}
+
+/// HF `CLIPVisionModel`: the tower under the key prefix `vision_model.`.
+public final class CLIPVisionModel: Module {
+    public let architecture: CLIPVisionArchitecture
+    public let visionModel: CLIPVisionTransformer
+
+    /// Builds the tower with zero weights (memory is mapped lazily until the weights are loaded).
+    public init(_ architecture: CLIPVisionArchitecture) {
+        self.architecture = architecture
+        visionModel = CLIPVisionTransformer(architecture)
+        super.init()
+    }
+
+    public override var children: [(String, Module)] { [("vision_model", visionModel)] }
+
+    public struct Output {
+        /// Embeddings after `pre_layrnorm`, then the output of every encoder layer: 1 + layers entries of [B, 1+N, D].
+        public var hiddenStates: [Tensor]
+        /// The last layer's output (no post-norm), as HF's `last_hidden_state`.
+        public var lastHiddenState: Tensor { hiddenStates[hiddenStates.count - 1] }
+        /// post_layernorm(CLS), HF's `pooler_output` [B, D].
+        public var poolerOutput: Tensor
+    }
+
+    /// pixel values [B, C, H, W] (H = W = image size) → every hidden state.
+    public func callAsFunction(_ pixels: Tensor) -> Output {
+        let a = architecture
+        precondition(pixels.rank == 4 && pixels.shape[1] == a.numChannels && pixels.shape[2] == a.imageSize
+                     && pixels.shape[3] == a.imageSize,
+                     "CLIP vision: pixels \(pixels.shape) for a \(a.numChannels)×\(a.imageSize)×\(a.imageSize) tower")
+        var h = visionModel.preLayrnorm(visionModel.embeddings(pixels))
+        var states = [h]
+        for layer in visionModel.layers {
+            h = layer(h)
+            states.append(h)
+        }
+        let cls = h.select(axis: 1, 0)
+        return Output(hiddenStates: states, poolerOutput: visionModel.postLayernorm(cls))
+    }
+
+    /// MG-LLaVA's low-resolution feature: hidden state `selectLayer` (−2 = penultimate layer) without the CLS token,
+    /// [B, N, D]. Runs only the layers it needs.
+    public func features(_ pixels: Tensor, selectLayer: Int = -2) -> Tensor {
+        let count = architecture.numHiddenLayers + 1
+        let index = selectLayer < 0 ? selectLayer + count : selectLayer
+        precondition(index >= 0 && index < count, "CLIP vision: select layer \(selectLayer) of \(count) hidden states")
+        var h = visionModel.preLayrnorm(visionModel.embeddings(pixels))
+        for layer in visionModel.layers.prefix(index) { h = layer(h) }
+        return h.slice(axis: 1, 1, h.shape[1])
+    }
+
+    // MARK: - Weights
+
+    /// Keys a full CLIP checkpoint holds that the vision tower does not use: the text tower, the projections,
+    /// `logit_scale`, and the `position_ids` buffers that older transformers versions saved.
+    public static func isIgnoredKey(_ key: String) -> Bool {
+        key.hasPrefix("text_model.") || key.hasPrefix("visual_projection.") || key.hasPrefix("text_projection.")
+            || key == "logit_scale" || key.hasSuffix("embeddings.position_ids")
+    }
+}
