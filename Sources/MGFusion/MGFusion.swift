@@ -1,7 +1,0 @@
-// MGFusion — see DESIGN.md §2 for what this module holds. Filled by a later issue; the target exists now so that the
-// dependency directions are fixed from the start.
-@_exported import MGNN
-
-public enum MGFusionModule {
-    public static let name = "MGFusion"
-}
