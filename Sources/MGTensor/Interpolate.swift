@@ -3,11 +3,12 @@ import Foundation
 // Bilinear resize of NCHW tensors, as PyTorch's `F.interpolate(mode='bilinear', align_corners=…)` with an
 // explicit output size and no antialias. Source coordinates are computed in Float like PyTorch's CPU kernel.
 
-/// Per output index: the two source indices and their weights.
-struct LinearTaps {
-    var i0: [Int], i1: [Int], w0: [Float], w1: [Float]
+/// Per output index of a 1-D linear resize: the two source indices and their weights (PyTorch's arithmetic).
+/// Public so that composed samplers (RoIAlign over a resized map) can reproduce the resize exactly.
+public struct LinearTaps: Sendable {
+    public var i0: [Int], i1: [Int], w0: [Float], w1: [Float]
 
-    init(inSize: Int, outSize: Int, alignCorners: Bool) {
+    public init(inSize: Int, outSize: Int, alignCorners: Bool) {
         i0 = []; i1 = []; w0 = []; w1 = []
         let scale: Float
         if alignCorners {
