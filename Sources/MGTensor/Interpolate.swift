@@ -57,26 +57,38 @@ extension Tensor {
                 }
             }
         }
-        let inShape = shape
         return Tensor.record("interpolate_bilinear", out, inputs: [self]) { g in
-            let gx = Tensor.zeros(inShape)
-            let gp = g.storage.floats, xp = gx.storage.floats
-            Parallel.forEachChunk(planes, costPerItem: outH * outW * 8) { r in
-                for p in r {
-                    let s = gp + p * outH * outW, d = xp + p * h * w
-                    for oy in 0..<outH {
-                        let r0 = d + ty.i0[oy] * w, r1 = d + ty.i1[oy] * w
-                        let h0 = ty.w0[oy], h1 = ty.w1[oy]
-                        for ox in 0..<outW {
-                            let v = s[oy * outW + ox]
-                            let x0 = tx.i0[ox], x1 = tx.i1[ox], w0 = tx.w0[ox], w1 = tx.w1[ox]
-                            r0[x0] += h0 * w0 * v; r0[x1] += h0 * w1 * v
-                            r1[x0] += h1 * w0 * v; r1[x1] += h1 * w1 * v
-                        }
+            [Tensor.bilinearAdjoint(g, height: h, width: w, alignCorners: alignCorners)]
+        }
+    }
+
+    /// The adjoint (transpose) of `interpolateBilinear` to `g`'s size: scatters [N, C, outH, outW] back onto an
+    /// [N, C, height, width] grid with the same taps. It is the resize's backward, and it also turns a weight map on
+    /// the resized grid into the equivalent weight map on the source grid.
+    public static func bilinearAdjoint(_ g: Tensor, height h: Int, width w: Int, alignCorners: Bool) -> Tensor {
+        precondition(g.rank == 4, "bilinear adjoint: expects NCHW, got \(g.shape)")
+        let planes = g.shape[0] * g.shape[1], outH = g.shape[2], outW = g.shape[3]
+        let ty = LinearTaps(inSize: h, outSize: outH, alignCorners: alignCorners)
+        let tx = LinearTaps(inSize: w, outSize: outW, alignCorners: alignCorners)
+        let gx = Tensor.zeros([g.shape[0], g.shape[1], h, w])
+        let gf = g.float()
+        let gp = gf.storage.floats, xp = gx.storage.floats
+        Parallel.forEachChunk(planes, costPerItem: outH * outW * 8) { r in
+            for p in r {
+                let s = gp + p * outH * outW, d = xp + p * h * w
+                for oy in 0..<outH {
+                    let r0 = d + ty.i0[oy] * w, r1 = d + ty.i1[oy] * w
+                    let h0 = ty.w0[oy], h1 = ty.w1[oy]
+                    for ox in 0..<outW {
+                        let v = s[oy * outW + ox]
+                        if v == 0 { continue }
+                        let x0 = tx.i0[ox], x1 = tx.i1[ox], w0 = tx.w0[ox], w1 = tx.w1[ox]
+                        r0[x0] += h0 * w0 * v; r0[x1] += h0 * w1 * v
+                        r1[x0] += h1 * w0 * v; r1[x1] += h1 * w1 * v
                     }
                 }
             }
-            return [gx]
         }
+        return gx
     }
 }
