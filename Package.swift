@@ -79,5 +79,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGVisionTests", dependencies: ["MGLLaVA", "MGTestSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "MGLLMTests", dependencies: ["MGLLaVA", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
     ]
 )

@@ -11,16 +11,23 @@ extension Tensor {
     /// - mask: broadcastable to [B, H, L, S]; nonzero = may attend (PyTorch's boolean `attn_mask`).
     /// - isCausal: query i may attend key j only if j ≤ i + causalOffset (offset 0 is PyTorch's top-left
     ///   `is_causal`; a KV-cached decode step passes the number of cached positions).
+    /// - slidingWindow: with `isCausal`, query i may also only attend keys j > i + causalOffset − window (Phi-3).
+    /// - keyLength: use only the first `keyLength` positions of k and v (a preallocated KV cache of capacity
+    ///   k.shape[2]); inference only (no gradient is recorded for that form).
     /// - A query row with no allowed key yields zeros (rather than NaN), so padded rows stay finite.
     /// - Returns [B, H, L, Dv].
     public static func scaledDotProductAttention(
         query q: Tensor, key k: Tensor, value v: Tensor, mask: Tensor? = nil,
-        isCausal: Bool = false, causalOffset: Int = 0, scale: Float? = nil
+        isCausal: Bool = false, causalOffset: Int = 0, slidingWindow: Int? = nil, keyLength: Int? = nil,
+        scale: Float? = nil
     ) -> Tensor {
         precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "sdpa: q \(q.shape), k \(k.shape), v \(v.shape) must be 4-D")
         let b = q.shape[0], h = q.shape[1], l = q.shape[2], d = q.shape[3]
-        let hkv = k.shape[1], s = k.shape[2], dv = v.shape[3]
-        precondition(k.shape[0] == b && v.shape[0] == b && k.shape[3] == d && v.shape[1] == hkv && v.shape[2] == s,
+        let hkv = k.shape[1], capacity = k.shape[2], dv = v.shape[3]
+        let s = keyLength ?? capacity
+        precondition(s >= 0 && s <= capacity, "sdpa: key length \(s) beyond the \(capacity) cached positions")
+        precondition(keyLength == nil || !wouldRecord(q, k, v), "sdpa: keyLength (KV cache) is inference-only")
+        precondition(k.shape[0] == b && v.shape[0] == b && k.shape[3] == d && v.shape[1] == hkv && v.shape[2] == capacity,
                      "sdpa: incompatible q \(q.shape), k \(k.shape), v \(v.shape)")
         precondition(hkv > 0 && h % hkv == 0, "sdpa: \(h) query heads not a multiple of \(hkv) key/value heads")
         let group = h / hkv
@@ -47,7 +54,7 @@ extension Tensor {
             let kvh = hi / group
             let scores = pp + bh * l * s
             gemm(transA: false, transB: true, m: l, n: s, k: d, alpha: sc,
-                 a: qp + bh * l * d, lda: d, b: kp + (bi * hkv + kvh) * s * d, ldb: d, c: scores, ldc: s)
+                 a: qp + bh * l * d, lda: d, b: kp + (bi * hkv + kvh) * capacity * d, ldb: d, c: scores, ldc: s)
             for i in 0..<l {
                 let row = scores + i * s
                 if let mp {
@@ -57,11 +64,15 @@ extension Tensor {
                 if isCausal {
                     let first = Swift.max(i + causalOffset + 1, 0)
                     if first < s { for j in first..<s { row[j] = -.infinity } }
+                    if let window = slidingWindow {
+                        let last = Swift.min(i + causalOffset - window, s - 1)
+                        if last >= 0 { for j in 0...last { row[j] = -.infinity } }
+                    }
                 }
                 softmaxRowInPlace(row, s)
             }
             gemm(transA: false, transB: false, m: l, n: dv, k: s, a: scores, lda: s,
-                 b: vp + (bi * hkv + kvh) * s * dv, ldb: dv, c: op + bh * l * dv, ldc: dv)
+                 b: vp + (bi * hkv + kvh) * capacity * dv, ldb: dv, c: op + bh * l * dv, ldc: dv)
         }
         let qv = qf.detached(), kv = kf.detached(), vv = vf.detached()
         return record("sdpa", out, inputs: [q, k, v]) { g in

@@ -1,12 +1,13 @@
 import Foundation
 import XCTest
 @testable import MGCheckpoint
+import MGTestSupport
 
 /// Real files written by transformers / the reference writer (see Tests/Fixtures/checkpoints/README.md). Expected
 /// values were computed with numpy from the same files.
 final class SafeTensorsFixtureTests: XCTestCase {
-    let llama3 = checkpointFixtures.appendingPathComponent("llama3-tiny/model.safetensors")
-    let vicuna = checkpointFixtures.appendingPathComponent("vicuna-tiny")
+    let llama3 = Fixtures.url("models/llama3-tiny/model.safetensors")
+    let vicuna = Fixtures.url("models/vicuna-tiny")
     let mixed = checkpointFixtures.appendingPathComponent("mixed-dtypes.safetensors")
 
     func assertValues(_ t: Tensor, first: Float, seventh: Float, last: Float, sum: Double,

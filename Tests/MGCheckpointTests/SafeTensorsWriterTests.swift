@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import MGCheckpoint
+import MGTestSupport
 
 final class SafeTensorsWriterTests: XCTestCase {
     /// One tensor of every supported dtype, with distinctive bytes.
@@ -66,7 +67,7 @@ final class SafeTensorsWriterTests: XCTestCase {
         let file = try SafeTensorsFile(url: url)
         let bytes = try SafeTensorsWriter.serialize(file.loadAll(), metadata: file.metadata)
         XCTAssertEqual(bytes, Array(try Data(contentsOf: url)))
-        let llama3 = checkpointFixtures.appendingPathComponent("llama3-tiny/model.safetensors")
+        let llama3 = Fixtures.url("models/llama3-tiny/model.safetensors")
         let model = try SafeTensorsFile(url: llama3)
         XCTAssertEqual(try SafeTensorsWriter.serialize(model.loadAll(), metadata: model.metadata),
                        Array(try Data(contentsOf: llama3)))

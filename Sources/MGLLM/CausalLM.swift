@@ -1,0 +1,156 @@
+import Foundation
+import MGNN
+
+/// A decoder-only LLM with an LM head — HF `LlamaForCausalLM` / `Phi3ForCausalLM` with their checkpoint keys
+/// (`model.embed_tokens`, `model.layers.N.…`, `model.norm`, `lm_head`).
+public final class CausalLM: Module {
+    public let architecture: LLMArchitecture
+    public let embedTokens: Embedding
+    public let layers: ModuleList<DecoderLayer>
+    public let norm: RMSNorm
+    /// nil when the head is tied to the embedding (`tie_word_embeddings`).
+    public let lmHead: Linear?
+    let inverseFrequencies: [Float]
+
+    /// Builds the model with zero weights (memory is mapped lazily until the weights are loaded).
+    public init(_ architecture: LLMArchitecture) {
+        self.architecture = architecture
+        embedTokens = Embedding(weight: Tensor.zeros([architecture.vocabSize, architecture.hiddenSize]))
+        layers = ModuleList((0..<architecture.numLayers).map { _ in DecoderLayer(architecture) })
+        norm = RMSNorm(architecture.hiddenSize, eps: architecture.rmsNormEps)
+        lmHead = architecture.tieWordEmbeddings ? nil
+            : placeholderLinear(architecture.vocabSize, architecture.hiddenSize, bias: false)
+        inverseFrequencies = architecture.inverseFrequencies
+        super.init()
+    }
+
+    public override var children: [(String, Module)] {
+        var list: [(String, Module)] = [("model", ModelKeys(embedTokens, layers, norm))]
+        if let lmHead { list.append(("lm_head", lmHead)) }
+        return list
+    }
+
+    // MARK: - Forward
+
+    public struct Output {
+        /// [B, L, V] (or [B, 1, V] with `logitsForLastOnly`); nil when logits were not requested.
+        public var logits: Tensor?
+        /// With `outputHiddenStates`: embeddings, each layer's output, and — as HF — the last entry after the
+        /// final norm. [B, L, H] each.
+        public var hiddenStates: [Tensor]
+        /// Output of the final norm, [B, L, H].
+        public var lastHiddenState: Tensor
+    }
+
+    /// Token embeddings for ids [B][L] → [B, L, H].
+    public func embed(_ ids: [[Int]]) -> Tensor {
+        let b = ids.count, l = ids.first?.count ?? 0
+        precondition(ids.allSatisfy { $0.count == l }, "embed: ragged id rows")
+        return embedTokens(ids.flatMap { $0 }, shape: [b, l])
+    }
+
+    /// Runs the decoder on embeddings [B, L, H].
+    ///
+    /// - attentionMask: [B][S] with 1 for real and 0 for padded positions, over the cached and the new positions
+    ///   (S = cache length + L); nil = all real.
+    /// - positionIds: [B][L]; nil = cache length + 0..<L for every row.
+    /// - cache: when given, keys/values are appended to it and attention covers cached + new positions.
+    public func callAsFunction(inputsEmbeds x: Tensor, attentionMask: [[Int]]? = nil, positionIds: [[Int]]? = nil,
+                               cache: KVCache? = nil, outputHiddenStates: Bool = false, computeLogits: Bool = true,
+                               logitsForLastOnly: Bool = false) -> Output {
+        let a = architecture
+        precondition(x.rank == 3 && x.shape[2] == a.hiddenSize, "LLM: embeddings \(x.shape), expected [B, L, \(a.hiddenSize)]")
+        let b = x.shape[0], l = x.shape[1]
+        let past = cache?.length ?? 0
+        let total = past + l
+        let positions = positionIds ?? Array(repeating: Array(past..<total), count: b)
+        precondition(positions.count == b && positions.allSatisfy { $0.count == l }, "LLM: position ids must be [\(b)][\(l)]")
+        let (cos, sin) = rotaryTables(positions)
+        var mask: Tensor? = nil
+        if let attentionMask {
+            precondition(attentionMask.count == b && attentionMask.allSatisfy { $0.count == total },
+                         "LLM: attention mask must be [\(b)][\(total)] (cached + new positions)")
+            mask = Tensor(attentionMask.flatMap { $0.map { Float($0) } }, shape: [b, 1, 1, total])
+        }
+        cache?.reserve(l)
+        var h = x
+        var states = outputHiddenStates ? [x] : []
+        for (i, layer) in layers.enumerated() {
+            let normed = layer.inputLayernorm(h)
+            var (q, k, v) = layer.selfAttn.project(normed)
+            q = q.applyingRotary(cos: cos, sin: sin)
+            k = k.applyingRotary(cos: cos, sin: sin)
+            let attended: Tensor
+            if let cache {
+                cache.write(layer: i, key: k, value: v)
+                attended = Tensor.scaledDotProductAttention(
+                    query: q, key: cache.keys[i], value: cache.values[i], mask: mask, isCausal: true,
+                    causalOffset: past, slidingWindow: a.slidingWindow, keyLength: total)
+            } else {
+                attended = Tensor.scaledDotProductAttention(query: q, key: k, value: v, mask: mask, isCausal: true,
+                                                            slidingWindow: a.slidingWindow)
+            }
+            let merged = attended.transposed(1, 2).reshaped([b, l, a.numHeads * a.headDim])
+            h = h + layer.selfAttn.oProj(merged)
+            h = h + layer.mlp(layer.postAttentionLayernorm(h))
+            if outputHiddenStates && i < layers.count - 1 { states.append(h) }
+        }
+        cache?.advance(l)
+        let final = norm(h)
+        if outputHiddenStates { states.append(final) }
+        var logits: Tensor? = nil
+        if computeLogits {
+            let source = logitsForLastOnly ? final.slice(axis: 1, l - 1, l) : final
+            logits = lmHead.map { $0(source) } ?? source.linear(weight: embedTokens.weight.tensor)
+        }
+        return Output(logits: logits, hiddenStates: states, lastHiddenState: final)
+    }
+
+    /// cos/sin [B, L, hd] for the given positions.
+    func rotaryTables(_ positions: [[Int]]) -> (Tensor, Tensor) {
+        let hd = architecture.headDim, half = hd / 2
+        let b = positions.count, l = positions.first?.count ?? 0
+        let cos = Tensor.uninitialized([b, l, hd]), sin = Tensor.uninitialized([b, l, hd])
+        let cp = cos.storage.floats, sp = sin.storage.floats
+        for bi in 0..<b {
+            for t in 0..<l {
+                let base = (bi * l + t) * hd
+                let p = Float(positions[bi][t])
+                for i in 0..<half {
+                    let angle = p * inverseFrequencies[i]
+                    let c = Foundation.cos(angle), s = Foundation.sin(angle)
+                    cp[base + i] = c; cp[base + half + i] = c
+                    sp[base + i] = s; sp[base + half + i] = s
+                }
+            }
+        }
+        return (cos, sin)
+    }
+
+    // MARK: - Loss
+
+    /// HF's causal-LM loss: logits[:, t] predict labels[:, t + 1]; mean cross-entropy over labels ≠ −100.
+    public static func causalLoss(logits: Tensor, labels: [[Int]]) -> Tensor {
+        let b = logits.shape[0], l = logits.shape[1], v = logits.shape[2]
+        precondition(labels.count == b && labels.allSatisfy { $0.count == l }, "loss: labels must be [\(b)][\(l)]")
+        let shifted = logits.slice(axis: 1, 0, l - 1).reshaped([b * (l - 1), v])
+        let targets = labels.flatMap { $0.dropFirst() }
+        return shifted.crossEntropy(targets: targets)
+    }
+
+    // MARK: - Weights
+
+    /// Keys that older checkpoints hold and the model does not use (`rotary_emb.inv_freq` buffers saved by
+    /// transformers ≤ 4.30, e.g. Vicuna-1.5's `.bin` shards).
+    public static func isIgnoredKey(_ key: String) -> Bool { key.hasSuffix("rotary_emb.inv_freq") }
+}
+
+/// Key layout under `model.`: `embed_tokens`, `layers`, `norm`.
+final class ModelKeys: Module {
+    let embed: Module, layers: Module, norm: Module
+    init(_ embed: Module, _ layers: Module, _ norm: Module) {
+        self.embed = embed; self.layers = layers; self.norm = norm
+        super.init()
+    }
+    override var children: [(String, Module)] { [("embed_tokens", embed), ("layers", layers), ("norm", norm)] }
+}
