@@ -1,5 +1,6 @@
 import XCTest
 import MGObjects
+import MGTensor
 import MGTestSupport
 
 final class BoxFeatureTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
 import MGCheckpoint
 import MGCLIP
+import MGConvNeXt
 
 extension CLIPVisionArchitecture {
     /// The architecture described by an HF CLIP config.
@@ -24,5 +25,32 @@ extension CLIPVisionModel {
         model.freeze()
         model.eval()
         return model
+    }
+}
+
+extension ConvNeXtTrunk {
+    /// Loads the ConvNeXt trunk from an open_clip folder (`open_clip_config.json` + `open_clip_pytorch_model.bin`
+    /// or `.safetensors`). Depths and widths come from the timm model name when it is a known one, otherwise from
+    /// the checkpoint's keys; only `visual.trunk.stem.*` and `visual.trunk.stages.*` are used (the head, the text
+    /// tower and `logit_scale` are ignored, as upstream drops them). Comes back frozen, in eval mode.
+    public static func load(directory: URL) throws -> ConvNeXtTrunk {
+        let config = try OpenCLIPConfig.load(directory)
+        let weights = try CheckpointWeights.open(directory)
+        var shapes: [String: [Int]] = [:]
+        for info in try weights.infos() { shapes[info.name] = info.shape }
+        guard let inferred = ConvNeXtArchitecture.infer(fromShapes: shapes, prefix: keyPrefix) else {
+            throw ConfigError(path: weights.description, key: "visual.trunk.stages",
+                              reason: "no ConvNeXt trunk keys (visual.trunk.stem.0.weight, visual.trunk.stages.N.blocks.M.gamma)")
+        }
+        if let named = ConvNeXtArchitecture.named(config.timmModelName), named.depths != inferred.depths || named.dims != inferred.dims {
+            throw ConfigError(path: weights.description, key: "visual.trunk.stages",
+                              reason: "the weights have depths \(inferred.depths) and widths \(inferred.dims), but "
+                                + "open_clip_config.json names \(config.timmModelName) (\(named.depths), \(named.dims))")
+        }
+        let trunk = ConvNeXtTrunk(inferred)
+        try trunk.load(try weights.loadAll(), source: weights.description, ignoring: ConvNeXtTrunk.isIgnoredKey)
+        trunk.freeze()
+        trunk.eval()
+        return trunk
     }
 }

@@ -1,0 +1,211 @@
+import Foundation
+
+/// A Hugging Face PyTorch-pickle checkpoint: either one `pytorch_model.bin` or shards listed by
+/// `pytorch_model.bin.index.json` (`{"metadata": {"total_size": N}, "weight_map": {key: shard file}}`, the same
+/// format as the safetensors index), as Vicuna-1.5's `pytorch_model-0000N-of-0000M.bin` files.
+///
+/// Mirrors `ShardedSafeTensors`: shards are opened (mapped, unpickled) on first use, once each; tensors come from
+/// `TorchCheckpointFile`, so they borrow the mapping where possible. Safe to use from several threads (the shard
+/// cache is behind a lock).
+public final class ShardedTorchCheckpoint: @unchecked Sendable {
+    public static let singleFileName = "pytorch_model.bin"
+    public static let indexFileName = "pytorch_model.bin.index.json"
+
+    /// The folder holding the shards.
+    public let directory: URL
+    /// The index file, or nil for a single-file checkpoint.
+    public let indexURL: URL?
+    /// Tensor key → shard file name (relative to `directory`).
+    public let weightMap: [String: String]
+    /// Tensor keys, sorted.
+    public let keys: [String]
+    /// The index's `metadata.total_size` (bytes of tensor data), when given.
+    public let totalSize: Int?
+
+    private let lock = NSLock()
+    private var openShards: [String: TorchCheckpointFile] = [:]
+
+    /// Opens a checkpoint from a folder (preferring `pytorch_model.bin` over an index, as transformers does), an
+    /// index file, or a single `.bin`/`.pth` file.
+    public static func open(_ url: URL) throws -> ShardedTorchCheckpoint {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw TorchCheckpointError.io(path: url.path, operation: "open", errno: ENOENT)
+        }
+        if !isDirectory.boolValue {
+            return url.pathExtension == "json" ? try ShardedTorchCheckpoint(indexURL: url)
+                                               : try ShardedTorchCheckpoint(fileURL: url)
+        }
+        let single = url.appendingPathComponent(singleFileName)
+        if FileManager.default.fileExists(atPath: single.path) { return try ShardedTorchCheckpoint(fileURL: single) }
+        let index = url.appendingPathComponent(indexFileName)
+        if FileManager.default.fileExists(atPath: index.path) { return try ShardedTorchCheckpoint(indexURL: index) }
+        throw TorchCheckpointError.noCheckpoint(directory: url.path)
+    }
+
+    /// A single-file checkpoint, seen as one shard.
+    public init(fileURL: URL) throws {
+        let file = try TorchCheckpointFile(url: fileURL)
+        let name = fileURL.lastPathComponent
+        let fileKeys = try file.keys()
+        directory = fileURL.deletingLastPathComponent()
+        indexURL = nil
+        keys = fileKeys.sorted()
+        weightMap = Dictionary(fileKeys.map { ($0, name) }, uniquingKeysWith: { first, _ in first })
+        totalSize = nil
+        openShards[name] = file
+    }
+
+    /// A sharded checkpoint. Reads the index and checks that every shard it names exists; the shards themselves are
+    /// opened on first use.
+    public init(indexURL: URL) throws {
+        let path = indexURL.path
+        let (weightMap, totalSize) = try Self.parseIndex(try Self.readFile(path), path: path)
+        let directory = indexURL.deletingLastPathComponent()
+
+        // Check each shard once, reporting the first key (in key order) that points at a missing one.
+        let keys = weightMap.keys.sorted()
+        var checked = Set<String>()
+        for key in keys {
+            let shard = weightMap[key] ?? ""
+            guard checked.insert(shard).inserted else { continue }
+            // Shard names are plain file names beside the index; anything else (an absolute path, "..") could
+            // point outside the checkpoint and is treated as missing.
+            let isPlainName = !shard.isEmpty && !shard.hasPrefix("/") && !shard.split(separator: "/").contains("..")
+            var isDirectory: ObjCBool = false
+            guard isPlainName,
+                  FileManager.default.fileExists(atPath: directory.appendingPathComponent(shard).path,
+                                                 isDirectory: &isDirectory),
+                  !isDirectory.boolValue
+            else {
+                throw TorchCheckpointError.missingShard(indexPath: path, key: key, shard: shard)
+            }
+        }
+        self.directory = directory
+        self.indexURL = indexURL
+        self.weightMap = weightMap
+        self.keys = keys
+        self.totalSize = totalSize
+    }
+
+    /// The index JSON, read by the same rules as `ShardedSafeTensors`: "weight_map" (required) an object of
+    /// string → string; "metadata" (optional) an object whose "total_size", if present, is a non-negative integer.
+    private static func parseIndex(_ data: [UInt8], path: String) throws -> ([String: String], Int?) {
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            if let bad = firstInvalidUTF8(bytes) {
+                throw TorchCheckpointError.invalidIndex(path: path, offset: bad, reason: "not valid UTF-8")
+            }
+            var reader = StrictJSONReader(bytes)
+            var weightMap: [String: String]?
+            var totalSize: Int?
+            do {
+                try reader.readObject("the index") { reader, field in
+                    switch field {
+                    case "weight_map":
+                        var map: [String: String] = [:]
+                        try reader.readObject("weight_map") { reader, key in
+                            map[key] = try reader.readString("weight_map entry '\(key)'")
+                        }
+                        weightMap = map
+                    case "metadata":
+                        if try reader.consumeNull() { return }
+                        try reader.readObject("metadata") { reader, name in
+                            guard name == "total_size" else { return try reader.skipValue() }
+                            let offset = reader.position
+                            let value = try reader.readNumber("metadata.total_size")
+                            guard value >= 0, value < 0x1p63, value.rounded() == value else {
+                                throw reader.error("metadata.total_size must be a non-negative integer", at: offset)
+                            }
+                            totalSize = Int(value)
+                        }
+                    default:
+                        try reader.skipValue()
+                    }
+                }
+                try reader.expectEnd()
+            } catch let error as StrictJSONError {
+                throw TorchCheckpointError.invalidIndex(path: path, offset: error.offset, reason: error.reason)
+            }
+            guard let weightMap else {
+                throw TorchCheckpointError.invalidIndex(path: path, offset: 0, reason: "missing field 'weight_map'")
+            }
+            return (weightMap, totalSize)
+        }
+    }
+
+    /// The whole of a (small) regular file, with errno-precise errors.
+    private static func readFile(_ path: String) throws -> [UInt8] {
+        let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw TorchCheckpointError.io(path: path, operation: "open", errno: errno) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw TorchCheckpointError.io(path: path, operation: "fstat", errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw TorchCheckpointError.notARegularFile(path: path) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw TorchCheckpointError.io(path: path, operation: "read", errno: errno)
+            }
+            if got == 0 { return bytes }
+            bytes.append(contentsOf: chunk[0..<got])
+        }
+    }
+
+    // MARK: - Access
+
+    public var count: Int { keys.count }
+
+    public func contains(_ key: String) -> Bool { weightMap[key] != nil }
+
+    /// The shard file names, sorted.
+    public var shardNames: [String] { Set(weightMap.values).sorted() }
+
+    /// The shard that holds `key`, opened on first use.
+    public func shard(for key: String) throws -> TorchCheckpointFile {
+        guard let name = weightMap[key] else {
+            throw TorchCheckpointError.tensorNotFound(path: (indexURL ?? directory).path, key: key)
+        }
+        let file = try shard(named: name)
+        guard file.contains(key) else {
+            throw TorchCheckpointError.shardMissingTensor(indexPath: (indexURL ?? directory).path,
+                                                          shardPath: file.path, key: key)
+        }
+        return file
+    }
+
+    /// A shard by file name, opened (mapped and unpickled) once.
+    public func shard(named name: String) throws -> TorchCheckpointFile {
+        lock.lock()
+        defer { lock.unlock() }
+        if let file = openShards[name] { return file }
+        let file = try TorchCheckpointFile(url: directory.appendingPathComponent(name))
+        openShards[name] = file
+        return file
+    }
+
+    public func info(for key: String) throws -> TorchTensorInfo {
+        try shard(for: key).info(for: key)
+    }
+
+    /// The tensor `key` (zero-copy where possible unless `copy`; see `TorchCheckpointFile`).
+    public func tensor(_ key: String, copy: Bool = false) throws -> Tensor {
+        try shard(for: key).tensor(key, copy: copy)
+    }
+
+    /// Every tensor the index names.
+    public func loadAll(copy: Bool = false) throws -> [String: Tensor] {
+        var result: [String: Tensor] = [:]
+        result.reserveCapacity(keys.count)
+        for key in keys { result[key] = try tensor(key, copy: copy) }
+        return result
+    }
+
+    /// Opens every shard and checks that each holds every key the index maps to it, so a broken checkpoint
+    /// fails before loading starts rather than halfway through.
+    public func verify() throws {
+        for key in keys { _ = try shard(for: key) }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import MGCheckpoint
+import MGCLIP
+import MGConvNeXt
+import MGLLM
+
+/// What `loadCheckpoint` took from a checkpoint.
+public struct CheckpointLoadSummary: Sendable, Equatable {
+    /// Module prefixes loaded (e.g. ["bbox_projector", "fuse_module", "projector"] for a pretrain `.pth`).
+    public var loadedPrefixes: [String]
+    public var tensorCount: Int
+    /// Non-tensor globals the pickle referenced (mmengine metadata), kept inert.
+    public var opaqueGlobals: [String]
+}
+
+public struct MGLLaVALoadError: Error, CustomStringConvertible {
+    public var source: String
+    public var reason: String
+    public init(source: String, reason: String) {
+        self.source = source
+        self.reason = reason
+    }
+
+    public var description: String { "\(source): \(reason)" }
+}
+
+extension MGLLaVAModel {
+    /// Assembles MG-LLaVA from the paths upstream's configs name: `llm_name_or_path` (HF LLM folder),
+    /// `visual_encoder_name_or_path` (HF CLIP folder), `visual_encoder_aux_path` (open_clip ConvNeXt folder) and
+    /// optionally `pretrained_pth` (an MG-LLaVA `.pth` or our safetensors checkpoint of the trained modules).
+    /// Modules the checkpoint does not hold keep upstream's initialisation from `seed`.
+    public static func load(llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil,
+                            seed: UInt64 = 0) throws -> MGLLaVAModel {
+        let clip = try CLIPVisionModel.load(directory: visualEncoder)
+        let convnext = try ConvNeXtTrunk.load(directory: visualEncoderAux)
+        let decoder = try CausalLM.load(directory: llm)
+        var generator = Generator(seed: seed)
+        let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: convnext, llm: decoder, generator: &generator)
+        if let pth { try model.loadCheckpoint(pth) }
+        return model
+    }
+
+    /// Loads the trained modules from an MG-LLaVA checkpoint (XTuner/mmengine `.pth` — its `state_dict` — or a
+    /// safetensors file). Strict per module: every key of a module the checkpoint touches must be present with
+    /// its shape, and keys outside `fuse_module`, `projector`, `bbox_projector`, `llm` are an error (upstream loads
+    /// with strict=False and silently ignores mismatches; we name them). 16-bit weights are widened to float32.
+    @discardableResult
+    public func loadCheckpoint(_ url: URL) throws -> CheckpointLoadSummary {
+        let weights = try CheckpointWeights.open(url)
+        var state = try weights.loadAll()
+        // Older transformers saved rotary buffers; they are not parameters.
+        for key in state.keys where CausalLM.isIgnoredKey(key) { state.removeValue(forKey: key) }
+        let own = Dictionary(namedParameters().map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+        var problems: [String] = []
+        let outside = state.keys.filter { key in !Self.checkpointPrefixes.contains { Module.key(key, hasPrefix: $0) } }
+        if !outside.isEmpty {
+            problems.append("keys outside \(Self.checkpointPrefixes.joined(separator: ", ")): "
+                            + outside.sorted().prefix(10).joined(separator: ", ") + (outside.count > 10 ? ", …" : ""))
+        }
+        var loaded: [String] = []
+        for prefix in Self.checkpointPrefixes {
+            let provided = state.keys.filter { Module.key($0, hasPrefix: prefix) }
+            if provided.isEmpty { continue }
+            loaded.append(prefix)
+            let expected = own.keys.filter { Module.key($0, hasPrefix: prefix) }
+            let missing = Set(expected).subtracting(provided), unexpected = Set(provided).subtracting(expected)
+            if !missing.isEmpty {
+                problems.append("missing \(prefix) keys: " + missing.sorted().prefix(10).joined(separator: ", ")
+                                + (missing.count > 10 ? ", … (\(missing.count) in all)" : ""))
+            }
+            if !unexpected.isEmpty {
+                problems.append("unexpected \(prefix) keys: " + unexpected.sorted().prefix(10).joined(separator: ", ")
+                                + (unexpected.count > 10 ? ", … (\(unexpected.count) in all)" : ""))
+            }
+        }
+        if !problems.isEmpty {
+            throw MGLLaVALoadError(source: weights.description, reason: problems.joined(separator: "; "))
+        }
+        // Shapes and dtypes are checked by Module.load; every key is known to be one of ours by now.
+        try load(state, strict: false, source: weights.description)
+        var globals: [String] = []
+        if case .torch(let t) = weights.backend {
+            for name in t.shardNames { globals += (try? t.shard(named: name).opaqueGlobals) ?? [] }
+        }
+        return CheckpointLoadSummary(loadedPrefixes: loaded.sorted(), tensorCount: state.count,
+                                     opaqueGlobals: Array(Set(globals)).sorted())
+    }
+}

@@ -1,0 +1,188 @@
+import Foundation
+import MGNN
+import MGCLIP
+import MGConvNeXt
+import MGFusion
+import MGObjects
+import MGLLM
+
+/// One sample as the model consumes it: token ids with the −200 image slot, labels (−100 = no loss), the two
+/// preprocessed images and the boxes in the aux-image frame.
+public struct MultimodalSample {
+    public var inputIds: [Int]
+    public var labels: [Int]?
+    /// [3, S, S] (CLIP size); nil for a text-only sample.
+    public var pixelValues: Tensor?
+    /// [3, A, A] (aux size); nil for a text-only sample.
+    public var pixelValuesAux: Tensor?
+    /// Boxes x1, y1, x2, y2 in the aux frame (K ≥ 1 for an image sample: the pipeline inserts a dummy box).
+    public var boxes: [RoIBox]
+
+    public init(inputIds: [Int], labels: [Int]? = nil, pixelValues: Tensor? = nil, pixelValuesAux: Tensor? = nil,
+                boxes: [RoIBox] = []) {
+        self.inputIds = inputIds
+        self.labels = labels
+        self.pixelValues = pixelValues
+        self.pixelValuesAux = pixelValuesAux
+        self.boxes = boxes
+    }
+}
+
+/// The LLM input built from a batch: embeddings with the visual tokens spliced in, right-padded with zeros.
+public struct MultimodalInputs {
+    public var inputsEmbeds: Tensor        // [B, L, H]
+    public var attentionMask: [[Int]]      // [B][L], 1 = real
+    public var labels: [[Int]]             // [B][L], −100 on visual tokens, prompt and padding
+    public var positionIds: [[Int]]        // [B][L], 0..<L per row
+    /// Intermediate outputs, for parity checks and `mgllava features`.
+    public var fused: Tensor?              // [B_img, N, low]
+    public var imageTokens: Tensor?        // [B_img, N, H]
+    public var boxFeatures: [Tensor]       // per image sample: [K, Σ C] (RoIAlign means)
+    public var boxTokens: [Tensor]         // per image sample: [K, H]
+}
+
+/// MG-LLaVA (SPEC §1): CLIP ViT (low resolution) and ConvNeXt (high resolution) towers, Conv-Gate fusion, the
+/// image projector, object tokens from RoIAlign over the ConvNeXt stages, and the LLM. Keys as upstream's
+/// checkpoints: `fuse_module.*`, `projector.model.{0,2}.*`, `bbox_projector.model.{0,2}.*`, `llm.*`; the towers
+/// (`visual_encoder.*`, `visual_encoder_aux.*`) load from their own folders and are frozen.
+public final class MGLLaVAModel: Module {
+    public let visualEncoder: CLIPVisionModel
+    public let visualEncoderAux: ConvNeXtTrunk
+    public let fuseModule: ConvGateFusion
+    public let projector: Sequential
+    public let bboxProjector: Sequential
+    public let llm: CausalLM
+    public let visualSelectLayer: Int
+    public let boxExtractor: BoxFeatureExtractor
+
+    public static let imageTokenIndex = ConversationEncoder.imageTokenIndex
+    public static let ignoreIndex = ConversationEncoder.ignoreIndex
+
+    /// New trainable modules with upstream's initialisation (fusion: xavier + zero projections; projectors:
+    /// PyTorch defaults) around the given towers and LLM.
+    public init(visualEncoder: CLIPVisionModel, visualEncoderAux: ConvNeXtTrunk, llm: CausalLM,
+                visualSelectLayer: Int = -2, boxExtractor: BoxFeatureExtractor = BoxFeatureExtractor(),
+                generator: inout Generator) {
+        self.visualEncoder = visualEncoder
+        self.visualEncoderAux = visualEncoderAux
+        self.llm = llm
+        self.visualSelectLayer = visualSelectLayer
+        self.boxExtractor = boxExtractor
+        let low = visualEncoder.architecture.hiddenSize
+        let dims = visualEncoderAux.architecture.dims
+        let h = llm.architecture.hiddenSize
+        fuseModule = ConvGateFusion(lowResDim: low, highResDim: dims[dims.count - 1], generator: &generator)
+        projector = Sequential(Linear(low, h, generator: &generator), ActivationLayer(.gelu),
+                               Linear(h, h, generator: &generator))
+        bboxProjector = Sequential(Linear(dims.reduce(0, +), h, generator: &generator), ActivationLayer(.gelu),
+                                   Linear(h, h, generator: &generator))
+        super.init()
+        visualEncoder.freeze()
+        visualEncoderAux.freeze()
+    }
+
+    public override var children: [(String, Module)] {
+        [("visual_encoder", visualEncoder), ("visual_encoder_aux", visualEncoderAux), ("fuse_module", fuseModule),
+         ("projector", PrefixModule("model", projector)), ("bbox_projector", PrefixModule("model", bboxProjector)),
+         ("llm", llm)]
+    }
+
+    /// Prefixes of the modules an MG-LLaVA `.pth` may hold (the towers are never saved by upstream).
+    public static let checkpointPrefixes = ["fuse_module", "projector", "bbox_projector", "llm"]
+
+    // MARK: - Inputs
+
+    /// Runs the towers (no graph), the fusion and projectors (graph when trainable), and splices the visual tokens
+    /// into the text embeddings at the −200 slot of each sample.
+    public func prepareInputs(_ samples: [MultimodalSample]) -> MultimodalInputs {
+        let h = llm.architecture.hiddenSize
+        let imageIndices = samples.indices.filter { samples[$0].inputIds.contains(Self.imageTokenIndex) }
+        var imageTokens: Tensor? = nil, fused: Tensor? = nil
+        var boxFeatures: [Tensor] = [], boxTokens: [Tensor] = []
+        if !imageIndices.isEmpty {
+            // The data pipeline guarantees images for every sample with an image slot; a caller that breaks
+            // that contract is a programming error, not bad user data.
+            let pixels = Tensor.stack(imageIndices.map { i -> Tensor in
+                guard let p = samples[i].pixelValues else { preconditionFailure("sample \(i) has an image slot but no pixels") }
+                return p
+            }, axis: 0)
+            let pixelsAux = Tensor.stack(imageIndices.map { i -> Tensor in
+                guard let p = samples[i].pixelValuesAux else { preconditionFailure("sample \(i) has an image slot but no aux pixels") }
+                return p
+            }, axis: 0)
+            let (low, stages) = withNoGrad {
+                (visualEncoder.features(pixels, selectLayer: visualSelectLayer), visualEncoderAux(pixelsAux))
+            }
+            let f = fuseModule(low: low, high: stages[stages.count - 1])
+            fused = f
+            imageTokens = projector(f)
+            let auxSize = pixelsAux.shape[3]
+            for (row, i) in imageIndices.enumerated() {
+                let perImage = stages.map { $0.slice(axis: 0, row, row + 1) }
+                let features = boxExtractor(stages: perImage, boxes: samples[i].boxes, auxSize: auxSize)
+                boxFeatures.append(features)
+                boxTokens.append(bboxProjector(features))
+            }
+        }
+        // Splice per sample.
+        var rows: [Tensor] = [], labels: [[Int]] = []
+        var imageRow = 0
+        for sample in samples {
+            let ids = sample.inputIds
+            let sampleLabels = sample.labels ?? [Int](repeating: Self.ignoreIndex, count: ids.count)
+            guard let slot = ids.firstIndex(of: Self.imageTokenIndex), let tokens = imageTokens else {
+                rows.append(llm.embed([ids]).squeezed(0))
+                labels.append(sampleLabels)
+                continue
+            }
+            let before = Array(ids[..<slot]), after = Array(ids[(slot + 1)...])
+            let visual = Tensor.concat([tokens.select(axis: 0, imageRow), boxTokens[imageRow]], axis: 0)  // [N + K, H]
+            var pieces: [Tensor] = []
+            if !before.isEmpty { pieces.append(llm.embed([before]).squeezed(0)) }
+            pieces.append(visual)
+            if !after.isEmpty { pieces.append(llm.embed([after]).squeezed(0)) }
+            rows.append(Tensor.concat(pieces, axis: 0))
+            labels.append(Array(sampleLabels[..<slot]) + [Int](repeating: Self.ignoreIndex, count: visual.shape[0])
+                          + Array(sampleLabels[(slot + 1)...]))
+            imageRow += 1
+        }
+        // Right-pad with zero vectors.
+        let length = rows.map { $0.shape[0] }.max() ?? 0
+        var mask: [[Int]] = []
+        let padded = rows.enumerated().map { i, r -> Tensor in
+            let n = r.shape[0]
+            mask.append([Int](repeating: 1, count: n) + [Int](repeating: 0, count: length - n))
+            labels[i] += [Int](repeating: Self.ignoreIndex, count: length - n)
+            return n == length ? r : r.padded([(0, length - n), (0, 0)])
+        }
+        let embeds = padded.isEmpty ? Tensor.zeros([0, 0, h]) : Tensor.stack(padded, axis: 0)
+        return MultimodalInputs(inputsEmbeds: embeds, attentionMask: mask, labels: labels,
+                                positionIds: Array(repeating: Array(0..<length), count: samples.count),
+                                fused: fused, imageTokens: imageTokens, boxFeatures: boxFeatures, boxTokens: boxTokens)
+    }
+
+    // MARK: - Forward
+
+    public struct Output {
+        public var inputs: MultimodalInputs
+        public var logits: Tensor
+        /// Mean next-token cross-entropy over supervised tokens (NaN when none is supervised).
+        public var loss: Tensor
+    }
+
+    /// Training / evaluation forward: spliced inputs → LLM → logits and loss.
+    public func callAsFunction(_ samples: [MultimodalSample]) -> Output {
+        let inputs = prepareInputs(samples)
+        let out = llm(inputsEmbeds: inputs.inputsEmbeds, attentionMask: inputs.attentionMask,
+                      positionIds: inputs.positionIds)
+        let logits = out.logits ?? Tensor.zeros([0])
+        return Output(inputs: inputs, logits: logits, loss: CausalLM.causalLoss(logits: logits, labels: inputs.labels))
+    }
+}
+
+/// Puts a child under one more key component (`projector` → `projector.model.0…`).
+final class PrefixModule: Module {
+    let name: String, child: Module
+    init(_ name: String, _ child: Module) { self.name = name; self.child = child; super.init() }
+    override var children: [(String, Module)] { [(name, child)] }
+}
