@@ -92,5 +92,13 @@ public struct CheckpointWeights: CustomStringConvertible {
         }
     }
 
+    /// Non-tensor globals a pickle referenced (mmengine/numpy metadata), kept inert; empty for safetensors.
+    public var opaqueGlobals: [String] {
+        guard case .torch(let t) = backend else { return [] }
+        var names = Set<String>()
+        for shard in t.shardNames { names.formUnion((try? t.shard(named: shard).opaqueGlobals) ?? []) }
+        return names.sorted()
+    }
+
     public var description: String { source.path }
 }

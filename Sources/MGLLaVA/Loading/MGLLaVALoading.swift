@@ -78,11 +78,7 @@ extension MGLLaVAModel {
         }
         // Shapes and dtypes are checked by Module.load; every key is known to be one of ours by now.
         try load(state, strict: false, source: weights.description)
-        var globals: [String] = []
-        if case .torch(let t) = weights.backend {
-            for name in t.shardNames { globals += (try? t.shard(named: name).opaqueGlobals) ?? [] }
-        }
         return CheckpointLoadSummary(loadedPrefixes: loaded.sorted(), tensorCount: state.count,
-                                     opaqueGlobals: Array(Set(globals)).sorted())
+                                     opaqueGlobals: weights.opaqueGlobals)
     }
 }
