@@ -40,6 +40,24 @@ public final class ConvGateFusion: Module {
         super.init()
     }
 
+    /// Zero weights of the right shapes, to be overwritten by a checkpoint (no random initialisation work).
+    public init(lowResDim: Int, highResDim: Int) {
+        self.lowResDim = lowResDim
+        self.highResDim = highResDim
+        func conv(_ shape: [Int], padding: Int = 0, groups: Int = 1) -> Conv2d {
+            Conv2d(weight: Tensor.zeros(shape), bias: Tensor.zeros([shape[0]]), stride: (1, 1),
+                   padding: (padding, padding), groups: groups)
+        }
+        slowConv = conv([highResDim, highResDim, 1, 1])
+        slowProj = conv([lowResDim, highResDim, 1, 1])
+        fastConv = conv([lowResDim, 1, 7, 7], padding: 3, groups: lowResDim)
+        fastProj = conv([lowResDim, lowResDim, 1, 1])
+        gate = Sequential(Linear(weight: Tensor.zeros([lowResDim / 2, 2 * lowResDim]), bias: Tensor.zeros([lowResDim / 2])),
+                          ActivationLayer(.gelu),
+                          Linear(weight: Tensor.zeros([1, lowResDim / 2]), bias: Tensor.zeros([1])))
+        super.init()
+    }
+
     public override var children: [(String, Module)] {
         [("slow_conv", slowConv), ("slow_proj", slowProj), ("fast_conv", fastConv), ("fast_proj", fastProj),
          ("gate", gate)]

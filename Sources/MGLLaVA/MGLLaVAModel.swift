@@ -58,11 +58,19 @@ public final class MGLLaVAModel: Module {
     public static let imageTokenIndex = ConversationEncoder.imageTokenIndex
     public static let ignoreIndex = ConversationEncoder.ignoreIndex
 
-    /// New trainable modules with upstream's initialisation (fusion: xavier + zero projections; projectors:
-    /// PyTorch defaults) around the given towers and LLM.
+    /// How the modules MG-LLaVA adds (fusion, projectors) start.
+    public enum Initialization {
+        /// Upstream's: fusion xavier-uniform with zero output projections (the identity), projectors PyTorch's
+        /// default uniform, from a seeded generator.
+        case upstream(seed: UInt64)
+        /// Zero weights of the right shapes, for weights that a checkpoint overwrites next (or for shape and memory
+        /// checks): no random numbers are drawn and untouched memory stays unmapped.
+        case placeholder
+    }
+
     public init(visualEncoder: CLIPVisionModel, visualEncoderAux: ConvNeXtTrunk, llm: CausalLM,
                 visualSelectLayer: Int = -2, boxExtractor: BoxFeatureExtractor = BoxFeatureExtractor(),
-                generator: inout Generator) {
+                initialization: Initialization) {
         self.visualEncoder = visualEncoder
         self.visualEncoderAux = visualEncoderAux
         self.llm = llm
@@ -71,11 +79,20 @@ public final class MGLLaVAModel: Module {
         let low = visualEncoder.architecture.hiddenSize
         let dims = visualEncoderAux.architecture.dims
         let h = llm.architecture.hiddenSize
-        fuseModule = ConvGateFusion(lowResDim: low, highResDim: dims[dims.count - 1], generator: &generator)
-        projector = Sequential(Linear(low, h, generator: &generator), ActivationLayer(.gelu),
-                               Linear(h, h, generator: &generator))
-        bboxProjector = Sequential(Linear(dims.reduce(0, +), h, generator: &generator), ActivationLayer(.gelu),
+        switch initialization {
+        case .upstream(let seed):
+            var generator = Generator(seed: seed)
+            fuseModule = ConvGateFusion(lowResDim: low, highResDim: dims[dims.count - 1], generator: &generator)
+            projector = Sequential(Linear(low, h, generator: &generator), ActivationLayer(.gelu),
                                    Linear(h, h, generator: &generator))
+            bboxProjector = Sequential(Linear(dims.reduce(0, +), h, generator: &generator), ActivationLayer(.gelu),
+                                       Linear(h, h, generator: &generator))
+        case .placeholder:
+            func linear(_ i: Int, _ o: Int) -> Linear { Linear(weight: Tensor.zeros([o, i]), bias: Tensor.zeros([o])) }
+            fuseModule = ConvGateFusion(lowResDim: low, highResDim: dims[dims.count - 1])
+            projector = Sequential(linear(low, h), ActivationLayer(.gelu), linear(h, h))
+            bboxProjector = Sequential(linear(dims.reduce(0, +), h), ActivationLayer(.gelu), linear(h, h))
+        }
         super.init()
         visualEncoder.freeze()
         visualEncoderAux.freeze()

@@ -34,8 +34,8 @@ extension MGLLaVAModel {
         let clip = try CLIPVisionModel.load(directory: visualEncoder)
         let convnext = try ConvNeXtTrunk.load(directory: visualEncoderAux)
         let decoder = try CausalLM.load(directory: llm)
-        var generator = Generator(seed: seed)
-        let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: convnext, llm: decoder, generator: &generator)
+        let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: convnext, llm: decoder,
+                                 initialization: .upstream(seed: seed))
         if let pth { try model.loadCheckpoint(pth) }
         return model
     }
