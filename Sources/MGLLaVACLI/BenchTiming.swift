@@ -23,6 +23,18 @@ enum BenchTiming {
         return best
     }
 
+    /// Fastest time of one body over `repeats` runs (after a warm-up run).
+    static func interleaved(repeats: Int, _ body: () -> Void) -> Double {
+        body()
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let t0 = now()
+            body()
+            best = min(best, now() - t0)
+        }
+        return best
+    }
+
     /// Peak resident set size of this process so far, in bytes (VmHWM from /proc/self/status).
     static func peakRSS() -> Int {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
@@ -31,6 +43,15 @@ enum BenchTiming {
             return kb * 1024
         }
         return 0
+    }
+
+    /// Resets the kernel's peak-RSS mark to the current RSS (Linux `clear_refs` 5), so a later `peakRSS` measures
+    /// one phase.
+    static func resetPeakRSS() {
+        if let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") {
+            handle.write(Data("5".utf8))
+            try? handle.close()
+        }
     }
 
     static func format(seconds: Double) -> String {
