@@ -1,7 +1,0 @@
-// MGObjects — see DESIGN.md §2 for what this module holds. Filled by a later issue; the target exists now so that the
-// dependency directions are fixed from the start.
-@_exported import MGNN
-
-public enum MGObjectsModule {
-    public static let name = "MGObjects"
-}
