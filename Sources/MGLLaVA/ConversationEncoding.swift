@@ -40,7 +40,13 @@ public struct ConversationMessage: Sendable, Equatable, Codable {
 public struct ConversationTurn: Sendable, Equatable {
     public var input: String
     public var output: String
-    public var system: String = ""
+    public var system: String
+
+    public init(input: String, output: String, system: String = "") {
+        self.input = input
+        self.output = output
+        self.system = system
+    }
 }
 
 /// One turn after `template_map_fn`.
@@ -49,6 +55,13 @@ public struct TemplatedTurn: Sendable, Equatable {
     public var output: String
     public var needEOSToken: Bool
     public var separator: String
+
+    public init(input: String, output: String, needEOSToken: Bool, separator: String) {
+        self.input = input
+        self.output = output
+        self.needEOSToken = needEOSToken
+        self.separator = separator
+    }
 }
 
 public struct EncodedConversation: Sendable, Equatable {

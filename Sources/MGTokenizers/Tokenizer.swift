@@ -1,0 +1,157 @@
+import Foundation
+
+/// A Hugging Face–compatible tokenizer: what `AutoTokenizer.from_pretrained(directory)` gives, for BPE models
+/// (Llama-2/Vicuna SentencePiece, Phi-3, Llama-3 byte-level). Encoding runs added-token splitting, normalizer,
+/// pre-tokenizer, BPE and post-processor exactly as HF tokenizers; decoding runs the decoder chain.
+///
+/// Immutable after loading, so one instance can be shared across threads (`@unchecked` only because the optional
+/// NSRegularExpression fallback for unknown split patterns is not marked Sendable; matching with it is thread-safe).
+public final class Tokenizer: @unchecked Sendable {
+    private let addedVocabulary: AddedVocabulary
+    private let normalizer: Normalizer?
+    private let preTokenizer: PreTokenizer?
+    private let model: BPEModel
+    private let decoder: Decoder?
+    private let postProcessor: PostProcessor
+
+    public let bosToken: String?
+    public let eosToken: String?
+    public let unkToken: String?
+    public let padToken: String?
+    public let bosTokenId: Int?
+    public let eosTokenId: Int?
+    public let unkTokenId: Int?
+    public let padTokenId: Int?
+    /// Number of distinct token ids (model vocabulary plus added tokens), like `len(tokenizer)`.
+    public let vocabSize: Int
+    /// `tokenizer_config.json` "tokenizer_class", if any.
+    public let tokenizerClass: String?
+
+    /// Loads from a model directory: tokenizer.json if present, else tokenizer.model (converted as transformers
+    /// converts LlamaTokenizer), plus tokenizer_config.json, special_tokens_map.json and added_tokens.json.
+    public static func load(directory: URL) throws -> Tokenizer {
+        try Tokenizer(directory: directory)
+    }
+
+    private init(directory: URL) throws {
+        let assembly = try TokenizerAssembly(directory: directory)
+        addedVocabulary = assembly.addedVocabulary
+        normalizer = assembly.normalizer
+        preTokenizer = assembly.preTokenizer
+        model = assembly.model
+        decoder = assembly.decoder
+        postProcessor = assembly.postProcessor
+        let config = assembly.config
+        bosToken = config.bos?.content
+        eosToken = config.eos?.content
+        unkToken = config.unk?.content
+        padToken = config.pad?.content
+        bosTokenId = assembly.id(of: bosToken)
+        eosTokenId = assembly.id(of: eosToken)
+        unkTokenId = assembly.id(of: unkToken)
+        padTokenId = assembly.id(of: padToken)
+        vocabSize = assembly.vocabularySize
+        tokenizerClass = config.tokenizerClass
+    }
+
+    // MARK: - Vocabulary
+
+    /// Added tokens (special or not), in the order they were registered.
+    public var addedTokens: [AddedToken] { addedVocabulary.tokens }
+
+    /// Id of a token string: added tokens first, then the model vocabulary (exact text, no normalization).
+    public func id(for token: String) -> Int? {
+        if let index = addedVocabulary.index(ofContent: token) { return addedVocabulary.tokens[index].id }
+        return model.id(forToken: token).map(Int.init)
+    }
+
+    /// Token string of an id (added tokens first), nil outside the vocabulary. As in HF, an added token with
+    /// normalized=true reads as its normalized form.
+    public func token(for id: Int) -> String? {
+        addedVocabulary.text(forId: id) ?? model.token(forId: id)
+    }
+
+    /// Whether `id` is a special added token (skipped by `decode(…, skipSpecialTokens: true)`).
+    public func isSpecial(_ id: Int) -> Bool {
+        guard let token = token(for: id) else { return false }
+        return addedVocabulary.isSpecial(content: token)
+    }
+
+    // MARK: - Encode
+
+    /// HF `encode(text, add_special_tokens=…)`: added tokens written in the text are recognised (with their
+    /// lstrip/rstrip/single_word rules); `addSpecialTokens` adds the post-processor's tokens (BOS for these models).
+    public func encode(_ text: String, addSpecialTokens: Bool = true) -> [Int] {
+        encodeIds(text, addSpecialTokens: addSpecialTokens).map { Int($0) }
+    }
+
+    /// Token strings of `encode` (HF `convert_ids_to_tokens(encode(text))`).
+    public func tokens(_ text: String, addSpecialTokens: Bool = false) -> [String] {
+        encodeIds(text, addSpecialTokens: addSpecialTokens).map { token(for: Int($0)) ?? "" }
+    }
+
+    func encodeIds(_ text: String, addSpecialTokens: Bool) -> [Int32] {
+        var text = text
+        var ids: [Int32] = []
+        text.withUTF8 { raw in
+            ids.reserveCapacity(raw.count / 3)
+            var scratch = BPEScratch()
+            var segments: [Segment] = []
+            addedVocabulary.split(raw, 0..<raw.count, normalized: false, into: &segments)
+            for segment in segments {
+                switch segment {
+                case .token(let id):
+                    ids.append(id)
+                case .text(let range):
+                    encodeText(raw, range, scratch: &scratch, into: &ids)
+                }
+            }
+        }
+        return postProcessor.apply(ids, addSpecialTokens: addSpecialTokens)
+    }
+
+    /// One stretch of raw text between added tokens: normalize, match normalized added tokens, pre-tokenize, BPE.
+    private func encodeText(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, scratch: inout BPEScratch,
+                            into ids: inout [Int32]) {
+        let slice = Array(UnsafeBufferPointer(rebasing: raw[range]))
+        let normalized = normalizer?.apply(slice) ?? slice
+        var pieces: [Segment] = []
+        if addedVocabulary.hasNormalizedTokens {
+            normalized.withUnsafeBufferPointer { p in
+                addedVocabulary.split(p, 0..<p.count, normalized: true, into: &pieces)
+            }
+        } else if !normalized.isEmpty {
+            pieces = [.text(0..<normalized.count)]
+        }
+        for piece in pieces {
+            switch piece {
+            case .token(let id):
+                ids.append(id)
+            case .text(let sub):
+                var text = PreTokenizedText(buffer: normalized, pieces: [sub],
+                                            startsInput: range.lowerBound == 0 && sub.lowerBound == 0)
+                preTokenizer?.apply(&text)
+                text.buffer.withUnsafeBufferPointer { p in
+                    for word in text.pieces {
+                        model.encodeWord(p, word, byteLevel: text.byteLevel, scratch: &scratch, into: &ids)
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: - Decode
+
+    /// HF decode: ids → token strings (unknown ids are dropped, special tokens too when asked), then the decoder.
+    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
+        var tokens: [String] = []
+        tokens.reserveCapacity(ids.count)
+        for id in ids {
+            guard let token = token(for: id) else { continue }
+            if skipSpecialTokens && addedVocabulary.isSpecial(content: token) { continue }
+            tokens.append(token)
+        }
+        guard let decoder else { return tokens.joined(separator: " ") }
+        return decoder.decode(tokens)
+    }
+}
