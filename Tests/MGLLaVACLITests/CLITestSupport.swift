@@ -8,7 +8,7 @@ struct CLIResult {
     var stderr: String
 }
 
-func runCLI(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> CLIResult {
+func runCLI(_ arguments: [String], input: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> CLIResult {
     let directory = Bundle.main.bundleURL.hasDirectoryPath && Bundle.main.bundleURL.pathExtension != "xctest"
         ? Bundle.main.bundleURL : Bundle.main.bundleURL.deletingLastPathComponent()
     let executable = directory.appendingPathComponent("mgllava")
@@ -21,7 +21,11 @@ func runCLI(_ arguments: [String], file: StaticString = #filePath, line: UInt = 
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
+    let stdin = Pipe()
+    process.standardInput = stdin
     try process.run()
+    stdin.fileHandleForWriting.write(Data((input ?? "").utf8))
+    try stdin.fileHandleForWriting.close()
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

@@ -1,0 +1,108 @@
+import Foundation
+import MGLLM
+
+/// A multi-turn conversation with MG-LLaVA about one image, as upstream's chat does it: the first user turn carries
+/// the image (`<image>\n` + text), every turn is formatted with the prompt template, answers are generated with
+/// the KV cache, and the history (answers, EOS/separators as in training) is kept for the next turn.
+public final class ChatSession {
+    public let model: MGLLaVAModel
+    public let tokenizer: Tokenizer
+    public let template: PromptTemplate
+    public let visual: VisualInputs?
+    public let system: String
+    /// Ids of the conversation so far (with the −200 image slot), ending after the last answer.
+    public private(set) var history: [Int] = []
+    private var turns = 0
+
+    public init(model: MGLLaVAModel, tokenizer: Tokenizer, template: PromptTemplate, visual: VisualInputs?, system: String = "") {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        self.visual = visual
+        self.system = system
+    }
+
+    public struct Reply {
+        public var ids: [Int]
+        public var text: String
+        public var steps: [GeneratedStep]
+    }
+
+    public struct ChatError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Token ids the next turn would add for `message` (BOS rules and image slot as in training).
+    public func promptIds(for message: String) throws -> [Int] {
+        var text = message
+        if turns == 0 && visual != nil && !text.contains(ConversationEncoder.imageToken) {
+            text = ConversationEncoder.imageToken + "\n" + text
+        }
+        let formatted = template.formatInput(text, system: turns == 0 ? system : "")
+        var ids: [Int] = []
+        // A BOS starts the conversation, and (templates without a suffix, e.g. vicuna) every turn after an EOS.
+        if turns == 0 || !template.suffixAsEOS, let bos = tokenizer.bosTokenId { ids.append(bos) }
+        let chunks = formatted.components(separatedBy: ConversationEncoder.imageToken)
+        if chunks.count > 2 || (chunks.count == 2 && (visual == nil || turns > 0)) {
+            throw ChatError(description: "a message may hold one <image>, in the first turn of a chat about an image")
+        }
+        for (i, chunk) in chunks.enumerated() {
+            ids += tokenizer.encodeWithoutSpecialTokens(chunk)
+            if i < chunks.count - 1 { ids.append(ConversationEncoder.imageTokenIndex) }
+        }
+        return ids
+    }
+
+    /// Visual tokens the image adds (576 + K for the real model).
+    public var visualTokenCount: Int {
+        guard let visual else { return 0 }
+        return model.visualEncoder.architecture.numPatches + visual.boxes.count
+    }
+
+    /// Ids that stop generation: EOS and every stop word that is a single token.
+    public var stopTokenIds: Set<Int> {
+        var ids = Set(tokenizer.eosTokenId.map { [$0] } ?? [])
+        for word in template.stopWords { if let id = tokenizer.id(for: word) { ids.insert(id) } }
+        return ids
+    }
+
+    /// Generates the answer to `message`. Throws before any compute when the prompt cannot fit the model's context.
+    public func send(_ message: String, maxNewTokens: Int, sampling: SamplingConfig,
+                     onText: (String) -> Void = { _ in }) throws -> Reply {
+        let ids = history + (try promptIds(for: message))
+        let context = model.llm.architecture.maxPositionEmbeddings
+        let needed = ids.count - (ids.contains(ConversationEncoder.imageTokenIndex) ? 1 : 0) + visualTokenCount
+        if needed + 1 > context {
+            throw ChatError(description: "the prompt needs \(needed) positions (\(ids.count) text tokens + \(visualTokenCount) "
+                            + "visual tokens) and the model's context is \(context): shorten the prompt or start a new chat")
+        }
+        let budget = min(maxNewTokens, context - needed)
+        let sample = MultimodalSample(inputIds: ids, pixelValues: visual?.pixelValues,
+                                      pixelValuesAux: visual?.pixelValuesAux, boxes: visual?.boxes ?? [])
+        let embeds = withNoGrad { model.prepareInputs([sample]).inputsEmbeds.squeezed(0) }
+        var steps: [GeneratedStep] = []
+        var generated: [Int] = []
+        var printed = ""
+        let stopWords = template.stopWords
+        _ = model.llm.generate(prompts: [embeds], config: GenerationConfig(maxNewTokens: budget, sampling: sampling,
+                                                                            stopTokenIds: stopTokenIds)) { step in
+            steps.append(step)
+            generated.append(step.token)
+            let text = tokenizer.decode(generated, skipSpecialTokens: true)
+            if text.hasPrefix(printed) {
+                onText(String(text.dropFirst(printed.count)))
+                printed = text
+            }
+            // Multi-token stop words end the answer once they appear in the text.
+            return !stopWords.contains { !$0.isEmpty && tokenizer.id(for: $0) == nil && text.hasSuffix($0) }
+        }
+        var answer = tokenizer.decode(generated, skipSpecialTokens: true)
+        for word in stopWords where answer.hasSuffix(word) { answer = String(answer.dropLast(word.count)) }
+        // History for the next turn: the answer as generated, EOS when the template needs one, then the separator.
+        history = ids + generated
+        if !template.suffixAsEOS, let eos = tokenizer.eosTokenId, generated.last != eos { history.append(eos) }
+        if !template.separator.isEmpty { history += tokenizer.encodeWithoutSpecialTokens(template.separator) }
+        turns += 1
+        return Reply(ids: generated, text: answer.trimmingCharacters(in: .whitespaces), steps: steps)
+    }
+}

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import MGLLaVA
+
+/// `mgllava chat`: talk to MG-LLaVA about an image — one-shot (`--prompt`) or interactive (reads messages from
+/// standard input until EOF or "exit").
+struct ChatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
+        abstract: "Ask MG-LLaVA about an image, one-shot (--prompt) or interactively (messages on standard input).")
+
+    @Option(help: "HF LLM folder (llm_name_or_path).") var llm: String
+    @Option(help: "HF CLIP folder (visual_encoder_name_or_path).") var visualEncoder: String
+    @Option(help: "open_clip ConvNeXt folder (visual_encoder_aux_path).") var visualEncoderAux: String
+    @Option(help: "MG-LLaVA checkpoint (.pth or safetensors) with the trained modules (and the LLM after SFT).") var pth: String?
+    @Option(help: "Tokenizer folder, when it is not the LLM folder.") var tokenizer: String?
+    @Option(help: "The image (JPEG or PNG).") var image: String?
+    @Option(help: "One-shot message; without it, messages are read from standard input.") var prompt: String?
+    @Option(help: "Box JSON (upstream format) holding this image's detections.") var boxes: String?
+    @Option(help: "The image's id in --boxes.") var boxId: String?
+    @Option(name: .customLong("box"), help: "A box x1,y1,x2,y2 in original image pixels (repeatable).") var box: [String] = []
+    @Option(help: "Prompt template: \(PromptTemplate.all.map(\.name).joined(separator: ", ")).") var template: String = "vicuna"
+    @Option(help: "System prompt (upstream uses none by default).") var system: String = ""
+    @Option(help: "Most tokens to generate per answer.") var maxNewTokens: Int = 512
+    @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0
+    @Option(help: "Nucleus sampling mass.") var topP: Float = 1
+    @Option(help: "Top-k filter (0 = off).") var topK: Int = 0
+    @Option(help: "Sampling seed.") var seed: UInt64 = 0
+    @Option(help: "Side of the high-resolution input (upstream: 768).") var imageSizeAux: Int = 768
+    @Flag(help: "Print generated ids, text and the top-5 log-probabilities of every step as JSON.") var json = false
+    @Flag(help: "Print the memory the model will need, without loading it.") var estimateMemory = false
+
+    func validate() throws {
+        guard PromptTemplate.named(template) != nil else {
+            throw ValidationError("unknown template \"\(template)\" (known: \(PromptTemplate.all.map(\.name).joined(separator: ", ")))")
+        }
+        if (boxes == nil) != (boxId == nil) { throw ValidationError("--boxes and --box-id go together") }
+        if boxes != nil && !box.isEmpty { throw ValidationError("give boxes either from --boxes or with --box") }
+        guard maxNewTokens > 0, temperature >= 0, topP > 0, topP <= 1, topK >= 0, imageSizeAux > 0 else {
+            throw ValidationError("--max-new-tokens and --image-size-aux must be positive, --temperature ≥ 0, --top-p in (0, 1], --top-k ≥ 0")
+        }
+    }
+
+    func run() throws {
+        if estimateMemory {
+            try MemoryEstimate.print(llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux, pth: pth)
+            return
+        }
+        let model = try MGLLaVAModel.load(llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
+                                          visualEncoderAux: URL(fileURLWithPath: visualEncoderAux),
+                                          pth: pth.map { URL(fileURLWithPath: $0) })
+        let tok = try Tokenizer.load(directory: URL(fileURLWithPath: tokenizer ?? llm))
+        var visual: VisualInputs? = nil
+        if let image {
+            let decoded = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
+            var record: BoxRecord? = nil
+            if let boxes { record = try BoxFile.record(URL(fileURLWithPath: boxes), id: boxId ?? "") }
+            if !box.isEmpty { record = try manualBoxes(box) }
+            let processor = ImageProcessor(auxSize: imageSizeAux, clipSize: model.visualEncoder.architecture.imageSize)
+            visual = try VisualInputs.prepare(decoded, boxes: record, processor: processor)
+            if visual?.usedDummyBox == true {
+                FileHandle.standardError.write(Data("note: no boxes for this image; using upstream's dummy box [0, 0, 0, 0]\n".utf8))
+            }
+        }
+        let session = ChatSession(model: model, tokenizer: tok, template: PromptTemplate.named(template) ?? .vicuna,
+                                  visual: visual, system: system)
+        let sampling = SamplingConfig(temperature: temperature, topK: topK, topP: topP, seed: seed)
+        if let prompt {
+            try answer(session, prompt, sampling)
+            return
+        }
+        while true {
+            if !json { print("USER: ", terminator: ""); fflush(stdout) }
+            guard let line = readLine(strippingNewline: true) else { break }
+            let message = line.trimmingCharacters(in: .whitespaces)
+            if message.isEmpty { continue }
+            if message == "exit" || message == "quit" { break }
+            try answer(session, message, sampling)
+        }
+    }
+
+    private func answer(_ session: ChatSession, _ message: String, _ sampling: SamplingConfig) throws {
+        if !json { print("ASSISTANT: ", terminator: ""); fflush(stdout) }
+        let reply = try session.send(message, maxNewTokens: maxNewTokens, sampling: sampling) { delta in
+            if !json { print(delta, terminator: ""); fflush(stdout) }
+        }
+        if json {
+            let steps = reply.steps.map { s -> [String: Any] in
+                ["token": s.token, "top5": s.topLogprobs.map { [$0.0, Double($0.1)] as [Any] }]
+            }
+            let object: [String: Any] = ["generated_ids": reply.ids, "text": reply.text, "steps": steps]
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("")
+        }
+    }
+
+    private func manualBoxes(_ specs: [String]) throws -> BoxRecord {
+        var boxes: [[Double]] = []
+        for spec in specs {
+            let parts = spec.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            guard parts.count == 4, parts.allSatisfy({ $0 != nil }) else {
+                throw ValidationError("--box \"\(spec)\": expected four numbers x1,y1,x2,y2")
+            }
+            boxes.append(parts.compactMap { $0 })
+        }
+        // Distinct labels so that NMS never merges boxes the user gave by hand.
+        let record = BoxRecord(id: .string("manual"), boxes: boxes, labels: boxes.indices.map { "box\($0)" },
+                               scores: boxes.indices.map { 1 - Double($0) * 1e-6 })
+        try record.validate()
+        return record
+    }
+}
+
+/// What a model will need in memory, from the checkpoints' headers only.
+enum MemoryEstimate {
+    static func print(llm: String, visualEncoder: String, visualEncoderAux: String, pth: String?) throws {
+        var parts: [(String, Int, Int)] = []  // name, stored bytes, parameters
+        for (name, path) in [("LLM", llm), ("CLIP", visualEncoder), ("ConvNeXt", visualEncoderAux)] + (pth.map { [("checkpoint", $0)] } ?? []) {
+            let infos = try CheckpointWeights.open(URL(fileURLWithPath: path)).infos()
+            parts.append((name, infos.reduce(0) { $0 + $1.byteCount }, infos.reduce(0) { $0 + $1.elementCount }))
+        }
+        var total = 0
+        for (name, stored, params) in parts {
+            // Weights are held as float32 in memory (stored bf16/f16 are widened at load).
+            let resident = params * 4
+            total += resident
+            Swift.print(String(format: "%-10@ %8.2f GB stored, %8.2f GB as float32 in memory", name as NSString,
+                               Double(stored) / 1e9, Double(resident) / 1e9))
+        }
+        Swift.print(String(format: "total weights in memory: %.2f GB (plus activations and the KV cache)", Double(total) / 1e9))
+    }
+}

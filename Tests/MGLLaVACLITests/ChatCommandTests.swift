@@ -1,0 +1,49 @@
+import Foundation
+import XCTest
+import MGTestSupport
+
+/// `mgllava chat` on the tiny fixture stack (SFT weights): one-shot greedy output equals the reference
+/// (reference/mgllava-e2e-generate: photo0, case0 boxes, MMBench-style prompt), interactive multi-turn through
+/// standard input, the dummy-box note, and a prompt too long for the context refused before any compute.
+final class ChatCommandTests: XCTestCase {
+    var base: [String] {
+        ["chat", "--llm", Fixtures.url("models/vicuna-tiny").path, "--visual-encoder", Fixtures.url("models/clip-vit-tiny").path,
+         "--visual-encoder-aux", Fixtures.url("models/convnext-tiny").path, "--pth", Fixtures.url("models/mgllava-tiny/sft.pth").path,
+         "--tokenizer", Fixtures.url("tokenizers/vicuna-tiny").path, "--image", Fixtures.url("preprocess/photo0.jpg").path,
+         "--image-size-aux", "128"]
+    }
+    let question = "Look at the suit.\nWhat colour is the suit?\nA. white\nB. red\nC. green\nD. black\n"
+        + "Answer with the option's letter from the given choices directly."
+
+    func testOneShotMatchesTheReference() throws {
+        let r = try runCLI(base + ["--boxes", Fixtures.url("preprocess/boxes.json").path, "--box-id", "case0",
+                                   "--max-new-tokens", "16", "--json", "--prompt", question])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual(json?["generated_ids"] as? [Int], [459, 22, 655, 341, 140, 679, 550, 485, 682, 190, 280, 584, 461, 64, 586, 37])
+        let steps = json?["steps"] as? [[String: Any]] ?? []
+        XCTAssertEqual(steps.count, 16)
+        XCTAssertEqual((steps.first?["top5"] as? [[Any]])?.count, 5)
+    }
+
+    func testInteractiveMultiTurnAndDummyBox() throws {
+        let r = try runCLI(base + ["--max-new-tokens", "4"], input: "What is this?\n\nAnd the colour?\nexit\nnever read\n")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stdout.components(separatedBy: "ASSISTANT: ").count - 1, 2, r.stdout)
+        XCTAssertTrue(r.stderr.contains("dummy box"), r.stderr)
+        XCTAssertEqual(r.stderr.components(separatedBy: "dummy box").count - 1, 1, "said once")
+    }
+
+    func testOverlongPromptIsRefusedBeforeCompute() throws {
+        let long = String(repeating: "word ", count: 700)  // the tiny model's context is 512
+        let r = try runCLI(base + ["--prompt", long])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("context is 512"), r.stderr)
+    }
+
+    func testEstimateMemory() throws {
+        let r = try runCLI(base + ["--estimate-memory"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("total weights in memory"), r.stdout)
+    }
+}
