@@ -6,9 +6,23 @@ extension Tensor {
     /// Rows `indices` along `axis` (PyTorch `index_select`); the gradient is scatter-added back.
     public func indexSelect(axis: Int, _ indices: [Int]) -> Tensor {
         let ax = self.axis(axis)
-        let input = float()
         let outer = shape[..<ax].reduce(1, *), n = shape[ax], inner = shape[(ax + 1)...].reduce(1, *)
         for i in indices { precondition(i >= 0 && i < n, "index_select: index \(i) out of range for dim \(axis) of size \(n)") }
+        if dtype == .bfloat16 || dtype == .float16 {
+            // A 16-bit table (memory-mapped embedding): widen only the selected rows.
+            var outShape = shape
+            outShape[ax] = indices.count
+            let out = Tensor.uninitialized(outShape)
+            let k = indices.count
+            for o in 0..<outer {
+                for j in 0..<k {
+                    widenRows(storage.pointer + ((o * n + indices[j]) * inner) * 2, dtype, inner,
+                              into: out.storage.floats + (o * k + j) * inner)
+                }
+            }
+            return out
+        }
+        let input = float()
         var outShape = shape
         outShape[ax] = indices.count
         let out = Tensor.uninitialized(outShape)

@@ -101,14 +101,18 @@ extension Tensor {
     }
 
     /// y = x·Wᵀ + b for x [..., in], weight [out, in] (PyTorch layout), bias [out].
-    /// One GEMM over all leading dims; the bias is written first and accumulated into (beta = 1).
+    /// One GEMM over all leading dims; the bias is written first and accumulated into (beta = 1). A bf16/f16 weight
+    /// (memory-mapped, frozen) is widened inside the product, never copied whole; it takes no gradient.
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
         let inFeatures = shape.last ?? 0
         precondition(weight.rank == 2 && weight.shape[1] == inFeatures,
                      "linear: input \(shape) with weight \(weight.shape) (expects [out, \(inFeatures)])")
         let outFeatures = weight.shape[0]
         if let bias { precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs") }
-        let x = float(), w = weight.float()
+        let halfWeight = weight.dtype == .bfloat16 || weight.dtype == .float16
+        precondition(!halfWeight || !weight.requiresGrad, "linear: a 16-bit weight cannot take gradients (keep it frozen)")
+        let x = float()
+        let w = halfWeight ? weight : weight.float()
         let rows = count / Swift.max(inFeatures, 1)
         let lead = Array(shape.dropLast())
         let out = Tensor.uninitialized(lead + [outFeatures])
@@ -119,9 +123,14 @@ extension Tensor {
             for r in 0..<rows { (pc + r * outFeatures).update(from: pb, count: outFeatures) }
             beta = 1
         }
-        gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
-             a: x.storage.floats, lda: inFeatures, b: w.storage.floats, ldb: inFeatures,
-             beta: beta, c: pc, ldc: outFeatures)
+        if halfWeight {
+            halfWeightProduct(x: x.storage.floats, m: rows, k: inFeatures, w: w.storage.pointer, dtype: w.dtype,
+                              n: outFeatures, y: pc, accumulate: beta == 1)
+        } else {
+            gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+                 a: x.storage.floats, lda: inFeatures, b: w.storage.floats, ldb: inFeatures,
+                 beta: beta, c: pc, ldc: outFeatures)
+        }
         var inputs = [self, weight]
         if let bias { inputs.append(bias) }
         let xv = x.detached(), wv = w.detached()
@@ -129,8 +138,18 @@ extension Tensor {
         let inShape = shape
         return Tensor.record("linear", out, inputs: inputs) { g in
             let g2 = g.reshaped([rows, outFeatures])
-            let gx = needX ? g2.matmul(wv).reshaped(inShape) : nil                                   // [rows, in]
-            let gw = needW ? g2.matmul(xv.reshaped([rows, inFeatures]), transposeA: true) : nil        // [out, in]
+            var gx: Tensor? = nil
+            if needX {
+                if halfWeight {
+                    let t = Tensor.zeros([rows, inFeatures])
+                    halfWeightTransposedProduct(g: g2.storage.floats, m: rows, n: outFeatures, w: wv.storage.pointer,
+                                                dtype: wv.dtype, k: inFeatures, gx: t.storage.floats)
+                    gx = t.reshaped(inShape)
+                } else {
+                    gx = g2.matmul(wv).reshaped(inShape)                                           // [rows, in]
+                }
+            }
+            let gw = needW ? g2.matmul(xv.reshaped([rows, inFeatures]), transposeA: true) : nil      // [out, in]
             var grads: [Tensor?] = [gx, gw]
             if bias != nil { grads.append(needB ? g2.sum(axis: 0) : nil) }
             return grads
