@@ -48,7 +48,7 @@ struct ChatCommand: ParsableCommand {
         }
         let model = try MGLLaVAModel.load(llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
                                           visualEncoderAux: URL(fileURLWithPath: visualEncoderAux),
-                                          pth: pth.map { URL(fileURLWithPath: $0) })
+                                          pth: pth.map { URL(fileURLWithPath: $0) }, frozen: true)
         let tok = try Tokenizer.load(directory: URL(fileURLWithPath: tokenizer ?? llm))
         var visual: VisualInputs? = nil
         if let image {
@@ -122,13 +122,18 @@ enum MemoryEstimate {
             parts.append((name, infos.reduce(0) { $0 + $1.byteCount }, infos.reduce(0) { $0 + $1.elementCount }))
         }
         var total = 0
+        // Inference uses every weight in place, in its stored dtype (memory-mapped): resident = stored bytes of
+        // what the model reads. An SFT checkpoint replaces the LLM folder's weights, so those are not read.
+        let replacesLLM = pth.map { path in
+            (try? CheckpointWeights.open(URL(fileURLWithPath: path)).keys.contains { $0.hasPrefix("llm.") }) == true
+        } ?? false
         for (name, stored, params) in parts {
-            // Weights are held as float32 in memory (stored bf16/f16 are widened at load).
-            let resident = params * 4
-            total += resident
-            Swift.print(String(format: "%-10@ %8.2f GB stored, %8.2f GB as float32 in memory", name as NSString,
-                               Double(stored) / 1e9, Double(resident) / 1e9))
+            let read = name == "LLM" && replacesLLM ? 0 : stored
+            total += read
+            Swift.print(String(format: "%-10@ %9.2f M parameters, %8.2f GB stored%@", name as NSString, Double(params) / 1e6,
+                               Double(stored) / 1e9, (read == 0 ? " (replaced by the checkpoint's llm.*)" : "") as NSString))
         }
-        Swift.print(String(format: "total weights in memory: %.2f GB (plus activations and the KV cache)", Double(total) / 1e9))
+        Swift.print(String(format: "total weights resident (memory-mapped, stored dtype): %.2f GB, plus activations and the KV cache",
+                           Double(total) / 1e9))
     }
 }

@@ -16,11 +16,21 @@ import MGTensor
 public final class Parameter {
     private var storedValue: Tensor
     private var leaf: Tensor
+    /// True while `storedValue` is a checkpoint tensor used in place (possibly 16-bit, possibly a read-only memory
+    /// map): only allowed while frozen.
+    public private(set) var isInPlace = false
 
     /// When true, forward passes record no gradient for this parameter, `grad` is nil and optimizers skip it.
-    /// Freezing drops any gradient accumulated so far.
+    /// Freezing drops any gradient accumulated so far. Unfreezing a parameter that holds a checkpoint tensor in
+    /// place first makes an owned float32 copy of it (a mapped checkpoint must never be written).
     public var frozen: Bool {
-        didSet { if frozen { leaf.zeroGrad() } }
+        didSet {
+            if frozen {
+                leaf.zeroGrad()
+            } else if isInPlace {
+                value = storedValue.dtype == .float32 ? storedValue.copy() : storedValue.converted(to: .float32)
+            }
+        }
     }
 
     /// `value` is converted to float32 (16-bit sources are widened into new storage; a float32 tensor is used as
@@ -40,7 +50,20 @@ public final class Parameter {
             let v = newValue.float().detached()
             storedValue = v
             leaf = v.requiringGrad()
+            isInPlace = false
         }
+    }
+
+    /// Freezes the parameter and uses `tensor` as its value without converting or copying it: a bf16/f16 or
+    /// memory-mapped checkpoint tensor stays where it is and is widened by the kernels that read it. This is how
+    /// a 7B model runs in its stored 16-bit weights. `value` then has the checkpoint's dtype.
+    public func useInPlace(_ tensor: Tensor) {
+        precondition(tensor.dtype.isFloatingPoint && tensor.shape == shape,
+                     "Parameter.useInPlace: \(tensor.dtype.rawValue) \(tensor.shape) for a parameter of shape \(shape)")
+        frozen = true
+        storedValue = tensor.detached()
+        leaf = storedValue
+        isInPlace = true
     }
 
     /// What forward code uses: the persistent leaf when trainable, the detached value when frozen.

@@ -102,10 +102,12 @@ extension Module {
     ///
     /// Parameters receive float32 copies in owned storage (bf16/f16 are widened): checkpoint tensors may borrow
     /// a read-only memory map, and optimizers write into parameters in place. Shared (tied) parameters load once.
+    ///   - inPlaceWhenFrozen: frozen parameters take the checkpoint tensor as it is (16-bit or memory-mapped, no
+    ///     copy; see `Parameter.useInPlace`) — inference and frozen towers without a float32 copy of the weights.
     @discardableResult
     public func load(
         _ state: [String: Tensor], strict: Bool = true, source: String? = nil,
-        ignoring: (String) -> Bool = { _ in false }
+        ignoring: (String) -> Bool = { _ in false }, inPlaceWhenFrozen: Bool = false
     ) throws -> LoadReport {
         let parameters = namedParameters()
         let buffers = namedBuffers()
@@ -166,8 +168,12 @@ extension Module {
         guard error.isEmpty else { throw error }
 
         for (parameter, tensor) in parameterUpdates {
-            // `copy()` gives owned storage; `converted(to:)` of a 16-bit tensor already does.
-            parameter.value = tensor.dtype == .float32 ? tensor.copy() : tensor.converted(to: .float32)
+            if inPlaceWhenFrozen && parameter.frozen {
+                parameter.useInPlace(tensor)
+            } else {
+                // `copy()` gives owned storage; `converted(to:)` of a 16-bit tensor already does.
+                parameter.value = tensor.dtype == .float32 ? tensor.copy() : tensor.converted(to: .float32)
+            }
         }
         for (buffer, tensor) in bufferUpdates {
             buffer.value = tensor.dtype == buffer.dtype ? tensor.copy() : tensor.converted(to: buffer.dtype)

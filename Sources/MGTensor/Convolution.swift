@@ -89,12 +89,13 @@ extension Tensor {
         precondition(stride.0 > 0 && stride.1 > 0 && padding.0 >= 0 && padding.1 >= 0, "conv2d: bad stride/padding")
         precondition(g.outH > 0 && g.outW > 0, "conv2d: kernel \(g.kernelH)×\(g.kernelW) larger than padded input \(shape)")
         if let bias { precondition(bias.shape == [g.outChannels], "conv2d: bias \(bias.shape) for \(g.outChannels) channels") }
-        let x = float(), w = weight.float()
+        // Named locals (not temporaries) so converted copies stay alive while their raw pointers are in use.
+        let x = float(), w = weight.float(), b = bias?.float()
         let out = Tensor.uninitialized([g.batch, g.outChannels, g.outH, g.outW])
         if g.isDepthwise {
-            depthwiseForward(x.storage.floats, w.storage.floats, bias?.float().storage.floats, g, out.storage.floats)
+            depthwiseForward(x.storage.floats, w.storage.floats, b?.storage.floats, g, out.storage.floats)
         } else {
-            gemmConvForward(x.storage.floats, w.storage.floats, bias?.float().storage.floats, g, out.storage.floats)
+            gemmConvForward(x.storage.floats, w.storage.floats, b?.storage.floats, g, out.storage.floats)
         }
         var inputs = [self, weight]
         if let bias { inputs.append(bias) }

@@ -119,7 +119,8 @@ extension Tensor {
         let pc = out.storage.floats
         var beta: Float = 0
         if let bias {
-            let pb = bias.float().storage.floats
+            let b = bias.float()  // a named local keeps a widened copy alive while its pointer is used
+            let pb = b.storage.floats
             for r in 0..<rows { (pc + r * outFeatures).update(from: pb, count: outFeatures) }
             beta = 1
         }

@@ -15,7 +15,9 @@ extension Tensor {
         let xhat = Tensor.uninitialized(shape)
         var rstd = [Float](repeating: 0, count: rows)
         let src = input.storage.floats, dst = out.storage.floats, xh = xhat.storage.floats
-        let w = weight?.float().storage.floats, b = bias?.float().storage.floats
+        // Named locals keep widened copies of 16-bit weights alive while their pointers are in use.
+        let weight32 = weight?.float(), bias32 = bias?.float()
+        let w = weight32?.storage.floats, b = bias32?.storage.floats
         rstd.withUnsafeMutableBufferPointer { rs in
             let rsp = rs.baseAddress!
             Parallel.forEachChunk(rows, costPerItem: d * 4) { r in
@@ -79,7 +81,8 @@ extension Tensor {
         let normed = Tensor.uninitialized(shape)
         var rstd = [Float](repeating: 0, count: rows)
         let src = input.storage.floats, dst = out.storage.floats, np = normed.storage.floats
-        let w = weight.float().storage.floats
+        let weight32 = weight.float()  // a named local keeps a widened copy alive while its pointer is used
+        let w = weight32.storage.floats
         rstd.withUnsafeMutableBufferPointer { rs in
             let rsp = rs.baseAddress!
             Parallel.forEachChunk(rows, costPerItem: d * 3) { r in

@@ -137,7 +137,8 @@ extension Tensor {
         let dst = out.storage.floats
         var offset = 0
         for t in tensors {
-            let src = t.float().storage.floats
+            let t32 = t.float()  // a named local keeps a widened copy alive while its pointer is used
+            let src = t32.storage.floats
             let block = t.shape[ax] * inner
             for o in 0..<outer {
                 (dst + (o * total + offset) * inner).update(from: src + o * block, count: block)

@@ -44,6 +44,6 @@ final class ChatCommandTests: XCTestCase {
     func testEstimateMemory() throws {
         let r = try runCLI(base + ["--estimate-memory"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("total weights in memory"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("total weights resident"), r.stdout)
     }
 }

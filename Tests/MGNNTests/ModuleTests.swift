@@ -146,3 +146,20 @@ final class ModuleTests: XCTestCase {
         XCTAssertLessThan(final, initial * 1e-3, "loss \(initial) → \(final)")
     }
 }
+
+final class InPlaceParameterTests: XCTestCase {
+    func testInPlaceIsFrozenAndUnfreezingCopies() {
+        let p = Parameter(Tensor.zeros([2, 2]))
+        let stored = Tensor([1, 2, 3, 4], shape: [2, 2]).converted(to: .bfloat16)
+        p.useInPlace(stored)
+        XCTAssertTrue(p.frozen)
+        XCTAssertTrue(p.isInPlace)
+        XCTAssertEqual(p.value.dtype, .bfloat16)
+        XCTAssertTrue(p.value.storage === stored.storage, "no copy")
+        p.frozen = false
+        XCTAssertFalse(p.isInPlace)
+        XCTAssertEqual(p.value.dtype, .float32)
+        XCTAssertEqual(p.value.toArray(), [1, 2, 3, 4])
+        XCTAssertFalse(p.value.storage === stored.storage, "an owned copy before any write")
+    }
+}

@@ -11,10 +11,10 @@ final class MGLLaVAEndToEndTests: XCTestCase {
         var generate: [String: Any]
     }
 
-    func loadModel(_ pth: String) throws -> MGLLaVAModel {
+    func loadModel(_ pth: String, frozen: Bool = false) throws -> MGLLaVAModel {
         try MGLLaVAModel.load(llm: Fixtures.url("models/vicuna-tiny"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
                               visualEncoderAux: Fixtures.url("models/convnext-tiny"),
-                              pth: Fixtures.url("models/mgllava-tiny/\(pth)"))
+                              pth: Fixtures.url("models/mgllava-tiny/\(pth)"), frozen: frozen)
     }
 
     func fixture() throws -> Fixture {
@@ -85,8 +85,20 @@ final class MGLLaVAEndToEndTests: XCTestCase {
 
     func testSFTStage() throws { try runStage("sft", pth: "sft.pth", trainLLM: true) }
 
-    func testGreedyGeneration() throws {
-        let model = try loadModel("sft.pth")
+    func testGreedyGeneration() throws { try checkGeneration(frozen: false) }
+
+    /// Inference mode: every weight used in place in its stored dtype (the SFT .pth is bf16: nothing is widened
+    /// to a float32 copy) gives the same tokens and logits.
+    func testGreedyGenerationWithWeightsInPlace() throws {
+        let model = try loadModel("sft.pth", frozen: true)
+        XCTAssertEqual(model.llm.embedTokens.weight.value.dtype, .bfloat16)
+        XCTAssertTrue(model.llm.embedTokens.weight.isInPlace)
+        XCTAssertEqual(model.trainableParameterCount, 0)
+        try checkGeneration(frozen: true)
+    }
+
+    func checkGeneration(frozen: Bool) throws {
+        let model = try loadModel("sft.pth", frozen: frozen)
         let ref = try SafeTensorsFile(url: Fixtures.url("reference/mgllava-e2e-generate.safetensors"))
         let fx = try fixture()
         let ids = try ref.tensor("input.input_ids").toInt64Array().map { Int($0) }

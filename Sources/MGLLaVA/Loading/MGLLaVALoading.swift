@@ -29,14 +29,17 @@ extension MGLLaVAModel {
     /// `visual_encoder_name_or_path` (HF CLIP folder), `visual_encoder_aux_path` (open_clip ConvNeXt folder) and
     /// optionally `pretrained_pth` (an MG-LLaVA `.pth` or our safetensors checkpoint of the trained modules).
     /// Modules the checkpoint does not hold keep upstream's initialisation from `seed`.
+    /// `frozen`: for inference — everything is frozen and every weight is used in place in its stored dtype
+    /// (no float32 copy of a 16-bit LLM).
     public static func load(llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil,
-                            seed: UInt64 = 0) throws -> MGLLaVAModel {
+                            seed: UInt64 = 0, frozen: Bool = false) throws -> MGLLaVAModel {
         let clip = try CLIPVisionModel.load(directory: visualEncoder)
         let convnext = try ConvNeXtTrunk.load(directory: visualEncoderAux)
-        let decoder = try CausalLM.load(directory: llm)
+        let decoder = try CausalLM.load(directory: llm, frozen: frozen)
         let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: convnext, llm: decoder,
-                                 initialization: .upstream(seed: seed))
-        if let pth { try model.loadCheckpoint(pth) }
+                                 initialization: frozen && pth != nil ? .placeholder : .upstream(seed: seed))
+        if frozen { model.freeze() }
+        if let pth { try model.loadCheckpoint(pth, inPlaceWhenFrozen: frozen) }
         return model
     }
 
@@ -45,7 +48,7 @@ extension MGLLaVAModel {
     /// its shape, and keys outside `fuse_module`, `projector`, `bbox_projector`, `llm` are an error (upstream loads
     /// with strict=False and silently ignores mismatches; we name them). 16-bit weights are widened to float32.
     @discardableResult
-    public func loadCheckpoint(_ url: URL) throws -> CheckpointLoadSummary {
+    public func loadCheckpoint(_ url: URL, inPlaceWhenFrozen: Bool = false) throws -> CheckpointLoadSummary {
         let weights = try CheckpointWeights.open(url)
         var state = try weights.loadAll()
         // Older transformers saved rotary buffers; they are not parameters.
@@ -77,7 +80,7 @@ extension MGLLaVAModel {
             throw MGLLaVALoadError(source: weights.description, reason: problems.joined(separator: "; "))
         }
         // Shapes and dtypes are checked by Module.load; every key is known to be one of ours by now.
-        try load(state, strict: false, source: weights.description)
+        try load(state, strict: false, source: weights.description, inPlaceWhenFrozen: inPlaceWhenFrozen)
         return CheckpointLoadSummary(loadedPrefixes: loaded.sorted(), tensorCount: state.count,
                                      opaqueGlobals: weights.opaqueGlobals)
     }

@@ -16,14 +16,17 @@ extension CLIPVisionArchitecture {
 extension CLIPVisionModel {
     /// Loads the vision tower from an HF CLIP folder (a full `CLIPModel` or a `CLIPVisionModel`): `config.json`
     /// plus the weights, strictly — every tower key present with its shape, the text tower and the other
-    /// documented extras ignored, anything else reported. The tower comes back frozen and in eval mode.
+    /// documented extras ignored, anything else reported. The tower comes back frozen and in eval mode,
+    /// its weights used in place from the checkpoint.
     public static func load(directory: URL) throws -> CLIPVisionModel {
         let config = try CLIPVisionConfig.load(directory)
         let model = CLIPVisionModel(CLIPVisionArchitecture(config))
         let weights = try CheckpointWeights.open(directory)
-        try model.load(try weights.loadAll(), source: weights.description, ignoring: CLIPVisionModel.isIgnoredKey)
+        // Frozen first, so the weights are used in place (memory-mapped, no copy).
         model.freeze()
         model.eval()
+        try model.load(try weights.loadAll(), source: weights.description, ignoring: CLIPVisionModel.isIgnoredKey,
+                       inPlaceWhenFrozen: true)
         return model
     }
 }
@@ -48,9 +51,10 @@ extension ConvNeXtTrunk {
                                 + "open_clip_config.json names \(config.timmModelName) (\(named.depths), \(named.dims))")
         }
         let trunk = ConvNeXtTrunk(inferred)
-        try trunk.load(try weights.loadAll(), source: weights.description, ignoring: ConvNeXtTrunk.isIgnoredKey)
         trunk.freeze()
         trunk.eval()
+        try trunk.load(try weights.loadAll(), source: weights.description, ignoring: ConvNeXtTrunk.isIgnoredKey,
+                       inPlaceWhenFrozen: true)
         return trunk
     }
 }
