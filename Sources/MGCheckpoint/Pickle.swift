@@ -7,7 +7,9 @@ import Foundation
 //
 // The machine is a loop over the bytes with an explicit stack, so no input can make it recurse. Every read is
 // bounds-checked, every length is compared with what remains before anything is allocated, and each opcode adds
-// at most one node, so memory stays linear in the size of data.pkl.
+// at most one node, so memory stays linear in the size of data.pkl. Work that a memo reference can repeat
+// cheaply (a call copying a large container) is charged to a budget linear in that size (`spend`), so time is
+// bounded too: a hostile pickle is an error, never a hang.
 
 /// Pickle opcodes, protocols 0–5.
 enum PickleOpcode: UInt8 {
@@ -106,8 +108,9 @@ enum PickleOpcode: UInt8 {
     }
 }
 
-/// The unpickling machine for one `data.pkl`.
-struct PickleMachine {
+/// The unpickling machine for one `data.pkl`. A class, so that its many helpers share the state without copying
+/// it (a struct's non-mutating calls copy every field in unoptimised builds, which made tests crawl).
+final class PickleMachine {
     /// Deepest container nesting accepted. Real checkpoints nest a handful of levels; the cap turns a pickle built
     /// to exhaust whoever walks the result into an error.
     static let maxDepth: Int32 = 1000
@@ -129,7 +132,11 @@ struct PickleMachine {
     var stack: [Int] = []
     /// Stack heights at each open MARK.
     var marks: [Int] = []
-    var memo: [Int: Int] = [:]
+    /// Memo slots. Picklers number them 0, 1, 2, …, so those live in an array (-1 = unset); any other index goes
+    /// to a dictionary, so a crafted LONG_BINPUT 4000000000 costs one entry, not gigabytes.
+    var denseMemo: [Int] = []
+    var sparseMemo: [Int: Int] = [:]
+    var memoCount = 0
     /// Strings and bytes are immutable in Python, so equal ones share a node; dict keys then compare by index.
     var internedStrings: [String: Int] = [:]
     var internedBytes: [[UInt8]: Int] = [:]
@@ -137,6 +144,16 @@ struct PickleMachine {
     /// Globals seen that are neither understood nor refused, in first-seen order.
     var opaqueGlobals: [String] = []
     var storageNodes: [String: Int] = [:]
+    /// Persistent ids already resolved, by node: a memoised id referenced again costs nothing.
+    var loadedPersistentIDs: [Int: Int] = [:]
+    /// Element identities of each set (by sequence index), kept so ADDITEMS stays linear.
+    var setKeys: [Int: Set<PickleDictKey>] = [:]
+
+    /// Work done by calls evaluated as data (copying containers, encoding strings, joining names), in elements or
+    /// bytes. Memo references let a pickle feed one large value to many calls for a few bytes each, so without a
+    /// budget a small file could demand quadratic time; the budget is generous for anything torch.save writes.
+    var work = 0
+    var workLimit: Int { 8 * data.count + (1 << 20) }
 
     init(data: UnsafeRawBufferPointer, path: String, entryName: String, storagePrefix: String,
          storageEntry: @escaping (String) -> ZipEntry?) {
@@ -160,7 +177,7 @@ struct PickleMachine {
     // MARK: - Run
 
     /// Executes the pickle up to STOP and returns the root node.
-    mutating func run() throws -> Int {
+    func run() throws -> Int {
         while position < data.count {
             opcodeOffset = position
             let byte = data[position]
@@ -177,14 +194,14 @@ struct PickleMachine {
         throw invalid("data ends without a STOP opcode (the pickle is truncated or unterminated)")
     }
 
-    private mutating func finish() throws -> Int {
+    private func finish() throws -> Int {
         let root = try pop()
         guard marks.isEmpty else { throw invalid("STOP with \(marks.count) MARK(s) never closed") }
         guard stack.isEmpty else { throw invalid("STOP leaves \(stack.count) value(s) on the stack besides the result") }
         return root
     }
 
-    private mutating func execute(_ op: PickleOpcode) throws {
+    private func execute(_ op: PickleOpcode) throws {
         switch op {
         case .stop: break  // handled by run()
         case .proto:
@@ -198,10 +215,18 @@ struct PickleMachine {
             }
 
         // Stack manipulation
-        case .mark: marks.append(stack.count)
+        case .mark:
+            marks.append(stack.count)
+            markBase = stack.count
         case .pop:
             // As CPython: POP on an empty frame discards the MARK instead.
-            if stack.count > markBase { stack.removeLast() } else if marks.popLast() == nil { try underflow() }
+            if stack.count > markBase {
+                stack.removeLast()
+            } else if marks.popLast() != nil {
+                markBase = marks.last ?? 0
+            } else {
+                try underflow()
+            }
         case .popMark: _ = try popMark()
         case .dup: push(try top())
 
@@ -232,7 +257,7 @@ struct PickleMachine {
         case .binUnicode: push(try unicode(try read(length: UInt64(try readUInt32()))))
         case .shortBinUnicode: push(try unicode(try read(Int(try readByte()))))
         case .binUnicode8: push(try unicode(try read(length: try readUInt64())))
-        case .unicode: push(try unicode(rawUnicodeEscape(try readLine())))
+        case .unicode: push(string(try rawUnicodeEscape(try readLine())))
         case .binString:
             let length = Int32(bitPattern: try readUInt32())
             guard length >= 0 else { throw invalid("BINSTRING has negative length \(length)") }
@@ -280,23 +305,24 @@ struct PickleMachine {
         case .get: push(try memoGet(try textIndex(try readLine())))
         case .binGet: push(try memoGet(Int(try readByte())))
         case .longBinGet: push(try memoGet(Int(try readUInt32())))
-        case .put: memo[try textIndex(try readLine())] = try top()
-        case .binPut: memo[Int(try readByte())] = try top()
-        case .longBinPut: memo[Int(try readUInt32())] = try top()
-        case .memoize: memo[memo.count] = try top()
+        case .put: try memoPut(try textIndex(try readLine()))
+        case .binPut: try memoPut(Int(try readByte()))
+        case .longBinPut: try memoPut(Int(try readUInt32()))
+        case .memoize: try memoPut(memoCount)  // Python: len(memo)
 
         // Globals, calls, persistent ids
         case .global:
             let module = try textLine("module name"), name = try textLine("global name")
-            push(global(module: module, name: name))
+            push(try global(module: module, name: name))
         case .stackGlobal:
             let nameNode = try pop(), moduleNode = try pop()
             guard case let .string(module) = arena.nodes[moduleNode], case let .string(name) = arena.nodes[nameNode]
             else { throw invalid("STACK_GLOBAL needs two strings (module, name)") }
-            push(global(module: module, name: name))
+            push(try global(module: module, name: name))
         case .reduce:
             let args = try pop(), callee = try top()
-            stack[stack.count - 1] = try call(callee, args: args, kwargs: nil)
+            let result = try call(callee, args: args, kwargs: nil)
+            stack[stack.count - 1] = result
         case .newObj:
             let args = try pop(), cls = try pop()
             push(try call(cls, args: args, kwargs: nil))
@@ -306,7 +332,7 @@ struct PickleMachine {
         case .inst:
             let module = try textLine("module name"), name = try textLine("class name")
             let args = try container(.tuple, try popMark())
-            push(try call(global(module: module, name: name), args: args, kwargs: nil))
+            push(try call(try global(module: module, name: name), args: args, kwargs: nil))
         case .obj:
             let items = try popMark()
             guard let cls = items.first else { throw invalid("OBJ needs a class after its MARK") }
@@ -326,18 +352,28 @@ struct PickleMachine {
         }
     }
 
+    /// Charges `units` of work to the budget.
+    func spend(_ units: Int) throws {
+        work += units
+        guard work <= workLimit else {
+            throw invalid("the pickle makes its calls copy more than \(workLimit) elements or bytes in all (a "
+                          + "\(data.count)-byte pickle reusing large values through the memo); refusing it")
+        }
+    }
+
     // MARK: - Stack
 
-    var markBase: Int { marks.last ?? 0 }
+    /// Stack height at the last open MARK (0 with none): values below it belong to an outer frame.
+    var markBase = 0
 
-    mutating func push(_ index: Int) { stack.append(index) }
+    func push(_ index: Int) { stack.append(index) }
 
     func underflow() throws -> Never {
         throw invalid(marks.isEmpty ? "stack underflow: \(opcode.name) needs more values than the stack holds"
                                     : "stack underflow: \(opcode.name) reaches below the last MARK")
     }
 
-    mutating func pop() throws -> Int {
+    func pop() throws -> Int {
         guard stack.count > markBase else { try underflow() }
         return stack.removeLast()
     }
@@ -348,23 +384,36 @@ struct PickleMachine {
     }
 
     /// The values above the last MARK, removing them and the mark.
-    mutating func popMark() throws -> [Int] {
+    func popMark() throws -> [Int] {
         guard let mark = marks.popLast() else { throw invalid("\(opcode.name) without a preceding MARK") }
+        markBase = marks.last ?? 0
         let items = Array(stack[mark...])
         stack.removeLast(stack.count - mark)
         return items
     }
 
-    private func memoGet(_ index: Int) throws -> Int {
-        guard let value = memo[index] else {
-            throw invalid("\(opcode.name) of memo slot \(index), which was never stored")
+    private func memoPut(_ index: Int) throws {
+        let value = try top()
+        if index < denseMemo.count {
+            if denseMemo[index] < 0 { memoCount += 1 }
+            denseMemo[index] = value
+        } else if index == denseMemo.count && sparseMemo[index] == nil {
+            denseMemo.append(value)
+            memoCount += 1
+        } else if sparseMemo.updateValue(value, forKey: index) == nil {
+            memoCount += 1
         }
-        return value
+    }
+
+    private func memoGet(_ index: Int) throws -> Int {
+        let stored = index < denseMemo.count ? denseMemo[index] : (sparseMemo[index] ?? -1)
+        guard stored >= 0 else { throw invalid("\(opcode.name) of memo slot \(index), which was never stored") }
+        return stored
     }
 
     // MARK: - Nodes
 
-    mutating func node(_ node: PickleNode, depth: Int32 = 0) -> Int {
+    func node(_ node: PickleNode, depth: Int32 = 0) -> Int {
         arena.nodes.append(node)
         arena.depths.append(depth)
         return arena.nodes.count - 1
@@ -382,7 +431,7 @@ struct PickleMachine {
 
     enum ContainerKind { case tuple, list, set, frozenset, dict }
 
-    mutating func container(_ kind: ContainerKind, _ items: [Int]) throws -> Int {
+    func container(_ kind: ContainerKind, _ items: [Int]) throws -> Int {
         let depth = try depth(holding: items)
         switch kind {
         case .dict:
@@ -394,12 +443,13 @@ struct PickleMachine {
         case .set, .frozenset:
             var seen = Set<PickleDictKey>()
             let unique = items.filter { seen.insert(dictKey($0)).inserted }
+            let s = arena.sequences.count
             arena.sequences.append(unique)
-            let s = arena.sequences.count - 1
+            if kind == .set { setKeys[s] = seen }
             return node(kind == .set ? .set(s) : .frozenset(s), depth: depth)
         case .tuple, .list:
+            let s = arena.sequences.count
             arena.sequences.append(items)
-            let s = arena.sequences.count - 1
             return node(kind == .tuple ? .tuple(s) : .list(s), depth: depth)
         }
     }
@@ -407,31 +457,37 @@ struct PickleMachine {
     /// Raises `container`'s recorded depth to hold `items`. Parents that already hold `container` are not
     /// updated; the depth is a guard against pathological input, not an exact measure, and nothing in this
     /// reader recurses over values anyway.
-    private mutating func deepen(_ container: Int, holding items: [Int]) throws {
+    private func deepen(_ container: Int, holding items: [Int]) throws {
         let needed = try depth(holding: items)
         if needed > arena.depths[container] { arena.depths[container] = needed }
     }
 
-    private mutating func append(_ items: [Int], to target: Int) throws {
+    private func append(_ items: [Int], to target: Int) throws {
         try deepen(target, holding: items)
         switch arena.nodes[target] {
         case let .list(s) where opcode != .addItems:
             arena.sequences[s].append(contentsOf: items)
         case let .set(s) where opcode == .addItems:
-            var seen = Set(arena.sequences[s].map(dictKey))
-            arena.sequences[s].append(contentsOf: items.filter { seen.insert(dictKey($0)).inserted })
+            var seen = setKeys[s] ?? []
+            let added = items.filter { seen.insert(dictKey($0)).inserted }
+            setKeys[s] = seen
+            arena.sequences[s].append(contentsOf: added)
         case let .object(o):
-            if arena.objects[o].listItems == nil {
+            let s: Int
+            if let existing = arena.objects[o].listItems {
+                s = existing
+            } else {
+                s = arena.sequences.count
                 arena.sequences.append([])
-                arena.objects[o].listItems = arena.sequences.count - 1
+                arena.objects[o].listItems = s
             }
-            if let s = arena.objects[o].listItems { arena.sequences[s].append(contentsOf: items) }
+            arena.sequences[s].append(contentsOf: items)
         default:
             throw invalid("\(opcode.name) to a \(PickleValueKind(arena.nodes[target]).rawValue)")
         }
     }
 
-    private mutating func setItems(_ items: [Int], in target: Int) throws {
+    private func setItems(_ items: [Int], in target: Int) throws {
         guard items.count % 2 == 0 else {
             throw invalid("\(opcode.name) needs key/value pairs but has \(items.count) values")
         }
@@ -443,8 +499,8 @@ struct PickleMachine {
             if let d = arena.objects[o].dictItems {
                 dict = d
             } else {
+                dict = arena.dicts.count
                 arena.dicts.append(PickleDict())
-                dict = arena.dicts.count - 1
                 arena.objects[o].dictItems = dict
             }
         default:
@@ -457,7 +513,8 @@ struct PickleMachine {
             if let slot = arena.dicts[dict].slots[identity] {
                 arena.dicts[dict].values[slot] = value
             } else {
-                arena.dicts[dict].slots[identity] = arena.dicts[dict].keys.count
+                let slot = arena.dicts[dict].keys.count
+                arena.dicts[dict].slots[identity] = slot
                 arena.dicts[dict].keys.append(key)
                 arena.dicts[dict].values.append(value)
             }
@@ -477,14 +534,14 @@ struct PickleMachine {
         }
     }
 
-    mutating func string(_ text: String) -> Int {
+    func string(_ text: String) -> Int {
         if let existing = internedStrings[text] { return existing }
         let index = node(.string(text))
         internedStrings[text] = index
         return index
     }
 
-    mutating func bytesNode(_ bytes: [UInt8]) -> Int {
+    func bytesNode(_ bytes: [UInt8]) -> Int {
         if let existing = internedBytes[bytes] { return existing }
         let index = node(.bytes(bytes))
         internedBytes[bytes] = index
@@ -492,16 +549,18 @@ struct PickleMachine {
     }
 
     /// A global reference (never imported). Python 2 module names are mapped as Python 3's unpickler does.
-    mutating func global(module rawModule: String, name: String) -> Int {
+    func global(module rawModule: String, name: String) throws -> Int {
+        try spend(rawModule.utf8.count + name.utf8.count)
         let module = TorchGlobals.python3Module(rawModule)
         let qualified = module + "." + name
         if let existing = globalNodes[qualified] { return existing }
-        arena.globals.append(PickleGlobal(module: module, name: name))
-        let index = node(.global(arena.globals.count - 1))
+        // Classified once here, not at every call.
+        let global = PickleGlobal(module: module, name: name)
+        let g = arena.globals.count
+        arena.globals.append(global)
+        let index = node(.global(g))
         globalNodes[qualified] = index
-        if !TorchGlobals.isUnderstood(module: module, name: name),
-           TorchGlobals.codeExecutionName(module: module, name: name) == nil,
-           !opaqueGlobals.contains(qualified) {
+        if !global.isUnderstood, global.codeExecutionName == nil {
             opaqueGlobals.append(qualified)
         }
         return index
@@ -509,15 +568,15 @@ struct PickleMachine {
 
     // MARK: - Reading
 
-    mutating func readByte() throws -> UInt8 {
+    func readByte() throws -> UInt8 {
         guard position < data.count else { throw truncated(1) }
         defer { position += 1 }
         return data[position]
     }
 
-    mutating func readUInt16() throws -> UInt16 { UInt16(littleEndian: try read(2).loadUnaligned(as: UInt16.self)) }
-    mutating func readUInt32() throws -> UInt32 { UInt32(littleEndian: try read(4).loadUnaligned(as: UInt32.self)) }
-    mutating func readUInt64() throws -> UInt64 { UInt64(littleEndian: try read(8).loadUnaligned(as: UInt64.self)) }
+    func readUInt16() throws -> UInt16 { UInt16(littleEndian: try read(2).loadUnaligned(as: UInt16.self)) }
+    func readUInt32() throws -> UInt32 { UInt32(littleEndian: try read(4).loadUnaligned(as: UInt32.self)) }
+    func readUInt64() throws -> UInt64 { UInt64(littleEndian: try read(8).loadUnaligned(as: UInt64.self)) }
 
     private func truncated(_ wanted: UInt64) -> TorchCheckpointError {
         invalid("\(opcode.name) needs \(wanted) more bytes but only \(data.count - position) remain "
@@ -525,11 +584,11 @@ struct PickleMachine {
     }
 
     /// The next `count` bytes; a length beyond the remaining data is an error before anything is allocated.
-    mutating func read(_ count: Int) throws -> UnsafeRawBufferPointer {
+    func read(_ count: Int) throws -> UnsafeRawBufferPointer {
         try read(length: UInt64(count))
     }
 
-    mutating func read(length: UInt64) throws -> UnsafeRawBufferPointer {
+    func read(length: UInt64) throws -> UnsafeRawBufferPointer {
         guard length <= UInt64(data.count - position) else { throw truncated(length) }
         let start = position
         position += Int(length)
@@ -537,7 +596,7 @@ struct PickleMachine {
     }
 
     /// The bytes up to the next newline (consumed, not returned), for the text opcodes of protocol 0.
-    mutating func readLine() throws -> [UInt8] {
+    func readLine() throws -> [UInt8] {
         let start = position
         var end = start
         while end < data.count, data[end] != 0x0A { end += 1 }
@@ -548,7 +607,7 @@ struct PickleMachine {
         return Array(data[start..<end])
     }
 
-    private mutating func textLine(_ what: String) throws -> String {
+    private func textLine(_ what: String) throws -> String {
         let line = try readLine()
         let text = try line.withUnsafeBytes { buffer -> String in
             if let bad = firstInvalidUTF8(buffer) { throw invalid("\(opcode.name) \(what) is not UTF-8 (byte \(bad))") }
@@ -568,7 +627,7 @@ struct PickleMachine {
     // MARK: - Decoding
 
     /// Protocol-0 INT / LONG: decimal text ("01"/"00" are True/False for INT; LONG may end in "L").
-    private mutating func textInt(_ line: [UInt8], allowBool: Bool) throws -> Int {
+    private func textInt(_ line: [UInt8], allowBool: Bool) throws -> Int {
         var text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces)
         if allowBool && text == "01" { return node(.bool(true)) }
         if allowBool && text == "00" { return node(.bool(false)) }
@@ -582,7 +641,7 @@ struct PickleMachine {
     }
 
     /// LONG1/LONG4: little-endian two's complement of any length.
-    private mutating func longFromBytes(_ bytes: UnsafeRawBufferPointer) -> Int {
+    private func longFromBytes(_ bytes: UnsafeRawBufferPointer) -> Int {
         let n = bytes.count
         guard n > 0 else { return node(.int(0)) }
         let negative = bytes[n - 1] & 0x80 != 0
@@ -607,23 +666,22 @@ struct PickleMachine {
             }
         }
         while magnitude.count > 1 && magnitude.last == 0 { magnitude.removeLast() }
-        let hex = magnitude.reversed().map { String(format: "%02x", $0) }.joined()
+        let digits = magnitude.reversed().map { String(format: "%02x", $0) }.joined()
+        let hex = digits.hasPrefix("0") ? String(digits.dropFirst()) : digits
         return node(.bigInt((negative ? "-0x" : "0x") + hex))
     }
 
     /// BINUNICODE and friends: UTF-8, strictly.
-    private mutating func unicode(_ bytes: UnsafeRawBufferPointer) throws -> Int {
+    private func unicode(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         if let bad = firstInvalidUTF8(bytes) {
             throw invalid("\(opcode.name) string is not valid UTF-8 (byte \(bad) of \(bytes.count))")
         }
         return string(String(decoding: bytes, as: UTF8.self))
     }
 
-    private mutating func unicode(_ text: String) throws -> Int { string(text) }
-
     /// A Python 2 `str` (STRING, BINSTRING, SHORT_BINSTRING): torch.load decodes it as UTF-8; anything else is
     /// kept as bytes rather than refused, since only tensor metadata matters here.
-    private mutating func python2String(_ bytes: [UInt8]) -> Int {
+    private func python2String(_ bytes: [UInt8]) -> Int {
         let valid = bytes.withUnsafeBytes { firstInvalidUTF8($0) == nil }
         return valid ? string(String(decoding: bytes, as: UTF8.self)) : bytesNode(bytes)
     }

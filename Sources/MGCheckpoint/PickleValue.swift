@@ -65,7 +65,21 @@ struct PickleGlobal {
     let module: String
     /// The name within the module; a dotted path when reached through `getattr` (e.g. "HistoryBuffer.min").
     let name: String
-    var qualifiedName: String { module + "." + name }
+    let qualifiedName: String
+    /// What calling it means (see `TorchGlobals.classify`).
+    let callable: TorchCallable?
+    let codeExecutionName: String?
+    let isUnderstood: Bool
+
+    init(module: String, name: String) {
+        self.module = module
+        self.name = name
+        qualifiedName = module + "." + name
+        let classification = TorchGlobals.classify(module: module, name: name)
+        callable = classification.callable
+        codeExecutionName = classification.codeExecutionName
+        isUnderstood = classification.isUnderstood
+    }
 }
 
 /// A call this reader did not perform, kept as data.
@@ -138,8 +152,7 @@ public struct PickleValue: @unchecked Sendable, CustomStringConvertible {
         self.index = index
     }
 
-    private var arena: PickleArena { document.arena }
-    private var node: PickleNode { arena.nodes[index] }
+    private var node: PickleNode { document.arena.nodes[index] }
     private func value(_ i: Int) -> PickleValue { PickleValue(document: document, index: i) }
 
     public var kind: PickleValueKind { PickleValueKind(node) }
@@ -178,42 +191,56 @@ public struct PickleValue: @unchecked Sendable, CustomStringConvertible {
         return nil
     }
 
-    /// Elements of a tuple, list, set or frozenset (in pickle order).
-    public var elements: [PickleValue]? {
+    /// The side-table index of this value's elements: a tuple, list, set or frozenset, or the items an opaque
+    /// object received through APPEND (a list subclass this reader does not know).
+    private var sequenceIndex: Int? {
         switch node {
-        case let .tuple(s), let .list(s), let .set(s), let .frozenset(s): return arena.sequences[s].map(value)
+        case let .tuple(s), let .list(s), let .set(s), let .frozenset(s): return s
+        case let .object(o): return document.arena.objects[o].listItems
         default: return nil
         }
     }
 
-    /// Entries of a dict, in insertion order.
+    /// The side-table index of this value's entries: a dict, or the items an opaque object received through
+    /// SETITEM (a dict subclass this reader does not know, such as mmengine's ConfigDict).
+    private var dictIndex: Int? {
+        switch node {
+        case let .dict(d): return d
+        case let .object(o): return document.arena.objects[o].dictItems
+        default: return nil
+        }
+    }
+
+    /// Elements of a tuple, list, set or frozenset (in pickle order), or the appended items of an opaque object.
+    public var elements: [PickleValue]? {
+        sequenceIndex.map { document.arena.sequences[$0].map(value) }
+    }
+
+    /// Entries of a dict in insertion order, or the items set on an opaque object.
     public var entries: [(key: PickleValue, value: PickleValue)]? {
-        guard case let .dict(d) = node else { return nil }
-        let dict = arena.dicts[d]
+        guard let d = dictIndex else { return nil }
+        let dict = document.arena.dicts[d]
         return zip(dict.keys, dict.values).map { (value($0), value($1)) }
     }
 
-    /// Number of elements or entries of a container.
+    /// Number of elements or entries (as `elements` and `entries` count them).
     public var count: Int? {
-        switch node {
-        case let .tuple(s), let .list(s), let .set(s), let .frozenset(s): return arena.sequences[s].count
-        case let .dict(d): return arena.dicts[d].keys.count
-        default: return nil
-        }
+        if let s = sequenceIndex { return document.arena.sequences[s].count }
+        return dictIndex.map { document.arena.dicts[$0].keys.count }
     }
 
     /// Whether this dict was built by `collections.OrderedDict`.
     public var isOrderedDict: Bool {
-        if case let .dict(d) = node { return arena.dicts[d].isOrdered }
+        if case let .dict(d) = node { return document.arena.dicts[d].isOrdered }
         return false
     }
 
-    /// The value of a dict under a string key.
+    /// The entry under a string key (see `entries`).
     public subscript(key: String) -> PickleValue? {
-        guard case let .dict(d) = node else { return nil }
-        let dict = arena.dicts[d]
+        guard let d = dictIndex else { return nil }
+        let dict = document.arena.dicts[d]
         for (k, v) in zip(dict.keys, dict.values) {
-            if case let .string(s) = arena.nodes[k], s == key { return value(v) }
+            if case let .string(s) = document.arena.nodes[k], s == key { return value(v) }
         }
         return nil
     }
@@ -221,9 +248,10 @@ public struct PickleValue: @unchecked Sendable, CustomStringConvertible {
     /// "module.name" of a global, or of the callee of an opaque call (when the callee is a global).
     public var globalName: String? {
         switch node {
-        case let .global(g): return arena.globals[g].qualifiedName
+        case let .global(g): return document.arena.globals[g].qualifiedName
         case let .object(o):
-            if case let .global(g) = arena.nodes[arena.objects[o].callee] { return arena.globals[g].qualifiedName }
+            let callee = document.arena.objects[o].callee
+            if case let .global(g) = document.arena.nodes[callee] { return document.arena.globals[g].qualifiedName }
             return nil
         default: return nil
         }
@@ -232,15 +260,15 @@ public struct PickleValue: @unchecked Sendable, CustomStringConvertible {
     /// For an opaque call: the callee, positional arguments and the state BUILD gave it (if any).
     public var call: (callee: PickleValue, args: PickleValue, state: PickleValue?)? {
         guard case let .object(o) = node else { return nil }
-        let object = arena.objects[o]
+        let object = document.arena.objects[o]
         return (value(object.callee), value(object.args), object.state.map(value))
     }
 
     /// The archive key (`data/<key>`) of a storage, or of the storage a tensor views.
     public var storageKey: String? {
         switch node {
-        case let .storage(s): return arena.storages[s].key
-        case let .tensor(t): return arena.storages[arena.tensors[t].storage].key
+        case let .storage(s): return document.arena.storages[s].key
+        case let .tensor(t): return document.arena.storages[document.arena.tensors[t].storage].key
         default: return nil
         }
     }
@@ -248,7 +276,8 @@ public struct PickleValue: @unchecked Sendable, CustomStringConvertible {
     /// Dtype, shape and layout of a tensor, without reading its data (`name` is left empty).
     public var tensorInfo: TorchTensorInfo? {
         guard case let .tensor(t) = node else { return nil }
-        return TorchTensorInfo(name: "", record: arena.tensors[t], storage: arena.storages[arena.tensors[t].storage])
+        let record = document.arena.tensors[t]
+        return TorchTensorInfo(name: "", record: record, storage: document.arena.storages[record.storage])
     }
 
     /// One line, never descending more than one level: "dict (4 entries)", "tensor F32 [64, 32]", …
@@ -261,20 +290,20 @@ public struct PickleValue: @unchecked Sendable, CustomStringConvertible {
         case let .float(v): return String(v)
         case let .string(s): return pythonRepr(s, limit: 60)
         case let .bytes(b): return "bytes (\(b.count))"
-        case let .tuple(s): return "tuple (\(arena.sequences[s].count) elements)"
-        case let .list(s): return "list (\(arena.sequences[s].count) elements)"
-        case let .set(s): return "set (\(arena.sequences[s].count) elements)"
-        case let .frozenset(s): return "frozenset (\(arena.sequences[s].count) elements)"
+        case let .tuple(s): return "tuple (\(document.arena.sequences[s].count) elements)"
+        case let .list(s): return "list (\(document.arena.sequences[s].count) elements)"
+        case let .set(s): return "set (\(document.arena.sequences[s].count) elements)"
+        case let .frozenset(s): return "frozenset (\(document.arena.sequences[s].count) elements)"
         case let .dict(d):
-            let dict = arena.dicts[d]
+            let dict = document.arena.dicts[d]
             return "\(dict.isOrdered ? "OrderedDict" : "dict") (\(dict.keys.count) entries)"
-        case let .global(g): return "global \(arena.globals[g].qualifiedName)"
+        case let .global(g): return "global \(document.arena.globals[g].qualifiedName)"
         case .object: return "object \(globalName ?? "(computed callee)")(…)"
         case let .storage(s):
-            let storage = arena.storages[s]
+            let storage = document.arena.storages[s]
             return "storage \(storage.key) (\(storage.dtype), \(storage.elementCount) elements)"
         case let .tensor(t):
-            let tensor = arena.tensors[t]
+            let tensor = document.arena.tensors[t]
             return "tensor \(tensor.dtype) \(tensor.shape)"
         }
     }

@@ -57,7 +57,7 @@ public struct TorchTensorInfo: Equatable, Sendable {
 public final class TorchCheckpointFile: @unchecked Sendable {
     /// The path as given (or the name given to an in-memory buffer); errors quote it.
     public let path: String
-    /// The archive's top folder (`archive`, or the file's stem for older writers).
+    /// The archive's top folder: the file's stem when torch.save wrote to a path, `archive` for a file object.
     public let archiveName: String
     /// True when the `byteorder` entry says "big" (tensors are then byte-swapped on load).
     public let isBigEndian: Bool
@@ -180,6 +180,10 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         func entryBytes(_ entry: ZipEntry) -> UnsafeRawBufferPointer {
             UnsafeRawBufferPointer(rebasing: file[entry.dataRange])
         }
+        /// The start of a small text entry (these are a few bytes; a damaged one could be gigabytes).
+        func entryText(_ entry: ZipEntry) -> String {
+            String(decoding: entryBytes(entry).prefix(64), as: UTF8.self)
+        }
         if archive.entry(named: folder + "/constants.pkl") != nil {
             throw TorchCheckpointError.notATorchSave(
                 path: path, detail: "a TorchScript archive (torch.jit.save); load it with torch.jit.load and save its "
@@ -192,20 +196,20 @@ public final class TorchCheckpointFile: @unchecked Sendable {
 
         var isBigEndian = false
         if let entry = archive.entry(named: folder + "/byteorder") {
-            let text = String(decoding: entryBytes(entry), as: UTF8.self)
-            switch text {
-            case "little": isBigEndian = false
-            case "big": isBigEndian = true
+            let text = entryText(entry)
+            switch (entry.size, text) {
+            case (6, "little"): isBigEndian = false
+            case (3, "big"): isBigEndian = true
             default: throw TorchCheckpointError.invalidByteOrder(path: path, entry: entry.name,
-                                                                 value: String(text.prefix(40)))
+                                                                 value: pythonRepr(text, limit: 40))
             }
         }
         let version = archive.entry(named: folder + "/version").map {
-            String(decoding: entryBytes($0), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            entryText($0).trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
         let storagePrefix = folder + "/data/"
-        var machine = PickleMachine(data: entryBytes(pickle), path: path, entryName: pickle.name,
+        let machine = PickleMachine(data: entryBytes(pickle), path: path, entryName: pickle.name,
                                     storagePrefix: storagePrefix,
                                     storageEntry: { archive.entry(named: storagePrefix + $0) })
         let root = try machine.run()
@@ -255,7 +259,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
             return false
         }
         if rootEntries.allSatisfy({ isTensor($0.value) }) {
-            return try index(rootEntries, arena: arena, path: path, container: "the root dict")
+            return try index(rootEntries, document: document, path: path, container: "the root dict")
         }
         for name in ["state_dict", "model", "module"] {
             guard let entry = rootEntries.first(where: {
@@ -266,7 +270,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
                 let found = PickleValue(document: document, index: entry.value)
                 throw TorchCheckpointError.noStateDict(path: path, reason: "root['\(name)'] is \(found), not a dict")
             }
-            return try index(entries, arena: arena, path: path, container: "root['\(name)']")
+            return try index(entries, document: document, path: path, container: "root['\(name)']")
         }
         let keys = rootEntries.prefix(12).map { PickleValue(document: document, index: $0.key).description }
         throw TorchCheckpointError.noStateDict(
@@ -299,8 +303,9 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         return zip(dict.keys, dict.values).map { (key: $0, value: $1) }
     }
 
-    private static func index(_ entries: [(key: Int, value: Int)], arena: PickleArena, path: String,
+    private static func index(_ entries: [(key: Int, value: Int)], document: PickleDocument, path: String,
                               container: String) throws -> StateDictIndex {
+        let arena = document.arena
         var result = StateDictIndex()
         result.keys.reserveCapacity(entries.count)
         for (position, entry) in entries.enumerated() {
@@ -311,8 +316,8 @@ public final class TorchCheckpointFile: @unchecked Sendable {
             }
             guard case let .tensor(t) = arena.nodes[entry.value] else {
                 throw TorchCheckpointError.notATensor(
-                    path: path, key: key, found: "a \(PickleValueKind(arena.nodes[entry.value]).rawValue) "
-                        + "(in \(container))")
+                    path: path, key: key,
+                    found: "\(PickleValue(document: document, index: entry.value)) (in \(container))")
             }
             result.keys.append(key)
             result.tensors[key] = t
@@ -388,6 +393,9 @@ public final class TorchCheckpointFile: @unchecked Sendable {
 
     // MARK: - Materialising
 
+    /// The most bytes an expanded view (one addressing more elements than its storage holds) may gather into.
+    static let maxExpandedBytes = 1 << 30
+
     private func materialize(_ t: Int, name: String, copy: Bool) throws -> Tensor {
         let record = document.arena.tensors[t]
         let storage = document.arena.storages[record.storage]
@@ -408,6 +416,17 @@ public final class TorchCheckpointFile: @unchecked Sendable {
                           shape: record.shape)
         }
 
+        // A view with zero or overlapping strides (an expanded tensor) can address far more elements than its
+        // storage holds; gathering it allocates all of them. Refuse sizes no real checkpoint has rather than let a
+        // crafted shape exhaust memory.
+        let limit = max(storage.elementCount * storage.dtype.elementSize, Self.maxExpandedBytes)
+        guard count * width <= limit else {  // count × width was overflow-checked when the view was validated
+            throw TorchCheckpointError.invalidStorage(
+                path: path, entry: storage.entry.name, offset: storage.entry.dataOffset,
+                reason: "tensor '\(name)' is a view of \(count) elements (shape \(record.shape), stride "
+                    + "\(record.stride)) over a storage of \(storage.elementCount); materialising it would take "
+                    + "\(count * width) bytes, more than the \(Self.maxExpandedBytes)-byte limit for expanded views")
+        }
         let output = Storage(uninitializedCount: count, dtype: target)
         if !converts {
             TorchTensorCopy.gather(from: source, record: record, into: output.pointer)
@@ -449,15 +468,19 @@ enum TorchTensorCopy {
                 for _ in 0..<inner {
                     memcpy(out, storage + element * width, width)
                     out += width
-                    element += innerStride
+                    element &+= innerStride  // may wrap after the last element (size-1 dims take any stride)
                 }
             }
+            // Advance the odometer. Strides are only added while the index stays inside its dimension, so the
+            // offset never leaves the storage (validated: offset + Σ (size − 1) × stride is in bounds).
             var d = rank - 2
             while d >= 0 {
-                counter[d] += 1
-                offset += stride[d]
-                if counter[d] < shape[d] { break }
-                offset -= stride[d] * shape[d]
+                if counter[d] + 1 < shape[d] {
+                    counter[d] += 1
+                    offset += stride[d]
+                    break
+                }
+                offset -= stride[d] * counter[d]
                 counter[d] = 0
                 d -= 1
             }

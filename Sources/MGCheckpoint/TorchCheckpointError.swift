@@ -24,7 +24,7 @@ public enum TorchCheckpointError: Error, Equatable, CustomStringConvertible {
     case badZipEntry(path: String, entry: String, offset: Int, reason: String)
     /// An entry torch.save always writes (or one the pickle refers to) is missing.
     case missingEntry(path: String, entry: String, reason: String)
-    /// `byteorder` holds something other than "little" or "big".
+    /// `byteorder` holds something other than "little" or "big" (`value` is quoted as Python would).
     case invalidByteOrder(path: String, entry: String, value: String)
     /// `data.pkl` is not a pickle this reader accepts (bad opcode, truncated, stack or memo misuse, …).
     case invalidPickle(path: String, entry: String, offset: Int, reason: String)
@@ -71,7 +71,7 @@ public enum TorchCheckpointError: Error, Equatable, CustomStringConvertible {
         case let .missingEntry(path, entry, reason):
             return "\(path): no entry '\(entry)' in the archive (\(reason))"
         case let .invalidByteOrder(path, entry, value):
-            return "\(path): \(entry) is '\(value)', expected 'little' or 'big'"
+            return "\(path): \(entry) is \(value), expected 'little' or 'big'"
         case let .invalidPickle(path, entry, offset, reason):
             return "\(path): \(entry) at byte \(offset): \(reason)"
         case let .codeExecution(path, entry, offset, _, call):

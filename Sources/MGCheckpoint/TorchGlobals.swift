@@ -163,6 +163,26 @@ enum TorchGlobals {
         }
     }
 
+    /// What a global means to this reader, classified once per process per name: checkpoints (and shards of one
+    /// checkpoint) repeat the same few dozen globals.
+    struct Classification {
+        let callable: TorchCallable?
+        let codeExecutionName: String?
+        let isUnderstood: Bool
+    }
+
+    static func classify(module: String, name: String) -> Classification {
+        let qualified = module + "." + name
+        if let known = classificationCache.value(for: qualified) { return known }
+        let result = Classification(callable: TorchCallable.byQualifiedName[qualified],
+                                    codeExecutionName: codeExecutionName(module: module, name: name),
+                                    isUnderstood: isUnderstood(module: module, name: name))
+        classificationCache.store(result, for: qualified)
+        return result
+    }
+
+    private static let classificationCache = ClassificationCache()
+
     /// Whether a global is understood as data: storage classes, dtypes and `TorchCallable`s.
     static func isUnderstood(module: String, name: String) -> Bool {
         if TorchStorageClass.dtype(module: module, name: name) != nil { return true }
@@ -241,5 +261,25 @@ enum TorchGlobals {
             return qualified
         }
         return nil
+    }
+}
+
+/// A small thread-safe memo for `TorchGlobals.classify`, emptied when it grows large (a crafted file can name
+/// any number of distinct globals).
+private final class ClassificationCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String: TorchGlobals.Classification] = [:]
+
+    func value(for name: String) -> TorchGlobals.Classification? {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries[name]
+    }
+
+    func store(_ classification: TorchGlobals.Classification, for name: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        if entries.count >= 4096 { entries.removeAll(keepingCapacity: true) }
+        entries[name] = classification
     }
 }

@@ -11,27 +11,24 @@ extension PickleMachine {
     // MARK: - Calls
 
     /// REDUCE, NEWOBJ, NEWOBJ_EX, INST and OBJ: `callee(*args, **kwargs)`, evaluated as data or kept inert.
-    mutating func call(_ callee: Int, args: Int, kwargs: Int?) throws -> Int {
+    func call(_ callee: Int, args: Int, kwargs: Int?) throws -> Int {
         // Refusals come first, so a file that would run code fails at that call, before any tensor after it.
-        if case let .global(g) = arena.nodes[callee] {
-            let global = arena.globals[g]
-            if let name = TorchGlobals.codeExecutionName(module: global.module, name: global.name) {
-                throw refusal(name, call: "\(name)(\(argumentSummary(args)))")
-            }
+        if case let .global(g) = arena.nodes[callee], let name = arena.globals[g].codeExecutionName {
+            throw refusal(name, call: "\(name)(\(argumentSummary(args)))")
         }
-        // A code-running global handed to another callable: functools.partial(os.system, …), map(eval, …).
-        for item in directItems(args) + (kwargs.map(directItems) ?? []) {
+        // A code-running global handed to another callable: functools.partial(os.system, …), map(eval, …). Only
+        // the first few arguments are looked at, so a large argument tuple reused by many calls stays cheap.
+        for item in directItems(args).prefix(8) + (kwargs.map(directItems) ?? []).prefix(8) {
             guard case let .global(g) = arena.nodes[item] else { continue }
-            let global = arena.globals[g]
-            if let name = TorchGlobals.codeExecutionName(module: global.module, name: global.name) {
+            if let name = arena.globals[g].codeExecutionName {
                 throw refusal(name, call: "\(calleeName(callee))(\(name), …) (\(name) would be called with "
                                   + "\(argumentSummary(args)))")
             }
         }
 
-        guard case let .global(g) = arena.nodes[callee],
-              let known = TorchCallable.byQualifiedName[arena.globals[g].qualifiedName]
-        else { return try opaqueCall(callee, args: args, kwargs: kwargs) }
+        guard case let .global(g) = arena.nodes[callee], let known = arena.globals[g].callable else {
+            return try opaqueCall(callee, args: args, kwargs: kwargs)
+        }
         let name = arena.globals[g].qualifiedName
         if known == .inert { return try opaqueCall(callee, args: args, kwargs: kwargs) }
         if let kwargs, (count(of: kwargs) ?? 1) > 0 { return try opaqueCall(callee, args: args, kwargs: kwargs) }
@@ -49,7 +46,7 @@ extension PickleMachine {
         case .rebuildFromTypeV2:
             // (func, new_type, args, state): a tensor subclass (Parameter, …) rebuilt by func(*args).
             if items.count == 4, case let .global(f) = arena.nodes[items[0]],
-               let inner = TorchCallable.byQualifiedName[arena.globals[f].qualifiedName],
+               let inner = arena.globals[f].callable,
                [.rebuildTensor, .rebuildTensorV2, .rebuildTensorV3, .rebuildParameter].contains(inner),
                case .tuple = arena.nodes[items[2]] {
                 return try call(items[0], args: items[2], kwargs: nil)
@@ -60,15 +57,18 @@ extension PickleMachine {
                 return dict
             }
         case .torchSize:
-            if items.count == 1, let dims = sequenceItems(items[0]),
-               dims.allSatisfy({ if case .int = arena.nodes[$0] { return true } else { return false } }) {
-                return try container(.tuple, dims)
+            if items.count == 1, let dims = sequenceItems(items[0]) {
+                try spend(dims.count)
+                if dims.allSatisfy({ if case .int = arena.nodes[$0] { return true } else { return false } }) {
+                    return try container(.tuple, dims)
+                }
             }
         case .codecsEncode:
             if let bytes = try encodedBytes(items) { return bytesNode(bytes) }
         case .set, .frozenset:
             if items.isEmpty { return try container(known == .set ? .set : .frozenset, []) }
             if items.count == 1, let elements = sequenceItems(items[0]) {
+                try spend(elements.count)
                 return try container(known == .set ? .set : .frozenset, elements)
             }
         case .bytearray:
@@ -83,17 +83,18 @@ extension PickleMachine {
     }
 
     /// An inert record of a call this reader does not evaluate.
-    private mutating func opaqueCall(_ callee: Int, args: Int, kwargs: Int?) throws -> Int {
+    private func opaqueCall(_ callee: Int, args: Int, kwargs: Int?) throws -> Int {
         let depth = try depth(holding: [callee, args] + (kwargs.map { [$0] } ?? []))
+        let o = arena.objects.count
         arena.objects.append(PickleObject(callee: callee, args: args, kwargs: kwargs))
-        return node(.object(arena.objects.count - 1), depth: depth)
+        return node(.object(o), depth: depth)
     }
 
     // MARK: - BUILD
 
     /// BUILD: `inst.__setstate__(state)` in Python. Kept as data on opaque objects and dicts; refused on a bare
     /// global, where it would set attributes of a module or class (monkey-patching code that runs later).
-    mutating func build(_ instance: Int, state: Int) throws {
+    func build(_ instance: Int, state: Int) throws {
         try deepenForBuild(instance, state: state)
         switch arena.nodes[instance] {
         case let .object(o): arena.objects[o].state = state
@@ -107,7 +108,7 @@ extension PickleMachine {
         }
     }
 
-    private mutating func deepenForBuild(_ instance: Int, state: Int) throws {
+    private func deepenForBuild(_ instance: Int, state: Int) throws {
         let needed = try depth(holding: [state])
         if needed > arena.depths[instance] { arena.depths[instance] = needed }
     }
@@ -116,12 +117,19 @@ extension PickleMachine {
 
     /// BINPERSID: `('storage', storage_type, key, location, numel)` → the archive entry `data/<key>`, whose byte
     /// length must equal numel × element size. A key seen before must name the same type and size.
-    mutating func persistentLoad(_ pid: Int) throws -> Int {
+    func persistentLoad(_ pid: Int) throws -> Int {
+        if let loaded = loadedPersistentIDs[pid] { return loaded }
+        let storage = try resolvePersistentID(pid)
+        loadedPersistentIDs[pid] = storage
+        return storage
+    }
+
+    private func resolvePersistentID(_ pid: Int) throws -> Int {
         guard case let .tuple(s) = arena.nodes[pid] else {
             throw invalid("persistent id is a \(kind(pid)); torch.save writes ('storage', type, key, location, numel)")
         }
         let items = arena.sequences[s]
-        guard items.count == 5, textValue(items[0]) == "storage" else {
+        guard items.count == 5, isText(items[0], "storage") else {
             throw invalid("persistent id \(argumentSummary(pid)) is not ('storage', type, key, location, numel)")
         }
         guard case let .global(g) = arena.nodes[items[1]],
@@ -135,6 +143,7 @@ extension PickleMachine {
         case let .int(number): key = String(number)
         default: throw invalidStorage("storage key is a \(kind(items[2])), not a string")
         }
+        try spend(key.utf8.count)
         guard case let .int(numel64) = arena.nodes[items[4]], numel64 >= 0 else {
             throw invalidStorage("storage '\(key)' has element count \(describe(items[4])), not a non-negative integer")
         }
@@ -159,8 +168,9 @@ extension PickleMachine {
                                  + "\(overflow ? "more than Int.max" : String(bytes)) bytes, but entry "
                                  + "\(entry.name) holds \(entry.size) bytes")
         }
+        let r = arena.storages.count
         arena.storages.append(TorchStorageRecord(key: key, entry: entry, dtype: dtype, elementCount: numel))
-        let index = node(.storage(arena.storages.count - 1))
+        let index = node(.storage(r))
         storageNodes[key] = index
         return index
     }
@@ -171,7 +181,7 @@ extension PickleMachine {
     /// backward_hooks[, metadata])`, `_rebuild_tensor_v3(…, requires_grad, backward_hooks, dtype[, metadata])`.
     /// The view is validated here, once: sizes and strides non-negative, element count and every index computed
     /// with overflow checks, and the furthest element inside the storage.
-    private mutating func rebuildTensor(_ variant: TorchCallable, name: String, args: [Int]) throws -> Int {
+    private func rebuildTensor(_ variant: TorchCallable, name: String, args: [Int]) throws -> Int {
         let counts: ClosedRange<Int>
         switch variant {
         case .rebuildTensor: counts = 4...4
@@ -179,8 +189,8 @@ extension PickleMachine {
         default: counts = 7...8
         }
         guard counts.contains(args.count) else {
-            throw invalidStorage("\(name) takes \(counts.lowerBound == counts.upperBound ? "\(counts.lowerBound)" : "\(counts.lowerBound)–\(counts.upperBound)") "
-                                 + "arguments, got \(args.count)")
+            let expected = counts.count == 1 ? "\(counts.lowerBound)" : "\(counts.lowerBound)–\(counts.upperBound)"
+            throw invalidStorage("\(name) takes \(expected) arguments, got \(args.count)")
         }
         guard case let .storage(storageID) = arena.nodes[args[0]] else {
             throw invalidStorage("\(name): first argument is \(describe(args[0])), not a storage (persistent id)")
@@ -196,6 +206,7 @@ extension PickleMachine {
         guard case let .int(offset64) = arena.nodes[args[1]], offset64 >= 0, let offset = Int(exactly: offset64) else {
             throw invalidStorage("\(name): storage_offset is \(describe(args[1])), not a non-negative integer")
         }
+        try spend((sequenceItems(args[2])?.count ?? 0) + (sequenceItems(args[3])?.count ?? 0))
         let shape = try dimensions(args[2], name: name, what: "size")
         let stride = try dimensions(args[3], name: name, what: "stride")
         guard shape.count == stride.count else {
@@ -208,6 +219,9 @@ extension PickleMachine {
             let (product, overflow) = count.multipliedReportingOverflow(by: dim)
             guard !overflow else { throw invalidStorage("\(name): size \(shape) has more than Int.max elements") }
             count = product
+        }
+        guard !count.multipliedReportingOverflow(by: dtype.elementSize).overflow else {
+            throw invalidStorage("\(name): size \(shape) of \(dtype.name) takes more than Int.max bytes")
         }
         if count > 0 {
             var furthest = offset
@@ -229,9 +243,10 @@ extension PickleMachine {
         }
         var requiresGrad = false
         if args.count > 4, case let .bool(flag) = arena.nodes[args[4]] { requiresGrad = flag }
+        let t = arena.tensors.count
         arena.tensors.append(TorchTensorRecord(storage: storageID, dtype: dtype, storageOffset: offset, shape: shape,
                                                stride: stride, elementCount: count, requiresGrad: requiresGrad))
-        return node(.tensor(arena.tensors.count - 1), depth: 1)
+        return node(.tensor(t), depth: 1)
     }
 
     /// A size or stride: a tuple or list of non-negative integers.
@@ -251,14 +266,16 @@ extension PickleMachine {
     // MARK: - Other data globals
 
     /// `OrderedDict()` / `dict()`, or from one argument: a dict or a sequence of (key, value) pairs.
-    private mutating func dictFromArguments(_ items: [Int]) throws -> Int? {
+    private func dictFromArguments(_ items: [Int]) throws -> Int? {
         if items.isEmpty { return try container(.dict, []) }
         guard items.count == 1 else { return nil }
         if case let .dict(d) = arena.nodes[items[0]] {
             let source = arena.dicts[d]
+            try spend(source.keys.count)
             return try container(.dict, Array(zip(source.keys, source.values).flatMap { [$0, $1] }))
         }
         guard let pairs = sequenceItems(items[0]) else { return nil }
+        try spend(pairs.count)
         var flat: [Int] = []
         flat.reserveCapacity(pairs.count * 2)
         for pair in pairs {
@@ -271,6 +288,7 @@ extension PickleMachine {
     /// `_codecs.encode(text, 'latin1')` is how protocol 2 spells a `bytes` object; utf-8 is accepted too.
     private func encodedBytes(_ items: [Int]) throws -> [UInt8]? {
         guard (1...2).contains(items.count), case let .string(text) = arena.nodes[items[0]] else { return nil }
+        try spend(text.utf8.count)
         var encoding = "utf-8"
         if items.count == 2 {
             guard case let .string(name) = arena.nodes[items[1]] else { return nil }
@@ -295,14 +313,15 @@ extension PickleMachine {
     /// `getattr(global, 'name')`, as pickle spells methods (`getattr(HistoryBuffer, 'min')`), becomes the
     /// dotted global `module.Class.name`, so calling it later meets the same refusal rules as any global.
     /// Reaching interpreter internals (`__globals__`, `__subclasses__`, …) is refused at once.
-    private mutating func getattr(_ items: [Int]) throws -> Int? {
+    private func getattr(_ items: [Int]) throws -> Int? {
         guard (2...3).contains(items.count), case let .string(attribute) = arena.nodes[items[1]] else { return nil }
         if attribute.hasPrefix("__"), TorchGlobals.deniedAttributes.contains(attribute) {
             throw refusal("builtins.getattr", call: "getattr(\(describe(items[0])), \(pythonRepr(attribute)))")
         }
         guard case let .global(g) = arena.nodes[items[0]] else { return nil }
         let target = arena.globals[g]
-        return global(module: target.module, name: target.name + "." + attribute)
+        try spend(target.name.utf8.count + attribute.utf8.count)
+        return try global(module: target.module, name: target.name + "." + attribute)
     }
 
     // MARK: - Helpers
@@ -334,6 +353,15 @@ extension PickleMachine {
         if let items = sequenceItems(index) { return items }
         if case let .dict(d) = arena.nodes[index] { return arena.dicts[d].keys + arena.dicts[d].values }
         return [index]
+    }
+
+    /// Whether a node is the str (or, from Python 2 pickles, bytes) `text`, without decoding large values.
+    private func isText(_ index: Int, _ text: String) -> Bool {
+        switch arena.nodes[index] {
+        case let .string(value): return value == text
+        case let .bytes(value): return value.count == text.utf8.count && value.elementsEqual(text.utf8)
+        default: return false
+        }
     }
 
     private func textValue(_ index: Int) -> String? {

@@ -93,7 +93,8 @@ struct ZipArchive {
         let lowest = max(0, size - endRecordSize - maxCommentLength)
         var offset = size - endRecordSize
         while offset >= lowest {
-            if reader.u32Unchecked(offset) == Signature.endOfCentralDirectory,
+            // Compare the first byte before decoding the signature: the scan may cover 64 KiB of comment.
+            if reader.file[offset] == 0x50, reader.u32Unchecked(offset) == Signature.endOfCentralDirectory,
                offset + endRecordSize + Int(reader.u16Unchecked(offset + 20)) == size {
                 return offset
             }

@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import MGLLaVA
+
+/// `mgllava bench decode`: prefill and decode speed of a full-size LLM kept in its stored bf16 weights
+/// (memory-mapped), against the memory-bandwidth bound measured in the same run (weight bytes per token ÷ a
+/// large-buffer copy bandwidth). `--generate CONFIG` first writes a random-weight bf16 model with that config's
+/// real shapes and key names (e.g. Tests/Fixtures/real-configs/vicuna-7b-v1.5/config.json).
+struct DecodeBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode",
+        abstract: "Prefill and decode tokens/s of an LLM in bf16 vs the memory-bandwidth bound (release build).")
+
+    @Argument(help: "LLM folder (HF layout).")
+    var directory: String
+
+    @Option(help: "Write a random bf16 model with this config.json's shapes into DIRECTORY first, then exit.")
+    var generate: String?
+
+    @Option(help: "Prompt tokens for the prefill measurement.")
+    var promptTokens: Int = 128
+
+    @Option(help: "Tokens to decode.")
+    var newTokens: Int = 16
+
+    func validate() throws {
+        guard promptTokens >= 1, newTokens >= 1 else { throw ValidationError("--prompt-tokens and --new-tokens must be ≥ 1") }
+    }
+
+    func run() throws {
+        let dir = URL(fileURLWithPath: directory)
+        if let generate {
+            try Self.writeRandomModel(config: URL(fileURLWithPath: generate), to: dir)
+            print("wrote a random bf16 model to \(dir.path); now run: mgllava bench decode \(dir.path)")
+            return
+        }
+        let bandwidth = Self.copyBandwidth()
+        let t0 = BenchTiming.now()
+        let model = try CausalLM.load(directory: dir, frozen: true)
+        let loadTime = BenchTiming.now() - t0
+        let weightBytes = model.namedParameters().reduce(0) { $0 + $1.1.value.storage.byteCount }
+        // Bytes a decode step reads: every weight except the embedding table (one row of it).
+        let embedBytes = model.embedTokens.weight.value.storage.byteCount
+        let perToken = weightBytes - embedBytes + (model.architecture.tieWordEmbeddings ? embedBytes : 0)
+        var gen = Generator(seed: 1)
+        let prompt = (0..<promptTokens).map { _ in 1 + gen.nextInt(below: model.architecture.vocabSize - 1) }
+        var prefill = 0.0, decode = 0.0
+        var produced = 0
+        withNoGrad {
+            let cache = KVCache(architecture: model.architecture, batch: 1, capacity: promptTokens + newTokens)
+            let tp = BenchTiming.now()
+            var out = model(inputsEmbeds: model.embed([prompt]), cache: cache, logitsForLastOnly: true)
+            prefill = BenchTiming.now() - tp
+            let td = BenchTiming.now()
+            for _ in 0..<newTokens {
+                guard let logits = out.logits else { break }
+                let next = logits.reshaped([-1]).argmax(axis: 0)[0]
+                out = model(inputsEmbeds: model.embed([[next]]), cache: cache, logitsForLastOnly: true)
+                produced += 1
+            }
+            decode = BenchTiming.now() - td
+        }
+        let decodeRate = Double(produced) / decode
+        let bound = bandwidth / Double(perToken)
+        let flops = 2.0 * Double(weightBytes - embedBytes) / 2 * Double(promptTokens)
+        print(String(format: "model: %.2f B parameters, %.2f GB in bf16 (opened in %.2f s, memory-mapped)",
+                     Double(weightBytes) / 2e9, Double(weightBytes) / 1e9, loadTime))
+        print(String(format: "prefill: %d tokens in %.2f s = %.1f tokens/s (%.1f GFLOP/s)", promptTokens, prefill,
+                     Double(promptTokens) / prefill, flops / prefill / 1e9))
+        print(String(format: "decode: %d tokens in %.2f s = %.3f tokens/s", produced, decode, decodeRate))
+        print(String(format: "copy bandwidth %.2f GB/s → bound %.3f tokens/s (%.2f GB read per token); decode ÷ bound = %.2f",
+                     bandwidth / 1e9, bound, Double(perToken) / 1e9, decodeRate / bound))
+        print(String(format: "peak RSS %.2f GB", Double(BenchTiming.peakRSS()) / 1e9))
+    }
+
+    /// Bytes per second of memcpy between two 512 MiB buffers (best of 5), counting bytes read.
+    static func copyBandwidth() -> Double {
+        let n = 512 << 20
+        let a = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
+        defer { a.deallocate(); b.deallocate() }
+        memset(a, 1, n)
+        memset(b, 2, n)
+        let t = BenchTiming.interleaved(repeats: 5) { memcpy(b, a, n) }
+        return Double(n) / t
+    }
+
+    /// A random bf16 model with the config's shapes and key names, in ≤ 5 GB safetensors shards plus an index.
+    static func writeRandomModel(config: URL, to dir: URL) throws {
+        let decoded = try DecoderConfig.load(config)
+        let skeleton = CausalLM(try LLMArchitecture(decoded, path: config.path))
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(at: dir.appendingPathComponent("config.json"))
+        try FileManager.default.copyItem(at: config, to: dir.appendingPathComponent("config.json"))
+        let params = skeleton.namedParameters().map { ($0.0, $0.1.shape) }
+        var shards: [[(String, [Int])]] = [[]]
+        var size = 0
+        for (name, shape) in params {
+            let bytes = shape.reduce(1, *) * 2
+            if size + bytes > 5_000_000_000 && !shards[shards.count - 1].isEmpty { shards.append([]); size = 0 }
+            shards[shards.count - 1].append((name, shape))
+            size += bytes
+        }
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        var weightMap: [String: String] = [:]
+        var total = 0
+        for (i, shard) in shards.enumerated() {
+            let file = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
+            var tensors: [String: Tensor] = [:]
+            for (name, shape) in shard {
+                let count = shape.reduce(1, *)
+                let storage = Storage(uninitializedCount: count, dtype: .bfloat16)
+                let p = storage.pointer.assumingMemoryBound(to: UInt16.self)
+                let norm = shape.count == 1
+                for j in 0..<count {
+                    state ^= state << 13; state ^= state >> 7; state ^= state << 17
+                    // Weights ~ U(-0.03, 0.03) (as bf16 bit patterns: sign + small exponent); norms ≈ 1.
+                    let mantissa = UInt16(truncatingIfNeeded: state >> 32) & 0x7F
+                    let sign = UInt16(truncatingIfNeeded: state >> 48) & 0x8000
+                    p[j] = norm ? (0x3F80 | (mantissa & 0x0F)) : (sign | 0x3C00 | (UInt16(truncatingIfNeeded: state >> 40) & 0x1) << 7 | mantissa)
+                }
+                tensors[name] = Tensor(storage: storage, shape: shape)
+                weightMap[name] = file
+                total += count * 2
+            }
+            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: dir.appendingPathComponent(file))
+            print("wrote \(file)")
+        }
+        let index: [String: Any] = ["metadata": ["total_size": total], "weight_map": weightMap]
+        try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
+            .write(to: dir.appendingPathComponent("model.safetensors.index.json"), options: .atomic)
+    }
+}
