@@ -82,7 +82,7 @@ struct CheckpointOpenBenchCommand: ParsableCommand {
     static func currentRSS() -> Int {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
+            return (line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }.first ?? 0) * 1024
         }
         return 0
     }

@@ -17,6 +17,9 @@ struct DecodeBenchCommand: ParsableCommand {
     @Option(help: "Write a random bf16 model with this config.json's shapes into DIRECTORY first, then exit.")
     var generate: String?
 
+    @Option(help: "Write random CLIP (this HF config) and ConvNeXt-L towers and the MG-LLaVA modules next to the LLM folder, for a full-size `mgllava chat` run.")
+    var clipConfig: String?
+
     @Option(help: "Prompt tokens for the prefill measurement.")
     var promptTokens: Int = 128
 
@@ -32,6 +35,11 @@ struct DecodeBenchCommand: ParsableCommand {
         if let generate {
             try Self.writeRandomModel(config: URL(fileURLWithPath: generate), to: dir)
             print("wrote a random bf16 model to \(dir.path); now run: mgllava bench decode \(dir.path)")
+            if let clipConfig { try Self.writeRandomTowers(clipConfig: URL(fileURLWithPath: clipConfig), llm: dir) }
+            return
+        }
+        if let clipConfig {
+            try Self.writeRandomTowers(clipConfig: URL(fileURLWithPath: clipConfig), llm: dir)
             return
         }
         let bandwidth = Self.copyBandwidth()
@@ -73,16 +81,61 @@ struct DecodeBenchCommand: ParsableCommand {
         print(String(format: "peak RSS %.2f GB", Double(BenchTiming.peakRSS()) / 1e9))
     }
 
-    /// Bytes per second of memcpy between two 512 MiB buffers (best of 5), counting bytes read.
+    /// Bytes per second read by a memcpy of a 1 GiB buffer split over the cores, as the decode kernels split their
+    /// rows (best of 5). The destination is checked afterwards so the copies cannot be optimised away.
     static func copyBandwidth() -> Double {
-        let n = 512 << 20
+        let n = 1 << 30
         let a = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
         let b = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
         defer { a.deallocate(); b.deallocate() }
         memset(a, 1, n)
         memset(b, 2, n)
-        let t = BenchTiming.interleaved(repeats: 5) { memcpy(b, a, n) }
+        let threads = max(1, Parallel.threadCount)
+        var checksum = 0
+        let t = BenchTiming.interleaved(repeats: 5) {
+            DispatchQueue.concurrentPerform(iterations: threads) { i in
+                let start = n / threads * i, end = i == threads - 1 ? n : n / threads * (i + 1)
+                memcpy(b + start, a + start, end - start)
+            }
+            checksum &+= Int(b.load(fromByteOffset: n - 1, as: UInt8.self))
+        }
+        precondition(checksum > 0, "copy bandwidth: the copy did not happen")
         return Double(n) / t
+    }
+
+    /// Random CLIP (float32, `vision_model.*`), ConvNeXt-L (float32, open_clip keys) and MG-LLaVA modules (bf16)
+    /// beside the LLM folder: `<llm>-clip/`, `<llm>-convnext/`, `<llm>-modules.safetensors`.
+    static func writeRandomTowers(clipConfig: URL, llm: URL) throws {
+        var gen = Generator(seed: 5)
+        func random(_ module: Module, dtype: DType, keep: (String) -> Bool = { _ in true }) -> [String: Tensor] {
+            var out: [String: Tensor] = [:]
+            for (k, p) in module.namedParameters() where keep(k) {
+                let t = Tensor.rand(p.shape, low: -0.03, high: 0.03, generator: &gen) + (p.shape.count == 1 ? 1 : 0)
+                out[k] = dtype == .float32 ? t : t.converted(to: dtype)
+            }
+            return out
+        }
+        let base = llm.deletingLastPathComponent(), name = llm.lastPathComponent
+        let clipDir = base.appendingPathComponent(name + "-clip"), convDir = base.appendingPathComponent(name + "-convnext")
+        for d in [clipDir, convDir] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        try? FileManager.default.removeItem(at: clipDir.appendingPathComponent("config.json"))
+        try FileManager.default.copyItem(at: clipConfig, to: clipDir.appendingPathComponent("config.json"))
+        let clip = CLIPVisionModel(CLIPVisionArchitecture(try CLIPVisionConfig.load(clipConfig)))
+        try SafeTensorsWriter.write(random(clip, dtype: .float32), to: clipDir.appendingPathComponent("model.safetensors"))
+        let trunk = ConvNeXtTrunk(.large)
+        let openCLIP: [String: Any] = ["model_cfg": ["embed_dim": 768, "vision_cfg": ["timm_model_name": "convnext_large", "image_size": 320]],
+                                       "preprocess_cfg": ["mean": OpenCLIPConfig.openAIMean, "std": OpenCLIPConfig.openAIStd]]
+        try JSONSerialization.data(withJSONObject: openCLIP).write(to: convDir.appendingPathComponent("open_clip_config.json"))
+        try SafeTensorsWriter.write(random(trunk, dtype: .float32), to: convDir.appendingPathComponent("open_clip_pytorch_model.safetensors"))
+        let decoded = try DecoderConfig.load(llm.appendingPathComponent("config.json"))
+        let skeleton = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: trunk,
+                                    llm: CausalLM(try LLMArchitecture(decoded)), initialization: .placeholder)
+        var modules: [String: Tensor] = [:]
+        for (k, v) in random(skeleton, dtype: .bfloat16, keep: { !$0.hasPrefix("llm.") && !$0.hasPrefix("visual_encoder") }) {
+            modules[k] = v
+        }
+        try SafeTensorsWriter.write(modules, to: base.appendingPathComponent(name + "-modules.safetensors"))
+        print("wrote \(clipDir.path), \(convDir.path) and \(name)-modules.safetensors")
     }
 
     /// A random bf16 model with the config's shapes and key names, in ≤ 5 GB safetensors shards plus an index.
