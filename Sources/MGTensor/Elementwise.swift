@@ -25,6 +25,36 @@ func mapBinarySameShape(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) 
     return out
 }
 
+/// An element-wise function as a type, so that `mapKernel` is specialised per function and its loop inlines the
+/// math (a closure passed through the parallel-for stays an opaque call per element and never vectorises).
+@usableFromInline
+protocol UnaryKernel {
+    static func apply(_ x: Float) -> Float
+}
+
+@usableFromInline
+func mapKernel<K: UnaryKernel>(_ x: Tensor, _: K.Type) -> Tensor {
+    let input = x.float()
+    let out = Tensor.uninitialized(input.shape)
+    let src = input.storage.floats, dst = out.storage.floats
+    Parallel.forEachChunk(input.count, costPerItem: 4) { r in
+        for i in r { dst[i] = K.apply(src[i]) }
+    }
+    return out
+}
+
+enum QuickGeluKernel: UnaryKernel {
+    @inline(__always) static func apply(_ v: Float) -> Float { v / (1 + fastExp(-1.702 * v)) }
+}
+
+enum SiLUKernel: UnaryKernel {
+    @inline(__always) static func apply(_ v: Float) -> Float { v / (1 + fastExp(-v)) }
+}
+
+enum SigmoidKernel: UnaryKernel {
+    @inline(__always) static func apply(_ v: Float) -> Float { 1 / (1 + fastExp(-v)) }
+}
+
 // Abramowitz–Stegun is not accurate enough for exact GELU; Foundation's erf is (it is libm's).
 @inline(__always) private func erfF(_ x: Float) -> Float { Foundation.erf(x) }
 
@@ -105,7 +135,7 @@ extension Tensor {
     // sigmoid, quick_gelu and SiLU use the vectorisable `fastExp` (≤ 2 ulp): they run on every MLP activation.
 
     public func sigmoid() -> Tensor {
-        let out = mapUnary(self) { 1 / (1 + fastExp(-$0)) }
+        let out = mapKernel(self, SigmoidKernel.self)
         return Tensor.record("sigmoid", out, inputs: [self]) { g in
             [mapBinarySameShape(g, out) { g, y in g * y * (1 - y) }]
         }
@@ -150,7 +180,7 @@ extension Tensor {
     /// x·σ(1.702x) — CLIP's quick_gelu.
     public func quickGelu() -> Tensor {
         let x = self.detached()
-        let out = mapUnary(self) { v in v / (1 + fastExp(-1.702 * v)) }
+        let out = mapKernel(self, QuickGeluKernel.self)
         return Tensor.record("quick_gelu", out, inputs: [self]) { g in
             [mapBinarySameShape(g, x) { g, v in
                 let s = 1 / (1 + fastExp(-1.702 * v))
@@ -162,7 +192,7 @@ extension Tensor {
     /// x·σ(x) (SiLU / swish), the LLaMA MLP activation.
     public func silu() -> Tensor {
         let x = self.detached()
-        let out = mapUnary(self) { v in v / (1 + fastExp(-v)) }
+        let out = mapKernel(self, SiLUKernel.self)
         return Tensor.record("silu", out, inputs: [self]) { g in
             [mapBinarySameShape(g, x) { g, v in
                 let s = 1 / (1 + fastExp(-v))
