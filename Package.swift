@@ -81,6 +81,8 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGLLMTests", dependencies: ["MGLLaVA", "MGTestSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "MGConfigsTests", dependencies: ["MGConfigs", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
         // Runs the built `mgllava` executable (the dependency makes SwiftPM build it first).
         .testTarget(name: "MGLLaVACLITests", dependencies: ["MGLLaVACLI", "MGLLaVA", "MGTestSupport"],
                     swiftSettings: swiftSettings),
