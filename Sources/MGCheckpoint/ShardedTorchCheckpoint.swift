@@ -60,98 +60,22 @@ public final class ShardedTorchCheckpoint: @unchecked Sendable {
     /// opened on first use.
     public init(indexURL: URL) throws {
         let path = indexURL.path
-        let (weightMap, totalSize) = try Self.parseIndex(try Self.readFile(path), path: path)
-        let directory = indexURL.deletingLastPathComponent()
-
-        // Check each shard once, reporting the first key (in key order) that points at a missing one.
-        let keys = weightMap.keys.sorted()
-        var checked = Set<String>()
-        for key in keys {
-            let shard = weightMap[key] ?? ""
-            guard checked.insert(shard).inserted else { continue }
-            // Shard names are plain file names beside the index; anything else (an absolute path, "..") could
-            // point outside the checkpoint and is treated as missing.
-            let isPlainName = !shard.isEmpty && !shard.hasPrefix("/") && !shard.split(separator: "/").contains("..")
-            var isDirectory: ObjCBool = false
-            guard isPlainName,
-                  FileManager.default.fileExists(atPath: directory.appendingPathComponent(shard).path,
-                                                 isDirectory: &isDirectory),
-                  !isDirectory.boolValue
-            else {
-                throw TorchCheckpointError.missingShard(indexPath: path, key: key, shard: shard)
+        let index: ShardIndex
+        do {
+            index = try ShardIndex.read(indexURL)
+        } catch let problem as ShardIndex.Problem {
+            switch problem {
+            case .io(let operation, let code): throw TorchCheckpointError.io(path: path, operation: operation, errno: code)
+            case .notARegularFile: throw TorchCheckpointError.notARegularFile(path: path)
+            case .invalid(let offset, let reason): throw TorchCheckpointError.invalidIndex(path: path, offset: offset, reason: reason)
+            case .missingShard(let key, let shard): throw TorchCheckpointError.missingShard(indexPath: path, key: key, shard: shard)
             }
         }
-        self.directory = directory
+        self.directory = index.directory
         self.indexURL = indexURL
-        self.weightMap = weightMap
-        self.keys = keys
-        self.totalSize = totalSize
-    }
-
-    /// The index JSON, read by the same rules as `ShardedSafeTensors`: "weight_map" (required) an object of
-    /// string → string; "metadata" (optional) an object whose "total_size", if present, is a non-negative integer.
-    private static func parseIndex(_ data: [UInt8], path: String) throws -> ([String: String], Int?) {
-        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-            if let bad = firstInvalidUTF8(bytes) {
-                throw TorchCheckpointError.invalidIndex(path: path, offset: bad, reason: "not valid UTF-8")
-            }
-            var reader = StrictJSONReader(bytes)
-            var weightMap: [String: String]?
-            var totalSize: Int?
-            do {
-                try reader.readObject("the index") { reader, field in
-                    switch field {
-                    case "weight_map":
-                        var map: [String: String] = [:]
-                        try reader.readObject("weight_map") { reader, key in
-                            map[key] = try reader.readString("weight_map entry '\(key)'")
-                        }
-                        weightMap = map
-                    case "metadata":
-                        if try reader.consumeNull() { return }
-                        try reader.readObject("metadata") { reader, name in
-                            guard name == "total_size" else { return try reader.skipValue() }
-                            let offset = reader.position
-                            let value = try reader.readNumber("metadata.total_size")
-                            guard value >= 0, value < 0x1p63, value.rounded() == value else {
-                                throw reader.error("metadata.total_size must be a non-negative integer", at: offset)
-                            }
-                            totalSize = Int(value)
-                        }
-                    default:
-                        try reader.skipValue()
-                    }
-                }
-                try reader.expectEnd()
-            } catch let error as StrictJSONError {
-                throw TorchCheckpointError.invalidIndex(path: path, offset: error.offset, reason: error.reason)
-            }
-            guard let weightMap else {
-                throw TorchCheckpointError.invalidIndex(path: path, offset: 0, reason: "missing field 'weight_map'")
-            }
-            return (weightMap, totalSize)
-        }
-    }
-
-    /// The whole of a (small) regular file, with errno-precise errors.
-    private static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw TorchCheckpointError.io(path: path, operation: "open", errno: errno) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw TorchCheckpointError.io(path: path, operation: "fstat", errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw TorchCheckpointError.notARegularFile(path: path) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw TorchCheckpointError.io(path: path, operation: "read", errno: errno)
-            }
-            if got == 0 { return bytes }
-            bytes.append(contentsOf: chunk[0..<got])
-        }
+        self.weightMap = index.weightMap
+        self.keys = index.keys
+        self.totalSize = index.totalSize
     }
 
     // MARK: - Access
