@@ -96,8 +96,14 @@ public final class CLIPAttention: Module {
     /// [B, L, D] → [B, L, D]
     func callAsFunction(_ x: Tensor) -> Tensor {
         let b = x.shape[0], l = x.shape[1], d = x.shape[2], hd = d / heads
+        let q = qProj(x), k = kProj(x), v = vProj(x)
+        if !Tensor.wouldRecord(q, k, v) {
+            // Inference (the tower is frozen in MG-LLaVA): attend on the projections' own layout, no transposes.
+            return outProj(Tensor.scaledDotProductAttention(tokensMajorQuery: q, key: k, value: v, heads: heads,
+                                                            keyValueHeads: heads))
+        }
         func split(_ t: Tensor) -> Tensor { t.reshaped([b, l, heads, hd]).transposed(1, 2) }  // [B, H, L, hd]
-        let attended = Tensor.scaledDotProductAttention(query: split(qProj(x)), key: split(kProj(x)), value: split(vProj(x)))
+        let attended = Tensor.scaledDotProductAttention(query: split(q), key: split(k), value: split(v))
         return outProj(attended.transposed(1, 2).reshaped([b, l, d]))
     }
 }

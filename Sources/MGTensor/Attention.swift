@@ -47,33 +47,9 @@ extension Tensor {
         let qp = qf.storage.floats, kp = kf.storage.floats, vp = vf.storage.floats
         let pp = probs.storage.floats, op = out.storage.floats
         let mp = maskData?.storage.floats
-        // Heads in parallel, each with single-threaded BLAS: the products are small and the softmax between them
-        // would otherwise fight OpenBLAS's spinning workers for the cores.
-        Parallel.forEachWithSerialBLAS(b * h) { bh in
-            let bi = bh / h, hi = bh % h
-            let kvh = hi / group
-            let scores = pp + bh * l * s
-            gemm(transA: false, transB: true, m: l, n: s, k: d, alpha: sc,
-                 a: qp + bh * l * d, lda: d, b: kp + (bi * hkv + kvh) * capacity * d, ldb: d, c: scores, ldc: s)
-            for i in 0..<l {
-                let row = scores + i * s
-                if let mp {
-                    let mrow = mp + bi * ms[0] + hi * ms[1] + i * ms[2]
-                    for j in 0..<s where mrow[j * ms[3]] == 0 { row[j] = -.infinity }
-                }
-                if isCausal {
-                    let first = Swift.max(i + causalOffset + 1, 0)
-                    if first < s { for j in first..<s { row[j] = -.infinity } }
-                    if let window = slidingWindow {
-                        let last = Swift.min(i + causalOffset - window, s - 1)
-                        if last >= 0 { for j in 0...last { row[j] = -.infinity } }
-                    }
-                }
-                softmaxRowInPlace(row, s)
-            }
-            gemm(transA: false, transB: false, m: l, n: dv, k: s, a: scores, lda: s,
-                 b: vp + (bi * hkv + kvh) * capacity * dv, ldb: dv, c: op + bh * l * dv, ldc: dv)
-        }
+        let layout = AttentionLayout(b: b, h: h, hkv: hkv, l: l, capacity: capacity, d: d, dv: dv, tokensMajor: false)
+        attentionForward(layout, s: s, scale: sc, qp: qp, kp: kp, vp: vp, probs: pp, out: op, mask: mp, maskStrides: ms,
+                         isCausal: isCausal, causalOffset: causalOffset, slidingWindow: slidingWindow)
         let qv = qf.detached(), kv = kf.detached(), vv = vf.detached()
         return record("sdpa", out, inputs: [q, k, v]) { g in
             let gq = Tensor.uninitialized(qv.shape), gk = Tensor.zeros(kv.shape), gvT = Tensor.zeros(vv.shape)
@@ -106,5 +82,96 @@ extension Tensor {
             }
             return [gq, gk, gvT]
         }
+    }
+}
+
+/// Where each (batch, head) slice lives: head-major [B, H, L, D] (rows of D) or token-major [B, L, H·D] (rows of
+/// H·D, head h at column h·D — the layout the q/k/v projections produce, so no transpose is needed).
+struct AttentionLayout {
+    var b, h, hkv, l, capacity, d, dv: Int
+    var tokensMajor: Bool
+
+    func q(_ bi: Int, _ hi: Int) -> (offset: Int, ld: Int) {
+        tokensMajor ? (bi * l * h * d + hi * d, h * d) : ((bi * h + hi) * l * d, d)
+    }
+    func k(_ bi: Int, _ kvh: Int) -> (offset: Int, ld: Int) {
+        tokensMajor ? (bi * capacity * hkv * d + kvh * d, hkv * d) : ((bi * hkv + kvh) * capacity * d, d)
+    }
+    func v(_ bi: Int, _ kvh: Int) -> (offset: Int, ld: Int) {
+        tokensMajor ? (bi * capacity * hkv * dv + kvh * dv, hkv * dv) : ((bi * hkv + kvh) * capacity * dv, dv)
+    }
+    func o(_ bi: Int, _ hi: Int) -> (offset: Int, ld: Int) {
+        tokensMajor ? (bi * l * h * dv + hi * dv, h * dv) : ((bi * h + hi) * l * dv, dv)
+    }
+}
+
+/// Scores, masks, softmax and the weighted sum for every (batch, head); `probs` [B, H, L, s] keeps the
+/// probabilities for the backward pass.
+func attentionForward(_ a: AttentionLayout, s: Int, scale: Float, qp: UnsafePointer<Float>, kp: UnsafePointer<Float>,
+                      vp: UnsafePointer<Float>, probs pp: UnsafeMutablePointer<Float>, out op: UnsafeMutablePointer<Float>,
+                      mask mp: UnsafeMutablePointer<Float>?, maskStrides ms: [Int], isCausal: Bool, causalOffset: Int,
+                      slidingWindow: Int?) {
+    let group = a.h / a.hkv, l = a.l
+    // Heads in parallel, each with single-threaded BLAS: the products are small and the softmax between them
+    // would otherwise fight OpenBLAS's spinning workers for the cores.
+    Parallel.forEachWithSerialBLAS(a.b * a.h) { bh in
+        let bi = bh / a.h, hi = bh % a.h
+        let kvh = hi / group
+        let scores = pp + bh * l * s
+        let (qo, ldq) = a.q(bi, hi), (ko, ldk) = a.k(bi, kvh), (vo, ldv) = a.v(bi, kvh), (oo, ldo) = a.o(bi, hi)
+        gemm(transA: false, transB: true, m: l, n: s, k: a.d, alpha: scale,
+             a: qp + qo, lda: ldq, b: kp + ko, ldb: ldk, c: scores, ldc: s)
+        for i in 0..<l {
+            let row = scores + i * s
+            if let mp {
+                let mrow = mp + bi * ms[0] + hi * ms[1] + i * ms[2]
+                for j in 0..<s where mrow[j * ms[3]] == 0 { row[j] = -.infinity }
+            }
+            if isCausal {
+                let first = Swift.max(i + causalOffset + 1, 0)
+                if first < s { for j in first..<s { row[j] = -.infinity } }
+                if let window = slidingWindow {
+                    let last = Swift.min(i + causalOffset - window, s - 1)
+                    if last >= 0 { for j in 0...last { row[j] = -.infinity } }
+                }
+            }
+            softmaxRowInPlace(row, s)
+        }
+        gemm(transA: false, transB: false, m: l, n: a.dv, k: s, a: scores, lda: s, b: vp + vo, ldb: ldv,
+             c: op + oo, ldc: ldo)
+    }
+}
+
+extension Tensor {
+    /// Attention on the projections' own token-major layout — q [B, L, H·D], k and v [B, S, Hkv·D] — returning
+    /// [B, L, H·Dv]: no transposes in or out. Same semantics as `scaledDotProductAttention`; inference only (it
+    /// records no gradient; use the head-major form for training).
+    public static func scaledDotProductAttention(
+        tokensMajorQuery q: Tensor, key k: Tensor, value v: Tensor, heads: Int, keyValueHeads: Int,
+        mask: Tensor? = nil, isCausal: Bool = false, causalOffset: Int = 0, scale: Float? = nil
+    ) -> Tensor {
+        precondition(!wouldRecord(q, k, v), "sdpa (token-major) is inference-only: use the head-major form to train")
+        precondition(q.rank == 3 && k.rank == 3 && v.rank == 3 && heads > 0 && keyValueHeads > 0 && heads % keyValueHeads == 0,
+                     "sdpa (token-major): q \(q.shape), k \(k.shape), v \(v.shape), \(heads)/\(keyValueHeads) heads")
+        let b = q.shape[0], l = q.shape[1], d = q.shape[2] / heads, s = k.shape[1], dv = v.shape[2] / keyValueHeads
+        precondition(q.shape[2] == heads * d && k.shape[0] == b && v.shape[0] == b && k.shape[2] == keyValueHeads * d
+                     && v.shape[1] == s && v.shape[2] == keyValueHeads * dv, "sdpa (token-major): incompatible shapes")
+        var maskData: Tensor? = nil
+        var ms = [0, 0, 0, 0]
+        if let mask {
+            precondition(mask.rank <= 4 && broadcastShapes(mask.shape, [b, heads, l, s]) == [b, heads, l, s],
+                         "sdpa: mask \(mask.shape) does not broadcast to [\(b), \(heads), \(l), \(s)]")
+            maskData = mask.float()
+            ms = broadcastStrides(mask.shape, to: [b, heads, l, s])
+        }
+        let qf = q.float(), kf = k.float(), vf = v.float()
+        let probs = Tensor.uninitialized([b, heads, l, s])
+        let out = Tensor.uninitialized([b, l, heads * dv])
+        let layout = AttentionLayout(b: b, h: heads, hkv: keyValueHeads, l: l, capacity: s, d: d, dv: dv, tokensMajor: true)
+        attentionForward(layout, s: s, scale: scale ?? 1 / Float(d).squareRoot(), qp: qf.storage.floats,
+                         kp: kf.storage.floats, vp: vf.storage.floats, probs: probs.storage.floats, out: out.storage.floats,
+                         mask: maskData?.storage.floats, maskStrides: ms, isCausal: isCausal, causalOffset: causalOffset,
+                         slidingWindow: nil)
+        return out
     }
 }

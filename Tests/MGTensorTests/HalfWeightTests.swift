@@ -36,3 +36,24 @@ final class HalfWeightTests: XCTestCase {
         XCTAssertEqual(e.toArray(), w16.float().embedding([3, 0, 23, 3], shape: [2, 2]).toArray())
     }
 }
+
+final class TokenMajorAttentionTests: XCTestCase {
+    /// The transpose-free layout gives the head-major result (GQA, masks, causal offsets).
+    func testMatchesHeadMajor() {
+        var gen = Generator(seed: 31)
+        let b = 2, l = 5, s = 7, h = 4, hkv = 2, d = 6
+        let q = Tensor.randn([b, l, h * d], generator: &gen), k = Tensor.randn([b, s, hkv * d], generator: &gen)
+        let v = Tensor.randn([b, s, hkv * d], generator: &gen)
+        let mask = Tensor((0..<(b * s)).map { $0 % 5 == 3 ? 0 : 1 }, shape: [b, 1, 1, s])
+        func heads(_ t: Tensor, _ n: Int) -> Tensor { t.reshaped([t.shape[0], t.shape[1], n, d]).transposed(1, 2) }
+        for causal in [false, true] {
+            let reference = Tensor.scaledDotProductAttention(query: heads(q, h), key: heads(k, hkv), value: heads(v, hkv),
+                                                             mask: mask, isCausal: causal, causalOffset: 2)
+                .transposed(1, 2).reshaped([b, l, h * d])
+            let fast = Tensor.scaledDotProductAttention(tokensMajorQuery: q, key: k, value: v, heads: h, keyValueHeads: hkv,
+                                                        mask: mask, isCausal: causal, causalOffset: 2)
+            let r = compare(fast, reference, atol: 1e-6)
+            XCTAssertTrue(r.ok, "causal \(causal): \(r.message)")
+        }
+    }
+}
