@@ -1,7 +1,0 @@
-// MGTrain — see DESIGN.md §2 for what this module holds. Filled by a later issue; the target exists now so that the
-// dependency directions are fixed from the start.
-@_exported import MGData
-
-public enum MGTrainModule {
-    public static let name = "MGTrain"
-}

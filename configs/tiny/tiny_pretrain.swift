@@ -1,0 +1,42 @@
+// The embedded default (DESIGN §7): a tiny MG-LLaVA stack trained on a synthetic dataset of coloured shapes, so
+// `mgllava train pretrain` runs with no download. Paths are relative to the work dir; the trainer issue fills in
+// generating `synthetic/…` (images, captions, boxes) and the tiny model folders on first use.
+import MGTrain
+
+public let tiny_pretrain = TrainConfig().with {
+    $0.name = "tiny_pretrain"
+    $0.stage = .pretrain
+    $0.llmNameOrPath = "tiny/llm"
+    $0.visualEncoderNameOrPath = "tiny/clip"
+    $0.visualEncoderAuxName = "tiny-convnext"
+    $0.visualEncoderAuxPath = "tiny/convnext"
+    $0.pretrainedPth = nil
+    $0.dataPath = "synthetic/pretrain.json"
+    $0.boxJsonPath = "synthetic/pretrain_boxes.json"
+    $0.offlineProcessedTextFolder = nil
+    $0.imageFolder = "synthetic/images"
+    $0.promptTemplate = "vicuna"
+    $0.maxLength = 256  // short synthetic captions plus the tiny CLIP's image tokens
+    $0.imageSizeAux = 128
+    $0.limitNum = 8  // a synthetic image holds only a few shapes
+    $0.padImageToSquare = true
+    $0.batchSize = 8
+    $0.accumulativeCounts = 1
+    $0.dataloaderNumWorkers = 0  // 2-core CI: decoding tiny images inline is cheaper than threads
+    $0.maxEpochs = 2  // a few hundred steps over ~1000 synthetic captions
+    $0.lr = 1e-3  // only the small projectors and fuse module train: upstream's stage-1 rate suits them
+    $0.betas = [0.9, 0.999]
+    $0.weightDecay = 0
+    $0.maxNorm = 1
+    $0.warmupRatio = 0.03
+    $0.saveSteps = 100
+    $0.saveTotalLimit = 2
+    $0.evaluationFreq = 100
+    $0.freezeLLM = true
+    $0.freezeVisualEncoder = true
+    $0.sampler = .random
+    $0.pinMemory = false
+    $0.seed = 2024
+    $0.evaluateMaxTokens = nil
+    $0.valDataset = nil
+}
