@@ -83,6 +83,8 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGConfigsTests", dependencies: ["MGConfigs", "MGTestSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "MGDataTests", dependencies: ["MGData", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
         // Runs the built `mgllava` executable (the dependency makes SwiftPM build it first).
         .testTarget(name: "MGLLaVACLITests", dependencies: ["MGLLaVACLI", "MGLLaVA", "MGTestSupport"],
                     swiftSettings: swiftSettings),
