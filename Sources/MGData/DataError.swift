@@ -1,0 +1,125 @@
+@_exported import MGLLaVA
+import Foundation
+
+/// Errors of the data pipeline. Each names the file, the record (index and id) or the sample id, and says what
+/// was expected and what was found, so that a bad line in a 1M-record JSON can be found without a debugger.
+public enum DataError: Error, Equatable, CustomStringConvertible {
+    /// The file could not be read at all.
+    case unreadable(file: String, detail: String)
+    /// The bytes are not UTF-8; `byteOffset` is the first invalid byte.
+    case invalidUTF8(file: String, byteOffset: Int, line: Int, column: Int)
+    /// The JSON syntax is broken; line and column are 1-based (column counted in characters of that line).
+    case malformedJSON(file: String, line: Int, column: Int, detail: String)
+    /// A record is present but a field is missing or has the wrong type.
+    case invalidRecord(file: String, index: Int, id: String?, problem: String)
+    /// The box JSON holds several records for the same `str(id)`.
+    case duplicateBoxIDs(file: String, count: Int, examples: [String])
+    /// A sample has no entry in the box JSON.
+    case missingBoxes(id: String)
+    /// A sample that cannot be trained on: missing or undecodable image, unusable boxes, invalid roles.
+    case badSample(id: String, index: Int, problem: String)
+    /// Sampler / batcher parameters that cannot work (empty dataset, batch size 0, zero lengths).
+    case invalidConfiguration(String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let file, let detail):
+            return "\(file): cannot read (\(detail))"
+        case .invalidUTF8(let file, let offset, let line, let column):
+            return "\(file):\(line):\(column): invalid UTF-8 at byte \(offset)"
+        case .malformedJSON(let file, let line, let column, let detail):
+            return "\(file):\(line):\(column): malformed JSON (\(detail))"
+        case .invalidRecord(let file, let index, let id, let problem):
+            let idText = id.map { " (id \"\($0)\")" } ?? ""
+            return "\(file): record \(index)\(idText): \(problem)"
+        case .duplicateBoxIDs(let file, let count, let examples):
+            return "\(file): \(count) duplicate box record ids, e.g. \(examples.map { "\"\($0)\"" }.joined(separator: ", "))"
+        case .missingBoxes(let id):
+            return "sample \"\(id)\": no entry in the box JSON"
+        case .badSample(let id, let index, let problem):
+            return "sample \"\(id)\" (record \(index)): \(problem)"
+        case .invalidConfiguration(let message):
+            return message
+        }
+    }
+}
+
+/// What the dataset does with a sample it cannot use.
+public enum BadSamplePolicy: String, Sendable, Codable {
+    /// Throw `DataError.badSample` (the default: silent data loss hides broken datasets).
+    case fail
+    /// Count it in `LLaVADataset.skipped` with its reason and go on.
+    case skip
+}
+
+// MARK: - JSON text positions
+
+enum JSONText {
+    /// Byte offset of the first invalid UTF-8 sequence, or nil when `data` is valid UTF-8.
+    static func firstInvalidUTF8Offset(_ data: Data) -> Int? {
+        var iterator = data.makeIterator()
+        var decoder = UTF8()
+        var offset = 0
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar): offset += UTF8.width(scalar)
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
+    }
+
+    /// 1-based line and column of `byteOffset`; the column counts characters, so a tab or an "é" is one column.
+    static func lineColumn(_ data: Data, byteOffset: Int) -> (line: Int, column: Int) {
+        let end = min(max(byteOffset, 0), data.count)
+        var line = 1
+        var lineStart = data.startIndex
+        var index = data.startIndex
+        let stop = data.startIndex + end
+        while index < stop {
+            if data[index] == UInt8(ascii: "\n") { line += 1; lineStart = index + 1 }
+            index += 1
+        }
+        let prefix = String(decoding: data[lineStart..<stop], as: UTF8.self)
+        return (line, prefix.count + 1)
+    }
+
+    /// Foundation's parser reports "… around character N." or "… at N." in its debug description; N is a byte
+    /// offset into the data. End-of-file errors carry no offset and point past the last byte.
+    static func errorOffset(_ error: Error, dataCount: Int) -> (offset: Int, detail: String) {
+        let detail = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)"
+        let markers = ["around character ", " at "]
+        for marker in markers {
+            if let range = detail.range(of: marker, options: .backwards) {
+                let digits = detail[range.upperBound...].prefix { $0.isNumber }
+                if let value = Int(digits) { return (value, detail) }
+            }
+        }
+        return (dataCount, detail)
+    }
+
+    /// Reads a file and parses it as JSON, turning encoding and syntax failures into `DataError`s with positions.
+    static func parse(contentsOf url: URL) throws -> Any {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw DataError.unreadable(file: url.path, detail: error.localizedDescription)
+        }
+        return try parse(data, file: url.path)
+    }
+
+    static func parse(_ data: Data, file: String) throws -> Any {
+        if let bad = firstInvalidUTF8Offset(data) {
+            let position = lineColumn(data, byteOffset: bad)
+            throw DataError.invalidUTF8(file: file, byteOffset: bad, line: position.line, column: position.column)
+        }
+        do {
+            return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            let (offset, detail) = errorOffset(error, dataCount: data.count)
+            let position = lineColumn(data, byteOffset: offset)
+            throw DataError.malformedJSON(file: file, line: position.line, column: position.column, detail: detail)
+        }
+    }
+}

@@ -1,7 +1,0 @@
-// MGData — see DESIGN.md §2 for what this module holds. Filled by a later issue; the target exists now so that the
-// dependency directions are fixed from the start.
-@_exported import MGLLaVA
-
-public enum MGDataModule {
-    public static let name = "MGData"
-}
