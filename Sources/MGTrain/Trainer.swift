@@ -1,0 +1,247 @@
+// MGTrain — the training loop (DESIGN §6, SPEC §3.4 and §5). A plain loop: no hooks, no runner framework.
+import Foundation
+
+/// Why a trainer cannot be built, stepped or resumed.
+public enum TrainerError: Error, Equatable, CustomStringConvertible {
+    case invalidConfiguration(String)
+    /// A checkpoint folder without a complete `trainer_state.json` (a torn write, or not a checkpoint at all).
+    case incompleteCheckpoint(URL, String)
+    /// The checkpoint was written under a config that trains differently (batch size, schedule, stage…).
+    case configMismatch(String)
+    case noCheckpoint(URL)
+
+    public var description: String {
+        switch self {
+        case .invalidConfiguration(let reason): return "invalid training configuration: \(reason)"
+        case .incompleteCheckpoint(let url, let reason):
+            return "\(url.path) is not a complete checkpoint: \(reason)"
+        case .configMismatch(let reason): return "checkpoint config does not match this run: \(reason)"
+        case .noCheckpoint(let url): return "no checkpoint in \(url.path)"
+        }
+    }
+}
+
+/// The sampler the config asks for, as one concrete type so the `Batcher` need not be generic in the trainer.
+public enum TrainSampler: IndexSampler, Sendable {
+    case random(RandomSampler)
+    case lengthGrouped(LengthGroupedSampler)
+
+    public var count: Int {
+        switch self {
+        case .random(let s): return s.count
+        case .lengthGrouped(let s): return s.count
+        }
+    }
+
+    public func indices(epoch: Int) -> [Int] {
+        switch self {
+        case .random(let s): return s.indices(epoch: epoch)
+        case .lengthGrouped(let s): return s.indices(epoch: epoch)
+        }
+    }
+}
+
+/// Trains an `MGLLaVAModel` on an `LLaVADataset` as upstream's XTuner/mmengine loop does.
+///
+/// Vocabulary follows mmengine: an *iteration* is one micro-batch (`batch_size` samples); an *optimizer step*
+/// happens every `accumulative_counts` iterations (and at the last iteration). The lr schedule is indexed by
+/// iteration over N = batchesPerEpoch × maxEpochs iterations, the step uses the lr of its last iteration, and
+/// checkpoints are named `iter_<iterations done>`. With `accumulative_counts = 1` (every MG-LLaVA config)
+/// iterations and optimizer steps coincide.
+public final class Trainer {
+    public let config: TrainConfig
+    public let model: MGLLaVAModel
+    public let dataset: LLaVADataset
+    public let workDir: URL
+    public let optimizer: AdamW
+    public let schedule: WarmupCosineSchedule
+    /// Micro-batch iterations per epoch.
+    public let batchesPerEpoch: Int
+    /// N: micro-batch iterations of the whole run.
+    public var totalIterations: Int { schedule.iterations }
+
+    /// Iterations done (the next iteration's 0-based index).
+    public private(set) var iteration = 0
+    /// Optimizer steps done.
+    public private(set) var optimizerSteps = 0
+    /// Every step's record so far (saved in checkpoints so a resumed run keeps its history).
+    public private(set) var history: [TrainMetricsRecord] = []
+    /// Called after every optimizer step.
+    public var onProgress: ((TrainProgress) -> Void)?
+
+    var batcher: Batcher<TrainSampler>
+    /// Trainer-owned randomness (seeded from the config). Nothing in the loop draws from it yet (dropout is 0
+    /// in every config); it is saved and restored so a future consumer keeps resume exact.
+    var generator: Generator
+    let metricsLog: MetricsLog
+    /// Wall-clock accounting for tokens/s and ETA, this process only.
+    private var clockStart: Date?
+    private var clockIterations = 0
+    private var clockTokens = 0
+
+    public var isFinished: Bool { iteration >= totalIterations }
+    public var cursor: BatchCursor { batcher.cursor }
+
+    /// Sets the stage's freezing (SPEC §3.4) on `model` and builds the optimizer over what stays trainable.
+    /// - Parameter dataset: already encoded with the config's template, `max_length` and image sizes.
+    public init(config: TrainConfig, model: MGLLaVAModel, dataset: LLaVADataset, workDir: URL) throws {
+        var problems: [String] = []
+        if config.batchSize <= 0 { problems.append("batch_size \(config.batchSize) must be positive") }
+        if config.accumulativeCounts <= 0 {
+            problems.append("accumulative_counts \(config.accumulativeCounts) must be positive")
+        }
+        if config.maxEpochs <= 0 { problems.append("max_epochs \(config.maxEpochs) must be positive") }
+        if config.saveSteps <= 0 { problems.append("save_steps \(config.saveSteps) must be positive") }
+        if config.saveTotalLimit == 0 || config.saveTotalLimit < -1 {
+            problems.append("save_total_limit \(config.saveTotalLimit) must be -1 or positive")
+        }
+        if config.betas.count != 2 { problems.append("betas needs two values, got \(config.betas.count)") }
+        // Upstream never trains the towers; our checkpoints (and `loadCheckpoint`) only hold the trained modules.
+        if !config.freezeVisualEncoder { problems.append("freeze_visual_encoder = false is not supported") }
+        guard problems.isEmpty else { throw TrainerError.invalidConfiguration(problems.joined(separator: "; ")) }
+
+        self.config = config
+        self.model = model
+        self.dataset = dataset
+        self.workDir = workDir
+        let seed = UInt64(truncatingIfNeeded: config.seed ?? 0)
+        let sampler: TrainSampler
+        switch config.sampler {
+        case .random: sampler = .random(RandomSampler(size: dataset.count, seed: seed))
+        case .lengthGrouped:
+            sampler = .lengthGrouped(try LengthGroupedSampler(lengths: dataset.modalityLengths,
+                                                              perDeviceBatchSize: config.batchSize, seed: seed))
+        }
+        // mmengine's DataLoader keeps the short last batch (drop_last=False).
+        batcher = try Batcher(sampler: sampler, batchSize: config.batchSize)
+        batchesPerEpoch = batcher.batchesPerEpoch
+        let n = batchesPerEpoch * config.maxEpochs
+        // mmengine's build_iter_from_epoch: W = int(warmup_ratio · max_epochs · len(dataloader)).
+        let warmup = min(n, Int(config.warmupRatio * Double(config.maxEpochs) * Double(batchesPerEpoch)))
+        schedule = WarmupCosineSchedule(baseLR: config.lr, iterations: n, warmupIterations: warmup)
+        generator = Generator(seed: seed)
+
+        // SPEC §3.4: towers always frozen (the model's init already froze them; repeat so a caller's unfreeze
+        // cannot leak in), LLM frozen in pretraining, fully trained in SFT; the MG-LLaVA modules always trained.
+        model.visualEncoder.freeze()
+        model.visualEncoderAux.freeze()
+        for prefix in ["fuse_module", "projector", "bbox_projector"] { model.unfreeze(prefix: prefix) }
+        if config.freezeLLM { model.freeze(prefix: "llm") } else { model.unfreeze(prefix: "llm") }
+        model.train()
+
+        // One parameter group, as upstream (weight decay 0 in every config anyway).
+        optimizer = AdamW(model.namedParameters().filter { !$0.1.frozen }, lr: config.lr,
+                          betas: (config.betas[0], config.betas[1]), weightDecay: config.weightDecay)
+        try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
+        metricsLog = MetricsLog(url: workDir.appendingPathComponent("metrics.jsonl"))
+    }
+
+    // MARK: - The loop
+
+    /// Runs until the end of training (or `maxSteps` more optimizer steps), checkpointing every `save_steps`
+    /// iterations and at the end.
+    @discardableResult
+    public func train(maxSteps: Int? = nil) throws -> [TrainMetricsRecord] {
+        var records: [TrainMetricsRecord] = []
+        while !isFinished, maxSteps.map({ records.count < $0 }) ?? true {
+            let before = iteration
+            guard let record = try step() else { break }
+            records.append(record)
+            // mmengine's CheckpointHook fires on iteration multiples of the interval; with accumulation a
+            // multiple can fall inside a step, so save at the step that crosses it (no mid-step state to save).
+            if iteration / config.saveSteps > before / config.saveSteps || isFinished {
+                try saveCheckpoint()
+            }
+        }
+        return records
+    }
+
+    /// One optimizer step: `accumulative_counts` micro-batches (fewer at the end of training), forward and
+    /// backward each with its loss scaled as mmengine's `OptimWrapper.scale_loss`, then clip, set the lr, update.
+    /// Returns nil when training is already finished. Does not checkpoint (see `train`).
+    @discardableResult
+    public func step() throws -> TrainMetricsRecord? {
+        guard !isFinished else { return nil }
+        if clockStart == nil { clockStart = Date() }
+        let k = config.accumulativeCounts
+        // mmengine divides by accumulative_counts, except in the trailing window that the run's end cuts short,
+        // where it divides by that window's length (`_remainder_iters`).
+        let windowStart = iteration / k * k
+        let windowLength = min(k, totalIterations - windowStart)
+        let count = windowStart + windowLength - iteration
+        optimizer.zeroGrad()
+        var lossSum = 0.0, tokens = 0
+        for _ in 0..<count {
+            let samples = try nextSamples()
+            let out = model(samples)
+            let loss = out.loss
+            lossSum += Double(loss.item())
+            tokens += out.inputs.attentionMask.reduce(0) { $0 + $1.reduce(0, +) }
+            (loss * Float(1.0 / Double(windowLength))).backward()
+            iteration += 1
+        }
+        let trainable = optimizer.entries.map(\.parameter)
+        let gradNorm = clipGradNorm(trainable, maxNorm: Float(config.maxNorm))
+        let lr = schedule.lr(at: iteration - 1)
+        optimizer.lr = lr
+        // A non-finite norm would turn every weight into NaN (clipping multiplies by NaN); skip the update, as
+        // a loss scaler does on overflow, and keep the NaN in the log so it is seen.
+        if gradNorm.isFinite { optimizer.step() }
+        optimizer.zeroGrad()
+        optimizerSteps += 1
+
+        let record = TrainMetricsRecord(iteration: iteration, step: optimizerSteps, epoch: batcher.cursor.epoch,
+                                        loss: lossSum / Double(count), lr: lr, gradNorm: Double(gradNorm),
+                                        tokens: tokens)
+        history.append(record)
+        try metricsLog.append(record)
+        report(record, iterations: count)
+        return record
+    }
+
+    /// The next micro-batch, replacing samples the dataset skips (`onBadSample: .skip`) with further indices so
+    /// the batch keeps its size and the index stream stays a pure function of the cursor.
+    func nextSamples() throws -> [MultimodalSample] {
+        var samples: [MultimodalSample] = []
+        for index in batcher.nextBatch() {
+            if let sample = try dataset.sample(at: index) { samples.append(sample); continue }
+            var replaced = false
+            for _ in 0..<dataset.count {
+                if let sample = try dataset.sample(at: batcher.nextIndex()) {
+                    samples.append(sample)
+                    replaced = true
+                    break
+                }
+            }
+            if !replaced { throw TrainerError.invalidConfiguration("every sample of the dataset was skipped") }
+        }
+        return samples
+    }
+
+    private func report(_ record: TrainMetricsRecord, iterations: Int) {
+        clockIterations += iterations
+        clockTokens += record.tokens
+        guard let onProgress else { return }
+        let elapsed = max(Date().timeIntervalSince(clockStart ?? Date()), 1e-9)
+        let perIteration = elapsed / Double(max(clockIterations, 1))
+        onProgress(TrainProgress(record: record, totalIterations: totalIterations,
+                                 tokensPerSecond: Double(clockTokens) / elapsed,
+                                 etaSeconds: perIteration * Double(totalIterations - iteration)))
+    }
+
+    // MARK: - State used by checkpoints
+
+    /// Puts the loop back at a saved position (weights and optimizer moments are restored by the caller).
+    func restore(iteration: Int, optimizerSteps: Int, cursor: BatchCursor, generator: Generator,
+                 history: [TrainMetricsRecord]) throws {
+        batcher = try Batcher(sampler: batcher.sampler, batchSize: config.batchSize, cursor: cursor)
+        self.iteration = iteration
+        self.optimizerSteps = optimizerSteps
+        self.generator = generator
+        self.history = history
+        try metricsLog.rewrite(history)
+        clockStart = nil
+        clockIterations = 0
+        clockTokens = 0
+    }
+}

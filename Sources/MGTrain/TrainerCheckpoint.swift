@@ -1,0 +1,177 @@
+// MGTrain — our training checkpoints (DESIGN §4): `iter_N/` with model.safetensors (trained modules, upstream
+// keys), optimizer.safetensors (AdamW moments) and trainer_state.json; `latest` names the newest.
+import Foundation
+
+/// `trainer_state.json`: everything besides tensors that an exact resume needs.
+public struct TrainerState: Codable, Equatable, Sendable {
+    /// Bumped when the layout changes incompatibly.
+    public static let currentFormat = 1
+    public var format: Int
+    public var iteration: Int
+    public var optimizerSteps: Int
+    /// AdamW's per-parameter step counts (its moments are in optimizer.safetensors).
+    public var parameterSteps: [String: Int]
+    public var cursor: BatchCursor
+    public var generator: Generator
+    public var config: TrainConfig
+    public var history: [TrainMetricsRecord]
+
+    enum CodingKeys: String, CodingKey {
+        case format, iteration, cursor, generator, config, history
+        case optimizerSteps = "optimizer_steps"
+        case parameterSteps = "parameter_steps"
+    }
+}
+
+extension Trainer {
+    public static let modelFile = "model.safetensors"
+    public static let optimizerFile = "optimizer.safetensors"
+    public static let stateFile = "trainer_state.json"
+    public static let latestFile = "latest"
+    static let folderPrefix = "iter_"
+
+    /// Writes `iter_<iteration>/` into the work dir, points `latest` at it and drops the oldest checkpoints beyond
+    /// `save_total_limit`.
+    ///
+    /// Every file is written to a temp name and renamed; the files go into a hidden temp folder that is renamed
+    /// to `iter_N` last, so a folder named `iter_N` is always complete, and `latest` is replaced atomically after.
+    @discardableResult
+    public func saveCheckpoint() throws -> URL {
+        let fm = FileManager.default
+        let name = Self.folderPrefix + String(iteration)
+        let final = workDir.appendingPathComponent(name)
+        let temp = workDir.appendingPathComponent(".\(name).tmp-\(UUID().uuidString)")
+        try fm.createDirectory(at: temp, withIntermediateDirectories: true)
+        do {
+            // Trained weights only, copied: they must not change under the writer, and the frozen towers/LLM
+            // come from their own checkpoints (upstream's .pth holds the same modules).
+            var weights: [String: Tensor] = [:]
+            for (key, parameter) in model.namedParameters() where !parameter.frozen {
+                weights[key] = parameter.value.copy()
+            }
+            try SafeTensorsWriter.write(weights, metadata: ["format": "mgllava-train", "iteration": "\(iteration)"],
+                                        to: temp.appendingPathComponent(Self.modelFile))
+            let optimizerState = optimizer.exportState()
+            try SafeTensorsWriter.write(optimizerState.tensors, metadata: ["format": "mgllava-adamw"],
+                                        to: temp.appendingPathComponent(Self.optimizerFile))
+            let state = TrainerState(format: TrainerState.currentFormat, iteration: iteration,
+                                     optimizerSteps: optimizerSteps, parameterSteps: optimizerState.steps,
+                                     cursor: batcher.cursor, generator: generator, config: config, history: history)
+            try TrainJSON.encoder(pretty: true).encode(state)
+                .write(to: temp.appendingPathComponent(Self.stateFile), options: .atomic)
+            // A re-run over an existing iteration (after a resume from an older checkpoint) replaces it.
+            if fm.fileExists(atPath: final.path) { try fm.removeItem(at: final) }
+            try fm.moveItem(at: temp, to: final)
+        } catch {
+            try? fm.removeItem(at: temp)
+            throw error
+        }
+        try Data((name + "\n").utf8).write(to: workDir.appendingPathComponent(Self.latestFile), options: .atomic)
+        try rotateCheckpoints()
+        return final
+    }
+
+    /// Complete checkpoints in `workDir` (folders `iter_N` holding trainer_state.json), oldest first.
+    public static func checkpoints(in workDir: URL) -> [(iteration: Int, url: URL)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: workDir.path)) ?? []
+        return names.compactMap { name -> (Int, URL)? in
+            guard name.hasPrefix(folderPrefix), let n = Int(name.dropFirst(folderPrefix.count)) else { return nil }
+            let url = workDir.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.appendingPathComponent(stateFile).path) else { return nil }
+            return (n, url)
+        }.sorted { $0.0 < $1.0 }.map { (iteration: $0.0, url: $0.1) }
+    }
+
+    /// The checkpoint `latest` names, or else the newest complete one; nil when there is none.
+    public static func latestCheckpoint(in workDir: URL) -> URL? {
+        if let text = try? String(contentsOf: workDir.appendingPathComponent(latestFile), encoding: .utf8) {
+            let url = workDir.appendingPathComponent(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent(stateFile).path) { return url }
+        }
+        return checkpoints(in: workDir).last?.url
+    }
+
+    /// mmengine's `max_keep_ckpts`: keep the newest `save_total_limit` (all when -1). Leftover temp folders of an
+    /// interrupted save are removed too.
+    func rotateCheckpoints() throws {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: workDir.path)) ?? []
+        where name.hasPrefix("." + Self.folderPrefix) && name.contains(".tmp-") {
+            try? fm.removeItem(at: workDir.appendingPathComponent(name))
+        }
+        guard config.saveTotalLimit > 0 else { return }
+        let all = Self.checkpoints(in: workDir)
+        for old in all.dropLast(config.saveTotalLimit) { try fm.removeItem(at: old.url) }
+    }
+
+    /// Restores weights, optimizer moments and step counts, the data cursor, the generator, the iteration (the
+    /// schedule is a pure function of it) and the metrics history from a checkpoint folder — or from a work dir,
+    /// taking its latest checkpoint. Continuing then reproduces the uninterrupted run step for step.
+    ///
+    /// Refuses a folder without trainer_state.json (a torn or foreign folder) and a checkpoint whose config
+    /// trains differently; nothing is changed when it throws before loading weights.
+    public func resume(from url: URL) throws {
+        let fm = FileManager.default
+        var folder = url
+        if !fm.fileExists(atPath: url.appendingPathComponent(Self.stateFile).path),
+           fm.fileExists(atPath: url.appendingPathComponent(Self.latestFile).path)
+            || !Self.checkpoints(in: url).isEmpty {
+            guard let latest = Self.latestCheckpoint(in: url) else { throw TrainerError.noCheckpoint(url) }
+            folder = latest
+        }
+        let stateURL = folder.appendingPathComponent(Self.stateFile)
+        guard fm.fileExists(atPath: stateURL.path) else {
+            throw TrainerError.incompleteCheckpoint(folder, "\(Self.stateFile) is missing")
+        }
+        let state: TrainerState
+        do {
+            state = try TrainJSON.decoder().decode(TrainerState.self, from: Data(contentsOf: stateURL))
+        } catch {
+            throw TrainerError.incompleteCheckpoint(folder, "\(Self.stateFile) is unreadable: \(error)")
+        }
+        guard state.format == TrainerState.currentFormat else {
+            throw TrainerError.incompleteCheckpoint(folder, "format \(state.format), expected \(TrainerState.currentFormat)")
+        }
+        for file in [Self.modelFile, Self.optimizerFile]
+        where !fm.fileExists(atPath: folder.appendingPathComponent(file).path) {
+            throw TrainerError.incompleteCheckpoint(folder, "\(file) is missing")
+        }
+        try checkCompatible(state.config)
+        guard state.iteration <= totalIterations else {
+            throw TrainerError.configMismatch("checkpoint at iteration \(state.iteration) of a \(totalIterations)-iteration run")
+        }
+
+        let weights = try SafeTensorsFile(url: folder.appendingPathComponent(Self.optimizerFile))
+        let moments = try weights.loadAll(copy: true)
+        // Check the optimizer state against this model before touching any weight.
+        try optimizer.importState(AdamW.State(tensors: moments, steps: state.parameterSteps),
+                                  source: folder.appendingPathComponent(Self.optimizerFile).path)
+        try model.loadCheckpoint(folder.appendingPathComponent(Self.modelFile))
+        try restore(iteration: state.iteration, optimizerSteps: state.optimizerSteps, cursor: state.cursor,
+                    generator: state.generator, history: state.history)
+    }
+
+    /// The saved config must train the same way: everything but the checkpointing knobs and the descriptive
+    /// fields that do not affect the numbers.
+    func checkCompatible(_ saved: TrainConfig) throws {
+        func normalised(_ c: TrainConfig) -> TrainConfig {
+            c.with {
+                $0.saveSteps = 1
+                $0.saveTotalLimit = -1
+                $0.evaluationFreq = 1
+                $0.dataloaderNumWorkers = 0
+                $0.pinMemory = false
+                $0.name = ""
+            }
+        }
+        guard normalised(saved) != normalised(config) else { return }
+        let mine = (try? TrainJSON.encoder().encode(normalised(config))) ?? Data()
+        let theirs = (try? TrainJSON.encoder().encode(normalised(saved))) ?? Data()
+        let a = (try? JSONSerialization.jsonObject(with: mine)) as? [String: Any] ?? [:]
+        let b = (try? JSONSerialization.jsonObject(with: theirs)) as? [String: Any] ?? [:]
+        let differing = Set(a.keys).union(b.keys).filter { key in
+            !((a[key] as? NSObject)?.isEqual(b[key]) ?? (b[key] == nil))
+        }.sorted()
+        throw TrainerError.configMismatch("differs in " + differing.joined(separator: ", "))
+    }
+}
