@@ -85,8 +85,11 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGDataTests", dependencies: ["MGData", "MGTestSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "MGTrainTests", dependencies: ["MGConfigs", "MGEval", "MGTestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "MGEvalTests", dependencies: ["MGEval", "MGTestSupport"], swiftSettings: swiftSettings),
         // Runs the built `mgllava` executable (the dependency makes SwiftPM build it first).
-        .testTarget(name: "MGLLaVACLITests", dependencies: ["MGLLaVACLI", "MGLLaVA", "MGTestSupport"],
+        .testTarget(name: "MGLLaVACLITests", dependencies: ["MGLLaVACLI", "MGLLaVA", "MGTrain", "MGConfigs", "MGTestSupport"],
                     swiftSettings: swiftSettings),
     ]
 )

@@ -30,23 +30,45 @@ public final class LLaVADataset {
     private var skippedList: [SkippedSample]
 
     /// `maxLength` truncates ids/labels and also drives the box pipeline's near-max-length cap.
-    public init(records input: [LLaVARecord], imageFolder: URL, boxes: BoxIndex?, tokenizer: ConversationTokenizer,
-                template: PromptTemplate, maxLength: Int = ConversationEncoder.defaultMaxLength,
-                processor: ImageProcessor = ImageProcessor(), boxConfig: BoxPipelineConfig = BoxPipelineConfig(),
-                onBadSample: BadSamplePolicy = .fail) throws {
+    public convenience init(records input: [LLaVARecord], imageFolder: URL, boxes: BoxIndex?, tokenizer: ConversationTokenizer,
+                            template: PromptTemplate, maxLength: Int = ConversationEncoder.defaultMaxLength,
+                            processor: ImageProcessor = ImageProcessor(), boxConfig: BoxPipelineConfig = BoxPipelineConfig(),
+                            onBadSample: BadSamplePolicy = .fail) throws {
+        try self.init(records: input, imageFolder: imageFolder, boxes: boxes, maxLength: maxLength, processor: processor,
+                      boxConfig: boxConfig, onBadSample: onBadSample) { record, index in
+            do {
+                return try ConversationEncoder.encode(record.conversations, template: template, tokenizer: tokenizer,
+                                                      maxLength: maxLength, sample: record.id)
+            } catch let error as ConversationError {
+                if case .missingSpecialToken = error { throw error }  // a tokenizer problem, not a data one
+                throw DataError.badSample(id: record.id, index: index, problem: error.description)
+            }
+        }
+    }
+
+    /// Records already encoded (an `offline_processed_text_folder`, see `ProcessedTextCache`): `encodings[i]`
+    /// belongs to `records[i]`.
+    public convenience init(records input: [LLaVARecord], encodings: [EncodedConversation], imageFolder: URL,
+                            boxes: BoxIndex?, maxLength: Int = ConversationEncoder.defaultMaxLength,
+                            processor: ImageProcessor = ImageProcessor(), boxConfig: BoxPipelineConfig = BoxPipelineConfig(),
+                            onBadSample: BadSamplePolicy = .fail) throws {
+        guard input.count == encodings.count else {
+            throw DataError.invalidConfiguration("\(input.count) records but \(encodings.count) encodings")
+        }
+        try self.init(records: input, imageFolder: imageFolder, boxes: boxes, maxLength: maxLength, processor: processor,
+                      boxConfig: boxConfig, onBadSample: onBadSample) { _, index in encodings[index] }
+    }
+
+    /// The common path: `encode` gives each record's ids and labels (or throws `DataError.badSample`).
+    init(records input: [LLaVARecord], imageFolder: URL, boxes: BoxIndex?, maxLength: Int, processor: ImageProcessor,
+         boxConfig: BoxPipelineConfig, onBadSample: BadSamplePolicy,
+         encode: (LLaVARecord, Int) throws -> EncodedConversation) throws {
         var kept: [LLaVARecord] = [], keptEncoded: [EncodedConversation] = [], keptBoxes: [BoxRecord?] = []
         var skipped: [SkippedSample] = []
         var unsupervised = 0
         for (index, record) in input.enumerated() {
             do {
-                let encoding: EncodedConversation
-                do {
-                    encoding = try ConversationEncoder.encode(record.conversations, template: template, tokenizer: tokenizer,
-                                                              maxLength: maxLength, sample: record.id)
-                } catch let error as ConversationError {
-                    if case .missingSpecialToken = error { throw error }  // a tokenizer problem, not a data one
-                    throw DataError.badSample(id: record.id, index: index, problem: error.description)
-                }
+                let encoding = try encode(record, index)
                 if record.isTextOnly && encoding.inputIds.contains(ConversationEncoder.imageTokenIndex) {
                     throw DataError.badSample(id: record.id, index: index,
                                               problem: "text-only record (no \"image\") holds an <image> token")

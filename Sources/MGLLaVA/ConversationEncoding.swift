@@ -69,6 +69,11 @@ public struct EncodedConversation: Sendable, Equatable {
     public var labels: [Int]
     /// False when no label is supervised (≥ 0): such a sample must be dropped, as upstream does.
     public var hasSupervisedTokens: Bool { labels.contains { $0 >= 0 } }
+
+    public init(inputIds: [Int], labels: [Int]) {
+        self.inputIds = inputIds
+        self.labels = labels
+    }
 }
 
 public enum ConversationEncoder {

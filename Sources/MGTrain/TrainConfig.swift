@@ -26,7 +26,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Which stage this config trains.
     public var stage = Stage.pretrain
 
-    // MARK: - Models and data (paths are relative to the work dir unless absolute)
+    // MARK: - Models and data (relative paths are resolved against the directory the command runs in, as upstream)
 
     /// `llm_name_or_path`: the LLM checkpoint folder.
     public var llmNameOrPath = "PATH_TO_LLM"
@@ -36,7 +36,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var visualEncoderAuxName = "model_zoo/OpenAI/openclip-convnext-large-d-320-laion2B-s29B-b131K-ft-soup"
     /// `visual_encoder_aux_path`: the ConvNeXt weights.
     public var visualEncoderAuxPath = "PATH_TO_CLIP-ConvNext-MODEL"
-    /// `pretrained_pth`: the stage-1 checkpoint an SFT run starts from (loaded non-strictly); nil for pretraining.
+    /// `pretrained_pth`: the stage-1 checkpoint an SFT run starts from (loaded non-strictly): an upstream `.pth`, a
+    /// safetensors file, one of our `iter_N` folders, or a work dir (its latest checkpoint); nil for pretraining.
     public var pretrainedPth: String? = nil
     /// `data_path`: the LLaVA-style conversation JSON.
     public var dataPath = "PATH_TO_PERTRAIN_JSON"

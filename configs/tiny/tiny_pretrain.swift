@@ -1,20 +1,21 @@
 // The embedded default (DESIGN §7): a tiny MG-LLaVA stack trained on a synthetic dataset of coloured shapes, so
-// `mgllava train pretrain` runs with no download. Paths are relative to the work dir; the trainer issue fills in
-// generating `synthetic/…` (images, captions, boxes) and the tiny model folders on first use.
+// `mgllava train pretrain` runs with no download. Paths are relative to the directory the command runs in (as
+// upstream's `./data/…` paths); `train` generates `work_dirs/tiny_data` (images, captions, questions, boxes, an
+// MMBench dev TSV) and `work_dirs/tiny_models` (random towers, Llama and tokenizer) on first use.
 import MGTrain
 
 public let tiny_pretrain = TrainConfig().with {
     $0.name = "tiny_pretrain"
     $0.stage = .pretrain
-    $0.llmNameOrPath = "tiny/llm"
-    $0.visualEncoderNameOrPath = "tiny/clip"
+    $0.llmNameOrPath = "work_dirs/tiny_models/llm"
+    $0.visualEncoderNameOrPath = "work_dirs/tiny_models/clip"
     $0.visualEncoderAuxName = "tiny-convnext"
-    $0.visualEncoderAuxPath = "tiny/convnext"
+    $0.visualEncoderAuxPath = "work_dirs/tiny_models/convnext"
     $0.pretrainedPth = nil
-    $0.dataPath = "synthetic/pretrain.json"
-    $0.boxJsonPath = "synthetic/pretrain_boxes.json"
+    $0.dataPath = "work_dirs/tiny_data/pretrain.json"
+    $0.boxJsonPath = "work_dirs/tiny_data/pretrain_boxes.json"
     $0.offlineProcessedTextFolder = nil
-    $0.imageFolder = "synthetic/images"
+    $0.imageFolder = "work_dirs/tiny_data/images"
     $0.promptTemplate = "vicuna"
     $0.maxLength = 256  // short synthetic captions plus the tiny CLIP's image tokens
     $0.imageSizeAux = 128

@@ -1,0 +1,70 @@
+// MGEval — runs a model over a multiple-choice TSV as upstream's TestLoop does (SPEC §6): batch size 1, the
+// prompt `<image>\n…` in the template's instruction with no system, greedy decoding until EOS / a stop word or
+// `max_new_tokens`, the answer decoded without special tokens and stripped.
+import Foundation
+import MGData
+import MGLLaVA
+
+/// A box JSON given for evaluation that has no entry for a row.
+public struct MissingEvalBoxes: Error, CustomStringConvertible {
+    public var dataset: String
+    public var index: Int
+    public var description: String {
+        "the eval box JSON has no entry with id \(index) (nor \(index % 1_000_000)) for row index \(index) of \(dataset)"
+    }
+}
+
+public struct MultipleChoiceEvaluator {
+    public let model: MGLLaVAModel
+    public let tokenizer: Tokenizer
+    public let template: PromptTemplate
+    public let processor: ImageProcessor
+    public let boxConfig: BoxPipelineConfig
+    /// The eval box JSON keyed by row index (nil: no detections, every image gets upstream's dummy box).
+    public let boxes: BoxIndex?
+    public let maxNewTokens: Int
+
+    public init(model: MGLLaVAModel, tokenizer: Tokenizer, template: PromptTemplate, processor: ImageProcessor,
+                boxConfig: BoxPipelineConfig, boxes: BoxIndex?, maxNewTokens: Int = 100) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        self.processor = processor
+        self.boxConfig = boxConfig
+        self.boxes = boxes
+        self.maxNewTokens = maxNewTokens
+    }
+
+    /// The boxes of a row: looked up by the row's `index` as upstream does; a circular copy without its own entry
+    /// falls back to its main question's (same image). A box file that lacks both is an error naming the index.
+    func boxRecord(for row: MultipleChoiceRow, dataset: MultipleChoiceDataset) throws -> BoxRecord? {
+        guard let boxes else { return nil }
+        if let found = try? boxes.record(for: String(row.index)) { return found }
+        if let found = try? boxes.record(for: String(row.index % 1_000_000)) { return found }
+        throw MissingEvalBoxes(dataset: dataset.url.path, index: row.index)
+    }
+
+    /// The model's answer text for one row.
+    public func predict(_ row: MultipleChoiceRow, in dataset: MultipleChoiceDataset) throws -> String {
+        let image = try ImageDecoder.decode(try dataset.imageData(for: row), source: "\(dataset.url.path) index \(row.index)")
+        let prompt = dataset.promptText(for: row)
+        let visual = try VisualInputs.prepare(image, boxes: try boxRecord(for: row, dataset: dataset),
+                                              processor: processor, boxConfig: boxConfig)
+        let session = ChatSession(model: model, tokenizer: tokenizer, template: template, visual: visual)
+        let reply = try session.send(prompt, maxNewTokens: maxNewTokens, sampling: .greedy)
+        return reply.text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Predictions for every row (`limit`: the first rows only), reporting each to `onRow`.
+    public func predictAll(_ dataset: MultipleChoiceDataset, limit: Int? = nil,
+                           onRow: (Int, Int, MultipleChoiceRow, String) -> Void = { _, _, _, _ in }) throws -> [Int: String] {
+        let rows = limit.map { Array(dataset.rows.prefix($0)) } ?? dataset.rows
+        var predictions: [Int: String] = [:]
+        for (i, row) in rows.enumerated() {
+            let answer = try withNoGrad { try predict(row, in: dataset) }
+            predictions[row.index] = answer
+            onRow(i + 1, rows.count, row, answer)
+        }
+        return predictions
+    }
+}

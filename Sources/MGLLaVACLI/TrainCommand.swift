@@ -1,0 +1,180 @@
+import ArgumentParser
+import Foundation
+import MGConfigs
+import MGTrain
+
+/// `mgllava train pretrain|sft`: upstream's two stages (SPEC §3–5). With no flags, the embedded default:
+/// `tiny_pretrain` / `tiny_sft` on the synthetic dataset generated on first use (DESIGN §7).
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train MG-LLaVA: stage 1 (pretrain, LLM frozen) or stage 2 (sft, LLM trained).",
+        subcommands: [Pretrain.self, SFT.self])
+
+    struct Pretrain: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stage 1: train the fusion and projectors with the towers and the LLM frozen.")
+        @OptionGroup var options: TrainOptions
+        func run() throws { try options.run(stage: .pretrain, defaultConfig: "tiny_pretrain") }
+    }
+
+    struct SFT: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sft",
+            abstract: "Stage 2: fine-tune the LLM with the fusion and projectors, from the stage-1 checkpoint.")
+        @OptionGroup var options: TrainOptions
+        func run() throws { try options.run(stage: .sft, defaultConfig: "tiny_sft") }
+    }
+}
+
+struct TrainOptions: ParsableArguments {
+    @Option(help: "Built-in config name (see `mgllava configs list`); default: the embedded tiny config of the stage.")
+    var config: String?
+
+    @Option(help: "A full config as JSON (e.g. from `mgllava configs dump`), instead of --config.")
+    var configFile: String?
+
+    @Option(name: .customLong("set"), help: "Patch a value: key=value (repeatable, type-checked).")
+    var sets: [String] = []
+
+    @Option(help: "Where checkpoints, metrics.jsonl and the loss curve go (default: work_dirs/<config name>).")
+    var workDir: String?
+
+    @Flag(help: "Continue from the latest checkpoint in the work dir (starts fresh when there is none).")
+    var resume = false
+
+    @Option(help: "Continue from this checkpoint folder (iter_N) or work dir.")
+    var resumeFrom: String?
+
+    @Option(help: "What a bad sample (malformed record, missing image, bad boxes) does: fail or skip.")
+    var onBadSample: String = "fail"
+
+    @Option(help: "Stop after this many optimizer steps (the schedule still spans the whole run).")
+    var maxSteps: Int?
+
+    @Flag(help: "Print one progress line per step instead of a bar.")
+    var plain = false
+
+    func validate() throws {
+        if config != nil && configFile != nil { throw ValidationError("give --config or --config-file, not both") }
+        if BadSamplePolicy(rawValue: onBadSample) == nil {
+            throw ValidationError("--on-bad-sample must be fail or skip, got \"\(onBadSample)\"")
+        }
+        if let maxSteps, maxSteps <= 0 { throw ValidationError("--max-steps must be positive, got \(maxSteps)") }
+    }
+
+    func loadConfig(defaultName: String) throws -> TrainConfig {
+        let base: TrainConfig
+        if let configFile {
+            base = try TrainConfig.load(jsonFile: URL(fileURLWithPath: configFile))
+        } else {
+            let name = config ?? defaultName
+            guard let found = ConfigRegistry.config(named: name) else {
+                let close = ConfigRegistry.closeNames(to: name).joined(separator: ", ")
+                throw UnknownConfig(message: "unknown config \"\(name)\" (close: \(close); see `mgllava configs list`)")
+            }
+            base = found
+        }
+        return try base.applying(sets)
+    }
+
+    func run(stage: TrainConfig.Stage, defaultConfig: String) throws {
+        let config = try loadConfig(defaultName: defaultConfig)
+        guard config.stage == stage else {
+            throw UnknownConfig(message: "config \(config.name) is a \(config.stage.rawValue) config; "
+                                + "use `mgllava train \(config.stage.rawValue)`")
+        }
+        let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        let workDir = TrainingRun.resolve(workDir ?? "work_dirs/\(config.name)", root: root)
+        let started = Date()
+        let run = try TrainingRun.prepare(config: config, workDir: workDir, root: root,
+                                          onBadSample: BadSamplePolicy(rawValue: onBadSample) ?? .fail,
+                                          log: { print($0) })
+        let trainer = run.trainer
+        if let resumeFrom {
+            try trainer.resume(from: TrainingRun.resolve(resumeFrom, root: root))
+            print("resumed from \(resumeFrom) at iteration \(trainer.iteration)")
+        } else if resume {
+            if Trainer.latestCheckpoint(in: workDir) != nil {
+                try trainer.resume(from: workDir)
+                print("resumed from \(workDir.path) at iteration \(trainer.iteration)")
+            } else {
+                print("no checkpoint in \(workDir.path): starting from the beginning")
+            }
+        }
+        print(run.summary)
+        if trainer.isFinished { print("training already finished (\(trainer.totalIterations) iterations)") }
+
+        let bar = ProgressBar(total: trainer.totalIterations, plain: plain)
+        trainer.onProgress = { bar.update($0) }
+        try trainer.train(maxSteps: maxSteps)
+        bar.finish()
+
+        let history = trainer.history
+        let curve = try LossCurve.write(history, title: "\(config.name): loss per iteration", workDir: workDir)
+        if run.dataset.skipped.count > 0 {
+            print("skipped \(run.dataset.skipped.count) bad samples (--on-bad-sample skip):")
+            for s in run.dataset.skipped.prefix(10) { print("  \(s.id): \(s.reason)") }
+        }
+        if let first = history.first, let last = history.last {
+            let window = max(1, min(10, history.count / 5))
+            let head = history.prefix(window).map(\.loss).reduce(0, +) / Double(window)
+            let tail = history.suffix(window).map(\.loss).reduce(0, +) / Double(window)
+            print(String(format: "loss: %.4f → %.4f (mean of the first/last %d steps; iterations %d…%d)",
+                         head, tail, window, first.iteration, last.iteration))
+        }
+        print(String(format: "done in %.1f s", Date().timeIntervalSince(started)))
+        print("outputs:")
+        if let latest = Trainer.latestCheckpoint(in: workDir) { print("  checkpoint  \(latest.path)") }
+        print("  metrics     \(workDir.appendingPathComponent("metrics.jsonl").path)")
+        print("  loss curve  \(curve.path)")
+        if trainer.isFinished {
+            switch stage {
+            case .pretrain where config.name == "tiny_pretrain": print("next: mgllava train sft")
+            case .sft where config.name == "tiny_sft": print("next: mgllava eval mmbench")
+            default: break
+            }
+        }
+    }
+}
+
+/// The progress line: a bar on a terminal (redrawn in place), plain lines otherwise (logs, CI).
+final class ProgressBar {
+    let total: Int
+    let interactive: Bool
+    let everyStep: Bool
+    private var lastPlain = Date.distantPast
+
+    init(total: Int, plain: Bool) {
+        self.total = max(total, 1)
+        everyStep = plain
+        interactive = !plain && isatty(STDOUT_FILENO) != 0
+    }
+
+    func update(_ p: TrainProgress) {
+        let fraction = Double(p.iteration) / Double(total)
+        let filled = Int(fraction * 24)
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: 24 - filled)
+        let line = String(format: "[%@] %d/%d %3.0f%% loss %.4f lr %.2e %.0f tok/s ETA %@",
+                          bar, p.iteration, total, fraction * 100, p.loss, p.lr, p.tokensPerSecond,
+                          Self.clock(p.etaSeconds))
+        if interactive {
+            print("\r" + line, terminator: "")
+            fflush(stdout)
+        } else if everyStep || Date().timeIntervalSince(lastPlain) >= 5 || p.iteration == total {
+            // Non-terminal output gets a line every 5 s (and the last), so logs stay readable.
+            print(line)
+            fflush(stdout)
+            lastPlain = Date()
+        }
+    }
+
+    func finish() { if interactive { print("") } }
+
+    static func clock(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "--:--" }
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+                         : String(format: "%02d:%02d", s / 60, s % 60)
+    }
+}

@@ -1,0 +1,139 @@
+// MGTrain — everything a `train` command builds from a config: paths resolved, tokenizer, dataset, model (with
+// `pretrained_pth` for SFT) and the trainer, plus the start-up summary.
+import Foundation
+
+/// A config turned into a ready trainer.
+public struct TrainingRun {
+    public let config: TrainConfig
+    public let root: URL
+    public let workDir: URL
+    public let tokenizer: Tokenizer
+    public let dataset: LLaVADataset
+    public let model: MGLLaVAModel
+    public let trainer: Trainer
+    /// The checkpoint `pretrained_pth` resolved to, and what it loaded.
+    public let pretrained: (url: URL, summary: CheckpointLoadSummary)?
+
+    /// A config path: absolute as is, otherwise relative to `root` (the directory the command runs in).
+    public static func resolve(_ path: String, root: URL) -> URL {
+        path.hasPrefix("/") ? URL(fileURLWithPath: path) : root.appendingPathComponent(path)
+    }
+
+    /// The weights file `pretrained_pth` names: a file as is; an `iter_N` folder's model.safetensors; a work dir's
+    /// latest checkpoint's model.safetensors.
+    public static func pretrainedWeights(_ url: URL) throws -> URL {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
+            throw TrainerError.invalidConfiguration("pretrained_pth \(url.path) does not exist (run the pretrain stage first?)")
+        }
+        guard isDirectory.boolValue else { return url }
+        let direct = url.appendingPathComponent(Trainer.modelFile)
+        if FileManager.default.fileExists(atPath: direct.path) { return direct }
+        guard let latest = Trainer.latestCheckpoint(in: url) else { throw TrainerError.noCheckpoint(url) }
+        return latest.appendingPathComponent(Trainer.modelFile)
+    }
+
+    /// Builds the run. `log` receives progress lines (data generation, loading).
+    public static func prepare(config: TrainConfig, workDir: URL, root: URL, onBadSample: BadSamplePolicy = .fail,
+                               log: (String) -> Void = { _ in }) throws -> TrainingRun {
+        try config.validate()
+        if EmbeddedDefault.uses(config) { try EmbeddedDefault.ensure(root: root, log: log) }
+        func path(_ p: String) -> URL { resolve(p, root: root) }
+
+        let llmDir = path(config.llmNameOrPath), clipDir = path(config.visualEncoderNameOrPath)
+        let tokenizer = try Tokenizer.load(directory: llmDir)
+        guard let template = PromptTemplate.named(config.promptTemplate) else {
+            throw TrainerError.invalidConfiguration("prompt_template \"\(config.promptTemplate)\" is not one of "
+                + PromptTemplate.all.map(\.name).joined(separator: ", "))
+        }
+        let clipConfig = try CLIPVisionConfig.load(clipDir)
+        let processor = ImageProcessor(auxSize: config.imageSizeAux, clipSize: clipConfig.imageSize,
+                                       padToSquare: config.padImageToSquare)
+        let boxConfig = BoxPipelineConfig(auxSize: config.imageSizeAux, limitNum: config.limitNum,
+                                          maxLength: config.maxLength, padToSquare: config.padImageToSquare)
+        // The box JSON is needed either way (upstream too: the offline folder holds text only).
+        let boxes = try BoxIndex.load(contentsOf: path(config.boxJsonPath))
+        let dataset: LLaVADataset
+        if let offline = config.offlineProcessedTextFolder {
+            log("reading the pre-tokenised \(path(offline).path)")
+            let cache = try ProcessedTextCache.load(path(offline), template: template, maxLength: config.maxLength,
+                                                    tokenizer: tokenizer)
+            dataset = try LLaVADataset(records: cache.records, encodings: cache.encodings,
+                                       imageFolder: path(config.imageFolder), boxes: boxes, maxLength: config.maxLength,
+                                       processor: processor, boxConfig: boxConfig, onBadSample: onBadSample)
+        } else {
+            log("reading \(path(config.dataPath).path)")
+            let records = try LLaVARecord.load(contentsOf: path(config.dataPath))
+            dataset = try LLaVADataset(records: records, imageFolder: path(config.imageFolder), boxes: boxes,
+                                       tokenizer: tokenizer, template: template, maxLength: config.maxLength,
+                                       processor: processor, boxConfig: boxConfig, onBadSample: onBadSample)
+        }
+
+        let model = try MGLLaVAModel.load(llm: llmDir, visualEncoder: clipDir,
+                                          visualEncoderAux: path(config.visualEncoderAuxPath),
+                                          seed: UInt64(truncatingIfNeeded: config.seed ?? 0))
+        var pretrained: (URL, CheckpointLoadSummary)? = nil
+        if let pth = config.pretrainedPth {
+            let url = try pretrainedWeights(path(pth))
+            log("loading pretrained_pth \(url.path)")
+            pretrained = (url, try model.loadCheckpoint(url))
+        }
+        let trainer = try Trainer(config: config, model: model, dataset: dataset, workDir: workDir)
+        return TrainingRun(config: config, root: root, workDir: workDir, tokenizer: tokenizer, dataset: dataset,
+                           model: model, trainer: trainer, pretrained: pretrained)
+    }
+
+    // MARK: - Summary
+
+    /// Parameters by top-level module: (name, trainable, frozen).
+    public var parameterTable: [(String, Int, Int)] {
+        var rows: [(String, Int, Int)] = []
+        for (name, child) in model.children {
+            let params = child.parameters()
+            rows.append((name, params.filter { !$0.frozen }.reduce(0) { $0 + $1.count },
+                         params.filter(\.frozen).reduce(0) { $0 + $1.count }))
+        }
+        return rows
+    }
+
+    /// A rough peak-memory estimate in bytes: stored weights, float32 gradients and two AdamW moments for the
+    /// trainable ones, and the activations the LLM keeps for backward (≈ 34·h + 5·heads·L floats per token per
+    /// layer, the usual transformer accounting) at the longest sample.
+    public var estimatedMemoryBytes: Int {
+        let weights = model.parameters().reduce(0) { $0 + $1.count * 4 }
+        let trainable = model.trainableParameterCount * 4 * 3
+        let a = model.llm.architecture
+        let longest = (dataset.lengths.max() ?? 0) + model.visualEncoder.architecture.numPatches + config.limitNum
+        let perToken = 34 * a.hiddenSize + 5 * a.numHeads * longest
+        let activations = config.batchSize * longest * perToken * a.numLayers * 4
+        return weights + trainable + activations
+    }
+
+    public var summary: String {
+        var lines: [String] = []
+        lines.append("config \(config.name) (\(config.stage.rawValue)), work dir \(workDir.path)")
+        let table = parameterTable
+        let trainable = table.reduce(0) { $0 + $1.1 }, frozen = table.reduce(0) { $0 + $1.2 }
+        lines.append("parameters: \(Self.count(trainable)) trainable, \(Self.count(frozen)) frozen")
+        for (name, t, f) in table {
+            lines.append("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(t > 0 ? "trainable" : "frozen   ") \(Self.count(t + f))")
+        }
+        if let pretrained {
+            lines.append("pretrained_pth \(pretrained.url.path): \(pretrained.summary.tensorCount) tensors of "
+                         + pretrained.summary.loadedPrefixes.joined(separator: ", "))
+        }
+        let skipped = dataset.skipped.count
+        lines.append("samples: \(dataset.count + dataset.droppedUnsupervised + skipped) read, \(dataset.count) used, "
+                     + "\(skipped) skipped as bad, \(dataset.droppedUnsupervised) dropped with no supervised token")
+        for s in dataset.skipped.prefix(5) { lines.append("  skipped \(s.id): \(s.reason)") }
+        lines.append("schedule: \(trainer.totalIterations) iterations (\(trainer.batchesPerEpoch)/epoch × "
+                     + "\(config.maxEpochs)), batch \(config.batchSize) × accumulation \(config.accumulativeCounts), "
+                     + "lr \(config.lr) warmup \(trainer.schedule.warmupIterations)")
+        lines.append(String(format: "estimated peak memory: %.1f MiB", Double(estimatedMemoryBytes) / 1_048_576))
+        return lines.joined(separator: "\n")
+    }
+
+    static func count(_ n: Int) -> String {
+        n >= 1_000_000 ? String(format: "%.2fM", Double(n) / 1e6) : n >= 1000 ? String(format: "%.1fK", Double(n) / 1e3) : "\(n)"
+    }
+}

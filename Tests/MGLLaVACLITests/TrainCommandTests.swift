@@ -1,0 +1,154 @@
+import Foundation
+import MGConfigs
+import MGTrain
+import XCTest
+
+/// `mgllava train` and `mgllava eval mmbench` as separate processes on a small generated embedded dataset: the
+/// SIGKILL-resume guarantee, bad-sample policies and the printed outputs.
+final class TrainCommandTests: XCTestCase {
+    private var root: URL!
+
+    override func setUpWithError() throws {
+        root = try temporaryDirectory()
+        try EmbeddedDefault.ensure(root: root, dataset: SyntheticDatasetSpec(pretrainSamples: 16, sftSamples: 8,
+                                                                              mmbenchQuestions: 2, seed: 11),
+                                   dataFolder: "data", modelsFolder: "models")
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
+
+    /// tiny_pretrain on the small data: 2 epochs of 8 batches, a checkpoint every 2 iterations.
+    private func writeConfig(_ edit: (inout TrainConfig) -> Void = { _ in }) throws -> String {
+        let config = EmbeddedDefault.relocate(tiny_pretrain, dataFolder: "data", modelsFolder: "models").with {
+            $0.batchSize = 2
+            $0.maxEpochs = 2
+            $0.saveSteps = 2
+            $0.saveTotalLimit = 3
+            edit(&$0)
+        }
+        let url = root.appendingPathComponent("config-\(UUID().uuidString).json")
+        try Data(try config.jsonString().utf8).write(to: url)
+        return url.path
+    }
+
+    private func executable() throws -> URL {
+        let directory = Bundle.main.bundleURL.hasDirectoryPath && Bundle.main.bundleURL.pathExtension != "xctest"
+            ? Bundle.main.bundleURL : Bundle.main.bundleURL.deletingLastPathComponent()
+        return directory.appendingPathComponent("mgllava")
+    }
+
+    /// Starts `mgllava` in `root` with output to files (so a killed process leaves no pipe behind).
+    private func start(_ arguments: [String], log: String) throws -> Process {
+        let process = Process()
+        process.executableURL = try executable()
+        process.arguments = arguments
+        process.currentDirectoryURL = root
+        let out = root.appendingPathComponent(log)
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: out)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    private func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let log = "log-\(UUID().uuidString).txt"
+        let process = try start(arguments, log: log)
+        process.waitUntilExit()
+        return (process.terminationStatus, try String(contentsOf: root.appendingPathComponent(log), encoding: .utf8))
+    }
+
+    private func losses(_ workDir: String) throws -> [Double] {
+        let text = try String(contentsOf: root.appendingPathComponent("\(workDir)/metrics.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map { line in
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return try XCTUnwrap(object?["loss"] as? Double)
+        }
+    }
+
+    func testKilledRunResumesToTheSameLosses() throws {
+        let config = try writeConfig()
+        let straight = try run(["train", "pretrain", "--config-file", config, "--work-dir", "straight", "--plain"])
+        XCTAssertEqual(straight.status, 0, straight.output)
+        let expected = try losses("straight")
+        XCTAssertEqual(expected.count, 16)
+        XCTAssertTrue(straight.output.contains("outputs:"), straight.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("straight/loss_curve.svg").path))
+
+        // Kill with SIGKILL once a checkpoint exists and before the end.
+        let process = try start(["train", "pretrain", "--config-file", config, "--work-dir", "killed", "--plain"],
+                                log: "killed.txt")
+        let workDir = root.appendingPathComponent("killed")
+        let deadline = Date().addingTimeInterval(300)
+        var killedAt: Int?
+        while process.isRunning && Date() < deadline {
+            if let latest = Trainer.latestCheckpoint(in: workDir),
+               let n = Int(latest.lastPathComponent.dropFirst("iter_".count)), n >= 4 {
+                kill(process.processIdentifier, SIGKILL)
+                killedAt = n
+                break
+            }
+            usleep(5_000)
+        }
+        process.waitUntilExit()
+        let at = try XCTUnwrap(killedAt, "the run finished before it could be killed")
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+        XCTAssertLessThan(at, 16)
+
+        let resumed = try run(["train", "pretrain", "--config-file", config, "--work-dir", "killed", "--resume", "--plain"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resumed from"), resumed.output)
+        XCTAssertEqual(try losses("killed"), expected, "killed at iteration ≥ \(at)")
+        // The final weights are identical too.
+        let a = try Data(contentsOf: root.appendingPathComponent("straight/iter_16/model.safetensors"))
+        let b = try Data(contentsOf: root.appendingPathComponent("killed/iter_16/model.safetensors"))
+        XCTAssertEqual(a, b)
+    }
+
+    func testBadSamplesFailByDefaultAndAreCountedWhenSkipped() throws {
+        let config = try writeConfig { $0.maxEpochs = 1 }
+        try FileManager.default.removeItem(at: root.appendingPathComponent("data/images/pretrain_000003.png"))
+        let failed = try run(["train", "pretrain", "--config-file", config, "--work-dir", "fail", "--plain"])
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertTrue(failed.output.contains("pretrain_000003"), failed.output)
+        XCTAssertFalse(failed.output.contains("Fatal error"), failed.output)
+
+        let skipped = try run(["train", "pretrain", "--config-file", config, "--work-dir", "skip", "--plain",
+                               "--on-bad-sample", "skip"])
+        XCTAssertEqual(skipped.status, 0, skipped.output)
+        XCTAssertTrue(skipped.output.contains("skipped 1 bad samples"), skipped.output)
+        XCTAssertTrue(skipped.output.contains("pretrain_000003"), skipped.output)
+
+        // Malformed JSON names the file, line and column.
+        let broken = root.appendingPathComponent("data/pretrain.json")
+        try Data("[\n  {\"id\": 1,,}\n]".utf8).write(to: broken)
+        let malformed = try run(["train", "pretrain", "--config-file", config, "--work-dir", "bad-json"])
+        XCTAssertNotEqual(malformed.status, 0)
+        XCTAssertTrue(malformed.output.contains("pretrain.json"), malformed.output)
+        XCTAssertTrue(malformed.output.contains("pretrain.json:2:12"), malformed.output)
+    }
+
+    func testWrongStageAndUnknownConfigAreClearErrors() throws {
+        let sft = try run(["train", "pretrain", "--config", "tiny_sft"])
+        XCTAssertNotEqual(sft.status, 0)
+        XCTAssertTrue(sft.output.contains("use `mgllava train sft`"), sft.output)
+        let unknown = try run(["train", "sft", "--config", "tiny_sfx"])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.output.contains("tiny_sft"), unknown.output)
+    }
+
+    func testEvalMMBenchWritesResultsAndTable() throws {
+        let config = try writeConfig { $0.maxEpochs = 1 }
+        XCTAssertEqual(try run(["train", "pretrain", "--config-file", config, "--work-dir", "pre"]).status, 0)
+        let sets = ["llm_name_or_path=models/llm", "visual_encoder_name_or_path=models/clip",
+                    "visual_encoder_aux_path=models/convnext"].flatMap { ["--set", $0] }
+        let eval = try run(["eval", "mmbench", "--checkpoint", "pre", "--data", "data/mmbench_dev.tsv",
+                            "--work-dir", "eval", "--max-new-tokens", "3"] + sets)
+        XCTAssertEqual(eval.status, 0, eval.output)
+        XCTAssertTrue(eval.output.contains("Average"), eval.output)
+        for file in ["mmbench_dev-results.csv", "mmbench_dev-results.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/\(file)").path), file)
+        }
+    }
+}

@@ -1,0 +1,246 @@
+import Foundation
+import MGConfigs
+import MGEval
+import MGTestSupport
+import MGTrain
+import XCTest
+
+/// The embedded default's pieces (DESIGN §7) on a small generated dataset: the files are in the upstream formats
+/// and consistent with the pictures, the tokenizer and model folders load through the real loaders, and a
+/// pretrain → SFT → MMBench run goes through end to end.
+final class EmbeddedDefaultTests: XCTestCase {
+    private var root: URL!
+    static let smallData = SyntheticDatasetSpec(pretrainSamples: 12, sftSamples: 12, mmbenchQuestions: 3, seed: 7)
+
+    override func setUpWithError() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("mgtrain-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
+
+    private func makeSmall() throws -> [URL] {
+        try EmbeddedDefault.ensure(root: root, dataset: Self.smallData, dataFolder: "data", modelsFolder: "models")
+    }
+
+    func testScenesRenderTheirShapesAndRoundTripThroughPNG() throws {
+        var generator = Generator(seed: 3)
+        for _ in 0..<20 {
+            let scene = ShapeScene.random(count: 2, generator: &generator)
+            XCTAssertEqual(scene.shapes.count, 2)
+            XCTAssertNotEqual(scene.shapes[0].kind, scene.shapes[1].kind)
+            XCTAssertNotEqual(scene.shapes[0].colour, scene.shapes[1].colour)
+            XCTAssertLessThanOrEqual(scene.shapes[0].centreX, scene.shapes[1].centreX)
+            let image = scene.render()
+            for shape in scene.shapes {
+                // The centre is inside every kind; the top-left corner is outside all but the square.
+                XCTAssertEqual(image[Int(shape.centreX), Int(shape.centreY)], shape.colour.rgb)
+                let corner = image[shape.box[0], shape.box[1]]
+                XCTAssertEqual(corner == shape.colour.rgb, shape.kind == .square, "\(shape.kind) corner")
+                XCTAssertTrue(shape.box[2] <= scene.width && shape.box[3] <= scene.height)
+            }
+            let decoded = try ImageDecoder.decode(try image.pngData(), source: "scene")
+            XCTAssertEqual(decoded, image)
+        }
+    }
+
+    func testDatasetFilesAreInTheUpstreamFormatsAndAgreeWithThePictures() throws {
+        try makeSmall()
+        let data = root.appendingPathComponent("data")
+        XCTAssertTrue(SyntheticDataset.isComplete(data, spec: Self.smallData))
+        XCTAssertFalse(SyntheticDataset.isComplete(data, spec: SyntheticDatasetSpec()))
+        for stage in ["pretrain", "sft"] {
+            let records = try LLaVARecord.load(contentsOf: data.appendingPathComponent("\(stage).json"))
+            let boxes = try BoxIndex.load(contentsOf: data.appendingPathComponent("\(stage)_boxes.json"))
+            XCTAssertEqual(records.filter { !$0.isTextOnly }.count, 12)
+            // SFT adds as many text-only look-up drills, each answered with the named option's text and letter.
+            XCTAssertEqual(records.filter(\.isTextOnly).count, stage == "sft" ? 12 : 0)
+            XCTAssertEqual(boxes.count, 12)
+            for record in records where record.isTextOnly {
+                let answer = record.conversations[1].value.split(separator: " ")
+                XCTAssertEqual(answer.count, 2)
+                XCTAssertTrue(record.conversations[0].value.contains("\(answer[1]). \(answer[0])\n"), "\(record)")
+            }
+            for record in records where !record.isTextOnly {
+                let box = try boxes.record(for: record.id)
+                try box.validate()
+                let image = try ImageDecoder.decode(contentsOf: data.appendingPathComponent("images/\(record.image ?? "")"))
+                let answers = record.conversations.filter { $0.from == "gpt" }.map(\.value).joined(separator: " ")
+                for (b, label) in zip(box.boxes, box.labels) {
+                    let colour = image[Int((b[0] + b[2]) / 2), Int((b[1] + b[3]) / 2)]
+                    let name = ShapeColour.palette.first { $0.rgb == colour }?.name
+                    XCTAssertNotNil(name, "\(record.id): the box centre is not a shape colour")
+                    if stage == "pretrain" {
+                        XCTAssertTrue(answers.contains("\(name ?? "?") \(label)"), "\(record.id): \(answers)")
+                    }
+                }
+                XCTAssertTrue(record.conversations[0].value.hasPrefix("<image>\n"))
+            }
+        }
+        // MMBench: 4 rows per question, the copies rotate the options and keep the answer's text.
+        let mmbench = try MultipleChoiceDataset.load(data.appendingPathComponent(SyntheticDataset.mmbenchFile))
+        XCTAssertEqual(mmbench.split, "dev")
+        XCTAssertEqual(mmbench.rows.count, 12)
+        for main in mmbench.rows where main.index < 1_000_000 {
+            let answerText = main.options.first { $0.letter == main.answer }?.text
+            for k in 1..<4 {
+                let copy = try XCTUnwrap(mmbench.row(index: main.index + k * 1_000_000))
+                XCTAssertEqual(copy.options.map(\.text), (0..<4).map { main.options[($0 + k) % 4].text })
+                XCTAssertEqual(copy.options.first { $0.letter == copy.answer }?.text, answerText)
+                XCTAssertEqual(try mmbench.imageData(for: copy), try mmbench.imageData(for: main))
+            }
+            XCTAssertTrue(mmbench.promptText(for: main).hasSuffix(SyntheticDataset.answerInstruction))
+        }
+        // A second call finds everything complete and writes nothing.
+        XCTAssertEqual(try makeSmall(), [])
+    }
+
+    func testTinyTokenizerIsCompactAndLossless() throws {
+        let folder = root.appendingPathComponent("tok")
+        try TinyTokenizerBuilder.write(to: folder, phrases: SyntheticDataset.phrases)
+        let tokenizer = try Tokenizer.load(directory: folder)
+        XCTAssertEqual(tokenizer.bosTokenId, 1)
+        XCTAssertEqual(tokenizer.eosTokenId, 2)
+        XCTAssertEqual(tokenizer.tokens("What colour is the circle?"), ["▁What", "▁colour", "▁is", "▁the", "▁circle?"])
+        XCTAssertEqual(tokenizer.encode("red").first, 1, "BOS is added")
+        // Text outside the vocabulary still round-trips (characters, then UTF-8 byte fallback).
+        for text in ["What shape is the red object?\nA. circle\nB. square", "héllo wörld ✓ 漢字 🙂", "  two  spaces\t"] {
+            XCTAssertEqual(tokenizer.decode(tokenizer.encode(text, addSpecialTokens: false)), text)
+        }
+    }
+
+    func testTinyStackLoadsThroughTheRealLoadersAndRuns() throws {
+        try makeSmall()
+        let models = root.appendingPathComponent("models")
+        XCTAssertTrue(TinyStack.isComplete(models, spec: TinyStackSpec()))
+        let model = try MGLLaVAModel.load(llm: models.appendingPathComponent("llm"),
+                                          visualEncoder: models.appendingPathComponent("clip"),
+                                          visualEncoderAux: models.appendingPathComponent("convnext"))
+        let spec = TinyStackSpec()
+        XCTAssertEqual(model.llm.architecture.hiddenSize, spec.llmHidden)
+        XCTAssertEqual(model.visualEncoderAux.architecture.dims, spec.convnextDims)
+        // The norms are unit scales, so the stage maps are normalised (the frozen random towers must not be
+        // near-zero: their features are all the synthetic task can see).
+        var generator = Generator(seed: 1)
+        let pixels = Tensor.randn([1, 3, 128, 128], generator: &generator)
+        let stage0 = withNoGrad { model.visualEncoderAux(pixels) }[0].float().toArray()
+        let mean = stage0.reduce(0, +) / Float(stage0.count)
+        let variance = stage0.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(stage0.count)
+        XCTAssertGreaterThan(variance.squareRoot(), 0.5)
+        let config = EmbeddedDefault.relocate(tiny_pretrain, dataFolder: "data", modelsFolder: "models")
+            .with { $0.batchSize = 2 }
+        let run = try TrainingRun.prepare(config: config, workDir: root.appendingPathComponent("w"), root: root)
+        let samples = [try XCTUnwrap(try run.dataset.sample(at: 0)), try XCTUnwrap(try run.dataset.sample(at: 1))]
+        let out = withNoGrad { run.model(samples) }
+        let loss = Double(out.loss.item())
+        // A random LLM predicts about uniformly: the loss is near log(vocabulary).
+        XCTAssertEqual(loss, log(Double(run.model.llm.architecture.vocabSize)), accuracy: 1.0)
+    }
+
+    func testPretrainThenSFTThenMMBenchEndToEnd() throws {
+        try makeSmall()
+        let pre = EmbeddedDefault.relocate(tiny_pretrain, dataFolder: "data", modelsFolder: "models")
+            .with { $0.batchSize = 4; $0.maxEpochs = 1; $0.saveSteps = 2 }
+        let preDir = root.appendingPathComponent("work_dirs/pre")
+        let pretrain = try TrainingRun.prepare(config: pre, workDir: preDir, root: root)
+        XCTAssertTrue(pretrain.summary.contains("samples: 12 read, 12 used, 0 skipped"), pretrain.summary)
+        XCTAssertTrue(pretrain.summary.contains("llm                  frozen"), pretrain.summary)
+        let records = try pretrain.trainer.train()
+        XCTAssertEqual(records.count, 3)
+        XCTAssertTrue(records.allSatisfy { $0.loss.isFinite })
+        let curve = try LossCurve.write(records, title: "pre", workDir: preDir)
+        XCTAssertTrue(try String(contentsOf: curve, encoding: .utf8).contains("<polyline"))
+
+        // SFT starts from the pretrain work dir's latest checkpoint: its weights, exactly.
+        let sft = EmbeddedDefault.relocate(tiny_sft, dataFolder: "data", modelsFolder: "models")
+            .with { $0.batchSize = 4; $0.maxEpochs = 1; $0.pretrainedPth = "work_dirs/pre" }
+        let run = try TrainingRun.prepare(config: sft, workDir: root.appendingPathComponent("work_dirs/sft"), root: root)
+        XCTAssertEqual(run.pretrained?.summary.loadedPrefixes, ["bbox_projector", "fuse_module", "projector"])
+        XCTAssertEqual(run.pretrained?.url.deletingLastPathComponent().lastPathComponent, "iter_3")
+        let saved = try SafeTensorsFile(url: preDir.appendingPathComponent("iter_3/model.safetensors"))
+        let projector = try saved.tensor("projector.model.0.weight")
+        let loaded = try XCTUnwrap(run.model.namedParameters().first { $0.0 == "projector.model.0.weight" }?.1)
+        XCTAssertEqual(loaded.value.float().toArray(), projector.float().toArray())
+        XCTAssertTrue(run.summary.contains("llm                  trainable"), run.summary)
+        try run.trainer.train()
+
+        // The dev TSV through the evaluator and the scorer.
+        let dataset = try MultipleChoiceDataset.load(root.appendingPathComponent("data/\(SyntheticDataset.mmbenchFile)"))
+        let boxes = try BoxIndex.load(contentsOf: root.appendingPathComponent("data/\(SyntheticDataset.mmbenchBoxesFile)"))
+        run.model.eval()
+        let evaluator = MultipleChoiceEvaluator(model: run.model, tokenizer: run.tokenizer, template: .vicuna,
+                                                processor: ImageProcessor(auxSize: 128, clipSize: 56),
+                                                boxConfig: BoxPipelineConfig(auxSize: 128), boxes: boxes,
+                                                maxNewTokens: 4)
+        let predictions = try evaluator.predictAll(dataset)
+        XCTAssertEqual(predictions.count, 12)
+        let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: predictions)
+        let average = try XCTUnwrap(scores["Average"])
+        XCTAssertTrue((0...1).contains(average))
+    }
+
+    func testOfflineProcessedTextFolderGivesTheSameSamples() throws {
+        try makeSmall()
+        let config = EmbeddedDefault.relocate(tiny_sft, dataFolder: "data", modelsFolder: "models")
+            .with { $0.batchSize = 4; $0.pretrainedPth = nil; $0.stage = .pretrain }
+        let tokenizer = try Tokenizer.load(directory: root.appendingPathComponent("models/llm"))
+        let records = try LLaVARecord.load(contentsOf: root.appendingPathComponent(config.dataPath))
+        let folder = root.appendingPathComponent("processed")
+        let meta = try ProcessedTextCache.write(records: records, dataPath: config.dataPath, tokenizer: tokenizer,
+                                                template: .vicuna, maxLength: config.maxLength, to: folder)
+        XCTAssertEqual(meta.records, records.count)
+
+        let direct = try TrainingRun.prepare(config: config, workDir: root.appendingPathComponent("a"), root: root)
+        let cached = try TrainingRun.prepare(config: config.with { $0.offlineProcessedTextFolder = "processed" },
+                                             workDir: root.appendingPathComponent("b"), root: root)
+        XCTAssertEqual(cached.dataset.count, direct.dataset.count)
+        for i in 0..<direct.dataset.count {
+            XCTAssertEqual(cached.dataset.encoding(at: i), direct.dataset.encoding(at: i))
+            XCTAssertEqual(cached.dataset.records[i], direct.dataset.records[i])
+        }
+        XCTAssertEqual(try cached.trainer.step()?.loss, try direct.trainer.step()?.loss)
+
+        // A cache made for another max_length or template is refused, naming what differs.
+        XCTAssertThrowsError(try ProcessedTextCache.load(folder, template: .vicuna, maxLength: 99, tokenizer: tokenizer)) {
+            XCTAssertTrue("\($0)".contains("max_length \(config.maxLength) ≠ 99"), "\($0)")
+        }
+        XCTAssertThrowsError(try ProcessedTextCache.load(folder, template: .phi3Chat, maxLength: config.maxLength,
+                                                         tokenizer: tokenizer)) {
+            XCTAssertTrue("\($0)".contains("template vicuna ≠ phi3_chat"), "\($0)")
+        }
+        // A tampered line (an id outside the vocabulary) names the file and line; a truncated file is caught.
+        let lines = try String(contentsOf: folder.appendingPathComponent(ProcessedTextCache.recordsFile), encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        var tampered = lines
+        tampered[1] = tampered[1].replacingOccurrences(of: "\"input_ids\":[1,", with: "\"input_ids\":[999999,")
+        try tampered.joined(separator: "\n").write(to: folder.appendingPathComponent(ProcessedTextCache.recordsFile),
+                                                  atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try ProcessedTextCache.load(folder, template: .vicuna, maxLength: config.maxLength,
+                                                         tokenizer: tokenizer)) {
+            XCTAssertTrue("\($0)".contains("records.jsonl: record 1: line 2: position 0: input id 999999"), "\($0)")
+        }
+        try lines.dropLast().joined(separator: "\n").write(to: folder.appendingPathComponent(ProcessedTextCache.recordsFile),
+                                                          atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try ProcessedTextCache.load(folder, template: .vicuna, maxLength: config.maxLength,
+                                                         tokenizer: tokenizer)) {
+            XCTAssertTrue("\($0)".contains("truncated"), "\($0)")
+        }
+    }
+
+    func testLossCurveSVG() throws {
+        let records = (1...30).map {
+            TrainMetricsRecord(iteration: $0, step: $0, epoch: 0, loss: 5 / Double($0), lr: 1e-3, gradNorm: 1, tokens: 10)
+        }
+        let svg = LossCurve.svg(records, title: "a <b> & c")
+        XCTAssertTrue(svg.hasPrefix("<svg"))
+        XCTAssertTrue(svg.contains("a &lt;b&gt; &amp; c"))
+        let polylines = svg.components(separatedBy: "<polyline").dropFirst()
+        XCTAssertEqual(polylines.count, 2)
+        for line in polylines {
+            let points = line.components(separatedBy: "points=\"")[1].components(separatedBy: "\"")[0]
+            XCTAssertEqual(points.split(separator: " ").count, 30)
+        }
+        XCTAssertTrue(svg.contains("loss 5.0000 →"))
+        XCTAssertTrue(LossCurve.svg([], title: "x").contains("no finite loss recorded"))
+    }
+}
