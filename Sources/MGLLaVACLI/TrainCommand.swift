@@ -107,8 +107,18 @@ struct TrainOptions: ParsableArguments {
 
         let bar = ProgressBar(total: trainer.totalIterations, plain: plain)
         trainer.onProgress = { bar.update($0) }
-        try trainer.train(maxSteps: maxSteps)
+        // Ctrl-C (SIGINT) or SIGTERM: finish the current step, checkpoint, exit; `--resume` continues exactly.
+        InterruptFlag.install()
+        var steps = 0
+        while !trainer.isFinished, maxSteps.map({ steps < $0 }) ?? true, !InterruptFlag.isSet {
+            steps += try trainer.train(maxSteps: 1).count
+        }
         bar.finish()
+        // Stopped early (--max-steps or a signal): save where it stands unless that iteration is saved already.
+        if !trainer.isFinished && trainer.iteration > 0
+            && Trainer.latestCheckpoint(in: workDir)?.lastPathComponent != "iter_\(trainer.iteration)" {
+            try trainer.saveCheckpoint()
+        }
 
         let history = trainer.history
         let curve = try LossCurve.write(history, title: "\(config.name): loss per iteration", workDir: workDir)
@@ -128,11 +138,35 @@ struct TrainOptions: ParsableArguments {
         if let latest = Trainer.latestCheckpoint(in: workDir) { print("  checkpoint  \(latest.path)") }
         print("  metrics     \(workDir.appendingPathComponent("metrics.jsonl").path)")
         print("  loss curve  \(curve.path)")
+        if InterruptFlag.isSet {
+            print("interrupted at iteration \(trainer.iteration): checkpoint saved, continue with --resume")
+            throw ExitCode(130)
+        }
         if trainer.isFinished {
             switch stage {
             case .pretrain where config.name == "tiny_pretrain": print("next: mgllava train sft")
             case .sft where config.name == "tiny_sft": print("next: mgllava eval mmbench")
             default: break
+            }
+        }
+    }
+}
+
+/// Set by SIGINT/SIGTERM so the training loop can stop between steps and checkpoint.
+enum InterruptFlag {
+    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+
+    static var isSet: Bool { flag != 0 }
+
+    /// The first signal asks for a clean stop; a second one terminates at once (default action).
+    static func install() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig) { received in
+                if InterruptFlag.flag != 0 {
+                    signal(received, SIG_DFL)
+                    raise(received)
+                }
+                InterruptFlag.flag = 1
             }
         }
     }

@@ -160,7 +160,10 @@ public final class Trainer {
     /// backward each with its loss scaled as mmengine's `OptimWrapper.scale_loss`, then clip, set the lr, update.
     /// Returns nil when training is already finished. Does not checkpoint (see `train`).
     @discardableResult
-    public func step() throws -> TrainMetricsRecord? {
+    public func step() throws -> TrainMetricsRecord? { try step(drawing: nextSamples) }
+
+    /// `step()` with the micro-batches drawn from `next` instead of the dataset (for checks on fixed batches).
+    func step(drawing next: () throws -> [MultimodalSample]) throws -> TrainMetricsRecord? {
         guard !isFinished else { return nil }
         if clockStart == nil { clockStart = Date() }
         let k = config.accumulativeCounts
@@ -172,7 +175,7 @@ public final class Trainer {
         optimizer.zeroGrad()
         var lossSum = 0.0, tokens = 0
         for _ in 0..<count {
-            let samples = try nextSamples()
+            let samples = try next()
             let out = model(samples)
             let loss = out.loss
             lossSum += Double(loss.item())

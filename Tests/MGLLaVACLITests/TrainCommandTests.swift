@@ -106,6 +106,27 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(a, b)
     }
 
+    func testSIGTERMCheckpointsAndExits() throws {
+        let config = try writeConfig { $0.saveSteps = 100 }  // no periodic checkpoint before the signal
+        let process = try start(["train", "pretrain", "--config-file", config, "--work-dir", "stopped", "--plain"],
+                                log: "stopped.txt")
+        // Wait for the first progress line (training has started), then ask it to stop.
+        let log = root.appendingPathComponent("stopped.txt")
+        let deadline = Date().addingTimeInterval(300)
+        while process.isRunning && Date() < deadline
+            && !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("] 1/16") { usleep(5_000) }
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        let output = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertEqual(process.terminationStatus, 130, output)
+        XCTAssertTrue(output.contains("checkpoint saved, continue with --resume"), output)
+        let latest = try XCTUnwrap(Trainer.latestCheckpoint(in: root.appendingPathComponent("stopped")))
+        XCTAssertTrue(latest.lastPathComponent.hasPrefix("iter_"))
+        let resumed = try run(["train", "pretrain", "--config-file", config, "--work-dir", "stopped", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertEqual(try losses("stopped").count, 16)
+    }
+
     func testBadSamplesFailByDefaultAndAreCountedWhenSkipped() throws {
         let config = try writeConfig { $0.maxEpochs = 1 }
         try FileManager.default.removeItem(at: root.appendingPathComponent("data/images/pretrain_000003.png"))

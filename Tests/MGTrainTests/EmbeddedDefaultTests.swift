@@ -53,13 +53,18 @@ final class EmbeddedDefaultTests: XCTestCase {
             let records = try LLaVARecord.load(contentsOf: data.appendingPathComponent("\(stage).json"))
             let boxes = try BoxIndex.load(contentsOf: data.appendingPathComponent("\(stage)_boxes.json"))
             XCTAssertEqual(records.filter { !$0.isTextOnly }.count, 12)
-            // SFT adds as many text-only look-up drills, each answered with the named option's text and letter.
+            // SFT adds as many text-only look-up drills: "Which option is red?" answered "red" and red's letter.
             XCTAssertEqual(records.filter(\.isTextOnly).count, stage == "sft" ? 12 : 0)
             XCTAssertEqual(boxes.count, 12)
             for record in records where record.isTextOnly {
-                let answer = record.conversations[1].value.split(separator: " ")
-                XCTAssertEqual(answer.count, 2)
-                XCTAssertTrue(record.conversations[0].value.contains("\(answer[1]). \(answer[0])\n"), "\(record)")
+                for turn in stride(from: 0, to: record.conversations.count, by: 2) {
+                    let question = record.conversations[turn].value
+                    let answer = record.conversations[turn + 1].value.split(separator: " ")
+                    let word = try XCTUnwrap(question.split(separator: "?").first?.split(separator: " ").last)
+                    XCTAssertEqual(answer.count, 2)
+                    XCTAssertEqual(answer.first, word)
+                    XCTAssertTrue(question.contains("\n\(answer[1]). \(word)\n"), question)
+                }
             }
             for record in records where !record.isTextOnly {
                 let box = try boxes.record(for: record.id)
@@ -133,8 +138,10 @@ final class EmbeddedDefaultTests: XCTestCase {
         let samples = [try XCTUnwrap(try run.dataset.sample(at: 0)), try XCTUnwrap(try run.dataset.sample(at: 1))]
         let out = withNoGrad { run.model(samples) }
         let loss = Double(out.loss.item())
-        // A random LLM predicts about uniformly: the loss is near log(vocabulary).
-        XCTAssertEqual(loss, log(Double(run.model.llm.architecture.vocabSize)), accuracy: 1.0)
+        // A random LLM: logits ≈ N(0, σ²) with σ = initializer_range·√hidden (unit-RMS final hidden state), so
+        // the cross-entropy is about log(vocabulary) + σ²/2.
+        let sigma = spec.llmInitializerRange * Double(spec.llmHidden).squareRoot()
+        XCTAssertEqual(loss, log(Double(run.model.llm.architecture.vocabSize)) + sigma * sigma / 2, accuracy: 1.0)
     }
 
     func testPretrainThenSFTThenMMBenchEndToEnd() throws {
@@ -177,6 +184,41 @@ final class EmbeddedDefaultTests: XCTestCase {
         let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: predictions)
         let average = try XCTUnwrap(scores["Average"])
         XCTAssertTrue((0...1).contains(average))
+    }
+
+    func testSFTStartsFromAnUpstreamPth() throws {
+        try makeSmall()
+        // The fixture Vicuna folder with its tokenizer next to it, as an HF download has them.
+        let llm = root.appendingPathComponent("vicuna-tiny")
+        try FileManager.default.copyItem(at: Fixtures.url("models/vicuna-tiny"), to: llm)
+        for file in ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"] {
+            try FileManager.default.copyItem(at: Fixtures.url("tokenizers/vicuna-tiny/\(file)"),
+                                             to: llm.appendingPathComponent(file))
+        }
+        let pth = Fixtures.url("models/mgllava-tiny/pretrain.pth")
+        let config = EmbeddedDefault.relocate(tiny_sft, dataFolder: "data", modelsFolder: "models").with {
+            $0.llmNameOrPath = llm.path
+            $0.visualEncoderNameOrPath = Fixtures.url("models/clip-vit-tiny").path
+            $0.visualEncoderAuxPath = Fixtures.url("models/convnext-tiny").path
+            $0.pretrainedPth = pth.path
+            $0.batchSize = 4
+        }
+        let run = try TrainingRun.prepare(config: config, workDir: root.appendingPathComponent("w"), root: root)
+        XCTAssertEqual(run.pretrained?.url, pth)
+        XCTAssertEqual(run.pretrained?.summary.loadedPrefixes, ["bbox_projector", "fuse_module", "projector"])
+        let weights = try CheckpointWeights.open(pth)
+        XCTAssertGreaterThan(weights.keys.count, 10)
+        let parameters = Dictionary(run.model.namedParameters().map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
+        for key in weights.keys {
+            let loaded = try XCTUnwrap(parameters[key], key)
+            XCTAssertEqual(loaded.value.float().toArray(), try weights.tensor(key).float().toArray(), key)
+        }
+        XCTAssertTrue(try run.trainer.step()?.loss.isFinite ?? false)
+        // A missing pretrained_pth is a clear error naming it.
+        XCTAssertThrowsError(try TrainingRun.prepare(config: config.with { $0.pretrainedPth = "nope/iter_9.pth" },
+                                                     workDir: root.appendingPathComponent("x"), root: root)) {
+            XCTAssertTrue("\($0)".contains("nope/iter_9.pth does not exist"), "\($0)")
+        }
     }
 
     func testOfflineProcessedTextFolderGivesTheSameSamples() throws {

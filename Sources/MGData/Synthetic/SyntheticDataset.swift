@@ -5,7 +5,7 @@ import Foundation
 /// How much synthetic data to write.
 public struct SyntheticDatasetSpec: Codable, Equatable, Sendable {
     /// Bumped when the generator changes what it writes (a stale folder is then regenerated).
-    public static let currentVersion = 2
+    public static let currentVersion = 4
     public var version = SyntheticDatasetSpec.currentVersion
     public var pretrainSamples = 2000
     public var sftSamples = 3000
@@ -27,7 +27,7 @@ public struct SyntheticDatasetSpec: Codable, Equatable, Sendable {
 ///     images/{pretrain,sft}_NNNNNN.png
 ///     pretrain.json, pretrain_boxes.json     captions (LLaVA JSON, box JSON list keyed by record id)
 ///     sft.json, sft_boxes.json               per image 3 multiple-choice or short-answer questions, plus as many
-///                                            text-only option look-up drills
+///                                            text-only records of 3 option look-ups
 ///     mmbench_dev.tsv, mmbench_dev_boxes.json MMBench dev format, circular copies at index + k·1e6
 ///     spec.json                              written last: the folder is complete when it is present
 public enum SyntheticDataset {
@@ -90,13 +90,14 @@ public enum SyntheticDataset {
         try writeJSON(pretrain, to: folder.appendingPathComponent("pretrain.json"))
         try writeJSON(pretrainBoxes, to: folder.appendingPathComponent("pretrain_boxes.json"))
 
-        // Stage 2: three questions per image, most in the MMBench prompt format, answered with the option's text
-        // then its letter ("red C"); and as many text-only drills of the look-up alone ("Which option is red?").
+        // Stage 2: three questions per image, most in the MMBench prompt format, some short-answer; and as many
+        // text-only records drilling the option look-up alone ("Which option is red?").
         //
-        // Why the text before the letter: a 3-layer LLM trained from scratch for minutes does not learn to pick
-        // the letter in one step (recognise the colour, then find the option that names it: two attention hops;
-        // measured: chance level after 1000 steps, while the one-hop look-up after the named option is learned
-        // in a few hundred). Upstream's scorer takes the first A–D run of the answer, so "red C" scores as C.
+        // Multiple-choice answers name the option, then give its letter ("red C"). Answering with the bare letter
+        // needs two attention hops in one position (recognise the colour, then find the option that names it); a
+        // 3-layer LLM trained from scratch for a few minutes stays at chance on that (measured: per-row accuracy
+        // 28–50 % after 3000 steps), while after the named option the look-up is one hop, learned in ~100 steps
+        // on the drills. Upstream's scorer takes the first A–D run of the answer, so "red C" scores as C.
         var sft: [[String: Any]] = [], sftBoxes: [[String: Any]] = []
         for i in 0..<spec.sftSamples {
             let scene = ShapeScene.random(count: 1 + generator.nextInt(below: 2), generator: &generator)
@@ -118,15 +119,17 @@ public enum SyntheticDataset {
         }
         let words = ShapeColour.palette.map(\.name) + ShapeKind.allCases.map(\.rawValue)
         for i in 0..<spec.sftSamples {
-            let word = words[generator.nextInt(below: words.count)]
-            let pool = ShapeColour.palette.contains { $0.name == word } ? ShapeColour.palette.map(\.name)
-                                                                          : ShapeKind.allCases.map(\.rawValue)
-            let q = Question(text: "Which option is \(word)?", answer: word, distractors: pool.filter { $0 != word },
-                             category: "", l2Category: "")
-            let mc = multipleChoice(q, &generator)
-            sft.append(["id": String(format: "lookup_%06d", i), "conversations": [
-                ["from": "human", "value": mc.prompt], ["from": "gpt", "value": "\(word) \(letters[mc.answer])"],
-            ]])
+            var turns: [[String: String]] = []
+            for _ in 0..<3 {
+                let word = words[generator.nextInt(below: words.count)]
+                let pool = ShapeColour.palette.contains { $0.name == word } ? ShapeColour.palette.map(\.name)
+                                                                              : ShapeKind.allCases.map(\.rawValue)
+                let q = Question(text: "Which option is \(word)?", answer: word, distractors: pool.filter { $0 != word },
+                                 category: "", l2Category: "")
+                let mc = multipleChoice(q, &generator)
+                turns += [["from": "human", "value": mc.prompt], ["from": "gpt", "value": "\(word) \(letters[mc.answer])"]]
+            }
+            sft.append(["id": String(format: "lookup_%06d", i), "conversations": turns])
         }
         try writeJSON(sft, to: folder.appendingPathComponent("sft.json"))
         try writeJSON(sftBoxes, to: folder.appendingPathComponent("sft_boxes.json"))
