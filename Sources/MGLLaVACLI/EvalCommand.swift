@@ -20,6 +20,9 @@ struct EvalCommand: ParsableCommand {
         @Option(help: "Config giving the model folders, template and image sizes (default: tiny_sft).")
         var config: String = "tiny_sft"
 
+        @Option(help: "A full config as JSON (e.g. from `mgllava configs dump`), instead of --config.")
+        var configFile: String?
+
         @Option(name: .customLong("set"), help: "Patch a config value: key=value (repeatable).")
         var sets: [String] = []
 
@@ -45,11 +48,11 @@ struct EvalCommand: ParsableCommand {
         var limit: Int?
 
         func run() throws {
-            guard let base = ConfigRegistry.config(named: config) else {
-                let close = ConfigRegistry.closeNames(to: config).joined(separator: ", ")
-                throw UnknownConfig(message: "unknown config \"\(config)\" (close: \(close); see `mgllava configs list`)")
-            }
-            let cfg = try base.applying(sets)
+            var options = try TrainOptions.parse([])
+            options.config = configFile == nil ? config : nil
+            options.configFile = configFile
+            options.sets = sets
+            let cfg = try options.loadConfig(defaultName: config)
             let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
             guard let tsvPath = data ?? cfg.valDataset.flatMap({ $0.hasSuffix(".tsv") ? $0 : nil }) else {
@@ -65,7 +68,7 @@ struct EvalCommand: ParsableCommand {
             let boxes = try boxURL.map { try BoxIndex.load(contentsOf: $0, allowDuplicates: false) }
             if boxURL == nil { print("no box JSON: every image gets the dummy box, as upstream without detections") }
 
-            let weights = try TrainingRun.pretrainedWeights(path(checkpoint ?? "work_dirs/\(cfg.name)"))
+            let weights = try TrainingRun.pretrainedWeights(path(checkpoint ?? "work_dirs/\(cfg.name)"), field: "checkpoint")
             print("loading \(cfg.llmNameOrPath), \(cfg.visualEncoderNameOrPath), \(cfg.visualEncoderAuxPath) + \(weights.path)")
             let model = try MGLLaVAModel.load(llm: path(cfg.llmNameOrPath), visualEncoder: path(cfg.visualEncoderNameOrPath),
                                               visualEncoderAux: path(cfg.visualEncoderAuxPath), pth: weights, frozen: true)

@@ -21,10 +21,11 @@ public struct TrainingRun {
 
     /// The weights file `pretrained_pth` names: a file as is; an `iter_N` folder's model.safetensors; a work dir's
     /// latest checkpoint's model.safetensors.
-    public static func pretrainedWeights(_ url: URL) throws -> URL {
+    /// `field` names the setting in the error (`pretrained_pth`, `--checkpoint`).
+    public static func pretrainedWeights(_ url: URL, field: String = "pretrained_pth") throws -> URL {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
-            throw TrainerError.invalidConfiguration("pretrained_pth \(url.path) does not exist (run the pretrain stage first?)")
+            throw TrainerError.invalidConfiguration("\(field) \(url.path) does not exist (not trained yet?)")
         }
         guard isDirectory.boolValue else { return url }
         let direct = url.appendingPathComponent(Trainer.modelFile)

@@ -79,8 +79,8 @@ final class ConfigRegistryTests: XCTestCase {
             ("fuse_more_yi34B_clip_L_14_336_pretrain_padding", "fuse_more_yi34B_clip_L_14_336_sft_padding",
              vicuna7B.subtracting(["val_dataset"])),  // Yi SFT has no eval lists
             ("tiny_pretrain", "tiny_sft", [
-                "name", "stage", "pretrained_pth", "data_path", "box_json_path", "lr", "freeze_llm", "sampler",
-                "val_dataset",
+                "name", "stage", "pretrained_pth", "data_path", "box_json_path", "freeze_llm", "sampler",
+                "val_dataset", "max_epochs", "save_steps",
             ]),
         ]
         XCTAssertEqual(expected.count * 2, ConfigRegistry.names.count, "a config has no expected diff here")

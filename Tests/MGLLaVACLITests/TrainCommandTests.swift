@@ -168,6 +168,13 @@ final class TrainCommandTests: XCTestCase {
                             "--work-dir", "eval", "--max-new-tokens", "3"] + sets)
         XCTAssertEqual(eval.status, 0, eval.output)
         XCTAssertTrue(eval.output.contains("Average"), eval.output)
+        // A missing TSV or checkpoint is named.
+        let missing = try run(["eval", "mmbench", "--checkpoint", "pre", "--data", "data/nope.tsv"] + sets)
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.output.contains("nope.tsv"), missing.output)
+        let untrained = try run(["eval", "mmbench", "--checkpoint", "never", "--data", "data/mmbench_dev.tsv"] + sets)
+        XCTAssertNotEqual(untrained.status, 0)
+        XCTAssertTrue(untrained.output.contains("checkpoint \(root.path)/never does not exist"), untrained.output)
         for file in ["mmbench_dev-results.csv", "mmbench_dev-results.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/\(file)").path), file)
         }

@@ -19,6 +19,7 @@ final class EmbeddedDefaultTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
+    @discardableResult
     private func makeSmall() throws -> [URL] {
         try EmbeddedDefault.ensure(root: root, dataset: Self.smallData, dataFolder: "data", modelsFolder: "models")
     }
