@@ -46,6 +46,9 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "Continue from this checkpoint folder (iter_N) or work dir.")
     var resumeFrom: String?
 
+    @Flag(help: "Start from the beginning in a work dir that holds an earlier run (its checkpoints and metrics are deleted).")
+    var overwrite = false
+
     @Option(help: "What a bad sample (malformed record, missing image, bad boxes) does: fail or skip.")
     var onBadSample: String = "fail"
 
@@ -61,6 +64,7 @@ struct TrainOptions: ParsableArguments {
             throw ValidationError("--on-bad-sample must be fail or skip, got \"\(onBadSample)\"")
         }
         if let maxSteps, maxSteps <= 0 { throw ValidationError("--max-steps must be positive, got \(maxSteps)") }
+        if overwrite && (resume || resumeFrom != nil) { throw ValidationError("--overwrite contradicts --resume") }
     }
 
     func loadConfig(defaultName: String) throws -> TrainConfig {
@@ -86,6 +90,21 @@ struct TrainOptions: ParsableArguments {
         }
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let workDir = TrainingRun.resolve(workDir ?? "work_dirs/\(config.name)", root: root)
+        // Never mix two runs in one work dir (rotation would delete the new run's checkpoints in favour of the
+        // old run's higher-numbered ones): continue it, or say so.
+        let earlier = Trainer.checkpoints(in: workDir)
+        let metricsFile = workDir.appendingPathComponent("metrics.jsonl")
+        if !resume && resumeFrom == nil && (!earlier.isEmpty || FileManager.default.fileExists(atPath: metricsFile.path)) {
+            guard overwrite else {
+                let last = earlier.last.map { " (latest iter_\($0.iteration))" } ?? ""
+                throw UnknownConfig(message: "\(workDir.path) holds an earlier run\(last): pass --resume to continue it, "
+                                    + "--overwrite to start again, or another --work-dir")
+            }
+            for checkpoint in earlier { try FileManager.default.removeItem(at: checkpoint.url) }
+            for name in [Trainer.latestFile, "metrics.jsonl", "loss_curve.svg"] {
+                try? FileManager.default.removeItem(at: workDir.appendingPathComponent(name))
+            }
+        }
         let started = Date()
         let run = try TrainingRun.prepare(config: config, workDir: workDir, root: root,
                                           onBadSample: BadSamplePolicy(rawValue: onBadSample) ?? .fail,

@@ -44,7 +44,7 @@ final class TrainCommandTests: XCTestCase {
         process.arguments = arguments
         process.currentDirectoryURL = root
         let out = root.appendingPathComponent(log)
-        FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         let handle = try FileHandle(forWritingTo: out)
         process.standardOutput = handle
         process.standardError = handle
@@ -96,6 +96,11 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(process.terminationReason, .uncaughtSignal)
         XCTAssertLessThan(at, 16)
 
+        // Without --resume the earlier run is not touched.
+        let refused = try run(["train", "pretrain", "--config-file", config, "--work-dir", "killed"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.output.contains("holds an earlier run (latest iter_\(at)): pass --resume"), refused.output)
+
         let resumed = try run(["train", "pretrain", "--config-file", config, "--work-dir", "killed", "--resume", "--plain"])
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("resumed from"), resumed.output)
@@ -137,6 +142,11 @@ final class TrainCommandTests: XCTestCase {
 
         let skipped = try run(["train", "pretrain", "--config-file", config, "--work-dir", "skip", "--plain",
                                "--on-bad-sample", "skip"])
+        // --overwrite starts the same work dir again from scratch.
+        let again = try run(["train", "pretrain", "--config-file", config, "--work-dir", "skip", "--plain",
+                             "--on-bad-sample", "skip", "--overwrite"])
+        XCTAssertEqual(again.status, 0, again.output)
+        XCTAssertEqual(try losses("skip").count, 8)
         XCTAssertEqual(skipped.status, 0, skipped.output)
         XCTAssertTrue(skipped.output.contains("skipped 1 bad samples"), skipped.output)
         XCTAssertTrue(skipped.output.contains("pretrain_000003"), skipped.output)
