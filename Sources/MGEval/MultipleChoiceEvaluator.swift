@@ -14,6 +14,14 @@ public struct MissingEvalBoxes: Error, CustomStringConvertible {
     }
 }
 
+/// Every row failed: the model or the paths are wrong, not the data.
+public struct EveryRowFailed: Error, CustomStringConvertible {
+    public var dataset: String
+    public var rows: Int
+    public var first: String
+    public var description: String { "all \(rows) rows of \(dataset) failed; the first: \(first)" }
+}
+
 public struct MultipleChoiceEvaluator {
     public let model: MGLLaVAModel
     public let tokenizer: Tokenizer
@@ -55,15 +63,37 @@ public struct MultipleChoiceEvaluator {
         return reply.text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Predictions for every row (`limit`: the first rows only), reporting each to `onRow`.
-    public func predictAll(_ dataset: MultipleChoiceDataset, limit: Int? = nil,
-                           onRow: (Int, Int, MultipleChoiceRow, String) -> Void = { _, _, _, _ in }) throws -> [Int: String] {
+    /// Predictions for every row (`limit`: the first rows only), each recorded in `log` as soon as it exists;
+    /// rows the log already holds (an interrupted run) are not generated again. A row whose image or boxes
+    /// cannot be used (missing or broken base64, undecodable image, no box entry, a prompt longer than the
+    /// context) is recorded as skipped with its reason and an empty prediction — scored as wrong, so the
+    /// denominators stay upstream's — and the run goes on. `onRow(done, total)` reports progress.
+    public func predictAll(_ dataset: MultipleChoiceDataset, limit: Int? = nil, log: PredictionLog? = nil,
+                           onRow: (Int, Int) -> Void = { _, _ in }) throws -> [Int: String] {
         let rows = limit.map { Array(dataset.rows.prefix($0)) } ?? dataset.rows
         var predictions: [Int: String] = [:]
+        var failures = 0, firstFailure: String?
         for (i, row) in rows.enumerated() {
-            let answer = try withNoGrad { try predict(row, in: dataset) }
-            predictions[row.index] = answer
-            onRow(i + 1, rows.count, row, answer)
+            if let earlier = log?.entries[row.index] {
+                predictions[row.index] = earlier.prediction
+                onRow(i + 1, rows.count)
+                continue
+            }
+            var entry: PredictionLog.Entry
+            do {
+                entry = PredictionLog.Entry(index: row.index, prediction: try withNoGrad { try predict(row, in: dataset) })
+            } catch {
+                failures += 1
+                firstFailure = firstFailure ?? "index \(row.index): \(error)"
+                entry = PredictionLog.Entry(index: row.index, prediction: "", skipped: "\(error)")
+            }
+            try log?.record(entry)
+            predictions[row.index] = entry.prediction
+            onRow(i + 1, rows.count)
+        }
+        if failures == rows.count && !rows.isEmpty {
+            // Nothing worked: a setup problem, not bad rows.
+            throw EveryRowFailed(dataset: dataset.url.path, rows: rows.count, first: firstFailure ?? "")
         }
         return predictions
     }

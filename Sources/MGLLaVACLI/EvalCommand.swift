@@ -9,13 +9,13 @@ import MGTrain
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a trained MG-LLaVA on a benchmark.",
-        subcommands: [MMBench.self])
+        abstract: "Evaluate a trained MG-LLaVA on a benchmark, or re-score saved predictions.",
+        subcommands: [MMBench.self, Score.self])
 
     struct MMBench: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "mmbench",
-            abstract: "Multiple-choice TSV (MMBench, SEED, SQA, AI2D, MMStar…) with circular evaluation, as upstream scores it.")
+            abstract: "Multiple-choice TSV (MMBench, SEED, SQA, AI2D, MMStar, MMMU) with circular evaluation, as upstream scores it.")
 
         @Option(help: "Config giving the model folders, template and image sizes (default: tiny_sft).")
         var config: String = "tiny_sft"
@@ -26,7 +26,23 @@ struct EvalCommand: ParsableCommand {
         @Option(name: .customLong("set"), help: "Patch a config value: key=value (repeatable).")
         var sets: [String] = []
 
-        @Option(help: "Trained weights: an MG-LLaVA .pth, a safetensors file, an iter_N folder or a work dir (default: work_dirs/<config>).")
+        @Option(help: "HF LLM folder (overrides the config's llm_name_or_path).")
+        var llm: String?
+
+        @Option(help: "HF CLIP folder (overrides visual_encoder_name_or_path).")
+        var visualEncoder: String?
+
+        @Option(help: "open_clip ConvNeXt folder (overrides visual_encoder_aux_path).")
+        var visualEncoderAux: String?
+
+        @Option(help: "Prompt template (overrides prompt_template).")
+        var template: String?
+
+        @Option(help: "Side of the high-resolution input (overrides image_size_aux).")
+        var imageSizeAux: Int?
+
+        @Option(name: [.customLong("checkpoint"), .customLong("pth")],
+                help: "Trained weights: an MG-LLaVA .pth, a safetensors file, an iter_N folder or a work dir (default: work_dirs/<config>).")
         var checkpoint: String?
 
         @Option(help: "The TSV (default: the config's val_dataset when it is a .tsv path).")
@@ -35,7 +51,7 @@ struct EvalCommand: ParsableCommand {
         @Option(help: "Eval box JSON keyed by row index (default: <tsv name>_boxes.json next to the TSV, if present).")
         var boxJson: String?
 
-        @Option(help: "Where the results files go (default: work_dirs/<config>).")
+        @Option(help: "Where the results go (default: work_dirs/<config>).")
         var workDir: String?
 
         @Option(help: "Generation limit (default: the config's evaluate_max_tokens, else 100 as upstream).")
@@ -44,14 +60,25 @@ struct EvalCommand: ParsableCommand {
         @Option(help: "Boxes kept per category (upstream's eval datasets use 100).")
         var limitNum: Int = 100
 
-        @Option(help: "Evaluate only the first N rows (a quick check; the score then covers those rows only).")
+        @Option(help: "Evaluate only the first N rows (a quick look; the score then covers the complete circular groups among them).")
         var limit: Int?
+
+        func validate() throws {
+            if let limit, limit <= 0 { throw ValidationError("--limit must be positive, got \(limit)") }
+            if let maxNewTokens, maxNewTokens <= 0 { throw ValidationError("--max-new-tokens must be positive") }
+        }
 
         func run() throws {
             var options = try TrainOptions.parse([])
             options.config = configFile == nil ? config : nil
             options.configFile = configFile
-            options.sets = sets
+            var patches = sets
+            if let llm { patches.append("llm_name_or_path=\(llm)") }
+            if let visualEncoder { patches.append("visual_encoder_name_or_path=\(visualEncoder)") }
+            if let visualEncoderAux { patches.append("visual_encoder_aux_path=\(visualEncoderAux)") }
+            if let template { patches.append("prompt_template=\(template)") }
+            if let imageSizeAux { patches.append("image_size_aux=\(imageSizeAux)") }
+            options.sets = patches
             let cfg = try options.loadConfig(defaultName: config)
             let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
@@ -65,7 +92,7 @@ struct EvalCommand: ParsableCommand {
                 let guess = dataset.url.deletingLastPathComponent().appendingPathComponent(dataset.name + "_boxes.json")
                 if FileManager.default.fileExists(atPath: guess.path) { boxURL = guess }
             }
-            let boxes = try boxURL.map { try BoxIndex.load(contentsOf: $0, allowDuplicates: false) }
+            let boxes = try boxURL.map { try BoxIndex.load(contentsOf: $0) }
             if boxURL == nil { print("no box JSON: every image gets the dummy box, as upstream without detections") }
 
             let weights = try TrainingRun.pretrainedWeights(path(checkpoint ?? "work_dirs/\(cfg.name)"), field: "checkpoint")
@@ -74,22 +101,31 @@ struct EvalCommand: ParsableCommand {
                                               visualEncoderAux: path(cfg.visualEncoderAuxPath), pth: weights, frozen: true)
             model.eval()
             let tokenizer = try Tokenizer.load(directory: path(cfg.llmNameOrPath))
-            guard let template = PromptTemplate.named(cfg.promptTemplate) else {
+            guard let promptTemplate = PromptTemplate.named(cfg.promptTemplate) else {
                 throw UnknownConfig(message: "prompt_template \"\(cfg.promptTemplate)\" is unknown")
             }
             let clip = try CLIPVisionConfig.load(path(cfg.visualEncoderNameOrPath))
             let processor = ImageProcessor(auxSize: cfg.imageSizeAux, clipSize: clip.imageSize, padToSquare: cfg.padImageToSquare)
             let boxConfig = BoxPipelineConfig(auxSize: cfg.imageSizeAux, limitNum: limitNum, padToSquare: cfg.padImageToSquare)
-            let evaluator = MultipleChoiceEvaluator(model: model, tokenizer: tokenizer, template: template,
+            let tokens = maxNewTokens ?? cfg.evaluateMaxTokens ?? 100
+            let evaluator = MultipleChoiceEvaluator(model: model, tokenizer: tokenizer, template: promptTemplate,
                                                     processor: processor, boxConfig: boxConfig, boxes: boxes,
-                                                    maxNewTokens: maxNewTokens ?? cfg.evaluateMaxTokens ?? 100)
-            var last = Date.distantPast
-            var predictions = try evaluator.predictAll(dataset, limit: limit) { done, total, _, _ in
-                if Date().timeIntervalSince(last) >= 5 || done == total {
-                    print("  \(done)/\(total) rows")
-                    last = Date()
-                }
+                                                    maxNewTokens: tokens)
+
+            // Predictions go to disk as they come; a rerun with the same settings continues from them.
+            let out = path(workDir ?? "work_dirs/\(cfg.name)")
+            func bytes(_ url: URL) -> Int {
+                ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? -1
             }
+            let meta = PredictionLog.Meta(dataset: dataset.url.path, datasetBytes: bytes(dataset.url), checkpoint: weights.path,
+                                          checkpointBytes: bytes(weights), llm: path(cfg.llmNameOrPath).path,
+                                          template: promptTemplate.name, maxNewTokens: tokens, imageSizeAux: cfg.imageSizeAux)
+            let log = try PredictionLog(url: out.appendingPathComponent("\(dataset.name)-predictions.jsonl"), meta: meta)
+            if log.resumed > 0 { print("resuming: \(log.resumed) rows already predicted in \(log.url.path)") }
+            if log.discardedStale { print("\(log.url.lastPathComponent) was written under other settings: starting over") }
+
+            let progress = RowProgress()
+            var predictions = try evaluator.predictAll(dataset, limit: limit, log: log) { progress.update($0, $1) }
             var scored = dataset
             if let limit, limit < dataset.rows.count {
                 // Score the evaluated rows only: a circular group cut by the limit is dropped whole.
@@ -98,19 +134,87 @@ struct EvalCommand: ParsableCommand {
                 let complete = groups.filter { $0.value.allSatisfy { kept.contains($0.index) } }
                 let rows = dataset.rows.filter { complete[$0.index % 1_000_000] != nil }
                 guard !rows.isEmpty else {
-                    throw UnknownConfig(message: "--limit \(limit) covers no complete circular group; raise it")
+                    print("the first \(limit) rows hold no complete circular group: nothing to score yet "
+                          + "(predictions kept in \(log.url.path); run again without --limit to finish)")
+                    return
                 }
                 scored = MultipleChoiceDataset(url: dataset.url, rows: rows, split: dataset.split,
                                                hasL2Category: dataset.hasL2Category)
                 predictions = predictions.filter { complete[$0.key % 1_000_000] != nil }
             }
-            let scores = try MultipleChoiceScorer.evaluate(dataset: scored, predictions: predictions)
-            let out = path(workDir ?? "work_dirs/\(cfg.name)")
-            let files = try MultipleChoiceResults.write(dataset: scored, scores: scores, to: out)
-            print(scores.table(title: "\(scored.name) (\(scored.split), \(scored.rows.count) rows)"))
+            let skipped = log.skipped.filter { predictions[$0.index] != nil }
+            if !skipped.isEmpty {
+                print("\(skipped.count) rows skipped (scored as wrong):")
+                for entry in skipped.prefix(10) { print("  index \(entry.index): \(entry.skipped ?? "")") }
+            }
+            try report(scored, predictions: predictions, workDir: out, extra: [log.url])
             print(String(format: "done in %.1f s", Date().timeIntervalSince(started)))
-            print("outputs:")
-            for file in files.all { print("  results     \(file.path)") }
+        }
+    }
+
+    /// `mgllava eval score mmbench --data TSV --predictions FILE`: upstream's scoring on saved predictions.
+    struct Score: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-score saved predictions without a model.",
+            subcommands: [ScoreMMBench.self])
+    }
+
+    struct ScoreMMBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "mmbench",
+            abstract: "Score {index, prediction} JSON lines against a multiple-choice TSV (circular evaluation).")
+
+        @Option(help: "The TSV.")
+        var data: String
+
+        @Option(help: "Predictions: JSON lines with index and prediction (e.g. <name>-predictions.jsonl).")
+        var predictions: String
+
+        @Option(help: "Where the results go (default: the predictions file's folder).")
+        var workDir: String?
+
+        func run() throws {
+            let dataset = try MultipleChoiceDataset.load(URL(fileURLWithPath: data))
+            let predictionsURL = URL(fileURLWithPath: predictions)
+            let loaded = try PredictionLog.readPredictions(predictionsURL)
+            let out = workDir.map { URL(fileURLWithPath: $0) } ?? predictionsURL.deletingLastPathComponent()
+            try report(dataset, predictions: loaded, workDir: out, extra: [])
+        }
+    }
+
+    /// Scores, writes the results files, prints the table and where everything went.
+    static func report(_ dataset: MultipleChoiceDataset, predictions: [Int: String], workDir: URL, extra: [URL]) throws {
+        let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: predictions)
+        let files = try MultipleChoiceResults.write(dataset: dataset, scores: scores, to: workDir)
+        if dataset.split == "test" {
+            print("\(dataset.name) is a test split (no answers): \(files.xlsx.path) is the file to submit to the "
+                  + "official evaluation server; no local score (upstream reports Average 0)")
+        } else {
+            print(scores.table(title: "\(dataset.name) (\(dataset.split), \(dataset.rows.count) rows)"))
+        }
+        print("outputs:")
+        for file in files.all + extra { print("  results     \(file.path)") }
+    }
+}
+
+/// Rows done, rows/s and ETA, on one line redrawn on a terminal, every 5 s otherwise.
+final class RowProgress {
+    private let start = Date()
+    private var last = Date.distantPast
+    private let interactive = isatty(STDOUT_FILENO) != 0
+
+    func update(_ done: Int, _ total: Int) {
+        let elapsed = Date().timeIntervalSince(start)
+        guard interactive || Date().timeIntervalSince(last) >= 5 || done == total else { return }
+        last = Date()
+        let rate = Double(done) / max(elapsed, 1e-9)
+        let line = String(format: "  %d/%d rows  %.1f rows/s  ETA %@", done, total, rate,
+                          ProgressBar.clock(Double(total - done) / max(rate, 1e-9)))
+        if interactive {
+            print("\r" + line, terminator: done == total ? "\n" : "")
+            fflush(stdout)
+        } else {
+            print(line)
         }
     }
 }

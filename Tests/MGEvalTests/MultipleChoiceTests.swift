@@ -178,7 +178,8 @@ final class MultipleChoiceTests: XCTestCase {
         let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: predictions("predictions.jsonl"))
         let workDir = tempDir.appendingPathComponent("work/dir")  // created on demand
         let files = try MultipleChoiceResults.write(dataset: dataset, scores: scores, to: workDir)
-        XCTAssertEqual(files.all.map(\.lastPathComponent), ["mmbench_dev-results.csv", "mmbench_dev-results.json"])
+        XCTAssertEqual(files.all.map(\.lastPathComponent),
+                       ["mmbench_dev-results.xlsx", "mmbench_dev-results.csv", "mmbench_dev-results.json"])
 
         let csv = try String(contentsOf: files.csv, encoding: .utf8)
         let lines = csv.split(separator: "\n", omittingEmptySubsequences: false)
@@ -200,7 +201,7 @@ final class MultipleChoiceTests: XCTestCase {
         // Writing again replaces the files (atomic rename over the old ones) and leaves no temporaries behind.
         try MultipleChoiceResults.write(dataset: dataset, scores: scores, to: workDir)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: workDir.path).sorted(),
-                       ["mmbench_dev-results.csv", "mmbench_dev-results.json"])
+                       ["mmbench_dev-results.csv", "mmbench_dev-results.json", "mmbench_dev-results.xlsx"])
     }
 
     func testCSVQuoting() throws {

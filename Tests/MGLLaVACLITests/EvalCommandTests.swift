@@ -1,0 +1,108 @@
+import Foundation
+import MGTestSupport
+import XCTest
+
+/// `mgllava eval mmbench` on the fixture TSV with the tiny fixture models (explicit paths, as `chat` takes them),
+/// resuming from its predictions file and skipping broken rows; `mgllava eval score mmbench` on the fixture
+/// predictions reproduces upstream's scores exactly.
+final class EvalCommandTests: XCTestCase {
+    private var dir: URL!
+
+    override func setUpWithError() throws { dir = try temporaryDirectory() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    private func expectedPercent() throws -> [String: Double] {
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("reference/mmbench/expected.json")))
+        return try XCTUnwrap((object as? [String: Any])?["scores_percent"] as? [String: Double])
+    }
+
+    func testScoreReproducesUpstreamOnTheFixturePredictions() throws {
+        let work = dir.appendingPathComponent("scored")
+        let result = try runCLI(["eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_dev.tsv").path,
+                                 "--predictions", Fixtures.url("reference/mmbench/predictions.jsonl").path,
+                                 "--work-dir", work.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("mmbench_dev-results.json")))
+        let percent = try XCTUnwrap((json as? [String: Any])?["scores_percent"] as? [String: Double])
+        for (name, value) in try expectedPercent() {
+            XCTAssertEqual(try XCTUnwrap(percent[name], name), value, accuracy: 1e-9, name)
+        }
+        XCTAssertTrue(result.stdout.contains("Average"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("50.00"), result.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("mmbench_dev-results.xlsx").path))
+
+        // The test split: no score, the xlsx is the submission, and the command says so.
+        let test = try runCLI(["eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_test.tsv").path,
+                               "--predictions", Fixtures.url("reference/mmbench/predictions_test.jsonl").path,
+                               "--work-dir", work.path])
+        XCTAssertEqual(test.status, 0, test.stderr)
+        XCTAssertTrue(test.stdout.contains("test split"), test.stdout)
+        XCTAssertTrue(test.stdout.contains("mmbench_test-results.xlsx is the file to submit"), test.stdout)
+
+        // A predictions file missing a row is an error naming the index.
+        let partial = dir.appendingPathComponent("partial.jsonl")
+        try Data("{\"index\": 0, \"prediction\": \"A\"}\n".utf8).write(to: partial)
+        let missing = try runCLI(["eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_dev.tsv").path,
+                                  "--predictions", partial.path, "--work-dir", work.path])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("1000007") || missing.stderr.contains("index"), missing.stderr)
+    }
+
+    /// The fixture LLM folder with its tokenizer beside the weights, as a downloaded HF folder has them.
+    private func llmFolder() throws -> URL {
+        let llm = dir.appendingPathComponent("vicuna-tiny")
+        try FileManager.default.copyItem(at: Fixtures.url("models/vicuna-tiny"), to: llm)
+        for file in ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"] {
+            try FileManager.default.copyItem(at: Fixtures.url("tokenizers/vicuna-tiny/\(file)"), to: llm.appendingPathComponent(file))
+        }
+        return llm
+    }
+
+    private func evalArguments(data: URL, work: URL) throws -> [String] {
+        ["eval", "mmbench", "--llm", try llmFolder().path, "--visual-encoder", Fixtures.url("models/clip-vit-tiny").path,
+         "--visual-encoder-aux", Fixtures.url("models/convnext-tiny").path,
+         "--pth", Fixtures.url("models/mgllava-tiny/sft.pth").path, "--image-size-aux", "128",
+         "--data", data.path, "--work-dir", work.path, "--max-new-tokens", "4"]
+    }
+
+    func testEvalRunsOnTheFixtureTSVAndResumes() throws {
+        let work = dir.appendingPathComponent("eval")
+        let arguments = try evalArguments(data: Fixtures.url("reference/mmbench/mmbench_dev.tsv"), work: work)
+        // A quick look at the first rows, then the whole file: the first rows are not generated again.
+        let quick = try runCLI(arguments + ["--limit", "5"])
+        XCTAssertEqual(quick.status, 0, quick.stderr)
+        let full = try runCLI(arguments)
+        XCTAssertEqual(full.status, 0, full.stderr)
+        XCTAssertTrue(full.stdout.contains("resuming: 5 rows already predicted"), full.stdout)
+        XCTAssertTrue(full.stdout.contains("Average"), full.stdout)
+        let log = try String(contentsOf: work.appendingPathComponent("mmbench_dev-predictions.jsonl"), encoding: .utf8)
+        let lines = log.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1 + 17, "header + one line per row")
+        XCTAssertTrue(lines[0].hasPrefix("{\"meta\":"))
+        // Re-scoring the log without the model gives the same table.
+        let rescored = try runCLI(["eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_dev.tsv").path,
+                                   "--predictions", work.appendingPathComponent("mmbench_dev-predictions.jsonl").path,
+                                   "--work-dir", dir.appendingPathComponent("rescored").path])
+        XCTAssertEqual(rescored.status, 0, rescored.stderr)
+        let table = { (text: String) in text.components(separatedBy: "Category")[1].components(separatedBy: "outputs:")[0] }
+        XCTAssertEqual(table(rescored.stdout), table(full.stdout))
+    }
+
+    func testBrokenImageRowsAreSkippedAndCounted() throws {
+        // Break the base64 of main question 0 (its circular copies refer to it).
+        var lines = try String(contentsOf: Fixtures.url("reference/mmbench/mmbench_dev.tsv"), encoding: .utf8)
+            .components(separatedBy: "\n")
+        let row = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("0\t") })
+        var fields = lines[row].components(separatedBy: "\t")
+        fields[9] = "!!!! not base64 at all !!!!"
+        lines[row] = fields.joined(separator: "\t")
+        let tsv = dir.appendingPathComponent("broken.tsv")
+        try lines.joined(separator: "\n").write(to: tsv, atomically: true, encoding: .utf8)
+
+        let result = try runCLI(try evalArguments(data: tsv, work: dir.appendingPathComponent("broken")))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("rows skipped (scored as wrong)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("index 0:"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("Average"), result.stdout)
+    }
+}
