@@ -17,33 +17,7 @@ struct EvalCommand: ParsableCommand {
             commandName: "mmbench",
             abstract: "Multiple-choice TSV (MMBench, SEED, SQA, AI2D, MMStar, MMMU) with circular evaluation, as upstream scores it.")
 
-        @Option(help: "Config giving the model folders, template and image sizes (default: tiny_sft).")
-        var config: String = "tiny_sft"
-
-        @Option(help: "A full config as JSON (e.g. from `mgllava configs dump`), instead of --config.")
-        var configFile: String?
-
-        @Option(name: .customLong("set"), help: "Patch a config value: key=value (repeatable).")
-        var sets: [String] = []
-
-        @Option(help: "HF LLM folder (overrides the config's llm_name_or_path).")
-        var llm: String?
-
-        @Option(help: "HF CLIP folder (overrides visual_encoder_name_or_path).")
-        var visualEncoder: String?
-
-        @Option(help: "open_clip ConvNeXt folder (overrides visual_encoder_aux_path).")
-        var visualEncoderAux: String?
-
-        @Option(help: "Prompt template (overrides prompt_template).")
-        var template: String?
-
-        @Option(help: "Side of the high-resolution input (overrides image_size_aux).")
-        var imageSizeAux: Int?
-
-        @Option(name: [.customLong("checkpoint"), .customLong("pth")],
-                help: "Trained weights: an MG-LLaVA .pth, a safetensors file, an iter_N folder or a work dir (default: work_dirs/<config>).")
-        var checkpoint: String?
+        @OptionGroup var model: EvalModelOptions
 
         @Option(help: "The TSV (default: the config's val_dataset when it is a .tsv path).")
         var data: String?
@@ -51,36 +25,9 @@ struct EvalCommand: ParsableCommand {
         @Option(help: "Eval box JSON keyed by row index (default: <tsv name>_boxes.json next to the TSV, if present).")
         var boxJson: String?
 
-        @Option(help: "Where the results go (default: work_dirs/<config>).")
-        var workDir: String?
-
-        @Option(help: "Generation limit (default: the config's evaluate_max_tokens, else 100 as upstream).")
-        var maxNewTokens: Int?
-
-        @Option(help: "Boxes kept per category (upstream's eval datasets use 100).")
-        var limitNum: Int = 100
-
-        @Option(help: "Evaluate only the first N rows (a quick look; the score then covers the complete circular groups among them).")
-        var limit: Int?
-
-        func validate() throws {
-            if let limit, limit <= 0 { throw ValidationError("--limit must be positive, got \(limit)") }
-            if let maxNewTokens, maxNewTokens <= 0 { throw ValidationError("--max-new-tokens must be positive") }
-        }
-
         func run() throws {
-            var options = try TrainOptions.parse([])
-            options.config = configFile == nil ? config : nil
-            options.configFile = configFile
-            var patches = sets
-            if let llm { patches.append("llm_name_or_path=\(llm)") }
-            if let visualEncoder { patches.append("visual_encoder_name_or_path=\(visualEncoder)") }
-            if let visualEncoderAux { patches.append("visual_encoder_aux_path=\(visualEncoderAux)") }
-            if let template { patches.append("prompt_template=\(template)") }
-            if let imageSizeAux { patches.append("image_size_aux=\(imageSizeAux)") }
-            options.sets = patches
-            let cfg = try options.loadConfig(defaultName: config)
             let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            let cfg = try model.resolvedConfig()
             func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
             guard let tsvPath = data ?? cfg.valDataset.flatMap({ $0.hasSuffix(".tsv") ? $0 : nil }) else {
                 throw UnknownConfig(message: "config \(cfg.name) names no TSV (val_dataset \(cfg.valDataset ?? "null")): pass --data FILE.tsv")
@@ -94,35 +41,13 @@ struct EvalCommand: ParsableCommand {
             }
             let boxes = try boxURL.map { try BoxIndex.load(contentsOf: $0) }
             if boxURL == nil { print("no box JSON: every image gets the dummy box, as upstream without detections") }
-
-            let weights = try TrainingRun.pretrainedWeights(path(checkpoint ?? "work_dirs/\(cfg.name)"), field: "checkpoint")
-            print("loading \(cfg.llmNameOrPath), \(cfg.visualEncoderNameOrPath), \(cfg.visualEncoderAuxPath) + \(weights.path)")
-            let model = try MGLLaVAModel.load(llm: path(cfg.llmNameOrPath), visualEncoder: path(cfg.visualEncoderNameOrPath),
-                                              visualEncoderAux: path(cfg.visualEncoderAuxPath), pth: weights, frozen: true)
-            model.eval()
-            let tokenizer = try Tokenizer.load(directory: path(cfg.llmNameOrPath))
-            guard let promptTemplate = PromptTemplate.named(cfg.promptTemplate) else {
-                throw UnknownConfig(message: "prompt_template \"\(cfg.promptTemplate)\" is unknown")
-            }
-            let clip = try CLIPVisionConfig.load(path(cfg.visualEncoderNameOrPath))
-            let processor = ImageProcessor(auxSize: cfg.imageSizeAux, clipSize: clip.imageSize, padToSquare: cfg.padImageToSquare)
-            let boxConfig = BoxPipelineConfig(auxSize: cfg.imageSizeAux, limitNum: limitNum, padToSquare: cfg.padImageToSquare)
-            let tokens = maxNewTokens ?? cfg.evaluateMaxTokens ?? 100
-            let evaluator = MultipleChoiceEvaluator(model: model, tokenizer: tokenizer, template: promptTemplate,
-                                                    processor: processor, boxConfig: boxConfig, boxes: boxes,
-                                                    maxNewTokens: tokens)
+            let prepared = try model.prepare(cfg, boxes: boxes, root: root)
+            let evaluator = prepared.evaluator
+            let out = prepared.workDir
+            let limit = model.limit
 
             // Predictions go to disk as they come; a rerun with the same settings continues from them.
-            let out = path(workDir ?? "work_dirs/\(cfg.name)")
-            func bytes(_ url: URL) -> Int {
-                ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? -1
-            }
-            let meta = PredictionLog.Meta(dataset: dataset.url.path, datasetBytes: bytes(dataset.url), checkpoint: weights.path,
-                                          checkpointBytes: bytes(weights), llm: path(cfg.llmNameOrPath).path,
-                                          template: promptTemplate.name, maxNewTokens: tokens, imageSizeAux: cfg.imageSizeAux)
-            let log = try PredictionLog(url: out.appendingPathComponent("\(dataset.name)-predictions.jsonl"), meta: meta)
-            if log.resumed > 0 { print("resuming: \(log.resumed) rows already predicted in \(log.url.path)") }
-            if log.discardedStale { print("\(log.url.lastPathComponent) was written under other settings: starting over") }
+            let log = try prepared.openLog(for: dataset.url, name: dataset.name)
 
             let progress = RowProgress()
             var predictions = try evaluator.predictAll(dataset, limit: limit, log: log) { progress.update($0, $1) }
@@ -194,6 +119,114 @@ struct EvalCommand: ParsableCommand {
         }
         print("outputs:")
         for file in files.all + extra { print("  results     \(file.path)") }
+    }
+}
+
+/// The model side of every `eval` command: which config, which weights, generation settings, where results go.
+struct EvalModelOptions: ParsableArguments {
+    @Option(help: "Config giving the model folders, template and image sizes (default: tiny_sft).")
+    var config: String = "tiny_sft"
+
+    @Option(help: "A full config as JSON (e.g. from `mgllava configs dump`), instead of --config.")
+    var configFile: String?
+
+    @Option(name: .customLong("set"), help: "Patch a config value: key=value (repeatable).")
+    var sets: [String] = []
+
+    @Option(help: "HF LLM folder (overrides the config's llm_name_or_path).")
+    var llm: String?
+
+    @Option(help: "HF CLIP folder (overrides visual_encoder_name_or_path).")
+    var visualEncoder: String?
+
+    @Option(help: "open_clip ConvNeXt folder (overrides visual_encoder_aux_path).")
+    var visualEncoderAux: String?
+
+    @Option(help: "Prompt template (overrides prompt_template).")
+    var template: String?
+
+    @Option(help: "Side of the high-resolution input (overrides image_size_aux).")
+    var imageSizeAux: Int?
+
+    @Option(name: [.customLong("checkpoint"), .customLong("pth")],
+            help: "Trained weights: an MG-LLaVA .pth, a safetensors file, an iter_N folder or a work dir (default: work_dirs/<config>).")
+    var checkpoint: String?
+
+    @Option(help: "Where the results go (default: work_dirs/<config>).")
+    var workDir: String?
+
+    @Option(help: "Generation limit (default: the config's evaluate_max_tokens, else 100 as upstream).")
+    var maxNewTokens: Int?
+
+    @Option(help: "Boxes kept per category (upstream's eval datasets use 100).")
+    var limitNum: Int = 100
+
+    @Option(help: "Evaluate only the first N rows (a quick look; the score then covers the complete circular groups among them).")
+    var limit: Int?
+
+    func validate() throws {
+        if let limit, limit <= 0 { throw ValidationError("--limit must be positive, got \(limit)") }
+        if let maxNewTokens, maxNewTokens <= 0 { throw ValidationError("--max-new-tokens must be positive") }
+    }
+
+    /// The config with the explicit paths applied.
+    func resolvedConfig() throws -> TrainConfig {
+        var options = try TrainOptions.parse([])
+        options.config = configFile == nil ? config : nil
+        options.configFile = configFile
+        var patches = sets
+        if let llm { patches.append("llm_name_or_path=\(llm)") }
+        if let visualEncoder { patches.append("visual_encoder_name_or_path=\(visualEncoder)") }
+        if let visualEncoderAux { patches.append("visual_encoder_aux_path=\(visualEncoderAux)") }
+        if let template { patches.append("prompt_template=\(template)") }
+        if let imageSizeAux { patches.append("image_size_aux=\(imageSizeAux)") }
+        options.sets = patches
+        return try options.loadConfig(defaultName: config)
+    }
+
+    /// Loads the model (frozen, weights in place) and the generation settings.
+    func prepare(_ cfg: TrainConfig, boxes: BoxIndex?, root: URL) throws -> PreparedEval {
+        func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
+        let weights = try TrainingRun.pretrainedWeights(path(checkpoint ?? "work_dirs/\(cfg.name)"), field: "checkpoint")
+        print("loading \(cfg.llmNameOrPath), \(cfg.visualEncoderNameOrPath), \(cfg.visualEncoderAuxPath) + \(weights.path)")
+        let model = try MGLLaVAModel.load(llm: path(cfg.llmNameOrPath), visualEncoder: path(cfg.visualEncoderNameOrPath),
+                                          visualEncoderAux: path(cfg.visualEncoderAuxPath), pth: weights, frozen: true)
+        model.eval()
+        let tokenizer = try Tokenizer.load(directory: path(cfg.llmNameOrPath))
+        guard let promptTemplate = PromptTemplate.named(cfg.promptTemplate) else {
+            throw UnknownConfig(message: "prompt_template \"\(cfg.promptTemplate)\" is unknown")
+        }
+        let clip = try CLIPVisionConfig.load(path(cfg.visualEncoderNameOrPath))
+        let processor = ImageProcessor(auxSize: cfg.imageSizeAux, clipSize: clip.imageSize, padToSquare: cfg.padImageToSquare)
+        let boxConfig = BoxPipelineConfig(auxSize: cfg.imageSizeAux, limitNum: limitNum, padToSquare: cfg.padImageToSquare)
+        let evaluator = MultipleChoiceEvaluator(model: model, tokenizer: tokenizer, template: promptTemplate,
+                                                processor: processor, boxConfig: boxConfig, boxes: boxes,
+                                                maxNewTokens: maxNewTokens ?? cfg.evaluateMaxTokens ?? 100)
+        return PreparedEval(evaluator: evaluator, weights: weights, llm: path(cfg.llmNameOrPath),
+                            imageSizeAux: cfg.imageSizeAux, workDir: path(workDir ?? "work_dirs/\(cfg.name)"))
+    }
+}
+
+/// A loaded model ready to answer, and where its results go.
+struct PreparedEval {
+    var evaluator: MultipleChoiceEvaluator
+    var weights: URL
+    var llm: URL
+    var imageSizeAux: Int
+    var workDir: URL
+
+    /// `<name>-predictions.jsonl` in the work dir, resumed when it was written under the same settings.
+    func openLog(for data: URL, name: String) throws -> PredictionLog {
+        func bytes(_ url: URL) -> Int {
+            ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? -1
+        }
+        let meta = PredictionLog.Meta(dataset: data.path, datasetBytes: bytes(data), checkpoint: weights.path,
+                                      checkpointBytes: bytes(weights), llm: llm.path, template: evaluator.template.name,
+                                      maxNewTokens: evaluator.maxNewTokens, imageSizeAux: imageSizeAux)
+        let log = try PredictionLog(url: workDir.appendingPathComponent("\(name)-predictions.jsonl"), meta: meta)
+        if log.resumed > 0 { print("resuming: \(log.resumed) rows already predicted in \(log.url.path)") }
+        if log.discardedStale { print("\(log.url.lastPathComponent) was written under other settings: starting over") }
+        return log
     }
 }
 
