@@ -14,6 +14,14 @@ public struct EvalQuestion: Equatable, Sendable {
     public var label: String?
     /// The line (JSON lines) or record number (JSON list), 1-based, for messages.
     public var line: Int
+
+    public init(id: String, image: String, text: String, label: String? = nil, line: Int = 0) {
+        self.id = id
+        self.image = image
+        self.text = text
+        self.label = label
+        self.line = line
+    }
 }
 
 public enum EvalQuestions {
