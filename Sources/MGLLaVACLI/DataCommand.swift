@@ -15,14 +15,7 @@ struct DataCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Pre-tokenise a config's data_path into a folder for offline_processed_text_folder.")
 
-        @Option(help: "Built-in config name (default: tiny_sft).")
-        var config: String?
-
-        @Option(help: "A full config as JSON, instead of --config.")
-        var configFile: String?
-
-        @Option(name: .customLong("set"), help: "Patch a value: key=value (repeatable, type-checked).")
-        var sets: [String] = []
+        @OptionGroup var selection: ConfigSelection
 
         @Option(help: "The folder to write.")
         var saveFolder: String
@@ -31,18 +24,13 @@ struct DataCommand: ParsableCommand {
         var onBadSample: String = "fail"
 
         func validate() throws {
-            if config != nil && configFile != nil { throw ValidationError("give --config or --config-file, not both") }
             if BadSamplePolicy(rawValue: onBadSample) == nil {
                 throw ValidationError("--on-bad-sample must be fail or skip, got \"\(onBadSample)\"")
             }
         }
 
         func run() throws {
-            var options = try TrainOptions.parse([])
-            options.config = config
-            options.configFile = configFile
-            options.sets = sets
-            let cfg = try options.loadConfig(defaultName: "tiny_sft")
+            let cfg = try selection.load(defaultName: "tiny_sft")
             let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
             func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
             if EmbeddedDefault.uses(cfg) { try EmbeddedDefault.ensure(root: root, log: { print($0) }) }

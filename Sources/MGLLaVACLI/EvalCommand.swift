@@ -124,14 +124,7 @@ struct EvalCommand: ParsableCommand {
 
 /// The model side of every `eval` command: which config, which weights, generation settings, where results go.
 struct EvalModelOptions: ParsableArguments {
-    @Option(help: "Config giving the model folders, template and image sizes (default: tiny_sft).")
-    var config: String = "tiny_sft"
-
-    @Option(help: "A full config as JSON (e.g. from `mgllava configs dump`), instead of --config.")
-    var configFile: String?
-
-    @Option(name: .customLong("set"), help: "Patch a config value: key=value (repeatable).")
-    var sets: [String] = []
+    @OptionGroup var selection: ConfigSelection
 
     @Option(help: "HF LLM folder (overrides the config's llm_name_or_path).")
     var llm: String?
@@ -169,19 +162,15 @@ struct EvalModelOptions: ParsableArguments {
         if let maxNewTokens, maxNewTokens <= 0 { throw ValidationError("--max-new-tokens must be positive") }
     }
 
-    /// The config with the explicit paths applied.
+    /// The config (default tiny_sft) with the explicit paths applied.
     func resolvedConfig() throws -> TrainConfig {
-        var options = try TrainOptions.parse([])
-        options.config = configFile == nil ? config : nil
-        options.configFile = configFile
-        var patches = sets
+        var patches: [String] = []
         if let llm { patches.append("llm_name_or_path=\(llm)") }
         if let visualEncoder { patches.append("visual_encoder_name_or_path=\(visualEncoder)") }
         if let visualEncoderAux { patches.append("visual_encoder_aux_path=\(visualEncoderAux)") }
         if let template { patches.append("prompt_template=\(template)") }
         if let imageSizeAux { patches.append("image_size_aux=\(imageSizeAux)") }
-        options.sets = patches
-        return try options.loadConfig(defaultName: config)
+        return try selection.load(defaultName: "tiny_sft", extra: patches)
     }
 
     /// Loads the model (frozen, weights in place) and the generation settings.

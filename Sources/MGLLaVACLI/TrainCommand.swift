@@ -28,14 +28,7 @@ struct TrainCommand: ParsableCommand {
 }
 
 struct TrainOptions: ParsableArguments {
-    @Option(help: "Built-in config name (see `mgllava configs list`); default: the embedded tiny config of the stage.")
-    var config: String?
-
-    @Option(help: "A full config as JSON (e.g. from `mgllava configs dump`), instead of --config.")
-    var configFile: String?
-
-    @Option(name: .customLong("set"), help: "Patch a value: key=value (repeatable, type-checked).")
-    var sets: [String] = []
+    @OptionGroup var selection: ConfigSelection
 
     @Option(help: "Where checkpoints, metrics.jsonl and the loss curve go (default: work_dirs/<config name>).")
     var workDir: String?
@@ -59,7 +52,6 @@ struct TrainOptions: ParsableArguments {
     var plain = false
 
     func validate() throws {
-        if config != nil && configFile != nil { throw ValidationError("give --config or --config-file, not both") }
         if BadSamplePolicy(rawValue: onBadSample) == nil {
             throw ValidationError("--on-bad-sample must be fail or skip, got \"\(onBadSample)\"")
         }
@@ -67,23 +59,8 @@ struct TrainOptions: ParsableArguments {
         if overwrite && (resume || resumeFrom != nil) { throw ValidationError("--overwrite contradicts --resume") }
     }
 
-    func loadConfig(defaultName: String) throws -> TrainConfig {
-        let base: TrainConfig
-        if let configFile {
-            base = try TrainConfig.load(jsonFile: URL(fileURLWithPath: configFile))
-        } else {
-            let name = config ?? defaultName
-            guard let found = ConfigRegistry.config(named: name) else {
-                let close = ConfigRegistry.closeNames(to: name).joined(separator: ", ")
-                throw UnknownConfig(message: "unknown config \"\(name)\" (close: \(close); see `mgllava configs list`)")
-            }
-            base = found
-        }
-        return try base.applying(sets)
-    }
-
     func run(stage: TrainConfig.Stage, defaultConfig: String) throws {
-        let config = try loadConfig(defaultName: defaultConfig)
+        let config = try selection.load(defaultName: defaultConfig)
         guard config.stage == stage else {
             throw UnknownConfig(message: "config \(config.name) is a \(config.stage.rawValue) config; "
                                 + "use `mgllava train \(config.stage.rawValue)`")
