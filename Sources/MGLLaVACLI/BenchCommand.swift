@@ -5,7 +5,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each reported as a ratio to a bound measured in the same run (build with -c release).",
-        subcommands: [GemmBenchCommand.self, VisionBenchCommand.self, DecodeBenchCommand.self, CheckpointOpenBenchCommand.self])
+        subcommands: [GemmBenchCommand.self, VisionBenchCommand.self, DecodeBenchCommand.self, TrainStepBenchCommand.self, CheckpointOpenBenchCommand.self])
 }
 
 struct GemmBenchCommand: ParsableCommand {
