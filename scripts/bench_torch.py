@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch CPU side-by-side for `mgllava bench vision` / `bench decode` (development only; mgllava never needs it).
+"""PyTorch CPU side-by-side for `mgllava bench vision` / `bench train-step` (development only; mgllava never needs it).
 
 Same shapes, random weights, eager fp32, the same thread count. Plain torch modules with the architectures' exact
 layer shapes (no transformers/timm needed):
@@ -84,6 +84,34 @@ class ConvNeXtL(nn.Module):
         return outs
 
 
+class LlamaLayer(nn.Module):
+    """One Vicuna-7B decoder layer (RMSNorm, rotary attention, SiLU-gated MLP) plus a small LM head, as
+    `mgllava bench train-step` builds it."""
+    def __init__(self, d=4096, f=11008, heads=32, vocab=1000):
+        super().__init__()
+        self.n1, self.n2 = nn.RMSNorm(d, eps=1e-5), nn.RMSNorm(d, eps=1e-5)
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d, bias=False) for _ in range(4))
+        self.gate, self.up = nn.Linear(d, f, bias=False), nn.Linear(d, f, bias=False)
+        self.down = nn.Linear(f, d, bias=False)
+        self.norm, self.head = nn.RMSNorm(d, eps=1e-5), nn.Linear(d, vocab, bias=False)
+        self.heads = heads
+
+    def forward(self, x):
+        b, l, d = x.shape
+        hd = d // self.heads
+        inv = 1.0 / (10000 ** (torch.arange(0, hd, 2).float() / hd))
+        ang = torch.outer(torch.arange(l).float(), inv)
+        cos, sin = torch.cat([ang.cos()] * 2, -1), torch.cat([ang.sin()] * 2, -1)
+        rot = lambda t: t * cos + torch.cat([-t[..., hd // 2:], t[..., :hd // 2]], -1) * sin
+        h = self.n1(x)
+        split = lambda t: t.view(b, l, self.heads, hd).transpose(1, 2)
+        a = F.scaled_dot_product_attention(rot(split(self.q(h))), rot(split(self.k(h))), split(self.v(h)), is_causal=True)
+        x = x + self.o(a.transpose(1, 2).reshape(b, l, d))
+        h = self.n2(x)
+        x = x + self.down(F.silu(self.gate(h)) * self.up(h))
+        return self.head(self.norm(x))
+
+
 def best(fn, repeats):
     fn()
     times = []
@@ -96,6 +124,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seq", type=int, default=1024)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -110,6 +139,18 @@ def main():
         a_ = torch.randn(577, 1024); b_ = torch.randn(4096, 1024)
         t = best(lambda: a_ @ b_.T, 5)
         print(f"torch matmul 577x1024->4096: {2 * 577 * 1024 * 4096 / t / 1e9:.1f} GFLOP/s")
+    layer = LlamaLayer()
+    x = torch.randn(1, a.seq, 4096) * 0.1
+    targets = torch.randint(0, 1000, (a.seq,))
+    with torch.no_grad():
+        t = best(lambda: layer(x), 2)
+    print(f"torch 7B decoder layer, seq {a.seq}, forward: {t * 1e3:.1f} ms")
+
+    def step():
+        layer.zero_grad()
+        F.cross_entropy(layer(x).view(-1, 1000), targets).backward()
+    t = best(step, 2)
+    print(f"torch 7B decoder layer, seq {a.seq}, forward+backward: {t * 1e3:.1f} ms")
 
 
 if __name__ == "__main__":
