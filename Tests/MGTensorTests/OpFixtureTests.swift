@@ -48,6 +48,26 @@ final class OpFixtureTests: XCTestCase {
         assertClose(grads[0], try f.tensor("grad.ce.logits"), atol: 1e-6, "ce grad")
     }
 
+    /// Exact GELU and its derivative against float64 libm (erf, exp) on a dense grid over [−12, 12]: the vectorised
+    /// Φ must stay within float32 rounding of the exact function everywhere, tails included.
+    func testExactGeluAgainstFloat64() throws {
+        let n = 48_001
+        let xs = (0..<n).map { Float(-12 + 24 * Double($0) / Double(n - 1)) }
+        let x = Tensor(xs, shape: [n]).requiringGrad()
+        let y = x.gelu()
+        y.backward(Tensor.ones([n]))
+        let out = y.toArray(), grad = try XCTUnwrap(x.grad).toArray()
+        var worstY = 0.0, worstG = 0.0
+        for (i, v) in xs.enumerated() {
+            let d = Double(v), cdf = 0.5 * (1 + erf(d / 2.0.squareRoot()))
+            let pdf = exp(-0.5 * d * d) / (2 * Double.pi).squareRoot()
+            worstY = max(worstY, abs(Double(out[i]) - d * cdf) / max(1, abs(d)))
+            worstG = max(worstG, abs(Double(grad[i]) - (cdf + d * pdf)))
+        }
+        XCTAssertLessThan(worstY, 3e-7, "GELU relative error (abs below |x| = 1)")
+        XCTAssertLessThan(worstG, 1e-6, "GELU derivative abs error")
+    }
+
     func testNorms() throws {
         let f = try open("ops-norm")
         for (name, eps) in [("layernorm_eps1e-5", Float(1e-5)), ("layernorm_eps1e-6", 1e-6)] {
