@@ -99,6 +99,35 @@ final class OpFixtureTests: XCTestCase {
         assertClose(y16, try f.tensor("output.rmsnorm_fp16"), atol: 1e-3, "rmsnorm_fp16")
     }
 
+    /// The stride-1 depthwise fast path (SIMD interior, scalar borders) against a float64 direct convolution, on
+    /// shapes that exercise narrow and wide rows, even and odd kernels, no/partial/full padding and a channel
+    /// multiplier.
+    func testDepthwiseStride1AgainstDirect() {
+        var gen = Generator(seed: 11)
+        // (batch, channels, multiplier, height, width, kernel, padding)
+        let shapes = [(2, 3, 1, 23, 37, 7, 3), (1, 4, 2, 9, 9, 3, 1), (1, 2, 1, 9, 30, 7, 0), (1, 2, 1, 16, 17, 4, 2),
+                      (1, 1, 1, 3, 3, 7, 3), (1, 3, 1, 12, 64, 5, 2)]
+        for (b, c, m, h, w, k, p) in shapes {
+            let x = Tensor.randn([b, c, h, w], generator: &gen)
+            let weight = Tensor.randn([c * m, 1, k, k], generator: &gen), bias = Tensor.randn([c * m], generator: &gen)
+            let y = x.conv2d(weight: weight, bias: bias, stride: (1, 1), padding: (p, p), groups: c)
+            let oh = h + 2 * p - k + 1, ow = w + 2 * p - k + 1
+            XCTAssertEqual(y.shape, [b, c * m, oh, ow])
+            let xs = x.toArray(), ws = weight.toArray(), bs = bias.toArray(), ys = y.toArray()
+            var worst = 0.0
+            for n in 0..<b { for oc in 0..<(c * m) { for oy in 0..<oh { for ox in 0..<ow {
+                var acc = Double(bs[oc])
+                for ky in 0..<k { for kx in 0..<k {
+                    let iy = oy - p + ky, ix = ox - p + kx
+                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                    acc += Double(ws[(oc * k + ky) * k + kx]) * Double(xs[((n * c + oc / m) * h + iy) * w + ix])
+                } }
+                worst = max(worst, abs(Double(ys[((n * c * m + oc) * oh + oy) * ow + ox]) - acc))
+            } } } }
+            XCTAssertLessThan(worst, 1e-4, "\((b, c, m, h, w, k, p))")
+        }
+    }
+
     func testConv() throws {
         let f = try open("ops-conv")
         // (case, stride, padding, groups)
