@@ -88,6 +88,34 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(table(rescored.stdout), table(full.stdout))
     }
 
+    func testPOPERunsEndToEndWithPerSplitScores() throws {
+        // Two tiny splits over the fixture photos, one question with a missing image.
+        let lines = [
+            #"{"question_id": 1, "image": "photo0.jpg", "text": "Is there a person in the image?", "label": "yes"}"#,
+            #"{"question_id": 2, "image": "photo1.png", "text": "Is there a dog in the image?", "label": "no"}"#,
+            #"{"question_id": 3, "image": "photo2.jpg", "text": "Is there a car in the image?", "label": "no"}"#,
+            #"{"question_id": 4, "image": "missing.jpg", "text": "Is there a cat in the image?", "label": "yes"}"#,
+        ]
+        let random = dir.appendingPathComponent("coco_pope_random.json")
+        let popular = dir.appendingPathComponent("coco_pope_popular.json")
+        try lines.joined(separator: "\n").write(to: random, atomically: true, encoding: .utf8)
+        try lines.prefix(2).joined(separator: "\n").write(to: popular, atomically: true, encoding: .utf8)
+        let work = dir.appendingPathComponent("pope")
+        var arguments = try evalArguments(data: random, work: work)
+        arguments[1] = "pope"
+        arguments += ["--data", popular.path, "--image-folder", Fixtures.url("preprocess").path]
+        let result = try runCLI(arguments)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("coco_pope_random"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("coco_pope_popular"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("score (mean F1)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("1 questions skipped"), result.stdout)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("pope-results.json")))
+        let splits = try XCTUnwrap((json as? [String: Any])?["splits"] as? [[String: Any]])
+        XCTAssertEqual(splits.count, 2)
+        XCTAssertEqual(splits.compactMap { $0["count"] as? Int }.sorted(), [2, 4])
+    }
+
     func testBrokenImageRowsAreSkippedAndCounted() throws {
         // Break the base64 of main question 0 (its circular copies refer to it).
         var lines = try String(contentsOf: Fixtures.url("reference/mmbench/mmbench_dev.tsv"), encoding: .utf8)
