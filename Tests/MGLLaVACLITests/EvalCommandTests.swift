@@ -116,6 +116,29 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(splits.compactMap { $0["count"] as? Int }.sorted(), [2, 4])
     }
 
+    func testTextVQARunsEndToEnd() throws {
+        let questions = dir.appendingPathComponent("llava_textvqa_val.jsonl")
+        try [#"{"question_id": "img0", "image": "photo0.jpg", "text": "What is written?\nAnswer the question using a single word or phrase."}"#,
+             #"{"question_id": "img1", "image": "photo1.png", "text": "What colour is it?\nAnswer the question using a single word or phrase."}"#]
+            .joined(separator: "\n").write(to: questions, atomically: true, encoding: .utf8)
+        let ten = { (a: String) in Array(repeating: "\"\(a)\"", count: 10).joined(separator: ", ") }
+        let annotations = dir.appendingPathComponent("TextVQA_val.json")
+        try """
+            {"data": [{"image_id": "img0", "question": "What is written?", "answers": [\(ten("stop"))]},
+                      {"image_id": "img1", "question": "What colour is it?", "answers": [\(ten("red"))]}]}
+            """.write(to: annotations, atomically: true, encoding: .utf8)
+        let work = dir.appendingPathComponent("textvqa")
+        var arguments = try evalArguments(data: questions, work: work)
+        arguments[1] = "textvqa"
+        arguments += ["--annotations", annotations.path, "--image-folder", Fixtures.url("preprocess").path]
+        let result = try runCLI(arguments)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("TextVQA accuracy:"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("(2 questions)"), result.stdout)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("llava_textvqa_val-results.json")))
+        XCTAssertEqual(((json as? [String: Any])?["perQuestion"] as? [Double])?.count, 2)
+    }
+
     func testBrokenImageRowsAreSkippedAndCounted() throws {
         // Break the base64 of main question 0 (its circular copies refer to it).
         var lines = try String(contentsOf: Fixtures.url("reference/mmbench/mmbench_dev.tsv"), encoding: .utf8)
