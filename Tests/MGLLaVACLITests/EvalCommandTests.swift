@@ -139,6 +139,34 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(((json as? [String: Any])?["perQuestion"] as? [Double])?.count, 2)
     }
 
+    func testGQARunsEndToEnd() throws {
+        let asked = dir.appendingPathComponent("llava_gqa_testdev_balanced.jsonl")
+        try [#"{"question_id": "201", "image": "photo0.jpg", "text": "Is it sunny?\nAnswer the question using a single word or phrase."}"#,
+             #"{"question_id": "202", "image": "photo2.jpg", "text": "What is on the table?\nAnswer the question using a single word or phrase."}"#]
+            .joined(separator: "\n").write(to: asked, atomically: true, encoding: .utf8)
+        let official = dir.appendingPathComponent("testdev_balanced_questions.json")
+        try """
+            {"201": {"question": "Is it sunny?", "answer": "yes", "isBalanced": true,
+                     "types": {"structural": "verify", "semantic": "attr"},
+                     "semantic": [{"operation": "select", "argument": "sky"}, {"operation": "verify weather", "argument": "sunny"}],
+                     "groups": {"global": null}},
+             "202": {"question": "What is on the table?", "answer": "cup", "isBalanced": true,
+                     "types": {"structural": "query", "semantic": "rel"},
+                     "semantic": [{"operation": "select", "argument": "table"}, {"operation": "query", "argument": "name"}],
+                     "groups": {"global": "tableware"}}}
+            """.write(to: official, atomically: true, encoding: .utf8)
+        let work = dir.appendingPathComponent("gqa")
+        var arguments = try evalArguments(data: asked, work: work)
+        arguments[1] = "gqa"
+        arguments += ["--questions", official.path, "--image-folder", Fixtures.url("preprocess").path]
+        let result = try runCLI(arguments)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("GQA accuracy:"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("2 questions"), result.stdout)
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("testdev_balanced_predictions.json")))
+        XCTAssertEqual((rows as? [[String: String]])?.map { $0["questionId"] }, ["201", "202"])
+    }
+
     func testBrokenImageRowsAreSkippedAndCounted() throws {
         // Break the base64 of main question 0 (its circular copies refer to it).
         var lines = try String(contentsOf: Fixtures.url("reference/mmbench/mmbench_dev.tsv"), encoding: .utf8)
