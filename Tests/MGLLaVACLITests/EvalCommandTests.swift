@@ -167,6 +167,26 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual((rows as? [[String: String]])?.map { $0["questionId"] }, ["201", "202"])
     }
 
+    func testVQAv2WritesTheUploadFileOverEveryTestID() throws {
+        let asked = dir.appendingPathComponent("llava_vqav2_test-dev.jsonl")
+        try [#"{"question_id": 11, "image": "photo0.jpg", "text": "What is this?\nAnswer the question using a single word or phrase."}"#]
+            .joined(separator: "\n").write(to: asked, atomically: true, encoding: .utf8)
+        let all = dir.appendingPathComponent("llava_vqav2_test.jsonl")
+        try [#"{"question_id": 10, "image": "a.jpg", "text": "x"}"#, #"{"question_id": 11, "image": "photo0.jpg", "text": "y"}"#]
+            .joined(separator: "\n").write(to: all, atomically: true, encoding: .utf8)
+        let work = dir.appendingPathComponent("vqav2")
+        var arguments = try evalArguments(data: asked, work: work)
+        arguments[1] = "vqav2"
+        arguments += ["--test-questions", all.path, "--image-folder", Fixtures.url("preprocess").path]
+        let result = try runCLI(arguments)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("2 entries (1 unanswered"), result.stdout)
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("vqav2_testdev_balanced_predictions.json")))
+        let list = try XCTUnwrap(rows as? [[String: Any]])
+        XCTAssertEqual(list.compactMap { $0["question_id"] as? Int }, [10, 11])
+        XCTAssertEqual(list.first?["answer"] as? String, "")
+    }
+
     func testBrokenImageRowsAreSkippedAndCounted() throws {
         // Break the base64 of main question 0 (its circular copies refer to it).
         var lines = try String(contentsOf: Fixtures.url("reference/mmbench/mmbench_dev.tsv"), encoding: .utf8)
