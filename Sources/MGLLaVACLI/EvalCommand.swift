@@ -10,7 +10,7 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Evaluate a trained MG-LLaVA on a benchmark, or re-score saved predictions.",
-        subcommands: [MMBench.self, EvalPOPECommand.self, EvalTextVQACommand.self, EvalGQACommand.self, EvalVQAv2Command.self, Score.self])
+        subcommands: [MMBench.self, EvalPOPECommand.self, EvalTextVQACommand.self, EvalGQACommand.self, EvalVQAv2Command.self, EvalMMECommand.self, Score.self])
 
     struct MMBench: ParsableCommand {
         static let configuration = CommandConfiguration(

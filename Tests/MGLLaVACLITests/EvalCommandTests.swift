@@ -187,6 +187,31 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(list.first?["answer"] as? String, "")
     }
 
+    func testMMERunsEndToEnd() throws {
+        let photo0 = try Data(contentsOf: Fixtures.url("preprocess/photo0.jpg")).base64EncodedString()
+        let photo1 = try Data(contentsOf: Fixtures.url("preprocess/photo1.png")).base64EncodedString()
+        // Two questions per image (accuracy+ pairs them); the second row of each image refers to the first's index.
+        let rows = [
+            "index\timage\tquestion\tanswer\tcategory\timage_path",
+            "0\t\(photo0)\tIs there a person in this image? Please answer yes or no.\tYes\texistence\texistence/0.jpg",
+            "1\t0\tIs there a giraffe in this image? Please answer yes or no.\tNo\texistence\texistence/0.jpg",
+            "2\t\(photo1)\tIs the word STOP in the image? Please answer yes or no.\tNo\tOCR\tOCR/1.png",
+            "3\t2\tIs there any text in the image? Please answer yes or no.\tYes\tOCR\tOCR/1.png",
+        ]
+        let tsv = dir.appendingPathComponent("MME.tsv")
+        try rows.joined(separator: "\n").write(to: tsv, atomically: true, encoding: .utf8)
+        let work = dir.appendingPathComponent("mme")
+        var arguments = try evalArguments(data: tsv, work: work)
+        arguments[1] = "mme"
+        let result = try runCLI(arguments)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("existence"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("OCR"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("perception"), result.stdout)
+        XCTAssertFalse(result.stdout.contains("rows skipped"), result.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("MME-results.json").path))
+    }
+
     func testBrokenImageRowsAreSkippedAndCounted() throws {
         // Break the base64 of main question 0 (its circular copies refer to it).
         var lines = try String(contentsOf: Fixtures.url("reference/mmbench/mmbench_dev.tsv"), encoding: .utf8)
