@@ -219,6 +219,19 @@ struct PreparedEval {
     }
 }
 
+extension PreparedEval {
+    /// Answers an open-ended question file (POPE, TextVQA, GQA, VQAv2): predictions logged under the file's base
+    /// name so a rerun resumes, with a progress line.
+    func answer(_ questions: [EvalQuestion], file: URL, imageFolder: URL, suffix: String, limit: Int?) throws
+        -> (answers: [String], log: PredictionLog) {
+        let evaluator = OpenEndedEvaluator(generator: evaluator, imageFolder: imageFolder, suffix: suffix)
+        let log = try openLog(for: file, name: file.deletingPathExtension().lastPathComponent)
+        let progress = RowProgress()
+        let answers = try evaluator.predictAll(questions, limit: limit, log: log) { progress.update($0, $1) }
+        return (answers, log)
+    }
+}
+
 /// Rows done, rows/s and ETA, on one line redrawn on a terminal, every 5 s otherwise.
 final class RowProgress {
     private let start = Date()

@@ -40,10 +40,8 @@ struct EvalGQACommand: ParsableCommand {
         }
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
         let prepared = try model.prepare(cfg, boxes: boxes, root: root)
-        let evaluator = OpenEndedEvaluator(generator: prepared.evaluator, imageFolder: path(imageFolder), suffix: "")
-        let log = try prepared.openLog(for: url, name: url.deletingPathExtension().lastPathComponent)
-        let progress = RowProgress()
-        let answers = try evaluator.predictAll(asked, limit: model.limit, log: log) { progress.update($0, $1) }
+        let (answers, log) = try prepared.answer(asked, file: url, imageFolder: path(imageFolder), suffix: "",
+                                                 limit: model.limit)
         let predictions = GQAScorer.predictions(zip(asked, answers).map { (questionID: $0.id, text: $1) })
 
         // Upstream's upload/eval file: [{"questionId", "prediction"}] in question order.

@@ -43,11 +43,9 @@ struct EvalPOPECommand: ParsableCommand {
             for q in questions where q.label == nil {
                 throw UnknownConfig(message: "\(url.path):\(q.line): question \(q.id) has no \"label\"")
             }
-            let evaluator = OpenEndedEvaluator(generator: prepared.evaluator, imageFolder: path(imageFolder), suffix: Self.suffix)
-            let log = try prepared.openLog(for: url, name: split)
             print("\(split): \(questions.count) questions")
-            let progress = RowProgress()
-            let answers = try evaluator.predictAll(questions, limit: model.limit, log: log) { progress.update($0, $1) }
+            let (answers, log) = try prepared.answer(questions, file: url, imageFolder: path(imageFolder),
+                                                     suffix: Self.suffix, limit: model.limit)
             skipped += log.skipped.count
             for (q, answer) in zip(questions, answers) {
                 samples.append(POPESample(questionID: q.id, split: split, label: q.label ?? "", prediction: answer))

@@ -41,11 +41,9 @@ struct EvalTextVQACommand: ParsableCommand {
         }
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
         let prepared = try model.prepare(cfg, boxes: boxes, root: root)
-        let evaluator = OpenEndedEvaluator(generator: prepared.evaluator, imageFolder: path(imageFolder), suffix: "")
         let name = url.deletingPathExtension().lastPathComponent
-        let log = try prepared.openLog(for: url, name: name)
-        let progress = RowProgress()
-        let answers = try evaluator.predictAll(questions, limit: model.limit, log: log) { progress.update($0, $1) }
+        let (answers, log) = try prepared.answer(questions, file: url, imageFolder: path(imageFolder), suffix: "",
+                                                 limit: model.limit)
         let results = zip(questions, answers).map { (questionID: $0.id, prompt: $0.text, prediction: $1) }
         let entries = try TextVQAMatching.entries(results: results, annotations: references)
         let score = try VQAAccuracy.evaluate(entries)

@@ -34,10 +34,8 @@ struct EvalVQAv2Command: ParsableCommand {
         let all = try EvalQuestions.load(path(testQuestions)).map(\.id)
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
         let prepared = try model.prepare(cfg, boxes: boxes, root: root)
-        let evaluator = OpenEndedEvaluator(generator: prepared.evaluator, imageFolder: path(imageFolder), suffix: "")
-        let log = try prepared.openLog(for: url, name: url.deletingPathExtension().lastPathComponent)
-        let progress = RowProgress()
-        let answers = try evaluator.predictAll(asked, limit: model.limit, log: log) { progress.update($0, $1) }
+        let (answers, log) = try prepared.answer(asked, file: url, imageFolder: path(imageFolder), suffix: "",
+                                                 limit: model.limit)
         var predictions: [String: String] = [:]
         for (q, answer) in zip(asked, answers) { predictions[q.id] = answer }
         let submission: VQAv2Submission
