@@ -11,6 +11,11 @@ public final class CausalLM: Module {
     /// nil when the head is tied to the embedding (`tie_word_embeddings`).
     public let lmHead: Linear?
     let inverseFrequencies: [Float]
+    /// Activation checkpointing of the decoder layers while training (HF `gradient_checkpointing_enable`, on in
+    /// every upstream MG-LLaVA config): each layer keeps only its input and recomputes its activations during
+    /// backward, so a 32-layer stack holds one layer's activations instead of all of them. Has no effect without a
+    /// graph (inference, a frozen LLM whose input needs no gradient) or with a KV cache.
+    public var gradientCheckpointing = false
 
     /// Builds the model with zero weights (memory is mapped lazily until the weights are loaded).
     public init(_ architecture: LLMArchitecture) {
@@ -76,23 +81,14 @@ public final class CausalLM: Module {
         var h = x
         var states = outputHiddenStates ? [x] : []
         for (i, layer) in layers.enumerated() {
-            let normed = layer.inputLayernorm(h)
-            var (q, k, v) = layer.selfAttn.project(normed)
-            q = q.applyingRotary(cos: cos, sin: sin)
-            k = k.applyingRotary(cos: cos, sin: sin)
-            let attended: Tensor
-            if let cache {
-                cache.write(layer: i, key: k, value: v)
-                attended = Tensor.scaledDotProductAttention(
-                    query: q, key: cache.keys[i], value: cache.values[i], mask: mask, isCausal: true,
-                    causalOffset: past, slidingWindow: a.slidingWindow, keyLength: total)
-            } else {
-                attended = Tensor.scaledDotProductAttention(query: q, key: k, value: v, mask: mask, isCausal: true,
-                                                            slidingWindow: a.slidingWindow)
+            let run = { (h: Tensor) -> Tensor in
+                self.decoderLayer(layer, index: i, h, cos: cos, sin: sin, mask: mask, cache: cache, past: past)
             }
-            let merged = attended.transposed(1, 2).reshaped([b, l, a.numHeads * a.headDim])
-            h = h + layer.selfAttn.oProj(merged)
-            h = h + layer.mlp(layer.postAttentionLayernorm(h))
+            if gradientCheckpointing && cache == nil {
+                h = Tensor.checkpointed(h, parameters: layer.namedParameters().map { $0.1.tensor }, run)
+            } else {
+                h = run(h)
+            }
             if outputHiddenStates && i < layers.count - 1 { states.append(h) }
         }
         cache?.advance(l)
@@ -104,6 +100,30 @@ public final class CausalLM: Module {
             logits = lmHead.map { $0(source) } ?? source.linear(weight: embedTokens.weight.tensor)
         }
         return Output(logits: logits, hiddenStates: states, lastHiddenState: final)
+    }
+
+    /// One decoder layer on h [B, L, H] (pre-norm attention and MLP, each added to the residual stream).
+    private func decoderLayer(_ layer: DecoderLayer, index i: Int, _ h: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?,
+                              cache: KVCache?, past: Int) -> Tensor {
+        let a = architecture
+        let b = h.shape[0], l = h.shape[1]
+        let normed = layer.inputLayernorm(h)
+        var (q, k, v) = layer.selfAttn.project(normed)
+        q = q.applyingRotary(cos: cos, sin: sin)
+        k = k.applyingRotary(cos: cos, sin: sin)
+        let attended: Tensor
+        if let cache {
+            cache.write(layer: i, key: k, value: v)
+            attended = Tensor.scaledDotProductAttention(
+                query: q, key: cache.keys[i], value: cache.values[i], mask: mask, isCausal: true,
+                causalOffset: past, slidingWindow: a.slidingWindow, keyLength: past + l)
+        } else {
+            attended = Tensor.scaledDotProductAttention(query: q, key: k, value: v, mask: mask, isCausal: true,
+                                                        slidingWindow: a.slidingWindow)
+        }
+        let merged = attended.transposed(1, 2).reshaped([b, l, a.numHeads * a.headDim])
+        let afterAttention = h + layer.selfAttn.oProj(merged)
+        return afterAttention + layer.mlp(layer.postAttentionLayernorm(afterAttention))
     }
 
     /// cos/sin [B, L, hd] for the given positions.

@@ -91,6 +91,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var freezeLLM = true
     /// `model.freeze_visual_encoder`: CLIP stays frozen in both stages.
     public var freezeVisualEncoder = true
+    /// `model.use_activation_checkpointing`: recompute each LLM decoder layer's activations during backward instead
+    /// of keeping them (upstream's `LLaVAModel` default, on in every config; SPEC §5). nil = that default (on).
+    /// Changes memory and time, never the numbers.
+    public var useActivationCheckpointing: Bool? = nil
     /// `train_dataloader.sampler`: random for pretraining, length-grouped for SFT.
     public var sampler = Sampler.random
     /// `pin_memory` of the dataloader (kept for fidelity; a CPU trainer may ignore it).
@@ -134,6 +138,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case evaluationFreq = "evaluation_freq"
         case freezeLLM = "freeze_llm"
         case freezeVisualEncoder = "freeze_visual_encoder"
+        case useActivationCheckpointing = "use_activation_checkpointing"
         case sampler
         case pinMemory = "pin_memory"
         case seed

@@ -128,6 +128,7 @@ public final class Trainer {
         for prefix in ["fuse_module", "projector", "bbox_projector"] { model.unfreeze(prefix: prefix) }
         if config.freezeLLM { model.freeze(prefix: "llm") } else { model.unfreeze(prefix: "llm") }
         model.train()
+        model.llm.gradientCheckpointing = config.useActivationCheckpointing ?? true
 
         // One parameter group, as upstream (weight decay 0 in every config anyway).
         optimizer = AdamW(model.namedParameters().filter { !$0.1.frozen }, lr: config.lr,

@@ -161,6 +161,7 @@ extension Trainer {
                 $0.evaluationFreq = 1
                 $0.dataloaderNumWorkers = 0
                 $0.pinMemory = false
+                $0.useActivationCheckpointing = nil
                 $0.name = ""
             }
         }

@@ -31,8 +31,9 @@ final class LLMParityTests: XCTestCase {
         }
     }
 
-    func checkModel(_ name: String) throws {
+    func checkModel(_ name: String, checkpointing: Bool = false) throws {
         let model = try CausalLM.load(directory: Fixtures.url("models/\(name)"))
+        model.gradientCheckpointing = checkpointing
         let ref = try SafeTensorsFile(url: Fixtures.url("reference/llm-\(name).safetensors"))
         let ids = rows(try ref.tensor("input.input_ids"))
         let mask = rows(try ref.tensor("input.attention_mask"))
@@ -61,6 +62,31 @@ final class LLMParityTests: XCTestCase {
     func testVicuna() throws { try checkModel("vicuna-tiny") }
     func testLlama3GQA() throws { try checkModel("llama3-tiny") }
     func testPhi3Fused() throws { try checkModel("phi3-tiny") }
+    // Activation checkpointing recomputes each layer in backward: the same loss and gradients as HF.
+    func testVicunaCheckpointed() throws { try checkModel("vicuna-tiny", checkpointing: true) }
+    func testPhi3Checkpointed() throws { try checkModel("phi3-tiny", checkpointing: true) }
+
+    /// A frozen LLM under checkpointing (MG-LLaVA's pretraining): the gradient reaching the input embeddings is
+    /// the one without checkpointing, and the frozen weights get none.
+    func testFrozenCheckpointedInputGradient() throws {
+        let model = try CausalLM.load(directory: Fixtures.url("models/llama3-tiny"))
+        model.freeze()
+        var gen = Generator(seed: 7)
+        let x = Tensor.randn([2, 9, model.architecture.hiddenSize], generator: &gen)
+        let labels = (0..<2).map { _ in (0..<9).map { _ in gen.nextInt(below: model.architecture.vocabSize) } }
+        var grads: [Tensor] = []
+        for checkpointing in [false, true] {
+            model.gradientCheckpointing = checkpointing
+            let leaf = x.requiringGrad()
+            guard let logits = model(inputsEmbeds: leaf).logits else { return XCTFail("no logits") }
+            CausalLM.causalLoss(logits: logits, labels: labels).backward()
+            guard let g = leaf.grad else { return XCTFail("no input gradient (checkpointing \(checkpointing))") }
+            grads.append(g)
+        }
+        let r = compare(grads[1], grads[0], atol: 1e-6, rtol: 1e-5)
+        XCTAssertTrue(r.ok, "input gradient with vs without checkpointing: \(r.message)")
+        XCTAssertTrue(model.namedParameters().allSatisfy { $0.1.grad == nil }, "a frozen weight got a gradient")
+    }
 
     /// Greedy decoding with the KV cache reproduces transformers' `generate` token for token, and the top-5
     /// log-probabilities of every step.

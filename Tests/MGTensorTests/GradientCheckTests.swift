@@ -63,6 +63,22 @@ final class GradientCheckTests: XCTestCase {
         check("self-use", [randn([3, 2])]) { $0[0] * $0[0] + $0[0] }
     }
 
+    /// Activation checkpointing: the recorded node re-runs the body in backward; gradients reach the input and
+    /// the parameters the body reads (also when only a parameter needs one).
+    func testCheckpointed() {
+        check("checkpointed", [randn([3, 4]), randn([4])]) { t in
+            Tensor.checkpointed(t[0], parameters: [t[1]]) { x in (x * t[1]).tanh() * x + t[1] }
+        }
+        let constant = randn([2, 4])
+        check("checkpointed, constant input", [randn([4])]) { t in
+            Tensor.checkpointed(constant, parameters: [t[0]]) { x in (x * t[0]).sigmoid() }
+        }
+        check("stacked checkpoints", [randn([2, 3]), randn([3])]) { t in
+            let once = Tensor.checkpointed(t[0], parameters: [t[1]]) { x in (x * t[1]).tanh() }
+            return Tensor.checkpointed(once, parameters: [t[1]]) { x in x * x + t[1] }
+        }
+    }
+
     func testScalarOps() {
         let s = randomShape()
         check("+s", [randn(s)]) { $0[0] + 1.5 }

@@ -35,6 +35,7 @@ public let tiny_pretrain = TrainConfig().with {
     $0.evaluationFreq = 100
     $0.freezeLLM = true
     $0.freezeVisualEncoder = true
+    $0.useActivationCheckpointing = false  // 3 layers of width 128: the recompute would cost time and save nothing
     $0.sampler = .random
     $0.pinMemory = false
     $0.seed = 2024
