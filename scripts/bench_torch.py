@@ -112,6 +112,67 @@ class LlamaLayer(nn.Module):
         return self.head(self.norm(x))
 
 
+class Phi3Layer(nn.Module):
+    """One Phi-3-mini decoder layer: fused qkv and gate_up projections, RMSNorm, rotary attention, SiLU gate."""
+    def __init__(self, d=3072, f=8192, heads=32):
+        super().__init__()
+        self.n1, self.n2 = nn.RMSNorm(d, eps=1e-5), nn.RMSNorm(d, eps=1e-5)
+        self.qkv, self.o = nn.Linear(d, 3 * d, bias=False), nn.Linear(d, d, bias=False)
+        self.gate_up, self.down = nn.Linear(d, 2 * f, bias=False), nn.Linear(f, d, bias=False)
+        self.heads = heads
+
+    def forward(self, x, cos, sin):
+        b, l, d = x.shape
+        hd = d // self.heads
+        rot = lambda t: t * cos + torch.cat([-t[..., hd // 2:], t[..., :hd // 2]], -1) * sin
+        q, k, v = self.qkv(self.n1(x)).split(d, -1)
+        split = lambda t: t.view(b, l, self.heads, hd).transpose(1, 2)
+        a = F.scaled_dot_product_attention(rot(split(q)), rot(split(k)), split(v), is_causal=True)
+        x = x + self.o(a.transpose(1, 2).reshape(b, l, d))
+        g, u = self.gate_up(self.n2(x)).chunk(2, -1)
+        return x + self.down(F.silu(g) * u)
+
+
+class Phi3Stack(nn.Module):
+    """`mgllava bench stack-step --llm phi3-mini --layers N --stage sft --no-checkpointing`: the frozen towers
+    (CLIP up to hidden state -2, ConvNeXt-L at 768, no graph), a Conv-Gate-shaped fusion, the two projectors and a
+    Phi-3-mini-shaped LLM with N layers, trained. Box features are random stand-ins here (torch has no RoIAlign
+    without torchvision; ours take ~50 ms)."""
+    def __init__(self, layers, vocab=32064, d=3072):
+        super().__init__()
+        self.vit, self.cnx = ViT(), ConvNeXtL()
+        self.vit.layers = self.vit.layers[:23]
+        for p in list(self.vit.parameters()) + list(self.cnx.parameters()):
+            p.requires_grad_(False)
+        self.slow = nn.Sequential(nn.Conv2d(1536, 1536, 1), nn.Conv2d(1536, 1024, 1))
+        self.fast = nn.Sequential(nn.Conv2d(1024, 1024, 7, padding=3, groups=1024), nn.Conv2d(1024, 1024, 1))
+        self.gate = nn.Sequential(nn.Linear(2048, 512), nn.GELU(), nn.Linear(512, 1))
+        self.proj = nn.Sequential(nn.Linear(1024, d), nn.GELU(), nn.Linear(d, d))
+        self.bbox_proj = nn.Sequential(nn.Linear(2880, d), nn.GELU(), nn.Linear(d, d))
+        self.embed = nn.Embedding(vocab, d)
+        self.layers = nn.ModuleList(Phi3Layer() for _ in range(layers))
+        self.norm, self.head = nn.RMSNorm(d, eps=1e-5), nn.Linear(d, vocab, bias=False)
+
+    def forward(self, px, px_aux, boxes, ids, labels):
+        with torch.no_grad():
+            low = self.vit(px)[:, 1:]                                   # [1, 576, 1024]
+            high = self.cnx(px_aux)[3]                                  # [1, 1536, 24, 24]
+        lowmap = low.transpose(1, 2).reshape(1, 1024, 24, 24)
+        slow = self.slow(high).flatten(2).transpose(1, 2)
+        fast = self.fast(lowmap).flatten(2).transpose(1, 2)
+        g = torch.sigmoid(self.gate(torch.cat([low, slow], -1)))
+        fused = low + fast + g * slow
+        x = torch.cat([self.embed(ids[:, :1]), self.proj(fused), self.bbox_proj(boxes)[None], self.embed(ids[:, 1:])], 1)
+        l, hd = x.shape[1], 3072 // 32
+        inv = 1.0 / (10000 ** (torch.arange(0, hd, 2).float() / hd))
+        ang = torch.outer(torch.arange(l).float(), inv)
+        cos, sin = torch.cat([ang.cos()] * 2, -1), torch.cat([ang.sin()] * 2, -1)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        logits = self.head(self.norm(x))
+        return F.cross_entropy(logits[0, :-1], labels[0, 1:], ignore_index=-100)
+
+
 def best(fn, repeats):
     fn()
     times = []
@@ -125,9 +186,15 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seq", type=int, default=1024)
+    p.add_argument("--phi3-layers", type=int, default=2, help="0 skips the Phi-3 stack step")
+    p.add_argument("--only-phi3", action="store_true")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.phi3_layers:
+        phi3_step(a.phi3_layers)
+    if a.only_phi3:
+        return
     with torch.no_grad():
         vit = ViT().eval()
         t = best(lambda: vit(torch.randn(1, 3, 336, 336)), a.repeats)
@@ -151,6 +218,24 @@ def main():
         F.cross_entropy(layer(x).view(-1, 1000), targets).backward()
     t = best(step, 2)
     print(f"torch 7B decoder layer, seq {a.seq}, forward+backward: {t * 1e3:.1f} ms")
+
+
+def phi3_step(layers, text=256, boxes=100):
+    model = Phi3Stack(layers)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=2e-5, weight_decay=0)
+    ids = torch.randint(3, 32064, (1, 1 + text))
+    labels = torch.cat([torch.full((1, 1 + 576 + boxes), -100), ids[:, 1:]], 1)
+    px, px_aux, bx = torch.randn(1, 3, 336, 336), torch.randn(1, 3, 768, 768), torch.randn(boxes, 2880)
+
+    def step():
+        opt.zero_grad()
+        model(px, px_aux, bx, ids, labels).backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        opt.step()
+    t = best(step, 1)
+    seq = 1 + 576 + boxes + text
+    print(f"torch phi3-mini stack, sft step ({layers} of 32 layers), seq {seq}: {t:.2f} s, {seq / t:.0f} tokens/s")
 
 
 if __name__ == "__main__":

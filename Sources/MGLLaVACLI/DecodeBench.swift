@@ -11,8 +11,8 @@ struct DecodeBenchCommand: ParsableCommand {
         commandName: "decode",
         abstract: "Prefill and decode tokens/s of an LLM in bf16 vs the memory-bandwidth bound (release build).")
 
-    @Argument(help: "LLM folder (HF layout).")
-    var directory: String
+    @Argument(help: "LLM folder (HF layout); without it, a Vicuna-7B-shaped model with random bf16 weights is built in memory.")
+    var directory: String?
 
     @Option(help: "Write a random bf16 model with this config.json's shapes into DIRECTORY first, then exit.")
     var generate: String?
@@ -26,26 +26,53 @@ struct DecodeBenchCommand: ParsableCommand {
     @Option(help: "Tokens to decode.")
     var newTokens: Int = 16
 
+    @Flag(help: "Also print the rows as one JSON line (for `bench all`).")
+    var json = false
+
     func validate() throws {
         guard promptTokens >= 1, newTokens >= 1 else { throw ValidationError("--prompt-tokens and --new-tokens must be ≥ 1") }
+        if directory == nil && (generate != nil || clipConfig != nil) {
+            throw ValidationError("--generate and --clip-config need the LLM folder to write")
+        }
     }
 
     func run() throws {
-        let dir = URL(fileURLWithPath: directory)
+        let t0 = BenchTiming.now()
+        let model: CausalLM
+        let source: String
+        if let directory {
+            let dir = URL(fileURLWithPath: directory)
+            if try writeModels(dir) { return }
+            model = try CausalLM.load(directory: dir, frozen: true)
+            source = "opened in %.2f s, memory-mapped"
+        } else {
+            print("building a Vicuna-7B-shaped model with random bf16 weights in memory…")
+            model = CausalLM(StackStepBenchCommand.LLMShape.vicuna7b.architecture(layers: nil))
+            var state: UInt64 = 0x2545_F491_4F6C_DD1D
+            for (_, p) in model.namedParameters() { p.useInPlace(Self.randomBF16(shape: p.shape, state: &state)) }
+            source = "built in %.2f s, in memory"
+        }
+        let loadTime = BenchTiming.now() - t0
+        try measure(model, bandwidth: Self.copyBandwidth(), loadTime: loadTime, source: source)
+    }
+
+    /// `--generate` / `--clip-config`: writes the random models and returns true (nothing is measured then).
+    func writeModels(_ dir: URL) throws -> Bool {
         if let generate {
             try Self.writeRandomModel(config: URL(fileURLWithPath: generate), to: dir)
             print("wrote a random bf16 model to \(dir.path); now run: mgllava bench decode \(dir.path)")
             if let clipConfig { try Self.writeRandomTowers(clipConfig: URL(fileURLWithPath: clipConfig), llm: dir) }
-            return
+            return true
         }
         if let clipConfig {
             try Self.writeRandomTowers(clipConfig: URL(fileURLWithPath: clipConfig), llm: dir)
-            return
+            return true
         }
-        let bandwidth = Self.copyBandwidth()
-        let t0 = BenchTiming.now()
-        let model = try CausalLM.load(directory: dir, frozen: true)
-        let loadTime = BenchTiming.now() - t0
+        return false
+    }
+
+    func measure(_ model: CausalLM, bandwidth: Double, loadTime: Double, source: String) throws {
+        BenchTiming.resetPeakRSS()
         let weightBytes = model.namedParameters().reduce(0) { $0 + $1.1.value.storage.byteCount }
         // Bytes a decode step reads: every weight except the embedding table (one row of it).
         let embedBytes = model.embedTokens.weight.value.storage.byteCount
@@ -71,7 +98,7 @@ struct DecodeBenchCommand: ParsableCommand {
         let decodeRate = Double(produced) / decode
         let bound = bandwidth / Double(perToken)
         let flops = 2.0 * Double(weightBytes - embedBytes) / 2 * Double(promptTokens)
-        print(String(format: "model: %.2f B parameters, %.2f GB in bf16 (opened in %.2f s, memory-mapped)",
+        print(String(format: "model: %.2f B parameters, %.2f GB in bf16 (" + source + ")",
                      Double(weightBytes) / 2e9, Double(weightBytes) / 1e9, loadTime))
         print(String(format: "prefill: %d tokens in %.2f s = %.1f tokens/s (%.1f GFLOP/s)", promptTokens, prefill,
                      Double(promptTokens) / prefill, flops / prefill / 1e9))
@@ -79,6 +106,32 @@ struct DecodeBenchCommand: ParsableCommand {
         print(String(format: "copy bandwidth %.2f GB/s → bound %.3f tokens/s (%.2f GB read per token); decode ÷ bound = %.2f",
                      bandwidth / 1e9, bound, Double(perToken) / 1e9, decodeRate / bound))
         print(String(format: "peak RSS %.2f GB", Double(BenchTiming.peakRSS()) / 1e9))
+        if json {
+            BenchRows.emit([
+                BenchRow(name: "7B bf16 decode, one token (prompt \(promptTokens))", seconds: 1 / decodeRate,
+                         boundSeconds: 1 / bound, bound: String(format: "copy bandwidth %.2f GB/s", bandwidth / 1e9),
+                         peakRSS: BenchTiming.peakRSS(),
+                         detail: String(format: "%.3f tokens/s; prefill %.1f tokens/s", decodeRate, Double(promptTokens) / prefill)),
+            ])
+        }
+    }
+
+    /// A bf16 tensor of uniform-ish random values (|w| < 0.03, as bf16 bit patterns; 1-D tensors — norms — ≈ 1),
+    /// drawn with a xorshift generator: far cheaper than converting float32 draws at 7 B elements.
+    static func randomBF16(shape: [Int], state: inout UInt64) -> Tensor {
+        let count = shape.reduce(1, *)
+        let storage = Storage(uninitializedCount: count, dtype: .bfloat16)
+        let p = storage.pointer.assumingMemoryBound(to: UInt16.self)
+        let norm = shape.count == 1
+        var s = state
+        for j in 0..<count {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17
+            let mantissa = UInt16(truncatingIfNeeded: s >> 32) & 0x7F
+            let sign = UInt16(truncatingIfNeeded: s >> 48) & 0x8000
+            p[j] = norm ? (0x3F80 | (mantissa & 0x0F)) : (sign | 0x3C00 | (UInt16(truncatingIfNeeded: s >> 40) & 0x1) << 7 | mantissa)
+        }
+        state = s
+        return Tensor(storage: storage, shape: shape)
     }
 
     /// Bytes per second read by a memcpy of a 1 GiB buffer split over the cores, as the decode kernels split their
@@ -161,20 +214,9 @@ struct DecodeBenchCommand: ParsableCommand {
             let file = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
             var tensors: [String: Tensor] = [:]
             for (name, shape) in shard {
-                let count = shape.reduce(1, *)
-                let storage = Storage(uninitializedCount: count, dtype: .bfloat16)
-                let p = storage.pointer.assumingMemoryBound(to: UInt16.self)
-                let norm = shape.count == 1
-                for j in 0..<count {
-                    state ^= state << 13; state ^= state >> 7; state ^= state << 17
-                    // Weights ~ U(-0.03, 0.03) (as bf16 bit patterns: sign + small exponent); norms ≈ 1.
-                    let mantissa = UInt16(truncatingIfNeeded: state >> 32) & 0x7F
-                    let sign = UInt16(truncatingIfNeeded: state >> 48) & 0x8000
-                    p[j] = norm ? (0x3F80 | (mantissa & 0x0F)) : (sign | 0x3C00 | (UInt16(truncatingIfNeeded: state >> 40) & 0x1) << 7 | mantissa)
-                }
-                tensors[name] = Tensor(storage: storage, shape: shape)
+                tensors[name] = Self.randomBF16(shape: shape, state: &state)
                 weightMap[name] = file
-                total += count * 2
+                total += shape.reduce(1, *) * 2
             }
             try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: dir.appendingPathComponent(file))
             print("wrote \(file)")

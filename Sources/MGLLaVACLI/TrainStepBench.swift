@@ -18,6 +18,9 @@ struct TrainStepBenchCommand: ParsableCommand {
     @Option(help: "Sequence length of the decoder-layer rows.")
     var sequence: Int = 1024
 
+    @Flag(help: "Also print the rows as one JSON line (for `bench all`).")
+    var json = false
+
     func validate() throws {
         guard repeats >= 1, sequence >= 16 else { throw ValidationError("--repeats ≥ 1 and --sequence ≥ 16") }
     }
@@ -47,9 +50,11 @@ struct TrainStepBenchCommand: ParsableCommand {
         }
 
         layer.freeze()
+        BenchTiming.resetPeakRSS()
         let fwd = BenchTiming.interleaved(repeats: repeats, [{ _ = withNoGrad { layer(inputsEmbeds: x) } }, { fwdRaw.run() }])
         let fwdRSS = BenchTiming.peakRSS()
         layer.unfreeze()
+        BenchTiming.resetPeakRSS()
         let step = {
             layer.zeroGrad()
             let loss = layer(inputsEmbeds: x).logits?.reshaped([l, vocab]).crossEntropy(targets: targets)
@@ -68,6 +73,7 @@ struct TrainStepBenchCommand: ParsableCommand {
             .with { $0.pretrainedPth = nil; $0.stage = .pretrain; $0.freezeLLM = false; $0.maxEpochs = 100 }
         let run = try TrainingRun.prepare(config: config, workDir: root.appendingPathComponent("w"), root: root)
         var tokens = 0
+        BenchTiming.resetPeakRSS()
         let tinyStep = BenchTiming.interleaved(repeats: max(repeats, 10)) { tokens = (try? run.trainer.step())?.tokens ?? 0 }
 
         print("row".padding(toLength: 44, withPad: " ", startingAt: 0) + "      time   GFLOP/s  sgemm GFLOP/s  ratio  peak RSS")
@@ -82,5 +88,18 @@ struct TrainStepBenchCommand: ParsableCommand {
               + BenchTiming.format(seconds: tinyStep)
               + String(format: "  %.0f tokens/s (batch %d, %d tokens)", Double(tokens) / tinyStep, config.batchSize, tokens))
         print("ratio = raw sgemm time on the same GEMM shapes ÷ our time, measured interleaved in this run")
+        if json {
+            let sgemm = "sgemm on the same shapes"
+            BenchRows.emit([
+                BenchRow(name: "7B decoder layer, seq \(l), forward", seconds: fwd[0], boundSeconds: fwd[1], bound: sgemm,
+                         peakRSS: fwdRSS, detail: String(format: "%.1f GFLOP/s", flops(forward) / fwd[0] / 1e9)),
+                BenchRow(name: "7B decoder layer, seq \(l), forward + backward", seconds: both[0], boundSeconds: both[1],
+                         bound: sgemm, peakRSS: bothRSS,
+                         detail: String(format: "%.1f GFLOP/s", flops(forward + backward) / both[0] / 1e9)),
+                BenchRow(name: "tiny stack, one SFT step (batch \(config.batchSize))", seconds: tinyStep,
+                         peakRSS: BenchTiming.peakRSS(),
+                         detail: String(format: "%.0f tokens/s, %d tokens", Double(tokens) / tinyStep, tokens)),
+            ])
+        }
     }
 }

@@ -17,6 +17,9 @@ struct VisionBenchCommand: ParsableCommand {
     @Option(help: "Boxes for the box-feature row.")
     var boxes: Int = 100
 
+    @Flag(help: "Also print the rows as one JSON line (for `bench all`).")
+    var json = false
+
     func validate() throws {
         guard repeats >= 1, boxes >= 1 else { throw ValidationError("--repeats and --boxes must be at least 1") }
     }
@@ -52,6 +55,19 @@ struct VisionBenchCommand: ParsableCommand {
         }
     }
 
+    /// ConvNeXt-L at 768 as GEMMs (m, k, n, count): the stem and downsample convs as im2col GEMMs and the block
+    /// MLPs; the depthwise 7×7 convs are not GEMMs.
+    static func convNeXtLargeShapes() -> [(Int, Int, Int, Int)] {
+        let dims = [192, 384, 768, 1536], depths = [3, 3, 27, 3], sizes = [192, 96, 48, 24]
+        var shapes = [(192 * 192, 48, 192, 1)]
+        for s in 0..<4 {
+            let px = sizes[s] * sizes[s], c = dims[s]
+            if s > 0 { shapes.append((px, dims[s - 1] * 4, c, 1)) }
+            shapes += [(px, c, 4 * c, depths[s]), (px, 4 * c, c, depths[s])]
+        }
+        return shapes
+    }
+
     func run() throws {
         var gen = Generator(seed: 0)
         print("building CLIP ViT-L/14-336 and ConvNeXt-L with random weights…")
@@ -75,6 +91,7 @@ struct VisionBenchCommand: ParsableCommand {
         // timed in alternation with the forward so that both see the same machine.
         let clipRaw = RawGemmSeries([(577, 1024, 1024, 4 * 24), (577, 1024, 4096, 24), (577, 4096, 1024, 24),
                                      (577, 64, 577, 16 * 24), (577, 577, 64, 16 * 24)])
+        BenchTiming.resetPeakRSS()
         let clipTimes = BenchTiming.interleaved(repeats: repeats, [{ _ = withNoGrad { clip(pixels) } }, { clipRaw.run() }])
         let clipTime = clipTimes[0], clipGemm = clipTimes[1]
         let clipRate = clipFlops / clipGemm / 1e9
@@ -91,14 +108,9 @@ struct VisionBenchCommand: ParsableCommand {
         }
         // The bound: raw sgemm on the trunk's GEMM shapes (stem and downsample convs as im2col GEMMs, block MLPs);
         // the depthwise 7×7 convs are not GEMMs and count as overhead.
-        var convShapes = [(192 * 192, 48, 192, 1)]
-        for s in 0..<4 {
-            let px = sizes[s] * sizes[s], c = dims[s]
-            if s > 0 { convShapes.append((px, dims[s - 1] * 4, c, 1)) }
-            convShapes += [(px, c, 4 * c, depths[s]), (px, 4 * c, c, depths[s])]
-        }
-        let convRaw = RawGemmSeries(convShapes)
+        let convRaw = RawGemmSeries(Self.convNeXtLargeShapes())
         var stages: [Tensor] = []
+        BenchTiming.resetPeakRSS()
         let convTimes = BenchTiming.interleaved(repeats: repeats, [{ stages = withNoGrad { trunk(pixelsAux) } }, { convRaw.run() }])
         let convTime = convTimes[0], convGemm = convTimes[1]
         let convRate = convFlops / convGemm / 1e9
@@ -106,9 +118,11 @@ struct VisionBenchCommand: ParsableCommand {
 
         // Fusion on the real grids.
         let low = Tensor.randn([1, 576, 1024], generator: &gen)
+        BenchTiming.resetPeakRSS()
         let fusionTime = BenchTiming.interleaved(repeats: repeats) { _ = withNoGrad { fusion(low: low, high: stages[3]) } }
         let fusionMACs: Int = 1536 * 1536 + 1536 * 1024 + 1024 * 1024 + 1024 * 49  // per token
         let fusionFlops = 2 * 576 * Double(fusionMACs)
+        let fusionRSS = BenchTiming.peakRSS()
 
         // Box features: random boxes in the 768 frame.
         var roi: [RoIBox] = []
@@ -135,10 +149,22 @@ struct VisionBenchCommand: ParsableCommand {
         }
         row("CLIP ViT-L/14-336, batch 1", clipTime, clipFlops, clipRate, clipRSS)
         row("ConvNeXt-L at 768", convTime, convFlops, convRate, convRSS)
-        row("Conv-Gate fusion (24×24)", fusionTime, fusionFlops, nil, convRSS)
+        row("Conv-Gate fusion (24×24)", fusionTime, fusionFlops, nil, fusionRSS)
         row("box features, \(boxes) boxes", boxTime, boxGemmFlops, nil, boxRSS)
         print(String(format: "box features resident growth: %.1f MiB (the 2880×192×192 map would be %.0f MiB)",
                      Double(max(0, boxRSS - rssBeforeBoxes)) / 1_048_576, 2880.0 * 192 * 192 * 4 / 1_048_576))
+        if json {
+            let sgemm = "sgemm on the same shapes"
+            BenchRows.emit([
+                BenchRow(name: "CLIP ViT-L/14-336, batch 1, forward", seconds: clipTime, boundSeconds: clipGemm,
+                         bound: sgemm, peakRSS: clipRSS, detail: String(format: "%.1f GFLOP/s", clipFlops / clipTime / 1e9)),
+                BenchRow(name: "ConvNeXt-L at 768, forward", seconds: convTime, boundSeconds: convGemm, bound: sgemm,
+                         peakRSS: convRSS, detail: String(format: "%.1f GFLOP/s", convFlops / convTime / 1e9)),
+                BenchRow(name: "Conv-Gate fusion (24×24)", seconds: fusionTime, peakRSS: fusionRSS),
+                BenchRow(name: "box features, \(boxes) boxes", seconds: boxTime, peakRSS: boxRSS,
+                         detail: String(format: "resident growth %.1f MiB", Double(max(0, boxRSS - rssBeforeBoxes)) / 1_048_576)),
+            ])
+        }
         print("bound = the model's FLOPs at the time raw sgemm takes for exactly its GEMM shapes, measured in this run "
               + String(format: "(CLIP %.2f s, ConvNeXt %.2f s); ratio = bound time ÷ our time", clipGemm, convGemm))
     }

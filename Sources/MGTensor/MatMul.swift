@@ -134,8 +134,11 @@ extension Tensor {
         }
         var inputs = [self, weight]
         if let bias { inputs.append(bias) }
-        let xv = x.detached(), wv = w.detached()
         let needX = requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
+        // Save only what the backward reads: a frozen weight's product needs no input (a frozen LLM in
+        // pretraining would otherwise keep every linear's input alive until backward).
+        let xv: Tensor? = needW ? x.detached() : nil
+        let wv = w.detached()
         let inShape = shape
         return Tensor.record("linear", out, inputs: inputs) { g in
             let g2 = g.reshaped([rows, outFeatures])
@@ -150,7 +153,7 @@ extension Tensor {
                     gx = g2.matmul(wv).reshaped(inShape)                                           // [rows, in]
                 }
             }
-            let gw = needW ? g2.matmul(xv.reshaped([rows, inFeatures]), transposeA: true) : nil      // [out, in]
+            let gw = xv.map { g2.matmul($0.reshaped([rows, inFeatures]), transposeA: true) }          // [out, in]
             var grads: [Tensor?] = [gx, gw]
             if bias != nil { grads.append(needB ? g2.sum(axis: 0) : nil) }
             return grads
