@@ -29,6 +29,9 @@ let package = Package(
         .target(name: "MGNN", dependencies: ["MGTensor"], swiftSettings: swiftSettings),
         .target(name: "MGCheckpoint", dependencies: ["MGTensor"], swiftSettings: swiftSettings),
         .target(name: "MGTokenizers", swiftSettings: swiftSettings),
+        // OpenMPI collectives for data-parallel training; libmpi is dlopen'ed at run time, so nothing MPI is needed
+        // to build, and only processes launched by mpirun need it installed (Debian: libopenmpi3 openmpi-bin).
+        .target(name: "MGDistributed", swiftSettings: swiftSettings, linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: - Model parts (each depends only on MGNN / MGTensor)
         .target(name: "MGCLIP", dependencies: ["MGNN"], swiftSettings: swiftSettings),
@@ -48,7 +51,7 @@ let package = Package(
         .target(name: "MGData", dependencies: ["MGLLaVA"], swiftSettings: swiftSettings),
         .target(
             name: "MGTrain",
-            dependencies: ["MGData", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MGData", "MGDistributed", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
         .target(name: "MGEval", dependencies: ["MGLLaVA", "MGData"], swiftSettings: swiftSettings),
         .target(name: "MGConfigs", dependencies: ["MGTrain", "MGEval"], path: "configs", swiftSettings: swiftSettings),
@@ -71,6 +74,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGCheckpointTests", dependencies: ["MGCheckpoint", "MGTestSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "MGDistributedTests", dependencies: ["MGDistributed"], swiftSettings: swiftSettings),
         .testTarget(name: "MGTokenizersTests", dependencies: ["MGTokenizers", "MGTestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGObjectsTests", dependencies: ["MGObjects", "MGCheckpoint", "MGTestSupport"],

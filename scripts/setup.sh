@@ -3,7 +3,8 @@
 # are already installed are left alone, so a second run does nothing.
 set -euo pipefail
 
-packages=(libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev)
+# openmpi-bin/libopenmpi3 are not linked: MGDistributed dlopens libmpi.so.40, and only `mpirun` launches need them.
+packages=(libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev openmpi-bin libopenmpi3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -51,15 +51,48 @@ struct TrainOptions: ParsableArguments {
     @Flag(help: "Print one progress line per step instead of a bar.")
     var plain = false
 
+    @Option(help: "Compute threads of this process (default: the machine's cores, divided among the ranks mpirun starts on it).")
+    var threads: Int?
+
     func validate() throws {
         if BadSamplePolicy(rawValue: onBadSample) == nil {
             throw ValidationError("--on-bad-sample must be fail or skip, got \"\(onBadSample)\"")
         }
         if let maxSteps, maxSteps <= 0 { throw ValidationError("--max-steps must be positive, got \(maxSteps)") }
+        if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
         if overwrite && (resume || resumeFrom != nil) { throw ValidationError("--overwrite contradicts --resume") }
     }
 
+    /// Under `mpirun` every rank runs this; rank 0 prints and writes, and an error on any rank ends the whole job
+    /// (MPI_Abort) so that no rank waits forever inside a collective.
     func run(stage: TrainConfig.Stage, defaultConfig: String) throws {
+        let environment = DistributedEnvironment.current
+        let communicator = try Communicators.fromEnvironment()
+        // Ranks sharing a machine share its cores: one BLAS/kernel thread set per rank, not per machine.
+        let local = max(1, environment.localSize ?? 1)
+        if threads != nil || local > 1 {
+            let n = threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / local)
+            Parallel.threadCount = n
+            Parallel.setBLASThreads(n)
+        }
+        do {
+            try train(stage: stage, defaultConfig: defaultConfig, communicator: communicator)
+        } catch let exit as ExitCode {
+            try (communicator as? MPICommunicator)?.finalize()
+            throw exit
+        } catch {
+            if communicator.size > 1 {
+                FileHandle.standardError.write(Data("rank \(communicator.rank): error: \(error)\n".utf8))
+                communicator.abort(code: 1)
+            }
+            throw error
+        }
+        try (communicator as? MPICommunicator)?.finalize()
+    }
+
+    private func train(stage: TrainConfig.Stage, defaultConfig: String, communicator: any Communicator) throws {
+        let leader = communicator.rank == 0
+        func print(_ text: String) { if leader { Swift.print(text) } }
         let config = try selection.load(defaultName: defaultConfig)
         guard config.stage == stage else {
             throw UnknownConfig(message: "config \(config.name) is a \(config.stage.rawValue) config; "
@@ -77,15 +110,20 @@ struct TrainOptions: ParsableArguments {
                 throw UnknownConfig(message: "\(workDir.path) holds an earlier run\(last): pass --resume to continue it, "
                                     + "--overwrite to start again, or another --work-dir")
             }
-            for checkpoint in earlier { try FileManager.default.removeItem(at: checkpoint.url) }
-            for name in [Trainer.latestFile, "metrics.jsonl", "loss_curve.svg"] {
-                try? FileManager.default.removeItem(at: workDir.appendingPathComponent(name))
+            // Every rank has looked at the work dir before rank 0 clears it.
+            try communicator.barrier()
+            if leader {
+                for checkpoint in earlier { try FileManager.default.removeItem(at: checkpoint.url) }
+                for name in [Trainer.latestFile, "metrics.jsonl", "loss_curve.svg"] {
+                    try? FileManager.default.removeItem(at: workDir.appendingPathComponent(name))
+                }
             }
         }
+        try communicator.barrier()
         let started = Date()
         let run = try TrainingRun.prepare(config: config, workDir: workDir, root: root,
                                           onBadSample: BadSamplePolicy(rawValue: onBadSample) ?? .fail,
-                                          log: { print($0) })
+                                          communicator: communicator, log: { print($0) })
         let trainer = run.trainer
         if let resumeFrom {
             try trainer.resume(from: TrainingRun.resolve(resumeFrom, root: root))
@@ -102,18 +140,28 @@ struct TrainOptions: ParsableArguments {
         if trainer.isFinished { print("training already finished (\(trainer.totalIterations) iterations)") }
 
         let bar = ProgressBar(total: trainer.totalIterations, plain: plain)
-        trainer.onProgress = { bar.update($0) }
+        if leader { trainer.onProgress = { bar.update($0) } }
         // Ctrl-C (SIGINT) or SIGTERM: finish the current step, checkpoint, exit; `--resume` continues exactly.
+        // Under mpirun the ranks agree before each step, so all stop after the same one.
         InterruptFlag.install()
-        var steps = 0
-        while !trainer.isFinished, maxSteps.map({ steps < $0 }) ?? true, !InterruptFlag.isSet {
+        func interrupted() throws -> Bool {
+            var flag = [InterruptFlag.isSet ? 1.0 : 0]
+            try communicator.allReduceMax(&flag)
+            return flag[0] > 0
+        }
+        var steps = 0, signalled = false
+        while !trainer.isFinished, maxSteps.map({ steps < $0 }) ?? true {
+            if try interrupted() { signalled = true; break }
             steps += try trainer.train(maxSteps: 1).count
         }
         bar.finish()
         // Stopped early (--max-steps or a signal): save where it stands unless that iteration is saved already.
-        if !trainer.isFinished && trainer.iteration > 0
-            && Trainer.latestCheckpoint(in: workDir)?.lastPathComponent != "iter_\(trainer.iteration)" {
+        if !trainer.isFinished && trainer.iteration > 0 && trainer.lastSavedIteration != trainer.iteration {
             try trainer.saveCheckpoint()
+        }
+        guard leader else {
+            if signalled { throw ExitCode(130) }
+            return
         }
 
         let history = trainer.history
@@ -134,7 +182,7 @@ struct TrainOptions: ParsableArguments {
         if let latest = Trainer.latestCheckpoint(in: workDir) { print("  checkpoint  \(latest.path)") }
         print("  metrics     \(workDir.appendingPathComponent("metrics.jsonl").path)")
         print("  loss curve  \(curve.path)")
-        if InterruptFlag.isSet {
+        if signalled {
             print("interrupted at iteration \(trainer.iteration): checkpoint saved, continue with --resume")
             throw ExitCode(130)
         }

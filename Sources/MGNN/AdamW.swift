@@ -84,8 +84,29 @@ public final class AdamW {
     }
 
     private func update(_ value: Tensor, grad: Tensor, state: Moments, weightDecay wd: Double) {
+        let n = value.count
+        grad.withFloats { g in
+            value.unsafeMutableFloats { p in
+                state.expAvg.unsafeMutableFloats { m in
+                    state.expAvgSq.unsafeMutableFloats { v in
+                        guard let g = g.baseAddress, let p = p.baseAddress, let m = m.baseAddress,
+                              let v = v.baseAddress else { return }
+                        Self.update(count: n, parameter: p, grad: UnsafeMutablePointer(mutating: g), expAvg: m,
+                                    expAvgSq: v, step: state.step, lr: lr, betas: betas, eps: eps, weightDecay: wd)
+                    }
+                }
+            }
+        }
+    }
+
+    /// One AdamW update of `count` elements in place (torch's single-tensor `_single_tensor_adamw` arithmetic):
+    /// decoupled weight decay, lerp of the first moment, bias corrections for `step` (≥ 1). Shared by this
+    /// optimizer and the sharded (ZeRO-1) one, so both produce the same bits.
+    public static func update(count n: Int, parameter p: UnsafeMutablePointer<Float>, grad g: UnsafeMutablePointer<Float>,
+                              expAvg m: UnsafeMutablePointer<Float>, expAvgSq v: UnsafeMutablePointer<Float>, step: Int,
+                              lr: Double, betas: (Double, Double), eps: Double, weightDecay wd: Double) {
         let (beta1, beta2) = betas
-        let t = Double(state.step)
+        let t = Double(step)
         // Scalars as torch computes them (Python floats), rounded to Float where torch's kernels do.
         let decay = Float(1 - lr * wd)
         let applyDecay = wd != 0
@@ -95,30 +116,21 @@ public final class AdamW {
         let biasCorrection2Sqrt = (1 - pow(beta2, t)).squareRoot()
         let negStepSize = Float(-(lr / biasCorrection1))
         let bc2 = Float(biasCorrection2Sqrt), epsf = Float(eps)
-        let n = value.count
-        grad.withFloats { g in
-            value.unsafeMutableFloats { p in
-                state.expAvg.unsafeMutableFloats { m in
-                    state.expAvgSq.unsafeMutableFloats { v in
-                        guard let g = g.baseAddress, let p = p.baseAddress, let m = m.baseAddress,
-                              let v = v.baseAddress else { return }
-                        Parallel.forEachChunk(n, costPerItem: 16) { range in
-                            for i in range {
-                                if applyDecay { p[i] *= decay }
-                                let gi = g[i]
-                                // torch.lerp: weight < 0.5 → start + w·(end − start); else end − (end − start)·(1 − w).
-                                m[i] = lerpWeight < 0.5 ? m[i] + lerpWeight * (gi - m[i])
-                                    : gi - (gi - m[i]) * (1 - lerpWeight)
-                                v[i] = v[i] * beta2f + oneMinusBeta2 * gi * gi
-                                let denom = v[i].squareRoot() / bc2 + epsf
-                                p[i] += negStepSize * (m[i] / denom)
-                            }
-                        }
-                    }
-                }
+        Parallel.forEachChunk(n, costPerItem: 16) { range in
+            for i in range {
+                if applyDecay { p[i] *= decay }
+                let gi = g[i]
+                // torch.lerp: weight < 0.5 → start + w·(end − start); else end − (end − start)·(1 − w).
+                m[i] = lerpWeight < 0.5 ? m[i] + lerpWeight * (gi - m[i]) : gi - (gi - m[i]) * (1 - lerpWeight)
+                v[i] = v[i] * beta2f + oneMinusBeta2 * gi * gi
+                let denom = v[i].squareRoot() / bc2 + epsf
+                p[i] += negStepSize * (m[i] / denom)
             }
         }
     }
+
+    /// Drops every moment and step count (the sharded optimizer takes its slices and keeps them itself).
+    public func clearState() { moments = [:] }
 
     // MARK: - State for checkpoints
 

@@ -95,6 +95,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// of keeping them (upstream's `LLaVAModel` default, on in every config; SPEC §5). nil = that default (on).
     /// Changes memory and time, never the numbers.
     public var useActivationCheckpointing: Bool? = nil
+    /// ZeRO stage under `mpirun` (DeepSpeed's `zero_optimization.stage`; upstream launches with ZeRO-2): 0 keeps a
+    /// full AdamW state on every rank, 1 splits the moments over the ranks. Changes memory, not the numbers.
+    public var zeroStage = 0
     /// `train_dataloader.sampler`: random for pretraining, length-grouped for SFT.
     public var sampler = Sampler.random
     /// `pin_memory` of the dataloader (kept for fidelity; a CPU trainer may ignore it).
@@ -139,6 +142,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case freezeLLM = "freeze_llm"
         case freezeVisualEncoder = "freeze_visual_encoder"
         case useActivationCheckpointing = "use_activation_checkpointing"
+        case zeroStage = "zero_stage"
         case sampler
         case pinMemory = "pin_memory"
         case seed

@@ -70,10 +70,16 @@ enum TrainJSON {
 /// the line being written.
 final class MetricsLog {
     let url: URL
+    /// False on every rank but 0: one file per run, written by one process.
+    let enabled: Bool
 
-    init(url: URL) { self.url = url }
+    init(url: URL, enabled: Bool = true) {
+        self.url = url
+        self.enabled = enabled
+    }
 
     func append(_ record: TrainMetricsRecord) throws {
+        guard enabled else { return }
         var line = try TrainJSON.encoder().encode(record)
         line.append(0x0A)
         if !FileManager.default.fileExists(atPath: url.path) {
@@ -89,6 +95,7 @@ final class MetricsLog {
     /// Replaces the file with exactly `records` (atomically): on resume, lines written after the checkpoint by
     /// the interrupted run are dropped, so the file again describes one run.
     func rewrite(_ records: [TrainMetricsRecord]) throws {
+        guard enabled else { return }
         let encoder = TrainJSON.encoder()
         var data = Data()
         for record in records {

@@ -1,5 +1,6 @@
 // MGTrain — the training loop (DESIGN §6, SPEC §3.4 and §5). A plain loop: no hooks, no runner framework.
 import Foundation
+@_exported import MGDistributed
 
 /// Why a trainer cannot be built, stepped or resumed.
 public enum TrainerError: Error, Equatable, CustomStringConvertible {
@@ -48,12 +49,22 @@ public enum TrainSampler: IndexSampler, Sendable {
 /// iteration over N = batchesPerEpoch × maxEpochs iterations, the step uses the lr of its last iteration, and
 /// checkpoints are named `iter_<iterations done>`. With `accumulative_counts = 1` (every MG-LLaVA config)
 /// iterations and optimizer steps coincide.
+///
+/// Data parallelism (`mpirun -np N`, docs/distributed.md): every rank walks the same global micro-batch stream
+/// and loads every N-th micro-batch; an optimizer step covers N × `accumulative_counts` micro-batches, whose
+/// gradients are summed over the ranks. `iteration` counts global micro-batches, so a run on N ranks is exactly
+/// one process with N × the accumulation, and its checkpoints resume on any number of ranks. Rank 0 alone writes
+/// metrics and checkpoints.
 public final class Trainer {
     public let config: TrainConfig
     public let model: MGLLaVAModel
     public let dataset: LLaVADataset
     public let workDir: URL
     public let optimizer: AdamW
+    /// The ranks training together (a group of one outside `mpirun`).
+    public let communicator: any Communicator
+    /// ZeRO stage 1 (`zero_stage = 1`): the optimizer state split over the ranks; nil for replicated AdamW.
+    let sharded: ShardedAdamW?
     public let schedule: WarmupCosineSchedule
     /// Micro-batch iterations per epoch.
     public let batchesPerEpoch: Int
@@ -64,6 +75,8 @@ public final class Trainer {
     public private(set) var iteration = 0
     /// Optimizer steps done.
     public private(set) var optimizerSteps = 0
+    /// The iteration of the checkpoint saved or resumed from last (nil before any).
+    public internal(set) var lastSavedIteration: Int?
     /// Every step's record so far (saved in checkpoints so a resumed run keeps its history).
     public private(set) var history: [TrainMetricsRecord] = []
     /// Called after every optimizer step.
@@ -84,7 +97,8 @@ public final class Trainer {
 
     /// Sets the stage's freezing (SPEC §3.4) on `model` and builds the optimizer over what stays trainable.
     /// - Parameter dataset: already encoded with the config's template, `max_length` and image sizes.
-    public init(config: TrainConfig, model: MGLLaVAModel, dataset: LLaVADataset, workDir: URL) throws {
+    public init(config: TrainConfig, model: MGLLaVAModel, dataset: LLaVADataset, workDir: URL,
+                communicator: any Communicator = SingleProcessCommunicator()) throws {
         var problems: [String] = []
         if config.batchSize <= 0 { problems.append("batch_size \(config.batchSize) must be positive") }
         if config.accumulativeCounts <= 0 {
@@ -98,12 +112,16 @@ public final class Trainer {
         if config.betas.count != 2 { problems.append("betas needs two values, got \(config.betas.count)") }
         // Upstream never trains the towers; our checkpoints (and `loadCheckpoint`) only hold the trained modules.
         if !config.freezeVisualEncoder { problems.append("freeze_visual_encoder = false is not supported") }
+        if ![0, 1].contains(config.zeroStage) {
+            problems.append("zero_stage \(config.zeroStage): only 0 (replicated AdamW) and 1 (sharded optimizer state) exist")
+        }
         guard problems.isEmpty else { throw TrainerError.invalidConfiguration(problems.joined(separator: "; ")) }
 
         self.config = config
         self.model = model
         self.dataset = dataset
         self.workDir = workDir
+        self.communicator = communicator
         let seed = UInt64(truncatingIfNeeded: config.seed ?? 0)
         let sampler: TrainSampler
         switch config.sampler {
@@ -133,9 +151,17 @@ public final class Trainer {
         // One parameter group, as upstream (weight decay 0 in every config anyway).
         optimizer = AdamW(model.namedParameters().filter { !$0.1.frozen }, lr: config.lr,
                           betas: (config.betas[0], config.betas[1]), weightDecay: config.weightDecay)
-        try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
-        metricsLog = MetricsLog(url: workDir.appendingPathComponent("metrics.jsonl"))
+        sharded = config.zeroStage == 1 ? ShardedAdamW(optimizer: optimizer, communicator: communicator) : nil
+        if communicator.rank == 0 { try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true) }
+        metricsLog = MetricsLog(url: workDir.appendingPathComponent("metrics.jsonl"), enabled: communicator.rank == 0)
+        if communicator.size > 1 { try checkReplicasAgree() }
     }
+
+    /// True on the rank that logs and writes checkpoints (rank 0).
+    public var isLeader: Bool { communicator.rank == 0 }
+
+    /// Global micro-batches per optimizer step: ranks × `accumulative_counts`.
+    public var microBatchesPerStep: Int { communicator.size * config.accumulativeCounts }
 
     // MARK: - The loop
 
@@ -150,7 +176,9 @@ public final class Trainer {
             records.append(record)
             // mmengine's CheckpointHook fires on iteration multiples of the interval; with accumulation a
             // multiple can fall inside a step, so save at the step that crosses it (no mid-step state to save).
-            if iteration / config.saveSteps > before / config.saveSteps || isFinished {
+            // save_steps counts each rank's iterations, as mmengine does: ranks × save_steps global micro-batches.
+            let interval = config.saveSteps * communicator.size
+            if iteration / interval > before / interval || isFinished {
                 try saveCheckpoint()
             }
         }
@@ -161,36 +189,57 @@ public final class Trainer {
     /// backward each with its loss scaled as mmengine's `OptimWrapper.scale_loss`, then clip, set the lr, update.
     /// Returns nil when training is already finished. Does not checkpoint (see `train`).
     @discardableResult
-    public func step() throws -> TrainMetricsRecord? { try step(drawing: nextSamples) }
+    public func step() throws -> TrainMetricsRecord? {
+        try step(drawing: communicator.size == 1 ? nextSamples : nextSamplesDroppingBad)
+    }
 
     /// `step()` with the micro-batches drawn from `next` instead of the dataset (for checks on fixed batches).
     func step(drawing next: () throws -> [MultimodalSample]) throws -> TrainMetricsRecord? {
         guard !isFinished else { return nil }
         if clockStart == nil { clockStart = Date() }
-        let k = config.accumulativeCounts
+        let k = microBatchesPerStep
         // mmengine divides by accumulative_counts, except in the trailing window that the run's end cuts short,
-        // where it divides by that window's length (`_remainder_iters`).
+        // where it divides by that window's length (`_remainder_iters`). Windows count global micro-batches.
         let windowStart = iteration / k * k
         let windowLength = min(k, totalIterations - windowStart)
         let count = windowStart + windowLength - iteration
         optimizer.zeroGrad()
         var lossSum = 0.0, tokens = 0
         for _ in 0..<count {
+            // Global micro-batch `iteration` belongs to rank iteration mod N; the others only advance the stream.
+            guard iteration % communicator.size == communicator.rank else {
+                _ = batcher.nextBatch()
+                iteration += 1
+                continue
+            }
             let samples = try next()
+            iteration += 1
+            guard !samples.isEmpty else { continue }
             let out = model(samples)
             let loss = out.loss
             lossSum += Double(loss.item())
             tokens += out.inputs.attentionMask.reduce(0) { $0 + $1.reduce(0, +) }
             (loss * Float(1.0 / Double(windowLength))).backward()
-            iteration += 1
         }
-        let trainable = optimizer.entries.map(\.parameter)
-        let gradNorm = clipGradNorm(trainable, maxNorm: Float(config.maxNorm))
         let lr = schedule.lr(at: iteration - 1)
         optimizer.lr = lr
-        // A non-finite norm would turn every weight into NaN (clipping multiplies by NaN); skip the update, as
-        // a loss scaler does on overflow, and keep the NaN in the log so it is seen.
-        if gradNorm.isFinite { optimizer.step() }
+        let gradNorm: Float
+        if communicator.size > 1 {
+            var totals = [lossSum, Double(tokens)]
+            try communicator.allReduceSum(&totals)
+            lossSum = totals[0]
+            tokens = Int(totals[1])
+        }
+        if let sharded {
+            gradNorm = try sharded.step(lr: lr, maxNorm: Float(config.maxNorm), used: try usedOnAnyRank())
+        } else {
+            if communicator.size > 1 { try allReduceGradients() }
+            let trainable = optimizer.entries.map(\.parameter)
+            gradNorm = clipGradNorm(trainable, maxNorm: Float(config.maxNorm))
+            // A non-finite norm would turn every weight into NaN (clipping multiplies by NaN); skip the update,
+            // as a loss scaler does on overflow, and keep the NaN in the log so it is seen.
+            if gradNorm.isFinite { optimizer.step() }
+        }
         optimizer.zeroGrad()
         optimizerSteps += 1
 
@@ -222,6 +271,12 @@ public final class Trainer {
         return samples
     }
 
+    /// The next micro-batch under data parallelism: a bad sample (`onBadSample: .skip`) is dropped from its
+    /// micro-batch instead of replaced, since a replacement would advance this rank's index stream alone.
+    func nextSamplesDroppingBad() throws -> [MultimodalSample] {
+        try batcher.nextBatch().compactMap { try dataset.sample(at: $0) }
+    }
+
     private func report(_ record: TrainMetricsRecord, iterations: Int) {
         clockIterations += iterations
         clockTokens += record.tokens
@@ -241,6 +296,7 @@ public final class Trainer {
         batcher = try Batcher(sampler: batcher.sampler, batchSize: config.batchSize, cursor: cursor)
         self.iteration = iteration
         self.optimizerSteps = optimizerSteps
+        lastSavedIteration = iteration
         self.generator = generator
         self.history = history
         try metricsLog.rewrite(history)

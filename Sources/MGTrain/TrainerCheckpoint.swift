@@ -15,11 +15,32 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var generator: Generator
     public var config: TrainConfig
     public var history: [TrainMetricsRecord]
+    /// Ranks the run had when it saved (1 for checkpoints written before data parallelism existed).
+    public var worldSize: Int
 
     enum CodingKeys: String, CodingKey {
         case format, iteration, cursor, generator, config, history
+        case worldSize = "world_size"
         case optimizerSteps = "optimizer_steps"
         case parameterSteps = "parameter_steps"
+    }
+}
+
+extension TrainerState {
+    /// Decodes the saved config over today's defaults, so a checkpoint written before a config field existed
+    /// (`zero_stage`, …) still resumes, with that field at its default.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var fields = try TrainConfig().jsonObject()
+        for (key, value) in try c.decode([String: ConfigJSONValue].self, forKey: .config) { fields[key] = value }
+        self.init(format: try c.decode(Int.self, forKey: .format), iteration: try c.decode(Int.self, forKey: .iteration),
+                  optimizerSteps: try c.decode(Int.self, forKey: .optimizerSteps),
+                  parameterSteps: try c.decode([String: Int].self, forKey: .parameterSteps),
+                  cursor: try c.decode(BatchCursor.self, forKey: .cursor),
+                  generator: try c.decode(Generator.self, forKey: .generator),
+                  config: try TrainConfig.decode(jsonObject: fields),
+                  history: try c.decode([TrainMetricsRecord].self, forKey: .history),
+                  worldSize: try c.decodeIfPresent(Int.self, forKey: .worldSize) ?? 1)
     }
 }
 
@@ -35,11 +56,22 @@ extension Trainer {
     ///
     /// Every file is written to a temp name and renamed; the files go into a hidden temp folder that is renamed
     /// to `iter_N` last, so a folder named `iter_N` is always complete, and `latest` is replaced atomically after.
+    ///
+    /// Under data parallelism every rank calls it (a sharded optimizer state is gathered first); rank 0 writes,
+    /// and the others wait until the checkpoint is complete.
     @discardableResult
     public func saveCheckpoint() throws -> URL {
-        let fm = FileManager.default
         let name = Self.folderPrefix + String(iteration)
         let final = workDir.appendingPathComponent(name)
+        let optimizerState = try sharded?.exportState() ?? optimizer.exportState()
+        if isLeader { try writeCheckpoint(name: name, to: final, optimizerState: optimizerState) }
+        try communicator.barrier()
+        lastSavedIteration = iteration
+        return final
+    }
+
+    private func writeCheckpoint(name: String, to final: URL, optimizerState: AdamW.State) throws {
+        let fm = FileManager.default
         let temp = workDir.appendingPathComponent(".\(name).tmp-\(UUID().uuidString)")
         try fm.createDirectory(at: temp, withIntermediateDirectories: true)
         do {
@@ -51,12 +83,12 @@ extension Trainer {
             }
             try SafeTensorsWriter.write(weights, metadata: ["format": "mgllava-train", "iteration": "\(iteration)"],
                                         to: temp.appendingPathComponent(Self.modelFile))
-            let optimizerState = optimizer.exportState()
             try SafeTensorsWriter.write(optimizerState.tensors, metadata: ["format": "mgllava-adamw"],
                                         to: temp.appendingPathComponent(Self.optimizerFile))
             let state = TrainerState(format: TrainerState.currentFormat, iteration: iteration,
                                      optimizerSteps: optimizerSteps, parameterSteps: optimizerState.steps,
-                                     cursor: batcher.cursor, generator: generator, config: config, history: history)
+                                     cursor: batcher.cursor, generator: generator, config: config, history: history,
+                                     worldSize: communicator.size)
             try TrainJSON.encoder(pretty: true).encode(state)
                 .write(to: temp.appendingPathComponent(Self.stateFile), options: .atomic)
             // A re-run over an existing iteration (after a resume from an older checkpoint) replaces it.
@@ -68,7 +100,6 @@ extension Trainer {
         }
         try Data((name + "\n").utf8).write(to: workDir.appendingPathComponent(Self.latestFile), options: .atomic)
         try rotateCheckpoints()
-        return final
     }
 
     /// Complete checkpoints in `workDir` (folders `iter_N` holding trainer_state.json), oldest first.
@@ -136,7 +167,7 @@ extension Trainer {
         where !fm.fileExists(atPath: folder.appendingPathComponent(file).path) {
             throw TrainerError.incompleteCheckpoint(folder, "\(file) is missing")
         }
-        try checkCompatible(state.config)
+        try checkCompatible(state.config, savedWorldSize: state.worldSize)
         guard state.iteration <= totalIterations else {
             throw TrainerError.configMismatch("checkpoint at iteration \(state.iteration) of a \(totalIterations)-iteration run")
         }
@@ -144,35 +175,47 @@ extension Trainer {
         let weights = try SafeTensorsFile(url: folder.appendingPathComponent(Self.optimizerFile))
         let moments = try weights.loadAll(copy: true)
         // Check the optimizer state against this model before touching any weight.
-        try optimizer.importState(AdamW.State(tensors: moments, steps: state.parameterSteps),
-                                  source: folder.appendingPathComponent(Self.optimizerFile).path)
+        let optimizerState = AdamW.State(tensors: moments, steps: state.parameterSteps)
+        let source = folder.appendingPathComponent(Self.optimizerFile).path
+        if let sharded {
+            try sharded.importState(optimizerState, source: source)
+        } else {
+            try optimizer.importState(optimizerState, source: source)
+        }
         try model.loadCheckpoint(folder.appendingPathComponent(Self.modelFile))
         try restore(iteration: state.iteration, optimizerSteps: state.optimizerSteps, cursor: state.cursor,
                     generator: state.generator, history: state.history)
     }
 
     /// The saved config must train the same way: everything but the checkpointing knobs and the descriptive
-    /// fields that do not affect the numbers.
-    func checkCompatible(_ saved: TrainConfig) throws {
-        func normalised(_ c: TrainConfig) -> TrainConfig {
+    /// fields that do not affect the numbers. Ranks × `accumulative_counts` (micro-batches per optimizer step)
+    /// is what must match, so a run saved on 2 ranks resumes on 1 with the accumulation doubled.
+    func checkCompatible(_ saved: TrainConfig, savedWorldSize: Int = 1) throws {
+        func normalised(_ c: TrainConfig, ranks: Int) -> TrainConfig {
             c.with {
+                $0.accumulativeCounts *= ranks
                 $0.saveSteps = 1
                 $0.saveTotalLimit = -1
                 $0.evaluationFreq = 1
                 $0.dataloaderNumWorkers = 0
                 $0.pinMemory = false
                 $0.useActivationCheckpointing = nil
+                $0.zeroStage = 0
                 $0.name = ""
             }
         }
-        guard normalised(saved) != normalised(config) else { return }
-        let mine = (try? TrainJSON.encoder().encode(normalised(config))) ?? Data()
-        let theirs = (try? TrainJSON.encoder().encode(normalised(saved))) ?? Data()
+        let ours = normalised(config, ranks: communicator.size), theirs = normalised(saved, ranks: savedWorldSize)
+        guard ours != theirs else { return }
+        let mine = (try? TrainJSON.encoder().encode(ours)) ?? Data()
+        let other = (try? TrainJSON.encoder().encode(theirs)) ?? Data()
         let a = (try? JSONSerialization.jsonObject(with: mine)) as? [String: Any] ?? [:]
-        let b = (try? JSONSerialization.jsonObject(with: theirs)) as? [String: Any] ?? [:]
+        let b = (try? JSONSerialization.jsonObject(with: other)) as? [String: Any] ?? [:]
         let differing = Set(a.keys).union(b.keys).filter { key in
             !((a[key] as? NSObject)?.isEqual(b[key]) ?? (b[key] == nil))
         }.sorted()
-        throw TrainerError.configMismatch("differs in " + differing.joined(separator: ", "))
+        let detail = differing == ["accumulative_counts"]
+            ? " (ranks × accumulative_counts: \(savedWorldSize) × \(saved.accumulativeCounts) saved, "
+                + "\(communicator.size) × \(config.accumulativeCounts) now)" : ""
+        throw TrainerError.configMismatch("differs in " + differing.joined(separator: ", ") + detail)
     }
 }

@@ -35,10 +35,16 @@ public struct TrainingRun {
     }
 
     /// Builds the run. `log` receives progress lines (data generation, loading).
+    /// Under `mpirun` every rank calls it with the job's `communicator`; rank 0 alone generates the embedded
+    /// default's data and models while the others wait.
     public static func prepare(config: TrainConfig, workDir: URL, root: URL, onBadSample: BadSamplePolicy = .fail,
+                               communicator: any Communicator = SingleProcessCommunicator(),
                                log: (String) -> Void = { _ in }) throws -> TrainingRun {
         try config.validate()
-        if EmbeddedDefault.uses(config) { try EmbeddedDefault.ensure(root: root, log: log) }
+        if EmbeddedDefault.uses(config) {
+            if communicator.rank == 0 { try EmbeddedDefault.ensure(root: root, log: log) }
+            try communicator.barrier()
+        }
         func path(_ p: String) -> URL { resolve(p, root: root) }
 
         let llmDir = path(config.llmNameOrPath), clipDir = path(config.visualEncoderNameOrPath)
@@ -79,7 +85,8 @@ public struct TrainingRun {
             log("loading pretrained_pth \(url.path)")
             pretrained = (url, try model.loadCheckpoint(url))
         }
-        let trainer = try Trainer(config: config, model: model, dataset: dataset, workDir: workDir)
+        let trainer = try Trainer(config: config, model: model, dataset: dataset, workDir: workDir,
+                                  communicator: communicator)
         return TrainingRun(config: config, root: root, workDir: workDir, tokenizer: tokenizer, dataset: dataset,
                            model: model, trainer: trainer, pretrained: pretrained)
     }
@@ -127,9 +134,11 @@ public struct TrainingRun {
         lines.append("samples: \(dataset.count + dataset.droppedUnsupervised + skipped) read, \(dataset.count) used, "
                      + "\(skipped) skipped as bad, \(dataset.droppedUnsupervised) dropped with no supervised token")
         for s in dataset.skipped.prefix(5) { lines.append("  skipped \(s.id): \(s.reason)") }
+        let ranks = trainer.communicator.size
         lines.append("schedule: \(trainer.totalIterations) iterations (\(trainer.batchesPerEpoch)/epoch × "
-                     + "\(config.maxEpochs)), batch \(config.batchSize) × accumulation \(config.accumulativeCounts), "
-                     + "lr \(config.lr) warmup \(trainer.schedule.warmupIterations)")
+                     + "\(config.maxEpochs)), batch \(config.batchSize) × accumulation \(config.accumulativeCounts)"
+                     + (ranks > 1 ? " × \(ranks) ranks (ZeRO stage \(config.zeroStage))" : "")
+                     + ", lr \(config.lr) warmup \(trainer.schedule.warmupIterations)")
         lines.append(String(format: "estimated peak memory: %.1f MiB", Double(estimatedMemoryBytes) / 1_048_576))
         return lines.joined(separator: "\n")
     }
