@@ -4,9 +4,12 @@ import MGDistributed
 
 /// DDP's default bucket size (`bucket_cap_mb=25`): large enough to amortise per-call latency, small enough that the
 /// staging copy stays cheap.
-let gradientBucketBytes = 25 << 20
+let defaultGradientBucketBytes = 25 << 20
 
 extension Trainer {
+    /// Bytes per collective call: `reduce_bucket_size` floats, or DDP's 25 MB.
+    var gradientBucketBytes: Int { config.reduceBucketSize.map { max(1, $0) * 4 } ?? defaultGradientBucketBytes }
+
     /// Which trainable parameters got a gradient on any rank in this step. A parameter no rank used (the box
     /// projector in a text-only step) keeps no gradient, so AdamW skips it exactly as a single process would.
     func usedOnAnyRank() throws -> [Bool] {

@@ -23,8 +23,12 @@ final class ShardedAdamW {
     /// entries a slice update applies to).
     var steps: [Int]
 
-    init(optimizer: AdamW, communicator: any Communicator) {
+    /// Bytes of each staging buffer (`reduce_bucket_size`).
+    let bucketBytes: Int
+
+    init(optimizer: AdamW, communicator: any Communicator, bucketBytes: Int) {
         self.optimizer = optimizer
+        self.bucketBytes = bucketBytes
         self.communicator = communicator
         var offsets: [Int] = [], position = 0
         for entry in optimizer.entries {
@@ -47,26 +51,45 @@ final class ShardedAdamW {
         return (lo - offsets[e], lo - shardStart, hi - lo)
     }
 
+    /// Calls `body(entry, offset in the parameter, offset in the range, count)` for every entry overlapping the
+    /// flat range `start ..< start + count`.
+    func forEachOverlap(_ start: Int, _ count: Int, _ body: (Int, Int, Int, Int) -> Void) {
+        for e in offsets.indices {
+            let lo = max(offsets[e], start), hi = min(offsets[e] + optimizer.entries[e].parameter.count, start + count)
+            if lo < hi { body(e, lo - offsets[e], lo - start, hi - lo) }
+        }
+    }
+
+    /// Flat elements per collective call on each rank: the staging buffers stay at about one gradient bucket
+    /// (`reduce_bucket_size`) however large the model, so sharding saves memory instead of moving it.
+    var pieceSize: Int { max(1, min(shardSize, bucketBytes / 4 / communicator.size)) }
+
     /// One optimizer step from the gradients this rank accumulated (unscaled by the world size: the sum over ranks
     /// is the batch gradient). Returns the global gradient norm before clipping; when it is not finite nothing is
     /// updated, as in the replicated path.
     func step(lr: Double, maxNorm: Float, used: [Bool]) throws -> Float {
-        let size = communicator.size
-        var flat = [Float](repeating: 0, count: shardSize * size)
-        for (e, entry) in optimizer.entries.enumerated() where used[e] {
-            guard let grad = entry.parameter.grad else { continue }
-            grad.withFloats { g in
-                flat.withUnsafeMutableBufferPointer { f in
-                    guard let base = g.baseAddress, let target = f.baseAddress else { return }
-                    (target + offsets[e]).update(from: base, count: g.count)
+        let size = communicator.size, piece = pieceSize
+        let grads = optimizer.entries.enumerated().map { used[$0.offset] ? $0.element.parameter.grad : nil }
+        // Reduce-scatter piece by piece: the staging buffer holds, for each rank k, the same piece of k's slice.
+        var slice = [Float](repeating: 0, count: shardSize)
+        var staging = [Float](repeating: 0, count: piece * size)
+        for start in stride(from: 0, to: shardSize, by: piece) {
+            let n = min(piece, shardSize - start)
+            for i in 0..<(n * size) { staging[i] = 0 }
+            for k in 0..<size {
+                forEachOverlap(k * shardSize + start, n) { e, inParameter, inRange, count in
+                    grads[e]?.withFloats { g in
+                        for i in 0..<count { staging[k * n + inRange + i] = g[inParameter + i] }
+                    }
+                }
+            }
+            try staging.withUnsafeBufferPointer { input in
+                try slice.withUnsafeMutableBufferPointer { output in
+                    try communicator.reduceScatterSum(UnsafeBufferPointer(rebasing: input[0..<(n * size)]),
+                                                      into: UnsafeMutableBufferPointer(rebasing: output[start..<(start + n)]))
                 }
             }
         }
-        var slice = [Float](repeating: 0, count: shardSize)
-        try flat.withUnsafeBufferPointer { f in
-            try slice.withUnsafeMutableBufferPointer { try communicator.reduceScatterSum(f, into: $0) }
-        }
-        flat = []
         // clip_grad_norm_ over the whole gradient: per-slice sums of squares, summed over ranks.
         var sumOfSquares = [slice.reduce(0.0) { $0 + Double($1) * Double($1) }]
         try communicator.allReduceSum(&sumOfSquares)
@@ -77,11 +100,10 @@ final class ShardedAdamW {
         }
         guard norm.isFinite else { return norm }
 
-        // Parameter values of this slice (packed), updated in place, then gathered from every rank.
+        // This slice's parameter values (packed), updated in place.
         var values = [Float](repeating: 0, count: shardSize)
-        for (e, entry) in optimizer.entries.enumerated() {
-            guard let (inParameter, inSlice, count) = overlap(e) else { continue }
-            entry.parameter.value.withFloats { p in
+        forEachOverlap(shardStart, shardSize) { e, inParameter, inSlice, count in
+            optimizer.entries[e].parameter.value.withFloats { p in
                 for i in 0..<count { values[inSlice + i] = p[inParameter + i] }
             }
         }
@@ -102,10 +124,22 @@ final class ShardedAdamW {
                 }
             }
         }
-        let gathered = try gather(values)
-        for (e, entry) in optimizer.entries.enumerated() where used[e] {
-            entry.parameter.value.unsafeMutableFloats { p in
-                for i in 0..<p.count { p[i] = gathered[offsets[e] + i] }
+        // All-gather piece by piece straight into the parameters, so every rank again holds all the weights.
+        for start in stride(from: 0, to: shardSize, by: piece) {
+            let n = min(piece, shardSize - start)
+            try values.withUnsafeBufferPointer { input in
+                try staging.withUnsafeMutableBufferPointer { output in
+                    try communicator.allGather(UnsafeBufferPointer(rebasing: input[start..<(start + n)]),
+                                               into: UnsafeMutableBufferPointer(rebasing: output[0..<(n * size)]))
+                }
+            }
+            for k in 0..<size {
+                forEachOverlap(k * shardSize + start, n) { e, inParameter, inRange, count in
+                    guard used[e] else { return }
+                    optimizer.entries[e].parameter.value.unsafeMutableFloats { p in
+                        for i in 0..<count { p[inParameter + i] = staging[k * n + inRange + i] }
+                    }
+                }
             }
         }
         return norm

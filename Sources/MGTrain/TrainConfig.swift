@@ -98,6 +98,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// ZeRO stage under `mpirun` (DeepSpeed's `zero_optimization.stage`; upstream launches with ZeRO-2): 0 keeps a
     /// full AdamW state on every rank, 1 splits the moments over the ranks. Changes memory, not the numbers.
     public var zeroStage = 0
+    /// Elements per gradient all-reduce / reduce-scatter / all-gather call under `mpirun` (DeepSpeed's
+    /// `reduce_bucket_size`); nil = DDP's 25 MB (6,553,600 floats).
+    public var reduceBucketSize: Int? = nil
     /// `train_dataloader.sampler`: random for pretraining, length-grouped for SFT.
     public var sampler = Sampler.random
     /// `pin_memory` of the dataloader (kept for fidelity; a CPU trainer may ignore it).
@@ -143,6 +146,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case freezeVisualEncoder = "freeze_visual_encoder"
         case useActivationCheckpointing = "use_activation_checkpointing"
         case zeroStage = "zero_stage"
+        case reduceBucketSize = "reduce_bucket_size"
         case sampler
         case pinMemory = "pin_memory"
         case seed

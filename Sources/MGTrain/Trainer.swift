@@ -112,6 +112,7 @@ public final class Trainer {
         if config.betas.count != 2 { problems.append("betas needs two values, got \(config.betas.count)") }
         // Upstream never trains the towers; our checkpoints (and `loadCheckpoint`) only hold the trained modules.
         if !config.freezeVisualEncoder { problems.append("freeze_visual_encoder = false is not supported") }
+        if let size = config.reduceBucketSize, size < 1 { problems.append("reduce_bucket_size \(size) must be positive") }
         if ![0, 1].contains(config.zeroStage) {
             problems.append("zero_stage \(config.zeroStage): only 0 (replicated AdamW) and 1 (sharded optimizer state) exist")
         }
@@ -151,7 +152,9 @@ public final class Trainer {
         // One parameter group, as upstream (weight decay 0 in every config anyway).
         optimizer = AdamW(model.namedParameters().filter { !$0.1.frozen }, lr: config.lr,
                           betas: (config.betas[0], config.betas[1]), weightDecay: config.weightDecay)
-        sharded = config.zeroStage == 1 ? ShardedAdamW(optimizer: optimizer, communicator: communicator) : nil
+        sharded = config.zeroStage == 1 ? ShardedAdamW(optimizer: optimizer, communicator: communicator,
+                                                        bucketBytes: config.reduceBucketSize.map { max(1, $0) * 4 }
+                                                            ?? defaultGradientBucketBytes) : nil
         if communicator.rank == 0 { try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true) }
         metricsLog = MetricsLog(url: workDir.appendingPathComponent("metrics.jsonl"), enabled: communicator.rank == 0)
         if communicator.size > 1 { try checkReplicasAgree() }
@@ -159,6 +162,12 @@ public final class Trainer {
 
     /// True on the rank that logs and writes checkpoints (rank 0).
     public var isLeader: Bool { communicator.rank == 0 }
+
+    /// Bytes of AdamW moments this rank holds once every trainable parameter has had a step: two float32 values
+    /// per parameter, or per element of this rank's slice under ZeRO stage 1.
+    public var optimizerStateBytesPerRank: Int {
+        8 * (sharded?.shardSize ?? optimizer.entries.reduce(0) { $0 + $1.parameter.count })
+    }
 
     /// Global micro-batches per optimizer step: ranks × `accumulative_counts`.
     public var microBatchesPerStep: Int { communicator.size * config.accumulativeCounts }

@@ -201,6 +201,7 @@ extension Trainer {
                 $0.pinMemory = false
                 $0.useActivationCheckpointing = nil
                 $0.zeroStage = 0
+                $0.reduceBucketSize = nil
                 $0.name = ""
             }
         }

@@ -140,6 +140,9 @@ public struct TrainingRun {
                      + (ranks > 1 ? " × \(ranks) ranks (ZeRO stage \(config.zeroStage))" : "")
                      + ", lr \(config.lr) warmup \(trainer.schedule.warmupIterations)")
         lines.append(String(format: "estimated peak memory: %.1f MiB", Double(estimatedMemoryBytes) / 1_048_576))
+        lines.append(String(format: "AdamW state on this rank: %.2f MiB (%@)", Double(trainer.optimizerStateBytesPerRank) / 1_048_576,
+                            trainer.communicator.size > 1 && config.zeroStage == 1
+                                ? "1/\(trainer.communicator.size) of it, ZeRO stage 1" : "all of it"))
         return lines.joined(separator: "\n")
     }
 

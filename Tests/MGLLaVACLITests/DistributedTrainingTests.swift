@@ -19,12 +19,14 @@ final class DistributedTrainingTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
     /// tiny_pretrain on 16 samples, batch 2: 8 micro-batches, 4 optimizer steps of 2 micro-batches.
-    private func writeConfig(accumulation: Int, zeroStage: Int = 0) throws -> String {
+    /// `bucket`: a small `reduce_bucket_size` splits the collectives into many calls (the tiny model fits one).
+    private func writeConfig(accumulation: Int, zeroStage: Int = 0, bucket: Int? = nil) throws -> String {
         let config = EmbeddedDefault.relocate(tiny_pretrain, dataFolder: "data", modelsFolder: "models").with {
             $0.batchSize = 2
             $0.maxEpochs = 1
             $0.accumulativeCounts = accumulation
             $0.zeroStage = zeroStage
+            $0.reduceBucketSize = bucket
             $0.saveSteps = 2
             $0.saveTotalLimit = -1
         }
@@ -115,7 +117,7 @@ final class DistributedTrainingTests: XCTestCase {
 
     func testTwoRanksEqualOneRankWithDoubledAccumulation() throws {
         let single = try reference()
-        let parallel = try run(["train", "pretrain", "--config-file", try writeConfig(accumulation: 1),
+        let parallel = try run(["train", "pretrain", "--config-file", try writeConfig(accumulation: 1, bucket: 10_000),
                                 "--work-dir", "parallel", "--plain"], ranks: 2)
         XCTAssertEqual(parallel.status, 0, parallel.output)
         XCTAssertTrue(parallel.output.contains("× 2 ranks"), parallel.output)
@@ -126,7 +128,7 @@ final class DistributedTrainingTests: XCTestCase {
 
     func testZeroStage1EqualsOneRankWithDoubledAccumulation() throws {
         let single = try reference()
-        let sharded = try run(["train", "pretrain", "--config-file", try writeConfig(accumulation: 1, zeroStage: 1),
+        let sharded = try run(["train", "pretrain", "--config-file", try writeConfig(accumulation: 1, zeroStage: 1, bucket: 2_000),
                                "--work-dir", "sharded", "--plain"], ranks: 2)
         XCTAssertEqual(sharded.status, 0, sharded.output)
         XCTAssertTrue(sharded.output.contains("ZeRO stage 1"), sharded.output)
