@@ -25,7 +25,9 @@ let package = Package(
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
 
         // MARK: - Core
-        .target(name: "MGTensor", dependencies: ["COpenBLAS"], swiftSettings: swiftSettings),
+        // Element-wise kernels built for the baseline and for AVX2 + FMA, chosen at run time.
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "MGTensor", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: swiftSettings),
         .target(name: "MGNN", dependencies: ["MGTensor"], swiftSettings: swiftSettings),
         .target(name: "MGCheckpoint", dependencies: ["MGTensor"], swiftSettings: swiftSettings),
         .target(name: "MGTokenizers", swiftSettings: swiftSettings),

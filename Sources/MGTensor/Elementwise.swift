@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Unary element-wise ops and tensor–scalar arithmetic, each with its backward beside it.
@@ -61,77 +62,6 @@ func mapBinaryKernel<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, _: K.Type) -> Te
     return out
 }
 
-/// Φ(v), the standard normal CDF = ½·erfc(−v/√2), branch-free so the loops calling it vectorise (libm's erff is a
-/// scalar call per element, and it was most of the ConvNeXt MLP's non-GEMM time). erfc(|z|) is the Numerical
-/// Recipes Chebyshev fit t·exp(−z² + P(t)), t = 1/(1 + |z|/2), fractional error < 1.2e-7 everywhere; taking Φ
-/// from erfc (not from 1 + erf) keeps the negative tail relatively accurate too.
-@inline(__always)
-func normalCDF(_ v: Float) -> Float {
-    let a = Swift.abs(v) * sqrtHalf
-    let t = 1 / (1 + 0.5 * a)
-    var p: Float = 0.170_872_77
-    p = p * t - 0.822_152_23
-    p = p * t + 1.488_515_87
-    p = p * t - 1.135_203_98
-    p = p * t + 0.278_868_07
-    p = p * t - 0.186_288_06
-    p = p * t + 0.096_784_18
-    p = p * t + 0.374_091_96
-    p = p * t + 1.000_023_68
-    p = p * t - 1.265_512_23
-    let halfErfc = 0.5 * t * fastExp(-a * a + p)
-    return v >= 0 ? 1 - halfErfc : halfErfc
-}
-
-/// `normalCDF` on eight lanes, the same operations in the same order.
-@inline(__always)
-func normalCDF(_ v: SIMD8<Float>) -> SIMD8<Float> {
-    let a = unsafeBitCast(unsafeBitCast(v, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: SIMD8<Float>.self) * sqrtHalf
-    let t = 1 / (1 + 0.5 * a)
-    var p = SIMD8<Float>(repeating: 0.170_872_77)
-    p = p * t - 0.822_152_23
-    p = p * t + 1.488_515_87
-    p = p * t - 1.135_203_98
-    p = p * t + 0.278_868_07
-    p = p * t - 0.186_288_06
-    p = p * t + 0.096_784_18
-    p = p * t + 0.374_091_96
-    p = p * t + 1.000_023_68
-    p = p * t - 1.265_512_23
-    let halfErfc = 0.5 * t * fastExp(-a * a + p)
-    return (1 - halfErfc).replacing(with: halfErfc, where: .!(v .>= 0))
-}
-
-enum GeluKernel: UnaryKernel {
-    @inline(__always) static func apply(_ v: Float) -> Float { v * normalCDF(v) }
-    @inline(__always) static func apply(_ v: SIMD8<Float>) -> SIMD8<Float> { v * normalCDF(v) }
-}
-
-/// Runs an eight-lane kernel over `src` → `dst` (a scalar tail for the last count % 8 elements).
-@inline(__always)
-func mapLanes(_ count: Int, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
-              _ lanes: (SIMD8<Float>) -> SIMD8<Float>, _ scalar: (Float) -> Float) {
-    Parallel.forEachChunk(count, costPerItem: 8) { r in
-        var i = r.lowerBound
-        while i + 8 <= r.upperBound {
-            UnsafeMutableRawPointer(dst + i).storeBytes(of: lanes(UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)),
-                                                       as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < r.upperBound { dst[i] = scalar(src[i]); i += 1 }
-    }
-}
-
-/// d/dv [v·Φ(v)] · g = g·(Φ(v) + v·φ(v)).
-enum GeluBackwardKernel: BinaryKernel {
-    @inline(__always) static func apply(_ g: Float, _ v: Float) -> Float {
-        g * (normalCDF(v) + v * invSqrt2Pi * fastExp(-0.5 * v * v))
-    }
-    @inline(__always) static func apply(_ g: SIMD8<Float>, _ v: SIMD8<Float>) -> SIMD8<Float> {
-        g * (normalCDF(v) + v * invSqrt2Pi * fastExp(-0.5 * v * v))
-    }
-}
-
 enum QuickGeluKernel: UnaryKernel {
     @inline(__always) static func apply(_ v: Float) -> Float { v / (1 + fastExp(-1.702 * v)) }
 }
@@ -144,8 +74,6 @@ enum SigmoidKernel: UnaryKernel {
     @inline(__always) static func apply(_ v: Float) -> Float { 1 / (1 + fastExp(-v)) }
 }
 
-private let sqrtHalf: Float = 0.70710678118654752440
-private let invSqrt2Pi: Float = 0.39894228040143267794  // 1/sqrt(2π)
 private let sqrt2OverPi: Float = 0.79788456080286535588  // sqrt(2/π)
 
 extension Tensor {
@@ -235,24 +163,21 @@ extension Tensor {
     }
 
     /// GELU, exact form x·Φ(x) = x·½(1 + erf(x/√2)) (PyTorch `approximate='none'`, HF "gelu"), with Φ from a
-    /// vectorised erfc accurate to ~1e-7 (see `normalCDF`).
+    /// vectorised erfc accurate to ~1e-7 (CKernels: AVX2 + FMA where the CPU has it; libm's scalar erff was most
+    /// of the ConvNeXt MLP's non-GEMM time).
     public func gelu() -> Tensor {
         let x = self.float().detached()
         let out = Tensor.uninitialized(x.shape)
-        mapLanes(x.count, x.storage.floats, out.storage.floats, GeluKernel.apply, GeluKernel.apply)
+        let px = x.storage.floats, py = out.storage.floats
+        Parallel.forEachChunk(x.count, costPerItem: 8) { r in
+            mg_gelu_f32(px + r.lowerBound, py + r.lowerBound, r.count)
+        }
         return Tensor.record("gelu", out, inputs: [self]) { g in
             precondition(g.shape == x.shape, "gelu backward: gradient \(g.shape) for \(x.shape)")
             let gf = g.float(), dx = Tensor.uninitialized(x.shape)
-            let pg = gf.storage.floats, px = x.storage.floats, pd = dx.storage.floats
+            let pg = gf.storage.floats, pd = dx.storage.floats
             Parallel.forEachChunk(x.count, costPerItem: 8) { r in
-                var i = r.lowerBound
-                while i + 8 <= r.upperBound {
-                    let gv = UnsafeRawPointer(pg + i).loadUnaligned(as: SIMD8<Float>.self)
-                    let xv = UnsafeRawPointer(px + i).loadUnaligned(as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(pd + i).storeBytes(of: GeluBackwardKernel.apply(gv, xv), as: SIMD8<Float>.self)
-                    i += 8
-                }
-                while i < r.upperBound { pd[i] = GeluBackwardKernel.apply(pg[i], px[i]); i += 1 }
+                mg_gelu_backward_f32(pg + r.lowerBound, px + r.lowerBound, pd + r.lowerBound, r.count)
             }
             return [dx]
         }

@@ -68,23 +68,3 @@ func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
     for j in 0..<n { row[j] *= inv }
 }
 
-/// `fastExp` on eight lanes at once, with the same operations in the same order (so the same bits per lane):
-/// written with SIMD types because the scalar form inside a generic element-wise loop stayed scalar.
-@inline(__always)
-func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let safe = pointwiseMax(pointwiseMin(x, SIMD8(repeating: 88.3)), SIMD8(repeating: -87.3))
-    let magic = SIMD8<Float>(repeating: 12_582_912)
-    let t = safe * 1.442_695_04 + magic
-    let n = t - magic
-    let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
-    let r = (safe - n * 0.693_359_375) - n * -2.121_944_4e-4
-    var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
-    p = p * r + 1.398_199_95e-3
-    p = p * r + 8.333_451_9e-3
-    p = p * r + 4.166_579_6e-2
-    p = p * r + 1.666_666_55e-1
-    p = p * r + 5.000_000_1e-1
-    let e = p * r * r + r + 1
-    let scale = unsafeBitCast((ni &+ 127) &<< 23, to: SIMD8<Float>.self)
-    return (e * scale).replacing(with: 0, where: x .< -87.3)
-}

@@ -1,0 +1,17 @@
+// CKernels — element-wise kernels that need wider vectors than Swift's baseline target (SSE2) allows: each is
+// compiled twice, for the baseline and for AVX2 + FMA, and picks the second at run time where the CPU has it.
+#ifndef MGLLAVA_CKERNELS_H
+#define MGLLAVA_CKERNELS_H
+
+#include <stddef.h>
+
+/// y[i] = x[i]·Φ(x[i]), exact GELU (PyTorch approximate='none'); Φ from an erfc fit with relative error < 1.2e-7.
+void mg_gelu_f32(const float *x, float *y, size_t n);
+
+/// dx[i] = g[i]·(Φ(x[i]) + x[i]·φ(x[i])), the exact GELU's backward.
+void mg_gelu_backward_f32(const float *g, const float *x, float *dx, size_t n);
+
+/// 1 when the AVX2 + FMA versions run on this CPU (for benchmarks and notes).
+int mg_kernels_use_avx2(void);
+
+#endif
