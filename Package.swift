@@ -25,7 +25,7 @@ let package = Package(
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
 
         // MARK: - Core
-        // Element-wise kernels built for the baseline and for AVX2 + FMA, chosen at run time.
+        // Hot loops (GELU, depthwise conv) built for the baseline and for AVX2 + FMA, chosen at run time.
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "MGTensor", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: swiftSettings),
         .target(name: "MGNN", dependencies: ["MGTensor"], swiftSettings: swiftSettings),

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // 2-D convolution (NCHW input, OIHW weight, PyTorch floor output size), with stride, zero padding and groups.
@@ -183,6 +184,14 @@ private func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Floa
         for plane in r {
             let n = plane / g.outChannels, oc = plane % g.outChannels, ic = oc / mult
             let src = x + (n * g.inChannels + ic) * h * wd, dst = out + plane * oh * ow
+            if g.strideH == 1 && g.strideW == 1 {
+                // ConvNeXt's 7×7 and the fusion's: register-blocked, AVX2 where available (CKernels).
+                // A failed scratch allocation (−1) falls through to the plain loops below.
+                if mg_depthwise_plane_f32(src, Int32(h), Int32(wd), w + oc * khw, Int32(g.kernelH), Int32(g.kernelW),
+                                          Int32(g.padH), Int32(g.padW), bias?[oc] ?? 0, dst, Int32(oh), Int32(ow)) == 0 {
+                    continue
+                }
+            }
             dst.initialize(repeating: bias?[oc] ?? 0, count: oh * ow)
             for ky in 0..<g.kernelH {
                 let rows = validRange(size: h, out: oh, stride: g.strideH, pad: g.padH, k: ky)
@@ -192,11 +201,7 @@ private func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Floa
                     for oy in rows {
                         let srow = src + (oy * g.strideH - g.padH + ky) * wd - g.padW + kx
                         let drow = dst + oy * ow
-                        if g.strideW == 1 {
-                            for ox in cols { drow[ox] += wv * srow[ox] }
-                        } else {
-                            for ox in cols { drow[ox] += wv * srow[ox * g.strideW] }
-                        }
+                        for ox in cols { drow[ox] += wv * srow[ox * g.strideW] }
                     }
                 }
             }

@@ -99,9 +99,9 @@ final class OpFixtureTests: XCTestCase {
         assertClose(y16, try f.tensor("output.rmsnorm_fp16"), atol: 1e-3, "rmsnorm_fp16")
     }
 
-    /// The stride-1 depthwise fast path (SIMD interior, scalar borders) against a float64 direct convolution, on
-    /// shapes that exercise narrow and wide rows, even and odd kernels, no/partial/full padding and a channel
-    /// multiplier.
+    /// The stride-1 depthwise fast path (CKernels: zero-padded plane, 8-column register blocks, scalar tail) against
+    /// a float64 direct convolution, on shapes that exercise narrow and wide rows, even and odd kernels,
+    /// no/partial/full padding and a channel multiplier.
     func testDepthwiseStride1AgainstDirect() {
         var gen = Generator(seed: 11)
         // (batch, channels, multiplier, height, width, kernel, padding)
