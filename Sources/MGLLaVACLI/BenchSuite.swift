@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MGLLaVA
 
 /// `mgllava bench all`: the whole performance suite of issue 8 in one command. Each part runs in a child
 /// `mgllava bench …` process, so that its peak RSS is its own (a process's peak never goes down) and a part that
@@ -38,8 +39,10 @@ struct BenchAllCommand: ParsableCommand {
         var rows: [BenchRow] = []
         var failures: [String] = []
         let start = BenchTiming.now()
+        print("\(Parallel.threadCount) threads; C kernels: \(Parallel.usesAVX2Kernels ? "AVX2 + FMA" : "baseline (no AVX2)")")
         for (name, arguments) in Self.parts where !skip.contains(name) {
             print("── \(name): mgllava \(arguments.joined(separator: " "))")
+            fflush(stdout)
             let (status, output) = try Self.runChild(executable, arguments)
             if status == 0, let childRows = BenchRows.parse(output) {
                 rows += childRows
@@ -78,7 +81,10 @@ struct BenchAllCommand: ParsableCommand {
             while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
                 pending.removeSubrange(pending.startIndex...newline)
-                if !line.hasPrefix(BenchRows.marker) { print("   " + line) }
+                if !line.hasPrefix(BenchRows.marker) {
+                    print("   " + line)
+                    fflush(stdout)  // progress shows as it comes, also when the output goes to a file
+                }
             }
         }
         process.waitUntilExit()

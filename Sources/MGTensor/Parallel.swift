@@ -1,5 +1,6 @@
-import Foundation
+import CKernels
 import COpenBLAS
+import Foundation
 
 /// How our own element-wise and reduction kernels use the cores.
 ///
@@ -44,6 +45,9 @@ public enum Parallel {
             for i in (count * c / chunks)..<(count * (c + 1) / chunks) { body(i) }
         }
     }
+
+    /// Whether the C kernels (GELU, depthwise convolution) run their AVX2 + FMA versions on this CPU.
+    public static var usesAVX2Kernels: Bool { mg_kernels_use_avx2() != 0 }
 
     /// Sets the number of OpenBLAS threads (BLAS calls only).
     public static func setBLASThreads(_ n: Int) {

@@ -194,8 +194,9 @@ public final class Trainer {
         return records
     }
 
-    /// One optimizer step: `accumulative_counts` micro-batches (fewer at the end of training), forward and
-    /// backward each with its loss scaled as mmengine's `OptimWrapper.scale_loss`, then clip, set the lr, update.
+    /// One optimizer step: ranks × `accumulative_counts` global micro-batches (fewer at the end of training), this
+    /// rank's share of them forward and backward, each loss scaled as mmengine's `OptimWrapper.scale_loss`; then
+    /// the gradients summed over the ranks, clip, set the lr, update.
     /// Returns nil when training is already finished. Does not checkpoint (see `train`).
     @discardableResult
     public func step() throws -> TrainMetricsRecord? {
