@@ -224,6 +224,14 @@ func permuteCopy(src: UnsafePointer<Float>, srcShape: [Int], order: [Int], dst: 
     let k = dims.count
     let rowLen = dims[k - 1], rowStride = strides[k - 1]
     let rows = n / rowLen
+    if k >= 2 && rowStride != 1 && strides[k - 2] == 1 {
+        // A batch of 2-D transposes (NCHW ↔ NHWC, head splits): copy in square tiles so that both the reads and
+        // the writes of a tile stay within a few cache lines, instead of one cache line per element read.
+        let outer = n / (rowLen * dims[k - 2])
+        transposeTiles(src: src, dst: dst, count: outer, rows: dims[k - 2], columns: rowLen, columnStride: rowStride,
+                       outerDims: Array(dims[..<(k - 2)]), outerStrides: Array(strides[..<(k - 2)]))
+        return
+    }
     Parallel.forEachChunk(rows, costPerItem: rowLen) { range in
         var idx = [Int](repeating: 0, count: k)
         var rem = range.lowerBound
@@ -243,6 +251,36 @@ func permuteCopy(src: UnsafePointer<Float>, srcShape: [Int], order: [Int], dst: 
                 if idx[d] < dims[d] { break }
                 off -= strides[d] * dims[d]; idx[d] = 0
                 d -= 1
+            }
+        }
+    }
+}
+
+/// dst[o][i][j] = src[base(o) + i + j·columnStride] for o < count (outer index over `outerDims`, row-major, with
+/// input strides `outerStrides`), i < rows, j < columns: the innermost two output dims transposed from the input.
+private func transposeTiles(src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>, count: Int, rows: Int,
+                            columns: Int, columnStride: Int, outerDims: [Int], outerStrides: [Int]) {
+    let tile = 16
+    let rowTiles = (rows + tile - 1) / tile
+    Parallel.forEachChunk(count * rowTiles, costPerItem: tile * columns) { range in
+        for item in range {
+            let o = item / rowTiles, i0 = (item % rowTiles) * tile
+            var base = 0, rem = o
+            for d in stride(from: outerDims.count - 1, through: 0, by: -1) {
+                base += (rem % outerDims[d]) * outerStrides[d]
+                rem /= outerDims[d]
+            }
+            let i1 = Swift.min(i0 + tile, rows)
+            let out = dst + o * rows * columns
+            var j0 = 0
+            while j0 < columns {
+                let j1 = Swift.min(j0 + tile, columns)
+                for i in i0..<i1 {
+                    let orow = out + i * columns
+                    let s = src + base + i
+                    for j in j0..<j1 { orow[j] = s[j * columnStride] }
+                }
+                j0 = j1
             }
         }
     }

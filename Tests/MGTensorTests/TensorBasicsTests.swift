@@ -2,6 +2,42 @@ import XCTest
 import MGTensor
 
 final class TensorBasicsTests: XCTestCase {
+    /// `permuted` against direct index arithmetic, on every order of random rank-2…4 shapes (sizes around the
+    /// 16-element tiles of the transpose path, and 1s that merge away), including NCHW ↔ NHWC at ConvNeXt-like sizes.
+    func testPermuteMatchesIndexArithmetic() {
+        var gen = Generator(seed: 9)
+        func permutations(_ r: Int) -> [[Int]] {
+            if r == 1 { return [[0]] }
+            return permutations(r - 1).flatMap { p in (0...p.count).map { i in var q = p; q.insert(r - 1, at: i); return q } }
+        }
+        var shapes: [[Int]] = [[2, 20, 9, 7], [1, 17, 33], [3, 1, 16, 5], [31, 16], [1, 40, 12, 12]]
+        for _ in 0..<6 { shapes.append((0..<(2 + gen.nextInt(below: 3))).map { _ in 1 + gen.nextInt(below: 20) }) }
+        for shape in shapes {
+            let x = Tensor.randn(shape, generator: &gen)
+            let values = x.toArray()
+            var strides = [Int](repeating: 1, count: shape.count)
+            for d in stride(from: shape.count - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * shape[d + 1] }
+            for order in permutations(shape.count) {
+                let y = x.permuted(order)
+                XCTAssertEqual(y.shape, order.map { shape[$0] })
+                let out = y.toArray()
+                var index = [Int](repeating: 0, count: shape.count)
+                for flat in 0..<out.count {
+                    var rem = flat
+                    for d in stride(from: shape.count - 1, through: 0, by: -1) {
+                        index[d] = rem % y.shape[d]
+                        rem /= y.shape[d]
+                    }
+                    let source = zip(order, index).reduce(0) { $0 + strides[$1.0] * $1.1 }
+                    if out[flat] != values[source] {
+                        XCTFail("permute \(shape) by \(order): element \(flat)")
+                        break
+                    }
+                }
+            }
+        }
+    }
+
     func testBFloat16RoundsToNearestEven() {
         // 1 + 2^-8 is exactly halfway between two bf16 values: ties go to the even mantissa (1.0).
         XCTAssertEqual(floatToBF16(1 + Float(1) / 256), 0x3F80)
