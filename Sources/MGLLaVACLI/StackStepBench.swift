@@ -104,12 +104,7 @@ struct StackStepBenchCommand: ParsableCommand {
         let text = (0..<textTokens).map { _ in 3 + gen.nextInt(below: arch.vocabSize - 3) }
         let ids = [1, MGLLaVAModel.imageTokenIndex] + text
         let labels = [MGLLaVAModel.ignoreIndex, MGLLaVAModel.ignoreIndex] + text
-        var roi: [RoIBox] = []
-        for _ in 0..<boxes {
-            let x = gen.nextInt(below: 700), y = gen.nextInt(below: 700)
-            let w = 8 + gen.nextInt(below: 760 - x), h = 8 + gen.nextInt(below: 760 - y)
-            roi.append(RoIBox(Float(x), Float(y), Float(x + w), Float(y + h)))
-        }
+        let roi = VisionBenchCommand.randomBoxes(boxes, &gen)
         let sample = MultimodalSample(inputIds: ids, labels: labels,
                                       pixelValues: Tensor.randn([3, 336, 336], generator: &gen),
                                       pixelValuesAux: Tensor.randn([3, 768, 768], generator: &gen), boxes: roi)

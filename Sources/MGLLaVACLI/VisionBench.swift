@@ -33,6 +33,15 @@ struct VisionBenchCommand: ParsableCommand {
         }
     }
 
+    /// `count` random boxes of at least 8 px inside the 768 aux frame.
+    static func randomBoxes(_ count: Int, _ gen: inout Generator) -> [RoIBox] {
+        (0..<count).map { _ in
+            let x = gen.nextInt(below: 700), y = gen.nextInt(below: 700)
+            let w = 8 + gen.nextInt(below: 760 - x), h = 8 + gen.nextInt(below: 760 - y)
+            return RoIBox(Float(x), Float(y), Float(x + w), Float(y + h))
+        }
+    }
+
     /// Raw sgemm C[m,n] = A[m,k]·B[n,k]ᵀ for every (m, k, n, count) shape, `count` times each: the model's GEMM
     /// work alone, as one closure so it can be timed interleaved with the model's forward.
     final class RawGemmSeries {
@@ -125,12 +134,7 @@ struct VisionBenchCommand: ParsableCommand {
         let fusionRSS = BenchTiming.peakRSS()
 
         // Box features: random boxes in the 768 frame.
-        var roi: [RoIBox] = []
-        for _ in 0..<boxes {
-            let x = gen.nextInt(below: 700), y = gen.nextInt(below: 700)
-            let w = 8 + gen.nextInt(below: 760 - x), h = 8 + gen.nextInt(below: 760 - y)
-            roi.append(RoIBox(Float(x), Float(y), Float(x + w), Float(y + h)))
-        }
+        let roi = Self.randomBoxes(boxes, &gen)
         let rssBeforeBoxes = CheckpointOpenBenchCommand.currentRSS()
         BenchTiming.resetPeakRSS()
         let extractor = BoxFeatureExtractor()

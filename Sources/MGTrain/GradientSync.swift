@@ -41,16 +41,19 @@ extension Trainer {
     /// Fails when the ranks do not hold the same trainable weights (another `pretrained_pth`, another seed):
     /// replicated training would silently diverge. Compares a checksum's minimum and maximum over the ranks.
     func checkReplicasAgree() throws {
+        // Per tensor: the sum of its values and of their squares, the squares weighted by the tensor's position,
+        // so that swapped or shifted tensors change the checksum too.
         var sum = 0.0, weighted = 0.0
-        var position = 0.0
-        for entry in optimizer.entries {
+        for (index, entry) in optimizer.entries.enumerated() {
+            var s = 0.0, squares = 0.0
             entry.parameter.value.withFloats { values in
                 for x in values {
-                    sum += Double(x)
-                    position += 1
-                    weighted += Double(x) * position.truncatingRemainder(dividingBy: 8191)
+                    s += Double(x)
+                    squares += Double(x) * Double(x)
                 }
             }
+            sum += s
+            weighted += Double(index + 1) * squares
         }
         var extremes = [sum, weighted, -sum, -weighted]
         try communicator.allReduceMax(&extremes)

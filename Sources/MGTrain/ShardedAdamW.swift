@@ -75,11 +75,14 @@ final class ShardedAdamW {
         var staging = [Float](repeating: 0, count: piece * size)
         for start in stride(from: 0, to: shardSize, by: piece) {
             let n = min(piece, shardSize - start)
-            for i in 0..<(n * size) { staging[i] = 0 }
-            for k in 0..<size {
-                forEachOverlap(k * shardSize + start, n) { e, inParameter, inRange, count in
-                    grads[e]?.withFloats { g in
-                        for i in 0..<count { staging[k * n + inRange + i] = g[inParameter + i] }
+            staging.withUnsafeMutableBufferPointer { st in
+                guard let st = st.baseAddress else { return }
+                st.update(repeating: 0, count: n * size)
+                for k in 0..<size {
+                    forEachOverlap(k * shardSize + start, n) { e, inParameter, inRange, count in
+                        grads[e]?.withFloats { g in
+                            if let g = g.baseAddress { (st + k * n + inRange).update(from: g + inParameter, count: count) }
+                        }
                     }
                 }
             }
@@ -102,9 +105,12 @@ final class ShardedAdamW {
 
         // This slice's parameter values (packed), updated in place.
         var values = [Float](repeating: 0, count: shardSize)
-        forEachOverlap(shardStart, shardSize) { e, inParameter, inSlice, count in
-            optimizer.entries[e].parameter.value.withFloats { p in
-                for i in 0..<count { values[inSlice + i] = p[inParameter + i] }
+        values.withUnsafeMutableBufferPointer { v in
+            guard let v = v.baseAddress else { return }
+            forEachOverlap(shardStart, shardSize) { e, inParameter, inSlice, count in
+                optimizer.entries[e].parameter.value.withFloats { p in
+                    if let p = p.baseAddress { (v + inSlice).update(from: p + inParameter, count: count) }
+                }
             }
         }
         for (e, entry) in optimizer.entries.enumerated() where used[e] {
@@ -133,11 +139,14 @@ final class ShardedAdamW {
                                                into: UnsafeMutableBufferPointer(rebasing: output[0..<(n * size)]))
                 }
             }
-            for k in 0..<size {
-                forEachOverlap(k * shardSize + start, n) { e, inParameter, inRange, count in
-                    guard used[e] else { return }
-                    optimizer.entries[e].parameter.value.unsafeMutableFloats { p in
-                        for i in 0..<count { p[inParameter + i] = staging[k * n + inRange + i] }
+            staging.withUnsafeBufferPointer { st in
+                guard let st = st.baseAddress else { return }
+                for k in 0..<size {
+                    forEachOverlap(k * shardSize + start, n) { e, inParameter, inRange, count in
+                        guard used[e] else { return }
+                        optimizer.entries[e].parameter.value.unsafeMutableFloats { p in
+                            p.baseAddress.map { ($0 + inParameter).update(from: st + k * n + inRange, count: count) }
+                        }
                     }
                 }
             }
