@@ -1,5 +1,6 @@
 import Foundation
 import MGLLM
+import MGTokenizers
 
 /// A multi-turn conversation with MG-LLaVA about one image, as upstream's chat does it: the first user turn carries
 /// the image (`<image>\n` + text), every turn is formatted with the prompt template, answers are generated with
@@ -35,14 +36,14 @@ public final class ChatSession {
     /// Token ids the next turn would add for `message` (BOS rules and image slot as in training).
     public func promptIds(for message: String) throws -> [Int] {
         var text = message
-        if turns == 0 && visual != nil && !text.contains(ConversationEncoder.imageToken) {
+        if turns == 0 && visual != nil && !ByteText.contains(text, ConversationEncoder.imageToken) {
             text = ConversationEncoder.imageToken + "\n" + text
         }
         let formatted = template.formatInput(text, system: turns == 0 ? system : "")
         var ids: [Int] = []
         // A BOS starts the conversation, and (templates without a suffix, e.g. vicuna) every turn after an EOS.
         if turns == 0 || !template.suffixAsEOS, let bos = tokenizer.bosTokenId { ids.append(bos) }
-        let chunks = formatted.components(separatedBy: ConversationEncoder.imageToken)
+        let chunks = ByteText.components(formatted, separatedBy: ConversationEncoder.imageToken)
         if chunks.count > 2 || (chunks.count == 2 && (visual == nil || turns > 0)) {
             throw ChatError(description: "a message may hold one <image>, in the first turn of a chat about an image")
         }
@@ -89,15 +90,15 @@ public final class ChatSession {
             steps.append(step)
             generated.append(step.token)
             let text = tokenizer.decode(generated, skipSpecialTokens: true)
-            if text.hasPrefix(printed) {
-                onText(String(text.dropFirst(printed.count)))
+            if let delta = ByteText.streamedDelta(printed: printed, text: text), !delta.isEmpty {
+                onText(delta)
                 printed = text
             }
-            // Multi-token stop words end the answer once they appear in the text.
-            return !stopWords.contains { !$0.isEmpty && tokenizer.id(for: $0) == nil && text.hasSuffix($0) }
+            // Multi-token stop words end the answer once they appear in the text (compared as bytes).
+            return !stopWords.contains { !$0.isEmpty && tokenizer.id(for: $0) == nil && ByteText.hasSuffix(text, $0) }
         }
         var answer = tokenizer.decode(generated, skipSpecialTokens: true)
-        for word in stopWords where answer.hasSuffix(word) { answer = String(answer.dropLast(word.count)) }
+        for word in stopWords { answer = ByteText.removingSuffix(word, from: answer) }
         // History for the next turn: the answer as generated, EOS when the template needs one, then the separator.
         history = ids + generated
         if !template.suffixAsEOS, let eos = tokenizer.eosTokenId, generated.last != eos { history.append(eos) }

@@ -1,4 +1,5 @@
 import Foundation
+import MGTokenizers
 
 // XTuner's training-time text pipeline as MG-LLaVA uses it (SPEC §2.3): `llava_map_fn` → `template_map_fn` →
 // `encode_fn(with_image_token=True)`. Every piece — the text before and after `<image>`, each answer, each
@@ -96,8 +97,10 @@ public enum ConversationEncoder {
             switch message.from {
             case "human":
                 var value = message.value
-                if value.contains(imageToken) {
-                    value = value.replacingOccurrences(of: imageToken, with: "").pythonStripped()
+                // Bytes, as Python's `in` / `replace` see code points: Foundation's String search would miss the
+                // token when a combining mark follows it.
+                if ByteText.contains(value, imageToken) {
+                    value = ByteText.replacingAll(imageToken, with: "", in: value).pythonStripped()
                     value = (imageToken + "\n" + value).pythonStripped()
                 }
                 input += value
@@ -127,7 +130,7 @@ public enum ConversationEncoder {
         var needsBOS = true
         for (t, turn) in turns.enumerated() {
             var inputIds: [Int] = []
-            let chunks = turn.input.components(separatedBy: imageToken)
+            let chunks = ByteText.components(turn.input, separatedBy: imageToken)
             if chunks.count > 2 { throw ConversationError.multipleImages(sample: sample, turn: t, count: chunks.count - 1) }
             for (c, chunk) in chunks.enumerated() {
                 inputIds += tokenizer.encodeWithoutSpecialTokens(chunk)

@@ -1,3 +1,5 @@
+import MGTokenizers
+
 // Prompt templates, as XTuner's `PROMPT_TEMPLATE` entries MG-LLaVA uses (SPEC §2.2). Strings are verbatim,
 // including the trailing space of Vicuna's SYSTEM and the newlines inside the chat markers.
 
@@ -45,8 +47,8 @@ public struct PromptTemplate: Sendable, Equatable, Codable {
 
     /// INSTRUCTION with `{input}` filled in, prefixed by SYSTEM when `system` is non-empty (template_map_fn).
     public func formatInput(_ input: String, system: String = "") -> String {
-        let text = instruction.replacingOccurrences(of: "{input}", with: input)
+        let text = ByteText.replacingAll("{input}", with: input, in: instruction)
         if system.isEmpty { return text }
-        return self.system.replacingOccurrences(of: "{system}", with: system) + text
+        return ByteText.replacingAll("{system}", with: system, in: self.system) + text
     }
 }

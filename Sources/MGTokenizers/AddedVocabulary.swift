@@ -23,6 +23,12 @@ public struct AddedToken: Sendable, Equatable {
         self.normalized = normalized
         self.special = special
     }
+
+    /// Contents compare as bytes (two tokens may be canonically equivalent and still distinct).
+    public static func == (a: AddedToken, b: AddedToken) -> Bool {
+        a.content.utf8.elementsEqual(b.content.utf8) && a.id == b.id && a.singleWord == b.singleWord
+            && a.lstrip == b.lstrip && a.rstrip == b.rstrip && a.normalized == b.normalized && a.special == b.special
+    }
 }
 
 /// A piece of input after added tokens were cut out: text for the model, or an added token's id.

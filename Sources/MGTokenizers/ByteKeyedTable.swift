@@ -93,6 +93,17 @@ struct ByteKeyedTable<Value> {
         key.withUnsafeBytes { set(value, for: $0) }
     }
 
+    /// Adds `key` unless present (then nothing changes); returns whether it was added.
+    mutating func insertNew(_ key: String) -> Bool where Value == Bool {
+        var key = key
+        return key.withUTF8 { raw in
+            let bytes = UnsafeRawBufferPointer(raw)
+            if index(of: bytes) != nil { return false }
+            set(true, for: bytes)
+            return true
+        }
+    }
+
     func key(at entry: Int) -> [UInt8] { Array(arena[offsets[entry]..<(offsets[entry] + lengths[entry])]) }
 
     private mutating func insertSlot(entry: Int, hash: Int) {

@@ -9,6 +9,8 @@ public struct SentencePieceModel: Sendable, Equatable {
     }
 
     public struct Piece: Sendable, Equatable {
+        /// The piece's text, kept as the exact bytes of the file (compare `piece.utf8`, never `piece` itself:
+        /// String equality would equate LLaMA-2's U+03AF and U+1F77 pieces).
         public var piece: String
         public var score: Float
         public var type: PieceType
@@ -17,6 +19,11 @@ public struct SentencePieceModel: Sendable, Equatable {
             self.piece = piece
             self.score = score
             self.type = type
+        }
+
+        /// Byte-wise, as sentencepiece compares pieces.
+        public static func == (a: Piece, b: Piece) -> Bool {
+            a.piece.utf8.elementsEqual(b.piece.utf8) && a.score == b.score && a.type == b.type
         }
     }
 
@@ -198,10 +205,12 @@ public struct SentencePieceModel: Sendable, Equatable {
 
     /// The checks of sentencepiece's `InitializePieces`: non-empty unique pieces (normal/user-defined/unused share
     /// one namespace, control/unknown/byte another), exactly one unknown piece, byte pieces only with byte_fallback
-    /// and then all 256 of them.
+    /// and then all 256 of them. Uniqueness is by bytes, as sentencepiece's `absl::flat_hash_map<string_view, int>`:
+    /// LLaMA-2's vocabulary holds canonically equivalent pieces (U+03AF "ί" at 30207, U+1F77 "ί" at 30873) that a
+    /// `Set<String>` would take for duplicates.
     private func validate(fileName: String) throws {
         if pieces.isEmpty { throw TokenizerError.invalidModel(file: fileName, reason: "no pieces") }
-        var normal = Set<String>(), reserved = Set<String>()
+        var normal = ByteKeyedTable<Bool>(), reserved = ByteKeyedTable<Bool>()
         var unkCount = 0
         var bytesFound = [Bool](repeating: false, count: 256)
         for (i, piece) in pieces.enumerated() {
@@ -209,7 +218,7 @@ public struct SentencePieceModel: Sendable, Equatable {
                 throw TokenizerError.invalidModel(file: fileName, reason: "piece \(i) is empty")
             }
             let isNormal = piece.type == .normal || piece.type == .userDefined || piece.type == .unused
-            let inserted = isNormal ? normal.insert(piece.piece).inserted : reserved.insert(piece.piece).inserted
+            let inserted = isNormal ? normal.insertNew(piece.piece) : reserved.insertNew(piece.piece)
             if !inserted {
                 throw TokenizerError.invalidModel(file: fileName, reason: "piece \(i) \"\(piece.piece)\" is already defined")
             }

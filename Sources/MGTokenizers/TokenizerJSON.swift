@@ -168,10 +168,11 @@ struct TokenizerJSON {
             if let pair = entry.array, pair.count == 2, let left = pair[0].string, let right = pair[1].string {
                 merges.append((left, right))
             } else if let line = entry.string {
-                // Older files: "left right".
-                let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+                // Older files: "left right", split at the byte 0x20 as HF does (`line.split(' ')`). Splitting the
+                // String would cut at Characters, and " " followed by a combining mark is one Character.
+                let parts = line.utf8.split(separator: 0x20, omittingEmptySubsequences: false)
                 guard parts.count == 2 else { throw o.invalid("merges", "entry \(index) is not \"left right\"") }
-                merges.append((String(parts[0]), String(parts[1])))
+                merges.append((String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self)))
             } else {
                 throw o.invalid("merges", "entry \(index) is not a pair of strings")
             }
