@@ -54,6 +54,14 @@ public struct ConvNeXtArchitecture: Sendable, Equatable {
         guard !depths.isEmpty, let stem = shapes["\(prefix)stem.0.weight"], stem.count == 4 else { return nil }
         return ConvNeXtArchitecture(depths: depths, dims: dims, inChannels: stem[1])
     }
+
+    /// Side of the last stage's map for a square input of side `inputSize`: the 4×4 stride-4 stem, then one 2×2
+    /// stride-2 downsample per later stage (floor division, as the unpadded convolutions do).
+    public func finalMapSize(inputSize: Int) -> Int {
+        var side = inputSize / 4
+        for _ in 1..<max(dims.count, 1) { side /= 2 }
+        return side
+    }
 }
 
 // MARK: - Blocks

@@ -32,7 +32,7 @@ public struct BoxIndex: Sendable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw DataError.unreadable(file: url.path, detail: error.localizedDescription)
+            throw DataError.unreadable(file: url.path, detail: DataError.plainReason(error))
         }
         return try decode(data, file: url.path, allowDuplicates: allowDuplicates)
     }

@@ -44,6 +44,19 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+extension DataError {
+    /// Why reading a file failed, in words: the system's errno text ("No such file or directory", "Is a directory")
+    /// where Foundation wraps one, else Foundation's own description (never the raw NSError dump).
+    public static func plainReason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        return ns.localizedDescription
+    }
+}
+
 /// What the dataset does with a sample it cannot use.
 public enum BadSamplePolicy: String, Sendable, Codable {
     /// Throw `DataError.badSample` (the default: silent data loss hides broken datasets).
@@ -104,7 +117,7 @@ enum JSONText {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw DataError.unreadable(file: url.path, detail: error.localizedDescription)
+            throw DataError.unreadable(file: url.path, detail: DataError.plainReason(error))
         }
         return try parse(data, file: url.path)
     }

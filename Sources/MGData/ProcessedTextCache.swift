@@ -91,11 +91,15 @@ public enum ProcessedTextCache {
     public static func load(_ folder: URL, template: PromptTemplate, maxLength: Int, tokenizer: Tokenizer) throws
         -> (meta: Meta, records: [LLaVARecord], encodings: [EncodedConversation]) {
         let metaURL = folder.appendingPathComponent(metaFile)
+        let metaData: Data
+        do { metaData = try Data(contentsOf: metaURL) } catch {
+            throw DataError.unreadable(file: metaURL.path, detail: "\(DataError.plainReason(error)) (a processed text "
+                + "folder, written by `mgllava data process`, holds \(metaFile))")
+        }
         let meta: Meta
-        do {
-            meta = try JSONDecoder().decode(Meta.self, from: Data(contentsOf: metaURL))
-        } catch {
-            throw DataError.unreadable(file: metaURL.path, detail: "not a processed text folder (\(error))")
+        do { meta = try JSONDecoder().decode(Meta.self, from: metaData) } catch {
+            throw DataError.unreadable(file: metaURL.path, detail: "not a processed text folder's \(metaFile) "
+                + "(\(DataError.plainReason(error)))")
         }
         guard meta.format == format, meta.version == version else {
             throw DataError.unreadable(file: metaURL.path, detail: "format \(meta.format) v\(meta.version), expected \(format) v\(version)")
@@ -116,7 +120,7 @@ public enum ProcessedTextCache {
         let url = folder.appendingPathComponent(recordsFile)
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw DataError.unreadable(file: url.path, detail: "\(error)")
+            throw DataError.unreadable(file: url.path, detail: DataError.plainReason(error))
         }
         var records: [LLaVARecord] = [], encodings: [EncodedConversation] = []
         for (i, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).enumerated() {

@@ -107,6 +107,25 @@ public final class MGLLaVAModel: Module {
     /// Prefixes of the modules an MG-LLaVA `.pth` may hold (the towers are never saved by upstream).
     public static let checkpointPrefixes = ["fuse_module", "projector", "bbox_projector", "llm"]
 
+    // MARK: - Geometry
+
+    /// Checks that high-resolution images of side `auxSize` fit the towers: the fusion pairs every CLIP patch with
+    /// one cell of the ConvNeXt's last stage, so that map must be the CLIP grid (24×24 for ViT-L/14-336, i.e.
+    /// `image_size_aux` 768…799 for ConvNeXt-L). Throws naming `field` and the sizes that fit; call it when a
+    /// model and an image processor are put together, before any image is processed.
+    public func checkImageSizeAux(_ auxSize: Int, field: String = "image_size_aux") throws {
+        let grid = visualEncoder.architecture.gridSize
+        let trunk = visualEncoderAux.architecture
+        if auxSize > 0 && trunk.finalMapSize(inputSize: auxSize) == grid { return }
+        // Sides whose last-stage map is `grid`: [grid·s, (grid + 1)·s) with s the total stride.
+        let stride = trunk.dims.count > 1 ? 4 << (trunk.dims.count - 1) : 4
+        throw MGLLaVAGeometryError(description: "\(field) \(auxSize) does not fit the towers: the ConvNeXt's last "
+            + "stage would be \(trunk.finalMapSize(inputSize: auxSize))×\(trunk.finalMapSize(inputSize: auxSize)) and "
+            + "the fusion needs the CLIP grid \(grid)×\(grid) (\(visualEncoder.architecture.imageSize)-pixel images, "
+            + "patch \(visualEncoder.architecture.patchSize)); sizes that fit: \(grid * stride)…\((grid + 1) * stride - 1) "
+            + "(\(grid * stride) is the usual one)")
+    }
+
     // MARK: - Inputs
 
     /// Runs the towers (no graph), the fusion and projectors (graph when trainable), and splices the visual tokens
@@ -202,4 +221,9 @@ final class PrefixModule: Module {
     let name: String, child: Module
     init(_ name: String, _ child: Module) { self.name = name; self.child = child; super.init() }
     override var children: [(String, Module)] { [(name, child)] }
+}
+
+/// Image sizes that the towers cannot pair up (see `MGLLaVAModel.checkImageSizeAux`).
+public struct MGLLaVAGeometryError: Error, CustomStringConvertible {
+    public var description: String
 }

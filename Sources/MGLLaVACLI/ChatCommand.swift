@@ -36,9 +36,14 @@ struct ChatCommand: ParsableCommand {
         }
         if (boxes == nil) != (boxId == nil) { throw ValidationError("--boxes and --box-id go together") }
         if boxes != nil && !box.isEmpty { throw ValidationError("give boxes either from --boxes or with --box") }
-        guard maxNewTokens > 0, temperature >= 0, topP > 0, topP <= 1, topK >= 0, imageSizeAux > 0 else {
-            throw ValidationError("--max-new-tokens and --image-size-aux must be positive, --temperature ≥ 0, --top-p in (0, 1], --top-k ≥ 0")
+        // One message per flag, naming it, its value and the range it takes.
+        if maxNewTokens <= 0 { throw ValidationError("--max-new-tokens \(maxNewTokens): must be positive") }
+        if !(temperature >= 0 && temperature.isFinite) {
+            throw ValidationError("--temperature \(temperature): must be a finite number ≥ 0 (0 = greedy)")
         }
+        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p \(topP): must be in (0, 1]") }
+        if topK < 0 { throw ValidationError("--top-k \(topK): must be ≥ 0 (0 = off)") }
+        if imageSizeAux <= 0 { throw ValidationError("--image-size-aux \(imageSizeAux): must be positive") }
     }
 
     func run() throws {
@@ -49,6 +54,7 @@ struct ChatCommand: ParsableCommand {
         let model = try MGLLaVAModel.load(llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
                                           visualEncoderAux: URL(fileURLWithPath: visualEncoderAux),
                                           pth: pth.map { URL(fileURLWithPath: $0) }, frozen: true)
+        if image != nil { try model.checkImageSizeAux(imageSizeAux, field: "--image-size-aux") }
         let tok = try Tokenizer.load(directory: URL(fileURLWithPath: tokenizer ?? llm))
         var visual: VisualInputs? = nil
         if let image {

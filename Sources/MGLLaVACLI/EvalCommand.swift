@@ -160,6 +160,9 @@ struct EvalModelOptions: ParsableArguments {
     func validate() throws {
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive, got \(limit)") }
         if let maxNewTokens, maxNewTokens <= 0 { throw ValidationError("--max-new-tokens must be positive") }
+        if limitNum <= 0 || limitNum > 1_000_000 {
+            throw ValidationError("--limit-num \(limitNum): must be in 1…1000000 (boxes kept per category)")
+        }
     }
 
     /// The config (default tiny_sft) with the explicit paths applied.
@@ -181,6 +184,7 @@ struct EvalModelOptions: ParsableArguments {
         let model = try MGLLaVAModel.load(llm: path(cfg.llmNameOrPath), visualEncoder: path(cfg.visualEncoderNameOrPath),
                                           visualEncoderAux: path(cfg.visualEncoderAuxPath), pth: weights, frozen: true)
         model.eval()
+        try model.checkImageSizeAux(cfg.imageSizeAux)
         let tokenizer = try Tokenizer.load(directory: path(cfg.llmNameOrPath))
         guard let promptTemplate = PromptTemplate.named(cfg.promptTemplate) else {
             throw UnknownConfig(message: "prompt_template \"\(cfg.promptTemplate)\" is unknown")

@@ -68,6 +68,12 @@ public final class Trainer {
     public let schedule: WarmupCosineSchedule
     /// Micro-batch iterations per epoch.
     public let batchesPerEpoch: Int
+    /// Samples per micro-batch: `batch_size`, or the dataset's size when that is smaller (a batch larger than the
+    /// data would only repeat samples, as the length-grouped sampler pads every epoch to whole batches).
+    public let batchSize: Int
+    /// The most micro-batch iterations a run may have: the lr schedule is a table of this many values (mmengine's
+    /// recursive cosine form is reproduced step by step), so a typo in `max_epochs` must not size it.
+    public static let maximumIterations = 10_000_000
     /// N: micro-batch iterations of the whole run.
     public var totalIterations: Int { schedule.iterations }
 
@@ -124,17 +130,24 @@ public final class Trainer {
         self.workDir = workDir
         self.communicator = communicator
         let seed = UInt64(truncatingIfNeeded: config.seed ?? 0)
+        guard dataset.count > 0 else { throw TrainerError.invalidConfiguration("the dataset has no usable sample") }
+        batchSize = min(config.batchSize, dataset.count)
         let sampler: TrainSampler
         switch config.sampler {
         case .random: sampler = .random(RandomSampler(size: dataset.count, seed: seed))
         case .lengthGrouped:
             sampler = .lengthGrouped(try LengthGroupedSampler(lengths: dataset.modalityLengths,
-                                                              perDeviceBatchSize: config.batchSize, seed: seed))
+                                                              perDeviceBatchSize: batchSize, seed: seed))
         }
         // mmengine's DataLoader keeps the short last batch (drop_last=False).
-        batcher = try Batcher(sampler: sampler, batchSize: config.batchSize)
+        batcher = try Batcher(sampler: sampler, batchSize: batchSize)
         batchesPerEpoch = batcher.batchesPerEpoch
-        let n = batchesPerEpoch * config.maxEpochs
+        let (n, overflow) = batchesPerEpoch.multipliedReportingOverflow(by: config.maxEpochs)
+        guard !overflow, n <= Self.maximumIterations else {
+            throw TrainerError.invalidConfiguration("max_epochs \(config.maxEpochs) × \(batchesPerEpoch) batches per "
+                + "epoch (\(dataset.count) samples, batch_size \(batchSize)) exceeds the limit of "
+                + "\(Self.maximumIterations) iterations; lower max_epochs or raise batch_size")
+        }
         // mmengine's build_iter_from_epoch: W = int(warmup_ratio · max_epochs · len(dataloader)).
         let warmup = min(n, Int(config.warmupRatio * Double(config.maxEpochs) * Double(batchesPerEpoch)))
         schedule = WarmupCosineSchedule(baseLR: config.lr, iterations: n, warmupIterations: warmup)
@@ -303,7 +316,7 @@ public final class Trainer {
     /// Puts the loop back at a saved position (weights and optimizer moments are restored by the caller).
     func restore(iteration: Int, optimizerSteps: Int, cursor: BatchCursor, generator: Generator,
                  history: [TrainMetricsRecord]) throws {
-        batcher = try Batcher(sampler: batcher.sampler, batchSize: config.batchSize, cursor: cursor)
+        batcher = try Batcher(sampler: batcher.sampler, batchSize: batchSize, cursor: cursor)
         self.iteration = iteration
         self.optimizerSteps = optimizerSteps
         lastSavedIteration = iteration

@@ -46,31 +46,47 @@ public struct TrainingRun {
             try communicator.barrier()
         }
         func path(_ p: String) -> URL { resolve(p, root: root) }
+        // Every path the config names is checked before anything is loaded, so a typo costs no loading time.
+        try requireExisting(.llmNameOrPath, config.llmNameOrPath, folder: true, root: root)
+        try requireExisting(.visualEncoderNameOrPath, config.visualEncoderNameOrPath, folder: true, root: root)
+        try requireExisting(.visualEncoderAuxPath, config.visualEncoderAuxPath, folder: true, root: root)
+        try requireExisting(.boxJsonPath, config.boxJsonPath, folder: false, root: root)
+        try requireExisting(.imageFolder, config.imageFolder, folder: true, root: root)
+        if let offline = config.offlineProcessedTextFolder {
+            try requireExisting(.offlineProcessedTextFolder, offline, folder: true, root: root)
+        } else {
+            try requireExisting(.dataPath, config.dataPath, folder: false, root: root)
+        }
+        if let pth = config.pretrainedPth { _ = try loading(.pretrainedPth, pth) { try pretrainedWeights(path(pth)) } }
 
         let llmDir = path(config.llmNameOrPath), clipDir = path(config.visualEncoderNameOrPath)
-        let tokenizer = try Tokenizer.load(directory: llmDir)
+        let tokenizer = try loading(.llmNameOrPath, config.llmNameOrPath) { try Tokenizer.load(directory: llmDir) }
         guard let template = PromptTemplate.named(config.promptTemplate) else {
             throw TrainerError.invalidConfiguration("prompt_template \"\(config.promptTemplate)\" is not one of "
                 + PromptTemplate.all.map(\.name).joined(separator: ", "))
         }
-        let clipConfig = try CLIPVisionConfig.load(clipDir)
+        let clipConfig = try loading(.visualEncoderNameOrPath, config.visualEncoderNameOrPath) {
+            try CLIPVisionConfig.load(clipDir)
+        }
         let processor = ImageProcessor(auxSize: config.imageSizeAux, clipSize: clipConfig.imageSize,
                                        padToSquare: config.padImageToSquare)
         let boxConfig = BoxPipelineConfig(auxSize: config.imageSizeAux, limitNum: config.limitNum,
                                           maxLength: config.maxLength, padToSquare: config.padImageToSquare)
         // The box JSON is needed either way (upstream too: the offline folder holds text only).
-        let boxes = try BoxIndex.load(contentsOf: path(config.boxJsonPath))
+        let boxes = try loading(.boxJsonPath, config.boxJsonPath) { try BoxIndex.load(contentsOf: path(config.boxJsonPath)) }
         let dataset: LLaVADataset
         if let offline = config.offlineProcessedTextFolder {
             log("reading the pre-tokenised \(path(offline).path)")
-            let cache = try ProcessedTextCache.load(path(offline), template: template, maxLength: config.maxLength,
-                                                    tokenizer: tokenizer)
+            let cache = try loading(.offlineProcessedTextFolder, offline) {
+                try ProcessedTextCache.load(path(offline), template: template, maxLength: config.maxLength,
+                                            tokenizer: tokenizer)
+            }
             dataset = try LLaVADataset(records: cache.records, encodings: cache.encodings,
                                        imageFolder: path(config.imageFolder), boxes: boxes, maxLength: config.maxLength,
                                        processor: processor, boxConfig: boxConfig, onBadSample: onBadSample)
         } else {
             log("reading \(path(config.dataPath).path)")
-            let records = try LLaVARecord.load(contentsOf: path(config.dataPath))
+            let records = try loading(.dataPath, config.dataPath) { try LLaVARecord.load(contentsOf: path(config.dataPath)) }
             dataset = try LLaVADataset(records: records, imageFolder: path(config.imageFolder), boxes: boxes,
                                        tokenizer: tokenizer, template: template, maxLength: config.maxLength,
                                        processor: processor, boxConfig: boxConfig, onBadSample: onBadSample)
@@ -79,16 +95,45 @@ public struct TrainingRun {
         let model = try MGLLaVAModel.load(llm: llmDir, visualEncoder: clipDir,
                                           visualEncoderAux: path(config.visualEncoderAuxPath),
                                           seed: UInt64(truncatingIfNeeded: config.seed ?? 0))
+        try model.checkImageSizeAux(config.imageSizeAux)
         var pretrained: (URL, CheckpointLoadSummary)? = nil
         if let pth = config.pretrainedPth {
             let url = try pretrainedWeights(path(pth))
             log("loading pretrained_pth \(url.path)")
-            pretrained = (url, try model.loadCheckpoint(url))
+            pretrained = (url, try loading(.pretrainedPth, pth) { try model.loadCheckpoint(url) })
         }
         let trainer = try Trainer(config: config, model: model, dataset: dataset, workDir: workDir,
                                   communicator: communicator)
         return TrainingRun(config: config, root: root, workDir: workDir, tokenizer: tokenizer, dataset: dataset,
                            model: model, trainer: trainer, pretrained: pretrained)
+    }
+
+    /// Runs `body`, which loads what config field `key` (value `value`) names; an error comes back with the field
+    /// in front unless it names the field already.
+    static func loading<T>(_ key: TrainConfig.CodingKeys, _ value: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            let text = "\(error)"
+            if text.contains(key.rawValue) { throw error }
+            throw TrainConfigError.invalidValue(field: key.rawValue, value: "\"\(value)\"", reason: text)
+        }
+    }
+
+    /// Throws naming `key` unless `value` (resolved against `root`) exists and is a folder or a file as asked.
+    static func requireExisting(_ key: TrainConfig.CodingKeys, _ value: String, folder: Bool, root: URL) throws {
+        let url = resolve(value, root: root)
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+        let problem: String?
+        if !exists {
+            problem = "\(url.path) does not exist"
+        } else if folder != isDirectory.boolValue {
+            problem = folder ? "\(url.path) is a file, not a folder" : "\(url.path) is a folder, not a file"
+        } else {
+            problem = nil
+        }
+        if let problem { throw TrainConfigError.invalidValue(field: key.rawValue, value: "\"\(value)\"", reason: problem) }
     }
 
     // MARK: - Summary
@@ -108,13 +153,16 @@ public struct TrainingRun {
     /// trainable ones, and the activations the LLM keeps for backward (≈ 34·h + 5·heads·L floats per token per
     /// layer, the usual transformer accounting) at the longest sample.
     public var estimatedMemoryBytes: Int {
-        let weights = model.parameters().reduce(0) { $0 + $1.count * 4 }
-        let trainable = model.trainableParameterCount * 4 * 3
+        // In Double: with `limit_num` and `max_length` at their limits the products pass Int.max.
+        let weights = Double(model.parameters().reduce(0) { $0 + $1.count }) * 4
+        let trainable = Double(model.trainableParameterCount) * 4 * 3
         let a = model.llm.architecture
-        let longest = (dataset.lengths.max() ?? 0) + model.visualEncoder.architecture.numPatches + config.limitNum
-        let perToken = 34 * a.hiddenSize + 5 * a.numHeads * longest
-        let activations = config.batchSize * longest * perToken * a.numLayers * 4
-        return weights + trainable + activations
+        let longest = Double(dataset.lengths.max() ?? 0) + Double(model.visualEncoder.architecture.numPatches)
+            + Double(config.limitNum)
+        let perToken = 34 * Double(a.hiddenSize) + 5 * Double(a.numHeads) * longest
+        let activations = Double(trainer.batchSize) * longest * perToken * Double(a.numLayers) * 4
+        let total = weights + trainable + activations
+        return total < Double(Int.max) ? Int(total) : Int.max
     }
 
     public var summary: String {
@@ -136,7 +184,10 @@ public struct TrainingRun {
         for s in dataset.skipped.prefix(5) { lines.append("  skipped \(s.id): \(s.reason)") }
         let ranks = trainer.communicator.size
         lines.append("schedule: \(trainer.totalIterations) iterations (\(trainer.batchesPerEpoch)/epoch × "
-                     + "\(config.maxEpochs)), batch \(config.batchSize) × accumulation \(config.accumulativeCounts)"
+                     + "\(config.maxEpochs)), batch \(trainer.batchSize)"
+                     + (trainer.batchSize < config.batchSize
+                        ? " (batch_size \(config.batchSize) > the \(dataset.count) samples)" : "")
+                     + " × accumulation \(config.accumulativeCounts)"
                      + (ranks > 1 ? " × \(ranks) ranks (ZeRO stage \(config.zeroStage))" : "")
                      + ", lr \(config.lr) warmup \(trainer.schedule.warmupIterations)")
         lines.append(String(format: "estimated peak memory: %.1f MiB", Double(estimatedMemoryBytes) / 1_048_576))

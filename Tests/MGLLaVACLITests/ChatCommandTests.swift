@@ -34,6 +34,22 @@ final class ChatCommandTests: XCTestCase {
         XCTAssertEqual(r.stderr.components(separatedBy: "dummy box").count - 1, 1, "said once")
     }
 
+    /// An `--image-size-aux` the towers cannot pair with the CLIP grid (the default 768 on this 128-pixel model)
+    /// and out-of-range sampling flags exit 1 (64 for usage errors) naming the flag and what fits, instead of trapping in the fusion.
+    func testGeometryAndSamplingFlagsAreCheckedByName() throws {
+        let arguments = base.dropLast(2) + ["--prompt", "What is this?", "--max-new-tokens", "1"]
+        for (flags, expected) in [(["--image-size-aux", "768"], "--image-size-aux 768"),
+                                  (["--image-size-aux", "4096"], "sizes that fit: 128…"),
+                                  (["--image-size-aux", "1", "--top-p", "0"], "--top-p 0.0"),
+                                  (["--image-size-aux", "128", "--temperature", "nan"], "--temperature nan")] {
+            let r = try runCLI(Array(arguments) + flags)
+            // 1 for a failed run, 64 (EX_USAGE, swift-argument-parser's) for a flag refused by validation; a trap
+            // would be 132/133/134.
+            XCTAssertTrue([1, 64].contains(r.status), "\(flags) exited \(r.status): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(expected), "\(flags): \(r.stderr)")
+        }
+    }
+
     func testOverlongPromptIsRefusedBeforeCompute() throws {
         let long = String(repeating: "word ", count: 700)  // the tiny model's context is 512
         let r = try runCLI(base + ["--prompt", long])

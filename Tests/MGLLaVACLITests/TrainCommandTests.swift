@@ -160,6 +160,25 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(malformed.output.contains("pretrain.json:2:12"), malformed.output)
     }
 
+    /// Config values that used to trap or allocate without bound exit 1 with a message naming the field.
+    func testExtremeConfigValuesExitOneNamingTheField() throws {
+        let config = try writeConfig()
+        for (set, field) in [("image_size_aux=256", "image_size_aux 256"), ("limit_num=1000000000", "limit_num"),
+                             ("max_epochs=1000000000000", "max_epochs"), ("batch_size=-1", "batch_size"),
+                             ("lr=-1", "lr"), ("data_path=\"missing.json\"", "data_path"), ("max_length=true", "max_length")] {
+            let r = try run(["train", "pretrain", "--config-file", config, "--work-dir", "extreme", "--plain",
+                             "--set", set])
+            XCTAssertEqual(r.status, 1, "\(set): \(r.output)")
+            XCTAssertTrue(r.output.contains(field), "\(set): \(r.output)")
+        }
+        // A batch larger than the data trains as one batch of all of it (no padded repeats).
+        let big = try run(["train", "pretrain", "--config-file", config, "--work-dir", "big", "--plain",
+                           "--set", "batch_size=100000", "--set", "max_epochs=1"])
+        XCTAssertEqual(big.status, 0, big.output)
+        XCTAssertTrue(big.output.contains("batch 16 (batch_size 100000 > the 16 samples)"), big.output)
+        XCTAssertEqual(try losses("big").count, 1)
+    }
+
     func testWrongStageAndUnknownConfigAreClearErrors() throws {
         let sft = try run(["train", "pretrain", "--config", "tiny_sft"])
         XCTAssertNotEqual(sft.status, 0)
