@@ -39,8 +39,11 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "Continue from this checkpoint folder (iter_N) or work dir.")
     var resumeFrom: String?
 
-    @Flag(help: "Start from the beginning in a work dir that holds an earlier run (its checkpoints and metrics are deleted).")
+    @Flag(help: "Start from the beginning in a work dir that holds an earlier run (moved aside, and deleted once the new run saves its first checkpoint).")
     var overwrite = false
+
+    @Option(help: "Stop with an error after this many optimizer steps in a row with a non-finite loss or gradient norm (their updates are skipped).")
+    var maxNonFiniteSteps: Int?
 
     @Option(help: "What a bad sample (malformed record, missing image, bad boxes) does: fail or skip.")
     var onBadSample: String = "fail"
@@ -59,6 +62,9 @@ struct TrainOptions: ParsableArguments {
             throw ValidationError("--on-bad-sample must be fail or skip, got \"\(onBadSample)\"")
         }
         if let maxSteps, maxSteps <= 0 { throw ValidationError("--max-steps must be positive, got \(maxSteps)") }
+        if let maxNonFiniteSteps, maxNonFiniteSteps <= 0 {
+            throw ValidationError("--max-non-finite-steps must be positive, got \(maxNonFiniteSteps)")
+        }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
         if overwrite && (resume || resumeFrom != nil) { throw ValidationError("--overwrite contradicts --resume") }
     }
@@ -100,30 +106,39 @@ struct TrainOptions: ParsableArguments {
         }
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let workDir = TrainingRun.resolve(workDir ?? "work_dirs/\(config.name)", root: root)
+        // One process per work dir: the lock is held until this process exits. Under mpirun rank 0 holds it.
+        let lock = leader ? try WorkDirLock(workDir: workDir) : nil
+        defer { withExtendedLifetime(lock) {} }
         // Never mix two runs in one work dir (rotation would delete the new run's checkpoints in favour of the
-        // old run's higher-numbered ones): continue it, or say so.
-        let earlier = Trainer.checkpoints(in: workDir)
-        let metricsFile = workDir.appendingPathComponent("metrics.jsonl")
-        if !resume && resumeFrom == nil && (!earlier.isEmpty || FileManager.default.fileExists(atPath: metricsFile.path)) {
-            guard overwrite else {
-                let last = earlier.last.map { " (latest iter_\($0.iteration))" } ?? ""
-                throw UnknownConfig(message: "\(workDir.path) holds an earlier run\(last): pass --resume to continue it, "
-                                    + "--overwrite to start again, or another --work-dir")
-            }
-            // Every rank has looked at the work dir before rank 0 clears it.
-            try communicator.barrier()
-            if leader {
-                for checkpoint in earlier { try FileManager.default.removeItem(at: checkpoint.url) }
-                for name in [Trainer.latestFile, "metrics.jsonl", "loss_curve.svg"] {
-                    try? FileManager.default.removeItem(at: workDir.appendingPathComponent(name))
-                }
-            }
+        // old run's higher-numbered ones): continue it, or start again with --overwrite.
+        let earlier = resume || resumeFrom != nil ? nil : EarlierRun.find(in: workDir)
+        if let earlier, !overwrite {
+            let last = earlier.latestIteration.map { " (latest iter_\($0))" } ?? ""
+            throw UnknownConfig(message: "\(workDir.path) holds an earlier run\(last): pass --resume to continue it, "
+                                + "--overwrite to start again, or another --work-dir")
         }
-        try communicator.barrier()
+        // Everything is checked and loaded before the earlier run is touched: a bad config, a missing file or a
+        // bad record leaves it as it was.
         let started = Date()
         let run = try TrainingRun.prepare(config: config, workDir: workDir, root: root,
                                           onBadSample: BadSamplePolicy(rawValue: onBadSample) ?? .fail,
                                           communicator: communicator, log: { print($0) })
+        if let maxNonFiniteSteps { run.trainer.maxConsecutiveNonFiniteSteps = maxNonFiniteSteps }
+        // Every rank has looked at the work dir before rank 0 moves the earlier run aside.
+        try communicator.barrier()
+        var aside: URL? = nil
+        if let earlier, leader {
+            let folder = try earlier.setAside()
+            aside = folder
+            print("--overwrite: the earlier run is in \(folder.path) until this run's first checkpoint is saved")
+        }
+        try communicator.barrier()
+        /// Deletes the earlier run once this one has a checkpoint of its own.
+        func dropEarlierRunOnceSaved() {
+            guard let folder = aside, run.trainer.lastSavedIteration != nil else { return }
+            try? FileManager.default.removeItem(at: folder)
+            aside = nil
+        }
         let trainer = run.trainer
         if let resumeFrom {
             try trainer.resume(from: TrainingRun.resolve(resumeFrom, root: root))
@@ -153,12 +168,14 @@ struct TrainOptions: ParsableArguments {
         while !trainer.isFinished, maxSteps.map({ steps < $0 }) ?? true {
             if try interrupted() { signalled = true; break }
             steps += try trainer.train(maxSteps: 1).count
+            dropEarlierRunOnceSaved()
         }
         bar.finish()
         // Stopped early (--max-steps or a signal): save where it stands unless that iteration is saved already.
         if !trainer.isFinished && trainer.iteration > 0 && trainer.lastSavedIteration != trainer.iteration {
             try trainer.saveCheckpoint()
         }
+        dropEarlierRunOnceSaved()
         guard leader else {
             if signalled { throw ExitCode(130) }
             return

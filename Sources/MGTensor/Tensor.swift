@@ -130,6 +130,15 @@ public struct Tensor: @unchecked Sendable {
         return Array(UnsafeBufferPointer(start: f.storage.floats, count: f.count))
     }
 
+    /// The flat index of the first NaN or ±infinity, nil when every element is finite (integers always are).
+    public var firstNonFiniteIndex: Int? {
+        guard dtype.isFloatingPoint else { return nil }
+        let f = float()
+        let p = f.storage.floats
+        for i in 0..<f.count where !p[i].isFinite { return i }
+        return nil
+    }
+
     /// All elements as Int64 (integer dtypes only; floats are truncated toward zero).
     public func toInt64Array() -> [Int64] {
         switch dtype {

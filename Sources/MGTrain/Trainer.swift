@@ -10,6 +10,9 @@ public enum TrainerError: Error, Equatable, CustomStringConvertible {
     /// The checkpoint was written under a config that trains differently (batch size, schedule, stage…).
     case configMismatch(String)
     case noCheckpoint(URL)
+    /// Training diverged: non-finite losses or gradients for too many steps in a row, or non-finite weights at a
+    /// checkpoint (which is then not written).
+    case diverged(String)
 
     public var description: String {
         switch self {
@@ -18,6 +21,7 @@ public enum TrainerError: Error, Equatable, CustomStringConvertible {
             return "\(url.path) is not a complete checkpoint: \(reason)"
         case .configMismatch(let reason): return "checkpoint config does not match this run: \(reason)"
         case .noCheckpoint(let url): return "no checkpoint in \(url.path)"
+        case .diverged(let reason): return "training diverged: \(reason)"
         }
     }
 }
@@ -87,6 +91,11 @@ public final class Trainer {
     public private(set) var history: [TrainMetricsRecord] = []
     /// Called after every optimizer step.
     public var onProgress: ((TrainProgress) -> Void)?
+    /// Optimizer steps in a row with a non-finite loss or gradient norm (each one's update is skipped) after which
+    /// `step` throws `TrainerError.diverged` instead of going on.
+    public var maxConsecutiveNonFiniteSteps = 3
+    /// The current run of such steps.
+    public private(set) var consecutiveNonFiniteSteps = 0
 
     var batcher: Batcher<TrainSampler>
     /// Trainer-owned randomness (seeded from the config). Nothing in the loop draws from it yet (dropout is 0
@@ -272,6 +281,17 @@ public final class Trainer {
         history.append(record)
         try metricsLog.append(record)
         report(record, iterations: count)
+        if record.loss.isFinite && record.gradNorm.isFinite {
+            consecutiveNonFiniteSteps = 0
+        } else {
+            consecutiveNonFiniteSteps += 1
+            if consecutiveNonFiniteSteps >= maxConsecutiveNonFiniteSteps {
+                let saved = lastSavedIteration.map { "the last checkpoint is iter_\($0)" } ?? "no checkpoint was written"
+                throw TrainerError.diverged("loss \(record.loss), grad norm \(record.gradNorm) for "
+                    + "\(consecutiveNonFiniteSteps) steps in a row (up to iteration \(iteration), lr \(lr)); their updates "
+                    + "were skipped and \(saved). Lower lr (or max_norm), or look for a bad sample near these iterations")
+            }
+        }
         return record
     }
 

@@ -64,6 +64,19 @@ extension Trainer {
         let name = Self.folderPrefix + String(iteration)
         let final = workDir.appendingPathComponent(name)
         let optimizerState = try sharded?.exportState() ?? optimizer.exportState()
+        // A checkpoint is something to resume from: one with NaN or infinite weights or moments is worth nothing
+        // and would replace (through rotation) the good ones before it.
+        for (key, parameter) in model.namedParameters() where !parameter.frozen {
+            if let bad = parameter.value.firstNonFiniteIndex {
+                throw TrainerError.diverged("not writing iter_\(iteration): weight \(key) holds "
+                    + "\(parameter.value.toArray()[bad]) at element \(bad) (lr \(optimizer.lr)); "
+                    + (lastSavedIteration.map { "the last checkpoint is iter_\($0)" } ?? "no checkpoint was written"))
+            }
+        }
+        for (key, tensor) in optimizerState.tensors where tensor.firstNonFiniteIndex != nil {
+            throw TrainerError.diverged("not writing iter_\(iteration): optimizer state \(key) is not finite (lr "
+                + "\(optimizer.lr)); " + (lastSavedIteration.map { "the last checkpoint is iter_\($0)" } ?? "no checkpoint was written"))
+        }
         if isLeader { try writeCheckpoint(name: name, to: final, optimizerState: optimizerState) }
         try communicator.barrier()
         lastSavedIteration = iteration

@@ -179,6 +179,70 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(try losses("big").count, 1)
     }
 
+    /// `--overwrite` checks everything before it touches the earlier run, moves that run aside, and deletes it
+    /// only after the new run's first checkpoint.
+    func testOverwriteKeepsTheEarlierRunUntilTheNewOneHasACheckpoint() throws {
+        let config = try writeConfig { $0.maxEpochs = 1 }
+        let first = try run(["train", "pretrain", "--config-file", config, "--work-dir", "ow", "--plain"])
+        XCTAssertEqual(first.status, 0, first.output)
+        let workDir = root.appendingPathComponent("ow")
+        let before = try Data(contentsOf: workDir.appendingPathComponent("metrics.jsonl"))
+        let checkpoints = Trainer.checkpoints(in: workDir).map(\.iteration)
+        XCTAssertFalse(checkpoints.isEmpty)
+
+        for bad in [["--set", "lr=-1"], ["--set", "data_path=\"nowhere.json\""], ["--set", "image_size_aux=256"]] {
+            let failed = try run(["train", "pretrain", "--config-file", config, "--work-dir", "ow", "--plain",
+                                  "--overwrite"] + bad)
+            XCTAssertEqual(failed.status, 1, "\(bad): \(failed.output)")
+            XCTAssertEqual(try Data(contentsOf: workDir.appendingPathComponent("metrics.jsonl")), before, "\(bad)")
+            XCTAssertEqual(Trainer.checkpoints(in: workDir).map(\.iteration), checkpoints, "\(bad)")
+        }
+        let again = try run(["train", "pretrain", "--config-file", config, "--work-dir", "ow", "--plain", "--overwrite",
+                             "--set", "lr=0.002"])
+        XCTAssertEqual(again.status, 0, again.output)
+        XCTAssertTrue(again.output.contains("the earlier run is in"), again.output)
+        let names = try FileManager.default.contentsOfDirectory(atPath: workDir.path)
+        XCTAssertFalse(names.contains { $0.hasPrefix(EarlierRun.asidePrefix) }, "\(names)")
+        XCTAssertEqual(try losses("ow").count, 8)  // one run's lines only
+        XCTAssertNotEqual(try Data(contentsOf: workDir.appendingPathComponent("metrics.jsonl")), before)
+    }
+
+    /// A second process on a locked work dir refuses, naming the holder's pid; the lock goes with its holder.
+    func testSecondProcessOnALockedWorkDirRefuses() throws {
+        let config = try writeConfig { $0.maxEpochs = 1 }
+        let workDir = root.appendingPathComponent("locked")
+        var lock: WorkDirLock? = try WorkDirLock(workDir: workDir)
+        XCTAssertThrowsError(try WorkDirLock(workDir: workDir)) {
+            XCTAssertEqual($0 as? WorkDirLockError, .held(workDir.path, pid: ProcessInfo.processInfo.processIdentifier))
+        }
+        let refused = try run(["train", "pretrain", "--config-file", config, "--work-dir", "locked", "--plain"])
+        XCTAssertEqual(refused.status, 1, refused.output)
+        XCTAssertTrue(refused.output.contains("in use by another training process (pid \(ProcessInfo.processInfo.processIdentifier))"),
+                      refused.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: workDir.appendingPathComponent("metrics.jsonl").path))
+        withExtendedLifetime(lock) {}
+        lock = nil
+        let ran = try run(["train", "pretrain", "--config-file", config, "--work-dir", "locked", "--plain"])
+        XCTAssertEqual(ran.status, 0, ran.output)
+    }
+
+    /// An lr that blows the weights up stops the run with an error after a few non-finite steps, and no checkpoint
+    /// with non-finite weights is written.
+    func testDivergedRunStopsWithoutWritingNonFiniteCheckpoints() throws {
+        let config = try writeConfig { $0.maxEpochs = 1; $0.saveSteps = 1 }
+        let r = try run(["train", "pretrain", "--config-file", config, "--work-dir", "nan", "--plain",
+                         "--set", "lr=1e308", "--set", "warmup_ratio=0"])
+        XCTAssertEqual(r.status, 1, r.output)
+        XCTAssertTrue(r.output.contains("training diverged"), r.output)
+        let workDir = root.appendingPathComponent("nan")
+        for checkpoint in Trainer.checkpoints(in: workDir) {
+            let weights = try SafeTensorsFile(url: checkpoint.url.appendingPathComponent(Trainer.modelFile))
+            for name in weights.keys {
+                XCTAssertNil(try weights.tensor(name).firstNonFiniteIndex, "\(checkpoint.url.lastPathComponent) \(name)")
+            }
+        }
+    }
+
     func testWrongStageAndUnknownConfigAreClearErrors() throws {
         let sft = try run(["train", "pretrain", "--config", "tiny_sft"])
         XCTAssertNotEqual(sft.status, 0)
