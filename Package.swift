@@ -29,7 +29,9 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "MGTensor", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: swiftSettings),
         .target(name: "MGNN", dependencies: ["MGTensor"], swiftSettings: swiftSettings),
-        .target(name: "MGCheckpoint", dependencies: ["MGTensor"], swiftSettings: swiftSettings),
+        .target(name: "MGCheckpoint", dependencies: ["MGTensor", "MGJSON"], swiftSettings: swiftSettings),
+        // Strict JSON syntax (Foundation's parsers accept trailing commas that upstream's Python refuses).
+        .target(name: "MGJSON", swiftSettings: swiftSettings),
         .target(name: "MGTokenizers", swiftSettings: swiftSettings),
         // OpenMPI collectives for data-parallel training; libmpi is dlopen'ed at run time, so nothing MPI is needed
         // to build, and only processes launched by mpirun need it installed (Debian: libopenmpi3 openmpi-bin).
@@ -39,7 +41,7 @@ let package = Package(
         .target(name: "MGCLIP", dependencies: ["MGNN"], swiftSettings: swiftSettings),
         .target(name: "MGConvNeXt", dependencies: ["MGNN"], swiftSettings: swiftSettings),
         .target(name: "MGFusion", dependencies: ["MGNN"], swiftSettings: swiftSettings),
-        .target(name: "MGObjects", dependencies: ["MGNN"], swiftSettings: swiftSettings),
+        .target(name: "MGObjects", dependencies: ["MGNN", "MGJSON"], swiftSettings: swiftSettings),
         .target(name: "MGLLM", dependencies: ["MGNN"], swiftSettings: swiftSettings),
 
         // MARK: - Assembly, data, training, evaluation
@@ -50,12 +52,12 @@ let package = Package(
                 "MGCLIP", "MGConvNeXt", "MGFusion", "MGObjects", "MGLLM",
             ],
             swiftSettings: swiftSettings),
-        .target(name: "MGData", dependencies: ["MGLLaVA"], swiftSettings: swiftSettings),
+        .target(name: "MGData", dependencies: ["MGLLaVA", "MGJSON"], swiftSettings: swiftSettings),
         .target(
             name: "MGTrain",
-            dependencies: ["MGData", "MGDistributed", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["MGData", "MGJSON", "MGDistributed", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings),
-        .target(name: "MGEval", dependencies: ["MGLLaVA", "MGData"], swiftSettings: swiftSettings),
+        .target(name: "MGEval", dependencies: ["MGLLaVA", "MGData", "MGJSON"], swiftSettings: swiftSettings),
         .target(name: "MGConfigs", dependencies: ["MGTrain", "MGEval"], path: "configs", swiftSettings: swiftSettings),
         .executableTarget(
             name: "MGLLaVACLI",
@@ -93,6 +95,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGTrainTests", dependencies: ["MGConfigs", "MGEval", "MGTestSupport"],
                     swiftSettings: swiftSettings),
+        .testTarget(name: "MGJSONTests", dependencies: ["MGJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "MGEvalTests", dependencies: ["MGEval", "MGTestSupport"], swiftSettings: swiftSettings),
         // Runs the built `mgllava` executable (the dependency makes SwiftPM build it first).
         .testTarget(name: "MGLLaVACLITests", dependencies: ["MGLLaVACLI", "MGLLaVA", "MGTrain", "MGConfigs", "MGTestSupport"],

@@ -1,4 +1,5 @@
 import Foundation
+import MGJSON
 
 /// An error in a model's JSON config file: names the file, the key path and what was wrong.
 public struct ConfigError: Error, Equatable, CustomStringConvertible {
@@ -37,6 +38,11 @@ public struct ConfigObject {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw ConfigError(path: path, key: "", reason: "cannot read the file (\(error.localizedDescription))")
+        }
+        if let syntax = JSONSyntax.firstError(in: data) {
+            let position = syntax.position(in: data)
+            throw ConfigError(path: path, key: "", reason: "not valid JSON at line \(position.line), column "
+                              + "\(position.column): \(syntax.message)")
         }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {

@@ -1,4 +1,5 @@
 import Foundation
+import MGJSON
 
 /// The box JSON (SPEC §4.2) keyed as training keys it: `str(item['id'])`.
 public struct BoxIndex: Sendable {
@@ -45,6 +46,9 @@ public struct BoxIndex: Sendable {
         let list: [BoxRecord]
         do {
             list = try BoxRecord.decodeFile(data)
+        } catch let syntax as JSONSyntaxError {
+            let position = syntax.position(in: data)
+            throw DataError.malformedJSON(file: file, line: position.line, column: position.column, detail: syntax.message)
         } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
             // A syntax error: the underlying parser error carries the byte offset.
             let (offset, detail) = JSONText.errorOffset(context.underlyingError ?? DecodingError.dataCorrupted(context),

@@ -1,5 +1,6 @@
 @_exported import MGLLaVA
 import Foundation
+import MGJSON
 
 /// Errors of the data pipeline. Each names the file, the record (index and id) or the sample id, and says what
 /// was expected and what was found, so that a bad line in a 1M-record JSON can be found without a debugger.
@@ -45,15 +46,36 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
 }
 
 extension DataError {
-    /// Why reading a file failed, in words: the system's errno text ("No such file or directory", "Is a directory")
-    /// where Foundation wraps one, else Foundation's own description (never the raw NSError dump).
+    /// Why reading or writing a file failed, in words: the system's errno text ("No such file or directory", "No
+    /// space left on device") where Foundation wraps or implies one, else Foundation's own description (never the
+    /// raw NSError dump); errors of other domains as they describe themselves.
     public static func plainReason(_ error: Error) -> String {
         let ns = error as NSError
         if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
             return String(cString: strerror(Int32(posix.code)))
         }
         if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
+        if ns.domain == NSCocoaErrorDomain {
+            // Foundation's file error codes, for errors that carry no errno.
+            switch ns.code {
+            case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return String(cString: strerror(ENOENT))
+            case NSFileReadNoPermissionError, NSFileWriteNoPermissionError: return String(cString: strerror(EACCES))
+            case NSFileWriteOutOfSpaceError: return String(cString: strerror(ENOSPC))
+            case NSFileWriteVolumeReadOnlyError: return String(cString: strerror(EROFS))
+            case NSFileWriteFileExistsError: return String(cString: strerror(EEXIST))
+            case NSFileReadUnknownError:
+                // Reading a directory fails this way on Linux, with no errno attached.
+                let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+                var isDirectory: ObjCBool = false
+                if let path, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                    return String(cString: strerror(EISDIR))
+                }
+                return ns.localizedDescription
+            default: return ns.localizedDescription
+            }
+        }
+        // Not a Foundation error: our own errors describe themselves.
+        return "\(error)"
     }
 }
 
@@ -126,6 +148,11 @@ enum JSONText {
         if let bad = firstInvalidUTF8Offset(data) {
             let position = lineColumn(data, byteOffset: bad)
             throw DataError.invalidUTF8(file: file, byteOffset: bad, line: position.line, column: position.column)
+        }
+        // Foundation accepts trailing commas; Python's json, which reads these files upstream, does not.
+        if let syntax = JSONSyntax.firstError(in: data) {
+            let position = syntax.position(in: data)
+            throw DataError.malformedJSON(file: file, line: position.line, column: position.column, detail: syntax.message)
         }
         do {
             return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])

@@ -8,6 +8,16 @@ public struct LLaVARecord: Equatable, Sendable {
     public var image: String?
     public var conversations: [ConversationMessage]
 
+    /// Ids used by more than one of `records`, each once, in order of first repetition. Compared as UTF-8 bytes.
+    public static func duplicateIDs(_ records: [LLaVARecord]) -> [String] {
+        var seen = Set<[UInt8]>(), reported = Set<[UInt8]>(), out: [String] = []
+        for record in records {
+            let key = Array(record.id.utf8)
+            if !seen.insert(key).inserted && reported.insert(key).inserted { out.append(record.id) }
+        }
+        return out
+    }
+
     public init(id: String, image: String?, conversations: [ConversationMessage]) {
         self.id = id
         self.image = image

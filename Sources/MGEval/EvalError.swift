@@ -39,6 +39,12 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
     case unknownPrediction(file: String, index: Int)
     /// Writing a results file failed.
     case writeFailed(file: String, detail: String)
+    /// A predictions file holding several lines for one row index (`count` such indexes, the first few listed).
+    case duplicatePredictions(file: String, count: Int, indexes: [Int])
+    /// A JSON-lines line that ends before its value does (a copy cut short, a killed writer).
+    case truncatedLine(file: String, line: Int)
+    /// A JSON-lines line that is not valid JSON.
+    case malformedLine(file: String, line: Int, column: Int, detail: String)
 
     public var description: String {
         switch self {
@@ -65,6 +71,13 @@ public enum EvalError: Error, Equatable, CustomStringConvertible {
         case .invalidValue(let file, let line, let column, let value, let problem):
             let shown = value.map { "'\(Self.abbreviated($0))'" } ?? "NaN"
             return "\(file):\(line): column '\(column)' value \(shown): \(problem)"
+        case .duplicatePredictions(let file, let count, let indexes):
+            return "\(file): \(count) row indexes have more than one prediction (e.g. "
+                + indexes.map(String.init).joined(separator: ", ") + "); which one to score is ambiguous"
+        case .truncatedLine(let file, let line):
+            return "\(file):\(line): the line is truncated (its JSON ends before the value is complete)"
+        case .malformedLine(let file, let line, let column, let detail):
+            return "\(file):\(line):\(column): not valid JSON (\(detail))"
         case .duplicateIndex(let file, let index, let firstLine, let line):
             return "\(file):\(line): index \(index) already used on line \(firstLine)"
         case .unknownImageReference(let file, let line, let index, let reference):

@@ -2,6 +2,7 @@
 // VQAv2: `llava_*.jsonl`) or a JSON list (POPE's `coco_pope_*.json` is JSON lines too in practice), each record
 // `{"question_id", "image", "text", …}`. The question text is used as stored, plus the benchmark's suffix.
 import Foundation
+import MGJSON
 
 /// One question of an open-ended benchmark.
 public struct EvalQuestion: Equatable, Sendable {
@@ -35,6 +36,11 @@ public enum EvalQuestions {
         var objects: [(Int, Any)] = []
         let trimmed = data.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
         if trimmed == UInt8(ascii: "[") {
+            if let syntax = JSONSyntax.firstError(in: data) {
+                let position = syntax.position(in: data)
+                throw EvalError.malformedLine(file: url.path, line: position.line, column: position.column,
+                                              detail: syntax.message)
+            }
             guard let list = try? JSONSerialization.jsonObject(with: data) as? [Any] else {
                 throw EvalError.invalidValue(file: url.path, line: 1, column: "json", value: nil, problem: "not a JSON list")
             }
@@ -42,6 +48,12 @@ public enum EvalQuestions {
         } else {
             for (i, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated()
             where !line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) {
+                let lineData = Data(line)
+                if let syntax = JSONSyntax.firstError(in: lineData) {
+                    if syntax.offset >= lineData.count { throw EvalError.truncatedLine(file: url.path, line: i + 1) }
+                    throw EvalError.malformedLine(file: url.path, line: i + 1,
+                                                  column: syntax.position(in: lineData).column, detail: syntax.message)
+                }
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line)) else {
                     throw EvalError.invalidValue(file: url.path, line: i + 1, column: "json", value: nil,
                                                  problem: "not a JSON object")

@@ -56,14 +56,19 @@ public struct MultipleChoiceScores: Equatable, Codable, Sendable {
     /// `scores` is then the last of these in sorted order. A category with no main row in a split is left out
     /// of that split's list (upstream reports NaN for it, which JSON cannot carry).
     public var splitScores: [MultipleChoiceSplitScores]
+    /// What was scored but deserves a look, each counted with the first indexes: predictions with no option
+    /// letter, predictions naming a letter their row does not offer, rows whose answer is not among their
+    /// options, blank options. Upstream scores all of these silently (as wrong, or as it finds them).
+    public var warnings: [String]
 
     public init(split: String, scores: [MultipleChoiceScore], mainHits: [Int: Int], perRow: [MultipleChoiceRowResult],
-                splitScores: [MultipleChoiceSplitScores] = []) {
+                splitScores: [MultipleChoiceSplitScores] = [], warnings: [String] = []) {
         self.split = split
         self.scores = scores
         self.mainHits = mainHits
         self.perRow = perRow
         self.splitScores = splitScores
+        self.warnings = warnings
     }
 
     /// The score with this name (`"Average"`, a category, an l2-category).
@@ -96,7 +101,7 @@ public struct MultipleChoiceScores: Equatable, Codable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case split, scores, scoresPercent = "scores_percent", scoreOrder = "score_order", mainHits = "main_hits"
-        case perRow = "per_row", splitScores = "split_scores"
+        case perRow = "per_row", splitScores = "split_scores", warnings
     }
 
     /// Keys taken from data (score names, indexes).
@@ -123,6 +128,7 @@ public struct MultipleChoiceScores: Equatable, Codable, Sendable {
         }
         try container.encode(perRow, forKey: .perRow)
         if !splitScores.isEmpty { try container.encode(splitScores, forKey: .splitScores) }
+        if !warnings.isEmpty { try container.encode(warnings, forKey: .warnings) }
     }
 
     public init(from decoder: Decoder) throws {
@@ -154,6 +160,7 @@ public struct MultipleChoiceScores: Equatable, Codable, Sendable {
         self.mainHits = mainHits
         perRow = try container.decode([MultipleChoiceRowResult].self, forKey: .perRow)
         splitScores = try container.decodeIfPresent([MultipleChoiceSplitScores].self, forKey: .splitScores) ?? []
+        warnings = try container.decodeIfPresent([String].self, forKey: .warnings) ?? []
     }
 }
 
@@ -210,9 +217,10 @@ public enum MultipleChoiceScorer {
                                                   answer: row.answer, correct: correct))
         }
         perRow.sort { $0.index < $1.index }
+        let warnings = Self.warnings(dataset: dataset, perRow: perRow)
         guard scored else {
             return MultipleChoiceScores(split: dataset.split, scores: [MultipleChoiceScore(name: "Average", value: 0)],
-                                        mainHits: [:], perRow: perRow)
+                                        mainHits: [:], perRow: perRow, warnings: warnings)
         }
 
         // Circular groups: every row joins the group of index mod stride (which includes the main row itself).
@@ -247,7 +255,34 @@ public enum MultipleChoiceScorer {
         }
         let scores = splitScores.last?.scores ?? tableScores([], hits: mainHits, withL2: dataset.hasL2Category)
         return MultipleChoiceScores(split: dataset.split, scores: scores, mainHits: mainHits, perRow: perRow,
-                                    splitScores: splitScores.count > 1 ? splitScores : [])
+                                    splitScores: splitScores.count > 1 ? splitScores : [], warnings: warnings)
+    }
+
+    /// See `MultipleChoiceScores.warnings`. `perRow` is sorted by index.
+    static func warnings(dataset: MultipleChoiceDataset, perRow: [MultipleChoiceRowResult]) -> [String] {
+        var noLetter: [Int] = [], notOffered: [Int] = [], answerNotOffered: [Int] = [], blankOption: [Int] = []
+        for result in perRow {
+            guard let row = dataset.row(index: result.index) else { continue }
+            let letters = Set(row.options.map(\.letter))
+            if result.extracted.isEmpty {
+                noLetter.append(row.index)
+            } else if !letters.contains(result.extracted) {
+                notOffered.append(row.index)
+            }
+            if let answer = row.answer, !letters.contains(answer) { answerNotOffered.append(row.index) }
+            if row.options.contains(where: { $0.text.allSatisfy(\.isWhitespace) }) { blankOption.append(row.index) }
+        }
+        func line(_ indexes: [Int], _ what: String) -> String? {
+            guard !indexes.isEmpty else { return nil }
+            let shown = indexes.prefix(10).map(String.init).joined(separator: ", ")
+            return "\(indexes.count) \(what) (index \(shown)\(indexes.count > 10 ? ", …" : ""))"
+        }
+        return [
+            line(noLetter, "predictions hold no option letter A–D and are scored wrong"),
+            line(notOffered, "predictions name letters that are not one of their row's options"),
+            line(answerNotOffered, "rows have an answer that is not among their options (they can never be right)"),
+            line(blankOption, "rows have an option whose text is blank"),
+        ].compactMap { $0 }
     }
 
     /// Average, then l2-categories, then categories, each a mean of main-question hits. Entries are merged the

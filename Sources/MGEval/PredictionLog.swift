@@ -1,6 +1,7 @@
 // MGEval — predictions written as they are produced (`<name>-predictions.jsonl`), so an interrupted evaluation
 // resumes where it stopped, and so a run can be re-scored later without the model (`mgllava eval score`).
 import Foundation
+import MGJSON
 
 public final class PredictionLog {
     /// What the predictions depend on; a log written under different settings is not reused.
@@ -114,9 +115,16 @@ public final class PredictionLog {
             throw EvalError.unreadable(file: url.path, detail: error.localizedDescription)
         }
         var out: [Int: String] = [:]
+        var duplicates: [Int] = []
         for (i, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true).enumerated() {
             if i == 0, (try? JSONDecoder().decode(Header.self, from: Data(line))) != nil { continue }
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any],
+            let lineData = Data(line)
+            if let syntax = JSONSyntax.firstError(in: lineData) {
+                if syntax.offset >= lineData.count { throw EvalError.truncatedLine(file: url.path, line: i + 1) }
+                throw EvalError.malformedLine(file: url.path, line: i + 1, column: syntax.position(in: lineData).column,
+                                              detail: syntax.message)
+            }
+            guard let object = (try? JSONSerialization.jsonObject(with: lineData)) as? [String: Any],
                   let index = (object["index"] as? Int) ?? (object["index"] as? String).flatMap({ Int($0) }) else {
                 throw EvalError.invalidValue(file: url.path, line: i + 1, column: "index", value: nil,
                                              problem: "each line must be a JSON object with an integer \"index\"")
@@ -125,7 +133,12 @@ public final class PredictionLog {
                 throw EvalError.invalidValue(file: url.path, line: i + 1, column: "prediction", value: nil,
                                              problem: "missing or not a string")
             }
+            if out[index] != nil { duplicates.append(index) }
             out[index] = prediction
+        }
+        if !duplicates.isEmpty {
+            let distinct = Array(Set(duplicates)).sorted()
+            throw EvalError.duplicatePredictions(file: url.path, count: distinct.count, indexes: Array(distinct.prefix(10)))
         }
         return out
     }

@@ -18,7 +18,9 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "One-shot message; without it, messages are read from standard input.") var prompt: String?
     @Option(help: "Box JSON (upstream format) holding this image's detections.") var boxes: String?
     @Option(help: "The image's id in --boxes.") var boxId: String?
-    @Option(name: .customLong("box"), help: "A box x1,y1,x2,y2 in original image pixels (repeatable).") var box: [String] = []
+    // unconditionalSingleValue: "-50,-50,-10,-10" is a value (negative coordinates are legal), not a flag.
+    @Option(name: .customLong("box"), parsing: .unconditionalSingleValue,
+            help: "A box x1,y1,x2,y2 in original image pixels (repeatable).") var box: [String] = []
     @Option(help: "Prompt template: \(PromptTemplate.all.map(\.name).joined(separator: ", ")).") var template: String = "vicuna"
     @Option(help: "System prompt (upstream uses none by default).") var system: String = ""
     @Option(help: "Most tokens to generate per answer.") var maxNewTokens: Int = 512
@@ -61,11 +63,25 @@ struct ChatCommand: ParsableCommand {
             let decoded = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
             var record: BoxRecord? = nil
             if let boxes { record = try BoxFile.record(URL(fileURLWithPath: boxes), id: boxId ?? "") }
-            if !box.isEmpty { record = try manualBoxes(box) }
+            if !box.isEmpty {
+                let manual = try manualBoxes(box)
+                if let outside = manual.boxesOutside(width: decoded.width, height: decoded.height).first {
+                    throw ValidationError("--box \"\(box[outside])\" lies entirely outside the "
+                                          + "\(decoded.width)×\(decoded.height) image")
+                }
+                record = manual
+            }
+            let outside = record?.boxesOutside(width: decoded.width, height: decoded.height) ?? []
             let processor = ImageProcessor(auxSize: imageSizeAux, clipSize: model.visualEncoder.architecture.imageSize)
             visual = try VisualInputs.prepare(decoded, boxes: record, processor: processor)
             if visual?.usedDummyBox == true {
-                FileHandle.standardError.write(Data("note: no boxes for this image; using upstream's dummy box [0, 0, 0, 0]\n".utf8))
+                let why = !outside.isEmpty && outside.count == record?.boxes.count
+                    ? "all \(outside.count) boxes lie outside the \(decoded.width)×\(decoded.height) image"
+                    : "no boxes for this image"
+                FileHandle.standardError.write(Data("note: \(why); using upstream's dummy box [0, 0, 0, 0]\n".utf8))
+            } else if !outside.isEmpty {
+                FileHandle.standardError.write(Data(("note: \(outside.count) of the \(record?.boxes.count ?? 0) boxes lie "
+                    + "entirely outside the \(decoded.width)×\(decoded.height) image\n").utf8))
             }
         }
         let session = ChatSession(model: model, tokenizer: tok, template: PromptTemplate.named(template) ?? .vicuna,

@@ -117,6 +117,7 @@ struct EvalCommand: ParsableCommand {
         } else {
             print(scores.table(title: "\(dataset.name) (\(dataset.split), \(dataset.rows.count) rows)"))
         }
+        for warning in scores.warnings { print("note: \(warning)") }
         print("outputs:")
         for file in files.all + extra { print("  results     \(file.path)") }
     }

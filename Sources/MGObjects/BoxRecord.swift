@@ -1,4 +1,5 @@
 import Foundation
+import MGJSON
 
 /// A sample id in the box JSON: the conversation record's id, an int or a string (SPEC §4.2).
 public enum BoxRecordID: Hashable, Sendable, Codable, CustomStringConvertible {
@@ -82,7 +83,17 @@ public struct BoxRecord: Equatable, Sendable, Codable {
 
     /// Decodes a box JSON file: a list of records, or an object keyed by id whose records may omit `id`.
     /// Python's NaN/Infinity literals are accepted here so that `validate()` can name the offending box.
+    /// Indexes of the boxes that do not overlap a `width`×`height` image at all (they clip to nothing).
+    public func boxesOutside(width: Int, height: Int) -> [Int] {
+        boxes.indices.filter { i in
+            let b = boxes[i]
+            return b.count == 4 && (b[2] <= 0 || b[3] <= 0 || b[0] >= Double(width) || b[1] >= Double(height))
+        }
+    }
+
+    /// Syntax errors (a trailing comma, which the JSON5 decoder would let through) throw `JSONSyntaxError`.
     public static func decodeFile(_ data: Data) throws -> [BoxRecord] {
+        if let syntax = JSONSyntax.firstError(in: data, allowNonFinite: true) { throw syntax }
         let decoder = JSONDecoder()
         decoder.allowsJSON5 = true
         let firstToken = data.first { !(" \t\r\n" as String).utf8.contains($0) }

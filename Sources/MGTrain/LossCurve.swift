@@ -56,7 +56,9 @@ public enum LossCurve {
     @discardableResult
     public static func write(_ records: [TrainMetricsRecord], title: String, workDir: URL) throws -> URL {
         let url = workDir.appendingPathComponent("loss_curve.svg")
-        try Data(svg(records, title: title).utf8).write(to: url, options: .atomic)
+        do { try Data(svg(records, title: title).utf8).write(to: url, options: .atomic) } catch {
+            throw TrainerError.writeFailed(url.path, DataError.plainReason(error))
+        }
         return url
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MGJSON
 
 /// A JSON value as the config's encoding has it. Integers and doubles are kept apart so that a patched `batch_size`
 /// is written back as `8`, not `8.0`, and a fractional value for an integer field is caught by the decoder.
@@ -89,6 +90,11 @@ extension TrainConfig {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw TrainConfigError.file(url.path, "cannot read: \(error.localizedDescription)")
+        }
+        if let syntax = JSONSyntax.firstError(in: data) {
+            let position = syntax.position(in: data)
+            throw TrainConfigError.file(url.path, "not valid JSON at line \(position.line), column \(position.column): "
+                                        + syntax.message)
         }
         let parsed: ConfigJSONValue
         do { parsed = try JSONDecoder().decode(ConfigJSONValue.self, from: data) } catch {

@@ -13,6 +13,8 @@ public enum TrainerError: Error, Equatable, CustomStringConvertible {
     /// Training diverged: non-finite losses or gradients for too many steps in a row, or non-finite weights at a
     /// checkpoint (which is then not written).
     case diverged(String)
+    /// A file of the run could not be written (disk full, read-only, removed work dir…): path and reason.
+    case writeFailed(String, String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum TrainerError: Error, Equatable, CustomStringConvertible {
         case .configMismatch(let reason): return "checkpoint config does not match this run: \(reason)"
         case .noCheckpoint(let url): return "no checkpoint in \(url.path)"
         case .diverged(let reason): return "training diverged: \(reason)"
+        case .writeFailed(let path, let reason): return "cannot write \(path): \(reason)"
         }
     }
 }

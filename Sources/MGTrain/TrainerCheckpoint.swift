@@ -109,9 +109,13 @@ extension Trainer {
             try fm.moveItem(at: temp, to: final)
         } catch {
             try? fm.removeItem(at: temp)
-            throw error
+            throw TrainerError.writeFailed(final.path, DataError.plainReason(error)
+                + " (the checkpoints before it are untouched)")
         }
-        try Data((name + "\n").utf8).write(to: workDir.appendingPathComponent(Self.latestFile), options: .atomic)
+        let latest = workDir.appendingPathComponent(Self.latestFile)
+        do { try Data((name + "\n").utf8).write(to: latest, options: .atomic) } catch {
+            throw TrainerError.writeFailed(latest.path, DataError.plainReason(error))
+        }
         try rotateCheckpoints()
     }
 

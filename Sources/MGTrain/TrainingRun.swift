@@ -13,6 +13,9 @@ public struct TrainingRun {
     public let trainer: Trainer
     /// The checkpoint `pretrained_pth` resolved to, and what it loaded.
     public let pretrained: (url: URL, summary: CheckpointLoadSummary)?
+    /// Record ids used by more than one record, each once (upstream allows them; boxes are looked up by id, so
+    /// such records share one box entry).
+    public private(set) var duplicateRecordIDs: [String] = []
 
     /// A config path: absolute as is, otherwise relative to `root` (the directory the command runs in).
     public static func resolve(_ path: String, root: URL) -> URL {
@@ -75,22 +78,31 @@ public struct TrainingRun {
         // The box JSON is needed either way (upstream too: the offline folder holds text only).
         let boxes = try loading(.boxJsonPath, config.boxJsonPath) { try BoxIndex.load(contentsOf: path(config.boxJsonPath)) }
         let dataset: LLaVADataset
+        let source: URL, records: [LLaVARecord]
         if let offline = config.offlineProcessedTextFolder {
             log("reading the pre-tokenised \(path(offline).path)")
             let cache = try loading(.offlineProcessedTextFolder, offline) {
                 try ProcessedTextCache.load(path(offline), template: template, maxLength: config.maxLength,
                                             tokenizer: tokenizer)
             }
+            source = path(offline)
+            records = cache.records
             dataset = try LLaVADataset(records: cache.records, encodings: cache.encodings,
                                        imageFolder: path(config.imageFolder), boxes: boxes, maxLength: config.maxLength,
                                        processor: processor, boxConfig: boxConfig, onBadSample: onBadSample)
         } else {
             log("reading \(path(config.dataPath).path)")
-            let records = try loading(.dataPath, config.dataPath) { try LLaVARecord.load(contentsOf: path(config.dataPath)) }
+            source = path(config.dataPath)
+            records = try loading(.dataPath, config.dataPath) { try LLaVARecord.load(contentsOf: source) }
             dataset = try LLaVADataset(records: records, imageFolder: path(config.imageFolder), boxes: boxes,
                                        tokenizer: tokenizer, template: template, maxLength: config.maxLength,
                                        processor: processor, boxConfig: boxConfig, onBadSample: onBadSample)
         }
+        guard dataset.count > 0 else {
+            throw TrainerError.invalidConfiguration(emptyDatasetReport(dataset, records: records.count, source: source,
+                                                                        maxLength: config.maxLength))
+        }
+        let duplicateIDs = LLaVARecord.duplicateIDs(records)
 
         let model = try MGLLaVAModel.load(llm: llmDir, visualEncoder: clipDir,
                                           visualEncoderAux: path(config.visualEncoderAuxPath),
@@ -104,8 +116,27 @@ public struct TrainingRun {
         }
         let trainer = try Trainer(config: config, model: model, dataset: dataset, workDir: workDir,
                                   communicator: communicator)
-        return TrainingRun(config: config, root: root, workDir: workDir, tokenizer: tokenizer, dataset: dataset,
-                           model: model, trainer: trainer, pretrained: pretrained)
+        var run = TrainingRun(config: config, root: root, workDir: workDir, tokenizer: tokenizer, dataset: dataset,
+                              model: model, trainer: trainer, pretrained: pretrained)
+        run.duplicateRecordIDs = duplicateIDs
+        return run
+    }
+
+    /// Why no sample is left: the file, the records read, and each group dropped with its reason.
+    static func emptyDatasetReport(_ dataset: LLaVADataset, records: Int, source: URL, maxLength: Int) -> String {
+        guard records > 0 else { return "the dataset is empty: \(source.path) holds no records" }
+        var groups: [String] = []
+        let skipped = dataset.skipped
+        if !skipped.isEmpty {
+            let examples = skipped.prefix(3).map { "\($0.id): \($0.reason)" }.joined(separator: "; ")
+            groups.append("\(skipped.count) skipped as bad samples (--on-bad-sample skip), e.g. \(examples)")
+        }
+        if dataset.droppedUnsupervised > 0 {
+            groups.append("\(dataset.droppedUnsupervised) dropped because no answer token is left to learn from after "
+                          + "truncation to max_length \(maxLength) (or the record has no gpt turn)")
+        }
+        return "the dataset is empty: \(records) records read from \(source.path), none usable: "
+            + groups.joined(separator: "; ")
     }
 
     /// Runs `body`, which loads what config field `key` (value `value`) names; an error comes back with the field
@@ -182,6 +213,11 @@ public struct TrainingRun {
         lines.append("samples: \(dataset.count + dataset.droppedUnsupervised + skipped) read, \(dataset.count) used, "
                      + "\(skipped) skipped as bad, \(dataset.droppedUnsupervised) dropped with no supervised token")
         for s in dataset.skipped.prefix(5) { lines.append("  skipped \(s.id): \(s.reason)") }
+        if !duplicateRecordIDs.isEmpty {
+            let shown = duplicateRecordIDs.prefix(5).map { "\"\($0)\"" }.joined(separator: ", ")
+            lines.append("note: \(duplicateRecordIDs.count) record ids are used more than once (e.g. \(shown)); "
+                         + "their records share the box entry of that id")
+        }
         let ranks = trainer.communicator.size
         lines.append("schedule: \(trainer.totalIterations) iterations (\(trainer.batchesPerEpoch)/epoch × "
                      + "\(config.maxEpochs)), batch \(trainer.batchSize)"

@@ -16,6 +16,10 @@ public final class WorkDirLock {
     /// Creates the work dir if needed and takes the lock, or throws naming the process that holds it.
     public init(workDir: URL) throws {
         self.workDir = workDir
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: workDir.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw WorkDirLockError.cannotCreate(workDir.path, "it is a file, not a folder")
+        }
         do {
             try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
         } catch {
@@ -61,7 +65,7 @@ public enum WorkDirLockError: Error, Equatable, CustomStringConvertible {
         case .held(let path, let pid):
             return "work dir \(path) is in use by another training process"
                 + (pid.map { " (pid \($0))" } ?? "") + ": wait for it to finish, stop it, or use another --work-dir"
-        case .cannotCreate(let path, let why): return "cannot lock the work dir: \(path): \(why)"
+        case .cannotCreate(let path, let why): return "cannot use the work dir \(path): \(why)"
         }
     }
 }

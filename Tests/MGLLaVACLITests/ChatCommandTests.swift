@@ -50,6 +50,17 @@ final class ChatCommandTests: XCTestCase {
         }
     }
 
+    /// Negative coordinates parse as a value of --box; a box entirely outside the image is refused by name, one
+    /// partly outside is used.
+    func testBoxesWithNegativeCoordinatesAndBoxesOutsideTheImage() throws {
+        let outside = try runCLI(base + ["--box", "-50,-50,-10,-10", "--prompt", "What is this?", "--max-new-tokens", "1"])
+        XCTAssertEqual(outside.status, 64, outside.stderr)
+        XCTAssertTrue(outside.stderr.contains("--box \"-50,-50,-10,-10\" lies entirely outside the"), outside.stderr)
+        let partly = try runCLI(base + ["--box", "-50,-50,40,40", "--prompt", "What is this?", "--max-new-tokens", "1"])
+        XCTAssertEqual(partly.status, 0, partly.stderr)
+        XCTAssertFalse(partly.stderr.contains("dummy box"), partly.stderr)
+    }
+
     func testOverlongPromptIsRefusedBeforeCompute() throws {
         let long = String(repeating: "word ", count: 700)  // the tiny model's context is 512
         let r = try runCLI(base + ["--prompt", long])

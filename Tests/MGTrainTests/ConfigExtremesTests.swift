@@ -79,4 +79,38 @@ final class ConfigExtremesTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("image_size_aux 256") && "\($0)".contains("sizes that fit"), "\($0)")
         }
     }
+
+    /// An empty dataset says which file, how many records were read and why each group was dropped; duplicate
+    /// record ids are reported once in the summary; a work dir that is a file is refused in words.
+    func testEmptyDatasetDuplicateIDsAndWorkDirMessages() throws {
+        let base = EmbeddedDefault.relocate(tiny_pretrain, dataFolder: "data", modelsFolder: "models")
+        let data = root.appendingPathComponent(base.dataPath)
+        let original = try Data(contentsOf: data)
+        try Data("[]".utf8).write(to: data)
+        XCTAssertThrowsError(try TrainingRun.prepare(config: base, workDir: root.appendingPathComponent("w"), root: root)) {
+            XCTAssertTrue("\($0)".contains("the dataset is empty: \(data.path) holds no records"), "\($0)")
+        }
+        try original.write(to: data)
+        XCTAssertThrowsError(try TrainingRun.prepare(config: base.with { $0.maxLength = 3 },
+                                                     workDir: root.appendingPathComponent("w"), root: root)) {
+            XCTAssertTrue("\($0)".contains("12 records read from \(data.path)"), "\($0)")
+            XCTAssertTrue("\($0)".contains("12 dropped because no answer token is left"), "\($0)")
+            XCTAssertTrue("\($0)".contains("max_length 3"), "\($0)")
+        }
+
+        var records = try XCTUnwrap(JSONSerialization.jsonObject(with: original) as? [[String: Any]])
+        records.append(records[0])
+        records.append(records[1])
+        records.append(records[0])
+        try JSONSerialization.data(withJSONObject: records).write(to: data)
+        let run = try TrainingRun.prepare(config: base, workDir: root.appendingPathComponent("w"), root: root)
+        XCTAssertEqual(run.duplicateRecordIDs.count, 2)
+        XCTAssertTrue(run.summary.contains("note: 2 record ids are used more than once"), run.summary)
+
+        let file = root.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        XCTAssertThrowsError(try WorkDirLock(workDir: file)) {
+            XCTAssertEqual("\($0)", "cannot use the work dir \(file.path): it is a file, not a folder")
+        }
+    }
 }
