@@ -2,6 +2,7 @@
 // VQAv2: `llava_*.jsonl`) or a JSON list (POPE's `coco_pope_*.json` is JSON lines too in practice), each record
 // `{"question_id", "image", "text", …}`. The question text is used as stored, plus the benchmark's suffix.
 import Foundation
+import MGData
 import MGJSON
 
 /// One question of an open-ended benchmark.
@@ -31,7 +32,7 @@ public enum EvalQuestions {
     public static func load(_ url: URL) throws -> [EvalQuestion] {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw EvalError.unreadable(file: url.path, detail: error.localizedDescription)
+            throw EvalError.unreadable(file: url.path, detail: DataError.plainReason(error))
         }
         var objects: [(Int, Any)] = []
         let trimmed = data.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }

@@ -1,4 +1,5 @@
 import Foundation
+import MGData
 
 /// The files `MultipleChoiceResults.write` produced.
 public struct MultipleChoiceResultFiles: Equatable, Sendable {
@@ -39,7 +40,7 @@ public enum MultipleChoiceResults {
         do {
             try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
         } catch {
-            throw EvalError.writeFailed(file: workDir.path, detail: error.localizedDescription)
+            throw EvalError.writeFailed(file: workDir.path, detail: DataError.plainReason(error))
         }
         try writeAtomically(xlsx, to: xlsxURL)
         try writeAtomically(Data(csv.utf8), to: csvURL)
@@ -98,7 +99,7 @@ public enum MultipleChoiceResults {
         do {
             try data.write(to: url, options: .atomic)
         } catch {
-            throw EvalError.writeFailed(file: url.path, detail: error.localizedDescription)
+            throw EvalError.writeFailed(file: url.path, detail: DataError.plainReason(error))
         }
     }
 }

@@ -1,6 +1,7 @@
 // MGEval — predictions written as they are produced (`<name>-predictions.jsonl`), so an interrupted evaluation
 // resumes where it stopped, and so a run can be re-scored later without the model (`mgllava eval score`).
 import Foundation
+import MGData
 import MGJSON
 
 public final class PredictionLog {
@@ -86,7 +87,7 @@ public final class PredictionLog {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(text.utf8).write(to: url, options: .atomic)
         } catch {
-            throw EvalError.writeFailed(file: url.path, detail: error.localizedDescription)
+            throw EvalError.writeFailed(file: url.path, detail: DataError.plainReason(error))
         }
     }
 
@@ -100,7 +101,7 @@ public final class PredictionLog {
             try handle.write(contentsOf: try Self.encoder.encode(entry) + Data("\n".utf8))
             try handle.synchronize()
         } catch {
-            throw EvalError.writeFailed(file: url.path, detail: error.localizedDescription)
+            throw EvalError.writeFailed(file: url.path, detail: DataError.plainReason(error))
         }
     }
 
@@ -112,7 +113,7 @@ public final class PredictionLog {
     public static func readPredictions(_ url: URL) throws -> [Int: String] {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw EvalError.unreadable(file: url.path, detail: error.localizedDescription)
+            throw EvalError.unreadable(file: url.path, detail: DataError.plainReason(error))
         }
         var out: [Int: String] = [:]
         var duplicates: [Int] = []

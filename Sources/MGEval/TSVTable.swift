@@ -1,4 +1,5 @@
 import Foundation
+import MGData
 
 /// A tab-separated table read the way upstream reads the VLMEvalKit/LMUData benchmark files:
 /// `pandas.read_csv(path, sep='\t')` with its defaults. That fixes the details that change prompts and scores:
@@ -52,7 +53,7 @@ public struct TSVTable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw EvalError.unreadable(file: url.path, detail: error.localizedDescription)
+            throw EvalError.unreadable(file: url.path, detail: DataError.plainReason(error))
         }
         return try parse(data, url: url)
     }

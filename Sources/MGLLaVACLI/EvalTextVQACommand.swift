@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MGData
 import MGEval
 import MGTrain
 
@@ -37,7 +38,7 @@ struct EvalTextVQACommand: ParsableCommand {
         } catch let error as ScorerError {
             throw UnknownConfig(message: "\(path(annotations).path): \(error)")
         } catch {
-            throw UnknownConfig(message: "\(path(annotations).path): \(error.localizedDescription)")
+            throw UnknownConfig(message: "\(path(annotations).path): \(DataError.plainReason(error))")
         }
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
         let prepared = try model.prepare(cfg, boxes: boxes, root: root)

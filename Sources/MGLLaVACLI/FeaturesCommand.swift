@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MGData
 import MGLLaVA
 
 /// `mgllava features`: every visual intermediate for one image — preprocessed pixels, boxes in the aux frame, CLIP
@@ -84,7 +85,7 @@ enum BoxFile {
     static func record(_ url: URL, id: String) throws -> BoxRecord {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw ValidationError("cannot read the box file \(url.path): \(error.localizedDescription)")
+            throw ValidationError("cannot read the box file \(url.path): \(DataError.plainReason(error))")
         }
         let records: [BoxRecord]
         do { records = try BoxRecord.decodeFile(data) } catch {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MGData
 import MGLLaVA
 
 /// `mgllava tokenize`: token ids of a text, of a prompt in a template, or of LLaVA-JSON conversations (ids and
@@ -66,7 +67,7 @@ struct TokenizeCommand: ParsableCommand {
     private func encodeConversations(_ url: URL, _ tok: Tokenizer) throws -> Any {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw ValidationError("cannot read \(url.path): \(error.localizedDescription)")
+            throw ValidationError("cannot read \(url.path): \(DataError.plainReason(error))")
         }
         let parsed: Any
         do { parsed = try JSONSerialization.jsonObject(with: data) } catch {

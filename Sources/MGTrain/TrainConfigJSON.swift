@@ -89,7 +89,7 @@ extension TrainConfig {
     public static func load(jsonFile url: URL, over base: TrainConfig = TrainConfig()) throws -> TrainConfig {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw TrainConfigError.file(url.path, "cannot read: \(error.localizedDescription)")
+            throw TrainConfigError.file(url.path, "cannot read: \(DataError.plainReason(error))")
         }
         if let syntax = JSONSyntax.firstError(in: data) {
             let position = syntax.position(in: data)
