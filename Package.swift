@@ -78,7 +78,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGCheckpointTests", dependencies: ["MGCheckpoint", "MGTestSupport"],
                     swiftSettings: swiftSettings),
-        .testTarget(name: "MGDistributedTests", dependencies: ["MGDistributed"], swiftSettings: swiftSettings),
+        .testTarget(name: "MGDistributedTests", dependencies: ["MGDistributed", "MGTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MGTokenizersTests", dependencies: ["MGTokenizers", "MGTestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGObjectsTests", dependencies: ["MGObjects", "MGCheckpoint", "MGTestSupport"],

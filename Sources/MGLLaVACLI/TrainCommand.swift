@@ -54,6 +54,11 @@ struct TrainOptions: ParsableArguments {
     @Flag(help: "Print one progress line per step instead of a bar.")
     var plain = false
 
+    /// Test hook: after this many optimizer steps (and any checkpoint they trigger), write --pause-file and wait
+    /// while it exists (or until a signal), so a test can signal or kill the run at a known point without racing it.
+    @Option(help: .hidden) var pauseAfterSteps: Int?
+    @Option(help: .hidden) var pauseFile: String?
+
     @Option(help: "Compute threads of this process (default: the machine's cores, divided among the ranks mpirun starts on it).")
     var threads: Int?
 
@@ -62,11 +67,18 @@ struct TrainOptions: ParsableArguments {
             throw ValidationError("--on-bad-sample must be fail or skip, got \"\(onBadSample)\"")
         }
         if let maxSteps, maxSteps <= 0 { throw ValidationError("--max-steps must be positive, got \(maxSteps)") }
+        if (pauseAfterSteps == nil) != (pauseFile == nil) { throw ValidationError("--pause-after-steps needs --pause-file") }
         if let maxNonFiniteSteps, maxNonFiniteSteps <= 0 {
             throw ValidationError("--max-non-finite-steps must be positive, got \(maxNonFiniteSteps)")
         }
         if let threads, threads <= 0 { throw ValidationError("--threads must be positive, got \(threads)") }
         if overwrite && (resume || resumeFrom != nil) { throw ValidationError("--overwrite contradicts --resume") }
+    }
+
+    /// Writes `file` (holding the iteration) and waits while it exists and no signal came (see --pause-after-steps).
+    static func pause(at iteration: Int, file: String) {
+        FileManager.default.createFile(atPath: file, contents: Data("\(iteration)\n".utf8))
+        while FileManager.default.fileExists(atPath: file) && !InterruptFlag.isSet { usleep(10_000) }
     }
 
     /// Under `mpirun` every rank runs this; rank 0 prints and writes, and an error on any rank ends the whole job
@@ -169,6 +181,7 @@ struct TrainOptions: ParsableArguments {
             if try interrupted() { signalled = true; break }
             steps += try trainer.train(maxSteps: 1).count
             dropEarlierRunOnceSaved()
+            if leader, steps == pauseAfterSteps, let pauseFile { Self.pause(at: trainer.iteration, file: pauseFile) }
         }
         bar.finish()
         // Stopped early (--max-steps or a signal): save where it stands unless that iteration is saved already.

@@ -307,9 +307,8 @@ final class TorchPickleTests: XCTestCase {
         for _ in 0..<20_000 { p.raw([0x68, 0x00, 0x68, 0x01, 0x52]) }  // BINGET 0, BINGET 1, REDUCE
         p.list()
         p.stop()
-        let started = Date()
+        // The copy budget is an element count, so the refusal is the complexity check (no wall clock).
         pickleError(p.bytes, "copy more than", "reusing large values through the memo")
-        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
 
         // getattr chains whose names grow at every step: quadratic memory without the budget.
         var q = PickleWriter()

@@ -7,7 +7,11 @@ final class GenerationTests: XCTestCase {
 
     func reference(_ name: String) throws -> (prompt: [Int], tokens: [Int]) {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("reference/llm-\(name)-generate.json"))) as? [String: Any]
-        return (json?["prompt_ids"] as? [Int] ?? [], json?["new_tokens"] as? [Int] ?? [])
+        // A renamed or missing key must fail, not compare two empty lists.
+        let prompt = try XCTUnwrap(json?["prompt_ids"] as? [Int], "\(name): prompt_ids")
+        let tokens = try XCTUnwrap(json?["new_tokens"] as? [Int], "\(name): new_tokens")
+        XCTAssertFalse(prompt.isEmpty || tokens.isEmpty, name)
+        return (prompt, tokens)
     }
 
     func testGreedyGenerateMatchesTransformers() throws {

@@ -105,14 +105,18 @@ final class LLMParityTests: XCTestCase {
                     let out = model(inputsEmbeds: model.embed([next]), cache: cache, logitsForLastOnly: true)
                     let logp = out.logits!.reshaped([-1]).logSoftmax(axis: 0).toArray()
                     let top = logp.indices.sorted { logp[$0] > logp[$1] }.prefix(5)
-                    if let ids = steps[step]["top5_ids"] as? [Int], let lps = steps[step]["top5_logprobs"] as? [Double] {
-                        XCTAssertEqual(Array(top), ids, "\(name) step \(step) top-5")
-                        for (i, id) in ids.enumerated() {
-                            XCTAssertEqual(Double(logp[id]), lps[i], accuracy: 1e-4, "\(name) step \(step) logprob")
-                        }
+                    // Every step must carry its top-5: a renamed key fails instead of comparing nothing.
+                    guard step < steps.count, let ids = steps[step]["top5_ids"] as? [Int],
+                          let lps = steps[step]["top5_logprobs"] as? [Double], ids.count == 5, lps.count == 5 else {
+                        return XCTFail("\(name) step \(step): the fixture has no top5_ids/top5_logprobs")
                     }
-                    tokens.append(top.first!)
-                    next = [top.first!]
+                    XCTAssertEqual(Array(top), ids, "\(name) step \(step) top-5")
+                    for (i, id) in ids.enumerated() {
+                        XCTAssertEqual(Double(logp[id]), lps[i], accuracy: 1e-4, "\(name) step \(step) logprob")
+                    }
+                    guard let best = top.first else { return XCTFail("\(name): empty logits") }
+                    tokens.append(best)
+                    next = [best]
                 }
             }
             XCTAssertEqual(tokens, expected, name)

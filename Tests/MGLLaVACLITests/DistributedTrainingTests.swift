@@ -2,6 +2,7 @@ import Foundation
 import MGConfigs
 import MGTrain
 import XCTest
+import MGTestSupport
 
 /// Data-parallel training under OpenMPI (issue 9): `mpirun -np 2` on the tiny config gives the per-step losses
 /// and final weights of one process with `accumulative_counts` doubled — replicated and with ZeRO stage 1 — and
@@ -46,7 +47,7 @@ final class DistributedTrainingTests: XCTestCase {
             let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent("mpirun")
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
         }
-        throw XCTSkip("mpirun is not installed (scripts/setup.sh installs openmpi-bin)")
+        try skipUnlessCI("mpirun is not installed (scripts/setup.sh installs openmpi-bin)")
     }
 
     /// Runs `mgllava arguments` in `root`, under `mpirun -np ranks` when `ranks` is given.

@@ -52,10 +52,34 @@ final class TrainCommandTests: XCTestCase {
         return process
     }
 
+    /// Waits (at most 5 minutes) for `process` to exit; kills it and fails past that.
+    private func wait(_ process: Process, file: StaticString = #filePath, line: UInt = #line) throws {
+        let deadline = Date().addingTimeInterval(300)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            XCTFail("mgllava did not exit within 300 s", file: file, line: line)
+        }
+        process.waitUntilExit()
+    }
+
+    /// Waits for the run to reach its --pause-file (at most 5 minutes), failing if it exits or times out first.
+    private func waitFor(_ pause: URL, _ process: Process) throws {
+        let deadline = Date().addingTimeInterval(300)
+        while !FileManager.default.fileExists(atPath: pause.path) {
+            guard process.isRunning, Date() < deadline else {
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                throw RunDidNotPause(file: pause.path, exited: !process.isRunning)
+            }
+            usleep(10_000)
+        }
+    }
+
     private func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let log = "log-\(UUID().uuidString).txt"
         let process = try start(arguments, log: log)
-        process.waitUntilExit()
+        try wait(process)
         return (process.terminationStatus, try String(contentsOf: root.appendingPathComponent(log), encoding: .utf8))
     }
 
@@ -76,25 +100,16 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(straight.output.contains("outputs:"), straight.output)
         XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("straight/loss_curve.svg").path))
 
-        // Kill with SIGKILL once a checkpoint exists and before the end.
-        let process = try start(["train", "pretrain", "--config-file", config, "--work-dir", "killed", "--plain"],
-                                log: "killed.txt")
-        let workDir = root.appendingPathComponent("killed")
-        let deadline = Date().addingTimeInterval(300)
-        var killedAt: Int?
-        while process.isRunning && Date() < deadline {
-            if let latest = Trainer.latestCheckpoint(in: workDir),
-               let n = Int(latest.lastPathComponent.dropFirst("iter_".count)), n >= 4 {
-                kill(process.processIdentifier, SIGKILL)
-                killedAt = n
-                break
-            }
-            usleep(5_000)
-        }
-        process.waitUntilExit()
-        let at = try XCTUnwrap(killedAt, "the run finished before it could be killed")
+        // Kill with SIGKILL while the run waits after step 4 (checkpoint iter_4 written, iteration 5 not started).
+        let pause = root.appendingPathComponent("killed.pause")
+        let process = try start(["train", "pretrain", "--config-file", config, "--work-dir", "killed", "--plain",
+                                 "--pause-after-steps", "4", "--pause-file", pause.path], log: "killed.txt")
+        try waitFor(pause, process)
+        kill(process.processIdentifier, SIGKILL)
+        try wait(process)
+        let at = 4
         XCTAssertEqual(process.terminationReason, .uncaughtSignal)
-        XCTAssertLessThan(at, 16)
+        XCTAssertEqual(Trainer.latestCheckpoint(in: root.appendingPathComponent("killed"))?.lastPathComponent, "iter_4")
 
         // Without --resume the earlier run is not touched.
         let refused = try run(["train", "pretrain", "--config-file", config, "--work-dir", "killed"])
@@ -113,15 +128,14 @@ final class TrainCommandTests: XCTestCase {
 
     func testSIGTERMCheckpointsAndExits() throws {
         let config = try writeConfig { $0.saveSteps = 100 }  // no periodic checkpoint before the signal
-        let process = try start(["train", "pretrain", "--config-file", config, "--work-dir", "stopped", "--plain"],
-                                log: "stopped.txt")
-        // Wait for the first progress line (training has started), then ask it to stop.
+        let pause = root.appendingPathComponent("stopped.pause")
+        let process = try start(["train", "pretrain", "--config-file", config, "--work-dir", "stopped", "--plain",
+                                 "--pause-after-steps", "1", "--pause-file", pause.path], log: "stopped.txt")
+        // Signal while the run waits after its first step.
         let log = root.appendingPathComponent("stopped.txt")
-        let deadline = Date().addingTimeInterval(300)
-        while process.isRunning && Date() < deadline
-            && !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("] 1/16") { usleep(5_000) }
+        try waitFor(pause, process)
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        try wait(process)
         let output = try String(contentsOf: log, encoding: .utf8)
         XCTAssertEqual(process.terminationStatus, 130, output)
         XCTAssertTrue(output.contains("checkpoint saved, continue with --resume"), output)
@@ -272,4 +286,11 @@ final class TrainCommandTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/\(file)").path), file)
         }
     }
+}
+
+/// The run under test never reached its --pause-file.
+struct RunDidNotPause: Error, CustomStringConvertible {
+    let file: String
+    let exited: Bool
+    var description: String { "the run \(exited ? "exited" : "timed out") before writing \(file)" }
 }

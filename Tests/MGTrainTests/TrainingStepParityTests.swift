@@ -89,11 +89,13 @@ final class TrainingStepParityTests: XCTestCase {
             XCTAssertLessThanOrEqual(worst, Float(lr) * 0.01, "\(stage): \(name)")
             XCTAssertLessThan(Double(illConditioned), Double(g.count) * 0.05, "\(stage): \(name) has mostly tiny gradients")
         }
-        // Frozen weights did not move.
+        // Frozen weights did not move: every one of them, bit for bit.
+        var frozenChecked = 0
         for (name, parameter) in params where parameter.frozen {
             XCTAssertEqual(parameter.value.float().toArray(), before[name], name)
-            break
+            frozenChecked += 1
         }
+        XCTAssertGreaterThan(frozenChecked, 0, "\(stage): no frozen parameter was checked")
     }
 
     func testPretrainStep() throws { try checkStep(stage: "pretrain", base: tiny_pretrain, pth: "pretrain.pth") }
