@@ -20,7 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // MARK: - System libraries (Debian: libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev)
+        // MARK: - System libraries (Debian: libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev)
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CImageCodecs", path: "Sources/CImageCodecs"),
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # openmpi-bin/libopenmpi3 are not linked: MGDistributed dlopens libmpi.so.40, and only `mpirun` launches need them.
-packages=(libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev openmpi-bin libopenmpi3)
+packages=(libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev openmpi-bin libopenmpi3)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,9 +1,19 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// Decodes JPEG and PNG files to 8-bit RGB exactly as `PIL.Image.open(f).convert('RGB')` does (the loader of
-/// every MG-LLaVA dataset): grayscale replicated, alpha dropped without compositing, palettes looked up, CMYK
-/// converted the Adobe way, 16-bit samples reduced as Pillow reduces them. EXIF orientation and ICC profiles are
-/// ignored, as Pillow ignores them on open.
+/// Decodes JPEG, PNG, WebP, GIF, BMP and TIFF files to 8-bit RGB exactly as `PIL.Image.open(f).convert('RGB')`
+/// does (the loader of every MG-LLaVA dataset; Pillow 10.x rules): grayscale replicated, alpha dropped without
+/// compositing, palettes looked up (entries past a palette's end are black), CMYK converted as Pillow converts it,
+/// 16-bit samples reduced as Pillow reduces them, and of an animated or multi-page file only the first frame.
+/// EXIF orientation and ICC profiles are ignored, as Pillow ignores them on open.
+///
+/// JPEG, PNG, WebP, GIF and TIFF go through Debian's libjpeg-turbo, libpng, libwebp, giflib and libtiff (see
+/// `CImageCodecs`); BMP is read in Swift (ImageBMPDecoder.swift). Each format's file says which Pillow rule
+/// each conversion reproduces, and what it does not reproduce.
 ///
 /// Failures throw `ImageDecodingError` naming the source and the reason; corrupt data never crashes the process.
 public enum ImageDecoder {
@@ -11,15 +21,67 @@ public enum ImageDecoder {
     /// refused from their header, before any pixel is decoded.
     public static let maximumPixels = 2 * 89_478_485
 
-    /// Decodes the file at `url`.
+    /// The formats `decode` reads, for error messages.
+    public static let supportedFormats = ["JPEG", "PNG", "WebP", "GIF", "BMP", "TIFF"]
+
+    /// Decodes the file at `url`. Only regular files are read (symbolic links followed): a directory, a device
+    /// such as /dev/zero, a FIFO or a socket is refused from `fstat` before any byte is read, so nothing blocks
+    /// or reads forever.
     public static func decode(contentsOf url: URL) throws -> RGBImage {
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .mappedIfSafe)
-        } catch {
-            throw ImageDecodingError(source: url.path, reason: .unreadable(error.localizedDescription))
-        }
+        let data = try readRegularFile(url.path)
         return try decode(data, source: url.path)
+    }
+
+    /// The bytes of the regular file at `path`, or `.unreadable` with a plain reason. The file is opened
+    /// non-blocking (opening a FIFO for reading would otherwise wait for a writer) and checked with `fstat` on the
+    /// open descriptor, so the file checked is the file read.
+    static func readRegularFile(_ path: String) throws -> Data {
+        func fail(_ why: String) -> ImageDecodingError { ImageDecodingError(source: path, reason: .unreadable(why)) }
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw fail(describeErrno(errno)) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw fail(describeErrno(errno)) }
+        let type = info.st_mode & S_IFMT
+        guard type == S_IFREG else {
+            if type == S_IFDIR { throw fail("is a directory") }
+            let kind: String
+            switch type {
+            case S_IFCHR: kind = "character device"
+            case S_IFBLK: kind = "block device"
+            case S_IFIFO: kind = "FIFO"
+            case S_IFSOCK: kind = "socket"
+            default: kind = "file type \(String(type, radix: 8))"
+            }
+            throw fail("is not a regular file (\(kind))")
+        }
+        // Read what is there; a file that grows while read is read to its end, one that shrinks to its new end.
+        var data = Data(capacity: max(0, Int(info.st_size)))
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(fd, buffer, chunk)
+            if n > 0 {
+                data.append(buffer.assumingMemoryBound(to: UInt8.self), count: n)
+            } else if n == 0 {
+                break
+            } else if errno != EINTR {
+                throw fail(describeErrno(errno))
+            }
+        }
+        return data
+    }
+
+    private static func describeErrno(_ code: Int32) -> String {
+        switch code {
+        case ENOENT: return "it does not exist"
+        case ELOOP: return "too many levels of symbolic links"
+        case EACCES: return "permission denied"
+        case ENOTDIR: return "a component of the path is not a directory"
+        case EISDIR: return "is a directory"
+        default: return String(cString: strerror(code))
+        }
     }
 
     /// Decodes in-memory file bytes; `source` names them in errors (a path, a dataset index…).
@@ -42,7 +104,13 @@ public enum ImageDecoder {
         switch ImageFileFormat(signature: bytes) {
         case .jpeg: return try decodeJPEG(bytes, source: source)
         case .png: return try decodePNG(bytes, source: source)
-        case .other(let name): throw ImageDecodingError(source: source, reason: .unsupported("\(name) file"))
+        case .webp: return try decodeWebP(bytes, source: source)
+        case .gif: return try decodeGIF(bytes, source: source)
+        case .bmp: return try decodeBMP(bytes, source: source)
+        case .tiff: return try decodeTIFF(bytes, source: source)
+        case .other(let name):
+            throw ImageDecodingError(source: source, reason: .unsupported(
+                "\(name) file (supported: \(supportedFormats.joined(separator: ", ")))"))
         case .unknown:
             let head = bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
             throw ImageDecodingError(source: source, reason: .unknownFormat(signature: head))
@@ -53,7 +121,7 @@ public enum ImageDecoder {
 /// The container format, told from the leading bytes as Pillow's `_accept` functions tell it (the file
 /// extension is never consulted: datasets hold PNGs named .jpg).
 enum ImageFileFormat: Equatable {
-    case jpeg, png
+    case jpeg, png, webp, gif, bmp, tiff
     /// Recognised but not decoded here.
     case other(String)
     case unknown
@@ -69,13 +137,23 @@ enum ImageFileFormat: Equatable {
         } else if starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
             self = .png
         } else if starts(with: Array("GIF87a".utf8)) || starts(with: Array("GIF89a".utf8)) {
-            self = .other("GIF")
+            self = .gif
         } else if starts(with: Array("RIFF".utf8)) && starts(with: Array("WEBP".utf8), at: 8) {
-            self = .other("WebP")
+            self = .webp
         } else if starts(with: Array("BM".utf8)) {
-            self = .other("BMP")
+            self = .bmp
         } else if starts(with: [0x49, 0x49, 0x2A, 0x00]) || starts(with: [0x4D, 0x4D, 0x00, 0x2A]) {
-            self = .other("TIFF")
+            self = .tiff
+        } else if starts(with: Array("II+\u{0}".utf8)) || starts(with: Array("MM\u{0}+".utf8)) {
+            self = .other("BigTIFF")
+        } else if starts(with: Array("8BPS".utf8)) {
+            self = .other("Photoshop")
+        } else if starts(with: [0x00, 0x00, 0x01, 0x00]) {
+            self = .other("ICO")
+        } else if starts(with: Array("ftyp".utf8), at: 4) {
+            self = .other("HEIF/AVIF")
+        } else if starts(with: [0x00, 0x00, 0x00, 0x0C, 0x6A, 0x50, 0x20, 0x20]) || starts(with: [0xFF, 0x4F, 0xFF, 0x51]) {
+            self = .other("JPEG 2000")
         } else {
             self = .unknown
         }

@@ -2,15 +2,16 @@
 /// in-memory bytes, e.g. an MMBench row index) so a bad sample in a million-image dataset can be found.
 public struct ImageDecodingError: Error, Equatable, CustomStringConvertible {
     public enum Reason: Equatable, Sendable {
-        /// The file could not be read (missing, permissions…); the system's message.
+        /// The file could not be read: it does not exist, is a directory or not a regular file (a device, a FIFO),
+        /// a symbolic-link loop, permissions…
         case unreadable(String)
         /// Zero bytes.
         case empty
         /// Base64 text that does not decode.
         case invalidBase64
-        /// Neither JPEG nor PNG; `signature` shows the first bytes in hex.
+        /// None of the supported formats; `signature` shows the first bytes in hex.
         case unknownFormat(signature: String)
-        /// A known format this decoder does not handle (GIF, BMP, WebP, TIFF, 12-bit JPEG, 2-channel JPEG…).
+        /// A known format, or a variant of one, this decoder does not handle (HEIF, 12-bit JPEG, BMP with JPEG data…).
         case unsupported(String)
         /// More than `ImageDecoder.maximumPixels` pixels (PIL's DecompressionBombError); refused from the header.
         case tooLarge(width: Int, height: Int)
@@ -36,10 +37,15 @@ public struct ImageDecodingError: Error, Equatable, CustomStringConvertible {
         case .unreadable(let message): why = "cannot read the file (\(message))"
         case .empty: why = "empty file"
         case .invalidBase64: why = "invalid base64 image data"
-        case .unknownFormat(let signature): why = "unknown image format (first bytes \(signature))"
+        case .unknownFormat(let signature):
+            why = "unknown image format (first bytes \(signature); supported: "
+                + "\(ImageDecoder.supportedFormats.joined(separator: ", ")))"
         case .unsupported(let what): why = "unsupported image: \(what)"
         case .tooLarge(let w, let h):
-            why = "\(w)×\(h) = \(w * h) pixels exceeds the limit of \(ImageDecoder.maximumPixels) (decompression bomb)"
+            // Two 32-bit sizes (TIFF, BMP) can multiply past Int.max.
+            let (product, overflow) = w.multipliedReportingOverflow(by: h)
+            let pixels = overflow ? "more than \(Int.max)" : "\(product)"
+            why = "\(w)×\(h) = \(pixels) pixels exceeds the limit of \(ImageDecoder.maximumPixels) (decompression bomb)"
         case .truncated: why = "truncated image data"
         case .corrupt(let message): why = "corrupt image data: \(message)"
         case .systemResources: why = "could not start a decoder thread"
