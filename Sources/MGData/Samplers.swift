@@ -80,8 +80,14 @@ public struct LengthGroupedSampler: IndexSampler, Sendable {
 
     public func indices(epoch: Int) -> [Int] {
         var generator = Generator(seed: seed &+ UInt64(truncatingIfNeeded: epoch))
-        var order = LengthGroupedSampler.groupedIndices(lengths: lengths, groupBatchSize: groupBatchSize,
-                                                        generator: &generator)
+        return distribute(LengthGroupedSampler.groupedIndices(lengths: lengths, groupBatchSize: groupBatchSize,
+                                                              generator: &generator))
+    }
+
+    /// This rank's share of the whole `order`: padded by repetition to whole batches on every rank (`roundUp`),
+    /// then every `worldSize`-th index from `rank`.
+    public func distribute(_ order: [Int]) -> [Int] {
+        var order = order
         let totalSize = roundUp ? count * worldSize : lengths.count
         if roundUp && order.count < totalSize {
             var padded: [Int] = []
@@ -93,8 +99,14 @@ public struct LengthGroupedSampler: IndexSampler, Sendable {
 
     /// `get_length_grouped_indices`: the whole order, before padding and rank subsampling.
     public static func groupedIndices(lengths: [Int], groupBatchSize: Int, generator: inout Generator) -> [Int] {
+        groupedIndices(lengths: lengths, groupBatchSize: groupBatchSize) { generator.permutation($0) }
+    }
+
+    /// `groupedIndices` drawing its random permutations of 0..<n from `permutation(n)` (upstream's
+    /// `torch.randperm`), in upstream's order of calls: so a test can replay the permutations upstream drew.
+    public static func groupedIndices(lengths: [Int], groupBatchSize: Int, permutation: (Int) -> [Int]) -> [Int] {
         func megabatches(_ lengths: [Int]) -> [[Int]] {
-            let permutation = generator.permutation(lengths.count)
+            let permutation = permutation(lengths.count)
             return Swift.stride(from: 0, to: lengths.count, by: groupBatchSize).map { start in
                 // Stable sort, longest first, like Python's `sorted(..., reverse=True)`.
                 Array(permutation[start..<min(start + groupBatchSize, lengths.count)])
@@ -113,7 +125,7 @@ public struct LengthGroupedSampler: IndexSampler, Sendable {
             let textGroups = megabatches(text.map { -lengths[$0] }).map { $0.map { text[$0] } }
             let last = (imageGroups.last ?? []) + (textGroups.last ?? [])
             let full = Array(imageGroups.dropLast()) + Array(textGroups.dropLast())
-            groups = generator.permutation(full.count).map { full[$0] }
+            groups = permutation(full.count).map { full[$0] }
             if !last.isEmpty {
                 groups.append(last.enumerated().sorted { a, b in
                     let la = abs(lengths[a.element]), lb = abs(lengths[b.element])

@@ -1,5 +1,6 @@
 import XCTest
 import MGData
+import MGTestSupport
 
 final class SamplerTests: XCTestCase {
     func testRandomSamplerIsSeededPermutationPerEpoch() {
@@ -64,7 +65,10 @@ final class SamplerTests: XCTestCase {
                                              megaBatchMult: 1, seed: 11, roundUp: false)
         XCTAssertEqual(sampler.indices(epoch: 0), Swift.stride(from: 0, to: 37, by: 2).map { order[$0] })
         XCTAssertEqual(rank1.indices(epoch: 0), Swift.stride(from: 1, to: 37, by: 2).map { order[$0] })
-        XCTAssertEqual(sampler.indices(epoch: 3), sampler.indices(epoch: 3))
+        // A function of (seed, epoch): a second sampler built alike yields the same order.
+        let again = try LengthGroupedSampler(lengths: lengths, perDeviceBatchSize: 2, worldSize: 2, megaBatchMult: 1,
+                                             seed: 11, roundUp: false)
+        XCTAssertEqual(again.indices(epoch: 3), sampler.indices(epoch: 3))
         XCTAssertNotEqual(sampler.indices(epoch: 0), sampler.indices(epoch: 1))
     }
 
@@ -77,5 +81,42 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(indices[0], 9)  // the longest first
         XCTAssertThrowsError(try LengthGroupedSampler(lengths: [3, 0], perDeviceBatchSize: 1, seed: 0))
         XCTAssertThrowsError(try LengthGroupedSampler(lengths: [], perDeviceBatchSize: 1, seed: 0))
+    }
+
+    /// xtuner's own `LengthGroupedSampler` (run by scripts/fixtures/samplers/make_length_grouped.py on permutations
+    /// it recorded) and this one, replaying those permutations, give every rank the same indices: megabatch
+    /// grouping, the stable longest-first sort with ties, the modality split and the mixed last megabatch, the
+    /// longest-first swap, round-up padding and rank striding.
+    func testLengthGroupedOrderMatchesXTuner() throws {
+        struct Case: Decodable {
+            let lengths: [Int]
+            let per_device_batch_size: Int
+            let world_size: Int
+            let mega_batch_mult: Int?
+            let round_up: Bool
+            let group_batch_size: Int
+            let permutations: [[Int]]
+            let indices_per_rank: [[Int]]
+        }
+        struct File: Decodable { let cases: [Case] }
+        let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: Fixtures.url("samplers/length-grouped.json")))
+        XCTAssertEqual(file.cases.count, 8)
+        for (n, c) in file.cases.enumerated() {
+            for rank in 0..<c.world_size {
+                let sampler = try LengthGroupedSampler(lengths: c.lengths, perDeviceBatchSize: c.per_device_batch_size,
+                                                       worldSize: c.world_size, rank: rank, megaBatchMult: c.mega_batch_mult,
+                                                       seed: 5, roundUp: c.round_up)
+                XCTAssertEqual(sampler.groupBatchSize, c.group_batch_size, "case \(n)")
+                var replay = c.permutations.makeIterator()
+                let order = LengthGroupedSampler.groupedIndices(lengths: c.lengths, groupBatchSize: sampler.groupBatchSize) { count in
+                    let p = replay.next() ?? []
+                    XCTAssertEqual(p.count, count, "case \(n): permutation size")
+                    return p.count == count ? p : Array(0..<count)
+                }
+                XCTAssertNil(replay.next(), "case \(n): upstream drew more permutations")
+                XCTAssertEqual(sampler.distribute(order), c.indices_per_rank[rank], "case \(n) rank \(rank)")
+                XCTAssertEqual(sampler.count, c.indices_per_rank[rank].count, "case \(n) rank \(rank)")
+            }
+        }
     }
 }
