@@ -128,4 +128,46 @@ final class MGLLaVAEndToEndTests: XCTestCase {
         }
         XCTAssertEqual(generated, try ref.tensor("output.generated_ids").toInt64Array().map { Int($0) })
     }
+
+    /// Several images with prompts of different lengths, and a text-only prompt, generated as one left-padded batch
+    /// give exactly the tokens each gives alone; the towers and the splice run batched give each row's embeddings.
+    func testBatchedMultimodalGenerationEqualsOneByOne() throws {
+        let model = try loadModel("sft.pth", frozen: true)
+        model.eval()
+        let fx = try fixture()
+        XCTAssertGreaterThanOrEqual(fx.samples.count, 2)
+        let imageSlot = try XCTUnwrap(fx.samples[0].inputIds.firstIndex(of: MGLLaVAModel.imageTokenIndex))
+        var rows: [MultimodalSample] = []
+        for (i, base) in fx.samples.prefix(2).enumerated() {
+            var sample = base
+            sample.labels = nil
+            // Different prompt lengths: cut the text after the image by a different amount per row.
+            let keep = max(imageSlot + 2, sample.inputIds.count - 3 - 4 * i)
+            sample.inputIds = Array(sample.inputIds.prefix(keep))
+            rows.append(sample)
+        }
+        var textOnly = MultimodalSample(inputIds: Array(fx.samples[0].inputIds.filter { $0 != MGLLaVAModel.imageTokenIndex }.prefix(9)))
+        textOnly.labels = nil
+        rows.append(textOnly)
+        rows.append(rows[1])  // the same image twice in one batch
+
+        let alone = rows.map { row in withNoGrad { model.prepareInputs([row]).inputsEmbeds.squeezed(0) } }
+        XCTAssertEqual(Set(alone.map { $0.shape[0] }).count, 3, "prompt lengths must differ")
+        // The batched preparation (towers over several images, right-padded rows) gives each row's embeddings.
+        let batch = withNoGrad { model.prepareInputs(rows) }
+        for (i, single) in alone.enumerated() {
+            let length = batch.attentionMask[i].reduce(0, +)
+            XCTAssertEqual(length, single.shape[0], "row \(i)")
+            let row = batch.inputsEmbeds.select(axis: 0, i).slice(axis: 0, 0, length)
+            let r = compare(row, single, atol: 1e-5, rtol: 1e-4)
+            XCTAssertTrue(r.ok, "row \(i) embeddings: \(r.message)")
+        }
+        let config = GenerationConfig(maxNewTokens: 8)
+        let together = model.llm.generate(prompts: alone, config: config)
+        for (i, single) in alone.enumerated() {
+            XCTAssertEqual(together[i], model.llm.generate(prompts: [single], config: config)[0], "row \(i)")
+            XCTAssertEqual(together[i].count, 8, "row \(i)")
+        }
+        XCTAssertEqual(together[1], together[3], "the same sample in two rows")
+    }
 }
