@@ -257,6 +257,37 @@ final class TrainCommandTests: XCTestCase {
         }
     }
 
+    /// `data process` then training from the pre-tokenised folder gives the JSON run's losses and weights; and
+    /// `--resume-from` another work dir's `iter_N` continues to the uninterrupted run's losses.
+    func testPreTokenisedFolderAndResumeFromGiveTheSameRun() throws {
+        let config = try writeConfig { $0.maxEpochs = 1 }
+        let fromJSON = try run(["train", "pretrain", "--config-file", config, "--work-dir", "json", "--plain"])
+        XCTAssertEqual(fromJSON.status, 0, fromJSON.output)
+        let expected = try losses("json")
+        XCTAssertEqual(expected.count, 8)
+
+        let processed = try run(["data", "process", "--config-file", config, "--save-folder", "processed"])
+        XCTAssertEqual(processed.status, 0, processed.output)
+        XCTAssertTrue(processed.output.contains("16 records tokenised (0 skipped)"), processed.output)
+        let offline = try run(["train", "pretrain", "--config-file", config, "--work-dir", "offline", "--plain",
+                               "--set", "offline_processed_text_folder=\"processed\""])
+        XCTAssertEqual(offline.status, 0, offline.output)
+        XCTAssertTrue(offline.output.contains("reading the pre-tokenised"), offline.output)
+        XCTAssertEqual(try losses("offline"), expected)
+        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("json/iter_8/model.safetensors")),
+                       try Data(contentsOf: root.appendingPathComponent("offline/iter_8/model.safetensors")))
+
+        // A new work dir continuing from the JSON run's iter_4 (kept by save_total_limit 3 of a 2-step interval:
+        // iter_4, iter_6, iter_8 remain).
+        let resumed = try run(["train", "pretrain", "--config-file", config, "--work-dir", "continued", "--plain",
+                               "--resume-from", "json/iter_4"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resumed from json/iter_4 at iteration 4"), resumed.output)
+        XCTAssertEqual(try losses("continued"), expected)
+        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("json/iter_8/model.safetensors")),
+                       try Data(contentsOf: root.appendingPathComponent("continued/iter_8/model.safetensors")))
+    }
+
     func testWrongStageAndUnknownConfigAreClearErrors() throws {
         let sft = try run(["train", "pretrain", "--config", "tiny_sft"])
         XCTAssertNotEqual(sft.status, 0)
