@@ -70,7 +70,8 @@ public final class ChatSession {
     /// Generates the answer to `message`. Throws before any compute when the prompt cannot fit the model's context.
     public func send(_ message: String, maxNewTokens: Int, sampling: SamplingConfig,
                      onText: (String) -> Void = { _ in }) throws -> Reply {
-        let ids = history + (try promptIds(for: message))
+        let prompt = try promptIds(for: message)
+        let ids = history + prompt
         let context = model.llm.architecture.maxPositionEmbeddings
         let needed = ids.count - (ids.contains(ConversationEncoder.imageTokenIndex) ? 1 : 0) + visualTokenCount
         if needed + 1 > context {
@@ -99,11 +100,24 @@ public final class ChatSession {
         }
         var answer = tokenizer.decode(generated, skipSpecialTokens: true)
         for word in stopWords { answer = ByteText.removingSuffix(word, from: answer) }
-        // History for the next turn: the answer as generated, EOS when the template needs one, then the separator.
-        history = ids + generated
-        if !template.suffixAsEOS, let eos = tokenizer.eosTokenId, generated.last != eos { history.append(eos) }
+        commit(promptIds: prompt, answerIds: generated)
+        return Reply(ids: generated, text: answer.trimmingCharacters(in: .whitespaces), steps: steps)
+    }
+
+    /// Adds a turn whose answer is already known, as `send` does after generating `answerIds` (ending with the
+    /// stop token the model produced: EOS, or the template's suffix such as `<|end|>`): to replay a saved
+    /// transcript, or to continue a conversation held elsewhere. The history is then what training encodes for the
+    /// same conversation (XTuner's `encode_fn`).
+    public func record(_ message: String, answerIds: [Int]) throws {
+        commit(promptIds: try promptIds(for: message), answerIds: answerIds)
+    }
+
+    /// History for the next turn: the prompt, the answer as generated, EOS when the template needs one (and the
+    /// answer did not end with it), then the separator.
+    private func commit(promptIds: [Int], answerIds: [Int]) {
+        history += promptIds + answerIds
+        if !template.suffixAsEOS, let eos = tokenizer.eosTokenId, answerIds.last != eos { history.append(eos) }
         if !template.separator.isEmpty { history += tokenizer.encodeWithoutSpecialTokens(template.separator) }
         turns += 1
-        return Reply(ids: generated, text: answer.trimmingCharacters(in: .whitespaces), steps: steps)
     }
 }
