@@ -80,4 +80,24 @@ final class UpstreamScorerParityTests: XCTestCase {
             XCTAssertEqual(Array(EvalAIAnswerProcessor.normalize(pair[0]).utf8), Array(pair[1].utf8), "\(pair[0].debugDescription)")
         }
     }
+
+    /// GQA: upstream's `eval_gqa.forward()` only logs its numbers (two decimals), so the comparison is of those
+    /// lines: binary, open, overall accuracy, the distribution score, and accuracy per structural type, semantic
+    /// type, steps and words (validity and plausibility are commented out upstream and always log 0.00 %).
+    func testGQAMatchesUpstreamLog() throws {
+        let gqa = try section("gqa")
+        let questions = try GQAScorer.parseQuestions(JSONSerialization.data(withJSONObject: try XCTUnwrap(gqa["questions"])))
+        let results = try XCTUnwrap(gqa["results"] as? [[String: String]]).map { ($0["question_id"] ?? "", $0["text"] ?? "") }
+        let scores = try GQAScorer.evaluate(questions: questions, predictions: GQAScorer.predictions(results))
+        func percent(_ value: Double) -> String { String(format: "%.2f", value) }
+        var lines = ["Binary: \(percent(scores.binary))%", "Open: \(percent(scores.open))%",
+                     "Accuracy: \(percent(scores.accuracy))%"]
+        lines.append("Distribution: \(percent(try XCTUnwrap(scores.distribution))) (lower is better)")
+        for group in [scores.perStructuralType, scores.perSemanticType, scores.perSteps, scores.perLength] {
+            lines += group.map { "  \($0.name): \(percent($0.accuracy))% (\($0.count) questions)" }
+        }
+        let upstream = try XCTUnwrap(gqa["log"] as? [String]).filter { !$0.hasPrefix("Validity") && !$0.hasPrefix("Plausibility") }
+        XCTAssertGreaterThan(upstream.count, 20)
+        XCTAssertEqual(lines, upstream)
+    }
 }
