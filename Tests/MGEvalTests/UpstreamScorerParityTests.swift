@@ -100,4 +100,19 @@ final class UpstreamScorerParityTests: XCTestCase {
         XCTAssertGreaterThan(upstream.count, 20)
         XCTAssertEqual(lines, upstream)
     }
+
+    /// VQAv2: the upload file upstream's `VQAv2Dataset.evaluate` writes (whole test split in its order, duplicates
+    /// kept, "" without a reply, replies normalised, `ensure_ascii` JSON), byte for byte.
+    func testVQAv2UploadMatchesUpstreamBytes() throws {
+        let vqav2 = try section("vqav2")
+        let ids = try XCTUnwrap(vqav2["test_question_ids"] as? [Int])
+        let replies = try XCTUnwrap(vqav2["predictions"] as? [String: String])
+        var predictions: [Int: String] = [:]
+        for (id, reply) in replies { predictions[try XCTUnwrap(Int(id))] = reply }
+        let submission = try VQAv2Submission(testQuestionIDs: ids, predictions: predictions)
+        let upload = try XCTUnwrap(vqav2["upload"] as? String)
+        XCTAssertEqual(String(decoding: submission.jsonData, as: UTF8.self), upload)
+        XCTAssertEqual(submission.unused, [5000, 5001])
+        XCTAssertFalse(submission.unanswered.isEmpty)
+    }
 }
