@@ -118,50 +118,16 @@ struct TrainOptions: ParsableArguments {
         }
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let workDir = TrainingRun.resolve(workDir ?? "work_dirs/\(config.name)", root: root)
-        // One process per work dir: the lock is held until this process exits. Under mpirun rank 0 holds it.
-        let lock = leader ? try WorkDirLock(workDir: workDir) : nil
-        defer { withExtendedLifetime(lock) {} }
-        // Never mix two runs in one work dir (rotation would delete the new run's checkpoints in favour of the
-        // old run's higher-numbered ones): continue it, or start again with --overwrite.
-        let earlier = resume || resumeFrom != nil ? nil : EarlierRun.find(in: workDir)
-        if let earlier, !overwrite {
-            let last = earlier.latestIteration.map { " (latest iter_\($0))" } ?? ""
-            throw UnknownConfig(message: "\(workDir.path) holds an earlier run\(last): pass --resume to continue it, "
-                                + "--overwrite to start again, or another --work-dir")
-        }
-        // Everything is checked and loaded before the earlier run is touched: a bad config, a missing file or a
-        // bad record leaves it as it was.
+        let start: TrainingStart = resumeFrom.map { .resumeFrom(TrainingRun.resolve($0, root: root)) }
+            ?? (resume ? .resume : overwrite ? .overwrite : .fresh)
         let started = Date()
-        let run = try TrainingRun.prepare(config: config, workDir: workDir, root: root,
+        let session = try TrainingSession(config: config, workDir: workDir, root: root, start: start,
                                           onBadSample: BadSamplePolicy(rawValue: onBadSample) ?? .fail,
                                           communicator: communicator, log: { print($0) })
-        if let maxNonFiniteSteps { run.trainer.maxConsecutiveNonFiniteSteps = maxNonFiniteSteps }
-        // Every rank has looked at the work dir before rank 0 moves the earlier run aside.
-        try communicator.barrier()
-        var aside: URL? = nil
-        if let earlier, leader {
-            let folder = try earlier.setAside()
-            aside = folder
-            print("--overwrite: the earlier run is in \(folder.path) until this run's first checkpoint is saved")
-        }
-        try communicator.barrier()
-        /// Deletes the earlier run once this one has a checkpoint of its own.
-        func dropEarlierRunOnceSaved() {
-            guard let folder = aside, run.trainer.lastSavedIteration != nil else { return }
-            try? FileManager.default.removeItem(at: folder)
-            aside = nil
-        }
-        let trainer = run.trainer
-        if let resumeFrom {
-            try trainer.resume(from: TrainingRun.resolve(resumeFrom, root: root))
-            print("resumed from \(resumeFrom) at iteration \(trainer.iteration)")
-        } else if resume {
-            if Trainer.latestCheckpoint(in: workDir) != nil {
-                try trainer.resume(from: workDir)
-                print("resumed from \(workDir.path) at iteration \(trainer.iteration)")
-            } else {
-                print("no checkpoint in \(workDir.path): starting from the beginning")
-            }
+        let run = session.run, trainer = session.trainer
+        if let maxNonFiniteSteps { trainer.maxConsecutiveNonFiniteSteps = maxNonFiniteSteps }
+        if let resumed = session.resumed {
+            print("resumed from \(resumeFrom ?? resumed.from.path) at iteration \(resumed.iteration)")
         }
         print(run.summary)
         if trainer.isFinished { print("training already finished (\(trainer.totalIterations) iterations)") }
@@ -169,33 +135,21 @@ struct TrainOptions: ParsableArguments {
         let bar = ProgressBar(total: trainer.totalIterations, plain: plain)
         if leader { trainer.onProgress = { bar.update($0) } }
         // Ctrl-C (SIGINT) or SIGTERM: finish the current step, checkpoint, exit; `--resume` continues exactly.
-        // Under mpirun the ranks agree before each step, so all stop after the same one.
         InterruptFlag.install()
-        func interrupted() throws -> Bool {
-            var flag = [InterruptFlag.isSet ? 1.0 : 0]
-            try communicator.allReduceMax(&flag)
-            return flag[0] > 0
-        }
-        var steps = 0, signalled = false
-        while !trainer.isFinished, maxSteps.map({ steps < $0 }) ?? true {
-            if try interrupted() { signalled = true; break }
-            steps += try trainer.train(maxSteps: 1).count
-            dropEarlierRunOnceSaved()
+        var steps = 0
+        let outcome = try session.train(maxSteps: maxSteps, stopRequested: { InterruptFlag.isSet }) { _ in
+            steps += 1
             if leader, steps == pauseAfterSteps, let pauseFile { Self.pause(at: trainer.iteration, file: pauseFile) }
+            return .proceed
         }
         bar.finish()
-        // Stopped early (--max-steps or a signal): save where it stands unless that iteration is saved already.
-        if !trainer.isFinished && trainer.iteration > 0 && trainer.lastSavedIteration != trainer.iteration {
-            try trainer.saveCheckpoint()
-        }
-        dropEarlierRunOnceSaved()
+        let signalled = outcome.stopped
         guard leader else {
             if signalled { throw ExitCode(130) }
             return
         }
 
         let history = trainer.history
-        let curve = try LossCurve.write(history, title: "\(config.name): loss per iteration", workDir: workDir)
         if run.dataset.skipped.count > 0 {
             print("skipped \(run.dataset.skipped.count) bad samples (--on-bad-sample skip):")
             for s in run.dataset.skipped.prefix(10) { print("  \(s.id): \(s.reason)") }
@@ -211,7 +165,7 @@ struct TrainOptions: ParsableArguments {
         print("outputs:")
         if let latest = Trainer.latestCheckpoint(in: workDir) { print("  checkpoint  \(latest.path)") }
         print("  metrics     \(workDir.appendingPathComponent("metrics.jsonl").path)")
-        print("  loss curve  \(curve.path)")
+        if let curve = outcome.lossCurve { print("  loss curve  \(curve.path)") }
         if signalled {
             print("interrupted at iteration \(trainer.iteration): checkpoint saved, continue with --resume")
             throw ExitCode(130)

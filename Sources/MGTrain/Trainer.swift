@@ -15,6 +15,8 @@ public enum TrainerError: Error, Equatable, CustomStringConvertible {
     case diverged(String)
     /// A file of the run could not be written (disk full, read-only, removed work dir…): path and reason.
     case writeFailed(String, String)
+    /// The work dir holds another run and the session was asked for a fresh one.
+    case earlierRun(String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,7 @@ public enum TrainerError: Error, Equatable, CustomStringConvertible {
         case .noCheckpoint(let url): return "no checkpoint in \(url.path)"
         case .diverged(let reason): return "training diverged: \(reason)"
         case .writeFailed(let path, let reason): return "cannot write \(path): \(reason)"
+        case .earlierRun(let message): return message
         }
     }
 }
