@@ -144,3 +144,23 @@ public struct LengthGroupedSampler: IndexSampler, Sendable {
         return groups.flatMap { $0 }
     }
 }
+
+/// The sampler the config asks for, as one concrete type so the `Batcher` need not be generic in the trainer.
+public enum TrainSampler: IndexSampler, Sendable {
+    case random(RandomSampler)
+    case lengthGrouped(LengthGroupedSampler)
+
+    public var count: Int {
+        switch self {
+        case .random(let s): return s.count
+        case .lengthGrouped(let s): return s.count
+        }
+    }
+
+    public func indices(epoch: Int) -> [Int] {
+        switch self {
+        case .random(let s): return s.indices(epoch: epoch)
+        case .lengthGrouped(let s): return s.indices(epoch: epoch)
+        }
+    }
+}

@@ -57,6 +57,8 @@ extension TrainConfig {
         if !(weightDecay >= 0 && weightDecay.isFinite) { throw fail(.weightDecay, weightDecay, "must be ≥ 0") }
         if !(maxNorm > 0 && maxNorm.isFinite) { throw fail(.maxNorm, maxNorm, "must be a positive number") }
         if !(warmupRatio >= 0 && warmupRatio < 1) { throw fail(.warmupRatio, warmupRatio, "must be in [0, 1)") }
+        // Upstream never trains the towers; checkpoints (and `loadCheckpoint`) hold only the trained modules.
+        if !freezeVisualEncoder { throw fail(.freezeVisualEncoder, false, "false is not supported (the towers stay frozen)") }
     }
 
     /// The largest value each positive integer field accepts (see `validate`).

@@ -32,26 +32,6 @@ public enum TrainerError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// The sampler the config asks for, as one concrete type so the `Batcher` need not be generic in the trainer.
-public enum TrainSampler: IndexSampler, Sendable {
-    case random(RandomSampler)
-    case lengthGrouped(LengthGroupedSampler)
-
-    public var count: Int {
-        switch self {
-        case .random(let s): return s.count
-        case .lengthGrouped(let s): return s.count
-        }
-    }
-
-    public func indices(epoch: Int) -> [Int] {
-        switch self {
-        case .random(let s): return s.indices(epoch: epoch)
-        case .lengthGrouped(let s): return s.indices(epoch: epoch)
-        }
-    }
-}
-
 /// Trains an `MGLLaVAModel` on an `LLaVADataset` as upstream's XTuner/mmengine loop does.
 ///
 /// Vocabulary follows mmengine: an *iteration* is one micro-batch (`batch_size` samples); an *optimizer step*
@@ -120,24 +100,8 @@ public final class Trainer {
     /// - Parameter dataset: already encoded with the config's template, `max_length` and image sizes.
     public init(config: TrainConfig, model: MGLLaVAModel, dataset: LLaVADataset, workDir: URL,
                 communicator: any Communicator = SingleProcessCommunicator()) throws {
-        var problems: [String] = []
-        if config.batchSize <= 0 { problems.append("batch_size \(config.batchSize) must be positive") }
-        if config.accumulativeCounts <= 0 {
-            problems.append("accumulative_counts \(config.accumulativeCounts) must be positive")
-        }
-        if config.maxEpochs <= 0 { problems.append("max_epochs \(config.maxEpochs) must be positive") }
-        if config.saveSteps <= 0 { problems.append("save_steps \(config.saveSteps) must be positive") }
-        if config.saveTotalLimit == 0 || config.saveTotalLimit < -1 {
-            problems.append("save_total_limit \(config.saveTotalLimit) must be -1 or positive")
-        }
-        if config.betas.count != 2 { problems.append("betas needs two values, got \(config.betas.count)") }
-        // Upstream never trains the towers; our checkpoints (and `loadCheckpoint`) only hold the trained modules.
-        if !config.freezeVisualEncoder { problems.append("freeze_visual_encoder = false is not supported") }
-        if let size = config.reduceBucketSize, size < 1 { problems.append("reduce_bucket_size \(size) must be positive") }
-        if ![0, 1].contains(config.zeroStage) {
-            problems.append("zero_stage \(config.zeroStage): only 0 (replicated AdamW) and 1 (sharded optimizer state) exist")
-        }
-        guard problems.isEmpty else { throw TrainerError.invalidConfiguration(problems.joined(separator: "; ")) }
+        // One set of rules for every way in (CLI, config files, library callers): `TrainConfig.validate`.
+        try config.validate()
 
         self.config = config
         self.model = model
