@@ -22,25 +22,18 @@ public struct EveryRowFailed: Error, CustomStringConvertible {
     public var description: String { "all \(rows) rows of \(dataset) failed; the first: \(first)" }
 }
 
+/// A multiple-choice TSV through the shared evaluation loop: each row's image from its base64 (or the row it
+/// refers to), its boxes from the eval box JSON, its prompt as upstream builds it.
 public struct MultipleChoiceEvaluator {
-    public let model: MGLLaVAModel
-    public let tokenizer: Tokenizer
-    public let template: PromptTemplate
-    public let processor: ImageProcessor
-    public let boxConfig: BoxPipelineConfig
+    public let loop: EvaluationLoop
     /// The eval box JSON keyed by row index (nil: no detections, every image gets upstream's dummy box).
     public let boxes: BoxIndex?
-    public let maxNewTokens: Int
+    public var pipeline: InferencePipeline { loop.pipeline }
+    public var maxNewTokens: Int { loop.maxNewTokens }
 
-    public init(model: MGLLaVAModel, tokenizer: Tokenizer, template: PromptTemplate, processor: ImageProcessor,
-                boxConfig: BoxPipelineConfig, boxes: BoxIndex?, maxNewTokens: Int = 100) {
-        self.model = model
-        self.tokenizer = tokenizer
-        self.template = template
-        self.processor = processor
-        self.boxConfig = boxConfig
+    public init(pipeline: InferencePipeline, boxes: BoxIndex?, maxNewTokens: Int = 100) {
+        loop = EvaluationLoop(pipeline: pipeline, maxNewTokens: maxNewTokens)
         self.boxes = boxes
-        self.maxNewTokens = maxNewTokens
     }
 
     /// The boxes of a row: looked up by the row's `index` as upstream does; a circular copy without its own entry
@@ -52,49 +45,24 @@ public struct MultipleChoiceEvaluator {
         throw MissingEvalBoxes(dataset: dataset.url.path, index: row.index)
     }
 
-    /// The model's answer text for one row.
-    public func predict(_ row: MultipleChoiceRow, in dataset: MultipleChoiceDataset) throws -> String {
-        let image = try ImageDecoder.decode(try dataset.imageData(for: row), source: "\(dataset.url.path) index \(row.index)")
-        let prompt = dataset.promptText(for: row)
-        let visual = try VisualInputs.prepare(image, boxes: try boxRecord(for: row, dataset: dataset),
-                                              processor: processor, boxConfig: boxConfig)
-        let session = ChatSession(model: model, tokenizer: tokenizer, template: template, visual: visual)
-        let reply = try session.send(prompt, maxNewTokens: maxNewTokens, sampling: .greedy)
-        return reply.text.trimmingCharacters(in: .whitespacesAndNewlines)
+    /// The loop's item for one row.
+    public func item(_ row: MultipleChoiceRow, in dataset: MultipleChoiceDataset) -> EvaluationItem {
+        EvaluationItem(logIndex: row.index, name: "index \(row.index)", prompt: dataset.promptText(for: row)) {
+            let image = try ImageDecoder.decode(try dataset.imageData(for: row), source: "\(dataset.url.path) index \(row.index)")
+            return (image, try boxRecord(for: row, dataset: dataset))
+        }
     }
 
-    /// Predictions for every row (`limit`: the first rows only), each recorded in `log` as soon as it exists;
-    /// rows the log already holds (an interrupted run) are not generated again. A row whose image or boxes
-    /// cannot be used (missing or broken base64, undecodable image, no box entry, a prompt longer than the
-    /// context) is recorded as skipped with its reason and an empty prediction — scored as wrong, so the
-    /// denominators stay upstream's — and the run goes on. `onRow(done, total)` reports progress.
+    /// The model's answer text for one row.
+    public func predict(_ row: MultipleChoiceRow, in dataset: MultipleChoiceDataset) throws -> String {
+        try loop.answer(item(row, in: dataset))
+    }
+
+    /// Predictions for every row (`limit`: the first rows only) by row index, through `EvaluationLoop.run`
+    /// (logged as they come, resumed from `log`, unusable rows skipped with their reason).
     public func predictAll(_ dataset: MultipleChoiceDataset, limit: Int? = nil, log: PredictionLog? = nil,
                            onRow: (Int, Int) -> Void = { _, _ in }) throws -> [Int: String] {
         let rows = limit.map { Array(dataset.rows.prefix($0)) } ?? dataset.rows
-        var predictions: [Int: String] = [:]
-        var failures = 0, firstFailure: String?
-        for (i, row) in rows.enumerated() {
-            if let earlier = log?.entries[row.index] {
-                predictions[row.index] = earlier.prediction
-                onRow(i + 1, rows.count)
-                continue
-            }
-            var entry: PredictionLog.Entry
-            do {
-                entry = PredictionLog.Entry(index: row.index, prediction: try withNoGrad { try predict(row, in: dataset) })
-            } catch {
-                failures += 1
-                firstFailure = firstFailure ?? "index \(row.index): \(error)"
-                entry = PredictionLog.Entry(index: row.index, prediction: "", skipped: "\(error)")
-            }
-            try log?.record(entry)
-            predictions[row.index] = entry.prediction
-            onRow(i + 1, rows.count)
-        }
-        if failures == rows.count && !rows.isEmpty {
-            // Nothing worked: a setup problem, not bad rows.
-            throw EveryRowFailed(dataset: dataset.url.path, rows: rows.count, first: firstFailure ?? "")
-        }
-        return predictions
+        return try loop.run(rows.map { item($0, in: dataset) }, dataset: dataset.url.path, log: log, onRow: onRow)
     }
 }

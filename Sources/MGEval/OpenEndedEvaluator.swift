@@ -6,15 +6,18 @@ import MGData
 import MGLLaVA
 
 public struct OpenEndedEvaluator {
-    public let generator: MultipleChoiceEvaluator
+    public let loop: EvaluationLoop
+    /// The eval box JSON keyed by `question_id` (nil: every image gets upstream's dummy box).
+    public let boxes: BoxIndex?
     public let imageFolder: URL
     /// Appended to every question (SPEC §6 table): "\nPlease answer the question with yes or no." for POPE,
     /// "\nAnswer the question using a single word or phrase." for DocVQA/OCRVQA/ChartQA, nothing for the
     /// LLaVA-eval JSONLs that already hold their instruction.
     public let suffix: String
 
-    public init(generator: MultipleChoiceEvaluator, imageFolder: URL, suffix: String) {
-        self.generator = generator
+    public init(pipeline: InferencePipeline, boxes: BoxIndex?, maxNewTokens: Int, imageFolder: URL, suffix: String) {
+        loop = EvaluationLoop(pipeline: pipeline, maxNewTokens: maxNewTokens)
+        self.boxes = boxes
         self.imageFolder = imageFolder
         self.suffix = suffix
     }
@@ -22,55 +25,28 @@ public struct OpenEndedEvaluator {
     /// The prompt text of a question (what goes after `<image>\n`).
     public func promptText(_ question: EvalQuestion) -> String { question.text + suffix }
 
-    /// The answer to one question. Boxes are looked up by `question_id` (upstream keys eval box JSONs by it).
-    public func predict(_ question: EvalQuestion) throws -> String {
-        let url = imageFolder.appendingPathComponent(question.image)
-        let image = try ImageDecoder.decode(contentsOf: url)
-        let record: BoxRecord?
-        if let boxes = generator.boxes {
-            guard let found = try? boxes.record(for: question.id) else {
+    /// The loop's item for a question at `position` in its file (the prediction log's key). Boxes are looked up by
+    /// `question_id` (upstream keys eval box JSONs by it).
+    public func item(_ question: EvalQuestion, position: Int) -> EvaluationItem {
+        EvaluationItem(logIndex: position, name: "question \(question.id)", prompt: promptText(question)) {
+            let image = try ImageDecoder.decode(contentsOf: imageFolder.appendingPathComponent(question.image))
+            guard let boxes else { return (image, nil) }
+            guard let record = try? boxes.record(for: question.id) else {
                 throw MissingEvalBoxes(dataset: imageFolder.path, index: Int(question.id) ?? -1)
             }
-            record = found
-        } else {
-            record = nil
+            return (image, record)
         }
-        let visual = try VisualInputs.prepare(image, boxes: record, processor: generator.processor,
-                                              boxConfig: generator.boxConfig)
-        let session = ChatSession(model: generator.model, tokenizer: generator.tokenizer, template: generator.template,
-                                  visual: visual)
-        let reply = try session.send(promptText(question), maxNewTokens: generator.maxNewTokens, sampling: .greedy)
-        return reply.text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// Answers for `questions` (the first `limit`), logged under their position in the file so a rerun resumes;
-    /// a question whose image or boxes cannot be used is recorded as skipped with an empty answer.
+    /// The answer to one question.
+    public func predict(_ question: EvalQuestion) throws -> String { try loop.answer(item(question, position: 0)) }
+
+    /// Answers for `questions` (the first `limit`) in their order, through `EvaluationLoop.run`.
     public func predictAll(_ questions: [EvalQuestion], limit: Int? = nil, log: PredictionLog? = nil,
                            onRow: (Int, Int) -> Void = { _, _ in }) throws -> [String] {
         let rows = limit.map { Array(questions.prefix($0)) } ?? questions
-        var answers: [String] = []
-        var failures = 0, firstFailure: String?
-        for (position, question) in rows.enumerated() {
-            if let earlier = log?.entries[position] {
-                answers.append(earlier.prediction)
-                onRow(position + 1, rows.count)
-                continue
-            }
-            var entry: PredictionLog.Entry
-            do {
-                entry = PredictionLog.Entry(index: position, prediction: try withNoGrad { try predict(question) })
-            } catch {
-                failures += 1
-                firstFailure = firstFailure ?? "question \(question.id): \(error)"
-                entry = PredictionLog.Entry(index: position, prediction: "", skipped: "question \(question.id): \(error)")
-            }
-            try log?.record(entry)
-            answers.append(entry.prediction)
-            onRow(position + 1, rows.count)
-        }
-        if failures == rows.count && !rows.isEmpty {
-            throw EveryRowFailed(dataset: imageFolder.path, rows: rows.count, first: firstFailure ?? "")
-        }
-        return answers
+        let answers = try loop.run(rows.enumerated().map { item($1, position: $0) }, dataset: imageFolder.path,
+                                   log: log, onRow: onRow)
+        return rows.indices.map { answers[$0] ?? "" }
     }
 }

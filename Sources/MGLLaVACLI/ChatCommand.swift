@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MGData
 import MGLLaVA
 
 /// `mgllava chat`: talk to MG-LLaVA about an image — one-shot (`--prompt`) or interactive (reads messages from
@@ -53,39 +54,39 @@ struct ChatCommand: ParsableCommand {
             try MemoryEstimate.print(llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux, pth: pth)
             return
         }
-        let model = try MGLLaVAModel.load(llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
-                                          visualEncoderAux: URL(fileURLWithPath: visualEncoderAux),
-                                          pth: pth.map { URL(fileURLWithPath: $0) }, frozen: true)
-        if image != nil { try model.checkImageSizeAux(imageSizeAux, field: "--image-size-aux") }
-        let tok = try Tokenizer.load(directory: URL(fileURLWithPath: tokenizer ?? llm))
-        var visual: VisualInputs? = nil
+        let pipeline = try InferencePipeline.load(
+            llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
+            visualEncoderAux: URL(fileURLWithPath: visualEncoderAux), pth: pth.map { URL(fileURLWithPath: $0) },
+            tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, template: PromptTemplate.named(template) ?? .vicuna,
+            imageSizeAux: imageSizeAux, field: "--image-size-aux", forImages: image != nil)
+        var decoded: RGBImage? = nil
+        var record: BoxRecord? = nil
         if let image {
-            let decoded = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
-            var record: BoxRecord? = nil
-            if let boxes { record = try BoxFile.record(URL(fileURLWithPath: boxes), id: boxId ?? "") }
+            let picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
+            decoded = picture
+            if let boxes { record = try BoxIndex.load(contentsOf: URL(fileURLWithPath: boxes)).record(for: boxId ?? "") }
             if !box.isEmpty {
                 let manual = try manualBoxes(box)
-                if let outside = manual.boxesOutside(width: decoded.width, height: decoded.height).first {
+                if let outside = manual.boxesOutside(width: picture.width, height: picture.height).first {
                     throw ValidationError("--box \"\(box[outside])\" lies entirely outside the "
-                                          + "\(decoded.width)×\(decoded.height) image")
+                                          + "\(picture.width)×\(picture.height) image")
                 }
                 record = manual
             }
-            let outside = record?.boxesOutside(width: decoded.width, height: decoded.height) ?? []
-            let processor = ImageProcessor(auxSize: imageSizeAux, clipSize: model.visualEncoder.architecture.imageSize)
-            visual = try VisualInputs.prepare(decoded, boxes: record, processor: processor)
-            if visual?.usedDummyBox == true {
+        }
+        let session = try pipeline.chat(about: decoded, boxes: record, system: system)
+        if let picture = decoded, let visual = session.visual {
+            let outside = record?.boxesOutside(width: picture.width, height: picture.height) ?? []
+            if visual.usedDummyBox {
                 let why = !outside.isEmpty && outside.count == record?.boxes.count
-                    ? "all \(outside.count) boxes lie outside the \(decoded.width)×\(decoded.height) image"
+                    ? "all \(outside.count) boxes lie outside the \(picture.width)×\(picture.height) image"
                     : "no boxes for this image"
                 FileHandle.standardError.write(Data("note: \(why); using upstream's dummy box [0, 0, 0, 0]\n".utf8))
             } else if !outside.isEmpty {
                 FileHandle.standardError.write(Data(("note: \(outside.count) of the \(record?.boxes.count ?? 0) boxes lie "
-                    + "entirely outside the \(decoded.width)×\(decoded.height) image\n").utf8))
+                    + "entirely outside the \(picture.width)×\(picture.height) image\n").utf8))
             }
         }
-        let session = ChatSession(model: model, tokenizer: tok, template: PromptTemplate.named(template) ?? .vicuna,
-                                  visual: visual, system: system)
         let sampling = SamplingConfig(temperature: temperature, topK: topK, topP: topP, seed: seed)
         if let prompt {
             try answer(session, prompt, sampling)

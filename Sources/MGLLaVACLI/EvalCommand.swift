@@ -42,7 +42,8 @@ struct EvalCommand: ParsableCommand {
             let boxes = try boxURL.map { try BoxIndex.load(contentsOf: $0) }
             if boxURL == nil { print("no box JSON: every image gets the dummy box, as upstream without detections") }
             let prepared = try model.prepare(cfg, boxes: boxes, root: root)
-            let evaluator = prepared.evaluator
+            let evaluator = MultipleChoiceEvaluator(pipeline: prepared.pipeline, boxes: boxes,
+                                                    maxNewTokens: prepared.maxNewTokens)
             let out = prepared.workDir
             let limit = model.limit
 
@@ -70,7 +71,7 @@ struct EvalCommand: ParsableCommand {
             let skipped = log.skipped.filter { predictions[$0.index] != nil }
             if !skipped.isEmpty {
                 print("\(skipped.count) rows skipped (scored as wrong):")
-                for entry in skipped.prefix(10) { print("  index \(entry.index): \(entry.skipped ?? "")") }
+                for entry in skipped.prefix(10) { print("  \(entry.skipped ?? "index \(entry.index)")") }
             }
             try report(scored, predictions: predictions, workDir: out, extra: [log.url])
             print(String(format: "done in %.1f s", Date().timeIntervalSince(started)))
@@ -182,32 +183,24 @@ struct EvalModelOptions: ParsableArguments {
         func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
         let weights = try TrainingRun.pretrainedWeights(path(checkpoint ?? "work_dirs/\(cfg.name)"), field: "checkpoint")
         print("loading \(cfg.llmNameOrPath), \(cfg.visualEncoderNameOrPath), \(cfg.visualEncoderAuxPath) + \(weights.path)")
-        let model = try MGLLaVAModel.load(llm: path(cfg.llmNameOrPath), visualEncoder: path(cfg.visualEncoderNameOrPath),
-                                          visualEncoderAux: path(cfg.visualEncoderAuxPath), pth: weights, frozen: true)
-        model.eval()
-        try model.checkImageSizeAux(cfg.imageSizeAux)
-        let tokenizer = try Tokenizer.load(directory: path(cfg.llmNameOrPath))
-        guard let promptTemplate = PromptTemplate.named(cfg.promptTemplate) else {
-            throw UnknownConfig(message: "prompt_template \"\(cfg.promptTemplate)\" is unknown")
-        }
-        let clip = try CLIPVisionConfig.load(path(cfg.visualEncoderNameOrPath))
-        let processor = ImageProcessor(auxSize: cfg.imageSizeAux, clipSize: clip.imageSize, padToSquare: cfg.padImageToSquare)
-        let boxConfig = BoxPipelineConfig(auxSize: cfg.imageSizeAux, limitNum: limitNum, padToSquare: cfg.padImageToSquare)
-        let evaluator = MultipleChoiceEvaluator(model: model, tokenizer: tokenizer, template: promptTemplate,
-                                                processor: processor, boxConfig: boxConfig, boxes: boxes,
-                                                maxNewTokens: maxNewTokens ?? cfg.evaluateMaxTokens ?? 100)
-        return PreparedEval(evaluator: evaluator, weights: weights, llm: path(cfg.llmNameOrPath),
-                            imageSizeAux: cfg.imageSizeAux, workDir: path(workDir ?? "work_dirs/\(cfg.name)"))
+        let pipeline = try InferencePipeline.load(config: cfg, root: root, weights: weights, limitNum: limitNum)
+        return PreparedEval(pipeline: pipeline, boxes: boxes, maxNewTokens: maxNewTokens ?? cfg.evaluateMaxTokens ?? 100,
+                            weights: weights, llm: path(cfg.llmNameOrPath), imageSizeAux: cfg.imageSizeAux,
+                            workDir: path(workDir ?? "work_dirs/\(cfg.name)"))
     }
 }
 
 /// A loaded model ready to answer, and where its results go.
 struct PreparedEval {
-    var evaluator: MultipleChoiceEvaluator
+    var pipeline: InferencePipeline
+    var boxes: BoxIndex?
+    var maxNewTokens: Int
     var weights: URL
     var llm: URL
     var imageSizeAux: Int
     var workDir: URL
+
+    var loop: EvaluationLoop { EvaluationLoop(pipeline: pipeline, maxNewTokens: maxNewTokens) }
 
     /// `<name>-predictions.jsonl` in the work dir, resumed when it was written under the same settings.
     func openLog(for data: URL, name: String) throws -> PredictionLog {
@@ -215,8 +208,8 @@ struct PreparedEval {
             ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? -1
         }
         let meta = PredictionLog.Meta(dataset: data.path, datasetBytes: bytes(data), checkpoint: weights.path,
-                                      checkpointBytes: bytes(weights), llm: llm.path, template: evaluator.template.name,
-                                      maxNewTokens: evaluator.maxNewTokens, imageSizeAux: imageSizeAux)
+                                      checkpointBytes: bytes(weights), llm: llm.path, template: pipeline.template.name,
+                                      maxNewTokens: maxNewTokens, imageSizeAux: imageSizeAux)
         let log = try PredictionLog(url: workDir.appendingPathComponent("\(name)-predictions.jsonl"), meta: meta)
         if log.resumed > 0 { print("resuming: \(log.resumed) rows already predicted in \(log.url.path)") }
         if log.discardedStale { print("\(log.url.lastPathComponent) was written under other settings: starting over") }
@@ -229,7 +222,8 @@ extension PreparedEval {
     /// name so a rerun resumes, with a progress line.
     func answer(_ questions: [EvalQuestion], file: URL, imageFolder: URL, suffix: String, limit: Int?) throws
         -> (answers: [String], log: PredictionLog) {
-        let evaluator = OpenEndedEvaluator(generator: evaluator, imageFolder: imageFolder, suffix: suffix)
+        let evaluator = OpenEndedEvaluator(pipeline: pipeline, boxes: boxes, maxNewTokens: maxNewTokens,
+                                           imageFolder: imageFolder, suffix: suffix)
         let log = try openLog(for: file, name: file.deletingPathExtension().lastPathComponent)
         let progress = RowProgress()
         let answers = try evaluator.predictAll(questions, limit: limit, log: log) { progress.update($0, $1) }

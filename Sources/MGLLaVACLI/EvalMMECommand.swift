@@ -24,68 +24,16 @@ struct EvalMMECommand: ParsableCommand {
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
         let cfg = try model.resolvedConfig()
-        let url = path(data)
-        let table = try TSVTable.read(url)
-        let cIndex = try table.requireColumn("index"), cImage = try table.requireColumn("image")
-        let cQuestion = try table.requireColumn("question"), cAnswer = try table.requireColumn("answer")
-        let cCategory = try table.requireColumn("category")
-        let cPath = table.columnIndex("image_path")
-        struct Row { var index: Int; var image: String; var question: String; var answer: String; var category: String; var path: String? }
-        var rows: [Row] = []
-        for r in table.rows.indices {
-            guard let index = table.value(row: r, column: cIndex).flatMap({ Int($0) ?? Double($0).map { Int($0) } }) else {
-                throw UnknownConfig(message: "\(url.path):\(table.lines[r]): index is not an integer")
-            }
-            rows.append(Row(index: index, image: table.value(row: r, column: cImage) ?? "",
-                            question: table.value(row: r, column: cQuestion) ?? "",
-                            answer: table.value(row: r, column: cAnswer) ?? "",
-                            category: table.value(row: r, column: cCategory) ?? "",
-                            path: cPath.flatMap { table.value(row: r, column: $0) }))
-        }
-        let byIndex = Dictionary(rows.map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
-        /// A short image value is another row's index (VLMEvalKit stores each image once).
-        func base64(_ row: Row) -> (String, String) {
-            if row.image.count < 16, let i = Int(row.image), let target = byIndex[i] { return (target.image, "image \(i)") }
-            return (row.image, "image \(row.index)")
-        }
-
+        let dataset = try MMEDataset.load(path(data))
+        let url = dataset.url
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
         let prepared = try model.prepare(cfg, boxes: boxes, root: root)
-        let g = prepared.evaluator
         let log = try prepared.openLog(for: url, name: url.deletingPathExtension().lastPathComponent)
         let progress = RowProgress()
-        let selected = model.limit.map { Array(rows.prefix($0)) } ?? rows
-        var samples: [MMESample] = []
-        for (i, row) in selected.enumerated() {
-            let (data, key) = base64(row)
-            let prediction: String
-            if let earlier = log.entries[row.index] {
-                prediction = earlier.prediction
-            } else {
-                var entry: PredictionLog.Entry
-                do {
-                    guard let bytes = Data(base64Encoded: data, options: .ignoreUnknownCharacters), !bytes.isEmpty else {
-                        throw UnknownConfig(message: "index \(row.index): the image is not base64")
-                    }
-                    let image = try ImageDecoder.decode(bytes, source: "\(url.path) index \(row.index)")
-                    let record = try boxes.map { try $0.record(for: String(row.index)) }
-                    let visual = try VisualInputs.prepare(image, boxes: record, processor: g.processor, boxConfig: g.boxConfig)
-                    let question = row.question.replacingOccurrences(
-                        of: "Please answer yes or no.", with: "Please answer the question only a single word yes or no.")
-                    let session = ChatSession(model: g.model, tokenizer: g.tokenizer, template: g.template, visual: visual)
-                    let reply = try withNoGrad { try session.send(question, maxNewTokens: g.maxNewTokens, sampling: .greedy) }
-                    entry = PredictionLog.Entry(index: row.index, prediction: reply.text.trimmingCharacters(in: .whitespacesAndNewlines))
-                } catch {
-                    entry = PredictionLog.Entry(index: row.index, prediction: "", skipped: "\(error)")
-                }
-                try log.record(entry)
-                prediction = entry.prediction
-            }
-            samples.append(MMESample(index: row.index, category: row.category, imagePath: row.path ?? key,
-                                     answer: row.answer, prediction: prediction))
-            progress.update(i + 1, selected.count)
+        let answers = try prepared.loop.run(dataset.items(limit: model.limit, boxes: boxes), dataset: url.path, log: log) {
+            progress.update($0, $1)
         }
-        let scores = try MMEScorer.evaluate(samples)
+        let scores = try MMEScorer.evaluate(dataset.samples(answers: answers, limit: model.limit))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let out = prepared.workDir.appendingPathComponent("\(url.deletingPathExtension().lastPathComponent)-results.json")

@@ -227,10 +227,9 @@ final class EmbeddedDefaultTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(rows, 6)
         let dataset = try MultipleChoiceDataset.load(tsv)
         run.model.eval()
-        let evaluator = MultipleChoiceEvaluator(model: run.model, tokenizer: run.tokenizer, template: .vicuna,
-                                                processor: ImageProcessor(auxSize: 128, clipSize: 56),
-                                                boxConfig: BoxPipelineConfig(auxSize: 128),
-                                                boxes: try BoxIndex.load(contentsOf: boxFile), maxNewTokens: 4)
+        let pipeline = try InferencePipeline(model: run.model, tokenizer: run.tokenizer, template: .vicuna, imageSizeAux: 128)
+        let evaluator = MultipleChoiceEvaluator(pipeline: pipeline, boxes: try BoxIndex.load(contentsOf: boxFile),
+                                                maxNewTokens: 4)
         let predictions = try evaluator.predictAll(dataset)
         XCTAssertEqual(predictions.count, rows)
         let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: predictions)

@@ -1,0 +1,69 @@
+import Foundation
+import MGObjects
+
+/// An MG-LLaVA model with what turns an image and a prompt into its inputs — tokenizer, prompt template, image
+/// processor and box pipeline settings — built once and checked together (the high-resolution size must fit the
+/// towers). `mgllava chat`, every `mgllava eval` benchmark and library callers answer through it.
+public final class InferencePipeline {
+    public let model: MGLLaVAModel
+    public let tokenizer: Tokenizer
+    public let template: PromptTemplate
+    public let processor: ImageProcessor
+    public let boxConfig: BoxPipelineConfig
+
+    /// The name `imageSizeAux` goes by in errors (`image_size_aux`, `--image-size-aux`).
+    public let sizeField: String
+
+    /// Assembles a pipeline around a loaded model. `imageSizeAux` is checked against the towers now (the error
+    /// names `field`), or, with `forImages: false` (a text-only chat), when the first image is prepared; the CLIP
+    /// input size comes from the model.
+    public init(model: MGLLaVAModel, tokenizer: Tokenizer, template: PromptTemplate, imageSizeAux: Int = 768,
+                padToSquare: Bool = true, limitNum: Int = 100, field: String = "image_size_aux",
+                forImages: Bool = true) throws {
+        if forImages { try model.checkImageSizeAux(imageSizeAux, field: field) }
+        sizeField = field
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        processor = ImageProcessor(auxSize: imageSizeAux, clipSize: model.visualEncoder.architecture.imageSize,
+                                   padToSquare: padToSquare)
+        boxConfig = BoxPipelineConfig(auxSize: imageSizeAux, limitNum: limitNum, padToSquare: padToSquare)
+    }
+
+    /// Loads a model for inference from upstream's artifacts: the HF LLM folder, the HF CLIP folder, the open_clip
+    /// ConvNeXt folder and optionally MG-LLaVA's `.pth` (or a safetensors checkpoint). Weights stay in place
+    /// (memory-mapped, 16-bit where stored so) and nothing is trainable. The tokenizer is read from `tokenizer`,
+    /// or from the LLM folder.
+    public static func load(llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil, tokenizer: URL? = nil,
+                            template: PromptTemplate = .vicuna, imageSizeAux: Int = 768, padToSquare: Bool = true,
+                            limitNum: Int = 100, field: String = "image_size_aux",
+                            forImages: Bool = true) throws -> InferencePipeline {
+        let model = try MGLLaVAModel.load(llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux,
+                                          pth: pth, frozen: true)
+        model.eval()
+        return try InferencePipeline(model: model, tokenizer: try Tokenizer.load(directory: tokenizer ?? llm),
+                                     template: template, imageSizeAux: imageSizeAux, padToSquare: padToSquare,
+                                     limitNum: limitNum, field: field, forImages: forImages)
+    }
+
+    /// Pixels at both resolutions and the image's boxes through upstream's box pipeline (nil or no detections:
+    /// the dummy box).
+    public func visualInputs(_ image: RGBImage, boxes: BoxRecord?) throws -> VisualInputs {
+        try model.checkImageSizeAux(processor.auxSize, field: sizeField)
+        return try VisualInputs.prepare(image, boxes: boxes, processor: processor, boxConfig: boxConfig)
+    }
+
+    /// A conversation about `image` (nil: text only).
+    public func chat(about image: RGBImage?, boxes: BoxRecord? = nil, system: String = "") throws -> ChatSession {
+        ChatSession(model: model, tokenizer: tokenizer, template: template,
+                    visual: try image.map { try visualInputs($0, boxes: boxes) }, system: system)
+    }
+
+    /// One greedy answer to `prompt` about `image`, decoded without special tokens and stripped, as upstream's
+    /// evaluation datasets produce it.
+    public func answer(_ prompt: String, about image: RGBImage, boxes: BoxRecord?, maxNewTokens: Int) throws -> String {
+        let session = try chat(about: image, boxes: boxes)
+        let reply = try withNoGrad { try session.send(prompt, maxNewTokens: maxNewTokens, sampling: .greedy) }
+        return reply.text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
