@@ -34,46 +34,23 @@ struct EvalCommand: ParsableCommand {
             }
             let started = Date()
             let dataset = try MultipleChoiceDataset.load(path(tsvPath))
-            var boxURL = boxJson.map(path)
-            if boxURL == nil {
-                let guess = dataset.url.deletingLastPathComponent().appendingPathComponent(dataset.name + "_boxes.json")
-                if FileManager.default.fileExists(atPath: guess.path) { boxURL = guess }
-            }
+            let boxURL = boxJson.map(path) ?? MultipleChoiceEvaluation.defaultBoxFile(for: dataset)
             let boxes = try boxURL.map { try BoxIndex.load(contentsOf: $0) }
             if boxURL == nil { print("no box JSON: every image gets the dummy box, as upstream without detections") }
-            let prepared = try model.prepare(cfg, boxes: boxes, root: root)
-            let evaluator = MultipleChoiceEvaluator(pipeline: prepared.pipeline, boxes: boxes,
-                                                    maxNewTokens: prepared.maxNewTokens)
-            let out = prepared.workDir
-            let limit = model.limit
-
-            // Predictions go to disk as they come; a rerun with the same settings continues from them.
-            let log = try prepared.openLog(for: dataset.url, name: dataset.name)
-
+            let context = try model.prepare(cfg, root: root)
             let progress = RowProgress()
-            var predictions = try evaluator.predictAll(dataset, limit: limit, log: log) { progress.update($0, $1) }
-            var scored = dataset
-            if let limit, limit < dataset.rows.count {
-                // Score the evaluated rows only: a circular group cut by the limit is dropped whole.
-                let kept = Set(predictions.keys)
-                let groups = Dictionary(grouping: dataset.rows, by: { $0.index % 1_000_000 })
-                let complete = groups.filter { $0.value.allSatisfy { kept.contains($0.index) } }
-                let rows = dataset.rows.filter { complete[$0.index % 1_000_000] != nil }
-                guard !rows.isEmpty else {
-                    print("the first \(limit) rows hold no complete circular group: nothing to score yet "
-                          + "(predictions kept in \(log.url.path); run again without --limit to finish)")
-                    return
-                }
-                scored = MultipleChoiceDataset(url: dataset.url, rows: rows, split: dataset.split,
-                                               hasL2Category: dataset.hasL2Category)
-                predictions = predictions.filter { complete[$0.key % 1_000_000] != nil }
+            let result = try MultipleChoiceEvaluation.run(context, dataset: dataset, boxes: boxes, onLog: announce,
+                                                          onRow: progress.update)
+            guard let scores = result.scores else {
+                print("the first \(model.limit ?? 0) rows hold no complete circular group: nothing to score yet "
+                      + "(predictions kept in \(result.log.url.path); run again without --limit to finish)")
+                return
             }
-            let skipped = log.skipped.filter { predictions[$0.index] != nil }
-            if !skipped.isEmpty {
-                print("\(skipped.count) rows skipped (scored as wrong):")
-                for entry in skipped.prefix(10) { print("  \(entry.skipped ?? "index \(entry.index)")") }
+            if !result.skipped.isEmpty {
+                print("\(result.skipped.count) rows skipped (scored as wrong):")
+                for entry in result.skipped.prefix(10) { print("  \(entry.skipped ?? "index \(entry.index)")") }
             }
-            try report(scored, predictions: predictions, workDir: out, extra: [log.url])
+            report(result.scored, scores: scores, files: result.files)
             print(String(format: "done in %.1f s", Date().timeIntervalSince(started)))
         }
     }
@@ -104,23 +81,21 @@ struct EvalCommand: ParsableCommand {
             let predictionsURL = URL(fileURLWithPath: predictions)
             let loaded = try PredictionLog.readPredictions(predictionsURL)
             let out = workDir.map { URL(fileURLWithPath: $0) } ?? predictionsURL.deletingLastPathComponent()
-            try report(dataset, predictions: loaded, workDir: out, extra: [])
+            let (scores, files) = try MultipleChoiceEvaluation.score(dataset, predictions: loaded, workDir: out)
+            report(dataset, scores: scores, files: files)
         }
     }
 
-    /// Scores, writes the results files, prints the table and where everything went.
-    static func report(_ dataset: MultipleChoiceDataset, predictions: [Int: String], workDir: URL, extra: [URL]) throws {
-        let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: predictions)
-        let files = try MultipleChoiceResults.write(dataset: dataset, scores: scores, to: workDir)
+    /// Prints the table (or the test split's submission note), the warnings and where everything went.
+    static func report(_ dataset: MultipleChoiceDataset, scores: MultipleChoiceScores, files: [URL]) {
         if dataset.split == "test" {
-            print("\(dataset.name) is a test split (no answers): \(files.xlsx.path) is the file to submit to the "
+            print("\(dataset.name) is a test split (no answers): \(files[0].path) is the file to submit to the "
                   + "official evaluation server; no local score (upstream reports Average 0)")
         } else {
             print(scores.table(title: "\(dataset.name) (\(dataset.split), \(dataset.rows.count) rows)"))
         }
         for warning in scores.warnings { print("note: \(warning)") }
-        print("outputs:")
-        for file in files.all + extra { print("  results     \(file.path)") }
+        printOutputs(files)
     }
 }
 
@@ -178,57 +153,28 @@ struct EvalModelOptions: ParsableArguments {
         return try selection.load(defaultName: "tiny_sft", extra: patches)
     }
 
-    /// Loads the model (frozen, weights in place) and the generation settings.
-    func prepare(_ cfg: TrainConfig, boxes: BoxIndex?, root: URL) throws -> PreparedEval {
+    /// Loads the model (frozen, weights in place) into the evaluation context every benchmark runs in.
+    func prepare(_ cfg: TrainConfig, root: URL) throws -> EvaluationContext {
         func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
         let weights = try TrainingRun.pretrainedWeights(path(checkpoint ?? "work_dirs/\(cfg.name)"), field: "checkpoint")
         print("loading \(cfg.llmNameOrPath), \(cfg.visualEncoderNameOrPath), \(cfg.visualEncoderAuxPath) + \(weights.path)")
         let pipeline = try InferencePipeline.load(config: cfg, root: root, weights: weights, limitNum: limitNum)
-        return PreparedEval(pipeline: pipeline, boxes: boxes, maxNewTokens: maxNewTokens ?? cfg.evaluateMaxTokens ?? 100,
-                            weights: weights, llm: path(cfg.llmNameOrPath), imageSizeAux: cfg.imageSizeAux,
-                            workDir: path(workDir ?? "work_dirs/\(cfg.name)"))
+        return EvaluationContext(pipeline: pipeline, maxNewTokens: maxNewTokens ?? cfg.evaluateMaxTokens ?? 100,
+                                 weights: weights, llm: path(cfg.llmNameOrPath), imageSizeAux: cfg.imageSizeAux,
+                                 workDir: path(workDir ?? "work_dirs/\(cfg.name)"), limit: limit)
     }
 }
 
-/// A loaded model ready to answer, and where its results go.
-struct PreparedEval {
-    var pipeline: InferencePipeline
-    var boxes: BoxIndex?
-    var maxNewTokens: Int
-    var weights: URL
-    var llm: URL
-    var imageSizeAux: Int
-    var workDir: URL
-
-    var loop: EvaluationLoop { EvaluationLoop(pipeline: pipeline, maxNewTokens: maxNewTokens) }
-
-    /// `<name>-predictions.jsonl` in the work dir, resumed when it was written under the same settings.
-    func openLog(for data: URL, name: String) throws -> PredictionLog {
-        func bytes(_ url: URL) -> Int {
-            ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? -1
-        }
-        let meta = PredictionLog.Meta(dataset: data.path, datasetBytes: bytes(data), checkpoint: weights.path,
-                                      checkpointBytes: bytes(weights), llm: llm.path, template: pipeline.template.name,
-                                      maxNewTokens: maxNewTokens, imageSizeAux: imageSizeAux)
-        let log = try PredictionLog(url: workDir.appendingPathComponent("\(name)-predictions.jsonl"), meta: meta)
-        if log.resumed > 0 { print("resuming: \(log.resumed) rows already predicted in \(log.url.path)") }
-        if log.discardedStale { print("\(log.url.lastPathComponent) was written under other settings: starting over") }
-        return log
-    }
+/// Says whether a prediction log was resumed or started over.
+func announce(_ log: PredictionLog) {
+    if log.resumed > 0 { print("resuming: \(log.resumed) rows already predicted in \(log.url.path)") }
+    if log.discardedStale { print("\(log.url.lastPathComponent) was written under other settings: starting over") }
 }
 
-extension PreparedEval {
-    /// Answers an open-ended question file (POPE, TextVQA, GQA, VQAv2): predictions logged under the file's base
-    /// name so a rerun resumes, with a progress line.
-    func answer(_ questions: [EvalQuestion], file: URL, imageFolder: URL, suffix: String, limit: Int?) throws
-        -> (answers: [String], log: PredictionLog) {
-        let evaluator = OpenEndedEvaluator(pipeline: pipeline, boxes: boxes, maxNewTokens: maxNewTokens,
-                                           imageFolder: imageFolder, suffix: suffix)
-        let log = try openLog(for: file, name: file.deletingPathExtension().lastPathComponent)
-        let progress = RowProgress()
-        let answers = try evaluator.predictAll(questions, limit: limit, log: log) { progress.update($0, $1) }
-        return (answers, log)
-    }
+/// The "outputs:" block every command ends with.
+func printOutputs(_ files: [URL]) {
+    print("outputs:")
+    for file in files { print("  results     \(file.path)") }
 }
 
 /// Rows done, rows/s and ETA, on one line redrawn on a terminal, every 5 s otherwise.

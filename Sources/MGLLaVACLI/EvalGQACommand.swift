@@ -29,35 +29,15 @@ struct EvalGQACommand: ParsableCommand {
     func run() throws {
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
-        let cfg = try model.resolvedConfig()
-        let url = path(data)
-        let asked = try EvalQuestions.load(url)
-        let official: [GQAQuestion]
-        do {
-            official = try GQAScorer.parseQuestions(try Data(contentsOf: path(questions)))
-        } catch {
-            throw UnknownConfig(message: "\(path(questions).path): \(error)")
-        }
+        let context = try model.prepare(try model.resolvedConfig(), root: root)
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
-        let prepared = try model.prepare(cfg, boxes: boxes, root: root)
-        let (answers, log) = try prepared.answer(asked, file: url, imageFolder: path(imageFolder), suffix: "",
-                                                 limit: model.limit)
-        let predictions = GQAScorer.predictions(zip(asked, answers).map { (questionID: $0.id, text: $1) })
-
-        // Upstream's upload/eval file: [{"questionId", "prediction"}] in question order.
-        let rows = asked.prefix(answers.count).map { ["questionId": $0.id, "prediction": predictions[$0.id] ?? ""] }
-        let predictionsURL = prepared.workDir.appendingPathComponent("testdev_balanced_predictions.json")
-        try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]).write(to: predictionsURL, options: .atomic)
-        // A --limit run scores only what it answered; a full run needs every balanced question answered.
-        let scores = try GQAScorer.evaluate(questions: official, predictions: predictions,
-                                            requireAllPredictions: model.limit == nil)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let out = prepared.workDir.appendingPathComponent("gqa-results.json")
-        try encoder.encode(scores).write(to: out, options: .atomic)
-        if !log.skipped.isEmpty { print("\(log.skipped.count) questions skipped (no usable image or boxes; scored as \"\")") }
+        let progress = RowProgress()
+        let (scores, outputs) = try GQAEvaluation.run(
+            context, questions: path(data), official: path(questions), imageFolder: path(imageFolder), boxes: boxes,
+            onLog: announce, onRow: progress.update)
+        if outputs.skipped > 0 { print("\(outputs.skipped) questions skipped (no usable image or boxes; scored as \"\")") }
         print(String(format: "GQA accuracy: %.2f (binary %.2f, open %.2f; %d questions)", scores.accuracy, scores.binary,
                      scores.open, scores.count))
-        print("outputs:\n  results     \(out.path)\n  results     \(predictionsURL.path)\n  results     \(log.url.path)")
+        printOutputs(outputs.files)
     }
 }

@@ -23,22 +23,12 @@ struct EvalMMECommand: ParsableCommand {
     func run() throws {
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
-        let cfg = try model.resolvedConfig()
-        let dataset = try MMEDataset.load(path(data))
-        let url = dataset.url
+        let context = try model.prepare(try model.resolvedConfig(), root: root)
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
-        let prepared = try model.prepare(cfg, boxes: boxes, root: root)
-        let log = try prepared.openLog(for: url, name: url.deletingPathExtension().lastPathComponent)
         let progress = RowProgress()
-        let answers = try prepared.loop.run(dataset.items(limit: model.limit, boxes: boxes), dataset: url.path, log: log) {
-            progress.update($0, $1)
-        }
-        let scores = try MMEScorer.evaluate(dataset.samples(answers: answers, limit: model.limit))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let out = prepared.workDir.appendingPathComponent("\(url.deletingPathExtension().lastPathComponent)-results.json")
-        try encoder.encode(scores).write(to: out, options: .atomic)
-        if !log.skipped.isEmpty { print("\(log.skipped.count) rows skipped (no usable image or boxes; answered \"\")") }
+        let (scores, outputs) = try MMEEvaluation.run(context, data: path(data), boxes: boxes, onLog: announce,
+                                                      onRow: progress.update)
+        if outputs.skipped > 0 { print("\(outputs.skipped) rows skipped (no usable image or boxes; answered \"\")") }
         print("category".padding(toLength: 24, withPad: " ", startingAt: 0) + "   acc    acc+   score")
         for c in scores.categories {
             print(c.category.padding(toLength: 24, withPad: " ", startingAt: 0)
@@ -46,6 +36,6 @@ struct EvalMMECommand: ParsableCommand {
         }
         func total(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "n/a (categories missing)" }
         print("perception \(total(scores.perception)), reasoning \(total(scores.reasoning))")
-        print("outputs:\n  results     \(out.path)\n  results     \(log.url.path)")
+        printOutputs(outputs.files)
     }
 }

@@ -29,31 +29,14 @@ struct EvalTextVQACommand: ParsableCommand {
     func run() throws {
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
-        let cfg = try model.resolvedConfig()
-        let url = path(data)
-        let questions = try EvalQuestions.load(url)
-        let references: [TextVQAAnnotation]
-        do {
-            references = try TextVQAMatching.parseAnnotations(try Data(contentsOf: path(annotations)))
-        } catch let error as ScorerError {
-            throw UnknownConfig(message: "\(path(annotations).path): \(error)")
-        } catch {
-            throw UnknownConfig(message: "\(path(annotations).path): \(DataError.plainReason(error))")
-        }
+        let context = try model.prepare(try model.resolvedConfig(), root: root)
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
-        let prepared = try model.prepare(cfg, boxes: boxes, root: root)
-        let name = url.deletingPathExtension().lastPathComponent
-        let (answers, log) = try prepared.answer(questions, file: url, imageFolder: path(imageFolder), suffix: "",
-                                                 limit: model.limit)
-        let results = zip(questions, answers).map { (questionID: $0.id, prompt: $0.text, prediction: $1) }
-        let entries = try TextVQAMatching.entries(results: results, annotations: references)
-        let score = try VQAAccuracy.evaluate(entries)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let out = prepared.workDir.appendingPathComponent("\(name)-results.json")
-        try encoder.encode(score).write(to: out, options: .atomic)
-        if !log.skipped.isEmpty { print("\(log.skipped.count) questions skipped (no usable image or boxes; scored as \"\")") }
-        print(String(format: "TextVQA accuracy: %.2f (%d questions)", score.percent, entries.count))
-        print("outputs:\n  results     \(out.path)\n  results     \(log.url.path)")
+        let progress = RowProgress()
+        let (score, questions, outputs) = try TextVQAEvaluation.run(
+            context, questions: path(data), annotations: path(annotations), imageFolder: path(imageFolder), boxes: boxes,
+            onLog: announce, onRow: progress.update)
+        if outputs.skipped > 0 { print("\(outputs.skipped) questions skipped (no usable image or boxes; scored as \"\")") }
+        print(String(format: "TextVQA accuracy: %.2f (%d questions)", score.percent, questions))
+        printOutputs(outputs.files)
     }
 }

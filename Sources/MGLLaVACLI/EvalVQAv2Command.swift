@@ -28,27 +28,15 @@ struct EvalVQAv2Command: ParsableCommand {
     func run() throws {
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
-        let cfg = try model.resolvedConfig()
-        let url = path(data)
-        let asked = try EvalQuestions.load(url)
-        let all = try EvalQuestions.load(path(testQuestions)).map(\.id)
+        let context = try model.prepare(try model.resolvedConfig(), root: root)
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
-        let prepared = try model.prepare(cfg, boxes: boxes, root: root)
-        let (answers, log) = try prepared.answer(asked, file: url, imageFolder: path(imageFolder), suffix: "",
-                                                 limit: model.limit)
-        var predictions: [String: String] = [:]
-        for (q, answer) in zip(asked, answers) { predictions[q.id] = answer }
-        let submission: VQAv2Submission
-        do {
-            submission = try VQAv2Submission(testQuestionIDs: all, predictions: predictions)
-        } catch {
-            throw UnknownConfig(message: "\(path(testQuestions).path): \(error)")
-        }
-        let out = prepared.workDir.appendingPathComponent("vqav2_testdev_balanced_predictions.json")
-        try submission.jsonData.write(to: out, options: .atomic)
+        let progress = RowProgress()
+        let (submission, outputs) = try VQAv2Evaluation.run(
+            context, questions: path(data), testQuestions: path(testQuestions), imageFolder: path(imageFolder),
+            boxes: boxes, onLog: announce, onRow: progress.update)
         print("\(submission.entries.count) entries (\(submission.unanswered.count) unanswered test ids left empty, "
               + "\(submission.unused.count) answers to ids outside the test file dropped)")
-        print("VQAv2 has no local score: upload \(out.path) to the EvalAI server")
-        print("outputs:\n  results     \(out.path)\n  results     \(log.url.path)")
+        print("VQAv2 has no local score: upload \(outputs.files[0].path) to the EvalAI server")
+        printOutputs(outputs.files)
     }
 }
