@@ -59,10 +59,16 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "MGEval", dependencies: ["MGLLaVA", "MGData", "MGJSON"], swiftSettings: swiftSettings),
         .target(name: "MGConfigs", dependencies: ["MGTrain", "MGEval"], path: "configs", swiftSettings: swiftSettings),
+        // The performance suite as a library: each benchmark measures at real shapes and returns rows against a
+        // bound measured in the same run (raw OpenBLAS calls on the same shapes, or the copy bandwidth).
+        .target(
+            name: "MGBench",
+            dependencies: ["MGLLaVA", "MGData", "MGTrain", "MGConfigs", "COpenBLAS"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "MGLLaVACLI",
             dependencies: [
-                "MGLLaVA", "MGData", "MGTrain", "MGEval", "MGConfigs", "COpenBLAS",
+                "MGLLaVA", "MGData", "MGTrain", "MGEval", "MGConfigs", "MGBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -97,6 +103,7 @@ let package = Package(
                     swiftSettings: swiftSettings),
         .testTarget(name: "MGJSONTests", dependencies: ["MGJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "MGEvalTests", dependencies: ["MGEval", "MGTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MGBenchTests", dependencies: ["MGBench", "MGLLaVA", "MGTestSupport"], swiftSettings: swiftSettings),
         // Runs the built `mgllava` executable (the dependency makes SwiftPM build it first).
         .testTarget(name: "MGLLaVACLITests", dependencies: ["MGLLaVACLI", "MGLLaVA", "MGTrain", "MGConfigs", "MGTestSupport"],
                     swiftSettings: swiftSettings),

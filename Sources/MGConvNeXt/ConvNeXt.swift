@@ -23,7 +23,9 @@ public struct ConvNeXtArchitecture: Sendable, Equatable {
         self.layerNormEps = layerNormEps
     }
 
-    /// `convnext_large` (open_clip's `convnext_large_d_320` trunk, the one MG-LLaVA uses).
+    /// `convnext_large` (open_clip's `convnext_large_d_320` trunk, the one MG-LLaVA uses as CLIP-ConvNeXt-L):
+    /// depths [3, 3, 27, 3], dims [192, 384, 768, 1536] — 196,227,264 parameters in the stem and stages (timm's
+    /// 197,767,336 for `convnext_large` adds the ImageNet head's LayerNorm and 1536→1000 classifier).
     public static let large = ConvNeXtArchitecture(depths: [3, 3, 27, 3], dims: [192, 384, 768, 1536])
 
     /// Known timm names.

@@ -1,35 +1,61 @@
-import Foundation
 import COpenBLAS
+import Foundation
+import MGCLIP
+import MGConvNeXt
+import MGLLM
 import MGTensor
 
-/// `mgllava bench gemm`: our matmul, conv2d and attention on MG-LLaVA's real shapes against raw OpenBLAS calls on
-/// the same shapes in the same run. The ratio printed is ours ÷ raw time (1.00 = no overhead).
-struct GemmBench {
-    var repeats: Int
-    var quick: Bool
+/// `mgllava bench gemm`: our matmul, conv2d and attention on MG-LLaVA's real shapes (CLIP ViT-L/14-336, Vicuna-7B,
+/// the ConvNeXt-L stem at 768) against raw OpenBLAS calls on the same shapes in the same run. The ratio printed is
+/// ours ÷ raw time (1.00 = no overhead).
+public struct GemmBench {
+    public var repeats: Int
+    public var quick: Bool
 
-    struct Row {
-        var name: String
-        var flops: Double
-        var ours: Double
-        var raw: Double
-        var rawName: String
+    /// One shape: our time and the raw call's, fastest of the interleaved rounds.
+    public struct Row: Equatable, Sendable {
+        public var name: String
+        public var flops: Double
+        public var ours: Double
+        public var raw: Double
+        public var rawName: String
+
+        public init(name: String, flops: Double, ours: Double, raw: Double, rawName: String) {
+            self.name = name
+            self.flops = flops
+            self.ours = ours
+            self.raw = raw
+            self.rawName = rawName
+        }
     }
 
-    func run() -> [Row] {
+    /// - Parameters:
+    ///   - repeats: timed rounds per shape (the fastest is kept).
+    ///   - quick: one shape per kind, for a smoke test.
+    public init(repeats: Int, quick: Bool) {
+        self.repeats = repeats
+        self.quick = quick
+    }
+
+    /// The vision tower and the LLM whose shapes are measured, and the prefill length of the LLM rows.
+    static let clip = CLIPVisionArchitecture.vitL14_336, llm = LLMArchitecture.vicuna7B, prefillTokens = 512
+
+    public func run() -> [Row] {
         var rows: [Row] = []
         var gen = Generator(seed: 0)
         // Linear layers y = x·Wᵀ: (tokens M, in K, out N).
+        let t = Self.clip.numPositions, v = Self.clip.hiddenSize, vf = Self.clip.intermediateSize
+        let s = Self.prefillTokens, h = Self.llm.hiddenSize, f = Self.llm.intermediateSize
         var linearShapes: [(String, Int, Int, Int)] = [
-            ("ViT qkv/o 577×1024→1024", 577, 1024, 1024),
-            ("ViT fused qkv 577×1024→3072", 577, 1024, 3072),
-            ("ViT fc1 577×1024→4096", 577, 1024, 4096),
-            ("ViT fc2 577×4096→1024", 577, 4096, 1024),
-            ("LLM attn 512×4096→4096", 512, 4096, 4096),
-            ("LLM up 512×4096→11008", 512, 4096, 11008),
-            ("LLM down 512×11008→4096", 512, 11008, 4096),
+            ("ViT qkv/o \(t)×\(v)→\(v)", t, v, v),
+            ("ViT fused qkv \(t)×\(v)→\(3 * v)", t, v, 3 * v),
+            ("ViT fc1 \(t)×\(v)→\(vf)", t, v, vf),
+            ("ViT fc2 \(t)×\(vf)→\(v)", t, vf, v),
+            ("LLM attn \(s)×\(h)→\(h)", s, h, h),
+            ("LLM up \(s)×\(h)→\(f)", s, h, f),
+            ("LLM down \(s)×\(f)→\(h)", s, f, h),
         ]
-        if quick { linearShapes = [("ViT qkv/o 577×1024→1024", 577, 1024, 1024)] }
+        if quick { linearShapes = [linearShapes[0]] }
         for (name, m, k, n) in linearShapes {
             let x = Tensor.randn([m, k], generator: &gen), w = Tensor.randn([n, k], std: 0.02, generator: &gen)
             let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
@@ -43,9 +69,10 @@ struct GemmBench {
             rows.append(Row(name: name, flops: 2.0 * Double(m * n * k), ours: times[0], raw: times[1], rawName: "sgemm"))
         }
         // Decode: M = 1. Ours must take the gemv path; raw sgemv is the bound, and sgemm(M=1) is shown for contrast.
-        let decodeShapes: [(String, Int, Int)] = quick ? [("decode 1×4096→4096", 4096, 4096)] : [
-            ("decode 1×4096→4096", 4096, 4096), ("decode 1×4096→11008", 4096, 11008), ("decode 1×11008→4096", 11008, 4096),
+        let allDecodeShapes: [(String, Int, Int)] = [
+            ("decode 1×\(h)→\(h)", h, h), ("decode 1×\(h)→\(f)", h, f), ("decode 1×\(f)→\(h)", f, h),
         ]
+        let decodeShapes = quick ? [allDecodeShapes[0]] : allDecodeShapes
         for (name, k, n) in decodeShapes {
             let x = Tensor.randn([1, k], generator: &gen), w = Tensor.randn([n, k], std: 0.02, generator: &gen)
             let y = UnsafeMutablePointer<Float>.allocate(capacity: n)
@@ -70,8 +97,10 @@ struct GemmBench {
 
     /// ConvNeXt-L stem at 768: 3→192 channels, 4×4 stride 4 → im2col [48, 192·192] and one GEMM.
     private func convStem(_ gen: inout Generator) -> Row {
-        let x = Tensor.randn([1, 3, 768, 768], generator: &gen), w = Tensor.randn([192, 3, 4, 4], std: 0.1, generator: &gen)
-        let m = 192, k = 48, n = 192 * 192
+        let a = ConvNeXtArchitecture.large, size = 768
+        let cin = a.inChannels, cout = a.dims[0], grid = size / 4
+        let x = Tensor.randn([1, cin, size, size], generator: &gen), w = Tensor.randn([cout, cin, 4, 4], std: 0.1, generator: &gen)
+        let m = cout, k = cin * 16, n = grid * grid
         let col = Tensor.randn([k, n], generator: &gen)
         let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
         defer { c.deallocate() }
@@ -80,13 +109,14 @@ struct GemmBench {
             { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, w.storage.floats,
                           Int32(k), col.storage.floats, Int32(n), 0, c, Int32(n)) },
         ])
-        return Row(name: "conv stem 3×768²→192×192² k4s4", flops: 2.0 * Double(m * n * k), ours: times[0], raw: times[1],
-                   rawName: "sgemm on im2col shape")
+        return Row(name: "conv stem \(cin)×\(size)²→\(cout)×\(grid)² k4s4", flops: 2.0 * Double(m * n * k), ours: times[0],
+                   raw: times[1], rawName: "sgemm on im2col shape")
     }
 
     /// ViT-L self-attention core: 16 heads × 577 tokens × 64 dims (QKᵀ, softmax, PV).
     private func attention(_ gen: inout Generator) -> Row {
-        let h = 16, l = 577, d = 64
+        let h = Self.clip.numAttentionHeads, l = Self.clip.numPositions, d = Self.clip.headDim
+        let scale = Float(1 / Double(d).squareRoot())
         let q = Tensor.randn([1, h, l, d], generator: &gen), k = Tensor.randn([1, h, l, d], generator: &gen)
         let v = Tensor.randn([1, h, l, d], generator: &gen)
         let s = UnsafeMutablePointer<Float>.allocate(capacity: l * l), o = UnsafeMutablePointer<Float>.allocate(capacity: l * d)
@@ -95,26 +125,14 @@ struct GemmBench {
             { _ = withNoGrad { Tensor.scaledDotProductAttention(query: q, key: k, value: v) } },
             {
                 for hi in 0..<h {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(l), Int32(d), 0.125,
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(l), Int32(d), scale,
                                 q.storage.floats + hi * l * d, Int32(d), k.storage.floats + hi * l * d, Int32(d), 0, s, Int32(l))
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(d), Int32(l), 1, s, Int32(l),
                                 v.storage.floats + hi * l * d, Int32(d), 0, o, Int32(d))
                 }
             },
         ])
-        return Row(name: "ViT attention 16×577×64", flops: 4.0 * Double(h * l * l * d), ours: times[0], raw: times[1],
+        return Row(name: "ViT attention \(h)×\(l)×\(d)", flops: 4.0 * Double(h * l * l * d), ours: times[0], raw: times[1],
                    rawName: "2 sgemm per head")
-    }
-
-    static func print(_ rows: [Row]) {
-        Swift.print("shape".padding(toLength: 42, withPad: " ", startingAt: 0)
-                    + "      ours       raw   ours GFLOP/s  ours÷raw  raw")
-        for r in rows {
-            let line = r.name.padding(toLength: 42, withPad: " ", startingAt: 0)
-                + " " + BenchTiming.format(seconds: r.ours) + " " + BenchTiming.format(seconds: r.raw)
-                + String(format: "  %12.1f  %8.3f  ", r.flops / r.ours / 1e9, r.ours / r.raw) + r.rawName
-            Swift.print(line)
-        }
-        Swift.print(String(format: "peak RSS %.0f MiB", Double(BenchTiming.peakRSS()) / 1_048_576))
     }
 }

@@ -1,48 +1,37 @@
 import Foundation
 
-/// One row of the performance suite: what a `mgllava bench …` child reports to `mgllava bench all`.
-struct BenchRow: Codable {
-    var name: String
-    /// Our time for the row's unit of work (a forward, a step, one decoded token).
-    var seconds: Double
-    /// The bound's time for the same work, measured in the same process and run (nil: the row has no bound).
-    var boundSeconds: Double?
-    /// What the bound is ("sgemm on the same shapes", "copy bandwidth").
-    var bound: String?
-    /// Peak resident set size while the row ran, in bytes (weights of models built earlier in the same child
-    /// included).
-    var peakRSS: Int
-    /// A rate or note for the table ("8418 tokens/s").
-    var detail: String?
-
-    /// Bound time ÷ our time: 1.00 is no overhead beyond the bound.
-    var ratio: Double? { boundSeconds.map { $0 / seconds } }
-}
-
-enum BenchRows {
+/// The suite's rows in transit and on screen: the marked JSON line a `mgllava bench … --json` child prints, its
+/// parsing by `mgllava bench all`, and the table both print (row, time, bound time, ratio, peak RSS, detail).
+public enum BenchRows {
     /// The line prefix a child's rows travel under (one JSON array after it).
-    static let marker = "mgllava-bench-rows: "
+    public static let marker = "mgllava-bench-rows: "
+
+    /// The rows as one marked JSON line (for `bench all`), nil if they cannot be encoded.
+    public static func line(_ rows: [BenchRow]) -> String? {
+        guard let data = try? JSONEncoder().encode(rows), let text = String(data: data, encoding: .utf8) else { return nil }
+        return marker + text
+    }
 
     /// Prints the rows as one marked JSON line (for `bench all`).
-    static func emit(_ rows: [BenchRow]) {
-        guard let data = try? JSONEncoder().encode(rows), let text = String(data: data, encoding: .utf8) else { return }
-        print(marker + text)
+    public static func emit(_ rows: [BenchRow]) {
+        guard let line = line(rows) else { return }
+        print(line)
     }
 
     /// Rows carried by a child's output, if it printed them.
-    static func parse(_ output: String) -> [BenchRow]? {
+    public static func parse(_ output: String) -> [BenchRow]? {
         for line in output.split(separator: "\n").reversed() where line.hasPrefix(marker) {
             return try? JSONDecoder().decode([BenchRow].self, from: Data(line.dropFirst(marker.count).utf8))
         }
         return nil
     }
 
-    static func formatTime(_ seconds: Double) -> String {
+    public static func formatTime(_ seconds: Double) -> String {
         seconds >= 1 ? String(format: "%.2f s", seconds) : String(format: "%.1f ms", seconds * 1e3)
     }
 
     /// The suite's table: row, time, bound time, ratio, peak RSS, detail.
-    static func table(_ rows: [BenchRow]) -> String {
+    public static func table(_ rows: [BenchRow]) -> String {
         func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
         func left(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
         var lines = [pad("row", 52) + left("time", 10) + left("bound", 10) + left("ratio", 7) + left("peak RSS", 11) + "  detail"]

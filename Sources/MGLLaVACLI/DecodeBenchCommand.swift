@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import MGBench
+import MGLLaVA
+
+/// `mgllava bench decode`: `DecodeBench` — prefill and decode speed of a full-size LLM in its stored bf16 weights
+/// against the memory-bandwidth bound measured in the same run. `--generate CONFIG` first writes a random-weight
+/// bf16 model with that config's real shapes and key names (e.g.
+/// Tests/Fixtures/real-configs/vicuna-7b-v1.5/config.json).
+struct DecodeBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "decode",
+        abstract: "Prefill and decode tokens/s of an LLM in bf16 vs the memory-bandwidth bound (release build).")
+
+    @Argument(help: "LLM folder (HF layout); without it, a Vicuna-7B-shaped model with random bf16 weights is built in memory.")
+    var directory: String?
+
+    @Option(help: "Write a random bf16 model with this config.json's shapes into DIRECTORY first, then exit.")
+    var generate: String?
+
+    @Option(help: "Write random CLIP (this HF config) and ConvNeXt-L towers and the MG-LLaVA modules next to the LLM folder, for a full-size `mgllava chat` run.")
+    var clipConfig: String?
+
+    @Option(help: "Prompt tokens for the prefill measurement.")
+    var promptTokens: Int = 128
+
+    @Option(help: "Tokens to decode.")
+    var newTokens: Int = 16
+
+    @Flag(help: "Also print the rows as one JSON line (for `bench all`).")
+    var json = false
+
+    func validate() throws {
+        guard promptTokens >= 1, newTokens >= 1 else { throw ValidationError("--prompt-tokens and --new-tokens must be ≥ 1") }
+        if directory == nil && (generate != nil || clipConfig != nil) {
+            throw ValidationError("--generate and --clip-config need the LLM folder to write")
+        }
+    }
+
+    func run() throws {
+        let t0 = BenchTiming.now()
+        let model: CausalLM
+        let origin: DecodeBenchResult.Origin
+        if let directory {
+            let dir = URL(fileURLWithPath: directory)
+            if try writeModels(dir) { return }
+            model = try CausalLM.load(directory: dir, frozen: true)
+            origin = .memoryMapped
+        } else {
+            print("building a Vicuna-7B-shaped model with random bf16 weights in memory…")
+            model = DecodeBench.randomModel(.vicuna7B)
+            origin = .inMemory
+        }
+        let loadTime = BenchTiming.now() - t0
+        let result = DecodeBench(promptTokens: promptTokens, newTokens: newTokens)
+            .measure(model, bandwidth: CopyBandwidth.measure())
+        print(result.report(loadTime: loadTime, origin: origin))
+        if json { BenchRows.emit(result.rows) }
+    }
+
+    /// `--generate` / `--clip-config`: writes the random models and returns true (nothing is measured then).
+    func writeModels(_ dir: URL) throws -> Bool {
+        if let generate {
+            try RandomCheckpoints.writeLLM(config: URL(fileURLWithPath: generate), to: dir) { print($0) }
+            print("wrote a random bf16 model to \(dir.path); now run: mgllava bench decode \(dir.path)")
+            if let clipConfig {
+                try RandomCheckpoints.writeTowers(clipConfig: URL(fileURLWithPath: clipConfig), llm: dir) { print($0) }
+            }
+            return true
+        }
+        if let clipConfig {
+            try RandomCheckpoints.writeTowers(clipConfig: URL(fileURLWithPath: clipConfig), llm: dir) { print($0) }
+            return true
+        }
+        return false
+    }
+}

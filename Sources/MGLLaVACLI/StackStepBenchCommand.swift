@@ -1,0 +1,79 @@
+import ArgumentParser
+import MGBench
+
+extension StackStepBench.LLMShape: ExpressibleByArgument {}
+extension StackStepBench.Stage: ExpressibleByArgument {}
+
+/// `mgllava bench stack-step`: `StackStepBench` — one full MG-LLaVA training step at real shapes with random
+/// weights, against raw sgemm on the step's GEMM shapes.
+struct StackStepBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stack-step",
+        abstract: "One full MG-LLaVA training step (towers, fusion, boxes, projectors, LLM, AdamW) at real shapes.")
+
+    typealias LLMShape = StackStepBench.LLMShape
+    typealias Stage = StackStepBench.Stage
+
+    @Option(help: "LLM shape: \(LLMShape.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var llm: LLMShape = .phi3
+
+    @Option(help: "Decoder layers (default: all of the shape's).")
+    var layers: Int?
+
+    @Option(help: "pretrain (LLM frozen) or sft (LLM trained).")
+    var stage: Stage = .sft
+
+    @Option(help: "Text tokens after the image (the caption or conversation).")
+    var textTokens: Int = 256
+
+    @Option(help: "Boxes (one visual token each).")
+    var boxes: Int = 100
+
+    @Flag(help: "Keep the frozen LLM's weights in bf16 (pretrain only), as upstream loads it.")
+    var bf16LLM = false
+
+    @Flag(inversion: .prefixedNo, help: "Activation checkpointing of the decoder layers.")
+    var checkpointing = true
+
+    @Flag(inversion: .prefixedNo, help: "Also time raw sgemm on the step's GEMM shapes (doubles the run time).")
+    var bound = true
+
+    @Option(help: "Untimed steps first (the first step also allocates AdamW's moments).")
+    var warmup: Int = 1
+
+    @Option(help: "Timed steps (the fastest is kept).")
+    var repeats: Int = 1
+
+    @Flag(help: "Also print the rows as one JSON line (for `bench all`).")
+    var json = false
+
+    func validate() throws {
+        guard repeats >= 1, warmup >= 0, textTokens >= 2, boxes >= 1 else {
+            throw ValidationError("--repeats ≥ 1, --warmup ≥ 0, --text-tokens ≥ 2 and --boxes ≥ 1")
+        }
+        if let layers, layers < 1 { throw ValidationError("--layers must be at least 1, got \(layers)") }
+        if bf16LLM && stage == .sft { throw ValidationError("--bf16-llm needs --stage pretrain: a trained LLM keeps float32 weights") }
+    }
+
+    func run() throws {
+        var bench = StackStepBench()
+        bench.llm = llm
+        bench.layers = layers
+        bench.stage = stage
+        bench.textTokens = textTokens
+        bench.boxes = boxes
+        bench.bf16LLM = bf16LLM
+        bench.checkpointing = checkpointing
+        bench.bound = bound
+        bench.warmup = warmup
+        bench.repeats = repeats
+        let row: BenchRow
+        do {
+            row = try bench.run { print($0) }
+        } catch let error as StackStepBench.NonFiniteLoss {
+            throw ValidationError(error.description)
+        }
+        print(BenchRows.table([row]))
+        if json { BenchRows.emit([row]) }
+    }
+}
