@@ -30,9 +30,10 @@ let package = Package(
         .target(name: "MGTensor", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: swiftSettings),
         .target(name: "MGNN", dependencies: ["MGTensor"], swiftSettings: swiftSettings),
         .target(name: "MGCheckpoint", dependencies: ["MGTensor", "MGJSON"], swiftSettings: swiftSettings),
-        // Strict JSON syntax (Foundation's parsers accept trailing commas that upstream's Python refuses).
+        // Strict JSON (the one parser, JSONValue trees built on it, and the syntax check run before Foundation's
+        // parsers, which accept trailing commas that upstream's Python refuses) and strict UTF-8 validation.
         .target(name: "MGJSON", swiftSettings: swiftSettings),
-        .target(name: "MGTokenizers", swiftSettings: swiftSettings),
+        .target(name: "MGTokenizers", dependencies: ["MGJSON"], swiftSettings: swiftSettings),
         // OpenMPI collectives for data-parallel training; libmpi is dlopen'ed at run time, so nothing MPI is needed
         // to build, and only processes launched by mpirun need it installed (Debian: libopenmpi3 openmpi-bin).
         .target(name: "MGDistributed", swiftSettings: swiftSettings, linkerSettings: [.linkedLibrary("dl")]),

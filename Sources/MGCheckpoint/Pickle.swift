@@ -1,4 +1,5 @@
 import Foundation
+import MGJSON
 
 // A restricted unpickler: it understands the pickle opcodes of protocols 0–5 (CPython Lib/pickle.py,
 // Lib/pickletools.py) and builds inert values in a `PickleArena`, but never imports or calls anything.
@@ -610,7 +611,9 @@ final class PickleMachine {
     private func textLine(_ what: String) throws -> String {
         let line = try readLine()
         let text = try line.withUnsafeBytes { buffer -> String in
-            if let bad = firstInvalidUTF8(buffer) { throw invalid("\(opcode.name) \(what) is not UTF-8 (byte \(bad))") }
+            if let bad = UTF8Text.firstInvalidOffset(in: buffer) {
+                throw invalid("\(opcode.name) \(what) is not UTF-8 (byte \(bad))")
+            }
             return String(decoding: buffer, as: UTF8.self)
         }
         return text.hasSuffix("\r") ? String(text.dropLast()) : text
@@ -673,7 +676,7 @@ final class PickleMachine {
 
     /// BINUNICODE and friends: UTF-8, strictly.
     private func unicode(_ bytes: UnsafeRawBufferPointer) throws -> Int {
-        if let bad = firstInvalidUTF8(bytes) {
+        if let bad = UTF8Text.firstInvalidOffset(in: bytes) {
             throw invalid("\(opcode.name) string is not valid UTF-8 (byte \(bad) of \(bytes.count))")
         }
         return string(String(decoding: bytes, as: UTF8.self))
@@ -682,7 +685,7 @@ final class PickleMachine {
     /// A Python 2 `str` (STRING, BINSTRING, SHORT_BINSTRING): torch.load decodes it as UTF-8; anything else is
     /// kept as bytes rather than refused, since only tensor metadata matters here.
     private func python2String(_ bytes: [UInt8]) -> Int {
-        let valid = bytes.withUnsafeBytes { firstInvalidUTF8($0) == nil }
+        let valid = bytes.withUnsafeBytes { UTF8Text.firstInvalidOffset(in: $0) == nil }
         return valid ? string(String(decoding: bytes, as: UTF8.self)) : bytesNode(bytes)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MGJSON
 
 // The safetensors layout: an 8-byte little-endian header length N, N bytes of UTF-8 JSON
 // ({"__metadata__": {string: string}, key: {"dtype", "shape", "data_offsets"}, …}), then the data section, which
@@ -84,14 +85,16 @@ struct SafeTensorsHeader {
             throw CheckpointError.invalidHeaderLength(path: path, headerLength: n, fileSize: file.count)
         }
         let json = UnsafeRawBufferPointer(rebasing: file[8..<stop])
-        if let bad = firstInvalidUTF8(json) { throw CheckpointError.invalidHeaderUTF8(path: path, offset: bad) }
+        if let bad = UTF8Text.firstInvalidOffset(in: json) {
+            throw CheckpointError.invalidHeaderUTF8(path: path, offset: bad)
+        }
 
         let entries: [RawEntry]
         let metadata: [String: String]
         do {
             (entries, metadata) = try Self.parseJSON(json)
-        } catch let error as StrictJSONError {
-            throw CheckpointError.invalidHeaderJSON(path: path, offset: error.offset, reason: error.reason)
+        } catch let error as JSONParseError {
+            throw CheckpointError.invalidHeaderJSON(path: path, offset: error.offset, reason: error.message)
         }
 
         let (validated, dataEnd) = try Self.validate(entries, path: path)
@@ -116,7 +119,7 @@ struct SafeTensorsHeader {
     // MARK: - JSON structure (reference: HashMetadata / TensorInfo, deserialized by serde_json)
 
     private static func parseJSON(_ json: UnsafeRawBufferPointer) throws -> ([RawEntry], [String: String]) {
-        var reader = StrictJSONReader(json)
+        var reader = JSONReader(json)
         var entries: [RawEntry] = []
         var metadata: [String: String] = [:]
         try reader.readObject("the header") { reader, key in
@@ -134,7 +137,7 @@ struct SafeTensorsHeader {
         return (entries, metadata)
     }
 
-    private static func readEntry(_ reader: inout StrictJSONReader, key: String) throws -> RawEntry {
+    private static func readEntry(_ reader: inout JSONReader, key: String) throws -> RawEntry {
         var dtype: SafeTensorsDType?
         var shape: [UInt64]?
         var offsets: [UInt64]?
@@ -173,7 +176,7 @@ struct SafeTensorsHeader {
                 try reader.skipValue()
             }
         }
-        func missing(_ field: String) -> StrictJSONError {
+        func missing(_ field: String) -> JSONParseError {
             reader.error("tensor '\(key)': missing field '\(field)'", at: start)
         }
         guard let dtype else { throw missing("dtype") }

@@ -1,4 +1,5 @@
 import Foundation
+import MGJSON
 #if canImport(Glibc)
 import Glibc
 private let systemRead = Glibc.read
@@ -49,8 +50,10 @@ struct ShardIndex {
 
     private static func parse(_ data: [UInt8]) throws -> ([String: String], Int?) {
         try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-            if let bad = firstInvalidUTF8(bytes) { throw Problem.invalid(offset: bad, reason: "not valid UTF-8") }
-            var reader = StrictJSONReader(bytes)
+            if let bad = UTF8Text.firstInvalidOffset(in: bytes) {
+                throw Problem.invalid(offset: bad, reason: "not valid UTF-8")
+            }
+            var reader = JSONReader(bytes)
             var weightMap: [String: String]?
             var totalSize: Int?
             do {
@@ -78,8 +81,8 @@ struct ShardIndex {
                     }
                 }
                 try reader.expectEnd()
-            } catch let error as StrictJSONError {
-                throw Problem.invalid(offset: error.offset, reason: error.reason)
+            } catch let error as JSONParseError {
+                throw Problem.invalid(offset: error.offset, reason: error.message)
             }
             guard let weightMap else { throw Problem.invalid(offset: 0, reason: "missing field 'weight_map'") }
             return (weightMap, totalSize)

@@ -1,4 +1,5 @@
 import Foundation
+import MGJSON
 
 // The zip container `torch.save` writes (PyTorch's `PyTorchStreamWriter`, built on miniz): every entry STORED
 // (uncompressed), local headers with the data-descriptor flag and zero sizes (the real sizes are in the central
@@ -401,7 +402,7 @@ private struct ZipReader {
     func utf8(_ offset: Int, _ length: Int, what: String) throws -> String {
         try check(offset, length)
         let bytes = UnsafeRawBufferPointer(rebasing: file[offset..<(offset + length)])
-        if let bad = firstInvalidUTF8(bytes) {
+        if let bad = UTF8Text.firstInvalidOffset(in: bytes) {
             throw TorchCheckpointError.corruptZip(path: path, offset: offset + bad,
                                                   reason: "\(what) is not valid UTF-8")
         }

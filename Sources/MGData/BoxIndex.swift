@@ -39,8 +39,8 @@ public struct BoxIndex: Sendable {
     }
 
     public static func decode(_ data: Data, file: String = "<boxes>", allowDuplicates: Bool = false) throws -> BoxIndex {
-        if let bad = JSONText.firstInvalidUTF8Offset(data) {
-            let position = JSONText.lineColumn(data, byteOffset: bad)
+        if let bad = UTF8Text.firstInvalidOffset(in: data) {
+            let position = UTF8Text.lineColumn(of: bad, in: data)
             throw DataError.invalidUTF8(file: file, byteOffset: bad, line: position.line, column: position.column)
         }
         let list: [BoxRecord]
@@ -53,7 +53,7 @@ public struct BoxIndex: Sendable {
             // A syntax error: the underlying parser error carries the byte offset.
             let (offset, detail) = JSONText.errorOffset(context.underlyingError ?? DecodingError.dataCorrupted(context),
                                                         dataCount: data.count)
-            let position = JSONText.lineColumn(data, byteOffset: offset)
+            let position = UTF8Text.lineColumn(of: offset, in: data)
             throw DataError.malformedJSON(file: file, line: position.line, column: position.column, detail: detail)
         } catch let error as DecodingError {
             throw DataError.invalidRecord(file: file, index: recordIndex(error) ?? -1, id: nil,

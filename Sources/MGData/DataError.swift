@@ -89,36 +89,8 @@ public enum BadSamplePolicy: String, Sendable, Codable {
 
 // MARK: - JSON text positions
 
+/// UTF-8 offsets and line/column positions come from `UTF8Text` (MGJSON).
 enum JSONText {
-    /// Byte offset of the first invalid UTF-8 sequence, or nil when `data` is valid UTF-8.
-    static func firstInvalidUTF8Offset(_ data: Data) -> Int? {
-        var iterator = data.makeIterator()
-        var decoder = UTF8()
-        var offset = 0
-        while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue(let scalar): offset += UTF8.width(scalar)
-            case .emptyInput: return nil
-            case .error: return offset
-            }
-        }
-    }
-
-    /// 1-based line and column of `byteOffset`; the column counts characters, so a tab or an "é" is one column.
-    static func lineColumn(_ data: Data, byteOffset: Int) -> (line: Int, column: Int) {
-        let end = min(max(byteOffset, 0), data.count)
-        var line = 1
-        var lineStart = data.startIndex
-        var index = data.startIndex
-        let stop = data.startIndex + end
-        while index < stop {
-            if data[index] == UInt8(ascii: "\n") { line += 1; lineStart = index + 1 }
-            index += 1
-        }
-        let prefix = String(decoding: data[lineStart..<stop], as: UTF8.self)
-        return (line, prefix.count + 1)
-    }
-
     /// Foundation's parser reports "… around character N." or "… at N." in its debug description; N is a byte
     /// offset into the data. End-of-file errors carry no offset and point past the last byte.
     static func errorOffset(_ error: Error, dataCount: Int) -> (offset: Int, detail: String) {
@@ -145,8 +117,8 @@ enum JSONText {
     }
 
     static func parse(_ data: Data, file: String) throws -> Any {
-        if let bad = firstInvalidUTF8Offset(data) {
-            let position = lineColumn(data, byteOffset: bad)
+        if let bad = UTF8Text.firstInvalidOffset(in: data) {
+            let position = UTF8Text.lineColumn(of: bad, in: data)
             throw DataError.invalidUTF8(file: file, byteOffset: bad, line: position.line, column: position.column)
         }
         // Foundation accepts trailing commas; Python's json, which reads these files upstream, does not.
@@ -158,7 +130,7 @@ enum JSONText {
             return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
         } catch {
             let (offset, detail) = errorOffset(error, dataCount: data.count)
-            let position = lineColumn(data, byteOffset: offset)
+            let position = UTF8Text.lineColumn(of: offset, in: data)
             throw DataError.malformedJSON(file: file, line: position.line, column: position.column, detail: detail)
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import MGData
+import MGJSON
 
 /// A tab-separated table read the way upstream reads the VLMEvalKit/LMUData benchmark files:
 /// `pandas.read_csv(path, sep='\t')` with its defaults. That fixes the details that change prompts and scores:
@@ -372,37 +373,9 @@ extension TSVTable {
         }
 
         /// Strict UTF-8 (as Python decodes it): no overlong forms, no surrogates, nothing above U+10FFFF, no
-        /// truncated sequences. Runs on the raw buffer with an ASCII fast path: image fields are all ASCII.
+        /// truncated sequences; `UTF8Text`'s rule, on the raw buffer.
         static func isValidUTF8(_ bytes: [UInt8], _ range: Range<Int>) -> Bool {
-            bytes.withUnsafeBufferPointer { buffer in
-                var i = range.lowerBound
-                let end = range.upperBound
-                func continuation(_ k: Int) -> Bool { k < end && buffer[k] & 0xC0 == 0x80 }
-                while i < end {
-                    let lead = buffer[i]
-                    if lead < 0x80 { i += 1; continue }
-                    switch lead {
-                    case 0xC2...0xDF:
-                        guard continuation(i + 1) else { return false }
-                        i += 2
-                    case 0xE0...0xEF:
-                        guard continuation(i + 1), continuation(i + 2) else { return false }
-                        let second = buffer[i + 1]
-                        if lead == 0xE0 && second < 0xA0 { return false }  // overlong
-                        if lead == 0xED && second > 0x9F { return false }  // UTF-16 surrogate
-                        i += 3
-                    case 0xF0...0xF4:
-                        guard continuation(i + 1), continuation(i + 2), continuation(i + 3) else { return false }
-                        let second = buffer[i + 1]
-                        if lead == 0xF0 && second < 0x90 { return false }  // overlong
-                        if lead == 0xF4 && second > 0x8F { return false }  // above U+10FFFF
-                        i += 4
-                    default:
-                        return false
-                    }
-                }
-                return true
-            }
+            bytes.withUnsafeBytes { UTF8Text.isValid(UnsafeRawBufferPointer(rebasing: $0[range])) }
         }
 
         /// The field's text; invalid UTF-8 is an error naming the line and field.

@@ -1,33 +1,19 @@
 import Foundation
 
-/// Where JSON text breaks RFC 8259, as a byte offset and what was expected there.
-public struct JSONSyntaxError: Error, Equatable, CustomStringConvertible, Sendable {
-    public let offset: Int
-    public let message: String
-
-    public init(offset: Int, message: String) {
-        self.offset = offset
-        self.message = message
-    }
-
-    public var description: String { "\(message) at byte \(offset)" }
-
-    /// 1-based line and column (in characters) of `offset` within `data`.
-    public func position(in data: Data) -> (line: Int, column: Int) {
-        let end = min(max(offset, 0), data.count)
-        var line = 1, lineStart = 0
-        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-            for i in 0..<end where bytes[i] == 0x0A { line += 1; lineStart = i + 1 }
-        }
-        let start = data.startIndex
-        return (line, String(decoding: data[(start + lineStart)..<(start + end)], as: UTF8.self).count + 1)
-    }
-}
+/// Where JSON text breaks RFC 8259, as a byte offset and what was expected there: the error type of every JSON
+/// reader of this module, under the name the syntax check has always used.
+public typealias JSONSyntaxError = JSONParseError
 
 /// A strict RFC 8259 syntax check, run before Foundation's parsers: `JSONSerialization` and `JSONDecoder` on
 /// Linux accept trailing commas (`[1, 2,]`, `{"a": 1,}`) that Python's `json`, which reads every upstream file,
 /// refuses. Only the syntax is checked (nothing is built), in one pass without recursion, so it costs little
 /// next to the parse that follows and no nesting depth can overflow the stack.
+///
+/// It is a scanner of its own rather than a use of `JSONReader`: it has no nesting limit, accepts Python's
+/// non-finite literals on request, and words its messages (and places trailing-comma errors) as Python's `json`
+/// does, for files that upstream reads with Python; `JSONReader` follows serde_json, for checkpoint files that
+/// upstream reads with Rust. Neither checks UTF-8 (`JSONValue.parse` does): use `UTF8Text.firstInvalidOffset`
+/// first.
 public enum JSONSyntax {
     /// The first syntax error of `data`, nil when it is one valid JSON value (a leading UTF-8 BOM is tolerated).
     /// `allowNonFinite` also accepts Python's `NaN`, `Infinity` and `-Infinity` (which `json.dump` writes and

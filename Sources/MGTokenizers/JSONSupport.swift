@@ -1,14 +1,5 @@
 import Foundation
-
-extension JSONValue {
-    var isNull: Bool { if case .null = self { return true } else { return false } }
-    var string: String? { if case .string(let s) = self { return s } else { return nil } }
-    var bool: Bool? { if case .bool(let b) = self { return b } else { return nil } }
-    var int: Int? { if case .number(_, let i) = self { return i } else { return nil } }
-    var double: Double? { if case .number(let d, _) = self { return d } else { return nil } }
-    var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
-    var members: [JSONMember]? { if case .object(let m) = self { return m } else { return nil } }
-}
+import MGJSON
 
 /// Typed access to a JSON object that turns every missing or mistyped value into a `TokenizerError` naming the file
 /// and the dotted field path (e.g. `tokenizer.json: missing "model.merges"`).
@@ -26,7 +17,8 @@ struct JSONObject {
         }
         let value: JSONValue
         do {
-            value = try JSONParser.parse([UInt8](data))
+            // BOM tolerated, duplicates kept in order (lookups below take the last), nesting up to 512.
+            value = try JSONValue.parse(data)
         } catch {
             throw TokenizerError.invalidJSON(file: url.path, reason: "\(error)")
         }

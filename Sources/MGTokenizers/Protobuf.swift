@@ -1,6 +1,8 @@
 // A minimal reader for the protobuf wire format — just enough to load SentencePiece's `ModelProto` without a
 // protobuf dependency. It never traps on bad input: every read is bounds-checked and reports where it failed.
 
+import MGJSON
+
 /// Why a protobuf read failed; `offset` is the byte position in the whole buffer.
 struct ProtobufError: Error, CustomStringConvertible {
     let offset: Int
@@ -147,7 +149,7 @@ struct ProtobufReader {
 extension String {
     /// Strict UTF-8 decoding (nil on any invalid sequence), unlike `String(decoding:as:)` which repairs.
     init?<C: Collection>(validatingUTF8Bytes bytes: C) where C.Element == UInt8 {
-        guard UTF8Validation.isValid(bytes) else { return nil }
+        guard UTF8Text.isValid(bytes) else { return nil }
         self = String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MGJSON
 
 /// What transformers reads next to the tokenizer model: tokenizer_config.json, special_tokens_map.json and
 /// added_tokens.json (all optional).

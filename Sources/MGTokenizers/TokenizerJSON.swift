@@ -1,4 +1,5 @@
 import Foundation
+import MGJSON
 
 /// The pieces of an HF `tokenizer.json`, parsed and checked. Anything this package does not implement is reported
 /// as `TokenizerError.unsupported` naming the field, rather than tokenizing differently.

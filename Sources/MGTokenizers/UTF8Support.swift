@@ -1,6 +1,7 @@
 // UTF-8 helpers shared by the tokenizers. The hot loops work on UTF-8 bytes, so decoding a scalar at a byte offset is
 // done here by hand instead of through String indices.
 
+/// Whole texts are validated by `UTF8Text` (MGJSON); this decodes one scalar at a time for the hot loops.
 enum UTF8Validation {
     /// Decodes the scalar starting at `i` with strict rules (no overlongs, no surrogates, ≤ U+10FFFF). Returns its
     /// value and byte length, or nil when the bytes at `i` do not start a valid sequence. This is the rule of both
@@ -32,20 +33,6 @@ enum UTF8Validation {
             return value >= 0x10000 && value <= 0x10FFFF ? (value, 4) : nil
         }
         return nil
-    }
-
-    static func isValid<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
-        if let result = bytes.withContiguousStorageIfAvailable({ isValid(buffer: $0) }) { return result }
-        return Array(bytes).withUnsafeBufferPointer { isValid(buffer: $0) }
-    }
-
-    static func isValid(buffer p: UnsafeBufferPointer<UInt8>) -> Bool {
-        var i = 0
-        while i < p.count {
-            guard let (_, length) = decode(p, at: i, end: p.count) else { return false }
-            i += length
-        }
-        return true
     }
 }
 

@@ -1,21 +1,40 @@
 import Foundation
 
-// A strict, streaming JSON reader for checkpoint headers and indexes.
+// The one strict JSON parser: a streaming reader that callers drive with the structure they expect (safetensors
+// headers, shard indexes), and on which `JSONValue.parse` builds a tree (tokenizer files).
 //
-// Why not JSONSerialization: it silently keeps one of two duplicate keys, accepts things serde_json (the
-// reference's parser) rejects, and turns integers into doubles. Reading straight into the expected structure
-// also means a hostile header costs no more than its own size, and every failure carries a byte offset.
+// Why not JSONSerialization: it silently keeps one of two duplicate keys, merges canonically equivalent keys (its
+// dictionaries compare Swift Strings), accepts things serde_json and Python's json refuse (trailing commas on
+// Linux), and turns integers into doubles. Reading straight into the expected structure also means a hostile
+// header costs no more than its own size, and every failure carries a byte offset.
 // The grammar is RFC 8259 as serde_json applies it: whitespace is space/tab/LF/CR only, no leading zeros,
-// strings may not hold raw control characters, \u escapes must pair surrogates, nesting is limited to 127.
+// strings may not hold raw control characters, \u escapes must pair surrogates, nesting is limited (127 by
+// default, serde_json's limit).
 //
 // Written for debug builds too (the fuzz test parses 100,000 headers at -Onone): raw pointer reads with explicit
 // bounds checks, byte constants instead of `UInt8(ascii:)` (a runtime call at -Onone), plain comparisons
 // instead of generic range matching.
 
-/// A JSON syntax or structure error at a byte offset of the parsed text.
-struct StrictJSONError: Error {
-    let offset: Int
-    let reason: String
+/// Where JSON text is broken, or does not have the expected structure: a byte offset of the text and what was
+/// wrong there. Thrown by `JSONReader` and `JSONValue.parse`, and returned by `JSONSyntax.firstError`.
+public struct JSONParseError: Error, Equatable, CustomStringConvertible, Sendable {
+    public let offset: Int
+    public let message: String
+
+    public init(offset: Int, message: String) {
+        self.offset = offset
+        self.message = message
+    }
+
+    public var description: String { "\(message) at byte \(offset)" }
+
+    /// 1-based line and column (in characters) of `offset` within `data`.
+    public func position(in data: Data) -> (line: Int, column: Int) { UTF8Text.lineColumn(of: offset, in: data) }
+
+    /// 1-based line and column (in characters) of `offset` within `buffer`.
+    public func position(in buffer: UnsafeRawBufferPointer) -> (line: Int, column: Int) {
+        UTF8Text.lineColumn(of: offset, in: buffer)
+    }
 }
 
 /// The bytes JSON gives meaning to.
@@ -47,18 +66,23 @@ private enum JSONByte {
     static func startsNumber(_ byte: UInt8) -> Bool { byte == minus || isDigit(byte) }
 }
 
-/// Reads JSON from bytes that are already known to be valid UTF-8.
-struct StrictJSONReader {
+/// Reads JSON from bytes that are already known to be valid UTF-8 (check them with `UTF8Text.firstInvalidOffset`
+/// first: strings are decoded without a second check).
+public struct JSONReader {
     /// Every read below checks `position < count` itself.
     private let bytes: UnsafePointer<UInt8>
     private let count: Int
-    private(set) var position = 0
-    /// Containers currently open; serde_json refuses a 128th level, and so do we.
+    /// The offset of the next byte to read.
+    public private(set) var position = 0
+    /// Containers currently open.
     private var depth = 0
-    static let maxDepth = 127
+    /// The most containers that may be open at once; serde_json refuses a 128th level, and so do we by default.
+    public let maxDepth: Int
+    public static let defaultMaxDepth = 127
 
     /// `buffer` must stay valid while the reader is used.
-    init(_ buffer: UnsafeRawBufferPointer) {
+    public init(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = JSONReader.defaultMaxDepth) {
+        self.maxDepth = maxDepth
         if let base = buffer.baseAddress {
             bytes = base.assumingMemoryBound(to: UInt8.self)
             count = buffer.count
@@ -79,7 +103,7 @@ struct StrictJSONReader {
     // MARK: - Tokens
 
     /// The next non-whitespace byte, without consuming it; nil at the end.
-    mutating func peek() -> UInt8? {
+    public mutating func peek() -> UInt8? {
         while position < count {
             let byte = bytes[position]
             // JSON whitespace: space, tab, LF, CR — nothing else (no BOM, no NUL padding).
@@ -89,12 +113,12 @@ struct StrictJSONReader {
         return nil
     }
 
-    func error(_ reason: String, at offset: Int? = nil) -> StrictJSONError {
-        StrictJSONError(offset: offset ?? position, reason: reason)
+    public func error(_ reason: String, at offset: Int? = nil) -> JSONParseError {
+        JSONParseError(offset: offset ?? position, message: reason)
     }
 
     /// What the next token is, for messages: "a string", "a number", "end of input", "'x'"…
-    mutating func describeNext() -> String {
+    public mutating func describeNext() -> String {
         guard let byte = peek() else { return "end of input" }
         if byte == JSONByte.quote { return "a string" }
         if byte == JSONByte.openBrace { return "an object" }
@@ -106,13 +130,19 @@ struct StrictJSONReader {
         return "byte 0x\(String(byte, radix: 16))"
     }
 
+    /// Skips a UTF-8 byte order mark at the start of the text, if there is one (a BOM is not JSON whitespace:
+    /// only readers that tolerate it call this).
+    mutating func skipByteOrderMark() {
+        if position == 0 && count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { position = 3 }
+    }
+
     /// Requires that only whitespace remains.
-    mutating func expectEnd() throws {
+    public mutating func expectEnd() throws {
         if peek() != nil { throw error("trailing characters after the JSON value") }
     }
 
     /// Consumes the literal `null` if it is next.
-    mutating func consumeNull() throws -> Bool {
+    public mutating func consumeNull() throws -> Bool {
         guard peek() == JSONByte.lowerN else { return false }
         try expectLiteral("null")
         return true
@@ -131,8 +161,8 @@ struct StrictJSONReader {
 
     /// Reads an object, calling `body` once per member with the reader positioned at the member's value, which
     /// `body` must consume. Duplicate keys are an error (the reference would keep one silently).
-    mutating func readObject(_ what: @autoclosure () -> String,
-                             _ body: (inout StrictJSONReader, String) throws -> Void) throws {
+    public mutating func readObject(_ what: @autoclosure () -> String,
+                                    _ body: (inout JSONReader, String) throws -> Void) throws {
         guard peek() == JSONByte.openBrace else { throw error("\(what()) must be an object, found \(describeNext())") }
         try enterContainer()
         position += 1
@@ -146,10 +176,7 @@ struct StrictJSONReader {
         var many = Set<String>()
         while true {
             let keyOffset = position
-            guard peek() == JSONByte.quote else {
-                throw error("expected a string key in \(what()), found \(describeNext())")
-            }
-            let key = try readString()
+            let key = try readMemberName(what)
             let duplicate: Bool
             if few.count < 16 {
                 duplicate = few.contains(key)
@@ -159,10 +186,7 @@ struct StrictJSONReader {
                 duplicate = !many.insert(key).inserted
             }
             if duplicate { throw error("duplicate key '\(key)' in \(what())", at: keyOffset) }
-            guard peek() == JSONByte.colon else {
-                throw error("expected ':' after key '\(key)', found \(describeNext())")
-            }
-            position += 1
+            try readColon(after: key)
             try body(&self, key)
             let next = peek()
             if next == JSONByte.comma {
@@ -178,8 +202,8 @@ struct StrictJSONReader {
     }
 
     /// Reads an array, calling `body` with each element's index; `body` must consume the element.
-    mutating func readArray(_ what: @autoclosure () -> String,
-                            _ body: (inout StrictJSONReader, Int) throws -> Void) throws {
+    public mutating func readArray(_ what: @autoclosure () -> String,
+                                   _ body: (inout JSONReader, Int) throws -> Void) throws {
         guard peek() == JSONByte.openBracket else {
             throw error("\(what()) must be an array, found \(describeNext())")
         }
@@ -207,13 +231,119 @@ struct StrictJSONReader {
         }
     }
 
-    private mutating func enterContainer() throws {
-        depth += 1
-        if depth > Self.maxDepth { throw error("nesting deeper than \(Self.maxDepth) levels") }
+    /// The `"name"` of an object member.
+    private mutating func readMemberName(_ what: () -> String) throws -> String {
+        guard peek() == JSONByte.quote else {
+            throw error("expected a string key in \(what()), found \(describeNext())")
+        }
+        return try readString()
     }
 
-    /// Consumes any JSON value (a field the schema does not use), checking its syntax.
-    mutating func skipValue() throws {
+    /// The `:` after member name `key`.
+    private mutating func readColon(after key: String) throws {
+        guard peek() == JSONByte.colon else {
+            throw error("expected ':' after key '\(key)', found \(describeNext())")
+        }
+        position += 1
+    }
+
+    /// `"name":` of an object member of a tree; returns the name, with the reader at the member's value.
+    private mutating func readTreeMemberName() throws -> String {
+        let key = try readMemberName { "object" }
+        try readColon(after: key)
+        return key
+    }
+
+    private mutating func enterContainer() throws {
+        depth += 1
+        if depth > maxDepth { throw error("nesting deeper than \(maxDepth) levels") }
+    }
+
+    // MARK: - Trees
+
+    /// Reads any JSON value as a tree: object members in file order with their exact names, duplicates kept (the
+    /// caller decides which wins). Builds with an explicit stack, so nesting costs no call stack; containers
+    /// still count against `maxDepth`.
+    public mutating func readValue() throws -> JSONValue {
+        /// An open container: its elements (arrays) or members so far and the name of the member being read.
+        struct Open {
+            let isObject: Bool
+            var elements: [JSONValue] = []
+            var members: [JSONMember] = []
+            var key = ""
+        }
+        var stack: [Open] = []
+        while true {
+            // A value starts here.
+            var value: JSONValue
+            guard let next = peek() else { throw error("expected a JSON value, found end of input") }
+            if next == JSONByte.openBrace || next == JSONByte.openBracket {
+                let isObject = next == JSONByte.openBrace
+                try enterContainer()
+                position += 1
+                if peek() == (isObject ? JSONByte.closeBrace : JSONByte.closeBracket) {
+                    position += 1
+                    depth -= 1
+                    value = isObject ? .object([]) : .array([])
+                } else {
+                    var open = Open(isObject: isObject)
+                    if isObject { open.key = try readTreeMemberName() }
+                    stack.append(open)
+                    continue
+                }
+            } else if next == JSONByte.quote {
+                value = .string(try readString())
+            } else if next == JSONByte.lowerT {
+                try expectLiteral("true")
+                value = .bool(true)
+            } else if next == JSONByte.lowerF {
+                try expectLiteral("false")
+                value = .bool(false)
+            } else if next == JSONByte.lowerN {
+                try expectLiteral("null")
+                value = .null
+            } else if JSONByte.startsNumber(next) {
+                let start = position
+                let isInteger = try scanNumber()
+                let literal = text(start, position)
+                // Out-of-range literals read as ±infinity or 0, as in Python's json; integers beyond Int keep
+                // only their Double.
+                guard let double = Double(literal) else { throw error("invalid number", at: start) }
+                value = .number(double, integer: isInteger ? Int(literal) : nil)
+            } else {
+                throw error("expected a JSON value, found \(describeNext())")
+            }
+            // A value is complete: add it to the open container, closing containers that end here.
+            while true {
+                guard !stack.isEmpty else { return value }
+                let top = stack.count - 1
+                let isObject = stack[top].isObject
+                if isObject {
+                    stack[top].members.append(JSONMember(key: stack[top].key, value: value))
+                } else {
+                    stack[top].elements.append(value)
+                }
+                let next = peek()
+                if next == JSONByte.comma {
+                    position += 1
+                    if isObject { stack[top].key = try readTreeMemberName() }
+                    break
+                }
+                guard next == (isObject ? JSONByte.closeBrace : JSONByte.closeBracket) else {
+                    throw error("expected ',' or '\(isObject ? "}" : "]")' in \(isObject ? "object" : "array"), "
+                                + "found \(describeNext())")
+                }
+                position += 1
+                depth -= 1
+                let closed = stack.removeLast()
+                value = isObject ? .object(closed.members) : .array(closed.elements)
+            }
+        }
+    }
+
+    /// Consumes any JSON value (a field the schema does not use), checking its syntax. It recurses once per open
+    /// container, so `maxDepth` also bounds its stack use.
+    public mutating func skipValue() throws {
         guard let next = peek() else { throw error("expected a JSON value, found end of input") }
         if next == JSONByte.openBrace {
             try readObject("object") { reader, _ in try reader.skipValue() }
@@ -238,7 +368,7 @@ struct StrictJSONReader {
 
     /// A non-negative integer that fits in 64 bits, written without sign, fraction or exponent — what
     /// serde_json accepts for a `usize` (it reads "-0", "1.0" and "1e3" as floats and refuses them).
-    mutating func readUInt64(_ what: @autoclosure () -> String) throws -> UInt64 {
+    public mutating func readUInt64(_ what: @autoclosure () -> String) throws -> UInt64 {
         guard let first = peek(), JSONByte.startsNumber(first) else {
             throw error("\(what()) must be a non-negative integer, found \(describeNext())")
         }
@@ -260,7 +390,7 @@ struct StrictJSONReader {
     }
 
     /// Any JSON number as a Double (index metadata such as total_size).
-    mutating func readNumber(_ what: @autoclosure () -> String) throws -> Double {
+    public mutating func readNumber(_ what: @autoclosure () -> String) throws -> Double {
         guard let first = peek(), JSONByte.startsNumber(first) else {
             throw error("\(what()) must be a number, found \(describeNext())")
         }
@@ -310,7 +440,7 @@ struct StrictJSONReader {
 
     /// Reads a string, decoding escapes. The bytes are valid UTF-8 (checked before parsing), so unescaped runs
     /// decode as they are.
-    mutating func readString(_ what: @autoclosure () -> String = "value") throws -> String {
+    public mutating func readString(_ what: @autoclosure () -> String = "value") throws -> String {
         guard peek() == JSONByte.quote else { throw error("\(what()) must be a string, found \(describeNext())") }
         let start = position
         position += 1
@@ -400,43 +530,4 @@ struct StrictJSONReader {
         }
         return value
     }
-}
-
-// MARK: - UTF-8
-
-/// The offset of the first byte that breaks UTF-8 (as Rust's `str::from_utf8` sees it: no overlong forms, no
-/// surrogates, nothing above U+10FFFF), or nil if all of `buffer` is valid.
-func firstInvalidUTF8(_ buffer: UnsafeRawBufferPointer) -> Int? {
-    guard let base = buffer.baseAddress else { return nil }
-    let bytes = base.assumingMemoryBound(to: UInt8.self)
-    let n = buffer.count
-    /// Whether bytes[j] exists and lies in low...high.
-    func byte(_ j: Int, in low: UInt8, _ high: UInt8) -> Bool {
-        j < n && bytes[j] >= low && bytes[j] <= high
-    }
-    var i = 0
-    while i < n {
-        let lead = bytes[i]
-        if lead < 0x80 {
-            i += 1
-        } else if lead >= 0xC2 && lead <= 0xDF {
-            guard byte(i + 1, in: 0x80, 0xBF) else { return i }
-            i += 2
-        } else if lead >= 0xE0 && lead <= 0xEF {
-            // E0 needs A0..BF next (no overlongs); ED needs 80..9F (no surrogates).
-            let low: UInt8 = lead == 0xE0 ? 0xA0 : 0x80
-            let high: UInt8 = lead == 0xED ? 0x9F : 0xBF
-            guard byte(i + 1, in: low, high), byte(i + 2, in: 0x80, 0xBF) else { return i }
-            i += 3
-        } else if lead >= 0xF0 && lead <= 0xF4 {
-            // F0 needs 90..BF (no overlongs); F4 needs 80..8F (nothing above U+10FFFF).
-            let low: UInt8 = lead == 0xF0 ? 0x90 : 0x80
-            let high: UInt8 = lead == 0xF4 ? 0x8F : 0xBF
-            guard byte(i + 1, in: low, high), byte(i + 2, in: 0x80, 0xBF), byte(i + 3, in: 0x80, 0xBF) else { return i }
-            i += 4
-        } else {
-            return i  // continuation byte without a lead, C0/C1 (overlong), F5..FF
-        }
-    }
-    return nil
 }
