@@ -182,6 +182,7 @@ public final class CLIPVisionModel: Module {
 
     public override var children: [(String, Module)] { [("vision_model", visionModel)] }
 
+    /// The tower's outputs: every hidden state and the pooled CLS embedding.
     public struct Output {
         /// Embeddings after `pre_layrnorm`, then the output of every encoder layer: 1 + layers entries of [B, 1+N, D].
         public var hiddenStates: [Tensor]

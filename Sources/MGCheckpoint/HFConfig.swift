@@ -6,6 +6,7 @@ import Foundation
 
 // MARK: - Decoder-only LLMs (LlamaForCausalLM: Vicuna, Llama-3, Yi; Phi3ForCausalLM)
 
+/// An HF `rope_scaling` object as the file states it (interpreted by the LLM's architecture).
 public struct RopeScaling: Sendable, Equatable, Codable {
     /// transformers' `rope_type` (older files: `type`): "default", "linear", "dynamic", "llama3", "longrope", "su", …
     public var type: String
@@ -19,7 +20,9 @@ public struct RopeScaling: Sendable, Equatable, Codable {
     public var longFactor: [Double]?
 }
 
+/// A decoder-only LLM's HF `config.json` (Llama family or Phi-3), every field the model needs, checked.
 public struct DecoderConfig: Sendable, Equatable, Codable {
+    /// Which weight layout the file's `model_type` means.
     public enum Family: String, Sendable, Codable { case llama, phi3 }
 
     public var family: Family
@@ -124,6 +127,7 @@ public struct DecoderConfig: Sendable, Equatable, Codable {
 
 // MARK: - CLIP vision tower (HF CLIPModel / CLIPVisionModel config)
 
+/// The vision half of an HF CLIP `config.json` (`vision_config`, or the whole file for a CLIPVisionModel).
 public struct CLIPVisionConfig: Sendable, Equatable, Codable {
     public var hiddenSize: Int
     public var intermediateSize: Int
@@ -180,6 +184,7 @@ public struct CLIPVisionConfig: Sendable, Equatable, Codable {
 
 // MARK: - open_clip folder (`open_clip_config.json`)
 
+/// An open_clip folder's `open_clip_config.json`: the timm trunk and the image size.
 public struct OpenCLIPConfig: Sendable, Equatable, Codable {
     public var timmModelName: String
     public var imageSize: Int

@@ -7,6 +7,7 @@ import MGNN
 
 // MARK: - Config
 
+/// A ConvNeXt trunk's shape: blocks and channels per stage.
 public struct ConvNeXtArchitecture: Sendable, Equatable {
     /// Blocks per stage.
     public var depths: [Int]

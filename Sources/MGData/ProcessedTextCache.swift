@@ -4,6 +4,8 @@
 // header recording what the encoding depended on, so a stale cache is refused instead of silently used.
 import Foundation
 
+/// A pre-tokenised copy of a conversation file (`mgllava data process`, upstream's
+/// `offline_processed_text_folder`): `meta.json` says how it was encoded, `records.jsonl` holds ids and labels.
 public enum ProcessedTextCache {
     public static let metaFile = "meta.json"
     public static let recordsFile = "records.jsonl"

@@ -26,6 +26,7 @@ public struct EvalQuestion: Equatable, Sendable {
     }
 }
 
+/// Readers of the open-ended benchmarks' question files.
 public enum EvalQuestions {
     /// Reads a JSON-lines file (one object per line) or a JSON list of objects. Field names: `question_id`
     /// (int or string), `image`, `text` (or `question`), optional `label`/`answer`.

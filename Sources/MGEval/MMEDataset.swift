@@ -4,7 +4,9 @@ import Foundation
 import MGData
 import MGLLaVA
 
+/// MME's TSV rows, their images (inline or referenced) and the prompts upstream asks.
 public struct MMEDataset {
+    /// One question of the TSV.
     public struct Row: Equatable, Sendable {
         public var index: Int
         /// Base64 image data, or (shorter than 16 characters) another row's `index`.

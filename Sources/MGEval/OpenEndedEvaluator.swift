@@ -5,6 +5,8 @@ import Foundation
 import MGData
 import MGLLaVA
 
+/// An open-ended question file (POPE, TextVQA, GQA, VQAv2) through the shared evaluation loop: each question's
+/// image from the image folder, its boxes by `question_id`, its text plus the benchmark's suffix.
 public struct OpenEndedEvaluator {
     public let loop: EvaluationLoop
     /// The eval box JSON keyed by `question_id` (nil: every image gets upstream's dummy box).

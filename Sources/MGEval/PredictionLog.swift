@@ -4,6 +4,8 @@ import Foundation
 import MGData
 import MGJSON
 
+/// A benchmark's predictions on disk (`<name>-predictions.jsonl`): a header with the settings, then one line per
+/// answer, flushed as it comes so an interrupted evaluation resumes.
 public final class PredictionLog {
     /// What the predictions depend on; a log written under different settings is not reused.
     public struct Meta: Codable, Equatable, Sendable {

@@ -11,6 +11,7 @@ public enum XLSXCell: Equatable, Sendable {
     case empty
 }
 
+/// A minimal .xlsx writer (stored zip, one sheet of strings and numbers) for upstream's results workbooks.
 public enum XLSXWriter {
     /// The workbook bytes: one sheet named `sheetName` holding `rows` (the first row is usually the header).
     public static func workbook(rows: [[XLSXCell]], sheetName: String = "Sheet1") throws -> Data {

@@ -37,6 +37,7 @@ public final class CausalLM: Module {
 
     // MARK: - Forward
 
+    /// What a forward pass returns.
     public struct Output {
         /// [B, L, V] (or [B, 1, V] with `logitsForLastOnly`); nil when logits were not requested.
         public var logits: Tensor?

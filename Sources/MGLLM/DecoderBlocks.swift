@@ -12,6 +12,7 @@ func placeholderLinear(_ out: Int, _ inFeatures: Int, bias: Bool) -> Linear {
 
 // MARK: - Attention
 
+/// A decoder layer's self-attention projections (Llama or Phi-3 layout) with HF's key names.
 public final class DecoderAttention: Module {
     /// LLaMA: separate q/k/v projections; Phi-3: one fused `qkv_proj`.
     public enum Projections {
@@ -63,6 +64,7 @@ public final class DecoderAttention: Module {
 
 // MARK: - MLP
 
+/// A decoder layer's gated SiLU MLP (Llama or Phi-3 layout) with HF's key names.
 public final class DecoderMLP: Module {
     /// LLaMA: separate gate/up projections; Phi-3: one fused `gate_up_proj` (rows [gate; up]).
     public enum Projections {
@@ -108,6 +110,7 @@ public final class DecoderMLP: Module {
 
 // MARK: - Layer
 
+/// One decoder layer: RMSNorm, self-attention, RMSNorm, MLP, each with a residual connection.
 public final class DecoderLayer: Module {
     public let selfAttn: DecoderAttention
     public let mlp: DecoderMLP

@@ -23,12 +23,14 @@ public final class ChatSession {
         self.system = system
     }
 
+    /// One answer: its ids, its text (stop words removed) and every generated step.
     public struct Reply {
         public var ids: [Int]
         public var text: String
         public var steps: [GeneratedStep]
     }
 
+    /// A turn that cannot be asked (it does not fit the context, or misplaces `<image>`).
     public struct ChatError: Error, CustomStringConvertible {
         public var description: String
     }

@@ -13,6 +13,7 @@ public protocol ConversationTokenizer {
     var eosTokenId: Int? { get }
 }
 
+/// Why a conversation record cannot be encoded, naming the sample and the turn.
 public enum ConversationError: Error, Equatable, CustomStringConvertible {
     case unknownRole(sample: String, turn: Int, role: String)
     case multipleImages(sample: String, turn: Int, count: Int)
@@ -31,6 +32,7 @@ public enum ConversationError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// One message of a LLaVA conversation record (`from`: human or gpt; `value`: the text).
 public struct ConversationMessage: Sendable, Equatable, Codable {
     public var from: String
     public var value: String
@@ -65,6 +67,7 @@ public struct TemplatedTurn: Sendable, Equatable {
     }
 }
 
+/// A conversation as training sees it: ids (−200 for the image) and labels (−100 where there is no loss).
 public struct EncodedConversation: Sendable, Equatable {
     public var inputIds: [Int]
     public var labels: [Int]
@@ -77,6 +80,7 @@ public struct EncodedConversation: Sendable, Equatable {
     }
 }
 
+/// XTuner's `llava_map_fn` → `template_map_fn` → `encode_fn` for MG-LLaVA's conversation records.
 public enum ConversationEncoder {
     public static let imageToken = "<image>"
     /// Placeholder id of the image in `input_ids` (replaced by the visual tokens in the model).

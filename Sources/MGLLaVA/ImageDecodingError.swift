@@ -1,6 +1,7 @@
 /// Why an image could not be decoded. Every failure names its source (a file path, or the name the caller gave
 /// in-memory bytes, e.g. an MMBench row index) so a bad sample in a million-image dataset can be found.
 public struct ImageDecodingError: Error, Equatable, CustomStringConvertible {
+    /// What went wrong.
     public enum Reason: Equatable, Sendable {
         /// The file could not be read: it does not exist, is a directory or not a regular file (a device, a FIFO),
         /// a symbolic-link loop, permissions…

@@ -31,6 +31,7 @@ public struct RGBImage: Equatable, Sendable {
     }
 }
 
+/// An 8-bit RGB colour.
 public struct RGBColor: Equatable, Hashable, Sendable {
     public var red: UInt8, green: UInt8, blue: UInt8
     public init(red: UInt8, green: UInt8, blue: UInt8) {

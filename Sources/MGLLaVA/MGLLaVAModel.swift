@@ -199,6 +199,7 @@ public final class MGLLaVAModel: Module {
 
     // MARK: - Forward
 
+    /// What a training or evaluation forward pass returns.
     public struct Output {
         public var inputs: MultimodalInputs
         public var logits: Tensor

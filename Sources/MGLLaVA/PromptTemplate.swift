@@ -3,6 +3,7 @@ import MGTokenizers
 // Prompt templates, as XTuner's `PROMPT_TEMPLATE` entries MG-LLaVA uses (SPEC §2.2). Strings are verbatim,
 // including the trailing space of Vicuna's SYSTEM and the newlines inside the chat markers.
 
+/// One of XTuner's `PROMPT_TEMPLATE` entries that MG-LLaVA uses.
 public struct PromptTemplate: Sendable, Equatable, Codable {
     public var name: String
     /// Formatted with `{system}`; only used when a turn has a non-empty system prompt.

@@ -10,6 +10,7 @@ import MGTensor
 /// Why a checkpoint could not be loaded into a module: every missing, unexpected, mis-shaped and mis-typed key at
 /// once, sorted by key.
 public struct LoadError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A checkpoint tensor whose shape differs from the parameter's.
     public struct ShapeMismatch: Equatable, Sendable {
         public var key: String
         public var expected: [Int]
@@ -22,6 +23,7 @@ public struct LoadError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A checkpoint tensor whose element type cannot be loaded into the parameter.
     public struct DTypeMismatch: Equatable, Sendable {
         public var key: String
         public var expected: DType

@@ -8,6 +8,7 @@ import Foundation
 // (no recursion, so depth is unbounded) and frees each op node — closure, saved tensors and edges — as soon as
 // it has run.
 
+/// A recorded operation of the autograd graph: its inputs and how to send its output's gradient back to them.
 public final class GradNode: @unchecked Sendable {
     public let name: String
     let isLeaf: Bool

@@ -5,6 +5,7 @@ import Foundation
 // Depthwise convolutions (groups = in channels) run a direct kernel; everything else is im2col + GEMM per group
 // (a 1×1 stride-1 unpadded conv skips im2col: the input already is the column matrix).
 
+/// The shapes of one 2-D convolution (input, kernel, stride, padding, groups) and what follows from them.
 public struct Conv2dGeometry: Sendable, Equatable {
     public var batch, inChannels, height, width: Int
     public var outChannels, kernelH, kernelW: Int

@@ -1,6 +1,7 @@
 // Element types. Compute is always Float32; the 16-bit floats are storage types (checkpoints, memory-mapped
 // weights) widened by the kernels that read them. Integer and bool types carry ids, masks and labels.
 
+/// A tensor's element type, named as safetensors names it.
 public enum DType: String, Sendable, CaseIterable, Codable {
     case float32 = "F32"
     case float16 = "F16"

@@ -5,6 +5,7 @@ import Foundation
 // `aligned` shifts by −0.5 and, when false, RoI sizes are clamped to ≥ 1. Arithmetic in Float, in the same
 // order as the C++ kernel.
 
+/// torchvision `roi_align`'s parameters: output size, spatial scale, sampling ratio, `aligned`.
 public struct RoIAlignSpec: Sendable, Equatable {
     public var outputHeight: Int
     public var outputWidth: Int

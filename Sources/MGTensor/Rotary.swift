@@ -3,6 +3,7 @@ import Foundation
 // Rotary position embeddings in HF LLaMA's layout: the rotation pairs element i with element i + D/2
 // (`rotate_half`), and cos/sin are [B, L, D] with the D/2 frequencies repeated twice.
 
+/// Rotary position embeddings as HF's Llama applies them.
 public enum Rotary {
     /// HF `LlamaRotaryEmbedding` (default rope type): inv_freq[i] = 1/θ^(2i/D), computed in Float32 as HF does,
     /// angle = position · inv_freq; returns (cos, sin), each [B, L, D], for `positions` [B][L].

@@ -4,10 +4,12 @@ import Foundation
 /// of `sentencepiece_model.proto` for absent fields. Loading validates the vocabulary the way sentencepiece's
 /// `ModelInterface::InitializePieces` does, so a model that sentencepiece would refuse is refused here too.
 public struct SentencePieceModel: Sendable, Equatable {
+    /// sentencepiece's `ModelProto.SentencePiece.Type`.
     public enum PieceType: Int32, Sendable {
         case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6
     }
 
+    /// One vocabulary entry.
     public struct Piece: Sendable, Equatable {
         /// The piece's text, kept as the exact bytes of the file (compare `piece.utf8`, never `piece` itself:
         /// String equality would equate LLaMA-2's U+03AF and U+1F77 pieces).
@@ -27,6 +29,7 @@ public struct SentencePieceModel: Sendable, Equatable {
         }
     }
 
+    /// sentencepiece's `TrainerSpec.ModelType`.
     public enum ModelType: Int32, Sendable {
         case unigram = 1, bpe = 2, word = 3, char = 4
     }
@@ -58,6 +61,7 @@ public struct SentencePieceModel: Sendable, Equatable {
         public init() {}
     }
 
+    /// The model's normalisation settings (`NormalizerSpec`).
     public struct NormalizerSpec: Sendable, Equatable {
         public var name = ""
         /// Compiled normalization rules (e.g. nmt_nfkc). Empty means identity, the only mode implemented here.

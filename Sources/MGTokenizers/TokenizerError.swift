@@ -1,6 +1,7 @@
 // Errors thrown while loading tokenizer files. Every case names the file (and, where there is one, the field) so that
 // a broken download or an unsupported tokenizer is diagnosed from the message alone.
 
+/// Why a tokenizer cannot be loaded, naming the file and the field or value at fault.
 public enum TokenizerError: Error, Equatable, CustomStringConvertible {
     /// The directory holds neither `tokenizer.json` nor `tokenizer.model`.
     case noTokenizerFiles(directory: String)

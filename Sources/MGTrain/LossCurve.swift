@@ -2,6 +2,7 @@
 // any browser, with the per-step loss and its exponential moving average.
 import Foundation
 
+/// `loss_curve.svg`: the loss per iteration and its moving average.
 public enum LossCurve {
     /// The SVG for `records` (empty records give an empty chart with a note).
     public static func svg(_ records: [TrainMetricsRecord], title: String) -> String {

@@ -55,6 +55,7 @@ public final class WorkDirLock {
     }
 }
 
+/// Why a work dir cannot be locked.
 public enum WorkDirLockError: Error, Equatable, CustomStringConvertible {
     /// Another process holds the lock (its pid when it wrote one).
     case held(String, pid: Int32?)

@@ -80,6 +80,7 @@ public struct GQAScores: Equatable, Codable, Sendable {
     public var perLength: [GQAGroupScore]
 }
 
+/// GQA scoring as MG-LLaVA's `eval_gqa` computes it.
 public enum GQAScorer {
     /// The prediction as MG-LLaVA writes it to `testdev_balanced_predictions.json`: `text.rstrip('.').lower()`.
     /// Only trailing periods go (not spaces, and not a period before a trailing space), and the case is lowered

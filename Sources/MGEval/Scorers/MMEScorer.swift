@@ -61,6 +61,7 @@ public struct MMEScores: Equatable, Codable, Sendable {
     public subscript(category: String) -> MMECategoryScore? { categories.first { $0.category == category } }
 }
 
+/// MME scoring as MG-LLaVA's `MMEDataset.evaluate` and `MME_rating` compute it.
 public enum MMEScorer {
     /// Upstream's `super_cates['perception']`, in its summation order.
     public static let perceptionCategories = ["OCR", "artwork", "celebrity", "color", "count", "existence",

@@ -51,6 +51,7 @@ public struct POPEScores: Equatable, Codable, Sendable {
     public subscript(split: String) -> POPESplitScores? { splits.first { $0.split == split } }
 }
 
+/// POPE scoring as MG-LLaVA's `POPEDataset.evaluate` and `eval_func` compute it.
 public enum POPEScorer {
     public static let labels = ["yes", "no"]
 

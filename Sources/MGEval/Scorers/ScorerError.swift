@@ -2,6 +2,7 @@
 // these with an assert, KeyError or ZeroDivisionError; here each names the benchmark and the question (or image,
 // or split) so that a bad file among thousands of questions can be found.
 
+/// Why a benchmark cannot be scored, naming the benchmark and the question, image or split at fault.
 public enum ScorerError: Error, Equatable, CustomStringConvertible {
     /// The scorer was given nothing to score (upstream divides by zero). `detail` says what was empty.
     case emptyInput(benchmark: String, detail: String)

@@ -18,6 +18,7 @@ public struct VQAAccuracyEntry: Equatable, Sendable {
     }
 }
 
+/// The VQA soft accuracy of a set of answers.
 public struct VQAAccuracyResult: Equatable, Codable, Sendable {
     /// Per entry, in input order: the soft score in [0, 1].
     public var perQuestion: [Double]

@@ -9,6 +9,7 @@ import Foundation
 /// every test id). Replies to ids that are not in the split are dropped silently, as upstream; with several
 /// replies to one id the last wins (upstream builds a dict from the answers file).
 public struct VQAv2Submission: Equatable, Sendable {
+    /// One line of the upload: a test question id and its normalised answer.
     public struct Entry: Equatable, Sendable {
         public var questionID: Int
         public var answer: String

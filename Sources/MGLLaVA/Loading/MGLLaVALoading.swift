@@ -13,6 +13,7 @@ public struct CheckpointLoadSummary: Sendable, Equatable {
     public var opaqueGlobals: [String]
 }
 
+/// A model file or folder that cannot be loaded: which one, and why.
 public struct MGLLaVALoadError: Error, CustomStringConvertible {
     public var source: String
     public var reason: String

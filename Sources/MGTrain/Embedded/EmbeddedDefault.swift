@@ -2,6 +2,8 @@
 // no downloads. Generated once under `work_dirs/tiny_data` and `work_dirs/tiny_models`, reused afterwards.
 import Foundation
 
+/// The embedded default (DESIGN §7): the synthetic dataset and the tiny model stack `tiny_pretrain`/`tiny_sft`
+/// train on, generated on first use.
 public enum EmbeddedDefault {
     /// Folders (relative to the run root) the tiny configs point at.
     public static let dataFolder = "work_dirs/tiny_data"

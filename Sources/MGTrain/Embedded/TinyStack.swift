@@ -34,6 +34,7 @@ public struct TinyStackSpec: Codable, Equatable, Sendable {
     public init() {}
 }
 
+/// The embedded default's random tiny towers and LLM, written in the upstream file formats.
 public enum TinyStack {
     public static let specFile = "stack_spec.json"
 

@@ -3,6 +3,7 @@
 // LLM folder loads through the same code path as a real Vicuna folder.
 import Foundation
 
+/// A small SentencePiece-style tokenizer built for the synthetic dataset's words.
 public enum TinyTokenizerBuilder {
     /// `<unk>`, `<s>`, `</s>` at ids 0, 1, 2 as in Llama-2/Vicuna.
     static let specials = ["<unk>", "<s>", "</s>"]
