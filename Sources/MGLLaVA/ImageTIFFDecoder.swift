@@ -79,16 +79,9 @@ private let tiffSize: TIFFSizeProc = { handle in toff_t(tiffInput(handle)?.point
 private let tiffMap: TIFFMapFileProc = { _, _, _ in 0 }
 private let tiffUnmap: TIFFUnmapFileProc = { _, _, _ in }
 
-private let tiffError: TIFFErrorHandlerExtR = { _, userData, module, format, arguments in
-    guard let input = tiffInput(userData) else { return 1 }
-    if input.pointee.message[0] == 0, let format, let arguments {
-        _ = vsnprintf(input.pointee.message, TIFFInput.messageCapacity, format, arguments)
-    }
-    return 1  // handled: libtiff's default handler (stderr) is not called
-}
-
-/// Warnings (unknown tags and the like) are ignored, as Pillow ignores them.
-private let tiffWarning: TIFFErrorHandlerExtR = { _, _, _, _, _ in 1 }
+// The error and warning handlers are passed as closure literals where they are installed: a module-level constant of
+// their C type (whose signature holds a `va_list`) crashes swift-symbolgraph-extract (Swift 6.3.1) when it reads the
+// module for the documentation.
 
 /// Decodes TIFF bytes to RGB (first page); `source` names them in errors.
 func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBImage {
@@ -113,8 +106,15 @@ func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
 
     guard let options = TIFFOpenOptionsAlloc() else { throw fail(.systemResources) }
     defer { TIFFOpenOptionsFree(options) }
-    TIFFOpenOptionsSetErrorHandlerExtR(options, tiffError, input)
-    TIFFOpenOptionsSetWarningHandlerExtR(options, tiffWarning, input)
+    TIFFOpenOptionsSetErrorHandlerExtR(options, { _, userData, _, format, arguments in
+        guard let input = tiffInput(userData) else { return 1 }
+        if input.pointee.message[0] == 0, let format, let arguments {
+            _ = vsnprintf(input.pointee.message, TIFFInput.messageCapacity, format, arguments)
+        }
+        return 1  // handled: libtiff's default handler (stderr) is not called
+    }, input)
+    // Warnings (unknown tags and the like) are ignored, as Pillow ignores them.
+    TIFFOpenOptionsSetWarningHandlerExtR(options, { _, _, _, _, _ in 1 }, input)
     guard let tif = TIFFClientOpenExt(source, "rm", input, tiffRead, tiffWrite, tiffSeek, tiffClose, tiffSize,
                                       tiffMap, tiffUnmap, options) else {
         throw libtiffFailure("libtiff could not open the file")
