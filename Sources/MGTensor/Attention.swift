@@ -52,35 +52,46 @@ extension Tensor {
                          isCausal: isCausal, causalOffset: causalOffset, slidingWindow: slidingWindow)
         let qv = qf.detached(), kv = kf.detached(), vv = vf.detached()
         return record("sdpa", out, inputs: [q, k, v]) { g in
-            let gq = Tensor.uninitialized(qv.shape), gk = Tensor.zeros(kv.shape), gvT = Tensor.zeros(vv.shape)
-            let gp = g.storage.floats
-            let dS = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(l * s, 1))
-            defer { dS.deallocate() }
-            let qp = qv.storage.floats, kp = kv.storage.floats, vp = vv.storage.floats
-            for bi in 0..<b {
-                for hi in 0..<h {
-                    let kvh = hi / group, bh = bi * h + hi, kvOff = bi * hkv + kvh
-                    let p = probs.storage.floats + bh * l * s, go = gp + bh * l * dv
-                    // dV += Pᵀ·dO
-                    gemm(transA: true, transB: false, m: s, n: dv, k: l, a: p, lda: s, b: go, ldb: dv,
-                         beta: 1, c: gvT.storage.floats + kvOff * s * dv, ldc: dv)
-                    // dP = dO·Vᵀ, then dS = P ⊙ (dP − Σ_j dP⊙P)
-                    gemm(transA: false, transB: true, m: l, n: s, k: dv, a: go, lda: dv, b: vp + kvOff * s * dv,
-                         ldb: dv, c: dS, ldc: s)
-                    for i in 0..<l {
-                        let pr = p + i * s, dr = dS + i * s
-                        var dot: Float = 0
-                        for j in 0..<s { dot += pr[j] * dr[j] }
-                        for j in 0..<s { dr[j] = pr[j] * (dr[j] - dot) }
-                    }
-                    // dQ = scale·dS·K ; dK += scale·dSᵀ·Q
-                    gemm(transA: false, transB: false, m: l, n: d, k: s, alpha: sc, a: dS, lda: s,
-                         b: kp + kvOff * s * d, ldb: d, c: gq.storage.floats + bh * l * d, ldc: d)
-                    gemm(transA: true, transB: false, m: s, n: d, k: l, alpha: sc, a: dS, lda: s,
-                         b: qp + bh * l * d, ldb: d, beta: 1, c: gk.storage.floats + kvOff * s * d, ldc: d)
-                }
+            let gq = Tensor.uninitialized(qv.shape), gk = Tensor.zeros(kv.shape), gv = Tensor.zeros(vv.shape)
+            attentionBackward(layout, s: s, scale: sc, qp: qv.storage.floats, kp: kv.storage.floats,
+                              vp: vv.storage.floats, probs: probs.storage.floats, gradOut: g.float().storage.floats,
+                              gq: gq.storage.floats, gk: gk.storage.floats, gv: gv.storage.floats)
+            return [gq, gk, gv]
+        }
+    }
+}
+
+/// The backward of `attentionForward` (head-major layout) from the saved probabilities P:
+/// dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − Σ_j dP⊙P), dQ = scale·dS·K, dK += scale·dSᵀ·Q.
+/// `gk` and `gv` must hold zeros. The query heads sharing a key/value head accumulate into it in head order, so
+/// the work is split over (batch, key/value head) pairs, each single-threaded BLAS as in the forward.
+func attentionBackward(_ a: AttentionLayout, s: Int, scale: Float, qp: UnsafePointer<Float>, kp: UnsafePointer<Float>,
+                       vp: UnsafePointer<Float>, probs: UnsafePointer<Float>, gradOut gp: UnsafePointer<Float>,
+                       gq: UnsafeMutablePointer<Float>, gk: UnsafeMutablePointer<Float>,
+                       gv: UnsafeMutablePointer<Float>) {
+    let group = a.h / a.hkv, l = a.l, d = a.d, dv = a.dv
+    Parallel.forEachWithSerialBLAS(a.b * a.hkv) { pair in
+        let bi = pair / a.hkv, kvh = pair % a.hkv
+        let kvOff = bi * a.hkv + kvh
+        let dS = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(l * s, 1))
+        defer { dS.deallocate() }
+        for hi in (kvh * group)..<((kvh + 1) * group) {
+            let bh = bi * a.h + hi
+            let p = probs + bh * l * s, go = gp + bh * l * dv
+            gemm(transA: true, transB: false, m: s, n: dv, k: l, a: p, lda: s, b: go, ldb: dv,
+                 beta: 1, c: gv + kvOff * s * dv, ldc: dv)
+            gemm(transA: false, transB: true, m: l, n: s, k: dv, a: go, lda: dv, b: vp + kvOff * s * dv,
+                 ldb: dv, c: dS, ldc: s)
+            for i in 0..<l {
+                let pr = p + i * s, dr = dS + i * s
+                var dot: Float = 0
+                for j in 0..<s { dot += pr[j] * dr[j] }
+                for j in 0..<s { dr[j] = pr[j] * (dr[j] - dot) }
             }
-            return [gq, gk, gvT]
+            gemm(transA: false, transB: false, m: l, n: d, k: s, alpha: scale, a: dS, lda: s,
+                 b: kp + kvOff * s * d, ldb: d, c: gq + bh * l * d, ldc: d)
+            gemm(transA: true, transB: false, m: s, n: d, k: l, alpha: scale, a: dS, lda: s,
+                 b: qp + bh * l * d, ldb: d, beta: 1, c: gk + kvOff * s * d, ldc: d)
         }
     }
 }

@@ -24,18 +24,24 @@ extension Tensor {
         }
         let loss = Tensor(scalar: Float(total / Double(valid)))
         return Tensor.record("cross_entropy", loss, inputs: [self]) { g in
-            // d/dlogits = (softmax − onehot)·g / valid on non-ignored rows, 0 on ignored rows.
-            let scale = g.item() / Float(valid)
-            let lp = logp.storage.floats
             let gx = Tensor.uninitialized([n, c])
-            let dst = gx.storage.floats
-            for i in 0..<n {
-                let row = dst + i * c
-                if targets[i] == ignored { for j in 0..<c { row[j] = 0 }; continue }
-                for j in 0..<c { row[j] = Foundation.exp(lp[i * c + j]) * scale }
-                row[targets[i]] -= scale
-            }
+            crossEntropyBackward(logProbabilities: logp.storage.floats, targets: targets, ignoreIndex: ignored,
+                                 scale: g.item() / Float(valid), rows: n, classes: c, gradInput: gx.storage.floats)
             return [gx]
+        }
+    }
+}
+
+/// Cross-entropy's gradient with respect to the logits: (softmax − onehot) · `scale` on rows whose target is not
+/// ignored (`scale` = upstream gradient / number of such rows), 0 on ignored rows. Rows in parallel.
+func crossEntropyBackward(logProbabilities lp: UnsafePointer<Float>, targets: [Int], ignoreIndex ignored: Int,
+                          scale: Float, rows n: Int, classes c: Int, gradInput dst: UnsafeMutablePointer<Float>) {
+    Parallel.forEachChunk(n, costPerItem: c * 4) { r in
+        for i in r {
+            let row = dst + i * c
+            if targets[i] == ignored { for j in 0..<c { row[j] = 0 }; continue }
+            for j in 0..<c { row[j] = Foundation.exp(lp[i * c + j]) * scale }
+            row[targets[i]] -= scale
         }
     }
 }
