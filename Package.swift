@@ -12,7 +12,14 @@ let package = Package(
     name: "mgllava",
     platforms: [.macOS(.v13)],
     products: [
+        // `import MGLLaVA`: the model, inference (InferencePipeline, ChatSession), images, tokenizers, checkpoints.
         .library(name: "MGLLaVA", targets: ["MGLLaVA"]),
+        // Datasets, training (TrainingSession, EmbeddedDefault), evaluation, and the built-in configs
+        // (`import MGConfigs` gives tiny_pretrain, tiny_sft and upstream's configs, and re-exports MGTrain).
+        .library(name: "MGData", targets: ["MGData"]),
+        .library(name: "MGTrain", targets: ["MGTrain"]),
+        .library(name: "MGEval", targets: ["MGEval"]),
+        .library(name: "MGConfigs", targets: ["MGConfigs"]),
         .executable(name: "mgllava", targets: ["MGLLaVACLI"]),
     ],
     dependencies: [

@@ -70,6 +70,8 @@ public final class ChatSession {
     }
 
     /// Generates the answer to `message`. Throws before any compute when the prompt cannot fit the model's context.
+    /// `onText` gets the answer in pieces as it is generated; together they are the answer (`Reply.text` is it
+    /// trimmed of spaces at both ends).
     public func send(_ message: String, maxNewTokens: Int, sampling: SamplingConfig,
                      onText: (String) -> Void = { _ in }) throws -> Reply {
         let prompt = try promptIds(for: message)
@@ -93,7 +95,10 @@ public final class ChatSession {
             steps.append(step)
             generated.append(step.token)
             let text = tokenizer.decode(generated, skipSpecialTokens: true)
-            if let delta = ByteText.streamedDelta(printed: printed, text: text), !delta.isEmpty {
+            // A run of byte-fallback tokens decodes as a whole (an invalid run turns even its ASCII bytes into
+            // U+FFFD), so nothing is streamed while one may still be growing.
+            if !tokenizer.isByteFallbackToken(step.token),
+               let delta = ByteText.streamedDelta(printed: printed, text: text), !delta.isEmpty {
                 onText(delta)
                 printed = text
             }
@@ -102,6 +107,11 @@ public final class ChatSession {
         }
         var answer = tokenizer.decode(generated, skipSpecialTokens: true)
         for word in stopWords { answer = ByteText.removingSuffix(word, from: answer) }
+        // What streaming held back (a last run of byte tokens, a character whose bytes never completed), so that
+        // the streamed text is the whole answer.
+        if ByteText.hasPrefix(answer, printed), answer.utf8.count > printed.utf8.count {
+            onText(String(decoding: answer.utf8.dropFirst(printed.utf8.count), as: UTF8.self))
+        }
         commit(promptIds: prompt, answerIds: generated)
         return Reply(ids: generated, text: answer.trimmingCharacters(in: .whitespaces), steps: steps)
     }

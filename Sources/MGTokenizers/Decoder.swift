@@ -80,8 +80,17 @@ indirect enum Decoder {
         return out
     }
 
+    /// Whether the chain has a byte-fallback step (runs of `<0xNN>` tokens are decoded together).
+    var hasByteFallback: Bool {
+        switch self {
+        case .sequence(let steps): return steps.contains { $0.hasByteFallback }
+        case .byteFallback: return true
+        default: return false
+        }
+    }
+
     /// HF accepts `<0x` + two hex digits (either case) + `>`.
-    private static func byteValue(_ token: String) -> UInt8? {
+    static func byteValue(_ token: String) -> UInt8? {
         let u = Array(token.utf8)
         guard u.count == 6, u[0] == 0x3C, u[1] == 0x30, u[2] == 0x78, u[5] == 0x3E else { return nil }
         return UInt8(String(decoding: u[3...4], as: UTF8.self), radix: 16)

@@ -77,6 +77,14 @@ public final class Tokenizer: @unchecked Sendable {
         return addedVocabulary.isSpecial(content: token)
     }
 
+    /// Whether `id` is a byte-fallback token (`<0xNN>`) that the decoder joins with the byte tokens around it: a
+    /// run of them is one piece of text (one U+FFFD per byte when the run is not valid UTF-8), so text streamed
+    /// token by token is final only once the run has ended.
+    public func isByteFallbackToken(_ id: Int) -> Bool {
+        guard decoder?.hasByteFallback == true, let token = token(for: id) else { return false }
+        return Decoder.byteValue(token) != nil
+    }
+
     // MARK: - Encode
 
     /// HF `encode(text, add_special_tokens=…)`: added tokens written in the text are recognised (with their

@@ -26,6 +26,18 @@ final class ChatCommandTests: XCTestCase {
         XCTAssertEqual((steps.first?["top5"] as? [[Any]])?.count, 5)
     }
 
+    /// The streamed answer is the whole answer, even when the model produces byte tokens that are not valid UTF-8
+    /// (this prompt: `"` as a byte token, then invalid bytes that turn it into U+FFFD when the run is decoded).
+    func testStreamedAnswerIsTheWholeAnswer() throws {
+        let arguments = base + ["--max-new-tokens", "16", "--prompt", "What is in the picture?"]
+        let plain = try runCLI(arguments), json = try runCLI(arguments + ["--json"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let text = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])?["text"] as? String)
+        XCTAssertTrue(text.contains("\u{FFFD}"), text)
+        XCTAssertEqual(plain.stdout, "ASSISTANT: \(text)\n")
+    }
+
     func testInteractiveMultiTurnAndDummyBox() throws {
         let r = try runCLI(base + ["--max-new-tokens", "4"], input: "What is this?\n\nAnd the colour?\nexit\nnever read\n")
         XCTAssertEqual(r.status, 0, r.stderr)
