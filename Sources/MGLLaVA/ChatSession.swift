@@ -41,19 +41,13 @@ public final class ChatSession {
         if turns == 0 && visual != nil && !ByteText.contains(text, ConversationEncoder.imageToken) {
             text = ConversationEncoder.imageToken + "\n" + text
         }
-        let formatted = template.formatInput(text, system: turns == 0 ? system : "")
-        var ids: [Int] = []
-        // A BOS starts the conversation, and (templates without a suffix, e.g. vicuna) every turn after an EOS.
-        if turns == 0 || !template.suffixAsEOS, let bos = tokenizer.bosTokenId { ids.append(bos) }
-        let chunks = ByteText.components(formatted, separatedBy: ConversationEncoder.imageToken)
-        if chunks.count > 2 || (chunks.count == 2 && (visual == nil || turns > 0)) {
+        let images = ByteText.components(text, separatedBy: ConversationEncoder.imageToken).count - 1
+            + ByteText.components(turns == 0 ? system : "", separatedBy: ConversationEncoder.imageToken).count - 1
+        if images > 1 || (images == 1 && (visual == nil || turns > 0)) {
             throw ChatError(description: "a message may hold one <image>, in the first turn of a chat about an image")
         }
-        for (i, chunk) in chunks.enumerated() {
-            ids += tokenizer.encodeWithoutSpecialTokens(chunk)
-            if i < chunks.count - 1 { ids.append(ConversationEncoder.imageTokenIndex) }
-        }
-        return ids
+        return try ConversationEncoder.turnIds(text, template: template, tokenizer: tokenizer, firstTurn: turns == 0,
+                                               system: turns == 0 ? system : "")
     }
 
     /// Visual tokens the image adds (576 + K for the real model).

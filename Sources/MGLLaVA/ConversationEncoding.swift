@@ -82,6 +82,24 @@ public struct EncodedConversation: Sendable, Equatable {
 
 /// XTuner's `llava_map_fn` → `template_map_fn` → `encode_fn` for MG-LLaVA's conversation records.
 public enum ConversationEncoder {
+    /// The ids one user turn of a chat adds: `message` in the template (with `system` when non-empty), preceded by
+    /// BOS as training adds it — on the first turn, and on every turn of a template that ends answers with EOS
+    /// (`need_eos_token`) — with the −200 slot for `<image>`. Pieces are encoded on their own, as `encode_fn`
+    /// does. Throws `multipleImages` when the formatted turn holds more than one `<image>`.
+    public static func turnIds(_ message: String, template: PromptTemplate, tokenizer: ConversationTokenizer,
+                               firstTurn: Bool, system: String = "", sample: String = "chat") throws -> [Int] {
+        let formatted = template.formatInput(message, system: system)
+        var ids: [Int] = []
+        if firstTurn || !template.suffixAsEOS, let bos = tokenizer.bosTokenId { ids.append(bos) }
+        let chunks = ByteText.components(formatted, separatedBy: imageToken)
+        if chunks.count > 2 { throw ConversationError.multipleImages(sample: sample, turn: 0, count: chunks.count - 1) }
+        for (i, chunk) in chunks.enumerated() {
+            ids += tokenizer.encodeWithoutSpecialTokens(chunk)
+            if i < chunks.count - 1 { ids.append(imageTokenIndex) }
+        }
+        return ids
+    }
+
     public static let imageToken = "<image>"
     /// Placeholder id of the image in `input_ids` (replaced by the visual tokens in the model).
     public static let imageTokenIndex = -200

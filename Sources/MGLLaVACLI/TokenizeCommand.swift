@@ -42,15 +42,8 @@ struct TokenizeCommand: ParsableCommand {
             output = try encodeConversations(URL(fileURLWithPath: conversation), tok)
         } else if let text {
             if let name = template, let t = PromptTemplate.named(name) {
-                let prompt = t.formatInput(text)
-                var ids = tok.bosTokenId.map { [$0] } ?? []
-                let chunks = prompt.components(separatedBy: ConversationEncoder.imageToken)
-                if chunks.count > 2 { throw ValidationError("the prompt holds \(chunks.count - 1) <image> tokens; one is supported") }
-                for (i, chunk) in chunks.enumerated() {
-                    ids += tok.encodeWithoutSpecialTokens(chunk)
-                    if i < chunks.count - 1 { ids.append(ConversationEncoder.imageTokenIndex) }
-                }
-                output = ["prompt": prompt, "ids": ids,
+                let ids = try ConversationEncoder.turnIds(text, template: t, tokenizer: tok, firstTurn: true)
+                output = ["prompt": t.formatInput(text), "ids": ids,
                           "tokens": ids.map { $0 == ConversationEncoder.imageTokenIndex ? "<image>" : tok.token(for: $0) ?? "?" }]
             } else {
                 let ids = tok.encode(text, addSpecialTokens: true)
@@ -65,36 +58,25 @@ struct TokenizeCommand: ParsableCommand {
     }
 
     private func encodeConversations(_ url: URL, _ tok: Tokenizer) throws -> Any {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ValidationError("cannot read \(url.path): \(DataError.plainReason(error))")
-        }
-        let parsed: Any
-        do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
-            throw ValidationError("\(url.path): not valid JSON (\((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"))")
-        }
-        let records: [[String: Any]]
-        if let list = parsed as? [[String: Any]] { records = list }
-        else if let one = parsed as? [String: Any] { records = [one] }
-        else { throw ValidationError("\(url.path): expected a record or a list of records") }
         guard let name = template, let t = PromptTemplate.named(name) else { return [] }
+        // A file of records, or one record: LLaVARecord reads both strictly, naming the file and the record.
+        let records: [LLaVARecord]
+        do {
+            records = try LLaVARecord.load(contentsOf: url)
+        } catch DataError.invalidRecord(_, -1, nil, _) {
+            let data = try Data(contentsOf: url)
+            var list = Data("[".utf8)
+            list.append(data)
+            list.append(Data("]".utf8))
+            records = try LLaVARecord.decode(list, file: url.path)
+        }
         var out: [[String: Any]] = []
         var unsupervised: [String] = []
-        for (i, record) in records.enumerated() {
-            let id = record["id"].map { "\($0)" } ?? "#\(i)"
-            guard let turns = record["conversations"] as? [[String: Any]] else {
-                throw ValidationError("\(url.path): record \(id) has no \"conversations\" list")
-            }
-            var messages: [ConversationMessage] = []
-            for (j, turn) in turns.enumerated() {
-                guard let from = turn["from"] as? String, let value = turn["value"] as? String else {
-                    throw ValidationError("\(url.path): record \(id), conversations[\(j)] needs string \"from\" and \"value\"")
-                }
-                messages.append(ConversationMessage(from: from, value: value))
-            }
-            let encoded = try ConversationEncoder.encode(messages, template: t, tokenizer: tok, maxLength: maxLength, sample: id)
-            if !encoded.hasSupervisedTokens { unsupervised.append(id) }
-            out.append(["id": id, "input_ids": encoded.inputIds, "labels": encoded.labels,
+        for record in records {
+            let encoded = try ConversationEncoder.encode(record.conversations, template: t, tokenizer: tok,
+                                                         maxLength: maxLength, sample: record.id)
+            if !encoded.hasSupervisedTokens { unsupervised.append(record.id) }
+            out.append(["id": record.id, "input_ids": encoded.inputIds, "labels": encoded.labels,
                         "kept": encoded.hasSupervisedTokens])
         }
         if !unsupervised.isEmpty {
