@@ -8,23 +8,6 @@ final class ImageDecodingErrorTests: XCTestCase {
     private var jpeg: Data { get throws { try Data(contentsOf: PreprocessFixture.url("photo0.jpg")) } }
     private var png: Data { get throws { try Data(contentsOf: PreprocessFixture.url("photo1.png")) } }
 
-    /// Decodes `data` named `name`, expecting an error; returns its reason.
-    @discardableResult
-    private func failure(_ data: Data, _ name: String, file: StaticString = #filePath, line: UInt = #line)
-        -> ImageDecodingError.Reason? {
-        do {
-            let image = try ImageDecoder.decode(data, source: name)
-            XCTFail("\(name): decoded a \(image.width)×\(image.height) image, expected an error", file: file, line: line)
-            return nil
-        } catch let error as ImageDecodingError {
-            XCTAssertEqual(error.source, name, file: file, line: line)
-            XCTAssertTrue(error.description.contains(name), "\(error) does not name the source", file: file, line: line)
-            return error.reason
-        } catch {
-            XCTFail("\(name): unexpected error type \(error)", file: file, line: line)
-            return nil
-        }
-    }
 
     /// Byte offset of the first SOF0/SOF2 marker segment (its length field starts 2 bytes later).
     private func startOfFrame(_ data: Data) -> Int? {

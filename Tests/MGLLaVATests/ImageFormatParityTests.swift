@@ -85,23 +85,6 @@ final class ImageFormatParityTests: XCTestCase {
 
     // MARK: - Damaged data
 
-    /// `data` must fail with an `ImageDecodingError` naming `name`; returns the reason.
-    @discardableResult
-    private func failure(_ data: Data, _ name: String, file: StaticString = #filePath, line: UInt = #line)
-        -> ImageDecodingError.Reason? {
-        do {
-            let image = try ImageDecoder.decode(data, source: name)
-            XCTFail("\(name): decoded a \(image.width)×\(image.height) image, expected an error", file: file, line: line)
-            return nil
-        } catch let error as ImageDecodingError {
-            XCTAssertEqual(error.source, name, file: file, line: line)
-            XCTAssertTrue(error.description.contains(name), "\(error) does not name the source", file: file, line: line)
-            return error.reason
-        } catch {
-            XCTFail("\(name): unexpected error type \(error)", file: file, line: line)
-            return nil
-        }
-    }
 
     func testFirstHalfOfEveryFixtureThrows() throws {
         // Files whose first image lies wholly in their first half: Pillow decodes those halves too.

@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 import MGLLaVA
 import MGTestSupport
 
@@ -118,5 +119,25 @@ extension Data {
         let typed = Data(type.utf8) + body
         append(typed)
         append(bigEndian: PNGWriter.crc32(typed))
+    }
+}
+
+extension XCTestCase {
+    /// Decodes `data` named `name`, expecting an `ImageDecodingError` that names it; returns its reason.
+    @discardableResult
+    func failure(_ data: Data, _ name: String, file: StaticString = #filePath, line: UInt = #line)
+        -> ImageDecodingError.Reason? {
+        do {
+            let image = try ImageDecoder.decode(data, source: name)
+            XCTFail("\(name): decoded a \(image.width)×\(image.height) image, expected an error", file: file, line: line)
+            return nil
+        } catch let error as ImageDecodingError {
+            XCTAssertEqual(error.source, name, file: file, line: line)
+            XCTAssertTrue(error.description.contains(name), "\(error) does not name the source", file: file, line: line)
+            return error.reason
+        } catch {
+            XCTFail("\(name): unexpected error type \(error)", file: file, line: line)
+            return nil
+        }
     }
 }
