@@ -28,8 +28,7 @@ extension RandomCheckpoints {
         try JSONSerialization.data(withJSONObject: openCLIP).write(to: convDir.appendingPathComponent("open_clip_config.json"))
         try SafeTensorsWriter.write(random(trunk, dtype: .float32), to: convDir.appendingPathComponent("open_clip_pytorch_model.safetensors"))
         let decoded = try DecoderConfig.load(llm.appendingPathComponent("config.json"))
-        let skeleton = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: trunk,
-                                    llm: CausalLM(try LLMArchitecture(decoded)), initialization: .placeholder)
+        let skeleton = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: trunk, llm: CausalLM(try LLMArchitecture(decoded)))
         var modules: [String: Tensor] = [:]
         for (k, v) in random(skeleton, dtype: .bfloat16, keep: { !$0.hasPrefix("llm.") && !$0.hasPrefix("visual_encoder") }) {
             modules[k] = v

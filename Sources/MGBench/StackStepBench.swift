@@ -77,7 +77,9 @@ public struct StackStepBench {
             RandomWeights.randomize(decoder, &gen)
         }
         decoder.gradientCheckpointing = checkpointing
-        let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: trunk, llm: decoder, initialization: .upstream(seed: 1))
+        let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: trunk, llm: decoder)
+        var initGenerator = Generator(seed: 1)
+        model.initialize(generator: &initGenerator)
         if stage == .pretrain { model.freeze(prefix: "llm") } else { model.unfreeze(prefix: "llm") }
         model.train()
 

@@ -25,8 +25,8 @@ public struct VisionBench {
         RandomWeights.randomize(clip, &gen)
         let trunk = ConvNeXtTrunk(convArch)
         RandomWeights.randomize(trunk, &gen)
-        let fusion = ConvGateFusion(lowResDim: clipArch.hiddenSize, highResDim: convArch.dims[convArch.dims.count - 1],
-                                    generator: &gen)
+        let fusion = ConvGateFusion(lowResDim: clipArch.hiddenSize, highResDim: convArch.dims[convArch.dims.count - 1])
+        fusion.initialize(generator: &gen)
         RandomWeights.randomize(fusion, &gen)
         let pixels = Tensor.randn([1, clipArch.numChannels, clipArch.imageSize, clipArch.imageSize], generator: &gen)
         let pixelsAux = Tensor.randn([1, convArch.inChannels, auxSize, auxSize], generator: &gen)

@@ -52,10 +52,10 @@ public final class CLIPVisionEmbeddings: Module {
 
     init(_ arch: CLIPVisionArchitecture) {
         self.arch = arch
-        patchEmbedding = Conv2d(weight: Tensor.zeros([arch.hiddenSize, arch.numChannels, arch.patchSize, arch.patchSize]),
-                                bias: nil, stride: (arch.patchSize, arch.patchSize))
+        patchEmbedding = Conv2d(arch.numChannels, arch.hiddenSize, kernelSize: arch.patchSize, stride: arch.patchSize,
+                                bias: false)
         classEmbedding = Parameter(Tensor.zeros([arch.hiddenSize]))
-        positionEmbedding = Embedding(weight: Tensor.zeros([arch.numPositions, arch.hiddenSize]))
+        positionEmbedding = Embedding(arch.numPositions, arch.hiddenSize)
         super.init()
     }
 
@@ -81,9 +81,7 @@ public final class CLIPAttention: Module {
     let heads: Int
 
     init(_ arch: CLIPVisionArchitecture) {
-        func linear() -> Linear {
-            Linear(weight: Tensor.zeros([arch.hiddenSize, arch.hiddenSize]), bias: Tensor.zeros([arch.hiddenSize]))
-        }
+        func linear() -> Linear { Linear(arch.hiddenSize, arch.hiddenSize) }
         qProj = linear(); kProj = linear(); vProj = linear(); outProj = linear()
         heads = arch.numAttentionHeads
         super.init()
@@ -119,11 +117,7 @@ public final class CLIPEncoderLayer: Module {
         layerNorm1 = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
         layerNorm2 = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
         let activation: Activation = arch.hiddenAct == "gelu" ? .gelu : (arch.hiddenAct == "gelu_new" ? .geluTanh : .quickGelu)
-        mlp = MLP(fc1: Linear(weight: Tensor.zeros([arch.intermediateSize, arch.hiddenSize]),
-                              bias: Tensor.zeros([arch.intermediateSize])),
-                  fc2: Linear(weight: Tensor.zeros([arch.hiddenSize, arch.intermediateSize]),
-                              bias: Tensor.zeros([arch.hiddenSize])),
-                  activation: activation)
+        mlp = MLP(arch.hiddenSize, hidden: arch.intermediateSize, activation: activation)
         super.init()
     }
 
@@ -131,6 +125,7 @@ public final class CLIPEncoderLayer: Module {
         [("self_attn", selfAttn), ("layer_norm1", layerNorm1), ("mlp", mlp), ("layer_norm2", layerNorm2)]
     }
 
+    /// [B, L, D] → [B, L, D]
     func callAsFunction(_ x: Tensor) -> Tensor {
         let h = x + selfAttn(layerNorm1(x))
         return h + mlp(layerNorm2(h))
@@ -156,16 +151,29 @@ public final class CLIPVisionTransformer: Module {
 
     /// HF's spelling: `pre_layrnorm`; the layers sit under `encoder.layers`.
     public override var children: [(String, Module)] {
-        [("embeddings", embeddings), ("pre_layrnorm", preLayrnorm), ("encoder", EncoderKeys(layers)),
+        [("embeddings", embeddings), ("pre_layrnorm", preLayrnorm), ("encoder", ModuleGroup(["layers": layers])),
          ("post_layernorm", postLayernorm)]
     }
-}
 
-/// Gives `layers` the key prefix `encoder.layers` without a module of its own in the forward pass.
-final class EncoderKeys: Module {
-    let layers: Module
-    init(_ layers: Module) { self.layers = layers; super.init() }
-    override var children: [(String, Module)] { [("layers", layers)] }
+    /// pixel values [B, C, H, W] → every hidden state and the pooled CLS embedding.
+    func callAsFunction(_ pixels: Tensor) -> CLIPVisionModel.Output {
+        var h = preLayrnorm(embeddings(pixels))
+        var states = [h]
+        for layer in layers {
+            h = layer(h)
+            states.append(h)
+        }
+        let cls = h.select(axis: 1, 0)
+        return CLIPVisionModel.Output(hiddenStates: states, poolerOutput: postLayernorm(cls))
+    }
+
+    /// Hidden state `index` alone (0 = embeddings after `pre_layrnorm`, i = output of layer i − 1), [B, 1 + N, D]:
+    /// runs only the first `index` layers.
+    func hiddenState(_ pixels: Tensor, index: Int) -> Tensor {
+        var h = preLayrnorm(embeddings(pixels))
+        for layer in layers.prefix(index) { h = layer(h) }
+        return h
+    }
 }
 
 /// HF `CLIPVisionModel`: the tower under the key prefix `vision_model.`.
@@ -198,14 +206,7 @@ public final class CLIPVisionModel: Module {
         precondition(pixels.rank == 4 && pixels.shape[1] == a.numChannels && pixels.shape[2] == a.imageSize
                      && pixels.shape[3] == a.imageSize,
                      "CLIP vision: pixels \(pixels.shape) for a \(a.numChannels)×\(a.imageSize)×\(a.imageSize) tower")
-        var h = visionModel.preLayrnorm(visionModel.embeddings(pixels))
-        var states = [h]
-        for layer in visionModel.layers {
-            h = layer(h)
-            states.append(h)
-        }
-        let cls = h.select(axis: 1, 0)
-        return Output(hiddenStates: states, poolerOutput: visionModel.postLayernorm(cls))
+        return visionModel(pixels)
     }
 
     /// MG-LLaVA's low-resolution feature: hidden state `selectLayer` (−2 = penultimate layer) without the CLS token,
@@ -214,8 +215,7 @@ public final class CLIPVisionModel: Module {
         let count = architecture.numHiddenLayers + 1
         let index = selectLayer < 0 ? selectLayer + count : selectLayer
         precondition(index >= 0 && index < count, "CLIP vision: select layer \(selectLayer) of \(count) hidden states")
-        var h = visionModel.preLayrnorm(visionModel.embeddings(pixels))
-        for layer in visionModel.layers.prefix(index) { h = layer(h) }
+        let h = visionModel.hiddenState(pixels, index: index)
         return h.slice(axis: 1, 1, h.shape[1])
     }
 

@@ -78,11 +78,9 @@ public final class ConvNeXtBlock: Module {
     public let gamma: Parameter
 
     init(dim: Int, eps: Float) {
-        convDw = Conv2d(weight: Tensor.zeros([dim, 1, 7, 7]), bias: Tensor.zeros([dim]), stride: (1, 1),
-                        padding: (3, 3), groups: dim)
+        convDw = Conv2d(dim, dim, kernelSize: 7, padding: 3, groups: dim)
         norm = LayerNorm(dim, eps: eps)
-        mlp = MLP(fc1: Linear(weight: Tensor.zeros([4 * dim, dim]), bias: Tensor.zeros([4 * dim])),
-                  fc2: Linear(weight: Tensor.zeros([dim, 4 * dim]), bias: Tensor.zeros([dim])), activation: .gelu)
+        mlp = MLP(dim, hidden: 4 * dim, activation: .gelu)
         gamma = Parameter(Tensor.ones([dim]))
         super.init()
     }
@@ -102,16 +100,20 @@ public final class ConvNeXtBlock: Module {
 public final class ConvNeXtStage: Module {
     public let downsampleNorm: LayerNorm2d?
     public let downsampleConv: Conv2d?
+    /// timm's `downsample` Sequential of the two: keys `downsample.0` (norm), `downsample.1` (conv).
+    let downsample: Sequential?
     public let blocks: ModuleList<ConvNeXtBlock>
 
     init(inDim: Int, outDim: Int, depth: Int, downsample: Bool, eps: Float) {
         if downsample {
-            downsampleNorm = LayerNorm2d(inDim, eps: eps)
-            downsampleConv = Conv2d(weight: Tensor.zeros([outDim, inDim, 2, 2]), bias: Tensor.zeros([outDim]),
-                                    stride: (2, 2), padding: (0, 0), groups: 1)
+            let norm = LayerNorm2d(inDim, eps: eps), conv = Conv2d(inDim, outDim, kernelSize: 2, stride: 2)
+            downsampleNorm = norm
+            downsampleConv = conv
+            self.downsample = Sequential(norm, conv)
         } else {
             downsampleNorm = nil
             downsampleConv = nil
+            self.downsample = nil
         }
         blocks = ModuleList((0..<depth).map { _ in ConvNeXtBlock(dim: outDim, eps: eps) })
         super.init()
@@ -119,33 +121,18 @@ public final class ConvNeXtStage: Module {
 
     public override var children: [(String, Module)] {
         var list: [(String, Module)] = []
-        if let downsampleNorm, let downsampleConv {
-            list.append(("downsample", DownsampleKeys(downsampleNorm, downsampleConv)))
-        }
+        if let downsample { list.append(("downsample", downsample)) }
         list.append(("blocks", blocks))
         return list
     }
 
+    /// [B, in, H, W] → [B, out, H/2, W/2] (or the same size without downsample).
     func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
-        if let downsampleNorm, let downsampleConv { h = downsampleConv(downsampleNorm(h)) }
+        if let downsample { h = downsample(h) }
         for block in blocks { h = block(h) }
         return h
     }
-}
-
-/// Key layout of timm's `downsample` Sequential: `downsample.0` (norm), `downsample.1` (conv).
-final class DownsampleKeys: Module {
-    let norm: Module, conv: Module
-    init(_ norm: Module, _ conv: Module) { self.norm = norm; self.conv = conv; super.init() }
-    override var children: [(String, Module)] { [("0", norm), ("1", conv)] }
-}
-
-/// `stem`: `stem.0` 4×4 stride-4 conv, `stem.1` LayerNorm2d.
-final class StemKeys: Module {
-    let conv: Conv2d, norm: LayerNorm2d
-    init(_ conv: Conv2d, _ norm: LayerNorm2d) { self.conv = conv; self.norm = norm; super.init() }
-    override var children: [(String, Module)] { [("0", conv), ("1", norm)] }
 }
 
 // MARK: - Model
@@ -155,6 +142,8 @@ public final class ConvNeXtTrunk: Module {
     public let architecture: ConvNeXtArchitecture
     public let stemConv: Conv2d
     public let stemNorm: LayerNorm2d
+    /// timm's `stem` Sequential: keys `stem.0` (4×4 stride-4 conv), `stem.1` (LayerNorm2d).
+    let stem: Sequential
     public let stages: ModuleList<ConvNeXtStage>
 
     public static let keyPrefix = "visual.trunk."
@@ -163,9 +152,9 @@ public final class ConvNeXtTrunk: Module {
     public init(_ architecture: ConvNeXtArchitecture) {
         self.architecture = architecture
         let a = architecture
-        stemConv = Conv2d(weight: Tensor.zeros([a.dims[0], a.inChannels, 4, 4]), bias: Tensor.zeros([a.dims[0]]),
-                          stride: (4, 4), padding: (0, 0), groups: 1)
+        stemConv = Conv2d(a.inChannels, a.dims[0], kernelSize: 4, stride: 4)
         stemNorm = LayerNorm2d(a.dims[0], eps: a.layerNormEps)
+        stem = Sequential(stemConv, stemNorm)
         stages = ModuleList((0..<a.depths.count).map { s in
             ConvNeXtStage(inDim: s == 0 ? a.dims[0] : a.dims[s - 1], outDim: a.dims[s], depth: a.depths[s],
                           downsample: s > 0, eps: a.layerNormEps)
@@ -174,14 +163,14 @@ public final class ConvNeXtTrunk: Module {
     }
 
     public override var children: [(String, Module)] {
-        [("visual", PrefixKeys("trunk", TrunkKeys(StemKeys(stemConv, stemNorm), stages)))]
+        [("visual", ModuleGroup(["trunk": ModuleGroup(["stem": stem, "stages": stages])]))]
     }
 
     /// Every stage's output for pixels [B, C, H, W]: stage s is [B, dims[s], H/(4·2^s), W/(4·2^s)].
     public func callAsFunction(_ pixels: Tensor) -> [Tensor] {
         precondition(pixels.rank == 4 && pixels.shape[1] == architecture.inChannels,
                      "ConvNeXt: pixels \(pixels.shape) for a \(architecture.inChannels)-channel trunk")
-        var h = stemNorm(stemConv(pixels))
+        var h = stem(pixels)
         var outputs: [Tensor] = []
         for stage in stages {
             h = stage(h)
@@ -205,18 +194,4 @@ public final class ConvNeXtTrunk: Module {
     public static func isIgnoredKey(_ key: String) -> Bool {
         !key.hasPrefix(keyPrefix) || key.hasPrefix(keyPrefix + "head.")
     }
-}
-
-/// Key layout under `visual.trunk.`: `stem.*`, `stages.*`.
-final class TrunkKeys: Module {
-    let stem: Module, stages: Module
-    init(_ stem: Module, _ stages: Module) { self.stem = stem; self.stages = stages; super.init() }
-    override var children: [(String, Module)] { [("stem", stem), ("stages", stages)] }
-}
-
-/// Puts a child under one more key component.
-final class PrefixKeys: Module {
-    let name: String, child: Module
-    init(_ name: String, _ child: Module) { self.name = name; self.child = child; super.init() }
-    override var children: [(String, Module)] { [(name, child)] }
 }

@@ -16,46 +16,37 @@ public final class ConvGateFusion: Module {
     public let lowResDim: Int
     public let highResDim: Int
 
-    /// Upstream's initialisation: xavier-uniform convs with zero biases, zero output projections, PyTorch-default
-    /// gate linears.
-    public init(lowResDim: Int, highResDim: Int, generator: inout Generator) {
-        self.lowResDim = lowResDim
-        self.highResDim = highResDim
-        func xavier(_ shape: [Int]) -> Tensor {
-            let receptive = shape[2] * shape[3]
-            let fanIn = shape[1] * receptive, fanOut = shape[0] * receptive
-            let bound = (6 / Float(fanIn + fanOut)).squareRoot()
-            return Tensor.rand(shape, low: -bound, high: bound, generator: &generator)
-        }
-        slowConv = Conv2d(weight: xavier([highResDim, highResDim, 1, 1]), bias: Tensor.zeros([highResDim]),
-                          stride: (1, 1), padding: (0, 0), groups: 1)
-        slowProj = Conv2d(weight: Tensor.zeros([lowResDim, highResDim, 1, 1]), bias: Tensor.zeros([lowResDim]),
-                          stride: (1, 1), padding: (0, 0), groups: 1)
-        fastConv = Conv2d(weight: xavier([lowResDim, 1, 7, 7]), bias: Tensor.zeros([lowResDim]),
-                          stride: (1, 1), padding: (3, 3), groups: lowResDim)
-        fastProj = Conv2d(weight: Tensor.zeros([lowResDim, lowResDim, 1, 1]), bias: Tensor.zeros([lowResDim]),
-                          stride: (1, 1), padding: (0, 0), groups: 1)
-        gate = Sequential(Linear(2 * lowResDim, lowResDim / 2, generator: &generator), ActivationLayer(.gelu),
-                          Linear(lowResDim / 2, 1, generator: &generator))
-        super.init()
-    }
-
-    /// Zero weights of the right shapes, to be overwritten by a checkpoint (no random initialisation work).
+    /// Zero weights of the right shapes: a checkpoint overwrites them, or `initialize(generator:)` applies upstream's
+    /// initialisation (no random numbers are drawn until then; untouched memory stays unmapped).
     public init(lowResDim: Int, highResDim: Int) {
         self.lowResDim = lowResDim
         self.highResDim = highResDim
-        func conv(_ shape: [Int], padding: Int = 0, groups: Int = 1) -> Conv2d {
-            Conv2d(weight: Tensor.zeros(shape), bias: Tensor.zeros([shape[0]]), stride: (1, 1),
-                   padding: (padding, padding), groups: groups)
-        }
-        slowConv = conv([highResDim, highResDim, 1, 1])
-        slowProj = conv([lowResDim, highResDim, 1, 1])
-        fastConv = conv([lowResDim, 1, 7, 7], padding: 3, groups: lowResDim)
-        fastProj = conv([lowResDim, lowResDim, 1, 1])
-        gate = Sequential(Linear(weight: Tensor.zeros([lowResDim / 2, 2 * lowResDim]), bias: Tensor.zeros([lowResDim / 2])),
-                          ActivationLayer(.gelu),
-                          Linear(weight: Tensor.zeros([1, lowResDim / 2]), bias: Tensor.zeros([1])))
+        slowConv = Conv2d(highResDim, highResDim, kernelSize: 1)
+        slowProj = Conv2d(highResDim, lowResDim, kernelSize: 1)
+        fastConv = Conv2d(lowResDim, lowResDim, kernelSize: 7, padding: 3, groups: lowResDim)
+        fastProj = Conv2d(lowResDim, lowResDim, kernelSize: 1)
+        gate = Sequential(Linear(2 * lowResDim, lowResDim / 2), ActivationLayer(.gelu), Linear(lowResDim / 2, 1))
         super.init()
+    }
+
+    /// Upstream's initialisation: xavier-uniform convs with zero biases, zero output projections (so the module
+    /// starts as the identity on the CLIP tokens), PyTorch-default gate linears. Draws slow_conv, fast_conv, then
+    /// the two gate linears from `generator`.
+    public func initialize(generator: inout Generator) {
+        func xavier(_ conv: Conv2d) {
+            let shape = conv.weight.shape
+            let receptive = shape[2] * shape[3]
+            let fanIn = shape[1] * receptive, fanOut = shape[0] * receptive
+            let bound = (6 / Float(fanIn + fanOut)).squareRoot()
+            conv.weight.value = Tensor.rand(shape, low: -bound, high: bound, generator: &generator)
+        }
+        xavier(slowConv)
+        xavier(fastConv)
+        for conv in [slowProj, fastProj] { conv.weight.value = Tensor.zeros(conv.weight.shape) }
+        for conv in [slowConv, slowProj, fastConv, fastProj] {
+            if let bias = conv.bias { bias.value = Tensor.zeros(bias.shape) }
+        }
+        for case let linear as Linear in gate.layers { linear.initialize(generator: &generator) }
     }
 
     public override var children: [(String, Module)] {

@@ -2,7 +2,8 @@ import Foundation
 import MGNN
 
 /// A decoder-only LLM with an LM head — HF `LlamaForCausalLM` / `Phi3ForCausalLM` with their checkpoint keys
-/// (`model.embed_tokens`, `model.layers.N.…`, `model.norm`, `lm_head`).
+/// (`model.embed_tokens`, `model.layers.N.…`, `model.norm`, `lm_head`). Its forward pass embeds, runs the
+/// `DecoderLayer`s in order (each owns its attention and MLP), applies the final norm and the head.
 public final class CausalLM: Module {
     public let architecture: LLMArchitecture
     public let embedTokens: Embedding
@@ -20,17 +21,16 @@ public final class CausalLM: Module {
     /// Builds the model with zero weights (memory is mapped lazily until the weights are loaded).
     public init(_ architecture: LLMArchitecture) {
         self.architecture = architecture
-        embedTokens = Embedding(weight: Tensor.zeros([architecture.vocabSize, architecture.hiddenSize]))
-        layers = ModuleList((0..<architecture.numLayers).map { _ in DecoderLayer(architecture) })
+        embedTokens = Embedding(architecture.vocabSize, architecture.hiddenSize)
+        layers = ModuleList((0..<architecture.numLayers).map { DecoderLayer(architecture, layerIndex: $0) })
         norm = RMSNorm(architecture.hiddenSize, eps: architecture.rmsNormEps)
-        lmHead = architecture.tieWordEmbeddings ? nil
-            : placeholderLinear(architecture.vocabSize, architecture.hiddenSize, bias: false)
+        lmHead = architecture.tieWordEmbeddings ? nil : Linear(architecture.hiddenSize, architecture.vocabSize, bias: false)
         inverseFrequencies = architecture.inverseFrequencies
         super.init()
     }
 
     public override var children: [(String, Module)] {
-        var list: [(String, Module)] = [("model", ModelKeys(embedTokens, layers, norm))]
+        var list: [(String, Module)] = [("model", ModuleGroup(["embed_tokens": embedTokens, "layers": layers, "norm": norm]))]
         if let lmHead { list.append(("lm_head", lmHead)) }
         return list
     }
@@ -71,7 +71,7 @@ public final class CausalLM: Module {
         let total = past + l
         let positions = positionIds ?? Array(repeating: Array(past..<total), count: b)
         precondition(positions.count == b && positions.allSatisfy { $0.count == l }, "LLM: position ids must be [\(b)][\(l)]")
-        let (cos, sin) = rotaryTables(positions)
+        let rotary = rotaryTables(positions)
         var mask: Tensor? = nil
         if let attentionMask {
             precondition(attentionMask.count == b && attentionMask.allSatisfy { $0.count == total },
@@ -82,9 +82,7 @@ public final class CausalLM: Module {
         var h = x
         var states = outputHiddenStates ? [x] : []
         for (i, layer) in layers.enumerated() {
-            let run = { (h: Tensor) -> Tensor in
-                self.decoderLayer(layer, index: i, h, cos: cos, sin: sin, mask: mask, cache: cache, past: past)
-            }
+            let run = { (h: Tensor) -> Tensor in layer(h, rotary: rotary, mask: mask, cache: cache) }
             if gradientCheckpointing && cache == nil {
                 h = Tensor.checkpointed(h, parameters: layer.namedParameters().map { $0.1.tensor }, run)
             } else {
@@ -103,32 +101,8 @@ public final class CausalLM: Module {
         return Output(logits: logits, hiddenStates: states, lastHiddenState: final)
     }
 
-    /// One decoder layer on h [B, L, H] (pre-norm attention and MLP, each added to the residual stream).
-    private func decoderLayer(_ layer: DecoderLayer, index i: Int, _ h: Tensor, cos: Tensor, sin: Tensor, mask: Tensor?,
-                              cache: KVCache?, past: Int) -> Tensor {
-        let a = architecture
-        let b = h.shape[0], l = h.shape[1]
-        let normed = layer.inputLayernorm(h)
-        var (q, k, v) = layer.selfAttn.project(normed)
-        q = q.applyingRotary(cos: cos, sin: sin)
-        k = k.applyingRotary(cos: cos, sin: sin)
-        let attended: Tensor
-        if let cache {
-            cache.write(layer: i, key: k, value: v)
-            attended = Tensor.scaledDotProductAttention(
-                query: q, key: cache.keys[i], value: cache.values[i], mask: mask, isCausal: true,
-                causalOffset: past, slidingWindow: a.slidingWindow, keyLength: past + l)
-        } else {
-            attended = Tensor.scaledDotProductAttention(query: q, key: k, value: v, mask: mask, isCausal: true,
-                                                        slidingWindow: a.slidingWindow)
-        }
-        let merged = attended.transposed(1, 2).reshaped([b, l, a.numHeads * a.headDim])
-        let afterAttention = h + layer.selfAttn.oProj(merged)
-        return afterAttention + layer.mlp(layer.postAttentionLayernorm(afterAttention))
-    }
-
     /// cos/sin [B, L, hd] for the given positions.
-    func rotaryTables(_ positions: [[Int]]) -> (Tensor, Tensor) {
+    func rotaryTables(_ positions: [[Int]]) -> (cos: Tensor, sin: Tensor) {
         let hd = architecture.headDim, half = hd / 2
         let b = positions.count, l = positions.first?.count ?? 0
         let cos = Tensor.uninitialized([b, l, hd]), sin = Tensor.uninitialized([b, l, hd])
@@ -164,14 +138,4 @@ public final class CausalLM: Module {
     /// Keys that older checkpoints hold and the model does not use (`rotary_emb.inv_freq` buffers saved by
     /// transformers ≤ 4.30, e.g. Vicuna-1.5's `.bin` shards).
     public static func isIgnoredKey(_ key: String) -> Bool { key.hasSuffix("rotary_emb.inv_freq") }
-}
-
-/// Key layout under `model.`: `embed_tokens`, `layers`, `norm`.
-final class ModelKeys: Module {
-    let embed: Module, layers: Module, norm: Module
-    init(_ embed: Module, _ layers: Module, _ norm: Module) {
-        self.embed = embed; self.layers = layers; self.norm = norm
-        super.init()
-    }
-    override var children: [(String, Module)] { [("embed_tokens", embed), ("layers", layers), ("norm", norm)] }
 }

@@ -1,18 +1,16 @@
 import Foundation
 import MGNN
 
-// The blocks of a LLaMA / Phi-3 decoder layer. Keys follow the HF checkpoints: LLaMA has separate
-// q/k/v/o and gate/up/down projections; Phi-3 fuses q, k, v into `qkv_proj` (rows [q; k; v]) and gate, up into
-// `gate_up_proj` (rows [gate; up]).
-
-/// Zero-initialised linear of the given shape (weights come from a checkpoint; memory is mapped lazily).
-func placeholderLinear(_ out: Int, _ inFeatures: Int, bias: Bool) -> Linear {
-    Linear(weight: Tensor.zeros([out, inFeatures]), bias: bias ? Tensor.zeros([out]) : nil)
-}
+// The blocks of a LLaMA / Phi-3 decoder layer (HF `LlamaDecoderLayer`, `LlamaAttention`, `LlamaMLP`), each with
+// its own forward pass; `CausalLM` embeds, runs the layers in order, norms and projects. Keys follow the HF
+// checkpoints: LLaMA has separate q/k/v/o and gate/up/down projections; Phi-3 fuses q, k, v into `qkv_proj`
+// (rows [q; k; v]) and gate, up into `gate_up_proj` (rows [gate; up]). Weights start at zero (memory is mapped
+// lazily) and come from a checkpoint.
 
 // MARK: - Attention
 
-/// A decoder layer's self-attention projections (Llama or Phi-3 layout) with HF's key names.
+/// A decoder layer's self-attention (Llama or Phi-3 layout) with HF's key names: projections, RoPE, the KV cache,
+/// causal attention with padding mask and sliding window, output projection.
 public final class DecoderAttention: Module {
     /// LLaMA: separate q/k/v projections; Phi-3: one fused `qkv_proj`.
     public enum Projections {
@@ -23,19 +21,22 @@ public final class DecoderAttention: Module {
     let arch: LLMArchitecture
     public let projections: Projections
     public let oProj: Linear
+    /// This layer's slot in a `KVCache` (HF's `layer_idx`).
+    public let layerIndex: Int
 
-    init(_ arch: LLMArchitecture) {
+    init(_ arch: LLMArchitecture, layerIndex: Int) {
         self.arch = arch
+        self.layerIndex = layerIndex
         let q = arch.numHeads * arch.headDim, kv = arch.numKeyValueHeads * arch.headDim
         switch arch.layout {
         case .llama:
-            projections = .separate(q: placeholderLinear(q, arch.hiddenSize, bias: arch.attentionBias),
-                                    k: placeholderLinear(kv, arch.hiddenSize, bias: arch.attentionBias),
-                                    v: placeholderLinear(kv, arch.hiddenSize, bias: arch.attentionBias))
+            projections = .separate(q: Linear(arch.hiddenSize, q, bias: arch.attentionBias),
+                                    k: Linear(arch.hiddenSize, kv, bias: arch.attentionBias),
+                                    v: Linear(arch.hiddenSize, kv, bias: arch.attentionBias))
         case .phi3:
-            projections = .fused(qkv: placeholderLinear(q + 2 * kv, arch.hiddenSize, bias: arch.attentionBias))
+            projections = .fused(qkv: Linear(arch.hiddenSize, q + 2 * kv, bias: arch.attentionBias))
         }
-        oProj = placeholderLinear(arch.hiddenSize, q, bias: arch.attentionBias)
+        oProj = Linear(q, arch.hiddenSize, bias: arch.attentionBias)
         super.init()
     }
 
@@ -46,8 +47,35 @@ public final class DecoderAttention: Module {
         }
     }
 
+    /// Self-attention on the normed hidden states x [B, L, H] → [B, L, H].
+    ///
+    /// - rotary: cos and sin [B, L, hd] for the positions of x (`CausalLM` computes them once per forward pass).
+    /// - mask: [B, 1, 1, S], 1 for real and 0 for padded key positions (S = cached + new positions); nil = all real.
+    /// - cache: when given, this layer's keys and values are written at the cache's current length (the positions
+    ///   before this forward pass; `CausalLM` advances it after the last layer) and attention covers the cached and
+    ///   the new positions.
+    public func callAsFunction(_ x: Tensor, rotary: (cos: Tensor, sin: Tensor), mask: Tensor?, cache: KVCache?) -> Tensor {
+        let b = x.shape[0], l = x.shape[1]
+        var (q, k, v) = project(x)
+        q = q.applyingRotary(cos: rotary.cos, sin: rotary.sin)
+        k = k.applyingRotary(cos: rotary.cos, sin: rotary.sin)
+        let attended: Tensor
+        if let cache {
+            let past = cache.length
+            cache.write(layer: layerIndex, key: k, value: v)
+            attended = Tensor.scaledDotProductAttention(
+                query: q, key: cache.keys[layerIndex], value: cache.values[layerIndex], mask: mask, isCausal: true,
+                causalOffset: past, slidingWindow: arch.slidingWindow, keyLength: past + l)
+        } else {
+            attended = Tensor.scaledDotProductAttention(query: q, key: k, value: v, mask: mask, isCausal: true,
+                                                        slidingWindow: arch.slidingWindow)
+        }
+        let merged = attended.transposed(1, 2).reshaped([b, l, arch.numHeads * arch.headDim])
+        return oProj(merged)
+    }
+
     /// Projects [B, L, H] to q [B, heads, L, hd], k and v [B, kvHeads, L, hd].
-    func project(_ x: Tensor) -> (Tensor, Tensor, Tensor) {
+    private func project(_ x: Tensor) -> (Tensor, Tensor, Tensor) {
         let b = x.shape[0], l = x.shape[1], hd = arch.headDim
         let q: Tensor, k: Tensor, v: Tensor
         switch projections {
@@ -80,12 +108,12 @@ public final class DecoderMLP: Module {
         intermediate = arch.intermediateSize
         switch arch.layout {
         case .llama:
-            projections = .separate(gate: placeholderLinear(arch.intermediateSize, arch.hiddenSize, bias: arch.mlpBias),
-                                    up: placeholderLinear(arch.intermediateSize, arch.hiddenSize, bias: arch.mlpBias))
+            projections = .separate(gate: Linear(arch.hiddenSize, arch.intermediateSize, bias: arch.mlpBias),
+                                    up: Linear(arch.hiddenSize, arch.intermediateSize, bias: arch.mlpBias))
         case .phi3:
-            projections = .fused(gateUp: placeholderLinear(2 * arch.intermediateSize, arch.hiddenSize, bias: arch.mlpBias))
+            projections = .fused(gateUp: Linear(arch.hiddenSize, 2 * arch.intermediateSize, bias: arch.mlpBias))
         }
-        downProj = placeholderLinear(arch.hiddenSize, arch.intermediateSize, bias: arch.mlpBias)
+        downProj = Linear(arch.intermediateSize, arch.hiddenSize, bias: arch.mlpBias)
         super.init()
     }
 
@@ -96,8 +124,8 @@ public final class DecoderMLP: Module {
         }
     }
 
-    /// down(silu(gate(x)) ⊙ up(x))
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    /// down(silu(gate(x)) ⊙ up(x)), [B, L, H] → [B, L, H].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
         switch projections {
         case .separate(let gate, let up):
             return downProj(gate(x).silu() * up(x))
@@ -116,8 +144,8 @@ public final class DecoderLayer: Module {
     public let mlp: DecoderMLP
     public let inputLayernorm, postAttentionLayernorm: RMSNorm
 
-    init(_ arch: LLMArchitecture) {
-        selfAttn = DecoderAttention(arch)
+    init(_ arch: LLMArchitecture, layerIndex: Int) {
+        selfAttn = DecoderAttention(arch, layerIndex: layerIndex)
         mlp = DecoderMLP(arch)
         inputLayernorm = RMSNorm(arch.hiddenSize, eps: arch.rmsNormEps)
         postAttentionLayernorm = RMSNorm(arch.hiddenSize, eps: arch.rmsNormEps)
@@ -127,5 +155,12 @@ public final class DecoderLayer: Module {
     public override var children: [(String, Module)] {
         [("self_attn", selfAttn), ("mlp", mlp), ("input_layernorm", inputLayernorm),
          ("post_attention_layernorm", postAttentionLayernorm)]
+    }
+
+    /// One layer on the residual stream h [B, L, H]: h + attn(norm(h)), then + mlp(norm(·)). `rotary`, `mask` and
+    /// `cache` as `DecoderAttention` takes them.
+    public func callAsFunction(_ h: Tensor, rotary: (cos: Tensor, sin: Tensor), mask: Tensor?, cache: KVCache?) -> Tensor {
+        let afterAttention = h + selfAttn(inputLayernorm(h), rotary: rotary, mask: mask, cache: cache)
+        return afterAttention + mlp(postAttentionLayernorm(afterAttention))
     }
 }

@@ -58,19 +58,12 @@ public final class MGLLaVAModel: Module {
     public static let imageTokenIndex = ConversationEncoder.imageTokenIndex
     public static let ignoreIndex = ConversationEncoder.ignoreIndex
 
-    /// How the modules MG-LLaVA adds (fusion, projectors) start.
-    public enum Initialization {
-        /// Upstream's: fusion xavier-uniform with zero output projections (the identity), projectors PyTorch's
-        /// default uniform, from a seeded generator.
-        case upstream(seed: UInt64)
-        /// Zero weights of the right shapes, for weights that a checkpoint overwrites next (or for shape and memory
-        /// checks): no random numbers are drawn and untouched memory stays unmapped.
-        case placeholder
-    }
-
+    /// Puts the towers and the LLM together with the modules MG-LLaVA adds (fusion, projectors) at zero weights of
+    /// the right shapes: a checkpoint overwrites them next, or `initialize(generator:)` applies upstream's
+    /// initialisation (no random numbers are drawn until then; untouched memory stays unmapped). The towers are
+    /// frozen.
     public init(visualEncoder: CLIPVisionModel, visualEncoderAux: ConvNeXtTrunk, llm: CausalLM,
-                visualSelectLayer: Int = -2, boxExtractor: BoxFeatureExtractor = BoxFeatureExtractor(),
-                initialization: Initialization) {
+                visualSelectLayer: Int = -2, boxExtractor: BoxFeatureExtractor = BoxFeatureExtractor()) {
         self.visualEncoder = visualEncoder
         self.visualEncoderAux = visualEncoderAux
         self.llm = llm
@@ -79,28 +72,27 @@ public final class MGLLaVAModel: Module {
         let low = visualEncoder.architecture.hiddenSize
         let dims = visualEncoderAux.architecture.dims
         let h = llm.architecture.hiddenSize
-        switch initialization {
-        case .upstream(let seed):
-            var generator = Generator(seed: seed)
-            fuseModule = ConvGateFusion(lowResDim: low, highResDim: dims[dims.count - 1], generator: &generator)
-            projector = Sequential(Linear(low, h, generator: &generator), ActivationLayer(.gelu),
-                                   Linear(h, h, generator: &generator))
-            bboxProjector = Sequential(Linear(dims.reduce(0, +), h, generator: &generator), ActivationLayer(.gelu),
-                                       Linear(h, h, generator: &generator))
-        case .placeholder:
-            func linear(_ i: Int, _ o: Int) -> Linear { Linear(weight: Tensor.zeros([o, i]), bias: Tensor.zeros([o])) }
-            fuseModule = ConvGateFusion(lowResDim: low, highResDim: dims[dims.count - 1])
-            projector = Sequential(linear(low, h), ActivationLayer(.gelu), linear(h, h))
-            bboxProjector = Sequential(linear(dims.reduce(0, +), h), ActivationLayer(.gelu), linear(h, h))
-        }
+        fuseModule = ConvGateFusion(lowResDim: low, highResDim: dims[dims.count - 1])
+        projector = Sequential(Linear(low, h), ActivationLayer(.gelu), Linear(h, h))
+        bboxProjector = Sequential(Linear(dims.reduce(0, +), h), ActivationLayer(.gelu), Linear(h, h))
         super.init()
         visualEncoder.freeze()
         visualEncoderAux.freeze()
     }
 
+    /// Upstream's initialisation of the modules MG-LLaVA adds: the fusion's (xavier-uniform convs, zero output
+    /// projections: the identity), then PyTorch's default uniform for the projector's and the box projector's
+    /// linears, in that order from `generator`. The towers and the LLM are left as they are (they are loaded).
+    public func initialize(generator: inout Generator) {
+        fuseModule.initialize(generator: &generator)
+        for mlp in [projector, bboxProjector] {
+            for case let linear as Linear in mlp.layers { linear.initialize(generator: &generator) }
+        }
+    }
+
     public override var children: [(String, Module)] {
         [("visual_encoder", visualEncoder), ("visual_encoder_aux", visualEncoderAux), ("fuse_module", fuseModule),
-         ("projector", PrefixModule("model", projector)), ("bbox_projector", PrefixModule("model", bboxProjector)),
+         ("projector", ModuleGroup(["model": projector])), ("bbox_projector", ModuleGroup(["model": bboxProjector])),
          ("llm", llm)]
     }
 
@@ -215,13 +207,6 @@ public final class MGLLaVAModel: Module {
         let logits = out.logits ?? Tensor.zeros([0])
         return Output(inputs: inputs, logits: logits, loss: CausalLM.causalLoss(logits: logits, labels: inputs.labels))
     }
-}
-
-/// Puts a child under one more key component (`projector` → `projector.model.0…`).
-final class PrefixModule: Module {
-    let name: String, child: Module
-    init(_ name: String, _ child: Module) { self.name = name; self.child = child; super.init() }
-    override var children: [(String, Module)] { [(name, child)] }
 }
 
 /// Image sizes that the towers cannot pair up (see `MGLLaVAModel.checkImageSizeAux`).

@@ -13,27 +13,25 @@ public final class Conv2d: Module, Layer {
     public var outChannels: Int { weight.shape[0] }
     public var kernelSize: (Int, Int) { (weight.shape[2], weight.shape[3]) }
 
-    /// PyTorch's default initialisation: weight and bias ~ U(−1/√fan_in, 1/√fan_in), fan_in = in/groups·kH·kW.
+    /// Zero weights [out, in/groups, kH, kW] (and a zero bias [out]): the shape a checkpoint fills, or that
+    /// `initialize(generator:)` draws for (memory is mapped lazily until then).
     public convenience init(
         _ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
-        padding: (Int, Int) = (0, 0), groups: Int = 1, bias: Bool = true, generator: inout Generator
+        padding: (Int, Int) = (0, 0), groups: Int = 1, bias: Bool = true
     ) {
         precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
                      "Conv2d: groups \(groups) must divide in (\(inChannels)) and out (\(outChannels)) channels")
-        let shape = [outChannels, inChannels / groups, kernelSize.0, kernelSize.1]
-        let bound = Initialization.uniformBound(fanIn: shape[1] * shape[2] * shape[3])
-        let w = Initialization.uniform(shape, bound: bound, generator: &generator)
-        let b = bias ? Initialization.uniform([outChannels], bound: bound, generator: &generator) : nil
-        self.init(weight: w, bias: b, stride: stride, padding: padding, groups: groups)
+        self.init(weight: Tensor.zeros([outChannels, inChannels / groups, kernelSize.0, kernelSize.1]),
+                  bias: bias ? Tensor.zeros([outChannels]) : nil, stride: stride, padding: padding, groups: groups)
     }
 
-    /// Square kernel, equal strides and paddings.
+    /// Square kernel, equal strides and paddings; zero weights.
     public convenience init(
         _ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1,
-        bias: Bool = true, generator: inout Generator
+        bias: Bool = true
     ) {
         self.init(inChannels, outChannels, kernelSize: (kernelSize, kernelSize), stride: (stride, stride),
-                  padding: (padding, padding), groups: groups, bias: bias, generator: &generator)
+                  padding: (padding, padding), groups: groups, bias: bias)
     }
 
     /// Given weights: `weight` OIHW, `bias` [out].
@@ -48,6 +46,17 @@ public final class Conv2d: Module, Layer {
         self.padding = padding
         self.groups = groups
         super.init()
+    }
+
+    /// PyTorch's default initialisation (`reset_parameters`): weight, then bias, ~ U(−1/√fan_in, 1/√fan_in),
+    /// fan_in = in/groups·kH·kW. Returns the layer.
+    @discardableResult
+    public func initialize(generator: inout Generator) -> Conv2d {
+        let shape = weight.shape
+        let bound = Initialization.uniformBound(fanIn: shape[1] * shape[2] * shape[3])
+        weight.value = Initialization.uniform(shape, bound: bound, generator: &generator)
+        if let bias { bias.value = Initialization.uniform(bias.shape, bound: bound, generator: &generator) }
+        return self
     }
 
     public override var ownParameters: [(String, Parameter)] {

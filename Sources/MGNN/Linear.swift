@@ -8,12 +8,10 @@ public final class Linear: Module, Layer {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
 
-    /// PyTorch's default initialisation: weight and bias ~ U(−1/√in, 1/√in).
-    public convenience init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, generator: inout Generator) {
-        let bound = Initialization.uniformBound(fanIn: inFeatures)
-        let w = Initialization.uniform([outFeatures, inFeatures], bound: bound, generator: &generator)
-        let b = bias ? Initialization.uniform([outFeatures], bound: bound, generator: &generator) : nil
-        self.init(weight: w, bias: b)
+    /// Zero weights [out, in] (and a zero bias [out]): the shape a checkpoint fills, or that `initialize(generator:)`
+    /// draws for (memory is mapped lazily until then).
+    public convenience init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) {
+        self.init(weight: Tensor.zeros([outFeatures, inFeatures]), bias: bias ? Tensor.zeros([outFeatures]) : nil)
     }
 
     /// Given weights: `weight` [out, in], `bias` [out].
@@ -23,6 +21,16 @@ public final class Linear: Module, Layer {
         self.weight = Parameter(weight)
         self.bias = bias.map { Parameter($0) }
         super.init()
+    }
+
+    /// PyTorch's default initialisation (`reset_parameters`): weight, then bias, ~ U(−1/√in, 1/√in). Returns the
+    /// layer, so that `Linear(4, 8).initialize(generator: &g)` builds a randomly initialised one.
+    @discardableResult
+    public func initialize(generator: inout Generator) -> Linear {
+        let bound = Initialization.uniformBound(fanIn: inFeatures)
+        weight.value = Initialization.uniform(weight.shape, bound: bound, generator: &generator)
+        if let bias { bias.value = Initialization.uniform(bias.shape, bound: bound, generator: &generator) }
+        return self
     }
 
     public override var ownParameters: [(String, Parameter)] {

@@ -8,14 +8,13 @@ public final class MLP: Module, Layer {
     public let activation: Activation
     public let names: (String, String)
 
-    /// in → hidden → out (out defaults to in), PyTorch default initialisation.
+    /// in → hidden → out (out defaults to in), zero weights (see `initialize(generator:)`).
     public convenience init(
         _ inFeatures: Int, hidden: Int, out outFeatures: Int? = nil, activation: Activation, bias: Bool = true,
-        names: (String, String) = ("fc1", "fc2"), generator: inout Generator
+        names: (String, String) = ("fc1", "fc2")
     ) {
-        let fc1 = Linear(inFeatures, hidden, bias: bias, generator: &generator)
-        let fc2 = Linear(hidden, outFeatures ?? inFeatures, bias: bias, generator: &generator)
-        self.init(fc1: fc1, fc2: fc2, activation: activation, names: names)
+        self.init(fc1: Linear(inFeatures, hidden, bias: bias), fc2: Linear(hidden, outFeatures ?? inFeatures, bias: bias),
+                  activation: activation, names: names)
     }
 
     public init(fc1: Linear, fc2: Linear, activation: Activation, names: (String, String) = ("fc1", "fc2")) {
@@ -25,6 +24,14 @@ public final class MLP: Module, Layer {
         self.activation = activation
         self.names = names
         super.init()
+    }
+
+    /// PyTorch's default initialisation of both linears, first then second. Returns the MLP.
+    @discardableResult
+    public func initialize(generator: inout Generator) -> MLP {
+        fc1.initialize(generator: &generator)
+        fc2.initialize(generator: &generator)
+        return self
     }
 
     public override var children: [(String, Module)] { [(names.0, fc1), (names.1, fc2)] }

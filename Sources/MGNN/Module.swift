@@ -17,8 +17,9 @@ import MGTensor
 /// }
 /// ```
 ///
-/// Lists of blocks are a `ModuleList` child (keys `layers.0…`); a child named "" is transparent (its entries
-/// take the parent's prefix). Keys are recomputed on every call, which is cheap at a few thousand entries and
+/// Lists of blocks are a `ModuleList` child (keys `layers.0…`); a key prefix with no module of its own in the
+/// forward pass (HF's `model.`, CLIP's `encoder.`) is a `ModuleGroup` child; a child named "" is transparent (its
+/// entries take the parent's prefix). Keys are recomputed on every call, which is cheap at a few thousand entries and
 /// means the tree can never disagree with itself.
 open class Module {
     /// Training mode (dropout active). Set for a whole subtree with `train()` / `eval()`.

@@ -29,9 +29,9 @@ public enum SpiralDemo {
     }
 
     static func makeModel(_ generator: inout Generator) -> Sequential {
-        Sequential(Linear(2, 64, generator: &generator), ActivationLayer(.gelu),
-                   Linear(64, 64, generator: &generator), ActivationLayer(.gelu),
-                   Linear(64, 3, generator: &generator))
+        Sequential(Linear(2, 64).initialize(generator: &generator), ActivationLayer(.gelu),
+                   Linear(64, 64).initialize(generator: &generator), ActivationLayer(.gelu),
+                   Linear(64, 3).initialize(generator: &generator))
     }
 
     static func accuracy(_ model: Sequential, _ x: Tensor, _ labels: [Int]) -> Double {

@@ -5,7 +5,8 @@ import MGTestSupport
 final class FusionTests: XCTestCase {
     func makeFusion(randomProjections: Bool) -> ConvGateFusion {
         var gen = Generator(seed: 4)
-        let fusion = ConvGateFusion(lowResDim: 8, highResDim: 6, generator: &gen)
+        let fusion = ConvGateFusion(lowResDim: 8, highResDim: 6)
+        fusion.initialize(generator: &gen)
         if randomProjections {
             for p in [fusion.slowProj.weight, fusion.fastProj.weight] {
                 p.value = Tensor.randn(p.shape, std: 0.3, generator: &gen)

@@ -82,8 +82,7 @@ final class RealConfigKeyTests: XCTestCase {
         for (variant, llmFolder) in [("vicuna7b", "vicuna-7b-v1.5"), ("vicuna13b", "vicuna-13b-v1.5"),
                                      ("llama3-8b", "Meta-Llama-3-8B-Instruct"), ("phi3-mini", "Phi-3-mini-4k-instruct"),
                                      ("yi-34b", "Yi-1.5-34B-Chat")] {
-            let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: convnext, llm: try llm(llmFolder),
-                                     initialization: .placeholder)
+            let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: convnext, llm: try llm(llmFolder))
             let pretrain = try manifest("mg-llava-\(variant)-pretrain.pth")
             assertSameKeys(ours(model) { k in ["fuse_module", "projector", "bbox_projector"].contains { Module.key(k, hasPrefix: $0) } },
                            pretrain.shapes, "\(variant) pretrain .pth")

@@ -28,7 +28,7 @@ final class LayerTests: XCTestCase {
         // Windows over the zero-padded 5×5 at rows/cols {−1,0} and {1,2}: {1}, {2,3}, {4,7}, {5,6,8,9}.
         XCTAssertEqual(padded(x).toArray(), [2, 6, 12, 29])
         var gen = Generator(seed: 1)
-        let depthwise = Conv2d(4, 8, kernelSize: 3, padding: 1, groups: 4, generator: &gen)
+        let depthwise = Conv2d(4, 8, kernelSize: 3, padding: 1, groups: 4).initialize(generator: &gen)
         XCTAssertEqual(depthwise.weight.shape, [8, 1, 3, 3])
         XCTAssertEqual(depthwise.inChannels, 4)
         XCTAssertEqual(depthwise(Tensor.ones([2, 4, 5, 5])).shape, [2, 8, 5, 5])
@@ -92,14 +92,14 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(sequential(Tensor([3, 1, 1, 3], shape: [2, 2])).toArray(), [5, 6, 1, 0])
 
         var gen = Generator(seed: 9)
-        let named = MLP(4, hidden: 8, activation: .silu, names: ("gate", "down"), generator: &gen)
+        let named = MLP(4, hidden: 8, activation: .silu, names: ("gate", "down")).initialize(generator: &gen)
         XCTAssertEqual(named.namedParameters().map { $0.0 }, ["gate.weight", "gate.bias", "down.weight", "down.bias"])
         XCTAssertEqual(named.fc2.outFeatures, 4)
     }
 
     func testDefaultInitialisationFollowsPyTorch() {
         var gen = Generator(seed: 42)
-        let linear = Linear(64, 32, generator: &gen)
+        let linear = Linear(64, 32).initialize(generator: &gen)
         let bound: Float = 1 / 8  // 1/√64
         for values in [linear.weight.value.toArray(), linear.bias!.value.toArray()] {
             XCTAssertTrue(values.allSatisfy { abs($0) <= bound })
@@ -109,13 +109,13 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(std, bound / Float(3).squareRoot(), accuracy: 0.005, "U(−b, b) has std b/√3")
 
         // Conv fan_in = in/groups · kH · kW = 2 · 3 · 3.
-        let conv = Conv2d(4, 6, kernelSize: 3, groups: 2, generator: &gen)
+        let conv = Conv2d(4, 6, kernelSize: 3, groups: 2).initialize(generator: &gen)
         let convBound = 1 / Float(18).squareRoot()
         let cw = conv.weight.value.toArray()
         XCTAssertTrue(cw.allSatisfy { abs($0) <= convBound })
         XCTAssertGreaterThan(cw.map { abs($0) }.max()!, 0.8 * convBound)
 
-        let embedding = Embedding(1000, 8, generator: &gen).weight.value.toArray()
+        let embedding = Embedding(1000, 8).initialize(generator: &gen).weight.value.toArray()
         let mean = embedding.reduce(0, +) / Float(embedding.count)
         let variance = embedding.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Float(embedding.count)
         XCTAssertEqual(mean, 0, accuracy: 0.05)
@@ -123,6 +123,6 @@ final class LayerTests: XCTestCase {
 
         // Same seed, same weights.
         var a = Generator(seed: 7), b = Generator(seed: 7)
-        XCTAssertEqual(Linear(3, 3, generator: &a).weight.value.toArray(), Linear(3, 3, generator: &b).weight.value.toArray())
+        XCTAssertEqual(Linear(3, 3).initialize(generator: &a).weight.value.toArray(), Linear(3, 3).initialize(generator: &b).weight.value.toArray())
     }
 }

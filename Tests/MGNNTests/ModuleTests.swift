@@ -20,7 +20,7 @@ final class ModuleTests: XCTestCase {
 
     func testSharedParameterIsListedOnce() {
         var gen = Generator(seed: 5)
-        let a = Linear(2, 2, bias: false, generator: &gen)
+        let a = Linear(2, 2, bias: false).initialize(generator: &gen)
         let tied = Linear(weight: a.weight.value, bias: nil)
         final class Tied: Module {
             let a: Linear, b: Linear
@@ -131,7 +131,7 @@ final class ModuleTests: XCTestCase {
 
     func testAdamWTrainsALinearModelThroughTheModuleAPI() {
         var gen = Generator(seed: 11)
-        let model = Linear(3, 1, generator: &gen)
+        let model = Linear(3, 1).initialize(generator: &gen)
         let x = Tensor.randn([16, 3], generator: &gen)
         let target = x.linear(weight: Tensor([1, -2, 0.5], shape: [1, 3]), bias: Tensor([0.3]))
         let optimizer = AdamW(model.namedParameters(), lr: 0.05, weightDecay: 0)

@@ -7,8 +7,8 @@ final class TinyAttention: Module {
     let kProj: Linear
 
     init(dim: Int, generator: inout Generator) {
-        qProj = Linear(dim, dim, generator: &generator)
-        kProj = Linear(dim, dim, bias: false, generator: &generator)
+        qProj = Linear(dim, dim).initialize(generator: &generator)
+        kProj = Linear(dim, dim, bias: false).initialize(generator: &generator)
     }
 
     override var children: [(String, Module)] { [("q_proj", qProj), ("k_proj", kProj)] }
@@ -47,9 +47,9 @@ final class TinyProjector: Module {
 
     init(inDim: Int, outDim: Int, generator: inout Generator) {
         model = Sequential(
-            Linear(inDim, outDim, generator: &generator),
+            Linear(inDim, outDim).initialize(generator: &generator),
             ActivationLayer(.gelu),
-            Linear(outDim, outDim, generator: &generator))
+            Linear(outDim, outDim).initialize(generator: &generator))
     }
 
     override var children: [(String, Module)] { [("model", model)] }
@@ -68,7 +68,7 @@ final class TinyModel: Module {
         encoder = TinyEncoder(dim: 4, count: 2, generator: &gen)
         projector = TinyProjector(inDim: 4, outDim: 3, generator: &gen)
         llm = RMSNorm(3)
-        llmExtra = Linear(3, 2, generator: &gen)
+        llmExtra = Linear(3, 2).initialize(generator: &gen)
         dropout = Dropout(p: 0.5, seed: 3)
         positions = Buffer(Tensor(int64: [0, 1, 2], shape: [3]))
     }

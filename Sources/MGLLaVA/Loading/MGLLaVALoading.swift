@@ -37,8 +37,11 @@ extension MGLLaVAModel {
         let clip = try CLIPVisionModel.load(directory: visualEncoder)
         let convnext = try ConvNeXtTrunk.load(directory: visualEncoderAux)
         let decoder = try CausalLM.load(directory: llm, frozen: frozen)
-        let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: convnext, llm: decoder,
-                                 initialization: frozen && pth != nil ? .placeholder : .upstream(seed: seed))
+        let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: convnext, llm: decoder)
+        if !(frozen && pth != nil) {
+            var generator = Generator(seed: seed)
+            model.initialize(generator: &generator)
+        }
         if frozen { model.freeze() }
         if let pth { try model.loadCheckpoint(pth, inPlaceWhenFrozen: frozen) }
         return model

@@ -30,9 +30,8 @@ public struct TrainedModules {
             guard let w0 = g["model.0.weight"], let w2 = g["model.2.weight"] else {
                 throw MGLLaVALoadError(source: weights.description, reason: "\(prefix) lacks model.0.weight or model.2.weight")
             }
-            let mlp = Sequential(Linear(weight: Tensor.zeros(w0.shape), bias: Tensor.zeros([w0.shape[0]])), ActivationLayer(.gelu),
-                                 Linear(weight: Tensor.zeros(w2.shape), bias: Tensor.zeros([w2.shape[0]])))
-            try PrefixModule("model", mlp).load(g, source: weights.description + " (\(prefix))")
+            let mlp = Sequential(Linear(w0.shape[1], w0.shape[0]), ActivationLayer(.gelu), Linear(w2.shape[1], w2.shape[0]))
+            try ModuleGroup(["model": mlp]).load(g, source: weights.description + " (\(prefix))")
             result[keyPath: keyPath] = mlp
         }
         return result
