@@ -4,6 +4,7 @@ import Foundation
 /// spiral with the machinery the MG-LLaVA trainer uses (autograd, AdamW, warmup + cosine per iteration, global-norm
 /// clipping), checkpointed with the atomic safetensors writer and reloaded strictly into a fresh model.
 public enum SpiralDemo {
+    /// What a demo run measured and where it wrote its files.
     public struct Result: Sendable {
         public var parameters: Int
         public var firstLoss: Float
