@@ -138,19 +138,14 @@ public final class MGLLaVAModel: Module {
                 guard let p = samples[i].pixelValuesAux else { preconditionFailure("sample \(i) has an image slot but no aux pixels") }
                 return p
             }, axis: 0)
-            let (low, stages) = withNoGrad {
-                (visualEncoder.features(pixels, selectLayer: visualSelectLayer), visualEncoderAux(pixelsAux))
-            }
-            let f = fuseModule(low: low, high: stages[stages.count - 1])
-            fused = f
-            imageTokens = projector(f)
-            let auxSize = pixelsAux.shape[3]
-            for (row, i) in imageIndices.enumerated() {
-                let perImage = stages.map { $0.slice(axis: 0, row, row + 1) }
-                let features = boxExtractor(stages: perImage, boxes: samples[i].boxes, auxSize: auxSize)
-                boxFeatures.append(features)
-                boxTokens.append(bboxProjector(features))
-            }
+            let encoded = VisualEncoding.encode(
+                pixels: pixels, pixelsAux: pixelsAux, boxes: imageIndices.map { samples[$0].boxes },
+                visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux, selectLayer: visualSelectLayer,
+                fusion: fuseModule, projector: projector, bboxProjector: bboxProjector, boxExtractor: boxExtractor)
+            fused = encoded.fused
+            imageTokens = encoded.imageTokens
+            boxFeatures = encoded.boxFeatures
+            boxTokens = encoded.boxTokens
         }
         // Splice per sample.
         var rows: [Tensor] = [], labels: [[Int]] = []

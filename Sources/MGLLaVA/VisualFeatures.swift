@@ -25,23 +25,23 @@ public enum VisualFeatures {
             "pixel_values": visual.pixelValues, "pixel_values_aux": visual.pixelValuesAux,
             "boxes": Tensor(visual.boxes.flatMap { [$0.x1, $0.y1, $0.x2, $0.y2] }, shape: [visual.boxes.count, 4]),
         ]
-        try withNoGrad {
-            let low = clip.features(visual.pixelValues.unsqueezed(0))
-            let stages = trunk(visual.pixelValuesAux.unsqueezed(0))
-            tensors["clip_features"] = low.squeezed(0)
-            for (i, s) in stages.enumerated() { tensors["convnext_stage_\(i)"] = s.squeezed(0) }
-            let boxFeatures = BoxFeatureExtractor()(stages: stages, boxes: visual.boxes, auxSize: imageSizeAux)
-            tensors["box_features"] = boxFeatures
-            guard let pth else { return }
-            let modules = try TrainedModules.load(pth, lowResDim: clip.architecture.hiddenSize,
-                                                  highResDim: trunk.architecture.dims[trunk.architecture.dims.count - 1])
-            if let fusion = modules.fusion {
-                let fused = fusion(low: low, high: stages[stages.count - 1])
-                tensors["fused"] = fused.squeezed(0)
-                if let projector = modules.projector { tensors["image_tokens"] = projector(fused).squeezed(0) }
-            }
-            if let bbox = modules.bboxProjector { tensors["box_tokens"] = bbox(boxFeatures) }
+        let modules = try pth.map {
+            try TrainedModules.load($0, lowResDim: clip.architecture.hiddenSize,
+                                   highResDim: trunk.architecture.dims[trunk.architecture.dims.count - 1])
         }
+        // The same computation `MGLLaVAModel.prepareInputs` runs, with whichever trained modules the checkpoint has.
+        let encoded = withNoGrad {
+            VisualEncoding.encode(pixels: visual.pixelValues.unsqueezed(0), pixelsAux: visual.pixelValuesAux.unsqueezed(0),
+                                  boxes: [visual.boxes], visualEncoder: clip, visualEncoderAux: trunk, selectLayer: -2,
+                                  fusion: modules?.fusion, projector: modules?.projector,
+                                  bboxProjector: modules?.bboxProjector, boxExtractor: BoxFeatureExtractor())
+        }
+        tensors["clip_features"] = encoded.clipFeatures.squeezed(0)
+        for (i, s) in encoded.stages.enumerated() { tensors["convnext_stage_\(i)"] = s.squeezed(0) }
+        tensors["box_features"] = encoded.boxFeatures[0]
+        if let fused = encoded.fused { tensors["fused"] = fused.squeezed(0) }
+        if let tokens = encoded.imageTokens { tensors["image_tokens"] = tokens.squeezed(0) }
+        if let boxTokens = encoded.boxTokens.first { tensors["box_tokens"] = boxTokens }
         return (tensors, visual.usedDummyBox)
     }
 }
