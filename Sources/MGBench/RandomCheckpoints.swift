@@ -14,30 +14,12 @@ public enum RandomCheckpoints {
         try? FileManager.default.removeItem(at: dir.appendingPathComponent("config.json"))
         try FileManager.default.copyItem(at: config, to: dir.appendingPathComponent("config.json"))
         let params = skeleton.namedParameters().map { ($0.0, $0.1.shape) }
-        var shards: [[(String, [Int])]] = [[]]
-        var size = 0
-        for (name, shape) in params {
-            let bytes = shape.reduce(1, *) * 2
-            if size + bytes > 5_000_000_000 && !shards[shards.count - 1].isEmpty { shards.append([]); size = 0 }
-            shards[shards.count - 1].append((name, shape))
-            size += bytes
-        }
+        let shapes = Dictionary(params, uniquingKeysWith: { first, _ in first })
+        let entries = params.map { (key: $0.0, byteCount: $0.1.reduce(1, *) * 2) }
         var state: UInt64 = 0x2545_F491_4F6C_DD1D
-        var weightMap: [String: String] = [:]
-        var total = 0
-        for (i, shard) in shards.enumerated() {
-            let file = String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
-            var tensors: [String: Tensor] = [:]
-            for (name, shape) in shard {
-                tensors[name] = RandomWeights.bf16(shape: shape, state: &state)
-                weightMap[name] = file
-                total += shape.reduce(1, *) * 2
-            }
-            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: dir.appendingPathComponent(file))
-            log("wrote \(file)")
-        }
-        let index: [String: Any] = ["metadata": ["total_size": total], "weight_map": weightMap]
-        try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
-            .write(to: dir.appendingPathComponent("model.safetensors.index.json"), options: .atomic)
+        try SafeTensorsWriter.writeSharded(entries, maxShardBytes: 5_000_000_000, metadata: ["format": "pt"],
+                                           indexSingleShard: true, to: dir) { name in
+            RandomWeights.bf16(shape: shapes[name] ?? [], state: &state)
+        } didWriteShard: { log("wrote \($0)") }
     }
 }

@@ -167,11 +167,11 @@ final class PickleMachine {
 
     // MARK: - Errors
 
-    func invalid(_ reason: String) -> TorchCheckpointError {
+    func invalid(_ reason: String) -> CheckpointError {
         .invalidPickle(path: path, entry: entryName, offset: opcodeOffset, reason: reason)
     }
 
-    func invalidStorage(_ reason: String) -> TorchCheckpointError {
+    func invalidStorage(_ reason: String) -> CheckpointError {
         .invalidStorage(path: path, entry: entryName, offset: opcodeOffset, reason: reason)
     }
 
@@ -579,7 +579,7 @@ final class PickleMachine {
     func readUInt32() throws -> UInt32 { UInt32(littleEndian: try read(4).loadUnaligned(as: UInt32.self)) }
     func readUInt64() throws -> UInt64 { UInt64(littleEndian: try read(8).loadUnaligned(as: UInt64.self)) }
 
-    private func truncated(_ wanted: UInt64) -> TorchCheckpointError {
+    private func truncated(_ wanted: UInt64) -> CheckpointError {
         invalid("\(opcode.name) needs \(wanted) more bytes but only \(data.count - position) remain "
                 + "(truncated pickle or corrupt length)")
     }

@@ -112,7 +112,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public func tensor(_ key: String, copy: Bool = false) throws -> Tensor {
         let info = try info(for: key)
         guard let dtype = info.dtype.tensorDType else {
-            throw CheckpointError.unsupportedDType(path: path, key: key, dtype: info.dtype.rawValue)
+            throw CheckpointError.unsupportedDType(path: path, key: key, dtype: info.dtype.rawValue,
+                                                   format: .safetensors)
         }
         let source = base + info.fileRange.lowerBound
         let storage: Storage

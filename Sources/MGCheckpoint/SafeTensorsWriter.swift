@@ -72,6 +72,80 @@ public enum SafeTensorsWriter {
         }
     }
 
+    // MARK: - Sharded
+
+    /// Writes a checkpoint in Hugging Face's sharded layout into `directory` (which must exist):
+    /// `model-00001-of-0000N.safetensors`, … plus `model.safetensors.index.json` holding `metadata.total_size` (the
+    /// bytes of tensor data written) and `weight_map` (key → shard file). When everything fits one shard and
+    /// `indexSingleShard` is false, it writes a lone `model.safetensors` and no index, as transformers'
+    /// `save_pretrained` does.
+    ///
+    /// `entries` fixes the order and the split: shards fill in that order, and a new one starts when the next
+    /// tensor would take the current one past `maxShardBytes` (a larger tensor gets a shard of its own);
+    /// `byteCount` is what the split counts. `tensor` is asked for each key in that order, one shard at a time,
+    /// so only one shard's tensors need be in memory. Each shard is written atomically (as `write`) and the index
+    /// last, atomically too, so the index never names a shard that is not complete. `didWriteShard` gets each
+    /// file name once it is in place. Returns the shard file names, in order.
+    @discardableResult
+    public static func writeSharded(_ entries: [(key: String, byteCount: Int)], maxShardBytes: Int,
+                                    metadata: [String: String]? = nil, indexSingleShard: Bool = false,
+                                    to directory: URL, tensor: (String) throws -> Tensor,
+                                    didWriteShard: (String) -> Void = { _ in }) throws -> [String] {
+        guard maxShardBytes > 0 else {
+            throw CheckpointError.invalidWrite(path: directory.path,
+                                               reason: "the shard size limit must be positive, got \(maxShardBytes)")
+        }
+        var seen = Set<String>()
+        var shards: [[String]] = [[]]
+        var size = 0
+        for (key, bytes) in entries {
+            guard seen.insert(key).inserted else {
+                throw CheckpointError.invalidWrite(path: directory.path, reason: "tensor '\(key)' is listed twice")
+            }
+            if size + bytes > maxShardBytes && !shards[shards.count - 1].isEmpty { shards.append([]); size = 0 }
+            shards[shards.count - 1].append(key)
+            size += bytes
+        }
+        let format = CheckpointFormat.safetensors
+        let single = shards.count == 1 && !indexSingleShard
+        var weightMap: [String: String] = [:]
+        var names: [String] = []
+        var total = 0
+        for (i, keys) in shards.enumerated() {
+            let name = single ? format.singleFileName
+                : String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
+            var tensors: [String: Tensor] = [:]
+            for key in keys {
+                let value = try tensor(key)
+                tensors[key] = value
+                weightMap[key] = name
+                total += value.count * value.dtype.size
+            }
+            try write(tensors, metadata: metadata, to: directory.appendingPathComponent(name))
+            names.append(name)
+            didWriteShard(name)
+        }
+        if !single {
+            try ShardIndex.encode(weightMap: weightMap, totalSize: total)
+                .write(to: directory.appendingPathComponent(format.indexFileName), options: .atomic)
+        }
+        return names
+    }
+
+    /// `writeSharded` for tensors in memory, split in key order by their data sizes.
+    @discardableResult
+    public static func writeSharded(_ tensors: [String: Tensor], maxShardBytes: Int, metadata: [String: String]? = nil,
+                                    indexSingleShard: Bool = false, to directory: URL) throws -> [String] {
+        let entries = tensors.keys.sorted().map { key in
+            (key: key, byteCount: tensors[key].map { $0.count * $0.dtype.size } ?? 0)
+        }
+        return try writeSharded(entries, maxShardBytes: maxShardBytes, metadata: metadata,
+                                indexSingleShard: indexSingleShard, to: directory) { key in
+            guard let value = tensors[key] else { preconditionFailure("key '\(key)' comes from the dictionary") }
+            return value
+        }
+    }
+
     // MARK: - Layout
 
     /// Header bytes and data order, computed once for both `serialize` and `write`.

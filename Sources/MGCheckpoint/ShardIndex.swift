@@ -9,27 +9,21 @@ private let systemRead = Darwin.read
 #endif
 
 /// The `*.index.json` of a sharded HF checkpoint (`model.safetensors.index.json`, `pytorch_model.bin.index.json`),
-/// read once for both shard readers: "weight_map" (required) an object of string → string; "metadata" (optional)
-/// whose "total_size", if present, is a non-negative integer; other fields ignored, as transformers does. Every
-/// shard it names must be a plain file name beside the index (an absolute path or ".." could point outside the
-/// checkpoint and counts as missing).
+/// read once for both formats and written once for `SafeTensorsWriter.writeSharded`: "weight_map" (required) an
+/// object of string → string; "metadata" (optional) whose "total_size", if present, is a non-negative integer;
+/// other fields ignored, as transformers does. Every shard it names must be a plain file name beside the index (an
+/// absolute path or ".." could point outside the checkpoint and counts as missing).
 struct ShardIndex {
-    /// What went wrong, for each reader to report in its own error type.
-    enum Problem: Error {
-        case io(operation: String, errno: Int32)
-        case notARegularFile
-        case invalid(offset: Int, reason: String)
-        case missingShard(key: String, shard: String)
-    }
-
     let directory: URL
     let weightMap: [String: String]
     let totalSize: Int?
     /// Keys in sorted order.
     let keys: [String]
 
+    /// Reads and checks the index at `indexURL`; errors name it.
     static func read(_ indexURL: URL) throws -> ShardIndex {
-        let (weightMap, totalSize) = try parse(try readFile(indexURL.path))
+        let path = indexURL.path
+        let (weightMap, totalSize) = try parse(try readFile(path), path: path)
         let directory = indexURL.deletingLastPathComponent()
         // Check each shard once, reporting the first key (in key order) that points at a missing one.
         let keys = weightMap.keys.sorted()
@@ -43,15 +37,15 @@ struct ShardIndex {
                   FileManager.default.fileExists(atPath: directory.appendingPathComponent(shard).path,
                                                  isDirectory: &isDirectory),
                   !isDirectory.boolValue
-            else { throw Problem.missingShard(key: key, shard: shard) }
+            else { throw CheckpointError.missingShard(indexPath: path, key: key, shard: shard) }
         }
         return ShardIndex(directory: directory, weightMap: weightMap, totalSize: totalSize, keys: keys)
     }
 
-    private static func parse(_ data: [UInt8]) throws -> ([String: String], Int?) {
+    private static func parse(_ data: [UInt8], path: String) throws -> ([String: String], Int?) {
         try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
             if let bad = UTF8Text.firstInvalidOffset(in: bytes) {
-                throw Problem.invalid(offset: bad, reason: "not valid UTF-8")
+                throw CheckpointError.invalidIndex(path: path, offset: bad, reason: "not valid UTF-8")
             }
             var reader = JSONReader(bytes)
             var weightMap: [String: String]?
@@ -82,9 +76,11 @@ struct ShardIndex {
                 }
                 try reader.expectEnd()
             } catch let error as JSONParseError {
-                throw Problem.invalid(offset: error.offset, reason: error.message)
+                throw CheckpointError.invalidIndex(path: path, offset: error.offset, reason: error.message)
             }
-            guard let weightMap else { throw Problem.invalid(offset: 0, reason: "missing field 'weight_map'") }
+            guard let weightMap else {
+                throw CheckpointError.invalidIndex(path: path, offset: 0, reason: "missing field 'weight_map'")
+            }
             return (weightMap, totalSize)
         }
     }
@@ -92,21 +88,28 @@ struct ShardIndex {
     /// The whole of a (small) regular file, with errno-precise errors.
     private static func readFile(_ path: String) throws -> [UInt8] {
         let fd = Foundation.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Problem.io(operation: "open", errno: errno) }
+        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open", errno: errno) }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw Problem.io(operation: "fstat", errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw Problem.notARegularFile }
+        guard fstat(fd, &info) == 0 else { throw CheckpointError.io(path: path, operation: "fstat", errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CheckpointError.notARegularFile(path: path) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let got = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
             if got < 0 {
                 if errno == EINTR { continue }
-                throw Problem.io(operation: "read", errno: errno)
+                throw CheckpointError.io(path: path, operation: "read", errno: errno)
             }
             if got == 0 { return bytes }
             bytes.append(contentsOf: chunk[0..<got])
         }
+    }
+
+    /// The index file's bytes for `weightMap` and `totalSize`, as the writers here have always written them:
+    /// Foundation's pretty-printed JSON with sorted keys (no trailing newline).
+    static func encode(weightMap: [String: String], totalSize: Int) throws -> Data {
+        let index: [String: Any] = ["metadata": ["total_size": totalSize], "weight_map": weightMap]
+        return try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
     }
 }

@@ -68,7 +68,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
     public let opaqueGlobals: [String]
 
     private let document: PickleDocument
-    private let stateDictLookup: Result<StateDictIndex, TorchCheckpointError>
+    private let stateDictLookup: Result<StateDictIndex, CheckpointError>
     private let base: UnsafeMutableRawPointer
     private let byteCount: Int
     /// True when `base` is an mmap region (munmap on deinit); false for a copied in-memory buffer (deallocate).
@@ -143,15 +143,15 @@ public final class TorchCheckpointFile: @unchecked Sendable {
 
     private static func map(path: String) throws -> (UnsafeMutableRawPointer, Int) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw TorchCheckpointError.io(path: path, operation: "open", errno: errno) }
+        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open", errno: errno) }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw TorchCheckpointError.io(path: path, operation: "fstat", errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw TorchCheckpointError.notARegularFile(path: path) }
+        guard fstat(fd, &info) == 0 else { throw CheckpointError.io(path: path, operation: "fstat", errno: errno) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CheckpointError.notARegularFile(path: path) }
         let size = Int(info.st_size)
-        guard size > 0 else { throw TorchCheckpointError.notATorchSave(path: path, detail: "the file is empty") }
+        guard size > 0 else { throw CheckpointError.notATorchSave(path: path, detail: "the file is empty") }
         guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
-            throw TorchCheckpointError.io(path: path, operation: "mmap", errno: errno)
+            throw CheckpointError.io(path: path, operation: "mmap", errno: errno)
         }
         return (pointer, size)
     }
@@ -162,17 +162,17 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         let version: String?
         let opaqueGlobals: [String]
         let document: PickleDocument
-        let stateDict: Result<StateDictIndex, TorchCheckpointError>
+        let stateDict: Result<StateDictIndex, CheckpointError>
     }
 
     private static func parse(_ file: UnsafeRawBufferPointer, path: String) throws -> Parsed {
         try checkFormat(file, path: path)
         let archive = try ZipArchive(file: file, path: path)
         guard let first = archive.entries.first else {
-            throw TorchCheckpointError.missingEntry(path: path, entry: "data.pkl", reason: "the archive is empty")
+            throw CheckpointError.missingEntry(path: path, entry: "data.pkl", reason: "the archive is empty")
         }
         guard let slash = first.name.firstIndex(of: "/") else {
-            throw TorchCheckpointError.missingEntry(
+            throw CheckpointError.missingEntry(
                 path: path, entry: "<folder>/data.pkl",
                 reason: "torch.save puts every entry in one top folder, but the first entry is '\(first.name)'")
         }
@@ -185,13 +185,13 @@ public final class TorchCheckpointFile: @unchecked Sendable {
             String(decoding: entryBytes(entry).prefix(64), as: UTF8.self)
         }
         if archive.entry(named: folder + "/constants.pkl") != nil {
-            throw TorchCheckpointError.notATorchSave(
+            throw CheckpointError.notATorchSave(
                 path: path, detail: "a TorchScript archive (torch.jit.save); load it with torch.jit.load and save its "
                     + "state_dict() with torch.save")
         }
         guard let pickle = archive.entry(named: folder + "/data.pkl") else {
-            throw TorchCheckpointError.missingEntry(path: path, entry: folder + "/data.pkl",
-                                                    reason: "torch.save always writes the pickle there")
+            throw CheckpointError.missingEntry(path: path, entry: folder + "/data.pkl",
+                                               reason: "torch.save always writes the pickle there")
         }
 
         var isBigEndian = false
@@ -200,8 +200,8 @@ public final class TorchCheckpointFile: @unchecked Sendable {
             switch (entry.size, text) {
             case (6, "little"): isBigEndian = false
             case (3, "big"): isBigEndian = true
-            default: throw TorchCheckpointError.invalidByteOrder(path: path, entry: entry.name,
-                                                                 value: pythonRepr(text, limit: 40))
+            default: throw CheckpointError.invalidByteOrder(path: path, entry: entry.name,
+                                                            value: pythonRepr(text, limit: 40))
             }
         }
         let version = archive.entry(named: folder + "/version").map {
@@ -229,18 +229,18 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         // Legacy torch.save: a protocol-2 pickle of the magic number 0x1950a86a20f9469cfc6c (LONG1, 10 bytes).
         let legacyMagic: [UInt8] = [0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
         if file.count >= 14, file[0] == 0x80, file[2..<14].elementsEqual(legacyMagic) {
-            throw TorchCheckpointError.legacyFormat(path: path, detail: "a pickle stream with the magic number "
+            throw CheckpointError.legacyFormat(path: path, detail: "a pickle stream with the magic number "
                                                         + "0x1950a86a20f9469cfc6c")
         }
         // Before that: a tar archive (sys_info, pickle, tensors, storages).
         let ustar: [UInt8] = Array("ustar".utf8)
         if file.count >= 262, file[257..<262].elementsEqual(ustar) {
-            throw TorchCheckpointError.legacyFormat(path: path, detail: "a tar archive")
+            throw CheckpointError.legacyFormat(path: path, detail: "a tar archive")
         }
         let head = file.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
         let detail = file.first == 0x80 ? "a bare pickle stream (starts with \(head)), not a zip archive"
                                         : "starts with bytes \(head), not a zip local header (50 4b 03 04)"
-        throw TorchCheckpointError.notATorchSave(path: path, detail: detail)
+        throw CheckpointError.notATorchSave(path: path, detail: detail)
     }
 
     // MARK: - State dict
@@ -252,7 +252,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         let arena = document.arena
         let rootValue = PickleValue(document: document, index: document.root)
         guard let rootEntries = mappingEntries(arena, document.root) else {
-            throw TorchCheckpointError.noStateDict(path: path, reason: "the pickle's root is \(rootValue), not a dict")
+            throw CheckpointError.noStateDict(path: path, reason: "the pickle's root is \(rootValue), not a dict")
         }
         func isTensor(_ index: Int) -> Bool {
             if case .tensor = arena.nodes[index] { return true }
@@ -268,22 +268,22 @@ public final class TorchCheckpointFile: @unchecked Sendable {
             }) else { continue }
             guard let entries = mappingEntries(arena, entry.value) else {
                 let found = PickleValue(document: document, index: entry.value)
-                throw TorchCheckpointError.noStateDict(path: path, reason: "root['\(name)'] is \(found), not a dict")
+                throw CheckpointError.noStateDict(path: path, reason: "root['\(name)'] is \(found), not a dict")
             }
             return try index(entries, document: document, path: path, container: "root['\(name)']")
         }
         let keys = rootEntries.prefix(12).map { PickleValue(document: document, index: $0.key).description }
-        throw TorchCheckpointError.noStateDict(
+        throw CheckpointError.noStateDict(
             path: path,
             reason: "the root dict (keys \(keys.joined(separator: ", "))\(rootEntries.count > 12 ? ", …" : "")) "
                 + "holds non-tensor values and has no 'state_dict', 'model' or 'module' entry")
     }
 
     private static func stateDictResult(_ document: PickleDocument,
-                                        path: String) -> Result<StateDictIndex, TorchCheckpointError> {
+                                        path: String) -> Result<StateDictIndex, CheckpointError> {
         do {
             return .success(try locateStateDict(document, path: path))
-        } catch let error as TorchCheckpointError {
+        } catch let error as CheckpointError {
             return .failure(error)
         } catch {
             return .failure(.noStateDict(path: path, reason: "\(error)"))
@@ -310,12 +310,12 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         result.keys.reserveCapacity(entries.count)
         for (position, entry) in entries.enumerated() {
             guard case let .string(key) = arena.nodes[entry.key] else {
-                throw TorchCheckpointError.noStateDict(
+                throw CheckpointError.noStateDict(
                     path: path, reason: "key #\(position) of \(container) is a "
                         + "\(PickleValueKind(arena.nodes[entry.key]).rawValue), not a string")
             }
             guard case let .tensor(t) = arena.nodes[entry.value] else {
-                throw TorchCheckpointError.notATensor(
+                throw CheckpointError.notATensor(
                     path: path, key: key,
                     found: "\(PickleValue(document: document, index: entry.value)) (in \(container))")
             }
@@ -342,7 +342,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
     /// Dtype, shape and layout of one state-dict tensor.
     public func info(for key: String) throws -> TorchTensorInfo {
         guard let t = try stateDictIndex().tensors[key] else {
-            throw TorchCheckpointError.tensorNotFound(path: path, key: key)
+            throw CheckpointError.tensorNotFound(path: path, key: key)
         }
         return info(tensor: t, name: key)
     }
@@ -361,7 +361,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
     /// The state-dict tensor `key` (zero-copy where possible unless `copy`; see the type's documentation).
     public func tensor(_ key: String, copy: Bool = false) throws -> Tensor {
         guard let t = try stateDictIndex().tensors[key] else {
-            throw TorchCheckpointError.tensorNotFound(path: path, key: key)
+            throw CheckpointError.tensorNotFound(path: path, key: key)
         }
         return try materialize(t, name: key, copy: copy)
     }
@@ -369,7 +369,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
     /// A tensor found anywhere in `root` (for files whose tensors are not in a state dict).
     public func tensor(_ value: PickleValue, name: String = "<value>", copy: Bool = false) throws -> Tensor {
         guard value.document === document, case let .tensor(t) = document.arena.nodes[value.index] else {
-            throw TorchCheckpointError.notATensor(path: path, key: name, found: value.description)
+            throw CheckpointError.notATensor(path: path, key: name, found: value.description)
         }
         return try materialize(t, name: name, copy: copy)
     }
@@ -400,7 +400,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         let record = document.arena.tensors[t]
         let storage = document.arena.storages[record.storage]
         guard let target = record.dtype.loadDType else {
-            throw TorchCheckpointError.unsupportedDType(path: path, key: name, dtype: record.dtype.name)
+            throw CheckpointError.unsupportedDType(path: path, key: name, dtype: record.dtype.name, format: .torch)
         }
         let width = record.dtype.elementSize
         let count = record.elementCount
@@ -421,7 +421,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         // crafted shape exhaust memory.
         let limit = max(storage.elementCount * storage.dtype.elementSize, Self.maxExpandedBytes)
         guard count * width <= limit else {  // count × width was overflow-checked when the view was validated
-            throw TorchCheckpointError.invalidStorage(
+            throw CheckpointError.invalidStorage(
                 path: path, entry: storage.entry.name, offset: storage.entry.dataOffset,
                 reason: "tensor '\(name)' is a view of \(count) elements (shape \(record.shape), stride "
                     + "\(record.stride)) over a storage of \(storage.elementCount); materialising it would take "

@@ -158,7 +158,7 @@ extension PickleMachine {
             return existing
         }
         guard let entry = storageEntry(key) else {
-            throw TorchCheckpointError.missingEntry(
+            throw CheckpointError.missingEntry(
                 path: path, entry: storagePrefix + key,
                 reason: "\(entryName) refers to storage '\(key)' at byte \(opcodeOffset)")
         }
@@ -326,7 +326,7 @@ extension PickleMachine {
 
     // MARK: - Helpers
 
-    func refusal(_ callee: String, call: String) -> TorchCheckpointError {
+    func refusal(_ callee: String, call: String) -> CheckpointError {
         .codeExecution(path: path, entry: entryName, offset: opcodeOffset, callee: callee, call: call)
     }
 

@@ -59,14 +59,14 @@ struct ZipArchive {
             let entry = try Self.readCentralEntry(reader, at: &position, directoryEnd: directoryEnd,
                                                   dataLimit: directory.offset)
             if index[entry.name] != nil {
-                throw TorchCheckpointError.badZipEntry(path: path, entry: entry.name, offset: entry.headerOffset,
-                                                       reason: "the name occurs twice in the central directory")
+                throw CheckpointError.badZipEntry(path: path, entry: entry.name, offset: entry.headerOffset,
+                                                  reason: "the name occurs twice in the central directory")
             }
             index[entry.name] = entries.count
             entries.append(entry)
         }
         guard position == directoryEnd else {
-            throw TorchCheckpointError.corruptZip(
+            throw CheckpointError.corruptZip(
                 path: path, offset: position,
                 reason: "central directory holds \(directoryEnd - position) bytes after its \(directory.count) "
                     + "entries (size \(directory.size) in the end record)")
@@ -87,7 +87,7 @@ struct ZipArchive {
     private static func findEndRecord(_ reader: ZipReader) throws -> Int {
         let size = reader.file.count
         guard size >= endRecordSize else {
-            throw TorchCheckpointError.corruptZip(
+            throw CheckpointError.corruptZip(
                 path: reader.path, offset: 0,
                 reason: "file is \(size) bytes, too short for a zip end-of-central-directory record (truncated?)")
         }
@@ -101,7 +101,7 @@ struct ZipArchive {
             }
             offset -= 1
         }
-        throw TorchCheckpointError.corruptZip(
+        throw CheckpointError.corruptZip(
             path: reader.path, offset: size,
             reason: "no end-of-central-directory record in the last \(size - lowest) bytes "
                 + "(the file is truncated or not a zip archive)")
@@ -121,7 +121,7 @@ struct ZipArchive {
         let entriesOnDisk = try reader.u16(end + 8), totalEntries = try reader.u16(end + 10)
         let size32 = try reader.u32(end + 12), offset32 = try reader.u32(end + 16)
         guard disk == 0, directoryDisk == 0, entriesOnDisk == totalEntries else {
-            throw TorchCheckpointError.corruptZip(
+            throw CheckpointError.corruptZip(
                 path: path, offset: end,
                 reason: "multi-disk archives are not supported (disk \(disk), central directory on disk "
                     + "\(directoryDisk), \(entriesOnDisk) of \(totalEntries) entries on this disk)")
@@ -135,20 +135,20 @@ struct ZipArchive {
             let recordOffset = try reader.u64(locator + 8)
             let totalDisks = try reader.u32(locator + 16)
             guard recordDisk == 0, totalDisks <= 1 else {
-                throw TorchCheckpointError.corruptZip(
+                throw CheckpointError.corruptZip(
                     path: path, offset: locator,
                     reason: "ZIP64 locator names disk \(recordDisk) of \(totalDisks); multi-disk archives are not "
                         + "supported")
             }
             guard locator >= zip64EndSize, recordOffset <= UInt64(locator - zip64EndSize) else {
-                throw TorchCheckpointError.corruptZip(
+                throw CheckpointError.corruptZip(
                     path: path, offset: locator,
                     reason: "ZIP64 end record offset \(recordOffset) does not leave room for the 56-byte record "
                         + "before the locator at \(locator)")
             }
             let record = Int(recordOffset)
             guard try reader.u32(record) == Signature.zip64End else {
-                throw TorchCheckpointError.corruptZip(
+                throw CheckpointError.corruptZip(
                     path: path, offset: record,
                     reason: String(format: "expected the ZIP64 end-of-central-directory signature 0x06064b50, found "
                                    + "0x%08x", try reader.u32(record)))
@@ -156,7 +156,7 @@ struct ZipArchive {
             let recordDisk64 = try reader.u32(record + 16), directoryDisk64 = try reader.u32(record + 20)
             let onDisk64 = try reader.u64(record + 24), total64 = try reader.u64(record + 32)
             guard recordDisk64 == 0, directoryDisk64 == 0, onDisk64 == total64 else {
-                throw TorchCheckpointError.corruptZip(
+                throw CheckpointError.corruptZip(
                     path: path, offset: record,
                     reason: "multi-disk archives are not supported (ZIP64 end record: disk \(recordDisk64), "
                         + "central directory on disk \(directoryDisk64), \(onDisk64) of \(total64) entries)")
@@ -175,20 +175,20 @@ struct ZipArchive {
             }
             limit = record
         } else if totalEntries == 0xFFFF || size32 == 0xFFFF_FFFF || offset32 == 0xFFFF_FFFF {
-            throw TorchCheckpointError.corruptZip(
+            throw CheckpointError.corruptZip(
                 path: path, offset: end,
                 reason: "the end record has saturated ZIP64 fields but no ZIP64 locator precedes it")
         }
 
         guard offset <= UInt64(limit), size <= UInt64(limit) - offset else {
-            throw TorchCheckpointError.corruptZip(
+            throw CheckpointError.corruptZip(
                 path: path, offset: end,
                 reason: "central directory (offset \(offset), size \(size)) runs past the end records at \(limit) "
                     + "(truncated or damaged file)")
         }
         // Every entry takes at least 46 bytes, which bounds the count before anything is allocated for it.
         guard count <= size / UInt64(centralHeaderSize) else {
-            throw TorchCheckpointError.corruptZip(
+            throw CheckpointError.corruptZip(
                 path: path, offset: end,
                 reason: "\(count) entries cannot fit in a central directory of \(size) bytes")
         }
@@ -196,7 +196,7 @@ struct ZipArchive {
     }
 
     private static func mismatch(_ reader: ZipReader, _ offset: Int, _ what: String, _ small: UInt64,
-                                 _ large: UInt64) -> TorchCheckpointError {
+                                 _ large: UInt64) -> CheckpointError {
         .corruptZip(path: reader.path, offset: offset,
                     reason: "\(what) is \(small) in the end record but \(large) in the ZIP64 end record")
     }
@@ -210,12 +210,12 @@ struct ZipArchive {
         let path = reader.path
         let start = position
         guard directoryEnd - start >= centralHeaderSize else {
-            throw TorchCheckpointError.corruptZip(path: path, offset: start,
-                                                  reason: "central directory ends inside an entry header")
+            throw CheckpointError.corruptZip(path: path, offset: start,
+                                             reason: "central directory ends inside an entry header")
         }
         let signature = try reader.u32(start)
         guard signature == Signature.centralHeader else {
-            throw TorchCheckpointError.corruptZip(
+            throw CheckpointError.corruptZip(
                 path: path, offset: start,
                 reason: String(format: "expected a central directory header (0x02014b50), found 0x%08x", signature))
         }
@@ -226,7 +226,7 @@ struct ZipArchive {
         let headerOffset32 = try reader.u32(start + 42)
         let variableEnd = start + centralHeaderSize + nameLength + extraLength + commentLength
         guard variableEnd <= directoryEnd else {
-            throw TorchCheckpointError.corruptZip(
+            throw CheckpointError.corruptZip(
                 path: path, offset: start,
                 reason: "entry name/extra/comment (\(nameLength) + \(extraLength) + \(commentLength) bytes) run past "
                     + "the end of the central directory")
@@ -243,15 +243,15 @@ struct ZipArchive {
             guard let field = try findExtraField(reader, id: 0x0001, start: nameStart + nameLength,
                                                  length: extraLength, entry: name)
             else {
-                throw TorchCheckpointError.badZipEntry(
+                throw CheckpointError.badZipEntry(
                     path: path, entry: name, offset: start,
                     reason: "32-bit size/offset fields are saturated but there is no ZIP64 extra field")
             }
             var cursor = field.lowerBound
             func next() throws -> UInt64 {
                 guard cursor + 8 <= field.upperBound else {
-                    throw TorchCheckpointError.badZipEntry(path: path, entry: name, offset: start,
-                                                           reason: "ZIP64 extra field is too short")
+                    throw CheckpointError.badZipEntry(path: path, entry: name, offset: start,
+                                                      reason: "ZIP64 extra field is too short")
                 }
                 defer { cursor += 8 }
                 return try reader.u64(cursor)
@@ -261,28 +261,28 @@ struct ZipArchive {
             if needs.2 { headerOffset = try next() }
         }
         guard diskStart == 0 || diskStart == 0xFFFF else {
-            throw TorchCheckpointError.badZipEntry(path: path, entry: name, offset: start,
-                                                   reason: "entry starts on disk \(diskStart); multi-disk archives "
-                                                       + "are not supported")
+            throw CheckpointError.badZipEntry(path: path, entry: name, offset: start,
+                                              reason: "entry starts on disk \(diskStart); multi-disk archives "
+                                                  + "are not supported")
         }
         guard method == 0 else {
             let kind = method == 8 ? "deflate-compressed" : "compressed with method \(method)"
-            throw TorchCheckpointError.badZipEntry(
+            throw CheckpointError.badZipEntry(
                 path: path, entry: name, offset: start,
                 reason: "entry is \(kind); torch.save stores entries uncompressed (method 0), so the archive was "
                     + "re-packed by another tool — extract and re-zip it with `zip -0`, or re-save it with torch.save")
         }
         guard flags & 0x0001 == 0 else {
-            throw TorchCheckpointError.badZipEntry(path: path, entry: name, offset: start,
-                                                   reason: "entry is encrypted")
+            throw CheckpointError.badZipEntry(path: path, entry: name, offset: start,
+                                              reason: "entry is encrypted")
         }
         guard compressed == uncompressed else {
-            throw TorchCheckpointError.badZipEntry(
+            throw CheckpointError.badZipEntry(
                 path: path, entry: name, offset: start,
                 reason: "stored entry has compressed size \(compressed) but uncompressed size \(uncompressed)")
         }
         guard headerOffset <= UInt64(dataLimit) else {
-            throw TorchCheckpointError.badZipEntry(
+            throw CheckpointError.badZipEntry(
                 path: path, entry: name, offset: start,
                 reason: "local header offset \(headerOffset) lies beyond the start of the central directory "
                     + "(\(dataLimit))")
@@ -297,13 +297,13 @@ struct ZipArchive {
                                         dataLimit: Int) throws -> ZipEntry {
         let path = reader.path
         guard dataLimit - headerOffset >= localHeaderSize else {
-            throw TorchCheckpointError.badZipEntry(
+            throw CheckpointError.badZipEntry(
                 path: path, entry: name, offset: headerOffset,
                 reason: "local header at \(headerOffset) runs into the central directory at \(dataLimit)")
         }
         let signature = try reader.u32(headerOffset)
         guard signature == Signature.localHeader else {
-            throw TorchCheckpointError.badZipEntry(
+            throw CheckpointError.badZipEntry(
                 path: path, entry: name, offset: headerOffset,
                 reason: String(format: "expected a local header (0x04034b50), found 0x%08x", signature))
         }
@@ -311,24 +311,24 @@ struct ZipArchive {
         let nameLength = Int(try reader.u16(headerOffset + 26))
         let extraLength = Int(try reader.u16(headerOffset + 28))
         guard method == 0 else {
-            throw TorchCheckpointError.badZipEntry(
+            throw CheckpointError.badZipEntry(
                 path: path, entry: name, offset: headerOffset,
                 reason: "local header says compression method \(method), the central directory says 0")
         }
         let dataOffset = headerOffset + localHeaderSize + nameLength + extraLength
         guard dataOffset <= dataLimit else {
-            throw TorchCheckpointError.badZipEntry(
+            throw CheckpointError.badZipEntry(
                 path: path, entry: name, offset: headerOffset,
                 reason: "local header name/extra run into the central directory at \(dataLimit)")
         }
         let localName = try reader.utf8(headerOffset + localHeaderSize, nameLength, what: "local entry name")
         guard localName == name else {
-            throw TorchCheckpointError.badZipEntry(
+            throw CheckpointError.badZipEntry(
                 path: path, entry: name, offset: headerOffset,
                 reason: "local header names '\(localName)', the central directory '\(name)'")
         }
         guard size <= UInt64(dataLimit - dataOffset) else {
-            throw TorchCheckpointError.badZipEntry(
+            throw CheckpointError.badZipEntry(
                 path: path, entry: name, offset: headerOffset,
                 reason: "\(size) bytes of data from offset \(dataOffset) run past the start of the central "
                     + "directory at \(dataLimit) (truncated or damaged file)")
@@ -345,7 +345,7 @@ struct ZipArchive {
             let fieldID = try reader.u16(cursor), fieldLength = Int(try reader.u16(cursor + 2))
             let body = cursor + 4
             guard fieldLength <= end - body else {
-                throw TorchCheckpointError.badZipEntry(
+                throw CheckpointError.badZipEntry(
                     path: reader.path, entry: entry, offset: cursor,
                     reason: String(format: "extra field 0x%04x of \(fieldLength) bytes runs past the extra area",
                                    fieldID))
@@ -361,7 +361,7 @@ struct ZipArchive {
     private static func checkNoOverlap(_ entries: [ZipEntry], path: String) throws {
         let sorted = entries.sorted { $0.headerOffset < $1.headerOffset }
         for (previous, next) in zip(sorted, sorted.dropFirst()) where next.headerOffset < previous.dataRange.upperBound {
-            throw TorchCheckpointError.badZipEntry(
+            throw CheckpointError.badZipEntry(
                 path: path, entry: next.name, offset: next.headerOffset,
                 reason: "local header at \(next.headerOffset) overlaps entry '\(previous.name)' "
                     + "(bytes \(previous.headerOffset)..<\(previous.dataRange.upperBound))")
@@ -376,7 +376,7 @@ private struct ZipReader {
 
     private func check(_ offset: Int, _ width: Int) throws {
         guard offset >= 0, offset <= file.count - width else {
-            throw TorchCheckpointError.corruptZip(
+            throw CheckpointError.corruptZip(
                 path: path, offset: offset,
                 reason: "a \(width)-byte field runs past the end of the \(file.count)-byte file (truncated?)")
         }
@@ -403,8 +403,8 @@ private struct ZipReader {
         try check(offset, length)
         let bytes = UnsafeRawBufferPointer(rebasing: file[offset..<(offset + length)])
         if let bad = UTF8Text.firstInvalidOffset(in: bytes) {
-            throw TorchCheckpointError.corruptZip(path: path, offset: offset + bad,
-                                                  reason: "\(what) is not valid UTF-8")
+            throw CheckpointError.corruptZip(path: path, offset: offset + bad,
+                                             reason: "\(what) is not valid UTF-8")
         }
         return String(decoding: bytes, as: UTF8.self)
     }

@@ -141,14 +141,14 @@ enum MemoryEstimate {
     static func print(llm: String, visualEncoder: String, visualEncoderAux: String, pth: String?) throws {
         var parts: [(String, Int, Int)] = []  // name, stored bytes, parameters
         for (name, path) in [("LLM", llm), ("CLIP", visualEncoder), ("ConvNeXt", visualEncoderAux)] + (pth.map { [("checkpoint", $0)] } ?? []) {
-            let infos = try CheckpointWeights.open(URL(fileURLWithPath: path)).infos()
+            let infos = try Checkpoint.open(URL(fileURLWithPath: path)).infos()
             parts.append((name, infos.reduce(0) { $0 + $1.byteCount }, infos.reduce(0) { $0 + $1.elementCount }))
         }
         var total = 0
         // Inference uses every weight in place, in its stored dtype (memory-mapped): resident = stored bytes of
         // what the model reads. An SFT checkpoint replaces the LLM folder's weights, so those are not read.
         let replacesLLM = pth.map { path in
-            (try? CheckpointWeights.open(URL(fileURLWithPath: path)).keys.contains { $0.hasPrefix("llm.") }) == true
+            (try? Checkpoint.open(URL(fileURLWithPath: path)).keys.contains { $0.hasPrefix("llm.") }) == true
         } ?? false
         for (name, stored, params) in parts {
             let read = name == "LLM" && replacesLLM ? 0 : stored

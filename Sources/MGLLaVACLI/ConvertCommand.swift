@@ -30,7 +30,7 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
-        let weights = try CheckpointWeights.open(URL(fileURLWithPath: input))
+        let weights = try Checkpoint.open(URL(fileURLWithPath: input))
         let keys = weights.keys
         let isMGLLaVA = keys.contains { k in MGLLaVAModel.checkpointPrefixes.contains { Module.key(k, hasPrefix: $0) } }
         let out = URL(fileURLWithPath: output)
@@ -72,34 +72,14 @@ struct ConvertCommand: ParsableCommand {
         }
     }
 
-    /// Shards of at most `maxShardGb`, named and indexed as transformers does.
-    private func writeShardedLLM(_ weights: CheckpointWeights, keys: [String], to out: URL) throws {
-        let limit = Int(maxShardGb * 1e9)
-        var shards: [[String]] = [[]]
-        var size = 0, total = 0
-        for key in keys.sorted() {
-            let bytes = try weights.info(key).byteCount
-            if size + bytes > limit && !shards[shards.count - 1].isEmpty { shards.append([]); size = 0 }
-            shards[shards.count - 1].append(key)
-            size += bytes
-            total += bytes
+    /// Shards of at most `maxShardGb`, named and indexed as transformers does (`llm.` stripped from the keys).
+    private func writeShardedLLM(_ weights: any TensorSource, keys: [String], to out: URL) throws {
+        let entries = try keys.sorted().map { key in
+            (key: String(key.dropFirst("llm.".count)), byteCount: try weights.info(for: key).byteCount)
         }
-        var weightMap: [String: String] = [:]
-        for (i, shard) in shards.enumerated() {
-            let name = shards.count == 1 ? "model.safetensors"
-                : String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
-            var tensors: [String: Tensor] = [:]
-            for key in shard {
-                let hfKey = String(key.dropFirst("llm.".count))
-                tensors[hfKey] = try weights.tensor(key)
-                weightMap[hfKey] = name
-            }
-            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt"], to: out.appendingPathComponent(name))
-        }
-        if shards.count > 1 {
-            let index: [String: Any] = ["metadata": ["total_size": total], "weight_map": weightMap]
-            let data = try JSONSerialization.data(withJSONObject: index, options: [.prettyPrinted, .sortedKeys])
-            try data.write(to: out.appendingPathComponent("model.safetensors.index.json"), options: .atomic)
+        let shards = try SafeTensorsWriter.writeSharded(entries, maxShardBytes: Int(maxShardGb * 1e9),
+                                                        metadata: ["format": "pt"], to: out) { hfKey in
+            try weights.tensor("llm." + hfKey)
         }
         print("wrote the LLM (\(keys.count) tensors, \(shards.count) shard\(shards.count == 1 ? "" : "s")) to \(out.path)")
     }

@@ -44,7 +44,7 @@ struct InspectReport {
     var configSummary: String?
 
     init(_ url: URL) throws {
-        let weights = try CheckpointWeights.open(url)
+        let weights = try Checkpoint.open(url)
         source = weights.description
         infos = try weights.infos()
         // Reading every tensor's bytes is what proves a download intact: storage sizes and offsets were checked

@@ -222,7 +222,7 @@ final class SafeTensorsFixtureTests: XCTestCase {
 
     func testFolderWithoutCheckpoint() throws {
         let folder = try makeTemporaryFolder(self)
-        XCTAssertEqual(expectCheckpointError { try ShardedSafeTensors.open(folder) }, .noCheckpoint(directory: folder.path))
+        XCTAssertEqual(expectCheckpointError { try ShardedSafeTensors.open(folder) }, .noCheckpoint(directory: folder.path, format: .safetensors))
         let missing = folder.appendingPathComponent("nothing-here")
         XCTAssertEqual(expectCheckpointError { try ShardedSafeTensors.open(missing) },
                        .io(path: missing.path, operation: "open", errno: ENOENT))

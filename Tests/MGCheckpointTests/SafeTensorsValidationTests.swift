@@ -95,10 +95,10 @@ final class SafeTensorsValidationTests: XCTestCase {
         XCTAssertEqual(try file.info(for: "b").byteCount, 1)
         XCTAssertEqual(try file.tensor("d").toInt64Array(), [1])
         let error = expectCheckpointError { try file.tensor("a") }
-        XCTAssertEqual(error, .unsupportedDType(path: "test.safetensors", key: "a", dtype: "F64"))
+        XCTAssertEqual(error, .unsupportedDType(path: "test.safetensors", key: "a", dtype: "F64", format: .safetensors))
         XCTAssertTrue(error?.description.contains("unsupported dtype F64") ?? false)
         XCTAssertEqual(expectCheckpointError { try file.loadAll() },
-                       .unsupportedDType(path: "test.safetensors", key: "a", dtype: "F64"))
+                       .unsupportedDType(path: "test.safetensors", key: "a", dtype: "F64", format: .safetensors))
         for dtype in SafeTensorsDType.allCases {
             XCTAssertEqual(dtype.tensorDType?.rawValue ?? dtype.rawValue, dtype.rawValue)
         }

@@ -123,6 +123,6 @@ final class ShardedTorchCheckpointTests: XCTestCase {
                       "\(String(describing: error))")
 
         let empty = try makeTemporaryFolder(self)
-        XCTAssertEqual(expectTorchError { try ShardedTorchCheckpoint.open(empty) }, .noCheckpoint(directory: empty.path))
+        XCTAssertEqual(expectTorchError { try ShardedTorchCheckpoint.open(empty) }, .noCheckpoint(directory: empty.path, format: .torch))
     }
 }

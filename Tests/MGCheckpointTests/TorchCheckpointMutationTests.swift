@@ -5,7 +5,7 @@ import MGTestSupport
 
 /// Seeded random corruptions of the real `pretrain.pth` (an mmengine checkpoint): bytes of `data.pkl`, of the zip
 /// directory and local headers, of the end records, and truncations. Every mutant must be refused with a
-/// `TorchCheckpointError` or read consistently; nothing may crash or hang. Runs in memory (same parser as mapped
+/// `CheckpointError` or read consistently; nothing may crash or hang. Runs in memory (same parser as mapped
 /// files).
 final class TorchCheckpointMutationTests: XCTestCase {
     /// An unoptimised build unpickles at roughly 1 µs per opcode (pretrain.pth's data.pkl has ~2,000), so the
@@ -40,12 +40,12 @@ final class TorchCheckpointMutationTests: XCTestCase {
                     }
                 }
                 _ = try? file.stateDict()
-            } catch let error as TorchCheckpointError {
+            } catch let error as CheckpointError {
                 errorKinds[Self.kind(error), default: 0] += 1
                 if error.description.isEmpty { XCTFail("case \(index): empty message") }
             } catch {
                 failures += 1
-                if failures <= 5 { XCTFail("case \(index) (\(kind)): not a TorchCheckpointError: \(error)") }
+                if failures <= 5 { XCTFail("case \(index) (\(kind)): not a CheckpointError: \(error)") }
             }
         }
 
@@ -74,7 +74,7 @@ final class TorchCheckpointMutationTests: XCTestCase {
     }
 
     /// The case name ("invalidPickle", …).
-    static func kind(_ error: TorchCheckpointError) -> String {
+    static func kind(_ error: CheckpointError) -> String {
         Mirror(reflecting: error).children.first?.label ?? "\(error)"
     }
 }
@@ -91,7 +91,7 @@ struct TorchMutator {
         self.base = base
         let archive = try base.withUnsafeBytes { try ZipArchive(file: $0, path: "base") }
         guard let pickleEntry = archive.entries.first(where: { $0.name.hasSuffix("/data.pkl") }) else {
-            throw TorchCheckpointError.missingEntry(path: "base", entry: "data.pkl", reason: "test base")
+            throw CheckpointError.missingEntry(path: "base", entry: "data.pkl", reason: "test base")
         }
         pickle = pickleEntry.dataRange
         var structure = archive.entries.map { $0.headerOffset..<$0.dataOffset }

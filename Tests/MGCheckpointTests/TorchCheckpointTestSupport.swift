@@ -341,18 +341,18 @@ func openTorch(_ bytes: [UInt8], name: String = "test.pth") throws -> TorchCheck
     try TorchCheckpointFile(bytes: bytes, name: name)
 }
 
-/// Runs `body` and returns the TorchCheckpointError it throws; fails the test if it succeeds or throws anything else.
+/// Runs `body` and returns the CheckpointError it throws; fails the test if it succeeds or throws anything else.
 @discardableResult
 func expectTorchError<T>(_ body: () throws -> T, file: StaticString = #filePath, line: UInt = #line)
-    -> TorchCheckpointError?
+    -> CheckpointError?
 {
     do {
         _ = try body()
-        XCTFail("expected a TorchCheckpointError, but it succeeded", file: file, line: line)
-    } catch let error as TorchCheckpointError {
+        XCTFail("expected a CheckpointError, but it succeeded", file: file, line: line)
+    } catch let error as CheckpointError {
         return error
     } catch {
-        XCTFail("expected a TorchCheckpointError, got \(error)", file: file, line: line)
+        XCTFail("expected a CheckpointError, got \(error)", file: file, line: line)
     }
     return nil
 }
@@ -360,7 +360,7 @@ func expectTorchError<T>(_ body: () throws -> T, file: StaticString = #filePath,
 /// The error from opening `bytes`, with its message checked to contain each of `fragments`.
 @discardableResult
 func openError(_ bytes: [UInt8], _ fragments: String..., file: StaticString = #filePath, line: UInt = #line)
-    -> TorchCheckpointError?
+    -> CheckpointError?
 {
     let error = expectTorchError({ try openTorch(bytes) }, file: file, line: line)
     if let error {

@@ -13,7 +13,7 @@ final class TorchPickleTests: XCTestCase {
     /// The error from a pickle; its message must contain each fragment.
     @discardableResult
     func pickleError(_ pickle: [UInt8], _ fragments: String..., file: StaticString = #filePath, line: UInt = #line)
-        -> TorchCheckpointError?
+        -> CheckpointError?
     {
         let error = expectTorchError({ try self.open(pickle) }, file: file, line: line)
         for fragment in fragments where !(error?.description.contains(fragment) ?? false) {

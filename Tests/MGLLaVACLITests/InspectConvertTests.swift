@@ -43,7 +43,7 @@ final class InspectConvertTests: XCTestCase {
                             "--llm", Fixtures.url("models/vicuna-tiny").path])
         XCTAssertEqual(r.status, 0, r.stderr)
         // The LLM folder loads as an HF model with the SFT weights (bf16 kept as stored).
-        let source = try CheckpointWeights.open(Fixtures.url("models/mgllava-tiny/sft.pth"))
+        let source = try Checkpoint.open(Fixtures.url("models/mgllava-tiny/sft.pth"))
         let llm = try CausalLM.load(directory: out)
         let embed = try source.tensor("llm.model.embed_tokens.weight").float()
         XCTAssertEqual(llm.embedTokens.weight.value.toArray(), embed.toArray())
@@ -55,13 +55,41 @@ final class InspectConvertTests: XCTestCase {
                        try source.tensor("projector.model.0.bias").float().toArray())
     }
 
+    func testConvertShardsTheLLMAsTransformersDoes() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("converted")
+        // 0.0001 GB = 100 kB shards: the tiny LLM's bf16 weights span several.
+        let r = try runCLI(["convert", Fixtures.url("models/mgllava-tiny/sft.pth").path, out.path, "--max-shard-gb", "0.0001"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let llm = try ShardedSafeTensors.open(out)
+        XCTAssertGreaterThan(llm.shardNames.count, 1)
+        XCTAssertEqual(llm.indexURL?.lastPathComponent, "model.safetensors.index.json")
+        XCTAssertEqual(llm.shardNames.first, String(format: "model-00001-of-%05d.safetensors", llm.shardNames.count))
+        XCTAssertTrue(r.stdout.contains("\(llm.shardNames.count) shards"), r.stdout)
+        let source = try Checkpoint.open(Fixtures.url("models/mgllava-tiny/sft.pth"))
+        let llmKeys = source.keys.filter { $0.hasPrefix("llm.") && !CausalLM.isIgnoredKey($0) }
+        XCTAssertEqual(llm.keys, llmKeys.map { String($0.dropFirst(4)) }.sorted())
+        XCTAssertEqual(llm.totalSize, try llmKeys.reduce(0) { $0 + (try source.info(for: $1).byteCount) })
+        // Each shard within the limit, unless it holds one tensor larger than the limit.
+        for shard in llm.shardNames {
+            let keys = try llm.shard(named: shard).keys
+            let bytes = try keys.reduce(0) { $0 + (try llm.info(for: $1).byteCount) }
+            XCTAssertTrue(bytes <= 100_000 || keys.count == 1, "\(shard): \(keys.count) tensors, \(bytes) bytes")
+        }
+        for key in llmKeys {
+            XCTAssertEqual(try llm.tensor(String(key.dropFirst(4))).float().toArray(),
+                           try source.tensor(key).float().toArray(), key)
+        }
+    }
+
     func testConvertAnyCheckpointToSafetensors() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("convnext.safetensors")
         let r = try runCLI(["convert", Fixtures.url("models/convnext-tiny").path, out.path])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let source = try CheckpointWeights.open(Fixtures.url("models/convnext-tiny"))
+        let source = try Checkpoint.open(Fixtures.url("models/convnext-tiny"))
         let converted = try SafeTensorsFile(url: out)
         XCTAssertEqual(converted.keys, source.keys.sorted())
         for key in source.keys.prefix(10) {

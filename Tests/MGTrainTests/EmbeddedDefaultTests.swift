@@ -258,7 +258,7 @@ final class EmbeddedDefaultTests: XCTestCase {
         let run = try TrainingRun.prepare(config: config, workDir: root.appendingPathComponent("w"), root: root)
         XCTAssertEqual(run.pretrained?.url, pth)
         XCTAssertEqual(run.pretrained?.summary.loadedPrefixes, ["bbox_projector", "fuse_module", "projector"])
-        let weights = try CheckpointWeights.open(pth)
+        let weights = try Checkpoint.open(pth)
         XCTAssertGreaterThan(weights.keys.count, 10)
         let parameters = Dictionary(run.model.namedParameters().map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
         for key in weights.keys {

@@ -38,7 +38,7 @@ extension CausalLM {
         let configURL = directory.appendingPathComponent("config.json")
         let config = try DecoderConfig.load(configURL)
         let model = CausalLM(try LLMArchitecture(config, path: configURL.path))
-        let weights = try CheckpointWeights.open(directory)
+        let weights = try Checkpoint.open(directory)
         if frozen { model.freeze() }
         try model.load(try weights.loadAll(), source: weights.description, ignoring: CausalLM.isIgnoredKey,
                        inPlaceWhenFrozen: frozen)

@@ -53,7 +53,7 @@ extension MGLLaVAModel {
     /// with strict=False and silently ignores mismatches; we name them). 16-bit weights are widened to float32.
     @discardableResult
     public func loadCheckpoint(_ url: URL, inPlaceWhenFrozen: Bool = false) throws -> CheckpointLoadSummary {
-        let weights = try CheckpointWeights.open(url)
+        let weights = try Checkpoint.open(url)
         var state = try weights.loadAll()
         // Older transformers saved rotary buffers; they are not parameters.
         for key in state.keys where CausalLM.isIgnoredKey(key) { state.removeValue(forKey: key) }

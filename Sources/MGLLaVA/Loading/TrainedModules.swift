@@ -9,7 +9,7 @@ public struct TrainedModules {
     public var bboxProjector: Sequential?
 
     public static func load(_ url: URL, lowResDim: Int, highResDim: Int) throws -> TrainedModules {
-        let weights = try CheckpointWeights.open(url)
+        let weights = try Checkpoint.open(url)
         func group(_ prefix: String) throws -> [String: Tensor] {
             var d: [String: Tensor] = [:]
             for key in weights.keys where Module.key(key, hasPrefix: prefix) {

@@ -21,7 +21,7 @@ extension CLIPVisionModel {
     public static func load(directory: URL) throws -> CLIPVisionModel {
         let config = try CLIPVisionConfig.load(directory)
         let model = CLIPVisionModel(CLIPVisionArchitecture(config))
-        let weights = try CheckpointWeights.open(directory)
+        let weights = try Checkpoint.open(directory)
         // Frozen first, so the weights are used in place (memory-mapped, no copy).
         model.freeze()
         model.eval()
@@ -38,7 +38,7 @@ extension ConvNeXtTrunk {
     /// tower and `logit_scale` are ignored, as upstream drops them). Comes back frozen, in eval mode.
     public static func load(directory: URL) throws -> ConvNeXtTrunk {
         let config = try OpenCLIPConfig.load(directory)
-        let weights = try CheckpointWeights.open(directory)
+        let weights = try Checkpoint.open(directory)
         var shapes: [String: [Int]] = [:]
         for info in try weights.infos() { shapes[info.name] = info.shape }
         guard let inferred = ConvNeXtArchitecture.infer(fromShapes: shapes, prefix: keyPrefix) else {
