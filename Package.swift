@@ -5,7 +5,7 @@ import PackageDescription
 // Swift 5 language mode: the tensor core keeps a little global state (grad mode, BLAS thread policy) that is
 // documented as thread-confined; strict Swift 6 checking would force wrappers on every kernel closure.
 let swiftSettings: [SwiftSetting] = [
-    .swiftLanguageMode(.v5),
+    .swiftLanguageMode(.v5)
 ]
 
 let package = Package(
@@ -20,13 +20,13 @@ let package = Package(
         .library(name: "MGTrain", targets: ["MGTrain"]),
         .library(name: "MGEval", targets: ["MGEval"]),
         .library(name: "MGConfigs", targets: ["MGConfigs"]),
-        .executable(name: "mgllava", targets: ["MGLLaVACLI"]),
+        .executable(name: "mgllava", targets: ["MGLLaVACLI"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // `swift package generate-documentation --target MGLLaVA` builds the DocC catalog (Sources/MGLLaVA/MGLLaVA.docc).
-        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0")
     ],
     targets: [
         // MARK: - System libraries (Debian: libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev)
@@ -59,7 +59,7 @@ let package = Package(
             name: "MGLLaVA",
             dependencies: [
                 "MGTensor", "MGNN", "MGCheckpoint", "MGTokenizers", "CImageCodecs",
-                "MGCLIP", "MGConvNeXt", "MGFusion", "MGObjects", "MGLLM",
+                "MGCLIP", "MGConvNeXt", "MGFusion", "MGObjects", "MGLLM"
             ],
             swiftSettings: swiftSettings),
         .target(name: "MGData", dependencies: ["MGLLaVA", "MGJSON"], swiftSettings: swiftSettings),
@@ -80,43 +80,57 @@ let package = Package(
             dependencies: [
                 "MGLLaVA", "MGData", "MGTrain", "MGEval", "MGConfigs", "MGBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ],
             swiftSettings: swiftSettings),
 
         // MARK: - Tests
         // Shared test helpers (fixture paths, finite-difference gradient check); fixtures live in Tests/Fixtures.
-        .target(name: "MGTestSupport", dependencies: ["MGTensor", "MGCheckpoint"], path: "Tests/MGTestSupport",
-                swiftSettings: swiftSettings),
-        .testTarget(name: "MGTensorTests", dependencies: ["MGTensor", "MGCheckpoint", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "MGNNTests", dependencies: ["MGNN", "MGCheckpoint", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "MGCheckpointTests", dependencies: ["MGCheckpoint", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "MGDistributedTests", dependencies: ["MGDistributed", "MGTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "MGTokenizersTests", dependencies: ["MGTokenizers", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "MGObjectsTests", dependencies: ["MGObjects", "MGCheckpoint", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "MGLLaVATests", dependencies: ["MGLLaVA", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
+        .target(
+            name: "MGTestSupport", dependencies: ["MGTensor", "MGCheckpoint"], path: "Tests/MGTestSupport",
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGTensorTests", dependencies: ["MGTensor", "MGCheckpoint", "MGTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGNNTests", dependencies: ["MGNN", "MGCheckpoint", "MGTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGCheckpointTests", dependencies: ["MGCheckpoint", "MGTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGDistributedTests", dependencies: ["MGDistributed", "MGTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGTokenizersTests", dependencies: ["MGTokenizers", "MGTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGObjectsTests", dependencies: ["MGObjects", "MGCheckpoint", "MGTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGLLaVATests", dependencies: ["MGLLaVA", "MGTestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "MGCLIPTests", dependencies: ["MGLLaVA", "MGTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MGConvNeXtTests", dependencies: ["MGLLaVA", "MGTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MGFusionTests", dependencies: ["MGLLaVA", "MGTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "MGLLMTests", dependencies: ["MGLLaVA", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "MGConfigsTests", dependencies: ["MGConfigs", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "MGDataTests", dependencies: ["MGData", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "MGTrainTests", dependencies: ["MGConfigs", "MGEval", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGLLMTests", dependencies: ["MGLLaVA", "MGTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGConfigsTests", dependencies: ["MGConfigs", "MGTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGDataTests", dependencies: ["MGData", "MGTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGTrainTests", dependencies: ["MGConfigs", "MGEval", "MGTestSupport"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "MGJSONTests", dependencies: ["MGJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "MGEvalTests", dependencies: ["MGEval", "MGTestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "MGBenchTests", dependencies: ["MGBench", "MGLLaVA", "MGTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGBenchTests", dependencies: ["MGBench", "MGLLaVA", "MGTestSupport"], swiftSettings: swiftSettings),
         // Runs the built `mgllava` executable (the dependency makes SwiftPM build it first).
-        .testTarget(name: "MGLLaVACLITests", dependencies: ["MGLLaVACLI", "MGLLaVA", "MGTrain", "MGConfigs", "MGTestSupport"],
-                    swiftSettings: swiftSettings),
+        .testTarget(
+            name: "MGLLaVACLITests", dependencies: ["MGLLaVACLI", "MGLLaVA", "MGTrain", "MGConfigs", "MGTestSupport"],
+            swiftSettings: swiftSettings)
     ]
 )

@@ -18,7 +18,7 @@ public enum ConfigRegistry {
         fuse_more_llama3_clip_L_14_336_pretrain_padding,
         fuse_more_llama3_clip_L_14_336_sft_padding,
         fuse_more_yi34B_clip_L_14_336_pretrain_padding,
-        fuse_more_yi34B_clip_L_14_336_sft_padding,
+        fuse_more_yi34B_clip_L_14_336_sft_padding
     ]
 
     /// Names of every config, in the order `mgllava configs list` prints them.

@@ -17,8 +17,10 @@ public struct BenchRow: Codable, Equatable, Sendable {
     /// A rate or note for the table ("8418 tokens/s").
     public var detail: String?
 
-    public init(name: String, seconds: Double, boundSeconds: Double? = nil, bound: String? = nil, peakRSS: Int,
-                detail: String? = nil) {
+    public init(
+        name: String, seconds: Double, boundSeconds: Double? = nil, bound: String? = nil, peakRSS: Int,
+        detail: String? = nil
+    ) {
         self.name = name
         self.seconds = seconds
         self.boundSeconds = boundSeconds

@@ -8,7 +8,9 @@ public enum BenchRows {
 
     /// The rows as one marked JSON line (for `bench all`), nil if they cannot be encoded.
     public static func line(_ rows: [BenchRow]) -> String? {
-        guard let data = try? JSONEncoder().encode(rows), let text = String(data: data, encoding: .utf8) else { return nil }
+        guard let data = try? JSONEncoder().encode(rows), let text = String(data: data, encoding: .utf8) else {
+            return nil
+        }
         return marker + text
     }
 
@@ -34,13 +36,18 @@ public enum BenchRows {
     public static func table(_ rows: [BenchRow]) -> String {
         func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
         func left(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
-        var lines = [pad("row", 52) + left("time", 10) + left("bound", 10) + left("ratio", 7) + left("peak RSS", 11) + "  detail"]
+        var lines = [
+            pad("row", 52) + left("time", 10) + left("bound", 10) + left("ratio", 7) + left("peak RSS", 11) + "  detail"
+        ]
         for r in rows {
-            lines.append(pad(r.name, 52) + left(formatTime(r.seconds), 10)
-                         + left(r.boundSeconds.map(formatTime) ?? "–", 10)
-                         + left(r.ratio.map { String(format: "%.2f", $0) } ?? "–", 7)
-                         + left(String(format: "%.2f GiB", Double(r.peakRSS) / 1_073_741_824), 11)
-                         + "  " + [r.bound.map { "bound: " + $0 } ?? "", r.detail ?? ""].filter { !$0.isEmpty }.joined(separator: "; "))
+            lines.append(
+                pad(r.name, 52) + left(formatTime(r.seconds), 10)
+                    + left(r.boundSeconds.map(formatTime) ?? "–", 10)
+                    + left(r.ratio.map { String(format: "%.2f", $0) } ?? "–", 7)
+                    + left(String(format: "%.2f GiB", Double(r.peakRSS) / 1_073_741_824), 11)
+                    + "  "
+                    + [r.bound.map { "bound: " + $0 } ?? "", r.detail ?? ""].filter { !$0.isEmpty }.joined(
+                        separator: "; "))
         }
         return lines.joined(separator: "\n")
     }

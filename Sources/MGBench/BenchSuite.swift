@@ -9,11 +9,21 @@ public enum BenchSuite {
     public static let parts: [(String, [String])] = [
         ("vision", ["bench", "vision", "--json"]),
         ("train-step", ["bench", "train-step", "--json"]),
-        ("phi3-step", ["bench", "stack-step", "--llm", "phi3-mini", "--layers", "2", "--stage", "sft",
-                       "--no-checkpointing", "--json"]),
+        (
+            "phi3-step",
+            [
+                "bench", "stack-step", "--llm", "phi3-mini", "--layers", "2", "--stage", "sft",
+                "--no-checkpointing", "--json"
+            ]
+        ),
         ("decode", ["bench", "decode", "--json"]),
-        ("pretrain-7b", ["bench", "stack-step", "--llm", "vicuna-7b", "--stage", "pretrain", "--bf16-llm",
-                         "--text-tokens", "64", "--warmup", "0", "--no-bound", "--json"]),
+        (
+            "pretrain-7b",
+            [
+                "bench", "stack-step", "--llm", "vicuna-7b", "--stage", "pretrain", "--bf16-llm",
+                "--text-tokens", "64", "--warmup", "0", "--no-bound", "--json"
+            ]
+        )
     ]
 
     /// What a run of the suite gathered.
@@ -31,7 +41,9 @@ public enum BenchSuite {
     public static func run(executable: URL, skip: [String], log: (String) -> Void) throws -> Outcome {
         var outcome = Outcome()
         let start = BenchTiming.now()
-        log("\(Parallel.threadCount) threads; C kernels: \(Parallel.usesAVX2Kernels ? "AVX2 + FMA" : "baseline (no AVX2)")")
+        log(
+            "\(Parallel.threadCount) threads; C kernels: \(Parallel.usesAVX2Kernels ? "AVX2 + FMA" : "baseline (no AVX2)")"
+        )
         for (name, arguments) in parts where !skip.contains(name) {
             log("── \(name): mgllava \(arguments.joined(separator: " "))")
             let (status, output) = try runChild(executable, arguments, log: log)
@@ -46,7 +58,9 @@ public enum BenchSuite {
     }
 
     /// Runs a child, passing its output to `log` indented as it comes, and returns its exit status and whole output.
-    public static func runChild(_ executable: URL, _ arguments: [String], log: (String) -> Void) throws -> (Int32, String) {
+    public static func runChild(
+        _ executable: URL, _ arguments: [String], log: (String) -> Void
+    ) throws -> (Int32, String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

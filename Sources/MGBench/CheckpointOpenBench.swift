@@ -27,12 +27,14 @@ public enum CheckpointOpenBench {
             [
                 "checkpoint: \(shards) shards, \(tensors) tensors, "
                     + String(format: "%.2f GiB of tensor data", Double(bytes) / 1_073_741_824),
-                String(format: "open + every header: %@; resident memory +%.1f MiB (%.4f%% of the data)",
-                       BenchTiming.format(seconds: openSeconds), Double(openRSSGrowth) / 1_048_576,
-                       100 * Double(openRSSGrowth) / Double(bytes)),
-                String(format: "read one tensor %@ %@ (%.0f MiB as f32): %@; resident +%.1f MiB", firstKey,
-                       "\(firstShape)", Double(firstFloat32Bytes) / 1_048_576, BenchTiming.format(seconds: readSeconds),
-                       Double(readRSSGrowth) / 1_048_576),
+                String(
+                    format: "open + every header: %@; resident memory +%.1f MiB (%.4f%% of the data)",
+                    BenchTiming.format(seconds: openSeconds), Double(openRSSGrowth) / 1_048_576,
+                    100 * Double(openRSSGrowth) / Double(bytes)),
+                String(
+                    format: "read one tensor %@ %@ (%.0f MiB as f32): %@; resident +%.1f MiB", firstKey,
+                    "\(firstShape)", Double(firstFloat32Bytes) / 1_048_576, BenchTiming.format(seconds: readSeconds),
+                    Double(readRSSGrowth) / 1_048_576)
             ].joined(separator: "\n")
         }
     }
@@ -52,9 +54,10 @@ public enum CheckpointOpenBench {
         let widened = try checkpoint.tensor(first).float()
         let tOne = BenchTiming.now() - t1
         let rssOne = ResidentMemory.current()
-        return Result(shards: checkpoint.shardNames.count, tensors: checkpoint.keys.count, bytes: bytes,
-                      openSeconds: tOpen, openRSSGrowth: rssOpen - rssBefore, firstKey: first,
-                      firstShape: widened.shape, firstFloat32Bytes: widened.count * 4, readSeconds: tOne,
-                      readRSSGrowth: rssOne - rssOpen)
+        return Result(
+            shards: checkpoint.shardNames.count, tensors: checkpoint.keys.count, bytes: bytes,
+            openSeconds: tOpen, openRSSGrowth: rssOpen - rssBefore, firstKey: first,
+            firstShape: widened.shape, firstFloat32Bytes: widened.count * 4, readSeconds: tOne,
+            readRSSGrowth: rssOne - rssOpen)
     }
 }

@@ -47,8 +47,9 @@ public struct DecodeBench {
             }
             decode = BenchTiming.now() - td
         }
-        return DecodeBenchResult(weightBytes: weightBytes, embedBytes: embedBytes, bytesPerToken: perToken,
-                                 promptTokens: promptTokens, prefillSeconds: prefill, decodedTokens: produced,
-                                 decodeSeconds: decode, bandwidth: bandwidth, peakRSS: ResidentMemory.peak())
+        return DecodeBenchResult(
+            weightBytes: weightBytes, embedBytes: embedBytes, bytesPerToken: perToken,
+            promptTokens: promptTokens, prefillSeconds: prefill, decodedTokens: produced,
+            decodeSeconds: decode, bandwidth: bandwidth, peakRSS: ResidentMemory.peak())
     }
 }

@@ -53,7 +53,7 @@ public struct GemmBench {
             ("ViT fc2 \(t)×\(vf)→\(v)", t, vf, v),
             ("LLM attn \(s)×\(h)→\(h)", s, h, h),
             ("LLM up \(s)×\(h)→\(f)", s, h, f),
-            ("LLM down \(s)×\(f)→\(h)", s, f, h),
+            ("LLM down \(s)×\(f)→\(h)", s, f, h)
         ]
         if quick { linearShapes = [linearShapes[0]] }
         for (name, m, k, n) in linearShapes {
@@ -61,16 +61,22 @@ public struct GemmBench {
             let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
             defer { c.deallocate() }
             let px = x.storage.floats, pw = w.storage.floats
-            let times = BenchTiming.interleaved(repeats: repeats, [
-                { _ = withNoGrad { x.linear(weight: w) } },
-                { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, px, Int32(k),
-                              pw, Int32(k), 0, c, Int32(n)) },
-            ])
-            rows.append(Row(name: name, flops: 2.0 * Double(m * n * k), ours: times[0], raw: times[1], rawName: "sgemm"))
+            let times = BenchTiming.interleaved(
+                repeats: repeats,
+                [
+                    { _ = withNoGrad { x.linear(weight: w) } },
+                    {
+                        cblas_sgemm(
+                            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, px, Int32(k),
+                            pw, Int32(k), 0, c, Int32(n))
+                    }
+                ])
+            rows.append(
+                Row(name: name, flops: 2.0 * Double(m * n * k), ours: times[0], raw: times[1], rawName: "sgemm"))
         }
         // Decode: M = 1. Ours must take the gemv path; raw sgemv is the bound, and sgemm(M=1) is shown for contrast.
         let allDecodeShapes: [(String, Int, Int)] = [
-            ("decode 1×\(h)→\(h)", h, h), ("decode 1×\(h)→\(f)", h, f), ("decode 1×\(f)→\(h)", f, h),
+            ("decode 1×\(h)→\(h)", h, h), ("decode 1×\(h)→\(f)", h, f), ("decode 1×\(f)→\(h)", f, h)
         ]
         let decodeShapes = quick ? [allDecodeShapes[0]] : allDecodeShapes
         for (name, k, n) in decodeShapes {
@@ -78,15 +84,22 @@ public struct GemmBench {
             let y = UnsafeMutablePointer<Float>.allocate(capacity: n)
             defer { y.deallocate() }
             let px = x.storage.floats, pw = w.storage.floats
-            let times = BenchTiming.interleaved(repeats: repeats * 4, [
-                { _ = withNoGrad { x.linear(weight: w) } },
-                { cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, pw, Int32(k), px, 1, 0, y, 1) },
-                { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, Int32(n), Int32(k), 1, px, Int32(k),
-                              pw, Int32(k), 0, y, Int32(n)) },
-            ])
+            let times = BenchTiming.interleaved(
+                repeats: repeats * 4,
+                [
+                    { _ = withNoGrad { x.linear(weight: w) } },
+                    { cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, pw, Int32(k), px, 1, 0, y, 1) },
+                    {
+                        cblas_sgemm(
+                            CblasRowMajor, CblasNoTrans, CblasTrans, 1, Int32(n), Int32(k), 1, px, Int32(k),
+                            pw, Int32(k), 0, y, Int32(n))
+                    }
+                ])
             rows.append(Row(name: name, flops: 2.0 * Double(n * k), ours: times[0], raw: times[1], rawName: "sgemv"))
-            rows.append(Row(name: name + " (raw sgemm M=1)", flops: 2.0 * Double(n * k), ours: times[2], raw: times[1],
-                            rawName: "sgemv"))
+            rows.append(
+                Row(
+                    name: name + " (raw sgemm M=1)", flops: 2.0 * Double(n * k), ours: times[2], raw: times[1],
+                    rawName: "sgemv"))
         }
         if !quick {
             rows.append(convStem(&gen))
@@ -99,18 +112,25 @@ public struct GemmBench {
     private func convStem(_ gen: inout Generator) -> Row {
         let a = ConvNeXtArchitecture.large, size = 768
         let cin = a.inChannels, cout = a.dims[0], grid = size / 4
-        let x = Tensor.randn([1, cin, size, size], generator: &gen), w = Tensor.randn([cout, cin, 4, 4], std: 0.1, generator: &gen)
+        let x = Tensor.randn([1, cin, size, size], generator: &gen),
+            w = Tensor.randn([cout, cin, 4, 4], std: 0.1, generator: &gen)
         let m = cout, k = cin * 16, n = grid * grid
         let col = Tensor.randn([k, n], generator: &gen)
         let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
         defer { c.deallocate() }
-        let times = BenchTiming.interleaved(repeats: repeats, [
-            { _ = withNoGrad { x.conv2d(weight: w, bias: nil, stride: (4, 4)) } },
-            { cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, w.storage.floats,
-                          Int32(k), col.storage.floats, Int32(n), 0, c, Int32(n)) },
-        ])
-        return Row(name: "conv stem \(cin)×\(size)²→\(cout)×\(grid)² k4s4", flops: 2.0 * Double(m * n * k), ours: times[0],
-                   raw: times[1], rawName: "sgemm on im2col shape")
+        let times = BenchTiming.interleaved(
+            repeats: repeats,
+            [
+                { _ = withNoGrad { x.conv2d(weight: w, bias: nil, stride: (4, 4)) } },
+                {
+                    cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, w.storage.floats,
+                        Int32(k), col.storage.floats, Int32(n), 0, c, Int32(n))
+                }
+            ])
+        return Row(
+            name: "conv stem \(cin)×\(size)²→\(cout)×\(grid)² k4s4", flops: 2.0 * Double(m * n * k), ours: times[0],
+            raw: times[1], rawName: "sgemm on im2col shape")
     }
 
     /// ViT-L self-attention core: 16 heads × 577 tokens × 64 dims (QKᵀ, softmax, PV).
@@ -119,20 +139,27 @@ public struct GemmBench {
         let scale = Float(1 / Double(d).squareRoot())
         let q = Tensor.randn([1, h, l, d], generator: &gen), k = Tensor.randn([1, h, l, d], generator: &gen)
         let v = Tensor.randn([1, h, l, d], generator: &gen)
-        let s = UnsafeMutablePointer<Float>.allocate(capacity: l * l), o = UnsafeMutablePointer<Float>.allocate(capacity: l * d)
+        let s = UnsafeMutablePointer<Float>.allocate(capacity: l * l),
+            o = UnsafeMutablePointer<Float>.allocate(capacity: l * d)
         defer { s.deallocate(); o.deallocate() }
-        let times = BenchTiming.interleaved(repeats: repeats, [
-            { _ = withNoGrad { Tensor.scaledDotProductAttention(query: q, key: k, value: v) } },
-            {
-                for hi in 0..<h {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(l), Int32(d), scale,
-                                q.storage.floats + hi * l * d, Int32(d), k.storage.floats + hi * l * d, Int32(d), 0, s, Int32(l))
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(d), Int32(l), 1, s, Int32(l),
-                                v.storage.floats + hi * l * d, Int32(d), 0, o, Int32(d))
+        let times = BenchTiming.interleaved(
+            repeats: repeats,
+            [
+                { _ = withNoGrad { Tensor.scaledDotProductAttention(query: q, key: k, value: v) } },
+                {
+                    for hi in 0..<h {
+                        cblas_sgemm(
+                            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(l), Int32(d), scale,
+                            q.storage.floats + hi * l * d, Int32(d), k.storage.floats + hi * l * d, Int32(d), 0, s,
+                            Int32(l))
+                        cblas_sgemm(
+                            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(d), Int32(l), 1, s, Int32(l),
+                            v.storage.floats + hi * l * d, Int32(d), 0, o, Int32(d))
+                    }
                 }
-            },
-        ])
-        return Row(name: "ViT attention \(h)×\(l)×\(d)", flops: 4.0 * Double(h * l * l * d), ours: times[0], raw: times[1],
-                   rawName: "2 sgemm per head")
+            ])
+        return Row(
+            name: "ViT attention \(h)×\(l)×\(d)", flops: 4.0 * Double(h * l * l * d), ours: times[0], raw: times[1],
+            rawName: "2 sgemm per head")
     }
 }

@@ -10,8 +10,10 @@ extension RandomCheckpoints {
         let rows = 4096, cols = 16384
         let entries = (0..<(gib * 8)).map { (key: "model.layers.\($0).weight", byteCount: rows * cols * 2) }
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        try SafeTensorsWriter.writeSharded(entries, maxShardBytes: 8 * rows * cols * 2, metadata: ["format": "pt"],
-                                           indexSingleShard: true, to: dir) { _ in
+        try SafeTensorsWriter.writeSharded(
+            entries, maxShardBytes: 8 * rows * cols * 2, metadata: ["format": "pt"],
+            indexSingleShard: true, to: dir
+        ) { _ in
             let storage = Storage(uninitializedCount: rows * cols, dtype: .bfloat16)
             let p = storage.pointer.assumingMemoryBound(to: UInt64.self)
             // Four random bf16 values per 64-bit word; exponent bits forced to keep them small and finite.

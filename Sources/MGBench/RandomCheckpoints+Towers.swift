@@ -16,21 +16,32 @@ extension RandomCheckpoints {
             return out
         }
         let base = llm.deletingLastPathComponent(), name = llm.lastPathComponent
-        let clipDir = base.appendingPathComponent(name + "-clip"), convDir = base.appendingPathComponent(name + "-convnext")
-        for d in [clipDir, convDir] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        let clipDir = base.appendingPathComponent(name + "-clip"),
+            convDir = base.appendingPathComponent(name + "-convnext")
+        for d in [clipDir, convDir] {
+            try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        }
         try? FileManager.default.removeItem(at: clipDir.appendingPathComponent("config.json"))
         try FileManager.default.copyItem(at: clipConfig, to: clipDir.appendingPathComponent("config.json"))
         let clip = CLIPVisionModel(CLIPVisionArchitecture(try CLIPVisionConfig.load(clipConfig)))
-        try SafeTensorsWriter.write(random(clip, dtype: .float32), to: clipDir.appendingPathComponent("model.safetensors"))
+        try SafeTensorsWriter.write(
+            random(clip, dtype: .float32), to: clipDir.appendingPathComponent("model.safetensors"))
         let trunk = ConvNeXtTrunk(.large)
-        let openCLIP: [String: Any] = ["model_cfg": ["embed_dim": 768, "vision_cfg": ["timm_model_name": "convnext_large", "image_size": 320]],
-                                       "preprocess_cfg": ["mean": OpenCLIPConfig.openAIMean, "std": OpenCLIPConfig.openAIStd]]
-        try JSONSerialization.data(withJSONObject: openCLIP).write(to: convDir.appendingPathComponent("open_clip_config.json"))
-        try SafeTensorsWriter.write(random(trunk, dtype: .float32), to: convDir.appendingPathComponent("open_clip_pytorch_model.safetensors"))
+        let openCLIP: [String: Any] = [
+            "model_cfg": ["embed_dim": 768, "vision_cfg": ["timm_model_name": "convnext_large", "image_size": 320]],
+            "preprocess_cfg": ["mean": OpenCLIPConfig.openAIMean, "std": OpenCLIPConfig.openAIStd]
+        ]
+        try JSONSerialization.data(withJSONObject: openCLIP).write(
+            to: convDir.appendingPathComponent("open_clip_config.json"))
+        try SafeTensorsWriter.write(
+            random(trunk, dtype: .float32), to: convDir.appendingPathComponent("open_clip_pytorch_model.safetensors"))
         let decoded = try DecoderConfig.load(llm.appendingPathComponent("config.json"))
-        let skeleton = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: trunk, llm: CausalLM(try LLMArchitecture(decoded)))
+        let skeleton = MGLLaVAModel(
+            visualEncoder: clip, visualEncoderAux: trunk, llm: CausalLM(try LLMArchitecture(decoded)))
         var modules: [String: Tensor] = [:]
-        for (k, v) in random(skeleton, dtype: .bfloat16, keep: { !$0.hasPrefix("llm.") && !$0.hasPrefix("visual_encoder") }) {
+        for (k, v) in random(
+            skeleton, dtype: .bfloat16, keep: { !$0.hasPrefix("llm.") && !$0.hasPrefix("visual_encoder") })
+        {
             modules[k] = v
         }
         try SafeTensorsWriter.write(modules, to: base.appendingPathComponent(name + "-modules.safetensors"))

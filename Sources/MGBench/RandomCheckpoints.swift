@@ -17,9 +17,13 @@ public enum RandomCheckpoints {
         let shapes = Dictionary(params, uniquingKeysWith: { first, _ in first })
         let entries = params.map { (key: $0.0, byteCount: $0.1.reduce(1, *) * 2) }
         var state: UInt64 = 0x2545_F491_4F6C_DD1D
-        try SafeTensorsWriter.writeSharded(entries, maxShardBytes: 5_000_000_000, metadata: ["format": "pt"],
-                                           indexSingleShard: true, to: dir) { name in
+        try SafeTensorsWriter.writeSharded(
+            entries, maxShardBytes: 5_000_000_000, metadata: ["format": "pt"],
+            indexSingleShard: true, to: dir
+        ) { name in
             RandomWeights.bf16(shape: shapes[name] ?? [], state: &state)
-        } didWriteShard: { log("wrote \($0)") }
+        } didWriteShard: {
+            log("wrote \($0)")
+        }
     }
 }

@@ -26,7 +26,10 @@ public enum RandomWeights {
             s ^= s << 13; s ^= s >> 7; s ^= s << 17
             let mantissa = UInt16(truncatingIfNeeded: s >> 32) & 0x7F
             let sign = UInt16(truncatingIfNeeded: s >> 48) & 0x8000
-            p[j] = norm ? (0x3F80 | (mantissa & 0x0F)) : (sign | 0x3C00 | (UInt16(truncatingIfNeeded: s >> 40) & 0x1) << 7 | mantissa)
+            p[j] =
+                norm
+                ? (0x3F80 | (mantissa & 0x0F))
+                : (sign | 0x3C00 | (UInt16(truncatingIfNeeded: s >> 40) & 0x1) << 7 | mantissa)
         }
         state = s
         return Tensor(storage: storage, shape: shape)

@@ -14,8 +14,11 @@ public final class RawGemmSeries {
     public init(_ shapes: GemmShapes) {
         var gen = Generator(seed: 3)
         for (m, k, n, count) in shapes {
-            operands.append((Tensor.rand([m, k], generator: &gen), Tensor.rand([n, k], generator: &gen),
-                             UnsafeMutablePointer<Float>.allocate(capacity: m * n), m, k, n, count))
+            operands.append(
+                (
+                    Tensor.rand([m, k], generator: &gen), Tensor.rand([n, k], generator: &gen),
+                    UnsafeMutablePointer<Float>.allocate(capacity: m * n), m, k, n, count
+                ))
         }
     }
 
@@ -25,8 +28,9 @@ public final class RawGemmSeries {
     public func run() {
         for (a, b, c, m, k, n, count) in operands {
             for _ in 0..<count {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a.storage.floats,
-                            Int32(k), b.storage.floats, Int32(k), 0, c, Int32(n))
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k), 1, a.storage.floats,
+                    Int32(k), b.storage.floats, Int32(k), 0, c, Int32(n))
             }
         }
     }

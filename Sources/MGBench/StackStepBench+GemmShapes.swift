@@ -17,17 +17,20 @@ extension StackStepBench {
         // Projector (trained in both stages): forward, input gradient is not needed (the towers are frozen), weight
         // gradients.
         shapes += [(p, v, d, 1), (p, d, d, 1), (d, p, v, 1), (d, p, d, 1), (p, d, d, 1)]
-        let linears: [(Int, Int, Int)] = a.layout == .phi3
+        let linears: [(Int, Int, Int)] =
+            a.layout == .phi3
             ? [(d, d + 2 * kv, 1), (d, d, 1), (d, 2 * f, 1), (f, d, 1)]
             : [(d, d, 2), (d, kv, 2), (d, f, 2), (f, d, 1)]
         let forwards = checkpointing ? 2 : 1
         for (i, o, c) in linears {
             shapes.append((l, i, o, c * forwards * a.numLayers))
-            shapes.append((l, o, i, c * a.numLayers))                      // dX
-            if trained { shapes.append((o, l, i, c * a.numLayers)) }       // dW
+            shapes.append((l, o, i, c * a.numLayers))  // dX
+            if trained { shapes.append((o, l, i, c * a.numLayers)) }  // dW
         }
-        shapes += [(l, hd, l, heads * forwards * a.numLayers), (l, l, hd, heads * forwards * a.numLayers),
-                   (l, hd, l, heads * a.numLayers), (l, l, hd, 3 * heads * a.numLayers)]
+        shapes += [
+            (l, hd, l, heads * forwards * a.numLayers), (l, l, hd, heads * forwards * a.numLayers),
+            (l, hd, l, heads * a.numLayers), (l, l, hd, 3 * heads * a.numLayers)
+        ]
         shapes += [(l, d, a.vocabSize, 1), (l, a.vocabSize, d, 1)]
         if trained { shapes.append((a.vocabSize, l, d, 1)) }
         return shapes

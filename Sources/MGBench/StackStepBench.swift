@@ -64,8 +64,9 @@ public struct StackStepBench {
         var gen = Generator(seed: 0)
         let arch = llm.architecture(layers: layers), fullLayers = llm.architecture(layers: nil).numLayers
         let clipArch = CLIPVisionArchitecture.vitL14_336, auxSize = BenchInputs.auxImageSize
-        log("building CLIP ViT-L/14-336, ConvNeXt-L and a \(llm.rawValue)-shaped LLM (\(arch.numLayers) layers, "
-            + "\(bf16LLM ? "bf16" : "float32")) with random weights…")
+        log(
+            "building CLIP ViT-L/14-336, ConvNeXt-L and a \(llm.rawValue)-shaped LLM (\(arch.numLayers) layers, "
+                + "\(bf16LLM ? "bf16" : "float32")) with random weights…")
         let clip = CLIPVisionModel(clipArch)
         RandomWeights.randomize(clip, &gen)
         let trunk = ConvNeXtTrunk(.large)
@@ -88,17 +89,19 @@ public struct StackStepBench {
         let ids = [1, MGLLaVAModel.imageTokenIndex] + text
         let labels = [MGLLaVAModel.ignoreIndex, MGLLaVAModel.ignoreIndex] + text
         let roi = RandomInputs.boxes(boxes, &gen)
-        let sample = MultimodalSample(inputIds: ids, labels: labels,
-                                      pixelValues: Tensor.randn([clipArch.numChannels, clipArch.imageSize, clipArch.imageSize], generator: &gen),
-                                      pixelValuesAux: Tensor.randn([3, auxSize, auxSize], generator: &gen), boxes: roi)
+        let sample = MultimodalSample(
+            inputIds: ids, labels: labels,
+            pixelValues: Tensor.randn([clipArch.numChannels, clipArch.imageSize, clipArch.imageSize], generator: &gen),
+            pixelValuesAux: Tensor.randn([3, auxSize, auxSize], generator: &gen), boxes: roi)
         let imageTokens = clipArch.numPatches
         let sequence = 1 + imageTokens + boxes + textTokens
         let trainable = model.namedParameters().filter { !$0.1.frozen }
         let optimizer = AdamW(trainable, lr: 2e-5, weightDecay: 0)
         let trainableCount = trainable.reduce(0) { $0 + $1.1.count }
-        log("sequence \(sequence) tokens (\(imageTokens) image + \(boxes) box + \(textTokens + 1) text); "
-            + String(format: "%.1f M trainable parameters; ", Double(trainableCount) / 1e6)
-            + "activation checkpointing \(checkpointing ? "on" : "off")")
+        log(
+            "sequence \(sequence) tokens (\(imageTokens) image + \(boxes) box + \(textTokens + 1) text); "
+                + String(format: "%.1f M trainable parameters; ", Double(trainableCount) / 1e6)
+                + "activation checkpointing \(checkpointing ? "on" : "off")")
 
         var loss: Float = 0
         // Phases of the fastest step: forward (towers, fusion, boxes, projectors, LLM, loss), backward, clip + AdamW.
@@ -115,8 +118,10 @@ public struct StackStepBench {
             _ = clipGradNorm(trainable.map(\.1), maxNorm: 1)
             optimizer.step()
             let t3 = BenchTiming.now()
-            log(String(format: "step %d%@: %.2f s (forward %.2f, backward %.2f, clip + AdamW %.2f)", i + 1,
-                       i < warmup ? " (warm-up)" : "", t3 - t0, t1 - t0, t2 - t1, t3 - t2))
+            log(
+                String(
+                    format: "step %d%@: %.2f s (forward %.2f, backward %.2f, clip + AdamW %.2f)", i + 1,
+                    i < warmup ? " (warm-up)" : "", t3 - t0, t1 - t0, t2 - t1, t3 - t2))
             if i >= warmup && t3 - t0 < best { best = t3 - t0; phases = (t1 - t0, t2 - t1, t3 - t2) }
         }
         let rss = ResidentMemory.peak()
@@ -133,8 +138,11 @@ public struct StackStepBench {
         }
         let layerText = arch.numLayers == fullLayers ? "\(fullLayers)" : "\(arch.numLayers) of \(fullLayers)"
         let name = "\(llm.rawValue) stack, \(stage.rawValue) step (\(layerText) layers\(bf16LLM ? ", bf16" : ""))"
-        return BenchRow(name: name, seconds: best, boundSeconds: boundTime, bound: bound ? "sgemm on the same shapes" : nil,
-                        peakRSS: rss, detail: String(format: "%.0f tokens/s, seq %d; forward %.2f s, backward %.2f s, clip + AdamW %.2f s",
-                                                     Double(sequence) / best, sequence, phases.0, phases.1, phases.2))
+        return BenchRow(
+            name: name, seconds: best, boundSeconds: boundTime, bound: bound ? "sgemm on the same shapes" : nil,
+            peakRSS: rss,
+            detail: String(
+                format: "%.0f tokens/s, seq %d; forward %.2f s, backward %.2f s, clip + AdamW %.2f s",
+                Double(sequence) / best, sequence, phases.0, phases.1, phases.2))
     }
 }

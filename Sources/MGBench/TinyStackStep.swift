@@ -20,11 +20,16 @@ public enum TinyStackStep {
     public static func measure(repeats: Int) throws -> Result {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("mgllava-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        try EmbeddedDefault.ensure(root: root, dataset: SyntheticDatasetSpec(pretrainSamples: 64, sftSamples: 64,
-                                                                              mmbenchQuestions: 1, seed: 1),
-                                   dataFolder: "data", modelsFolder: "models")
+        try EmbeddedDefault.ensure(
+            root: root,
+            dataset: SyntheticDatasetSpec(
+                pretrainSamples: 64, sftSamples: 64,
+                mmbenchQuestions: 1, seed: 1),
+            dataFolder: "data", modelsFolder: "models")
         let config = EmbeddedDefault.relocate(tiny_sft, dataFolder: "data", modelsFolder: "models")
-            .with { $0.pretrainedPth = nil; $0.stage = .pretrain; $0.freezeLLM = false; $0.maxEpochs = 100 }
+            .with {
+                $0.pretrainedPth = nil; $0.stage = .pretrain; $0.freezeLLM = false; $0.maxEpochs = 100
+            }
         let run = try TrainingRun.prepare(config: config, workDir: root.appendingPathComponent("w"), root: root)
         var tokens = 0
         ResidentMemory.resetPeak()

@@ -26,11 +26,14 @@ public struct TrainStepBench {
     /// GEMM shapes (m, k, n, count) of one llama-layout decoder layer plus its LM head at sequence `l`. Forward:
     /// q, k, v, o; gate, up; down; lm_head; per head QKᵀ and PV. Backward adds, per linear (in → out), dX (m = L,
     /// k = out, n = in) and dW (m = out, k = L, n = in); per head dP = dO·Vᵀ, dV = Pᵀ·dO, dQ = dS·K, dK = dSᵀ·Q.
-    public static func layerShapes(_ a: LLMArchitecture, sequence l: Int) -> (forward: GemmShapes, backward: GemmShapes) {
+    public static func layerShapes(_ a: LLMArchitecture, sequence l: Int) -> (forward: GemmShapes, backward: GemmShapes)
+    {
         let d = a.hiddenSize, f = a.intermediateSize, heads = a.numHeads, hd = a.headDim, vocab = a.vocabSize
         let forward = [(l, d, d, 4), (l, d, f, 2), (l, f, d, 1), (l, d, vocab, 1), (l, hd, l, heads), (l, l, hd, heads)]
-        let backward = [(l, d, d, 4), (d, l, d, 4), (l, f, d, 2), (f, l, d, 2), (l, d, f, 1), (d, l, f, 1),
-                        (l, vocab, d, 1), (vocab, l, d, 1), (l, hd, l, heads), (l, l, hd, 3 * heads)]
+        let backward = [
+            (l, d, d, 4), (d, l, d, 4), (l, f, d, 2), (f, l, d, 2), (l, d, f, 1), (d, l, f, 1),
+            (l, vocab, d, 1), (vocab, l, d, 1), (l, hd, l, heads), (l, l, hd, 3 * heads)
+        ]
         return (forward, backward)
     }
 
@@ -39,7 +42,9 @@ public struct TrainStepBench {
         var gen = Generator(seed: 0)
         let arch = Self.layerArchitecture
         let (l, d, f, heads, vocab) = (sequence, arch.hiddenSize, arch.intermediateSize, arch.numHeads, arch.vocabSize)
-        log("building one Vicuna-7B-shaped decoder layer (hidden \(d), MLP \(f), \(heads) heads, vocab \(vocab)) with random weights…")
+        log(
+            "building one Vicuna-7B-shaped decoder layer (hidden \(d), MLP \(f), \(heads) heads, vocab \(vocab)) with random weights…"
+        )
         let layer = CausalLM(arch)
         RandomWeights.randomize(layer, &gen)
         let x = Tensor.randn([1, l, d], std: 0.1, generator: &gen)
@@ -51,7 +56,8 @@ public struct TrainStepBench {
 
         layer.freeze()
         ResidentMemory.resetPeak()
-        let fwd = BenchTiming.interleaved(repeats: repeats, [{ _ = withNoGrad { layer(inputsEmbeds: x) } }, { fwdRaw.run() }])
+        let fwd = BenchTiming.interleaved(
+            repeats: repeats, [{ _ = withNoGrad { layer(inputsEmbeds: x) } }, { fwdRaw.run() }])
         let fwdRSS = ResidentMemory.peak()
         layer.unfreeze()
         ResidentMemory.resetPeak()
@@ -65,7 +71,8 @@ public struct TrainStepBench {
 
         let tiny = try TinyStackStep.measure(repeats: max(repeats, 10))
         return TrainStepBenchResult(
-            sequence: l, forwardSeconds: fwd[0], forwardBoundSeconds: fwd[1], forwardFlops: RawGemmSeries.flops(forward),
+            sequence: l, forwardSeconds: fwd[0], forwardBoundSeconds: fwd[1],
+            forwardFlops: RawGemmSeries.flops(forward),
             forwardRSS: fwdRSS, stepSeconds: both[0], stepBoundSeconds: both[1],
             stepFlops: RawGemmSeries.flops(forward + backward), stepRSS: bothRSS, tiny: tiny)
     }

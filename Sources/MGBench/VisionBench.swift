@@ -33,7 +33,8 @@ public struct VisionBench {
         var r = VisionBenchResult(boxes: boxes)
 
         // CLIP: 24 layers of 577 tokens; FLOPs of the linears and of attention.
-        let tokens = Double(clipArch.numPositions), d = Double(clipArch.hiddenSize), f = Double(clipArch.intermediateSize)
+        let tokens = Double(clipArch.numPositions), d = Double(clipArch.hiddenSize),
+            f = Double(clipArch.intermediateSize)
         let clipLinear: Double = 2 * tokens * d * d * 4 + 2 * tokens * d * f * 2
         let clipAttention: Double = 2 * 2 * tokens * tokens * d
         r.clipFlops = Double(clipArch.numHiddenLayers) * (clipLinear + clipAttention)
@@ -41,7 +42,8 @@ public struct VisionBench {
         // timed in alternation with the forward so that both see the same machine.
         let clipRaw = RawGemmSeries(VisionGemmShapes.clipLayers(clipArch, layers: clipArch.numHiddenLayers))
         ResidentMemory.resetPeak()
-        let clipTimes = BenchTiming.interleaved(repeats: repeats, [{ _ = withNoGrad { clip(pixels) } }, { clipRaw.run() }])
+        let clipTimes = BenchTiming.interleaved(
+            repeats: repeats, [{ _ = withNoGrad { clip(pixels) } }, { clipRaw.run() }])
         (r.clipTime, r.clipGemm) = (clipTimes[0], clipTimes[1])
         r.clipRSS = ResidentMemory.peak()
 
@@ -62,14 +64,17 @@ public struct VisionBench {
         let convRaw = RawGemmSeries(VisionGemmShapes.convNeXt(convArch, imageSize: auxSize))
         var stages: [Tensor] = []
         ResidentMemory.resetPeak()
-        let convTimes = BenchTiming.interleaved(repeats: repeats, [{ stages = withNoGrad { trunk(pixelsAux) } }, { convRaw.run() }])
+        let convTimes = BenchTiming.interleaved(
+            repeats: repeats, [{ stages = withNoGrad { trunk(pixelsAux) } }, { convRaw.run() }])
         (r.convTime, r.convGemm) = (convTimes[0], convTimes[1])
         r.convRSS = ResidentMemory.peak()
 
         // Fusion on the real grids.
         let low = Tensor.randn([1, clipArch.numPatches, clipArch.hiddenSize], generator: &gen)
         ResidentMemory.resetPeak()
-        r.fusionTime = BenchTiming.interleaved(repeats: repeats) { _ = withNoGrad { fusion(low: low, high: stages[3]) } }
+        r.fusionTime = BenchTiming.interleaved(repeats: repeats) {
+            _ = withNoGrad { fusion(low: low, high: stages[3]) }
+        }
         let (lo, hi) = (clipArch.hiddenSize, dims[dims.count - 1])
         let fusionMACs: Int = hi * hi + hi * lo + lo * lo + lo * 49  // per token
         r.fusionFlops = Double(2 * clipArch.numPatches) * Double(fusionMACs)
@@ -80,7 +85,9 @@ public struct VisionBench {
         r.rssBeforeBoxes = ResidentMemory.current()
         ResidentMemory.resetPeak()
         let extractor = BoxFeatureExtractor()
-        r.boxTime = BenchTiming.interleaved(repeats: repeats) { _ = extractor(stages: stages, boxes: roi, auxSize: auxSize) }
+        r.boxTime = BenchTiming.interleaved(repeats: repeats) {
+            _ = extractor(stages: stages, boxes: roi, auxSize: auxSize)
+        }
         r.boxRSS = ResidentMemory.peak()
         for (c, s) in zip(dims, sizes) { r.boxGemmFlops += 2 * Double(boxes * c * s * s) }
         r.featureMapFloats = dims.reduce(0, +) * sizes[0] * sizes[0]

@@ -12,7 +12,9 @@ public enum VisionGemmShapes {
     /// `layers` CLIP encoder layers over all positions: q, k, v, o; fc1; fc2; per head QKᵀ and PV.
     public static func clipLayers(_ a: CLIPVisionArchitecture, layers: Int) -> GemmShapes {
         let l = a.numPositions, d = a.hiddenSize, f = a.intermediateSize, h = a.numAttentionHeads, hd = a.headDim
-        return [(l, d, d, 4 * layers), (l, d, f, layers), (l, f, d, layers), (l, hd, l, h * layers), (l, l, hd, h * layers)]
+        return [
+            (l, d, d, 4 * layers), (l, d, f, layers), (l, f, d, layers), (l, hd, l, h * layers), (l, l, hd, h * layers)
+        ]
     }
 
     /// Each ConvNeXt stage's grid side for an `imageSize` input: the 4×4 stride-4 stem, then halved per stage.

@@ -20,9 +20,11 @@ public struct CLIPVisionArchitecture: Sendable, Equatable {
     /// "quick_gelu" (OpenAI CLIP), "gelu" or "gelu_new".
     public var hiddenAct: String
 
-    public init(hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
-                numChannels: Int = 3, imageSize: Int, patchSize: Int, layerNormEps: Float = 1e-5,
-                hiddenAct: String = "quick_gelu") {
+    public init(
+        hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
+        numChannels: Int = 3, imageSize: Int, patchSize: Int, layerNormEps: Float = 1e-5,
+        hiddenAct: String = "quick_gelu"
+    ) {
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
         self.numHiddenLayers = numHiddenLayers
@@ -52,8 +54,9 @@ public final class CLIPVisionEmbeddings: Module {
 
     init(_ arch: CLIPVisionArchitecture) {
         self.arch = arch
-        patchEmbedding = Conv2d(arch.numChannels, arch.hiddenSize, kernelSize: arch.patchSize, stride: arch.patchSize,
-                                bias: false)
+        patchEmbedding = Conv2d(
+            arch.numChannels, arch.hiddenSize, kernelSize: arch.patchSize, stride: arch.patchSize,
+            bias: false)
         classEmbedding = Parameter(Tensor.zeros([arch.hiddenSize]))
         positionEmbedding = Embedding(arch.numPositions, arch.hiddenSize)
         super.init()
@@ -67,10 +70,10 @@ public final class CLIPVisionEmbeddings: Module {
     /// [B, 3, H, W] → [B, 1 + N, D]
     func callAsFunction(_ pixels: Tensor) -> Tensor {
         let b = pixels.shape[0], d = arch.hiddenSize
-        let patches = patchEmbedding(pixels)                              // [B, D, g, g]
-            .reshaped([b, d, arch.numPatches]).transposed(1, 2)           // [B, N, D]
+        let patches = patchEmbedding(pixels)  // [B, D, g, g]
+            .reshaped([b, d, arch.numPatches]).transposed(1, 2)  // [B, N, D]
         let cls = classEmbedding.tensor.reshaped([1, 1, d]).expanded(to: [b, 1, d])
-        let tokens = Tensor.concat([cls, patches], axis: 1)               // [B, 1 + N, D]
+        let tokens = Tensor.concat([cls, patches], axis: 1)  // [B, 1 + N, D]
         return tokens + positionEmbedding.weight.tensor.reshaped([1, arch.numPositions, d])
     }
 }
@@ -97,8 +100,10 @@ public final class CLIPAttention: Module {
         let q = qProj(x), k = kProj(x), v = vProj(x)
         if !Tensor.wouldRecord(q, k, v) {
             // Inference (the tower is frozen in MG-LLaVA): attend on the projections' own layout, no transposes.
-            return outProj(Tensor.scaledDotProductAttention(tokensMajorQuery: q, key: k, value: v, heads: heads,
-                                                            keyValueHeads: heads))
+            return outProj(
+                Tensor.scaledDotProductAttention(
+                    tokensMajorQuery: q, key: k, value: v, heads: heads,
+                    keyValueHeads: heads))
         }
         func split(_ t: Tensor) -> Tensor { t.reshaped([b, l, heads, hd]).transposed(1, 2) }  // [B, H, L, hd]
         let attended = Tensor.scaledDotProductAttention(query: split(q), key: split(k), value: split(v))
@@ -116,7 +121,8 @@ public final class CLIPEncoderLayer: Module {
         selfAttn = CLIPAttention(arch)
         layerNorm1 = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
         layerNorm2 = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
-        let activation: Activation = arch.hiddenAct == "gelu" ? .gelu : (arch.hiddenAct == "gelu_new" ? .geluTanh : .quickGelu)
+        let activation: Activation =
+            arch.hiddenAct == "gelu" ? .gelu : (arch.hiddenAct == "gelu_new" ? .geluTanh : .quickGelu)
         mlp = MLP(arch.hiddenSize, hidden: arch.intermediateSize, activation: activation)
         super.init()
     }
@@ -151,8 +157,10 @@ public final class CLIPVisionTransformer: Module {
 
     /// HF's spelling: `pre_layrnorm`; the layers sit under `encoder.layers`.
     public override var children: [(String, Module)] {
-        [("embeddings", embeddings), ("pre_layrnorm", preLayrnorm), ("encoder", ModuleGroup(["layers": layers])),
-         ("post_layernorm", postLayernorm)]
+        [
+            ("embeddings", embeddings), ("pre_layrnorm", preLayrnorm), ("encoder", ModuleGroup(["layers": layers])),
+            ("post_layernorm", postLayernorm)
+        ]
     }
 
     /// pixel values [B, C, H, W] → every hidden state and the pooled CLS embedding.
@@ -203,9 +211,10 @@ public final class CLIPVisionModel: Module {
     /// pixel values [B, C, H, W] (H = W = image size) → every hidden state.
     public func callAsFunction(_ pixels: Tensor) -> Output {
         let a = architecture
-        precondition(pixels.rank == 4 && pixels.shape[1] == a.numChannels && pixels.shape[2] == a.imageSize
-                     && pixels.shape[3] == a.imageSize,
-                     "CLIP vision: pixels \(pixels.shape) for a \(a.numChannels)×\(a.imageSize)×\(a.imageSize) tower")
+        precondition(
+            pixels.rank == 4 && pixels.shape[1] == a.numChannels && pixels.shape[2] == a.imageSize
+                && pixels.shape[3] == a.imageSize,
+            "CLIP vision: pixels \(pixels.shape) for a \(a.numChannels)×\(a.imageSize)×\(a.imageSize) tower")
         return visionModel(pixels)
     }
 

@@ -30,8 +30,9 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     /// A sub-byte dtype whose element count does not fill whole bytes (reference: MisalignedSlice).
     case misalignedSlice(path: String, key: String, shape: [Int], dtype: String)
     /// data_offsets disagree with shape × dtype size (reference: TensorInvalidInfo).
-    case tensorInvalidInfo(path: String, key: String, dataOffsets: [UInt64], shape: [Int], dtype: String,
-                           expectedBytes: Int)
+    case tensorInvalidInfo(
+        path: String, key: String, dataOffsets: [UInt64], shape: [Int], dtype: String,
+        expectedBytes: Int)
     /// The tensors do not cover the data section exactly: bytes are missing or trail after the last tensor
     /// (reference: MetadataIncompleteBuffer).
     case metadataIncompleteBuffer(path: String, dataEnd: UInt64, dataLength: Int)
@@ -116,7 +117,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "\(path): tensor '\(key)': data_offsets \(list(offsets)) do not match shape \(list(shape)) "
                 + "× \(dtype) = \(expected) bytes"
         case let .metadataIncompleteBuffer(path, end, length):
-            let detail = UInt64(length) > end
+            let detail =
+                UInt64(length) > end
                 ? "\(UInt64(length) - end) trailing bytes" : "\(end - UInt64(length)) bytes missing"
             return "\(path): tensors cover \(end) bytes of data but the file holds \(length) after the header "
                 + "(\(detail))"

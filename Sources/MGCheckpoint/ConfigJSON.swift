@@ -41,8 +41,10 @@ public struct ConfigObject {
         }
         if let syntax = JSONSyntax.firstError(in: data) {
             let position = syntax.position(in: data)
-            throw ConfigError(path: path, key: "", reason: "not valid JSON at line \(position.line), column "
-                              + "\(position.column): \(syntax.message)")
+            throw ConfigError(
+                path: path, key: "",
+                reason: "not valid JSON at line \(position.line), column "
+                    + "\(position.column): \(syntax.message)")
         }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
@@ -57,7 +59,9 @@ public struct ConfigObject {
 
     func fullKey(_ key: String) -> String { keyPrefix.isEmpty ? key : keyPrefix + "." + key }
 
-    func fail(_ key: String, _ reason: String) -> ConfigError { ConfigError(path: path, key: fullKey(key), reason: reason) }
+    func fail(_ key: String, _ reason: String) -> ConfigError {
+        ConfigError(path: path, key: fullKey(key), reason: reason)
+    }
 
     /// True when the key is present and not JSON null.
     public func has(_ key: String) -> Bool { values[key] != nil && !(values[key] is NSNull) }

@@ -61,8 +61,9 @@ public struct DecoderConfig: Sendable, Equatable, Codable {
         case "llama", "mistral", "yi": family = .llama
         case "phi3": family = .phi3
         default:
-            throw ConfigError(path: c.path, key: "model_type",
-                              reason: "unsupported model type \"\(modelType)\" (supported: llama, phi3)")
+            throw ConfigError(
+                path: c.path, key: "model_type",
+                reason: "unsupported model type \"\(modelType)\" (supported: llama, phi3)")
         }
         vocabSize = try c.int("vocab_size")
         hiddenSize = try c.int("hidden_size")
@@ -74,7 +75,8 @@ public struct DecoderConfig: Sendable, Equatable, Codable {
         hiddenAct = try c.string("hidden_act", default: "silu")
         // transformers' defaults per family.
         maxPositionEmbeddings = try c.int("max_position_embeddings", default: family == .phi3 ? 4096 : 2048)
-        originalMaxPositionEmbeddings = c.has("original_max_position_embeddings")
+        originalMaxPositionEmbeddings =
+            c.has("original_max_position_embeddings")
             ? try c.int("original_max_position_embeddings") : nil
         rmsNormEps = try c.double("rms_norm_eps", default: family == .phi3 ? 1e-5 : 1e-6)
         ropeTheta = try c.double("rope_theta", default: 10000)
@@ -114,14 +116,20 @@ public struct DecoderConfig: Sendable, Equatable, Codable {
         try positive("num_key_value_heads", numKeyValueHeads)
         try positive("head_dim", headDim)
         if numAttentionHeads % numKeyValueHeads != 0 {
-            throw ConfigError(path: path, key: "num_key_value_heads",
-                              reason: "\(numKeyValueHeads) does not divide num_attention_heads \(numAttentionHeads)")
+            throw ConfigError(
+                path: path, key: "num_key_value_heads",
+                reason: "\(numKeyValueHeads) does not divide num_attention_heads \(numAttentionHeads)")
         }
         if headDim % 2 != 0 {
-            throw ConfigError(path: path, key: "head_dim", reason: "rotary embeddings need an even head_dim, found \(headDim)")
+            throw ConfigError(
+                path: path, key: "head_dim", reason: "rotary embeddings need an even head_dim, found \(headDim)")
         }
-        if !(rmsNormEps > 0) { throw ConfigError(path: path, key: "rms_norm_eps", reason: "must be positive, found \(rmsNormEps)") }
-        if !(ropeTheta > 0) { throw ConfigError(path: path, key: "rope_theta", reason: "must be positive, found \(ropeTheta)") }
+        if !(rmsNormEps > 0) {
+            throw ConfigError(path: path, key: "rms_norm_eps", reason: "must be positive, found \(rmsNormEps)")
+        }
+        if !(ropeTheta > 0) {
+            throw ConfigError(path: path, key: "rope_theta", reason: "must be positive, found \(ropeTheta)")
+        }
     }
 }
 
@@ -148,8 +156,9 @@ public struct CLIPVisionConfig: Sendable, Equatable, Codable {
         let modelType = try c.string("model_type", default: "")
         if modelType == "clip_vision_model" { return try CLIPVisionConfig(c) }
         if let v = try c.object("vision_config") ?? c.object("vision_config_dict") { return try CLIPVisionConfig(v) }
-        throw ConfigError(path: c.path, key: "vision_config",
-                          reason: "required field is missing (model_type \"\(modelType)\" has no vision tower config)")
+        throw ConfigError(
+            path: c.path, key: "vision_config",
+            reason: "required field is missing (model_type \"\(modelType)\" has no vision tower config)")
     }
 
     public init(_ c: ConfigObject) throws {
@@ -163,18 +172,22 @@ public struct CLIPVisionConfig: Sendable, Equatable, Codable {
         hiddenAct = try c.string("hidden_act", default: "quick_gelu")
         layerNormEps = try c.double("layer_norm_eps", default: 1e-5)
         projectionDim = try c.int("projection_dim", default: 512)
-        for (key, v) in [("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
-                         ("num_hidden_layers", numHiddenLayers), ("num_attention_heads", numAttentionHeads),
-                         ("image_size", imageSize), ("patch_size", patchSize), ("num_channels", numChannels)] where v <= 0 {
+        for (key, v) in [
+            ("hidden_size", hiddenSize), ("intermediate_size", intermediateSize),
+            ("num_hidden_layers", numHiddenLayers), ("num_attention_heads", numAttentionHeads),
+            ("image_size", imageSize), ("patch_size", patchSize), ("num_channels", numChannels)
+        ] where v <= 0 {
             throw ConfigError(path: c.path, key: c.fullKey(key), reason: "must be positive, found \(v)")
         }
         if hiddenSize % numAttentionHeads != 0 {
-            throw ConfigError(path: c.path, key: c.fullKey("num_attention_heads"),
-                              reason: "\(numAttentionHeads) does not divide hidden_size \(hiddenSize)")
+            throw ConfigError(
+                path: c.path, key: c.fullKey("num_attention_heads"),
+                reason: "\(numAttentionHeads) does not divide hidden_size \(hiddenSize)")
         }
         if imageSize % patchSize != 0 {
-            throw ConfigError(path: c.path, key: c.fullKey("patch_size"),
-                              reason: "\(patchSize) does not divide image_size \(imageSize)")
+            throw ConfigError(
+                path: c.path, key: c.fullKey("patch_size"),
+                reason: "\(patchSize) does not divide image_size \(imageSize)")
         }
     }
 

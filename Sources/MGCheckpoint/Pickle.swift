@@ -156,8 +156,10 @@ final class PickleMachine {
     var work = 0
     var workLimit: Int { 8 * data.count + (1 << 20) }
 
-    init(data: UnsafeRawBufferPointer, path: String, entryName: String, storagePrefix: String,
-         storageEntry: @escaping (String) -> ZipEntry?) {
+    init(
+        data: UnsafeRawBufferPointer, path: String, entryName: String, storagePrefix: String,
+        storageEntry: @escaping (String) -> ZipEntry?
+    ) {
         self.data = data
         self.path = path
         self.entryName = entryName
@@ -198,7 +200,9 @@ final class PickleMachine {
     private func finish() throws -> Int {
         let root = try pop()
         guard marks.isEmpty else { throw invalid("STOP with \(marks.count) MARK(s) never closed") }
-        guard stack.isEmpty else { throw invalid("STOP leaves \(stack.count) value(s) on the stack besides the result") }
+        guard stack.isEmpty else {
+            throw invalid("STOP leaves \(stack.count) value(s) on the stack besides the result")
+        }
         return root
     }
 
@@ -346,8 +350,9 @@ final class PickleMachine {
             push(try persistentLoad(pid))
         case .persID:
             _ = try readLine()
-            throw invalid("PERSID (a text persistent id) is not what torch.save writes; only BINPERSID tuples "
-                          + "('storage', …) are accepted")
+            throw invalid(
+                "PERSID (a text persistent id) is not what torch.save writes; only BINPERSID tuples "
+                    + "('storage', …) are accepted")
         case .ext1, .ext2, .ext4:
             throw invalid("\(op.name): the copyreg extension registry is not supported")
         }
@@ -357,8 +362,9 @@ final class PickleMachine {
     func spend(_ units: Int) throws {
         work += units
         guard work <= workLimit else {
-            throw invalid("the pickle makes its calls copy more than \(workLimit) elements or bytes in all (a "
-                          + "\(data.count)-byte pickle reusing large values through the memo); refusing it")
+            throw invalid(
+                "the pickle makes its calls copy more than \(workLimit) elements or bytes in all (a "
+                    + "\(data.count)-byte pickle reusing large values through the memo); refusing it")
         }
     }
 
@@ -370,8 +376,10 @@ final class PickleMachine {
     func push(_ index: Int) { stack.append(index) }
 
     func underflow() throws -> Never {
-        throw invalid(marks.isEmpty ? "stack underflow: \(opcode.name) needs more values than the stack holds"
-                                    : "stack underflow: \(opcode.name) reaches below the last MARK")
+        throw invalid(
+            marks.isEmpty
+                ? "stack underflow: \(opcode.name) needs more values than the stack holds"
+                : "stack underflow: \(opcode.name) reaches below the last MARK")
     }
 
     func pop() throws -> Int {
@@ -580,7 +588,8 @@ final class PickleMachine {
     func readUInt64() throws -> UInt64 { UInt64(littleEndian: try read(8).loadUnaligned(as: UInt64.self)) }
 
     private func truncated(_ wanted: UInt64) -> CheckpointError {
-        invalid("\(opcode.name) needs \(wanted) more bytes but only \(data.count - position) remain "
+        invalid(
+            "\(opcode.name) needs \(wanted) more bytes but only \(data.count - position) remain "
                 + "(truncated pickle or corrupt length)")
     }
 
@@ -698,8 +707,8 @@ final class PickleMachine {
             if byte == 0x5C, i + 1 < line.count, line[i + 1] == 0x75 || line[i + 1] == 0x55 {
                 let width = line[i + 1] == 0x75 ? 4 : 8
                 guard i + 2 + width <= line.count,
-                      let value = UInt32(String(decoding: line[(i + 2)..<(i + 2 + width)], as: UTF8.self), radix: 16),
-                      let scalar = Unicode.Scalar(value)
+                    let value = UInt32(String(decoding: line[(i + 2)..<(i + 2 + width)], as: UTF8.self), radix: 16),
+                    let scalar = Unicode.Scalar(value)
                 else { throw invalid("UNICODE has a malformed \\u escape at argument byte \(i)") }
                 scalars.append(scalar)
                 i += 2 + width

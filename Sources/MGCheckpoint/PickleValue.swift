@@ -30,15 +30,15 @@ enum PickleNode {
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple(Int)      // PickleArena.sequences
-    case list(Int)       // PickleArena.sequences
-    case set(Int)        // PickleArena.sequences
+    case tuple(Int)  // PickleArena.sequences
+    case list(Int)  // PickleArena.sequences
+    case set(Int)  // PickleArena.sequences
     case frozenset(Int)  // PickleArena.sequences
-    case dict(Int)       // PickleArena.dicts
-    case global(Int)     // PickleArena.globals
-    case object(Int)     // PickleArena.objects
-    case storage(Int)    // PickleArena.storages
-    case tensor(Int)     // PickleArena.tensors
+    case dict(Int)  // PickleArena.dicts
+    case global(Int)  // PickleArena.globals
+    case object(Int)  // PickleArena.objects
+    case storage(Int)  // PickleArena.storages
+    case tensor(Int)  // PickleArena.tensors
 }
 
 /// Dict key identity. Python compares keys by value; strings and bytes are interned when created, so their node

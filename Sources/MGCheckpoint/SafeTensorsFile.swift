@@ -53,7 +53,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
         // 64-byte alignment, like the page-aligned mapping, so the zero-copy rule behaves the same.
         let (pointer, size) = bytes.withUnsafeBytes { source -> (UnsafeMutableRawPointer, Int) in
             let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
-            if let from = source.baseAddress, source.count > 0 { pointer.copyMemory(from: from, byteCount: source.count) }
+            if let from = source.baseAddress, source.count > 0 {
+                pointer.copyMemory(from: from, byteCount: source.count)
+            }
             return (pointer, source.count)
         }
         do {
@@ -112,8 +114,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public func tensor(_ key: String, copy: Bool = false) throws -> Tensor {
         let info = try info(for: key)
         guard let dtype = info.dtype.tensorDType else {
-            throw CheckpointError.unsupportedDType(path: path, key: key, dtype: info.dtype.rawValue,
-                                                   format: .safetensors)
+            throw CheckpointError.unsupportedDType(
+                path: path, key: key, dtype: info.dtype.rawValue,
+                format: .safetensors)
         }
         let source = base + info.fileRange.lowerBound
         let storage: Storage

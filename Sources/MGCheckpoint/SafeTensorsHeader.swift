@@ -108,8 +108,9 @@ struct SafeTensorsHeader {
         tensors.reserveCapacity(validated.count)
         for (entry, shape) in validated {
             let begin = Int(entry.begin), end = Int(entry.end)
-            tensors[entry.key] = SafeTensorsTensorInfo(key: entry.key, dtype: entry.dtype, shape: shape,
-                                                       dataOffsets: begin..<end, fileRange: (stop + begin)..<(stop + end))
+            tensors[entry.key] = SafeTensorsTensorInfo(
+                key: entry.key, dtype: entry.dtype, shape: shape,
+                dataOffsets: begin..<end, fileRange: (stop + begin)..<(stop + end))
         }
         self.tensors = tensors
         self.metadata = metadata
@@ -162,13 +163,15 @@ struct SafeTensorsHeader {
                 let arrayOffset = reader.position
                 try reader.readArray("tensor '\(key)': data_offsets") { reader, index in
                     guard index < 2 else {
-                        throw reader.error("tensor '\(key)': data_offsets must have exactly 2 elements", at: arrayOffset)
+                        throw reader.error(
+                            "tensor '\(key)': data_offsets must have exactly 2 elements", at: arrayOffset)
                     }
                     pair.append(try reader.readUInt64("tensor '\(key)': data_offsets element"))
                 }
                 guard pair.count == 2 else {
-                    throw reader.error("tensor '\(key)': data_offsets must have exactly 2 elements, found \(pair.count)",
-                                       at: arrayOffset)
+                    throw reader.error(
+                        "tensor '\(key)': data_offsets must have exactly 2 elements, found \(pair.count)",
+                        at: arrayOffset)
                 }
                 offsets = pair
             default:
@@ -188,7 +191,9 @@ struct SafeTensorsHeader {
     // MARK: - Validation (reference: Metadata::validate)
 
     /// Checks the entries in offset order; returns them with their shapes as `[Int]`, and where the data ends.
-    private static func validate(_ entries: [RawEntry], path: String) throws
+    private static func validate(
+        _ entries: [RawEntry], path: String
+    ) throws
         -> (entries: [(RawEntry, [Int])], dataEnd: UInt64)
     {
         // In offset order; ties (zero-size tensors may share an offset) broken by key so errors are deterministic.
@@ -202,12 +207,14 @@ struct SafeTensorsHeader {
         var start: UInt64 = 0
         for entry in sorted {
             guard entry.begin == start, entry.end >= entry.begin else {
-                throw CheckpointError.invalidOffset(path: path, key: entry.key, dataOffsets: [entry.begin, entry.end],
-                                                    expectedBegin: start)
+                throw CheckpointError.invalidOffset(
+                    path: path, key: entry.key, dataOffsets: [entry.begin, entry.end],
+                    expectedBegin: start)
             }
             start = entry.end
-            let overflow = CheckpointError.validationOverflow(path: path, key: entry.key, shape: entry.shape,
-                                                              dtype: entry.dtype.rawValue)
+            let overflow = CheckpointError.validationOverflow(
+                path: path, key: entry.key, shape: entry.shape,
+                dtype: entry.dtype.rawValue)
             // Fold left to right in Int, as Tensor.elementCount does, so a shape accepted here can never trap there.
             var elements = 1
             var shape: [Int] = []
@@ -222,12 +229,14 @@ struct SafeTensorsHeader {
             let (bits, bitsOverflowed) = elements.multipliedReportingOverflow(by: entry.dtype.bitSize)
             if bitsOverflowed { throw overflow }
             guard bits % 8 == 0 else {
-                throw CheckpointError.misalignedSlice(path: path, key: entry.key, shape: shape,
-                                                      dtype: entry.dtype.rawValue)
+                throw CheckpointError.misalignedSlice(
+                    path: path, key: entry.key, shape: shape,
+                    dtype: entry.dtype.rawValue)
             }
             guard entry.end - entry.begin == UInt64(bits / 8) else {
-                throw CheckpointError.tensorInvalidInfo(path: path, key: entry.key, dataOffsets: [entry.begin, entry.end],
-                                                        shape: shape, dtype: entry.dtype.rawValue, expectedBytes: bits / 8)
+                throw CheckpointError.tensorInvalidInfo(
+                    path: path, key: entry.key, dataOffsets: [entry.begin, entry.end],
+                    shape: shape, dtype: entry.dtype.rawValue, expectedBytes: bits / 8)
             }
             validated.append((entry, shape))
         }

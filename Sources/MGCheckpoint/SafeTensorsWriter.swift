@@ -1,11 +1,11 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
-/// POSIX write(2); the enum's own `write` hides the unqualified name.
-private let systemWrite = Glibc.write
+    import Glibc
+    /// POSIX write(2); the enum's own `write` hides the unqualified name.
+    private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
-import Darwin
-private let systemWrite = Darwin.write
+    import Darwin
+    private let systemWrite = Darwin.write
 #endif
 
 /// Writes safetensors files the way the reference's `serialize` / `serialize_file` does, byte for byte: tensors
@@ -18,8 +18,9 @@ private let systemWrite = Darwin.write
 public enum SafeTensorsWriter {
     /// The file as bytes (for small files and tests; `write` streams instead).
     public static func serialize(_ tensors: [String: Tensor], metadata: [String: String]? = nil) throws -> [UInt8] {
-        let layout = try Layout(tensors, metadata: metadata, path: "<memory>",
-                                headerLimit: SafeTensorsHeader.maxHeaderLength)
+        let layout = try Layout(
+            tensors, metadata: metadata, path: "<memory>",
+            headerLimit: SafeTensorsHeader.maxHeaderLength)
         var bytes = layout.prefix
         bytes.reserveCapacity(layout.prefix.count + layout.dataLength)
         for (_, tensor, count) in layout.ordered {
@@ -36,7 +37,8 @@ public enum SafeTensorsWriter {
 
     /// `write` with the header size limit as a parameter, so tests can provoke a refused write without building
     /// a 100 MB header.
-    static func write(_ tensors: [String: Tensor], metadata: [String: String]?, to url: URL, headerLimit: UInt64) throws {
+    static func write(_ tensors: [String: Tensor], metadata: [String: String]?, to url: URL, headerLimit: UInt64) throws
+    {
         let path = url.path
         let layout = try Layout(tensors, metadata: metadata, path: path, headerLimit: headerLimit)
         let folder = url.deletingLastPathComponent().path
@@ -87,13 +89,16 @@ public enum SafeTensorsWriter {
     /// last, atomically too, so the index never names a shard that is not complete. `didWriteShard` gets each
     /// file name once it is in place. Returns the shard file names, in order.
     @discardableResult
-    public static func writeSharded(_ entries: [(key: String, byteCount: Int)], maxShardBytes: Int,
-                                    metadata: [String: String]? = nil, indexSingleShard: Bool = false,
-                                    to directory: URL, tensor: (String) throws -> Tensor,
-                                    didWriteShard: (String) -> Void = { _ in }) throws -> [String] {
+    public static func writeSharded(
+        _ entries: [(key: String, byteCount: Int)], maxShardBytes: Int,
+        metadata: [String: String]? = nil, indexSingleShard: Bool = false,
+        to directory: URL, tensor: (String) throws -> Tensor,
+        didWriteShard: (String) -> Void = { _ in }
+    ) throws -> [String] {
         guard maxShardBytes > 0 else {
-            throw CheckpointError.invalidWrite(path: directory.path,
-                                               reason: "the shard size limit must be positive, got \(maxShardBytes)")
+            throw CheckpointError.invalidWrite(
+                path: directory.path,
+                reason: "the shard size limit must be positive, got \(maxShardBytes)")
         }
         var seen = Set<String>()
         var shards: [[String]] = [[]]
@@ -112,7 +117,9 @@ public enum SafeTensorsWriter {
         var names: [String] = []
         var total = 0
         for (i, keys) in shards.enumerated() {
-            let name = single ? format.singleFileName
+            let name =
+                single
+                ? format.singleFileName
                 : String(format: "model-%05d-of-%05d.safetensors", i + 1, shards.count)
             var tensors: [String: Tensor] = [:]
             for key in keys {
@@ -134,13 +141,17 @@ public enum SafeTensorsWriter {
 
     /// `writeSharded` for tensors in memory, split in key order by their data sizes.
     @discardableResult
-    public static func writeSharded(_ tensors: [String: Tensor], maxShardBytes: Int, metadata: [String: String]? = nil,
-                                    indexSingleShard: Bool = false, to directory: URL) throws -> [String] {
+    public static func writeSharded(
+        _ tensors: [String: Tensor], maxShardBytes: Int, metadata: [String: String]? = nil,
+        indexSingleShard: Bool = false, to directory: URL
+    ) throws -> [String] {
         let entries = tensors.keys.sorted().map { key in
             (key: key, byteCount: tensors[key].map { $0.count * $0.dtype.size } ?? 0)
         }
-        return try writeSharded(entries, maxShardBytes: maxShardBytes, metadata: metadata,
-                                indexSingleShard: indexSingleShard, to: directory) { key in
+        return try writeSharded(
+            entries, maxShardBytes: maxShardBytes, metadata: metadata,
+            indexSingleShard: indexSingleShard, to: directory
+        ) { key in
             guard let value = tensors[key] else { preconditionFailure("key '\(key)' comes from the dictionary") }
             return value
         }
@@ -161,12 +172,14 @@ public enum SafeTensorsWriter {
             entries.reserveCapacity(tensors.count)
             for (key, tensor) in tensors {
                 guard key != "__metadata__" else {
-                    throw CheckpointError.invalidWrite(path: path, reason: "'__metadata__' is reserved, not a tensor key")
+                    throw CheckpointError.invalidWrite(
+                        path: path, reason: "'__metadata__' is reserved, not a tensor key")
                 }
                 let count = tensor.count * tensor.dtype.size
                 guard tensor.storage.byteCount >= count else {
                     throw CheckpointError.invalidWrite(
-                        path: path, reason: "tensor '\(key)': storage of \(tensor.storage.byteCount) bytes is smaller "
+                        path: path,
+                        reason: "tensor '\(key)': storage of \(tensor.storage.byteCount) bytes is smaller "
                             + "than shape \(tensor.shape) × \(tensor.dtype.rawValue)")
                 }
                 entries.append((key, tensor, count))
@@ -192,8 +205,9 @@ public enum SafeTensorsWriter {
             for (key, tensor, count) in entries {
                 let end = offset + count
                 let shape = tensor.shape.map(String.init).joined(separator: ",")
-                members.append("\(Self.quoted(key)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],"
-                    + "\"data_offsets\":[\(offset),\(end)]}")
+                members.append(
+                    "\(Self.quoted(key)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],"
+                        + "\"data_offsets\":[\(offset),\(end)]}")
                 offset = end
             }
             json += members.joined(separator: ",") + "}"

@@ -1,11 +1,11 @@
 import Foundation
 import MGJSON
 #if canImport(Glibc)
-import Glibc
-private let systemRead = Glibc.read
+    import Glibc
+    private let systemRead = Glibc.read
 #elseif canImport(Darwin)
-import Darwin
-private let systemRead = Darwin.read
+    import Darwin
+    private let systemRead = Darwin.read
 #endif
 
 /// The `*.index.json` of a sharded HF checkpoint (`model.safetensors.index.json`, `pytorch_model.bin.index.json`),
@@ -34,9 +34,10 @@ struct ShardIndex {
             let isPlainName = !shard.isEmpty && !shard.hasPrefix("/") && !shard.split(separator: "/").contains("..")
             var isDirectory: ObjCBool = false
             guard isPlainName,
-                  FileManager.default.fileExists(atPath: directory.appendingPathComponent(shard).path,
-                                                 isDirectory: &isDirectory),
-                  !isDirectory.boolValue
+                FileManager.default.fileExists(
+                    atPath: directory.appendingPathComponent(shard).path,
+                    isDirectory: &isDirectory),
+                !isDirectory.boolValue
             else { throw CheckpointError.missingShard(indexPath: path, key: key, shard: shard) }
         }
         return ShardIndex(directory: directory, weightMap: weightMap, totalSize: totalSize, keys: keys)

@@ -67,8 +67,9 @@ public final class ShardedCheckpoint<File: CheckpointFile>: TensorSource, @unche
             throw CheckpointError.io(path: url.path, operation: "open", errno: ENOENT)
         }
         if !isDirectory.boolValue {
-            return url.pathExtension == "json" ? try ShardedCheckpoint(indexURL: url, source: url)
-                                               : try ShardedCheckpoint(fileURL: url, source: url)
+            return url.pathExtension == "json"
+                ? try ShardedCheckpoint(indexURL: url, source: url)
+                : try ShardedCheckpoint(fileURL: url, source: url)
         }
         let single = url.appendingPathComponent(singleFileName)
         if FileManager.default.fileExists(atPath: single.path) {
@@ -133,8 +134,9 @@ public final class ShardedCheckpoint<File: CheckpointFile>: TensorSource, @unche
         }
         let file = try shard(named: name)
         guard file.contains(key) else {
-            throw CheckpointError.shardMissingTensor(indexPath: (indexURL ?? directory).path, shardPath: file.path,
-                                                     key: key)
+            throw CheckpointError.shardMissingTensor(
+                indexPath: (indexURL ?? directory).path, shardPath: file.path,
+                key: key)
         }
         return file
     }
@@ -191,7 +193,8 @@ extension TorchCheckpointFile: CheckpointFile {
     /// The dtype is named by its safetensors code where it has one, else by torch's name.
     public func weightInfo(for key: String) throws -> WeightInfo {
         let info = try info(for: key)
-        return WeightInfo(name: key, dtype: info.dtype.safetensors?.rawValue ?? info.dtype.description,
-                          shape: info.shape, byteCount: info.byteCount)
+        return WeightInfo(
+            name: key, dtype: info.dtype.safetensors?.rawValue ?? info.dtype.description,
+            shape: info.shape, byteCount: info.byteCount)
     }
 }

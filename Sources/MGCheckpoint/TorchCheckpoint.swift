@@ -113,7 +113,9 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         // 64-byte alignment, like torch's data alignment within a page-aligned mapping, so zero-copy behaves alike.
         let (pointer, size) = bytes.withUnsafeBytes { source -> (UnsafeMutableRawPointer, Int) in
             let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
-            if let from = source.baseAddress, source.count > 0 { pointer.copyMemory(from: from, byteCount: source.count) }
+            if let from = source.baseAddress, source.count > 0 {
+                pointer.copyMemory(from: from, byteCount: source.count)
+            }
             return (pointer, source.count)
         }
         let parsed: Parsed
@@ -186,12 +188,14 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         }
         if archive.entry(named: folder + "/constants.pkl") != nil {
             throw CheckpointError.notATorchSave(
-                path: path, detail: "a TorchScript archive (torch.jit.save); load it with torch.jit.load and save its "
+                path: path,
+                detail: "a TorchScript archive (torch.jit.save); load it with torch.jit.load and save its "
                     + "state_dict() with torch.save")
         }
         guard let pickle = archive.entry(named: folder + "/data.pkl") else {
-            throw CheckpointError.missingEntry(path: path, entry: folder + "/data.pkl",
-                                               reason: "torch.save always writes the pickle there")
+            throw CheckpointError.missingEntry(
+                path: path, entry: folder + "/data.pkl",
+                reason: "torch.save always writes the pickle there")
         }
 
         var isBigEndian = false
@@ -200,8 +204,10 @@ public final class TorchCheckpointFile: @unchecked Sendable {
             switch (entry.size, text) {
             case (6, "little"): isBigEndian = false
             case (3, "big"): isBigEndian = true
-            default: throw CheckpointError.invalidByteOrder(path: path, entry: entry.name,
-                                                            value: pythonRepr(text, limit: 40))
+            default:
+                throw CheckpointError.invalidByteOrder(
+                    path: path, entry: entry.name,
+                    value: pythonRepr(text, limit: 40))
             }
         }
         let version = archive.entry(named: folder + "/version").map {
@@ -209,28 +215,34 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         }
 
         let storagePrefix = folder + "/data/"
-        let machine = PickleMachine(data: entryBytes(pickle), path: path, entryName: pickle.name,
-                                    storagePrefix: storagePrefix,
-                                    storageEntry: { archive.entry(named: storagePrefix + $0) })
+        let machine = PickleMachine(
+            data: entryBytes(pickle), path: path, entryName: pickle.name,
+            storagePrefix: storagePrefix,
+            storageEntry: { archive.entry(named: storagePrefix + $0) })
         let root = try machine.run()
         let document = PickleDocument(arena: machine.arena, root: root)
-        return Parsed(archiveName: folder, isBigEndian: isBigEndian, version: version,
-                      opaqueGlobals: machine.opaqueGlobals, document: document,
-                      stateDict: stateDictResult(document, path: path))
+        return Parsed(
+            archiveName: folder, isBigEndian: isBigEndian, version: version,
+            opaqueGlobals: machine.opaqueGlobals, document: document,
+            stateDict: stateDictResult(document, path: path))
     }
 
     /// torch.save files start with a zip local header (an empty archive starts with its end records). Older
     /// formats get a message saying what they are.
     private static func checkFormat(_ file: UnsafeRawBufferPointer, path: String) throws {
         if file.count >= 4, file[0] == 0x50, file[1] == 0x4B,
-           (file[2], file[3]) == (0x03, 0x04) || (file[2], file[3]) == (0x05, 0x06) || (file[2], file[3]) == (0x06, 0x06) {
+            (file[2], file[3]) == (0x03, 0x04) || (file[2], file[3]) == (0x05, 0x06)
+                || (file[2], file[3]) == (0x06, 0x06)
+        {
             return
         }
         // Legacy torch.save: a protocol-2 pickle of the magic number 0x1950a86a20f9469cfc6c (LONG1, 10 bytes).
         let legacyMagic: [UInt8] = [0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
         if file.count >= 14, file[0] == 0x80, file[2..<14].elementsEqual(legacyMagic) {
-            throw CheckpointError.legacyFormat(path: path, detail: "a pickle stream with the magic number "
-                                                        + "0x1950a86a20f9469cfc6c")
+            throw CheckpointError.legacyFormat(
+                path: path,
+                detail: "a pickle stream with the magic number "
+                    + "0x1950a86a20f9469cfc6c")
         }
         // Before that: a tar archive (sys_info, pickle, tensors, storages).
         let ustar: [UInt8] = Array("ustar".utf8)
@@ -238,8 +250,10 @@ public final class TorchCheckpointFile: @unchecked Sendable {
             throw CheckpointError.legacyFormat(path: path, detail: "a tar archive")
         }
         let head = file.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
-        let detail = file.first == 0x80 ? "a bare pickle stream (starts with \(head)), not a zip archive"
-                                        : "starts with bytes \(head), not a zip local header (50 4b 03 04)"
+        let detail =
+            file.first == 0x80
+            ? "a bare pickle stream (starts with \(head)), not a zip archive"
+            : "starts with bytes \(head), not a zip local header (50 4b 03 04)"
         throw CheckpointError.notATorchSave(path: path, detail: detail)
     }
 
@@ -262,10 +276,12 @@ public final class TorchCheckpointFile: @unchecked Sendable {
             return try index(rootEntries, document: document, path: path, container: "the root dict")
         }
         for name in ["state_dict", "model", "module"] {
-            guard let entry = rootEntries.first(where: {
-                if case let .string(key) = arena.nodes[$0.key] { return key == name }
-                return false
-            }) else { continue }
+            guard
+                let entry = rootEntries.first(where: {
+                    if case let .string(key) = arena.nodes[$0.key] { return key == name }
+                    return false
+                })
+            else { continue }
             guard let entries = mappingEntries(arena, entry.value) else {
                 let found = PickleValue(document: document, index: entry.value)
                 throw CheckpointError.noStateDict(path: path, reason: "root['\(name)'] is \(found), not a dict")
@@ -279,8 +295,10 @@ public final class TorchCheckpointFile: @unchecked Sendable {
                 + "holds non-tensor values and has no 'state_dict', 'model' or 'module' entry")
     }
 
-    private static func stateDictResult(_ document: PickleDocument,
-                                        path: String) -> Result<StateDictIndex, CheckpointError> {
+    private static func stateDictResult(
+        _ document: PickleDocument,
+        path: String
+    ) -> Result<StateDictIndex, CheckpointError> {
         do {
             return .success(try locateStateDict(document, path: path))
         } catch let error as CheckpointError {
@@ -303,15 +321,18 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         return zip(dict.keys, dict.values).map { (key: $0, value: $1) }
     }
 
-    private static func index(_ entries: [(key: Int, value: Int)], document: PickleDocument, path: String,
-                              container: String) throws -> StateDictIndex {
+    private static func index(
+        _ entries: [(key: Int, value: Int)], document: PickleDocument, path: String,
+        container: String
+    ) throws -> StateDictIndex {
         let arena = document.arena
         var result = StateDictIndex()
         result.keys.reserveCapacity(entries.count)
         for (position, entry) in entries.enumerated() {
             guard case let .string(key) = arena.nodes[entry.key] else {
                 throw CheckpointError.noStateDict(
-                    path: path, reason: "key #\(position) of \(container) is a "
+                    path: path,
+                    reason: "key #\(position) of \(container) is a "
                         + "\(PickleValueKind(arena.nodes[entry.key]).rawValue), not a string")
             }
             guard case let .tensor(t) = arena.nodes[entry.value] else {
@@ -412,8 +433,9 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         let contiguous = TorchTensorInfo.isContiguous(shape: record.shape, stride: record.stride)
         let start = base + storage.entry.dataOffset + record.storageOffset * width
         if !copy, !converts, !isBigEndian, contiguous, Int(bitPattern: start) % width == 0 {
-            return Tensor(storage: Storage(borrowing: start, byteCount: count * width, dtype: target, owner: self),
-                          shape: record.shape)
+            return Tensor(
+                storage: Storage(borrowing: start, byteCount: count * width, dtype: target, owner: self),
+                shape: record.shape)
         }
 
         // A view with zero or overlapping strides (an expanded tensor) can address far more elements than its
@@ -446,8 +468,10 @@ public final class TorchCheckpointFile: @unchecked Sendable {
 enum TorchTensorCopy {
     /// Copies the view's elements, in row-major order, into `destination`. Loops, no recursion: an odometer over
     /// all dimensions but the last, with the innermost row copied in one go when it is contiguous.
-    static func gather(from storage: UnsafeRawPointer, record: TorchTensorRecord,
-                       into destination: UnsafeMutableRawPointer) {
+    static func gather(
+        from storage: UnsafeRawPointer, record: TorchTensorRecord,
+        into destination: UnsafeMutableRawPointer
+    ) {
         let width = record.dtype.elementSize
         let shape = record.shape, stride = record.stride
         if TorchTensorInfo.isContiguous(shape: shape, stride: stride) {
@@ -502,8 +526,10 @@ enum TorchTensorCopy {
     }
 
     /// float64 → float32 (rounded to nearest), int8/int16/uint16 → int32, uint32 → int64 (exact).
-    static func convert(_ raw: UnsafeRawPointer, from dtype: TorchDType, into output: UnsafeMutableRawPointer,
-                        target: DType, count: Int) {
+    static func convert(
+        _ raw: UnsafeRawPointer, from dtype: TorchDType, into output: UnsafeMutableRawPointer,
+        target: DType, count: Int
+    ) {
         func map<Source, Target>(_: Source.Type, _: Target.Type, _ transform: (Source) -> Target) {
             let out = output.assumingMemoryBound(to: Target.self)
             for i in 0..<count {

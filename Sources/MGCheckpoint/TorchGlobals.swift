@@ -78,7 +78,7 @@ public struct TorchDType: Hashable, Sendable, CustomStringConvertible {
             (TorchDType(name: "float8_e5m2fnuz", elementSize: 1, safetensors: .F8_E5M2FNUZ), ["float8_e5m2fnuz"]),
             (TorchDType(name: "float8_e8m0fnu", elementSize: 1, safetensors: .F8_E8M0), ["float8_e8m0fnu"]),
             (qint8, ["qint8"]), (quint8, ["quint8"]), (qint32, ["qint32"]), (quint4x2, ["quint4x2"]),
-            (quint2x4, ["quint2x4"]),
+            (quint2x4, ["quint2x4"])
         ]
         for (dtype, names) in all { for name in names { table[name] = dtype } }
         return table
@@ -94,7 +94,7 @@ enum TorchStorageClass {
         "ByteStorage": .uint8, "BoolStorage": .bool, "ComplexFloatStorage": .complex64,
         "ComplexDoubleStorage": .complex128, "QInt8Storage": .qint8, "QUInt8Storage": .quint8,
         "QInt32Storage": .qint32, "QUInt4x2Storage": .quint4x2, "QUInt2x4Storage": .quint2x4,
-        "UntypedStorage": .uint8,
+        "UntypedStorage": .uint8
     ]
 
     /// Storage classes live in `torch` (older files may say `torch.cuda`; UntypedStorage also `torch.storage`).
@@ -108,19 +108,19 @@ enum TorchStorageClass {
 
 /// Globals whose calls this reader evaluates itself, as data.
 enum TorchCallable {
-    case rebuildTensor        // torch._utils._rebuild_tensor(storage, offset, size, stride)
-    case rebuildTensorV2      // … (storage, offset, size, stride, requires_grad, backward_hooks[, metadata])
-    case rebuildTensorV3      // … (storage, offset, size, stride, requires_grad, backward_hooks, dtype[, metadata])
-    case rebuildParameter     // torch._utils._rebuild_parameter(data, requires_grad, backward_hooks)
+    case rebuildTensor  // torch._utils._rebuild_tensor(storage, offset, size, stride)
+    case rebuildTensorV2  // … (storage, offset, size, stride, requires_grad, backward_hooks[, metadata])
+    case rebuildTensorV3  // … (storage, offset, size, stride, requires_grad, backward_hooks, dtype[, metadata])
+    case rebuildParameter  // torch._utils._rebuild_parameter(data, requires_grad, backward_hooks)
     case rebuildParameterWithState  // … (data, requires_grad, backward_hooks, state)
-    case rebuildFromTypeV2    // torch._tensor._rebuild_from_type_v2(func, new_type, args, state)
-    case parameter            // torch.nn.parameter.Parameter(data[, requires_grad])
-    case orderedDict          // collections.OrderedDict([items])
-    case dict                 // builtins.dict / collections.Counter / collections.defaultdict-free dicts
-    case torchSize            // torch.Size(sequence)
-    case codecsEncode         // _codecs.encode(text, encoding): how protocol 2 pickles bytes
+    case rebuildFromTypeV2  // torch._tensor._rebuild_from_type_v2(func, new_type, args, state)
+    case parameter  // torch.nn.parameter.Parameter(data[, requires_grad])
+    case orderedDict  // collections.OrderedDict([items])
+    case dict  // builtins.dict / collections.Counter / collections.defaultdict-free dicts
+    case torchSize  // torch.Size(sequence)
+    case codecsEncode  // _codecs.encode(text, encoding): how protocol 2 pickles bytes
     case set, frozenset, bytearray
-    case getattr              // builtins.getattr(object, name): how pickle names methods and nested attributes
+    case getattr  // builtins.getattr(object, name): how pickle names methods and nested attributes
     /// Understood but kept as an opaque value without being reported as unknown (torch.device('cpu'), …).
     case inert
 
@@ -144,7 +144,7 @@ enum TorchCallable {
         "torch.device": .inert,
         "torch.Tensor": .inert,
         "torch.serialization._get_layout": .inert,
-        "builtins.complex": .inert,
+        "builtins.complex": .inert
     ]
 }
 
@@ -174,9 +174,10 @@ enum TorchGlobals {
     static func classify(module: String, name: String) -> Classification {
         let qualified = module + "." + name
         if let known = classificationCache.value(for: qualified) { return known }
-        let result = Classification(callable: TorchCallable.byQualifiedName[qualified],
-                                    codeExecutionName: codeExecutionName(module: module, name: name),
-                                    isUnderstood: isUnderstood(module: module, name: name))
+        let result = Classification(
+            callable: TorchCallable.byQualifiedName[qualified],
+            codeExecutionName: codeExecutionName(module: module, name: name),
+            isUnderstood: isUnderstood(module: module, name: name))
         classificationCache.store(result, for: qualified)
         return result
     }
@@ -206,20 +207,20 @@ enum TorchGlobals {
         "profile", "trace", "platform", "commands", "popen2", "tempfile", "antigravity", "this", "http", "urllib",
         "urllib2", "urllib3", "requests", "httplib", "ftplib", "smtplib", "telnetlib", "xmlrpc", "distutils",
         "setuptools", "pip", "ensurepip", "venv", "site", "sysconfig", "gc", "inspect", "linecache", "zipimport",
-        "pkgutil", "fcntl", "resource", "ssl",
+        "pkgutil", "fcntl", "resource", "ssl"
     ]
 
     /// Modules that, reached through an attribute chain (`posixpath.os`, `numpy.sys`), give the same powers.
     static let deniedComponents: Set<String> = [
         "os", "posix", "nt", "subprocess", "sys", "builtins", "__builtins__", "__builtin__", "importlib", "ctypes",
-        "runpy", "pty", "socket", "shutil", "marshal", "pickle", "webbrowser", "multiprocessing",
+        "runpy", "pty", "socket", "shutil", "marshal", "pickle", "webbrowser", "multiprocessing"
     ]
 
     /// Builtins that evaluate code, import, open files or reach arbitrary attributes and namespaces.
     static let deniedBuiltins: Set<String> = [
         "eval", "exec", "execfile", "compile", "open", "file", "__import__", "setattr", "delattr", "globals",
         "locals", "vars", "input", "raw_input", "breakpoint", "exit", "quit", "help", "reload", "apply",
-        "__loader__", "__build_class__",
+        "__loader__", "__build_class__"
     ]
 
     /// Attributes through which Python code reaches interpreter internals (the classic sandbox escapes).
@@ -227,7 +228,7 @@ enum TorchGlobals {
         "__globals__", "__builtins__", "__subclasses__", "__import__", "__code__", "__getattribute__", "__class__",
         "__base__", "__bases__", "__mro__", "__dict__", "__reduce__", "__reduce_ex__", "__setstate__", "__init__",
         "__new__", "__call__", "__func__", "__self__", "__module__", "__loader__", "__spec__", "__closure__",
-        "system", "popen", "exec", "eval", "spawn", "fork", "load", "loads",
+        "system", "popen", "exec", "eval", "spawn", "fork", "load", "loads"
     ]
 
     /// Individual names elsewhere that run or load code.
@@ -240,7 +241,7 @@ enum TorchGlobals {
         "pandas.read_pickle", "pandas.io.pickle.read_pickle", "yaml.load", "yaml.unsafe_load", "yaml.full_load",
         "logging.config.listen", "logging.config.fileConfig", "copyreg.add_extension", "zipfile.ZipFile.extractall",
         "tarfile.open", "tarfile.TarFile.extractall", "codecs.open", "io.open", "io.open_code", "io.FileIO",
-        "_io.open", "_io.open_code", "_io.FileIO",
+        "_io.open", "_io.open_code", "_io.FileIO"
     ]
 
     /// The name to quote when calling `global` (module, dotted name) would run code, or nil.
@@ -251,12 +252,16 @@ enum TorchGlobals {
         if let top = moduleParts.first, deniedModules.contains(String(top)) { return qualified }
         if moduleParts.dropFirst().contains(where: { deniedComponents.contains(String($0)) }) { return qualified }
         if nameParts.dropLast().contains(where: { deniedComponents.contains(String($0)) }) { return qualified }
-        if module == "builtins", let first = nameParts.first, deniedBuiltins.contains(String(first)) { return qualified }
+        if module == "builtins", let first = nameParts.first, deniedBuiltins.contains(String(first)) {
+            return qualified
+        }
         // A getattr chain ("HistoryBuffer.min") ending in an attribute that reaches code.
         if nameParts.count > 1, let last = nameParts.last, deniedAttributes.contains(String(last)) { return qualified }
         if deniedNames.contains(qualified) { return qualified }
-        for prefix in ["torch.hub", "numpy.f2py", "numpy.distutils", "numpy.testing", "logging.config", "yaml.",
-                       "pydoc", "torch.utils.cpp_extension", "torch._dynamo", "torch._inductor"]
+        for prefix in [
+            "torch.hub", "numpy.f2py", "numpy.distutils", "numpy.testing", "logging.config", "yaml.",
+            "pydoc", "torch.utils.cpp_extension", "torch._dynamo", "torch._inductor"
+        ]
         where qualified.hasPrefix(prefix) {
             return qualified
         }

@@ -21,8 +21,10 @@ extension PickleMachine {
         for item in directItems(args).prefix(8) + (kwargs.map(directItems) ?? []).prefix(8) {
             guard case let .global(g) = arena.nodes[item] else { continue }
             if let name = arena.globals[g].codeExecutionName {
-                throw refusal(name, call: "\(calleeName(callee))(\(name), …) (\(name) would be called with "
-                                  + "\(argumentSummary(args)))")
+                throw refusal(
+                    name,
+                    call: "\(calleeName(callee))(\(name), …) (\(name) would be called with "
+                        + "\(argumentSummary(args)))")
             }
         }
 
@@ -46,9 +48,10 @@ extension PickleMachine {
         case .rebuildFromTypeV2:
             // (func, new_type, args, state): a tensor subclass (Parameter, …) rebuilt by func(*args).
             if items.count == 4, case let .global(f) = arena.nodes[items[0]],
-               let inner = arena.globals[f].callable,
-               [.rebuildTensor, .rebuildTensorV2, .rebuildTensorV3, .rebuildParameter].contains(inner),
-               case .tuple = arena.nodes[items[2]] {
+                let inner = arena.globals[f].callable,
+                [.rebuildTensor, .rebuildTensorV2, .rebuildTensorV3, .rebuildParameter].contains(inner),
+                case .tuple = arena.nodes[items[2]]
+            {
                 return try call(items[0], args: items[2], kwargs: nil)
             }
         case .orderedDict, .dict:
@@ -133,7 +136,7 @@ extension PickleMachine {
             throw invalid("persistent id \(argumentSummary(pid)) is not ('storage', type, key, location, numel)")
         }
         guard case let .global(g) = arena.nodes[items[1]],
-              let dtype = TorchStorageClass.dtype(module: arena.globals[g].module, name: arena.globals[g].name)
+            let dtype = TorchStorageClass.dtype(module: arena.globals[g].module, name: arena.globals[g].name)
         else {
             throw invalidStorage("persistent id names storage type \(describe(items[1])), not a torch storage class")
         }
@@ -152,8 +155,9 @@ extension PickleMachine {
             guard case let .storage(r) = arena.nodes[existing] else { return existing }
             let record = arena.storages[r]
             guard record.dtype == dtype, record.elementCount == numel else {
-                throw invalidStorage("storage '\(key)' is referenced as \(numel) × \(dtype.name) here but as "
-                                     + "\(record.elementCount) × \(record.dtype.name) before")
+                throw invalidStorage(
+                    "storage '\(key)' is referenced as \(numel) × \(dtype.name) here but as "
+                        + "\(record.elementCount) × \(record.dtype.name) before")
             }
             return existing
         }
@@ -164,9 +168,10 @@ extension PickleMachine {
         }
         let (bytes, overflow) = numel.multipliedReportingOverflow(by: dtype.elementSize)
         guard !overflow, bytes == entry.size else {
-            throw invalidStorage("storage '\(key)' is \(numel) × \(dtype.name) (\(dtype.elementSize) bytes each) = "
-                                 + "\(overflow ? "more than Int.max" : String(bytes)) bytes, but entry "
-                                 + "\(entry.name) holds \(entry.size) bytes")
+            throw invalidStorage(
+                "storage '\(key)' is \(numel) × \(dtype.name) (\(dtype.elementSize) bytes each) = "
+                    + "\(overflow ? "more than Int.max" : String(bytes)) bytes, but entry "
+                    + "\(entry.name) holds \(entry.size) bytes")
         }
         let r = arena.storages.count
         arena.storages.append(TorchStorageRecord(key: key, entry: entry, dtype: dtype, elementCount: numel))
@@ -199,7 +204,7 @@ extension PickleMachine {
         var dtype = storage.dtype
         if variant == .rebuildTensorV3 {
             guard case let .global(g) = arena.nodes[args[6]], arena.globals[g].module == "torch",
-                  let named = TorchDType.byGlobalName[arena.globals[g].name]
+                let named = TorchDType.byGlobalName[arena.globals[g].name]
             else { throw invalidStorage("\(name): dtype argument is \(describe(args[6])), not a torch dtype") }
             dtype = named
         }
@@ -236,16 +241,19 @@ extension PickleMachine {
             let storageBytes = storage.elementCount * storage.dtype.elementSize  // ≤ the entry's size
             let (end, overflow) = (furthest + 1).multipliedReportingOverflow(by: dtype.elementSize)
             guard !overflow, end <= storageBytes else {
-                throw invalidStorage("\(name): offset \(offset), size \(shape), stride \(stride) reach element "
-                                     + "\(furthest) of \(dtype.name), outside storage '\(storage.key)' of "
-                                     + "\(storageBytes / dtype.elementSize) elements")
+                throw invalidStorage(
+                    "\(name): offset \(offset), size \(shape), stride \(stride) reach element "
+                        + "\(furthest) of \(dtype.name), outside storage '\(storage.key)' of "
+                        + "\(storageBytes / dtype.elementSize) elements")
             }
         }
         var requiresGrad = false
         if args.count > 4, case let .bool(flag) = arena.nodes[args[4]] { requiresGrad = flag }
         let t = arena.tensors.count
-        arena.tensors.append(TorchTensorRecord(storage: storageID, dtype: dtype, storageOffset: offset, shape: shape,
-                                               stride: stride, elementCount: count, requiresGrad: requiresGrad))
+        arena.tensors.append(
+            TorchTensorRecord(
+                storage: storageID, dtype: dtype, storageOffset: offset, shape: shape,
+                stride: stride, elementCount: count, requiresGrad: requiresGrad))
         return node(.tensor(t), depth: 1)
     }
 
@@ -256,8 +264,9 @@ extension PickleMachine {
         }
         return try items.map { item in
             guard case let .int(value) = arena.nodes[item], value >= 0, let dim = Int(exactly: value) else {
-                throw invalidStorage("\(name): \(what) has element \(describe(item)); sizes and strides must be "
-                                     + "non-negative integers")
+                throw invalidStorage(
+                    "\(name): \(what) has element \(describe(item)); sizes and strides must be "
+                        + "non-negative integers")
             }
             return dim
         }

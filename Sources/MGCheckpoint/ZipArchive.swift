@@ -56,11 +56,13 @@ struct ZipArchive {
         var position = directory.offset
         let directoryEnd = directory.offset + directory.size
         for _ in 0..<directory.count {
-            let entry = try Self.readCentralEntry(reader, at: &position, directoryEnd: directoryEnd,
-                                                  dataLimit: directory.offset)
+            let entry = try Self.readCentralEntry(
+                reader, at: &position, directoryEnd: directoryEnd,
+                dataLimit: directory.offset)
             if index[entry.name] != nil {
-                throw CheckpointError.badZipEntry(path: path, entry: entry.name, offset: entry.headerOffset,
-                                                  reason: "the name occurs twice in the central directory")
+                throw CheckpointError.badZipEntry(
+                    path: path, entry: entry.name, offset: entry.headerOffset,
+                    reason: "the name occurs twice in the central directory")
             }
             index[entry.name] = entries.count
             entries.append(entry)
@@ -96,7 +98,8 @@ struct ZipArchive {
         while offset >= lowest {
             // Compare the first byte before decoding the signature: the scan may cover 64 KiB of comment.
             if reader.file[offset] == 0x50, reader.u32Unchecked(offset) == Signature.endOfCentralDirectory,
-               offset + endRecordSize + Int(reader.u16Unchecked(offset + 20)) == size {
+                offset + endRecordSize + Int(reader.u16Unchecked(offset + 20)) == size
+            {
                 return offset
             }
             offset -= 1
@@ -150,8 +153,9 @@ struct ZipArchive {
             guard try reader.u32(record) == Signature.zip64End else {
                 throw CheckpointError.corruptZip(
                     path: path, offset: record,
-                    reason: String(format: "expected the ZIP64 end-of-central-directory signature 0x06064b50, found "
-                                   + "0x%08x", try reader.u32(record)))
+                    reason: String(
+                        format: "expected the ZIP64 end-of-central-directory signature 0x06064b50, found "
+                            + "0x%08x", try reader.u32(record)))
             }
             let recordDisk64 = try reader.u32(record + 16), directoryDisk64 = try reader.u32(record + 20)
             let onDisk64 = try reader.u64(record + 24), total64 = try reader.u64(record + 32)
@@ -164,13 +168,19 @@ struct ZipArchive {
             // The 64-bit values replace the 32-bit ones that are saturated (APPNOTE 4.4.1.4); writers (miniz
             // among them) may also fill both, in which case they must agree.
             let size64 = try reader.u64(record + 40), offset64 = try reader.u64(record + 48)
-            if totalEntries == 0xFFFF || UInt64(totalEntries) == total64 { count = total64 } else {
+            if totalEntries == 0xFFFF || UInt64(totalEntries) == total64 {
+                count = total64
+            } else {
                 throw mismatch(reader, record, "entry count", UInt64(totalEntries), total64)
             }
-            if size32 == 0xFFFF_FFFF || UInt64(size32) == size64 { size = size64 } else {
+            if size32 == 0xFFFF_FFFF || UInt64(size32) == size64 {
+                size = size64
+            } else {
                 throw mismatch(reader, record, "central directory size", UInt64(size32), size64)
             }
-            if offset32 == 0xFFFF_FFFF || UInt64(offset32) == offset64 { offset = offset64 } else {
+            if offset32 == 0xFFFF_FFFF || UInt64(offset32) == offset64 {
+                offset = offset64
+            } else {
                 throw mismatch(reader, record, "central directory offset", UInt64(offset32), offset64)
             }
             limit = record
@@ -195,23 +205,29 @@ struct ZipArchive {
         return DirectoryLocation(offset: Int(offset), size: Int(size), count: Int(count))
     }
 
-    private static func mismatch(_ reader: ZipReader, _ offset: Int, _ what: String, _ small: UInt64,
-                                 _ large: UInt64) -> CheckpointError {
-        .corruptZip(path: reader.path, offset: offset,
-                    reason: "\(what) is \(small) in the end record but \(large) in the ZIP64 end record")
+    private static func mismatch(
+        _ reader: ZipReader, _ offset: Int, _ what: String, _ small: UInt64,
+        _ large: UInt64
+    ) -> CheckpointError {
+        .corruptZip(
+            path: reader.path, offset: offset,
+            reason: "\(what) is \(small) in the end record but \(large) in the ZIP64 end record")
     }
 
     // MARK: - Entries
 
     /// Reads the central-directory header at `position` (advancing it) and the entry's local header.
     /// `dataLimit` is the start of the central directory: entry data must end before it.
-    private static func readCentralEntry(_ reader: ZipReader, at position: inout Int, directoryEnd: Int,
-                                         dataLimit: Int) throws -> ZipEntry {
+    private static func readCentralEntry(
+        _ reader: ZipReader, at position: inout Int, directoryEnd: Int,
+        dataLimit: Int
+    ) throws -> ZipEntry {
         let path = reader.path
         let start = position
         guard directoryEnd - start >= centralHeaderSize else {
-            throw CheckpointError.corruptZip(path: path, offset: start,
-                                             reason: "central directory ends inside an entry header")
+            throw CheckpointError.corruptZip(
+                path: path, offset: start,
+                reason: "central directory ends inside an entry header")
         }
         let signature = try reader.u32(start)
         guard signature == Signature.centralHeader else {
@@ -240,8 +256,10 @@ struct ZipArchive {
         var headerOffset = UInt64(headerOffset32)
         let needs = (uncompressed32 == 0xFFFF_FFFF, compressed32 == 0xFFFF_FFFF, headerOffset32 == 0xFFFF_FFFF)
         if needs.0 || needs.1 || needs.2 || diskStart == 0xFFFF {
-            guard let field = try findExtraField(reader, id: 0x0001, start: nameStart + nameLength,
-                                                 length: extraLength, entry: name)
+            guard
+                let field = try findExtraField(
+                    reader, id: 0x0001, start: nameStart + nameLength,
+                    length: extraLength, entry: name)
             else {
                 throw CheckpointError.badZipEntry(
                     path: path, entry: name, offset: start,
@@ -250,8 +268,9 @@ struct ZipArchive {
             var cursor = field.lowerBound
             func next() throws -> UInt64 {
                 guard cursor + 8 <= field.upperBound else {
-                    throw CheckpointError.badZipEntry(path: path, entry: name, offset: start,
-                                                      reason: "ZIP64 extra field is too short")
+                    throw CheckpointError.badZipEntry(
+                        path: path, entry: name, offset: start,
+                        reason: "ZIP64 extra field is too short")
                 }
                 defer { cursor += 8 }
                 return try reader.u64(cursor)
@@ -261,9 +280,10 @@ struct ZipArchive {
             if needs.2 { headerOffset = try next() }
         }
         guard diskStart == 0 || diskStart == 0xFFFF else {
-            throw CheckpointError.badZipEntry(path: path, entry: name, offset: start,
-                                              reason: "entry starts on disk \(diskStart); multi-disk archives "
-                                                  + "are not supported")
+            throw CheckpointError.badZipEntry(
+                path: path, entry: name, offset: start,
+                reason: "entry starts on disk \(diskStart); multi-disk archives "
+                    + "are not supported")
         }
         guard method == 0 else {
             let kind = method == 8 ? "deflate-compressed" : "compressed with method \(method)"
@@ -273,8 +293,9 @@ struct ZipArchive {
                     + "re-packed by another tool — extract and re-zip it with `zip -0`, or re-save it with torch.save")
         }
         guard flags & 0x0001 == 0 else {
-            throw CheckpointError.badZipEntry(path: path, entry: name, offset: start,
-                                              reason: "entry is encrypted")
+            throw CheckpointError.badZipEntry(
+                path: path, entry: name, offset: start,
+                reason: "entry is encrypted")
         }
         guard compressed == uncompressed else {
             throw CheckpointError.badZipEntry(
@@ -287,14 +308,17 @@ struct ZipArchive {
                 reason: "local header offset \(headerOffset) lies beyond the start of the central directory "
                     + "(\(dataLimit))")
         }
-        return try readLocalHeader(reader, entry: name, headerOffset: Int(headerOffset), size: uncompressed,
-                                   dataLimit: dataLimit)
+        return try readLocalHeader(
+            reader, entry: name, headerOffset: Int(headerOffset), size: uncompressed,
+            dataLimit: dataLimit)
     }
 
     /// Checks the local header at `headerOffset` and returns where the data starts: after the header, the name
     /// and the local extra field (whose length can differ from the central one: torch pads it for alignment).
-    private static func readLocalHeader(_ reader: ZipReader, entry name: String, headerOffset: Int, size: UInt64,
-                                        dataLimit: Int) throws -> ZipEntry {
+    private static func readLocalHeader(
+        _ reader: ZipReader, entry name: String, headerOffset: Int, size: UInt64,
+        dataLimit: Int
+    ) throws -> ZipEntry {
         let path = reader.path
         guard dataLimit - headerOffset >= localHeaderSize else {
             throw CheckpointError.badZipEntry(
@@ -337,8 +361,10 @@ struct ZipArchive {
     }
 
     /// The byte range of the extra-field record `id` within an extra area, or nil if absent.
-    private static func findExtraField(_ reader: ZipReader, id: UInt16, start: Int, length: Int,
-                                       entry: String) throws -> Range<Int>? {
+    private static func findExtraField(
+        _ reader: ZipReader, id: UInt16, start: Int, length: Int,
+        entry: String
+    ) throws -> Range<Int>? {
         var cursor = start
         let end = start + length
         while end - cursor >= 4 {
@@ -347,8 +373,9 @@ struct ZipArchive {
             guard fieldLength <= end - body else {
                 throw CheckpointError.badZipEntry(
                     path: reader.path, entry: entry, offset: cursor,
-                    reason: String(format: "extra field 0x%04x of \(fieldLength) bytes runs past the extra area",
-                                   fieldID))
+                    reason: String(
+                        format: "extra field 0x%04x of \(fieldLength) bytes runs past the extra area",
+                        fieldID))
             }
             if fieldID == id { return body..<(body + fieldLength) }
             cursor = body + fieldLength
@@ -360,7 +387,8 @@ struct ZipArchive {
     /// damaged archive (two names for the same bytes, or a header hidden inside data).
     private static func checkNoOverlap(_ entries: [ZipEntry], path: String) throws {
         let sorted = entries.sorted { $0.headerOffset < $1.headerOffset }
-        for (previous, next) in zip(sorted, sorted.dropFirst()) where next.headerOffset < previous.dataRange.upperBound {
+        for (previous, next) in zip(sorted, sorted.dropFirst()) where next.headerOffset < previous.dataRange.upperBound
+        {
             throw CheckpointError.badZipEntry(
                 path: path, entry: next.name, offset: next.headerOffset,
                 reason: "local header at \(next.headerOffset) overlaps entry '\(previous.name)' "
@@ -403,8 +431,9 @@ private struct ZipReader {
         try check(offset, length)
         let bytes = UnsafeRawBufferPointer(rebasing: file[offset..<(offset + length)])
         if let bad = UTF8Text.firstInvalidOffset(in: bytes) {
-            throw CheckpointError.corruptZip(path: path, offset: offset + bad,
-                                             reason: "\(what) is not valid UTF-8")
+            throw CheckpointError.corruptZip(
+                path: path, offset: offset + bad,
+                reason: "\(what) is not valid UTF-8")
         }
         return String(decoding: bytes, as: UTF8.self)
     }

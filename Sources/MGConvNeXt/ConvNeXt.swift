@@ -90,8 +90,8 @@ public final class ConvNeXtBlock: Module {
 
     /// [B, C, H, W] → [B, C, H, W]
     func callAsFunction(_ x: Tensor) -> Tensor {
-        let h = convDw(x).permuted([0, 2, 3, 1])                 // [B, H, W, C]
-        let y = mlp(norm(h)) * gamma.tensor                      // layer scale on the channel (last) dim
+        let h = convDw(x).permuted([0, 2, 3, 1])  // [B, H, W, C]
+        let y = mlp(norm(h)) * gamma.tensor  // layer scale on the channel (last) dim
         return x + y.permuted([0, 3, 1, 2])
     }
 }
@@ -155,10 +155,12 @@ public final class ConvNeXtTrunk: Module {
         stemConv = Conv2d(a.inChannels, a.dims[0], kernelSize: 4, stride: 4)
         stemNorm = LayerNorm2d(a.dims[0], eps: a.layerNormEps)
         stem = Sequential(stemConv, stemNorm)
-        stages = ModuleList((0..<a.depths.count).map { s in
-            ConvNeXtStage(inDim: s == 0 ? a.dims[0] : a.dims[s - 1], outDim: a.dims[s], depth: a.depths[s],
-                          downsample: s > 0, eps: a.layerNormEps)
-        })
+        stages = ModuleList(
+            (0..<a.depths.count).map { s in
+                ConvNeXtStage(
+                    inDim: s == 0 ? a.dims[0] : a.dims[s - 1], outDim: a.dims[s], depth: a.depths[s],
+                    downsample: s > 0, eps: a.layerNormEps)
+            })
         super.init()
     }
 
@@ -168,8 +170,9 @@ public final class ConvNeXtTrunk: Module {
 
     /// Every stage's output for pixels [B, C, H, W]: stage s is [B, dims[s], H/(4·2^s), W/(4·2^s)].
     public func callAsFunction(_ pixels: Tensor) -> [Tensor] {
-        precondition(pixels.rank == 4 && pixels.shape[1] == architecture.inChannels,
-                     "ConvNeXt: pixels \(pixels.shape) for a \(architecture.inChannels)-channel trunk")
+        precondition(
+            pixels.rank == 4 && pixels.shape[1] == architecture.inChannels,
+            "ConvNeXt: pixels \(pixels.shape) for a \(architecture.inChannels)-channel trunk")
         var h = stem(pixels)
         var outputs: [Tensor] = []
         for stage in stages {

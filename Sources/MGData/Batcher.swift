@@ -26,12 +26,14 @@ public struct Batcher<Sampler: IndexSampler> {
     public init(sampler: Sampler, batchSize: Int, dropLast: Bool = false, cursor: BatchCursor = BatchCursor()) throws {
         guard batchSize > 0 else { throw DataError.invalidConfiguration("batch size \(batchSize) must be positive") }
         guard sampler.count > 0, !(dropLast && sampler.count < batchSize) else {
-            throw DataError.invalidConfiguration("the sampler yields \(sampler.count) indices per epoch, "
-                + "too few for one batch of \(batchSize)")
+            throw DataError.invalidConfiguration(
+                "the sampler yields \(sampler.count) indices per epoch, "
+                    + "too few for one batch of \(batchSize)")
         }
         guard cursor.epoch >= 0, (0...sampler.count).contains(cursor.position) else {
-            throw DataError.invalidConfiguration("cursor epoch \(cursor.epoch) position \(cursor.position) is outside "
-                + "0...\(sampler.count)")
+            throw DataError.invalidConfiguration(
+                "cursor epoch \(cursor.epoch) position \(cursor.position) is outside "
+                    + "0...\(sampler.count)")
         }
         self.sampler = sampler
         self.batchSize = batchSize

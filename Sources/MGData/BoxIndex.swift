@@ -38,7 +38,8 @@ public struct BoxIndex: Sendable {
         return try decode(data, file: url.path, allowDuplicates: allowDuplicates)
     }
 
-    public static func decode(_ data: Data, file: String = "<boxes>", allowDuplicates: Bool = false) throws -> BoxIndex {
+    public static func decode(_ data: Data, file: String = "<boxes>", allowDuplicates: Bool = false) throws -> BoxIndex
+    {
         if let bad = UTF8Text.firstInvalidOffset(in: data) {
             let position = UTF8Text.lineColumn(of: bad, in: data)
             throw DataError.invalidUTF8(file: file, byteOffset: bad, line: position.line, column: position.column)
@@ -48,16 +49,19 @@ public struct BoxIndex: Sendable {
             list = try BoxRecord.decodeFile(data)
         } catch let syntax as JSONSyntaxError {
             let position = syntax.position(in: data)
-            throw DataError.malformedJSON(file: file, line: position.line, column: position.column, detail: syntax.message)
+            throw DataError.malformedJSON(
+                file: file, line: position.line, column: position.column, detail: syntax.message)
         } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
             // A syntax error: the underlying parser error carries the byte offset.
-            let (offset, detail) = JSONText.errorOffset(context.underlyingError ?? DecodingError.dataCorrupted(context),
-                                                        dataCount: data.count)
+            let (offset, detail) = JSONText.errorOffset(
+                context.underlyingError ?? DecodingError.dataCorrupted(context),
+                dataCount: data.count)
             let position = UTF8Text.lineColumn(of: offset, in: data)
             throw DataError.malformedJSON(file: file, line: position.line, column: position.column, detail: detail)
         } catch let error as DecodingError {
-            throw DataError.invalidRecord(file: file, index: recordIndex(error) ?? -1, id: nil,
-                                          problem: describe(error))
+            throw DataError.invalidRecord(
+                file: file, index: recordIndex(error) ?? -1, id: nil,
+                problem: describe(error))
         }
         return try BoxIndex(records: list, file: file, allowDuplicates: allowDuplicates)
     }

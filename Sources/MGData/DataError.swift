@@ -34,7 +34,8 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
             let idText = id.map { " (id \"\($0)\")" } ?? ""
             return "\(file): record \(index)\(idText): \(problem)"
         case .duplicateBoxIDs(let file, let count, let examples):
-            return "\(file): \(count) duplicate box record ids, e.g. \(examples.map { "\"\($0)\"" }.joined(separator: ", "))"
+            return
+                "\(file): \(count) duplicate box record ids, e.g. \(examples.map { "\"\($0)\"" }.joined(separator: ", "))"
         case .missingBoxes(let id):
             return "sample \"\(id)\": no entry in the box JSON"
         case .badSample(let id, let index, let problem):
@@ -67,7 +68,9 @@ extension DataError {
                 // Reading a directory fails this way on Linux, with no errno attached.
                 let path = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
                 var isDirectory: ObjCBool = false
-                if let path, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                if let path, FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory),
+                    isDirectory.boolValue
+                {
                     return String(cString: strerror(EISDIR))
                 }
                 return ns.localizedDescription
@@ -124,7 +127,8 @@ enum JSONText {
         // Foundation accepts trailing commas; Python's json, which reads these files upstream, does not.
         if let syntax = JSONSyntax.firstError(in: data) {
             let position = syntax.position(in: data)
-            throw DataError.malformedJSON(file: file, line: position.line, column: position.column, detail: syntax.message)
+            throw DataError.malformedJSON(
+                file: file, line: position.line, column: position.column, detail: syntax.message)
         }
         do {
             return try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])

@@ -30,15 +30,20 @@ public final class LLaVADataset {
     private var skippedList: [SkippedSample]
 
     /// `maxLength` truncates ids/labels and also drives the box pipeline's near-max-length cap.
-    public convenience init(records input: [LLaVARecord], imageFolder: URL, boxes: BoxIndex?, tokenizer: ConversationTokenizer,
-                            template: PromptTemplate, maxLength: Int = ConversationEncoder.defaultMaxLength,
-                            processor: ImageProcessor = ImageProcessor(), boxConfig: BoxPipelineConfig = BoxPipelineConfig(),
-                            onBadSample: BadSamplePolicy = .fail) throws {
-        try self.init(records: input, imageFolder: imageFolder, boxes: boxes, maxLength: maxLength, processor: processor,
-                      boxConfig: boxConfig, onBadSample: onBadSample) { record, index in
+    public convenience init(
+        records input: [LLaVARecord], imageFolder: URL, boxes: BoxIndex?, tokenizer: ConversationTokenizer,
+        template: PromptTemplate, maxLength: Int = ConversationEncoder.defaultMaxLength,
+        processor: ImageProcessor = ImageProcessor(), boxConfig: BoxPipelineConfig = BoxPipelineConfig(),
+        onBadSample: BadSamplePolicy = .fail
+    ) throws {
+        try self.init(
+            records: input, imageFolder: imageFolder, boxes: boxes, maxLength: maxLength, processor: processor,
+            boxConfig: boxConfig, onBadSample: onBadSample
+        ) { record, index in
             do {
-                return try ConversationEncoder.encode(record.conversations, template: template, tokenizer: tokenizer,
-                                                      maxLength: maxLength, sample: record.id)
+                return try ConversationEncoder.encode(
+                    record.conversations, template: template, tokenizer: tokenizer,
+                    maxLength: maxLength, sample: record.id)
             } catch let error as ConversationError {
                 if case .missingSpecialToken = error { throw error }  // a tokenizer problem, not a data one
                 throw DataError.badSample(id: record.id, index: index, problem: error.description)
@@ -48,21 +53,27 @@ public final class LLaVADataset {
 
     /// Records already encoded (an `offline_processed_text_folder`, see `ProcessedTextCache`): `encodings[i]`
     /// belongs to `records[i]`.
-    public convenience init(records input: [LLaVARecord], encodings: [EncodedConversation], imageFolder: URL,
-                            boxes: BoxIndex?, maxLength: Int = ConversationEncoder.defaultMaxLength,
-                            processor: ImageProcessor = ImageProcessor(), boxConfig: BoxPipelineConfig = BoxPipelineConfig(),
-                            onBadSample: BadSamplePolicy = .fail) throws {
+    public convenience init(
+        records input: [LLaVARecord], encodings: [EncodedConversation], imageFolder: URL,
+        boxes: BoxIndex?, maxLength: Int = ConversationEncoder.defaultMaxLength,
+        processor: ImageProcessor = ImageProcessor(), boxConfig: BoxPipelineConfig = BoxPipelineConfig(),
+        onBadSample: BadSamplePolicy = .fail
+    ) throws {
         guard input.count == encodings.count else {
             throw DataError.invalidConfiguration("\(input.count) records but \(encodings.count) encodings")
         }
-        try self.init(records: input, imageFolder: imageFolder, boxes: boxes, maxLength: maxLength, processor: processor,
-                      boxConfig: boxConfig, onBadSample: onBadSample) { _, index in encodings[index] }
+        try self.init(
+            records: input, imageFolder: imageFolder, boxes: boxes, maxLength: maxLength, processor: processor,
+            boxConfig: boxConfig, onBadSample: onBadSample
+        ) { _, index in encodings[index] }
     }
 
     /// The common path: `encode` gives each record's ids and labels (or throws `DataError.badSample`).
-    init(records input: [LLaVARecord], imageFolder: URL, boxes: BoxIndex?, maxLength: Int, processor: ImageProcessor,
-         boxConfig: BoxPipelineConfig, onBadSample: BadSamplePolicy,
-         encode: (LLaVARecord, Int) throws -> EncodedConversation) throws {
+    init(
+        records input: [LLaVARecord], imageFolder: URL, boxes: BoxIndex?, maxLength: Int, processor: ImageProcessor,
+        boxConfig: BoxPipelineConfig, onBadSample: BadSamplePolicy,
+        encode: (LLaVARecord, Int) throws -> EncodedConversation
+    ) throws {
         var kept: [LLaVARecord] = [], keptEncoded: [EncodedConversation] = [], keptBoxes: [BoxRecord?] = []
         var skipped: [SkippedSample] = []
         var unsupervised = 0
@@ -70,8 +81,9 @@ public final class LLaVADataset {
             do {
                 let encoding = try encode(record, index)
                 if record.isTextOnly && encoding.inputIds.contains(ConversationEncoder.imageTokenIndex) {
-                    throw DataError.badSample(id: record.id, index: index,
-                                              problem: "text-only record (no \"image\") holds an <image> token")
+                    throw DataError.badSample(
+                        id: record.id, index: index,
+                        problem: "text-only record (no \"image\") holds an <image> token")
                 }
                 var boxRecord: BoxRecord?
                 if !record.isTextOnly, let boxes {
@@ -151,13 +163,15 @@ public final class LLaVADataset {
             }
             let visual: VisualInputs
             do {
-                visual = try VisualInputs.prepare(image, boxes: boxRecords[index], textLength: encoding.inputIds.count,
-                                                  processor: processor, boxConfig: boxConfig)
+                visual = try VisualInputs.prepare(
+                    image, boxes: boxRecords[index], textLength: encoding.inputIds.count,
+                    processor: processor, boxConfig: boxConfig)
             } catch {
                 throw DataError.badSample(id: record.id, index: index, problem: "boxes: \(error)")
             }
-            return MultimodalSample(inputIds: encoding.inputIds, labels: encoding.labels, pixelValues: visual.pixelValues,
-                                    pixelValuesAux: visual.pixelValuesAux, boxes: visual.boxes)
+            return MultimodalSample(
+                inputIds: encoding.inputIds, labels: encoding.labels, pixelValues: visual.pixelValues,
+                pixelValuesAux: visual.pixelValuesAux, boxes: visual.boxes)
         } catch let DataError.badSample(id, _, problem) where onBadSample == .skip {
             lock.lock()
             skippedList.append(SkippedSample(id: id, reason: problem))

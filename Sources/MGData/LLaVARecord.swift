@@ -40,8 +40,9 @@ public struct LLaVARecord: Equatable, Sendable {
 
     static func records(from json: Any, file: String) throws -> [LLaVARecord] {
         guard let list = json as? [Any] else {
-            throw DataError.invalidRecord(file: file, index: -1, id: nil,
-                                          problem: "the top level is \(typeName(json)), expected a list of records")
+            throw DataError.invalidRecord(
+                file: file, index: -1, id: nil,
+                problem: "the top level is \(typeName(json)), expected a list of records")
         }
         return try list.enumerated().map { index, item in try record(item, index: index, file: file) }
     }

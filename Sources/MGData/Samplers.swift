@@ -46,20 +46,27 @@ public struct LengthGroupedSampler: IndexSampler, Sendable {
     public let groupBatchSize: Int
 
     /// `megaBatchMult` nil takes upstream's default: min(len / (total batch × 4), 50), at least 1.
-    public init(lengths: [Int], perDeviceBatchSize: Int, worldSize: Int = 1, rank: Int = 0, megaBatchMult: Int? = nil,
-                seed: UInt64, roundUp: Bool = true) throws {
+    public init(
+        lengths: [Int], perDeviceBatchSize: Int, worldSize: Int = 1, rank: Int = 0, megaBatchMult: Int? = nil,
+        seed: UInt64, roundUp: Bool = true
+    ) throws {
         guard perDeviceBatchSize > 0, worldSize > 0, (0..<worldSize).contains(rank) else {
-            throw DataError.invalidConfiguration("length-grouped sampler: batch size \(perDeviceBatchSize), world size "
-                + "\(worldSize), rank \(rank) (expected positive sizes and 0 ≤ rank < world size)")
+            throw DataError.invalidConfiguration(
+                "length-grouped sampler: batch size \(perDeviceBatchSize), world size "
+                    + "\(worldSize), rank \(rank) (expected positive sizes and 0 ≤ rank < world size)")
         }
-        guard !lengths.isEmpty else { throw DataError.invalidConfiguration("length-grouped sampler: the dataset is empty") }
+        guard !lengths.isEmpty else {
+            throw DataError.invalidConfiguration("length-grouped sampler: the dataset is empty")
+        }
         if let zero = lengths.firstIndex(of: 0) {
             // Zero carries no modality sign; upstream asserts the same.
             throw DataError.invalidConfiguration("length-grouped sampler: sample \(zero) has length 0")
         }
         let total = perDeviceBatchSize * worldSize
         let mult = megaBatchMult ?? max(min(lengths.count / (total * 4), 50), 1)
-        guard mult > 0 else { throw DataError.invalidConfiguration("length-grouped sampler: megaBatchMult \(mult) < 1") }
+        guard mult > 0 else {
+            throw DataError.invalidConfiguration("length-grouped sampler: megaBatchMult \(mult) < 1")
+        }
         self.lengths = lengths
         self.perDeviceBatchSize = perDeviceBatchSize
         self.worldSize = worldSize
@@ -80,8 +87,10 @@ public struct LengthGroupedSampler: IndexSampler, Sendable {
 
     public func indices(epoch: Int) -> [Int] {
         var generator = Generator(seed: seed &+ UInt64(truncatingIfNeeded: epoch))
-        return distribute(LengthGroupedSampler.groupedIndices(lengths: lengths, groupBatchSize: groupBatchSize,
-                                                              generator: &generator))
+        return distribute(
+            LengthGroupedSampler.groupedIndices(
+                lengths: lengths, groupBatchSize: groupBatchSize,
+                generator: &generator))
     }
 
     /// This rank's share of the whole `order`: padded by repetition to whole batches on every rank (`roundUp`),
@@ -111,7 +120,8 @@ public struct LengthGroupedSampler: IndexSampler, Sendable {
                 // Stable sort, longest first, like Python's `sorted(..., reverse=True)`.
                 Array(permutation[start..<min(start + groupBatchSize, lengths.count)])
                     .enumerated().sorted { a, b in
-                        lengths[a.element] != lengths[b.element] ? lengths[a.element] > lengths[b.element] : a.offset < b.offset
+                        lengths[a.element] != lengths[b.element]
+                            ? lengths[a.element] > lengths[b.element] : a.offset < b.offset
                     }.map(\.element)
             }
         }
@@ -127,16 +137,19 @@ public struct LengthGroupedSampler: IndexSampler, Sendable {
             let full = Array(imageGroups.dropLast()) + Array(textGroups.dropLast())
             groups = permutation(full.count).map { full[$0] }
             if !last.isEmpty {
-                groups.append(last.enumerated().sorted { a, b in
-                    let la = abs(lengths[a.element]), lb = abs(lengths[b.element])
-                    return la != lb ? la > lb : a.offset < b.offset
-                }.map(\.element))
+                groups.append(
+                    last.enumerated().sorted { a, b in
+                        let la = abs(lengths[a.element]), lb = abs(lengths[b.element])
+                        return la != lb ? la > lb : a.offset < b.offset
+                    }.map(\.element))
             }
         }
         // Longest sample first (torch.argmax returns the first maximum).
         if let first = groups.first, !first.isEmpty {
             var best = 0
-            for (g, group) in groups.enumerated() where abs(lengths[group[0]]) > abs(lengths[groups[best][0]]) { best = g }
+            for (g, group) in groups.enumerated() where abs(lengths[group[0]]) > abs(lengths[groups[best][0]]) {
+                best = g
+            }
             let head = groups[0][0]
             groups[0][0] = groups[best][0]
             groups[best][0] = head

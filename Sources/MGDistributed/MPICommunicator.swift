@@ -26,8 +26,10 @@ public final class MPICommunicator: Communicator {
     ///   - maxElementsPerCall: see ``maxElementsPerCall``; clamped to `1...Int32.max`.
     /// - Throws: ``DistributedError`` if the library cannot be loaded, MPI was already finalized, or a call fails.
     public init(library: MPILibrary? = nil, maxElementsPerCall: Int = Int(Int32.max)) throws {
-        let lib = try library
-            ?? MPILibrary.load(candidates: MPILibrary.defaultCandidates(environment: ProcessInfo.processInfo.environment))
+        let lib =
+            try library
+            ?? MPILibrary.load(
+                candidates: MPILibrary.defaultCandidates(environment: ProcessInfo.processInfo.environment))
         self.library = lib
         self.maxElementsPerCall = min(max(1, maxElementsPerCall), Int(Int32.max))
 
@@ -56,32 +58,39 @@ public final class MPICommunicator: Communicator {
     // MARK: - Collectives
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
-        try allReduce(UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
-                      stride: MemoryLayout<Float>.stride, type: library.float, op: library.opSum)
+        try allReduce(
+            UnsafeMutableRawPointer(buffer.baseAddress), count: buffer.count,
+            stride: MemoryLayout<Float>.stride, type: library.float, op: library.opSum)
     }
 
     public func allReduceSum(_ values: inout [Double]) throws {
         try values.withUnsafeMutableBufferPointer {
-            try allReduce(UnsafeMutableRawPointer($0.baseAddress), count: $0.count,
-                          stride: MemoryLayout<Double>.stride, type: library.double, op: library.opSum)
+            try allReduce(
+                UnsafeMutableRawPointer($0.baseAddress), count: $0.count,
+                stride: MemoryLayout<Double>.stride, type: library.double, op: library.opSum)
         }
     }
 
     public func allReduceMax(_ values: inout [Double]) throws {
         try values.withUnsafeMutableBufferPointer {
-            try allReduce(UnsafeMutableRawPointer($0.baseAddress), count: $0.count,
-                          stride: MemoryLayout<Double>.stride, type: library.double, op: library.opMax)
+            try allReduce(
+                UnsafeMutableRawPointer($0.baseAddress), count: $0.count,
+                stride: MemoryLayout<Double>.stride, type: library.double, op: library.opMax)
         }
     }
 
-    public func reduceScatterSum(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) throws {
+    public func reduceScatterSum(
+        _ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>
+    ) throws {
         try checkScatterCounts(input: input.count, output: output.count, call: "reduceScatterSum")
         try ensureActive()
         let chunk = output.count
         guard chunk > 0, let src = input.baseAddress, let dst = output.baseAddress else { return }
         if chunk <= maxElementsPerCall {
-            try check(library.reduceScatterBlock(src, dst, Int32(chunk), library.float, library.opSum,
-                                                 library.commWorld), "MPI_Reduce_scatter_block")
+            try check(
+                library.reduceScatterBlock(
+                    src, dst, Int32(chunk), library.float, library.opSum,
+                    library.commWorld), "MPI_Reduce_scatter_block")
             return
         }
         // Piece [offset, offset+n) of every rank's chunk is strided in `input`; gather it contiguously first.
@@ -89,8 +98,10 @@ public final class MPICommunicator: Communicator {
         defer { staging.deallocate() }
         try forEachPiece(of: chunk) { offset, n in
             for r in 0..<size { (staging + r * n).update(from: src + r * chunk + offset, count: n) }
-            try check(library.reduceScatterBlock(staging, dst + offset, Int32(n), library.float, library.opSum,
-                                                 library.commWorld), "MPI_Reduce_scatter_block")
+            try check(
+                library.reduceScatterBlock(
+                    staging, dst + offset, Int32(n), library.float, library.opSum,
+                    library.commWorld), "MPI_Reduce_scatter_block")
         }
     }
 
@@ -100,16 +111,20 @@ public final class MPICommunicator: Communicator {
         let chunk = input.count
         guard chunk > 0, let src = input.baseAddress, let dst = output.baseAddress else { return }
         if chunk <= maxElementsPerCall {
-            try check(library.allgather(src, Int32(chunk), library.float, dst, Int32(chunk), library.float,
-                                        library.commWorld), "MPI_Allgather")
+            try check(
+                library.allgather(
+                    src, Int32(chunk), library.float, dst, Int32(chunk), library.float,
+                    library.commWorld), "MPI_Allgather")
             return
         }
         // Each rank's piece lands strided in `output`; receive contiguously, then scatter into place.
         let staging = UnsafeMutablePointer<Float>.allocate(capacity: size * maxElementsPerCall)
         defer { staging.deallocate() }
         try forEachPiece(of: chunk) { offset, n in
-            try check(library.allgather(src + offset, Int32(n), library.float, staging, Int32(n), library.float,
-                                        library.commWorld), "MPI_Allgather")
+            try check(
+                library.allgather(
+                    src + offset, Int32(n), library.float, staging, Int32(n), library.float,
+                    library.commWorld), "MPI_Allgather")
             for r in 0..<size { (dst + r * chunk + offset).update(from: staging + r * n, count: n) }
         }
     }
@@ -130,8 +145,9 @@ public final class MPICommunicator: Communicator {
         try data.withUnsafeMutableBytes { (bytes: UnsafeMutableRawBufferPointer) in
             guard let base = bytes.baseAddress else { return }
             try forEachPiece(of: bytes.count) { offset, n in
-                try check(library.bcast(base + offset, Int32(n), library.byte, Int32(root), library.commWorld),
-                          "MPI_Bcast")
+                try check(
+                    library.bcast(base + offset, Int32(n), library.byte, Int32(root), library.commWorld),
+                    "MPI_Bcast")
             }
         }
     }
@@ -149,13 +165,17 @@ public final class MPICommunicator: Communicator {
     // MARK: - Helpers
 
     /// In-place all-reduce of `count` elements of `stride` bytes, split into MPI-sized pieces.
-    private func allReduce(_ base: UnsafeMutableRawPointer?, count: Int, stride: Int,
-                           type: OpaquePointer, op: OpaquePointer) throws {
+    private func allReduce(
+        _ base: UnsafeMutableRawPointer?, count: Int, stride: Int,
+        type: OpaquePointer, op: OpaquePointer
+    ) throws {
         try ensureActive()
         guard count > 0, let base else { return }
         try forEachPiece(of: count) { offset, n in
-            try check(library.allreduce(MPILibrary.inPlace, base + offset * stride, Int32(n), type, op,
-                                        library.commWorld), "MPI_Allreduce")
+            try check(
+                library.allreduce(
+                    MPILibrary.inPlace, base + offset * stride, Int32(n), type, op,
+                    library.commWorld), "MPI_Allreduce")
         }
     }
 

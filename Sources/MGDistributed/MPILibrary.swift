@@ -1,8 +1,8 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// OpenMPI's C entry points and predefined handles, resolved at run time with `dlopen`/`dlsym`.
@@ -18,18 +18,21 @@ import Darwin
 public final class MPILibrary {
     // C signatures from mpi.h; handles are `OpaquePointer` because their struct types are opaque to us.
     typealias FlagFn = @convention(c) (UnsafeMutablePointer<Int32>?) -> Int32
-    typealias InitFn = @convention(c) (
-        UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?
-    ) -> Int32
+    typealias InitFn =
+        @convention(c) (
+            UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?
+        ) -> Int32
     typealias FinalizeFn = @convention(c) () -> Int32
     typealias CommIntFn = @convention(c) (OpaquePointer?, UnsafeMutablePointer<Int32>?) -> Int32
     /// MPI_Allreduce and MPI_Reduce_scatter_block share one shape: (send, recv, count, type, op, comm).
-    typealias ReduceFn = @convention(c) (
-        UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?, OpaquePointer?, OpaquePointer?
-    ) -> Int32
-    typealias AllgatherFn = @convention(c) (
-        UnsafeRawPointer?, Int32, OpaquePointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?, OpaquePointer?
-    ) -> Int32
+    typealias ReduceFn =
+        @convention(c) (
+            UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?, OpaquePointer?, OpaquePointer?
+        ) -> Int32
+    typealias AllgatherFn =
+        @convention(c) (
+            UnsafeRawPointer?, Int32, OpaquePointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?, OpaquePointer?
+        ) -> Int32
     typealias BcastFn = @convention(c) (UnsafeMutableRawPointer?, Int32, OpaquePointer?, Int32, OpaquePointer?) -> Int32
     typealias BarrierFn = @convention(c) (OpaquePointer?) -> Int32
     typealias AbortFn = @convention(c) (OpaquePointer?, Int32) -> Int32
@@ -67,9 +70,9 @@ public final class MPILibrary {
         var names: [String] = []
         if let explicit = environment["MGLLAVA_LIBMPI"], !explicit.isEmpty { names.append(explicit) }
         #if os(macOS)
-        names += ["libmpi.40.dylib", "libmpi.dylib"]
+            names += ["libmpi.40.dylib", "libmpi.dylib"]
         #else
-        names += ["libmpi.so.40", "libmpi.so"]
+            names += ["libmpi.so.40", "libmpi.so"]
         #endif
         return names
     }

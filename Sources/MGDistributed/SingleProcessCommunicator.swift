@@ -12,7 +12,9 @@ public final class SingleProcessCommunicator: Communicator {
     public func allReduceSum(_ values: inout [Double]) throws {}
     public func allReduceMax(_ values: inout [Double]) throws {}
 
-    public func reduceScatterSum(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) throws {
+    public func reduceScatterSum(
+        _ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>
+    ) throws {
         try checkScatterCounts(input: input.count, output: output.count, call: "reduceScatterSum")
         copy(input, into: output)
     }

@@ -40,11 +40,13 @@ public enum EvalQuestions {
         if trimmed == UInt8(ascii: "[") {
             if let syntax = JSONSyntax.firstError(in: data) {
                 let position = syntax.position(in: data)
-                throw EvalError.malformedLine(file: url.path, line: position.line, column: position.column,
-                                              detail: syntax.message)
+                throw EvalError.malformedLine(
+                    file: url.path, line: position.line, column: position.column,
+                    detail: syntax.message)
             }
             guard let list = try? JSONSerialization.jsonObject(with: data) as? [Any] else {
-                throw EvalError.invalidValue(file: url.path, line: 1, column: "json", value: nil, problem: "not a JSON list")
+                throw EvalError.invalidValue(
+                    file: url.path, line: 1, column: "json", value: nil, problem: "not a JSON list")
             }
             objects = list.enumerated().map { ($0 + 1, $1) }
         } else {
@@ -53,12 +55,14 @@ public enum EvalQuestions {
                 let lineData = Data(line)
                 if let syntax = JSONSyntax.firstError(in: lineData) {
                     if syntax.offset >= lineData.count { throw EvalError.truncatedLine(file: url.path, line: i + 1) }
-                    throw EvalError.malformedLine(file: url.path, line: i + 1,
-                                                  column: syntax.position(in: lineData).column, detail: syntax.message)
+                    throw EvalError.malformedLine(
+                        file: url.path, line: i + 1,
+                        column: syntax.position(in: lineData).column, detail: syntax.message)
                 }
                 guard let object = try? JSONSerialization.jsonObject(with: Data(line)) else {
-                    throw EvalError.invalidValue(file: url.path, line: i + 1, column: "json", value: nil,
-                                                 problem: "not a JSON object")
+                    throw EvalError.invalidValue(
+                        file: url.path, line: i + 1, column: "json", value: nil,
+                        problem: "not a JSON object")
                 }
                 objects.append((i + 1, object))
             }
@@ -70,9 +74,13 @@ public enum EvalQuestions {
             }
             guard let object = any as? [String: Any] else { throw bad("json", "not a JSON object") }
             let id: String
-            if let n = object["question_id"] as? Int { id = String(n) }
-            else if let s = object["question_id"] as? String { id = s }
-            else { throw bad("question_id", "missing, or not an int or string") }
+            if let n = object["question_id"] as? Int {
+                id = String(n)
+            } else if let s = object["question_id"] as? String {
+                id = s
+            } else {
+                throw bad("question_id", "missing, or not an int or string")
+            }
             guard seen.insert(id).inserted else { throw bad("question_id", "duplicate id \(id)") }
             guard let image = object["image"] as? String, !image.isEmpty else { throw bad("image", "missing") }
             guard let text = (object["text"] ?? object["question"]) as? String else { throw bad("text", "missing") }

@@ -12,7 +12,9 @@ public struct EvaluationItem {
     public var prompt: String
     public var input: () throws -> (image: RGBImage, boxes: BoxRecord?)
 
-    public init(logIndex: Int, name: String, prompt: String, input: @escaping () throws -> (image: RGBImage, boxes: BoxRecord?)) {
+    public init(
+        logIndex: Int, name: String, prompt: String, input: @escaping () throws -> (image: RGBImage, boxes: BoxRecord?)
+    ) {
         self.logIndex = logIndex
         self.name = name
         self.prompt = prompt
@@ -42,8 +44,10 @@ public struct EvaluationLoop {
 
     /// Answers keyed by `logIndex`. `dataset` names the data in `EveryRowFailed`; `onRow(done, total)` reports
     /// progress.
-    public func run(_ items: [EvaluationItem], dataset: String, log: PredictionLog? = nil,
-                    onRow: (Int, Int) -> Void = { _, _ in }) throws -> [Int: String] {
+    public func run(
+        _ items: [EvaluationItem], dataset: String, log: PredictionLog? = nil,
+        onRow: (Int, Int) -> Void = { _, _ in }
+    ) throws -> [Int: String] {
         var answers: [Int: String] = [:]
         var failures = 0, firstFailure: String?
         for (i, item) in items.enumerated() {

@@ -39,14 +39,17 @@ public struct MMEDataset {
         for r in table.rows.indices {
             let raw = table.value(row: r, column: cIndex)
             guard let index = raw.flatMap({ Int($0) ?? Double($0).map { Int($0) } }) else {
-                throw EvalError.invalidValue(file: url.path, line: table.lines[r], column: "index", value: raw,
-                                             problem: "expected an integer")
+                throw EvalError.invalidValue(
+                    file: url.path, line: table.lines[r], column: "index", value: raw,
+                    problem: "expected an integer")
             }
-            rows.append(Row(index: index, image: table.value(row: r, column: cImage) ?? "",
-                            question: table.value(row: r, column: cQuestion) ?? "",
-                            answer: table.value(row: r, column: cAnswer) ?? "",
-                            category: table.value(row: r, column: cCategory) ?? "",
-                            imagePath: cPath.flatMap { table.value(row: r, column: $0) }, line: table.lines[r]))
+            rows.append(
+                Row(
+                    index: index, image: table.value(row: r, column: cImage) ?? "",
+                    question: table.value(row: r, column: cQuestion) ?? "",
+                    answer: table.value(row: r, column: cAnswer) ?? "",
+                    category: table.value(row: r, column: cCategory) ?? "",
+                    imagePath: cPath.flatMap { table.value(row: r, column: $0) }, line: table.lines[r]))
         }
         return MMEDataset(url: url, rows: rows)
     }
@@ -74,9 +77,11 @@ public struct MMEDataset {
         return selected.map { row in
             EvaluationItem(logIndex: row.index, name: "index \(row.index)", prompt: prompt(for: row)) {
                 let source = imageRow(for: row)
-                guard let bytes = Data(base64Encoded: source.image, options: .ignoreUnknownCharacters), !bytes.isEmpty else {
-                    throw EvalError.invalidBase64(file: url.path, line: row.line, index: row.index,
-                                                  detail: "image of row \(source.index)")
+                guard let bytes = Data(base64Encoded: source.image, options: .ignoreUnknownCharacters), !bytes.isEmpty
+                else {
+                    throw EvalError.invalidBase64(
+                        file: url.path, line: row.line, index: row.index,
+                        detail: "image of row \(source.index)")
                 }
                 let image = try ImageDecoder.decode(bytes, source: "\(url.path) index \(row.index)")
                 return (image, try boxes.map { try $0.record(for: String(row.index)) })
@@ -88,9 +93,10 @@ public struct MMEDataset {
     public func samples(answers: [Int: String], limit: Int? = nil) -> [MMESample] {
         let selected = limit.map { Array(rows.prefix($0)) } ?? rows
         return selected.map { row in
-            MMESample(index: row.index, category: row.category,
-                      imagePath: row.imagePath ?? "image \(imageRow(for: row).index)", answer: row.answer,
-                      prediction: answers[row.index])
+            MMESample(
+                index: row.index, category: row.category,
+                imagePath: row.imagePath ?? "image \(imageRow(for: row).index)", answer: row.answer,
+                prediction: answers[row.index])
         }
     }
 }

@@ -31,8 +31,10 @@ public struct MultipleChoiceRow: Equatable, Sendable {
     /// The 1-based TSV line the row starts on, for error messages.
     public var line: Int
 
-    public init(index: Int, question: String, hint: String?, options: [MultipleChoiceOption], answer: String?,
-                category: String?, l2Category: String?, split: String?, image: String, line: Int) {
+    public init(
+        index: Int, question: String, hint: String?, options: [MultipleChoiceOption], answer: String?,
+        category: String?, l2Category: String?, split: String?, image: String, line: Int
+    ) {
         self.index = index
         self.question = question
         self.hint = hint
@@ -100,12 +102,14 @@ public struct MultipleChoiceDataset {
         for row in 0..<table.rows.count {
             let raw = table.value(row: row, column: indexColumn)
             guard let text = raw, let index = Int(text.trimmingCharacters(in: .whitespaces)), index >= 0 else {
-                throw EvalError.invalidValue(file: file, line: table.lines[row], column: "index", value: raw,
-                                             problem: "expected a non-negative integer")
+                throw EvalError.invalidValue(
+                    file: file, line: table.lines[row], column: "index", value: raw,
+                    problem: "expected a non-negative integer")
             }
             if let first = positionByIndex[index] {
-                throw EvalError.duplicateIndex(file: file, index: index, firstLine: table.lines[first],
-                                               line: table.lines[row])
+                throw EvalError.duplicateIndex(
+                    file: file, index: index, firstLine: table.lines[first],
+                    line: table.lines[row])
             }
             positionByIndex[index] = row
             indexes.append(index)
@@ -116,33 +120,38 @@ public struct MultipleChoiceDataset {
         for row in 0..<table.rows.count {
             let line = table.lines[row]
             guard let question = table.displayValue(row: row, column: questionColumn) else {
-                throw EvalError.invalidValue(file: file, line: line, column: "question", value: nil,
-                                             problem: "every row needs a question")
+                throw EvalError.invalidValue(
+                    file: file, line: line, column: "question", value: nil,
+                    problem: "every row needs a question")
             }
             let answer = answerColumn.flatMap { table.displayValue(row: row, column: $0) }
             var options: [MultipleChoiceOption] = []
             for (letter, column) in optionColumns {
                 var text = table.displayValue(row: row, column: column)
                 if isMMMU, let aColumn = optionColumns.first(where: { $0.letter == "A" })?.column,
-                   table.value(row: row, column: aColumn) == nil {
+                    table.value(row: row, column: aColumn) == nil
+                {
                     if letter == "A" { text = answer }
                     if letter == "B" { text = "Other Answers" }
                 }
                 if let text { options.append(MultipleChoiceOption(letter: letter, text: text)) }
             }
-            let image = try Self.resolveImage(row: row, table: table, imageColumn: imageColumn, indexes: indexes,
-                                              positionByIndex: positionByIndex)
-            rows.append(MultipleChoiceRow(
-                index: indexes[row], question: question,
-                hint: hintColumn.flatMap { table.displayValue(row: row, column: $0) },
-                options: options, answer: answer,
-                category: table.displayValue(row: row, column: categoryColumn),
-                l2Category: l2Column.flatMap { table.displayValue(row: row, column: $0) },
-                split: splitColumn.flatMap { table.displayValue(row: row, column: $0) },
-                image: image, line: line))
+            let image = try Self.resolveImage(
+                row: row, table: table, imageColumn: imageColumn, indexes: indexes,
+                positionByIndex: positionByIndex)
+            rows.append(
+                MultipleChoiceRow(
+                    index: indexes[row], question: question,
+                    hint: hintColumn.flatMap { table.displayValue(row: row, column: $0) },
+                    options: options, answer: answer,
+                    category: table.displayValue(row: row, column: categoryColumn),
+                    l2Category: l2Column.flatMap { table.displayValue(row: row, column: $0) },
+                    split: splitColumn.flatMap { table.displayValue(row: row, column: $0) },
+                    image: image, line: line))
         }
-        self.init(url: table.url, rows: rows, split: answerColumn != nil ? "dev" : "test",
-                  hasL2Category: l2Column != nil)
+        self.init(
+            url: table.url, rows: rows, split: answerColumn != nil ? "dev" : "test",
+            hasL2Category: l2Column != nil)
     }
 
     /// Assembles a dataset from rows built in code (tests, converters). Rows must have distinct indexes.
@@ -163,31 +172,38 @@ public struct MultipleChoiceDataset {
 
     /// Upstream's `get_image`: a value shorter than 16 characters is not an image but the `index` of the row
     /// whose image to use (circular copies point at their main question this way); references may chain.
-    private static func resolveImage(row: Int, table: TSVTable, imageColumn: Int, indexes: [Int],
-                                     positionByIndex: [Int: Int]) throws -> String {
+    private static func resolveImage(
+        row: Int, table: TSVTable, imageColumn: Int, indexes: [Int],
+        positionByIndex: [Int: Int]
+    ) throws -> String {
         let file = table.url.path
         guard var value = table.value(row: row, column: imageColumn) else {
-            throw EvalError.invalidValue(file: file, line: table.lines[row], column: "image", value: nil,
-                                         problem: "row index \(indexes[row]) has no image")
+            throw EvalError.invalidValue(
+                file: file, line: table.lines[row], column: "image", value: nil,
+                problem: "row index \(indexes[row]) has no image")
         }
         var chain = [indexes[row]]
         // Python's len() counts code points; fewer than 16 of them take fewer than 64 UTF-8 bytes, which spares
         // counting the scalars of every 100 KB image.
         while value.utf8.count < 64 && value.unicodeScalars.count < 16 {
             guard let reference = Int(value.trimmingCharacters(in: .whitespaces)),
-                  let target = positionByIndex[reference] else {
-                throw EvalError.unknownImageReference(file: file, line: table.lines[row], index: indexes[row],
-                                                      reference: value)
+                let target = positionByIndex[reference]
+            else {
+                throw EvalError.unknownImageReference(
+                    file: file, line: table.lines[row], index: indexes[row],
+                    reference: value)
             }
             if chain.contains(reference) {
-                throw EvalError.imageReferenceCycle(file: file, line: table.lines[row], index: indexes[row],
-                                                    chain: chain + [reference])
+                throw EvalError.imageReferenceCycle(
+                    file: file, line: table.lines[row], index: indexes[row],
+                    chain: chain + [reference])
             }
             chain.append(reference)
             guard let next = table.value(row: target, column: imageColumn) else {
-                throw EvalError.invalidValue(file: file, line: table.lines[target], column: "image", value: nil,
-                                             problem: "row index \(reference) has no image (referenced from row "
-                                                + "index \(indexes[row]))")
+                throw EvalError.invalidValue(
+                    file: file, line: table.lines[target], column: "image", value: nil,
+                    problem: "row index \(reference) has no image (referenced from row "
+                        + "index \(indexes[row]))")
             }
             value = next
         }
@@ -212,13 +228,15 @@ public struct MultipleChoiceDataset {
     /// default (characters outside the alphabet, e.g. line breaks, are skipped) but the padding must be right.
     public func imageData(for row: MultipleChoiceRow) throws -> Data {
         guard let data = Data(base64Encoded: row.image, options: .ignoreUnknownCharacters) else {
-            throw EvalError.invalidBase64(file: url.path, line: row.line, index: row.index,
-                                          detail: "\(row.image.utf8.count) characters do not decode; "
-                                            + "starts with '\(EvalError.abbreviated(row.image, limit: 24))'")
+            throw EvalError.invalidBase64(
+                file: url.path, line: row.line, index: row.index,
+                detail: "\(row.image.utf8.count) characters do not decode; "
+                    + "starts with '\(EvalError.abbreviated(row.image, limit: 24))'")
         }
         guard !data.isEmpty else {
-            throw EvalError.invalidBase64(file: url.path, line: row.line, index: row.index,
-                                          detail: "decodes to no bytes")
+            throw EvalError.invalidBase64(
+                file: url.path, line: row.line, index: row.index,
+                detail: "decodes to no bytes")
         }
         return data
     }

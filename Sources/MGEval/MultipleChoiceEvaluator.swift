@@ -48,7 +48,8 @@ public struct MultipleChoiceEvaluator {
     /// The loop's item for one row.
     public func item(_ row: MultipleChoiceRow, in dataset: MultipleChoiceDataset) -> EvaluationItem {
         EvaluationItem(logIndex: row.index, name: "index \(row.index)", prompt: dataset.promptText(for: row)) {
-            let image = try ImageDecoder.decode(try dataset.imageData(for: row), source: "\(dataset.url.path) index \(row.index)")
+            let image = try ImageDecoder.decode(
+                try dataset.imageData(for: row), source: "\(dataset.url.path) index \(row.index)")
             return (image, try boxRecord(for: row, dataset: dataset))
         }
     }
@@ -60,8 +61,10 @@ public struct MultipleChoiceEvaluator {
 
     /// Predictions for every row (`limit`: the first rows only) by row index, through `EvaluationLoop.run`
     /// (logged as they come, resumed from `log`, unusable rows skipped with their reason).
-    public func predictAll(_ dataset: MultipleChoiceDataset, limit: Int? = nil, log: PredictionLog? = nil,
-                           onRow: (Int, Int) -> Void = { _, _ in }) throws -> [Int: String] {
+    public func predictAll(
+        _ dataset: MultipleChoiceDataset, limit: Int? = nil, log: PredictionLog? = nil,
+        onRow: (Int, Int) -> Void = { _, _ in }
+    ) throws -> [Int: String] {
         let rows = limit.map { Array(dataset.rows.prefix($0)) } ?? dataset.rows
         return try loop.run(rows.map { item($0, in: dataset) }, dataset: dataset.url.path, log: log, onRow: onRow)
     }

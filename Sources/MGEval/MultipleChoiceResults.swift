@@ -21,8 +21,10 @@ public enum MultipleChoiceResults {
     /// temporary file in the same directory and renamed into place (`Data.WritingOptions.atomic`), so a crash
     /// never leaves a half-written results file that looks complete. Rows are in file order, as upstream.
     @discardableResult
-    public static func write(dataset: MultipleChoiceDataset, scores: MultipleChoiceScores,
-                             to workDir: URL) throws -> MultipleChoiceResultFiles {
+    public static func write(
+        dataset: MultipleChoiceDataset, scores: MultipleChoiceScores,
+        to workDir: URL
+    ) throws -> MultipleChoiceResultFiles {
         let xlsxURL = workDir.appendingPathComponent("\(dataset.name)-results.xlsx")
         let csvURL = workDir.appendingPathComponent("\(dataset.name)-results.csv")
         let jsonURL = workDir.appendingPathComponent("\(dataset.name)-results.json")
@@ -77,8 +79,10 @@ public enum MultipleChoiceResults {
             guard let prediction = predictions[row.index] else {
                 throw EvalError.missingPrediction(file: dataset.url.path, index: row.index)
             }
-            let optionText = Dictionary(row.options.map { ($0.letter, $0.text) }, uniquingKeysWith: { first, _ in first })
-            var cells: [XLSXCell] = [.text(row.question)] + letters.map { text(optionText[$0]) }
+            let optionText = Dictionary(
+                row.options.map { ($0.letter, $0.text) }, uniquingKeysWith: { first, _ in first })
+            var cells: [XLSXCell] =
+                [.text(row.question)] + letters.map { text(optionText[$0]) }
                 + [.text(prediction), text(row.category)]
             if dataset.hasL2Category { cells.append(text(row.l2Category)) }
             cells += [.number(Double(row.index)), text(row.split), text(row.answer)]

@@ -61,8 +61,10 @@ public struct MultipleChoiceScores: Equatable, Codable, Sendable {
     /// options, blank options. Upstream scores all of these silently (as wrong, or as it finds them).
     public var warnings: [String]
 
-    public init(split: String, scores: [MultipleChoiceScore], mainHits: [Int: Int], perRow: [MultipleChoiceRowResult],
-                splitScores: [MultipleChoiceSplitScores] = [], warnings: [String] = []) {
+    public init(
+        split: String, scores: [MultipleChoiceScore], mainHits: [Int: Int], perRow: [MultipleChoiceRowResult],
+        splitScores: [MultipleChoiceSplitScores] = [], warnings: [String] = []
+    ) {
         self.split = split
         self.scores = scores
         self.mainHits = mainHits
@@ -137,14 +139,16 @@ public struct MultipleChoiceScores: Equatable, Codable, Sendable {
         let values = try container.decode([String: Double].self, forKey: .scores)
         // Without `score_order` (e.g. the reference fixture read back), fall back to upstream's rule as far as it
         // can be recovered: Average first, the rest by code point.
-        let order = try container.decodeIfPresent([String].self, forKey: .scoreOrder)
+        let order =
+            try container.decodeIfPresent([String].self, forKey: .scoreOrder)
             ?? values.keys.sorted { a, b in
                 a == "Average" || b == "Average" ? (a == "Average" && b != "Average") : codePointLess(a, b)
             }
         scores = try order.map { name in
             guard let value = values[name] else {
-                throw DecodingError.dataCorruptedError(forKey: .scoreOrder, in: container,
-                                                       debugDescription: "score '\(name)' is not in 'scores'")
+                throw DecodingError.dataCorruptedError(
+                    forKey: .scoreOrder, in: container,
+                    debugDescription: "score '\(name)' is not in 'scores'")
             }
             return MultipleChoiceScore(name: name, value: value)
         }
@@ -152,8 +156,9 @@ public struct MultipleChoiceScores: Equatable, Codable, Sendable {
         var mainHits: [Int: Int] = [:]
         for (key, value) in hits {
             guard let index = Int(key) else {
-                throw DecodingError.dataCorruptedError(forKey: .mainHits, in: container,
-                                                       debugDescription: "main_hits key '\(key)' is not an index")
+                throw DecodingError.dataCorruptedError(
+                    forKey: .mainHits, in: container,
+                    debugDescription: "main_hits key '\(key)' is not an index")
             }
             mainHits[index] = value
         }
@@ -167,7 +172,9 @@ public struct MultipleChoiceScores: Equatable, Codable, Sendable {
 /// Python sorts strings by code point; Swift's `<` on String does not promise that, so sort on the scalars.
 private func codePointKey(_ text: String) -> [UInt32] { text.unicodeScalars.map(\.value) }
 
-private func codePointLess(_ a: String, _ b: String) -> Bool { codePointKey(a).lexicographicallyPrecedes(codePointKey(b)) }
+private func codePointLess(_ a: String, _ b: String) -> Bool {
+    codePointKey(a).lexicographicallyPrecedes(codePointKey(b))
+}
 
 /// Upstream's `MultipleChoiceDataset.evaluate` (SPEC §6.1) without the model: answer extraction by regex and
 /// circular evaluation. No ChatGPT-based extraction, as upstream.
@@ -198,7 +205,9 @@ public enum MultipleChoiceScorer {
     /// copies of an index that has no main row do not count anywhere, as upstream. Scores are means over main
     /// questions: overall, per l2-category (if the file has the column) and per category. Main rows need a
     /// non-NaN category (and l2-category) for that: upstream fails on NaN there too.
-    public static func evaluate(dataset: MultipleChoiceDataset, predictions: [Int: String]) throws -> MultipleChoiceScores {
+    public static func evaluate(
+        dataset: MultipleChoiceDataset, predictions: [Int: String]
+    ) throws -> MultipleChoiceScores {
         let file = dataset.url.path
         if let stray = predictions.keys.filter({ dataset.row(index: $0) == nil }).min() {
             throw EvalError.unknownPrediction(file: file, index: stray)
@@ -213,14 +222,17 @@ public enum MultipleChoiceScorer {
             let extracted = extractAnswer(prediction)
             let correct = scored ? (row.answer.map { $0 == extracted } ?? false) : nil
             correctByIndex[row.index] = correct ?? false
-            perRow.append(MultipleChoiceRowResult(index: row.index, prediction: prediction, extracted: extracted,
-                                                  answer: row.answer, correct: correct))
+            perRow.append(
+                MultipleChoiceRowResult(
+                    index: row.index, prediction: prediction, extracted: extracted,
+                    answer: row.answer, correct: correct))
         }
         perRow.sort { $0.index < $1.index }
         let warnings = Self.warnings(dataset: dataset, perRow: perRow)
         guard scored else {
-            return MultipleChoiceScores(split: dataset.split, scores: [MultipleChoiceScore(name: "Average", value: 0)],
-                                        mainHits: [:], perRow: perRow, warnings: warnings)
+            return MultipleChoiceScores(
+                split: dataset.split, scores: [MultipleChoiceScore(name: "Average", value: 0)],
+                mainHits: [:], perRow: perRow, warnings: warnings)
         }
 
         // Circular groups: every row joins the group of index mod stride (which includes the main row itself).
@@ -234,12 +246,14 @@ public enum MultipleChoiceScorer {
         var mainHits: [Int: Int] = [:]
         for row in mainRows {
             guard row.category != nil else {
-                throw EvalError.invalidValue(file: file, line: row.line, column: "category", value: nil,
-                                             problem: "row index \(row.index) needs a category to be scored")
+                throw EvalError.invalidValue(
+                    file: file, line: row.line, column: "category", value: nil,
+                    problem: "row index \(row.index) needs a category to be scored")
             }
             if dataset.hasL2Category && row.l2Category == nil {
-                throw EvalError.invalidValue(file: file, line: row.line, column: "l2-category", value: nil,
-                                             problem: "row index \(row.index) needs an l2-category to be scored")
+                throw EvalError.invalidValue(
+                    file: file, line: row.line, column: "l2-category", value: nil,
+                    problem: "row index \(row.index) needs an l2-category to be scored")
             }
             mainHits[row.index] = (groupAllCorrect[row.index] ?? false) ? 1 : 0
         }
@@ -250,12 +264,16 @@ public enum MultipleChoiceScorer {
         for row in mainRows { bySplit[row.split ?? "nan", default: []].append(row) }
         let splitNames = bySplit.keys.sorted(by: codePointLess)
         let splitScores = splitNames.map { name in
-            MultipleChoiceSplitScores(split: name, scores: tableScores(bySplit[name] ?? [], hits: mainHits,
-                                                                       withL2: dataset.hasL2Category))
+            MultipleChoiceSplitScores(
+                split: name,
+                scores: tableScores(
+                    bySplit[name] ?? [], hits: mainHits,
+                    withL2: dataset.hasL2Category))
         }
         let scores = splitScores.last?.scores ?? tableScores([], hits: mainHits, withL2: dataset.hasL2Category)
-        return MultipleChoiceScores(split: dataset.split, scores: scores, mainHits: mainHits, perRow: perRow,
-                                    splitScores: splitScores.count > 1 ? splitScores : [], warnings: warnings)
+        return MultipleChoiceScores(
+            split: dataset.split, scores: scores, mainHits: mainHits, perRow: perRow,
+            splitScores: splitScores.count > 1 ? splitScores : [], warnings: warnings)
     }
 
     /// See `MultipleChoiceScores.warnings`. `perRow` is sorted by index.
@@ -281,13 +299,15 @@ public enum MultipleChoiceScorer {
             line(noLetter, "predictions hold no option letter A–D and are scored wrong"),
             line(notOffered, "predictions name letters that are not one of their row's options"),
             line(answerNotOffered, "rows have an answer that is not among their options (they can never be right)"),
-            line(blankOption, "rows have an option whose text is blank"),
+            line(blankOption, "rows have an option whose text is blank")
         ].compactMap { $0 }
     }
 
     /// Average, then l2-categories, then categories, each a mean of main-question hits. Entries are merged the
     /// way Python's `dict.update` merges them: a category named like an l2-category replaces its value in place.
-    private static func tableScores(_ rows: [MultipleChoiceRow], hits: [Int: Int], withL2: Bool) -> [MultipleChoiceScore] {
+    private static func tableScores(
+        _ rows: [MultipleChoiceRow], hits: [Int: Int], withL2: Bool
+    ) -> [MultipleChoiceScore] {
         func mean(_ group: [MultipleChoiceRow]) -> Double {
             // np.mean of integer hits: the sum is exact, so one division gives the same double.
             guard !group.isEmpty else { return .nan }

@@ -44,11 +44,14 @@ public struct OpenEndedEvaluator {
     public func predict(_ question: EvalQuestion) throws -> String { try loop.answer(item(question, position: 0)) }
 
     /// Answers for `questions` (the first `limit`) in their order, through `EvaluationLoop.run`.
-    public func predictAll(_ questions: [EvalQuestion], limit: Int? = nil, log: PredictionLog? = nil,
-                           onRow: (Int, Int) -> Void = { _, _ in }) throws -> [String] {
+    public func predictAll(
+        _ questions: [EvalQuestion], limit: Int? = nil, log: PredictionLog? = nil,
+        onRow: (Int, Int) -> Void = { _, _ in }
+    ) throws -> [String] {
         let rows = limit.map { Array(questions.prefix($0)) } ?? questions
-        let answers = try loop.run(rows.enumerated().map { item($1, position: $0) }, dataset: imageFolder.path,
-                                   log: log, onRow: onRow)
+        let answers = try loop.run(
+            rows.enumerated().map { item($1, position: $0) }, dataset: imageFolder.path,
+            log: log, onRow: onRow)
         return rows.indices.map { answers[$0] ?? "" }
     }
 }

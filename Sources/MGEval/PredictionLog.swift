@@ -18,8 +18,10 @@ public final class PredictionLog {
         public var maxNewTokens: Int
         public var imageSizeAux: Int
 
-        public init(dataset: String, datasetBytes: Int, checkpoint: String, checkpointBytes: Int, llm: String,
-                    template: String, maxNewTokens: Int, imageSizeAux: Int) {
+        public init(
+            dataset: String, datasetBytes: Int, checkpoint: String, checkpointBytes: Int, llm: String,
+            template: String, maxNewTokens: Int, imageSizeAux: Int
+        ) {
             self.dataset = dataset
             self.datasetBytes = datasetBytes
             self.checkpoint = checkpoint
@@ -70,7 +72,8 @@ public final class PredictionLog {
         if let data = try? Data(contentsOf: url) {
             let lines = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true)
             if let first = lines.first, let header = try? JSONDecoder().decode(Header.self, from: Data(first)),
-               header.meta == meta {
+                header.meta == meta
+            {
                 for line in lines.dropFirst() {
                     guard let entry = try? JSONDecoder().decode(Entry.self, from: Data(line)) else { continue }
                     entries[entry.index] = entry
@@ -86,7 +89,8 @@ public final class PredictionLog {
             text += String(decoding: try Self.encoder.encode(entry), as: UTF8.self) + "\n"
         }
         do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try Data(text.utf8).write(to: url, options: .atomic)
         } catch {
             throw EvalError.writeFailed(file: url.path, detail: DataError.plainReason(error))
@@ -124,24 +128,29 @@ public final class PredictionLog {
             let lineData = Data(line)
             if let syntax = JSONSyntax.firstError(in: lineData) {
                 if syntax.offset >= lineData.count { throw EvalError.truncatedLine(file: url.path, line: i + 1) }
-                throw EvalError.malformedLine(file: url.path, line: i + 1, column: syntax.position(in: lineData).column,
-                                              detail: syntax.message)
+                throw EvalError.malformedLine(
+                    file: url.path, line: i + 1, column: syntax.position(in: lineData).column,
+                    detail: syntax.message)
             }
             guard let object = (try? JSONSerialization.jsonObject(with: lineData)) as? [String: Any],
-                  let index = (object["index"] as? Int) ?? (object["index"] as? String).flatMap({ Int($0) }) else {
-                throw EvalError.invalidValue(file: url.path, line: i + 1, column: "index", value: nil,
-                                             problem: "each line must be a JSON object with an integer \"index\"")
+                let index = (object["index"] as? Int) ?? (object["index"] as? String).flatMap({ Int($0) })
+            else {
+                throw EvalError.invalidValue(
+                    file: url.path, line: i + 1, column: "index", value: nil,
+                    problem: "each line must be a JSON object with an integer \"index\"")
             }
             guard let prediction = object["prediction"] as? String else {
-                throw EvalError.invalidValue(file: url.path, line: i + 1, column: "prediction", value: nil,
-                                             problem: "missing or not a string")
+                throw EvalError.invalidValue(
+                    file: url.path, line: i + 1, column: "prediction", value: nil,
+                    problem: "missing or not a string")
             }
             if out[index] != nil { duplicates.append(index) }
             out[index] = prediction
         }
         if !duplicates.isEmpty {
             let distinct = Array(Set(duplicates)).sorted()
-            throw EvalError.duplicatePredictions(file: url.path, count: distinct.count, indexes: Array(distinct.prefix(10)))
+            throw EvalError.duplicatePredictions(
+                file: url.path, count: distinct.count, indexes: Array(distinct.prefix(10)))
         }
         return out
     }

@@ -18,23 +18,23 @@ struct StoredZipWriter {
         let offset = UInt32(body.count)
         var local = Data()
         local.le32(0x0403_4b50)
-        local.le16(20)        // version needed: 2.0
-        local.le16(0x0800)    // UTF-8 names
-        local.le16(0)         // stored
-        local.le16(0)         // time 00:00:00
-        local.le16(0x21)      // date 1980-01-01
+        local.le16(20)  // version needed: 2.0
+        local.le16(0x0800)  // UTF-8 names
+        local.le16(0)  // stored
+        local.le16(0)  // time 00:00:00
+        local.le16(0x21)  // date 1980-01-01
         local.le32(crc)
         local.le32(UInt32(data.count))
         local.le32(UInt32(data.count))
         local.le16(UInt16(nameBytes.count))
-        local.le16(0)         // no extra field
+        local.le16(0)  // no extra field
         body.append(local)
         body.append(nameBytes)
         body.append(data)
 
         var entry = Data()
         entry.le32(0x0201_4b50)
-        entry.le16(20)        // made by: 2.0
+        entry.le16(20)  // made by: 2.0
         entry.le16(20)
         entry.le16(0x0800)
         entry.le16(0)
@@ -44,11 +44,11 @@ struct StoredZipWriter {
         entry.le32(UInt32(data.count))
         entry.le32(UInt32(data.count))
         entry.le16(UInt16(nameBytes.count))
-        entry.le16(0)         // extra
-        entry.le16(0)         // comment
-        entry.le16(0)         // disk
-        entry.le16(0)         // internal attributes
-        entry.le32(0)         // external attributes
+        entry.le16(0)  // extra
+        entry.le16(0)  // comment
+        entry.le16(0)  // disk
+        entry.le16(0)  // internal attributes
+        entry.le32(0)  // external attributes
         entry.le32(offset)
         central.append(entry)
         central.append(nameBytes)
@@ -90,5 +90,7 @@ enum CRC32 {
 
 extension Data {
     mutating func le16(_ v: UInt16) { append(UInt8(v & 0xFF)); append(UInt8(v >> 8)) }
-    mutating func le32(_ v: UInt32) { for shift in stride(from: 0, to: 32, by: 8) { append(UInt8((v >> UInt32(shift)) & 0xFF)) } }
+    mutating func le32(_ v: UInt32) {
+        for shift in stride(from: 0, to: 32, by: 8) { append(UInt8((v >> UInt32(shift)) & 0xFF)) }
+    }
 }

@@ -45,7 +45,7 @@ public struct TSVTable {
     /// pandas' default `na_values` (pandas 2.x `STR_NA_VALUES`): these exact field texts read as NaN.
     public static let naValues: Set<String> = [
         "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
-        "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+        "NA", "NULL", "NaN", "None", "n/a", "nan", "null"
     ]
 
     /// Reads and parses a file. Errors name the file, the line and the field.
@@ -66,9 +66,10 @@ public struct TSVTable {
         guard let headerRecord = try scanner.nextRecord(columns: nil) else {
             throw EvalError.emptyTable(file: url.path)
         }
-        let columns = try pandasColumnNames(headerRecord.fields.enumerated().map { number, field in
-            try scanner.decode(field, line: headerRecord.line, fieldNumber: number + 1, column: "header")
-        })
+        let columns = try pandasColumnNames(
+            headerRecord.fields.enumerated().map { number, field in
+                try scanner.decode(field, line: headerRecord.line, fieldNumber: number + 1, column: "header")
+            })
         var rows: [[String?]] = []
         var lines: [Int] = []
         while let record = try scanner.nextRecord(columns: columns) {
@@ -338,9 +339,11 @@ extension TSVTable {
                     while true {
                         guard position < bytes.count else {
                             let number = fields.count + 1
-                            let column = columns.map { number <= $0.count ? $0[number - 1] : "(beyond the header)" }
+                            let column =
+                                columns.map { number <= $0.count ? $0[number - 1] : "(beyond the header)" }
                                 ?? "header"
-                            throw EvalError.unterminatedQuote(file: file, line: fieldLine, field: number, column: column)
+                            throw EvalError.unterminatedQuote(
+                                file: file, line: fieldLine, field: number, column: column)
                         }
                         let byte = bytes[position]
                         if byte == Self.quote {

@@ -20,23 +20,35 @@ public enum XLSXWriter {
         let main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
         let rels = "http://schemas.openxmlformats.org/package/2006/relationships"
         let officeRels = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-        try zip.add("[Content_Types].xml", Data((header + """
-            <Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">\
-            <Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>\
-            <Default Extension="xml" ContentType="application/xml"/>\
-            <Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>\
-            <Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>\
-            </Types>
-            """).utf8))
-        try zip.add("_rels/.rels", Data((header + """
-            <Relationships xmlns="\(rels)"><Relationship Id="rId1" Type="\(officeRels)/officeDocument" Target="xl/workbook.xml"/></Relationships>
-            """).utf8))
-        try zip.add("xl/workbook.xml", Data((header + """
-            <workbook xmlns="\(main)" xmlns:r="\(officeRels)"><sheets><sheet name="\(escape(sheetName))" sheetId="1" r:id="rId1"/></sheets></workbook>
-            """).utf8))
-        try zip.add("xl/_rels/workbook.xml.rels", Data((header + """
-            <Relationships xmlns="\(rels)"><Relationship Id="rId1" Type="\(officeRels)/worksheet" Target="worksheets/sheet1.xml"/></Relationships>
-            """).utf8))
+        try zip.add(
+            "[Content_Types].xml",
+            Data(
+                (header + """
+                    <Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">\
+                    <Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>\
+                    <Default Extension="xml" ContentType="application/xml"/>\
+                    <Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>\
+                    <Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>\
+                    </Types>
+                    """).utf8))
+        try zip.add(
+            "_rels/.rels",
+            Data(
+                (header + """
+                    <Relationships xmlns="\(rels)"><Relationship Id="rId1" Type="\(officeRels)/officeDocument" Target="xl/workbook.xml"/></Relationships>
+                    """).utf8))
+        try zip.add(
+            "xl/workbook.xml",
+            Data(
+                (header + """
+                    <workbook xmlns="\(main)" xmlns:r="\(officeRels)"><sheets><sheet name="\(escape(sheetName))" sheetId="1" r:id="rId1"/></sheets></workbook>
+                    """).utf8))
+        try zip.add(
+            "xl/_rels/workbook.xml.rels",
+            Data(
+                (header + """
+                    <Relationships xmlns="\(rels)"><Relationship Id="rId1" Type="\(officeRels)/worksheet" Target="worksheets/sheet1.xml"/></Relationships>
+                    """).utf8))
         var sheet = header + "<worksheet xmlns=\"\(main)\"><sheetData>"
         for (r, row) in rows.enumerated() {
             sheet += "<row r=\"\(r + 1)\">"
@@ -46,7 +58,8 @@ public enum XLSXWriter {
                 case .text(let s):
                     sheet += "<c r=\"\(ref)\" t=\"inlineStr\"><is><t xml:space=\"preserve\">\(escape(s))</t></is></c>"
                 case .number(let v) where v.isFinite:
-                    sheet += "<c r=\"\(ref)\"><v>\(v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v))</v></c>"
+                    sheet +=
+                        "<c r=\"\(ref)\"><v>\(v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v))</v></c>"
                 case .number, .empty:
                     continue
                 }

@@ -8,11 +8,11 @@ import MGNN
 /// how much of the high-resolution branch is added. Both output projections start at zero, so a freshly
 /// initialised module is the identity on the CLIP tokens.
 public final class ConvGateFusion: Module {
-    public let slowConv: Conv2d   // 1×1, high → high
-    public let slowProj: Conv2d   // 1×1, high → low (zero-initialised)
-    public let fastConv: Conv2d   // 7×7 depthwise on low, padding 3
-    public let fastProj: Conv2d   // 1×1, low → low (zero-initialised)
-    public let gate: Sequential   // Linear(2·low → low/2) → GELU → Linear(low/2 → 1)
+    public let slowConv: Conv2d  // 1×1, high → high
+    public let slowProj: Conv2d  // 1×1, high → low (zero-initialised)
+    public let fastConv: Conv2d  // 7×7 depthwise on low, padding 3
+    public let fastProj: Conv2d  // 1×1, low → low (zero-initialised)
+    public let gate: Sequential  // Linear(2·low → low/2) → GELU → Linear(low/2 → 1)
     public let lowResDim: Int
     public let highResDim: Int
 
@@ -50,17 +50,22 @@ public final class ConvGateFusion: Module {
     }
 
     public override var children: [(String, Module)] {
-        [("slow_conv", slowConv), ("slow_proj", slowProj), ("fast_conv", fastConv), ("fast_proj", fastProj),
-         ("gate", gate)]
+        [
+            ("slow_conv", slowConv), ("slow_proj", slowProj), ("fast_conv", fastConv), ("fast_proj", fastProj),
+            ("gate", gate)
+        ]
     }
 
     /// low: CLIP tokens [B, N, low] (N = g² on a g×g grid); high: ConvNeXt stage 3 [B, high, g, g] → [B, N, low].
     public func callAsFunction(low: Tensor, high: Tensor) -> Tensor {
         let b = low.shape[0], n = low.shape[1]
         let g = high.shape[2]
-        precondition(low.rank == 3 && low.shape[2] == lowResDim, "fusion: low-res tokens \(low.shape), expected [B, N, \(lowResDim)]")
-        precondition(high.rank == 4 && high.shape[0] == b && high.shape[1] == highResDim && g * high.shape[3] == n,
-                     "fusion: high-res map \(high.shape) does not match \(n) low-res tokens of width \(lowResDim)")
+        precondition(
+            low.rank == 3 && low.shape[2] == lowResDim,
+            "fusion: low-res tokens \(low.shape), expected [B, N, \(lowResDim)]")
+        precondition(
+            high.rank == 4 && high.shape[0] == b && high.shape[1] == highResDim && g * high.shape[3] == n,
+            "fusion: high-res map \(high.shape) does not match \(n) low-res tokens of width \(lowResDim)")
         // High-resolution branch → tokens [B, N, low].
         let h = slowProj(slowConv(high).gelu()).reshaped([b, lowResDim, n]).transposed(1, 2)
         // Low-resolution branch: tokens as a [B, low, g, g] map, residual depthwise conv.
@@ -68,8 +73,8 @@ public final class ConvGateFusion: Module {
         let lfused = lmap + fastProj(fastConv(lmap).gelu())
         let l = lfused.reshaped([b, lowResDim, n]).transposed(1, 2)
         // One gate value per image from the token-mean of [l, h].
-        let pooled = Tensor.concat([l, h], axis: 2).mean(axis: 1)      // [B, 2·low]
-        let scale = gate(pooled).tanh().reshaped([b, 1, 1])            // [B, 1, 1]
+        let pooled = Tensor.concat([l, h], axis: 2).mean(axis: 1)  // [B, 2·low]
+        let scale = gate(pooled).tanh().reshaped([b, 1, 1])  // [B, 1, 1]
         return l + h * scale
     }
 }

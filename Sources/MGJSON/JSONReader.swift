@@ -161,8 +161,10 @@ public struct JSONReader {
 
     /// Reads an object, calling `body` once per member with the reader positioned at the member's value, which
     /// `body` must consume. Duplicate keys are an error (the reference would keep one silently).
-    public mutating func readObject(_ what: @autoclosure () -> String,
-                                    _ body: (inout JSONReader, String) throws -> Void) throws {
+    public mutating func readObject(
+        _ what: @autoclosure () -> String,
+        _ body: (inout JSONReader, String) throws -> Void
+    ) throws {
         guard peek() == JSONByte.openBrace else { throw error("\(what()) must be an object, found \(describeNext())") }
         try enterContainer()
         position += 1
@@ -202,8 +204,10 @@ public struct JSONReader {
     }
 
     /// Reads an array, calling `body` with each element's index; `body` must consume the element.
-    public mutating func readArray(_ what: @autoclosure () -> String,
-                                   _ body: (inout JSONReader, Int) throws -> Void) throws {
+    public mutating func readArray(
+        _ what: @autoclosure () -> String,
+        _ body: (inout JSONReader, Int) throws -> Void
+    ) throws {
         guard peek() == JSONByte.openBracket else {
             throw error("\(what()) must be an array, found \(describeNext())")
         }
@@ -330,8 +334,9 @@ public struct JSONReader {
                     break
                 }
                 guard next == (isObject ? JSONByte.closeBrace : JSONByte.closeBracket) else {
-                    throw error("expected ',' or '\(isObject ? "}" : "]")' in \(isObject ? "object" : "array"), "
-                                + "found \(describeNext())")
+                    throw error(
+                        "expected ',' or '\(isObject ? "}" : "]")' in \(isObject ? "object" : "array"), "
+                            + "found \(describeNext())")
                 }
                 position += 1
                 depth -= 1
@@ -489,7 +494,8 @@ public struct JSONReader {
                 if scalar >= 0xD800 && scalar <= 0xDBFF {
                     // A high surrogate must be followed by an escaped low surrogate.
                     guard position + 1 < count, bytes[position] == JSONByte.backslash,
-                          bytes[position + 1] == JSONByte.lowerU else {
+                        bytes[position + 1] == JSONByte.lowerU
+                    else {
                         throw error("unpaired surrogate in \\u escape", at: escapeStart)
                     }
                     position += 2

@@ -91,7 +91,8 @@ public enum JSONSyntax {
                 while true {
                     skipWhitespace()
                     guard let open = stack.last else {
-                        return i == bytes.count ? nil : fail("expected the end of the text after the value, found \(found)")
+                        return i == bytes.count
+                            ? nil : fail("expected the end of the text after the value, found \(found)")
                     }
                     let isObject = open == UInt8(ascii: "{")
                     guard i < bytes.count else {
@@ -141,13 +142,16 @@ public enum JSONSyntax {
                     i += 1
                     guard i < bytes.count else { break }
                     switch bytes[i] {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                         UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                        UInt8(ascii: "f"),
+                        UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                         i += 1
                     case UInt8(ascii: "u"):
                         i += 1
                         for _ in 0..<4 {
-                            guard i < bytes.count, isHex(bytes[i]) else { return fail("expected 4 hex digits after \\u") }
+                            guard i < bytes.count, isHex(bytes[i]) else {
+                                return fail("expected 4 hex digits after \\u")
+                            }
                             i += 1
                         }
                     default:

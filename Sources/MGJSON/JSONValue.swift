@@ -20,8 +20,10 @@ public enum JSONValue: Equatable, Sendable {
     /// Parses one JSON value from UTF-8 bytes (RFC 8259, strictly; see `JSONReader`). The whole text must be valid
     /// UTF-8 (else the error is at the first bad byte), and only whitespace may follow the value. A leading UTF-8
     /// byte order mark is skipped when `allowsByteOrderMark`, as most readers do.
-    public static func parse(_ buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth,
-                             allowsByteOrderMark: Bool = true) throws -> JSONValue {
+    public static func parse(
+        _ buffer: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth,
+        allowsByteOrderMark: Bool = true
+    ) throws -> JSONValue {
         if let bad = UTF8Text.firstInvalidOffset(in: buffer) {
             throw JSONParseError(offset: bad, message: "invalid UTF-8")
         }
@@ -32,13 +34,17 @@ public enum JSONValue: Equatable, Sendable {
         return value
     }
 
-    public static func parse(_ data: Data, maxDepth: Int = defaultMaxDepth,
-                             allowsByteOrderMark: Bool = true) throws -> JSONValue {
+    public static func parse(
+        _ data: Data, maxDepth: Int = defaultMaxDepth,
+        allowsByteOrderMark: Bool = true
+    ) throws -> JSONValue {
         try data.withUnsafeBytes { try parse($0, maxDepth: maxDepth, allowsByteOrderMark: allowsByteOrderMark) }
     }
 
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth,
-                             allowsByteOrderMark: Bool = true) throws -> JSONValue {
+    public static func parse(
+        _ bytes: [UInt8], maxDepth: Int = defaultMaxDepth,
+        allowsByteOrderMark: Bool = true
+    ) throws -> JSONValue {
         try bytes.withUnsafeBytes { try parse($0, maxDepth: maxDepth, allowsByteOrderMark: allowsByteOrderMark) }
     }
 

@@ -24,13 +24,16 @@ public final class CausalLM: Module {
         embedTokens = Embedding(architecture.vocabSize, architecture.hiddenSize)
         layers = ModuleList((0..<architecture.numLayers).map { DecoderLayer(architecture, layerIndex: $0) })
         norm = RMSNorm(architecture.hiddenSize, eps: architecture.rmsNormEps)
-        lmHead = architecture.tieWordEmbeddings ? nil : Linear(architecture.hiddenSize, architecture.vocabSize, bias: false)
+        lmHead =
+            architecture.tieWordEmbeddings ? nil : Linear(architecture.hiddenSize, architecture.vocabSize, bias: false)
         inverseFrequencies = architecture.inverseFrequencies
         super.init()
     }
 
     public override var children: [(String, Module)] {
-        var list: [(String, Module)] = [("model", ModuleGroup(["embed_tokens": embedTokens, "layers": layers, "norm": norm]))]
+        var list: [(String, Module)] = [
+            ("model", ModuleGroup(["embed_tokens": embedTokens, "layers": layers, "norm": norm]))
+        ]
         if let lmHead { list.append(("lm_head", lmHead)) }
         return list
     }
@@ -61,21 +64,26 @@ public final class CausalLM: Module {
     ///   (S = cache length + L); nil = all real.
     /// - positionIds: [B][L]; nil = cache length + 0..<L for every row.
     /// - cache: when given, keys/values are appended to it and attention covers cached + new positions.
-    public func callAsFunction(inputsEmbeds x: Tensor, attentionMask: [[Int]]? = nil, positionIds: [[Int]]? = nil,
-                               cache: KVCache? = nil, outputHiddenStates: Bool = false, computeLogits: Bool = true,
-                               logitsForLastOnly: Bool = false) -> Output {
+    public func callAsFunction(
+        inputsEmbeds x: Tensor, attentionMask: [[Int]]? = nil, positionIds: [[Int]]? = nil,
+        cache: KVCache? = nil, outputHiddenStates: Bool = false, computeLogits: Bool = true,
+        logitsForLastOnly: Bool = false
+    ) -> Output {
         let a = architecture
-        precondition(x.rank == 3 && x.shape[2] == a.hiddenSize, "LLM: embeddings \(x.shape), expected [B, L, \(a.hiddenSize)]")
+        precondition(
+            x.rank == 3 && x.shape[2] == a.hiddenSize, "LLM: embeddings \(x.shape), expected [B, L, \(a.hiddenSize)]")
         let b = x.shape[0], l = x.shape[1]
         let past = cache?.length ?? 0
         let total = past + l
         let positions = positionIds ?? Array(repeating: Array(past..<total), count: b)
-        precondition(positions.count == b && positions.allSatisfy { $0.count == l }, "LLM: position ids must be [\(b)][\(l)]")
+        precondition(
+            positions.count == b && positions.allSatisfy { $0.count == l }, "LLM: position ids must be [\(b)][\(l)]")
         let rotary = rotaryTables(positions)
         var mask: Tensor? = nil
         if let attentionMask {
-            precondition(attentionMask.count == b && attentionMask.allSatisfy { $0.count == total },
-                         "LLM: attention mask must be [\(b)][\(total)] (cached + new positions)")
+            precondition(
+                attentionMask.count == b && attentionMask.allSatisfy { $0.count == total },
+                "LLM: attention mask must be [\(b)][\(total)] (cached + new positions)")
             mask = Tensor(attentionMask.flatMap { $0.map { Float($0) } }, shape: [b, 1, 1, total])
         }
         cache?.reserve(l)

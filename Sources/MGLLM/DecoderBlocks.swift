@@ -30,9 +30,10 @@ public final class DecoderAttention: Module {
         let q = arch.numHeads * arch.headDim, kv = arch.numKeyValueHeads * arch.headDim
         switch arch.layout {
         case .llama:
-            projections = .separate(q: Linear(arch.hiddenSize, q, bias: arch.attentionBias),
-                                    k: Linear(arch.hiddenSize, kv, bias: arch.attentionBias),
-                                    v: Linear(arch.hiddenSize, kv, bias: arch.attentionBias))
+            projections = .separate(
+                q: Linear(arch.hiddenSize, q, bias: arch.attentionBias),
+                k: Linear(arch.hiddenSize, kv, bias: arch.attentionBias),
+                v: Linear(arch.hiddenSize, kv, bias: arch.attentionBias))
         case .phi3:
             projections = .fused(qkv: Linear(arch.hiddenSize, q + 2 * kv, bias: arch.attentionBias))
         }
@@ -54,7 +55,9 @@ public final class DecoderAttention: Module {
     /// - cache: when given, this layer's keys and values are written at the cache's current length (the positions
     ///   before this forward pass; `CausalLM` advances it after the last layer) and attention covers the cached and
     ///   the new positions.
-    public func callAsFunction(_ x: Tensor, rotary: (cos: Tensor, sin: Tensor), mask: Tensor?, cache: KVCache?) -> Tensor {
+    public func callAsFunction(
+        _ x: Tensor, rotary: (cos: Tensor, sin: Tensor), mask: Tensor?, cache: KVCache?
+    ) -> Tensor {
         let b = x.shape[0], l = x.shape[1]
         var (q, k, v) = project(x)
         q = q.applyingRotary(cos: rotary.cos, sin: rotary.sin)
@@ -67,8 +70,9 @@ public final class DecoderAttention: Module {
                 query: q, key: cache.keys[layerIndex], value: cache.values[layerIndex], mask: mask, isCausal: true,
                 causalOffset: past, slidingWindow: arch.slidingWindow, keyLength: past + l)
         } else {
-            attended = Tensor.scaledDotProductAttention(query: q, key: k, value: v, mask: mask, isCausal: true,
-                                                        slidingWindow: arch.slidingWindow)
+            attended = Tensor.scaledDotProductAttention(
+                query: q, key: k, value: v, mask: mask, isCausal: true,
+                slidingWindow: arch.slidingWindow)
         }
         let merged = attended.transposed(1, 2).reshaped([b, l, arch.numHeads * arch.headDim])
         return oProj(merged)
@@ -82,7 +86,8 @@ public final class DecoderAttention: Module {
         case .separate(let qp, let kp, let vp):
             (q, k, v) = (qp(x), kp(x), vp(x))
         case .fused(let qkv):
-            let parts = qkv(x).split([arch.numHeads * hd, arch.numKeyValueHeads * hd, arch.numKeyValueHeads * hd], axis: 2)
+            let parts = qkv(x).split(
+                [arch.numHeads * hd, arch.numKeyValueHeads * hd, arch.numKeyValueHeads * hd], axis: 2)
             (q, k, v) = (parts[0], parts[1], parts[2])
         }
         func heads(_ t: Tensor, _ n: Int) -> Tensor { t.reshaped([b, l, n, hd]).transposed(1, 2) }
@@ -108,8 +113,9 @@ public final class DecoderMLP: Module {
         intermediate = arch.intermediateSize
         switch arch.layout {
         case .llama:
-            projections = .separate(gate: Linear(arch.hiddenSize, arch.intermediateSize, bias: arch.mlpBias),
-                                    up: Linear(arch.hiddenSize, arch.intermediateSize, bias: arch.mlpBias))
+            projections = .separate(
+                gate: Linear(arch.hiddenSize, arch.intermediateSize, bias: arch.mlpBias),
+                up: Linear(arch.hiddenSize, arch.intermediateSize, bias: arch.mlpBias))
         case .phi3:
             projections = .fused(gateUp: Linear(arch.hiddenSize, 2 * arch.intermediateSize, bias: arch.mlpBias))
         }
@@ -153,13 +159,17 @@ public final class DecoderLayer: Module {
     }
 
     public override var children: [(String, Module)] {
-        [("self_attn", selfAttn), ("mlp", mlp), ("input_layernorm", inputLayernorm),
-         ("post_attention_layernorm", postAttentionLayernorm)]
+        [
+            ("self_attn", selfAttn), ("mlp", mlp), ("input_layernorm", inputLayernorm),
+            ("post_attention_layernorm", postAttentionLayernorm)
+        ]
     }
 
     /// One layer on the residual stream h [B, L, H]: h + attn(norm(h)), then + mlp(norm(·)). `rotary`, `mask` and
     /// `cache` as `DecoderAttention` takes them.
-    public func callAsFunction(_ h: Tensor, rotary: (cos: Tensor, sin: Tensor), mask: Tensor?, cache: KVCache?) -> Tensor {
+    public func callAsFunction(
+        _ h: Tensor, rotary: (cos: Tensor, sin: Tensor), mask: Tensor?, cache: KVCache?
+    ) -> Tensor {
         let afterAttention = h + selfAttn(inputLayernorm(h), rotary: rotary, mask: mask, cache: cache)
         return afterAttention + mlp(postAttentionLayernorm(afterAttention))
     }

@@ -29,23 +29,28 @@ extension CausalLM {
     /// batch yields the same tokens as the same prompts one by one. `onStep` sees every token as it is produced
     /// (return false to stop all rows, e.g. on a stop word found in the decoded text). Returns the new ids per row,
     /// each ending at (and including) its stop token when one was produced.
-    public func generate(prompts: [Tensor], config: GenerationConfig,
-                         onStep: (GeneratedStep) -> Bool = { _ in true }) -> [[Int]] {
-        precondition(!prompts.isEmpty && prompts.allSatisfy { $0.rank == 2 && $0.shape[1] == architecture.hiddenSize },
-                     "generate: prompts must be [L, \(architecture.hiddenSize)] embeddings")
+    public func generate(
+        prompts: [Tensor], config: GenerationConfig,
+        onStep: (GeneratedStep) -> Bool = { _ in true }
+    ) -> [[Int]] {
+        precondition(
+            !prompts.isEmpty && prompts.allSatisfy { $0.rank == 2 && $0.shape[1] == architecture.hiddenSize },
+            "generate: prompts must be [L, \(architecture.hiddenSize)] embeddings")
         return withNoGrad {
             let b = prompts.count
             let lengths = prompts.map { $0.shape[0] }
             let longest = lengths.max() ?? 0
             // Left padding: zeros before each prompt, masked out.
-            let padded = Tensor.stack(prompts.map { p in
-                p.shape[0] == longest ? p : p.padded([(longest - p.shape[0], 0), (0, 0)])
-            }, axis: 0)
+            let padded = Tensor.stack(
+                prompts.map { p in
+                    p.shape[0] == longest ? p : p.padded([(longest - p.shape[0], 0), (0, 0)])
+                }, axis: 0)
             var mask = lengths.map { [Int](repeating: 0, count: longest - $0) + [Int](repeating: 1, count: $0) }
             let positions = lengths.map { n in [Int](repeating: 0, count: longest - n) + Array(0..<n) }
             let cache = KVCache(architecture: architecture, batch: b, capacity: longest + config.maxNewTokens)
-            var out = self(inputsEmbeds: padded, attentionMask: mask, positionIds: positions, cache: cache,
-                           logitsForLastOnly: true)
+            var out = self(
+                inputsEmbeds: padded, attentionMask: mask, positionIds: positions, cache: cache,
+                logitsForLastOnly: true)
             var samplers = (0..<b).map { _ in TokenSampler(config.sampling) }
             var generated = [[Int]](repeating: [], count: b)
             var finished = [Bool](repeating: false, count: b)
@@ -68,11 +73,16 @@ extension CausalLM {
                         if config.stopTokenIds.contains(token) { finished[row] = true }
                     }
                 }
-                if !keepGoing || finished.allSatisfy({ $0 }) || generated.allSatisfy({ $0.count >= config.maxNewTokens }) { break }
+                if !keepGoing || finished.allSatisfy({ $0 })
+                    || generated.allSatisfy({ $0.count >= config.maxNewTokens })
+                {
+                    break
+                }
                 for row in 0..<b { mask[row].append(1) }
                 let step = embed(tokens.map { [$0] })  // [B, 1, H]
-                out = self(inputsEmbeds: step, attentionMask: mask, positionIds: nextPositions.map { [$0] }, cache: cache,
-                           logitsForLastOnly: true)
+                out = self(
+                    inputsEmbeds: step, attentionMask: mask, positionIds: nextPositions.map { [$0] }, cache: cache,
+                    logitsForLastOnly: true)
                 nextPositions = nextPositions.map { $0 + 1 }
             }
             return generated

@@ -32,11 +32,13 @@ public struct LLMArchitecture: Sendable, Equatable {
     /// Phi-3's sliding window (attend to at most this many previous positions), nil for full attention.
     public var slidingWindow: Int?
 
-    public init(layout: Layout, vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int,
-                numHeads: Int, numKeyValueHeads: Int, headDim: Int? = nil, rmsNormEps: Float = 1e-6,
-                ropeTheta: Float = 10000, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 4096,
-                tieWordEmbeddings: Bool = false, attentionBias: Bool = false, mlpBias: Bool = false,
-                slidingWindow: Int? = nil) {
+    public init(
+        layout: Layout, vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int,
+        numHeads: Int, numKeyValueHeads: Int, headDim: Int? = nil, rmsNormEps: Float = 1e-6,
+        ropeTheta: Float = 10000, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int = 4096,
+        tieWordEmbeddings: Bool = false, attentionBias: Bool = false, mlpBias: Bool = false,
+        slidingWindow: Int? = nil
+    ) {
         self.layout = layout
         self.vocabSize = vocabSize
         self.hiddenSize = hiddenSize

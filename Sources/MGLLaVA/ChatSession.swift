@@ -15,7 +15,9 @@ public final class ChatSession {
     public private(set) var history: [Int] = []
     private var turns = 0
 
-    public init(model: MGLLaVAModel, tokenizer: Tokenizer, template: PromptTemplate, visual: VisualInputs?, system: String = "") {
+    public init(
+        model: MGLLaVAModel, tokenizer: Tokenizer, template: PromptTemplate, visual: VisualInputs?, system: String = ""
+    ) {
         self.model = model
         self.tokenizer = tokenizer
         self.template = template
@@ -41,13 +43,15 @@ public final class ChatSession {
         if turns == 0 && visual != nil && !ByteText.contains(text, ConversationEncoder.imageToken) {
             text = ConversationEncoder.imageToken + "\n" + text
         }
-        let images = ByteText.components(text, separatedBy: ConversationEncoder.imageToken).count - 1
+        let images =
+            ByteText.components(text, separatedBy: ConversationEncoder.imageToken).count - 1
             + ByteText.components(turns == 0 ? system : "", separatedBy: ConversationEncoder.imageToken).count - 1
         if images > 1 || (images == 1 && (visual == nil || turns > 0)) {
             throw ChatError(description: "a message may hold one <image>, in the first turn of a chat about an image")
         }
-        return try ConversationEncoder.turnIds(text, template: template, tokenizer: tokenizer, firstTurn: turns == 0,
-                                               system: turns == 0 ? system : "")
+        return try ConversationEncoder.turnIds(
+            text, template: template, tokenizer: tokenizer, firstTurn: turns == 0,
+            system: turns == 0 ? system : "")
     }
 
     /// Visual tokens the image adds (576 + K for the real model).
@@ -66,33 +70,42 @@ public final class ChatSession {
     /// Generates the answer to `message`. Throws before any compute when the prompt cannot fit the model's context.
     /// `onText` gets the answer in pieces as it is generated; together they are the answer (`Reply.text` is it
     /// trimmed of spaces at both ends).
-    public func send(_ message: String, maxNewTokens: Int, sampling: SamplingConfig,
-                     onText: (String) -> Void = { _ in }) throws -> Reply {
+    public func send(
+        _ message: String, maxNewTokens: Int, sampling: SamplingConfig,
+        onText: (String) -> Void = { _ in }
+    ) throws -> Reply {
         let prompt = try promptIds(for: message)
         let ids = history + prompt
         let context = model.llm.architecture.maxPositionEmbeddings
         let needed = ids.count - (ids.contains(ConversationEncoder.imageTokenIndex) ? 1 : 0) + visualTokenCount
         if needed + 1 > context {
-            throw ChatError(description: "the prompt needs \(needed) positions (\(ids.count) text tokens + \(visualTokenCount) "
-                            + "visual tokens) and the model's context is \(context): shorten the prompt or start a new chat")
+            throw ChatError(
+                description: "the prompt needs \(needed) positions (\(ids.count) text tokens + \(visualTokenCount) "
+                    + "visual tokens) and the model's context is \(context): shorten the prompt or start a new chat")
         }
         let budget = min(maxNewTokens, context - needed)
-        let sample = MultimodalSample(inputIds: ids, pixelValues: visual?.pixelValues,
-                                      pixelValuesAux: visual?.pixelValuesAux, boxes: visual?.boxes ?? [])
+        let sample = MultimodalSample(
+            inputIds: ids, pixelValues: visual?.pixelValues,
+            pixelValuesAux: visual?.pixelValuesAux, boxes: visual?.boxes ?? [])
         let embeds = withNoGrad { model.prepareInputs([sample]).inputsEmbeds.squeezed(0) }
         var steps: [GeneratedStep] = []
         var generated: [Int] = []
         var printed = ""
         let stopWords = template.stopWords
-        _ = model.llm.generate(prompts: [embeds], config: GenerationConfig(maxNewTokens: budget, sampling: sampling,
-                                                                            stopTokenIds: stopTokenIds)) { step in
+        _ = model.llm.generate(
+            prompts: [embeds],
+            config: GenerationConfig(
+                maxNewTokens: budget, sampling: sampling,
+                stopTokenIds: stopTokenIds)
+        ) { step in
             steps.append(step)
             generated.append(step.token)
             let text = tokenizer.decode(generated, skipSpecialTokens: true)
             // A run of byte-fallback tokens decodes as a whole (an invalid run turns even its ASCII bytes into
             // U+FFFD), so nothing is streamed while one may still be growing.
             if !tokenizer.isByteFallbackToken(step.token),
-               let delta = ByteText.streamedDelta(printed: printed, text: text), !delta.isEmpty {
+                let delta = ByteText.streamedDelta(printed: printed, text: text), !delta.isEmpty
+            {
                 onText(delta)
                 printed = text
             }

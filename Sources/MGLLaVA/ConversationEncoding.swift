@@ -86,8 +86,10 @@ public enum ConversationEncoder {
     /// BOS as training adds it — on the first turn, and on every turn of a template that ends answers with EOS
     /// (`need_eos_token`) — with the −200 slot for `<image>`. Pieces are encoded on their own, as `encode_fn`
     /// does. Throws `multipleImages` when the formatted turn holds more than one `<image>`.
-    public static func turnIds(_ message: String, template: PromptTemplate, tokenizer: ConversationTokenizer,
-                               firstTurn: Bool, system: String = "", sample: String = "chat") throws -> [Int] {
+    public static func turnIds(
+        _ message: String, template: PromptTemplate, tokenizer: ConversationTokenizer,
+        firstTurn: Bool, system: String = "", sample: String = "chat"
+    ) throws -> [Int] {
         let formatted = template.formatInput(message, system: system)
         var ids: [Int] = []
         if firstTurn || !template.suffixAsEOS, let bos = tokenizer.bosTokenId { ids.append(bos) }
@@ -139,21 +141,26 @@ public enum ConversationEncoder {
     /// `template_map_fn`.
     public static func applyTemplate(_ turns: [ConversationTurn], template: PromptTemplate) -> [TemplatedTurn] {
         turns.map { turn in
-            TemplatedTurn(input: template.formatInput(turn.input, system: turn.system),
-                          output: template.suffix.isEmpty ? turn.output : turn.output + template.suffix,
-                          needEOSToken: !template.suffixAsEOS, separator: template.separator)
+            TemplatedTurn(
+                input: template.formatInput(turn.input, system: turn.system),
+                output: template.suffix.isEmpty ? turn.output : turn.output + template.suffix,
+                needEOSToken: !template.suffixAsEOS, separator: template.separator)
         }
     }
 
     /// `encode_fn(with_image_token=True)`, then plain truncation of ids and labels to `maxLength`.
-    public static func encode(_ turns: [TemplatedTurn], tokenizer: ConversationTokenizer,
-                              maxLength: Int = defaultMaxLength, sample: String = "") throws -> EncodedConversation {
+    public static func encode(
+        _ turns: [TemplatedTurn], tokenizer: ConversationTokenizer,
+        maxLength: Int = defaultMaxLength, sample: String = ""
+    ) throws -> EncodedConversation {
         var ids: [Int] = [], labels: [Int] = []
         var needsBOS = true
         for (t, turn) in turns.enumerated() {
             var inputIds: [Int] = []
             let chunks = ByteText.components(turn.input, separatedBy: imageToken)
-            if chunks.count > 2 { throw ConversationError.multipleImages(sample: sample, turn: t, count: chunks.count - 1) }
+            if chunks.count > 2 {
+                throw ConversationError.multipleImages(sample: sample, turn: t, count: chunks.count - 1)
+            }
             for (c, chunk) in chunks.enumerated() {
                 inputIds += tokenizer.encodeWithoutSpecialTokens(chunk)
                 if c < chunks.count - 1 { inputIds.append(imageTokenIndex) }
@@ -190,10 +197,13 @@ public enum ConversationEncoder {
     }
 
     /// The whole pipeline for one LLaVA-JSON sample.
-    public static func encode(_ messages: [ConversationMessage], template: PromptTemplate, tokenizer: ConversationTokenizer,
-                              maxLength: Int = defaultMaxLength, sample: String = "") throws -> EncodedConversation {
+    public static func encode(
+        _ messages: [ConversationMessage], template: PromptTemplate, tokenizer: ConversationTokenizer,
+        maxLength: Int = defaultMaxLength, sample: String = ""
+    ) throws -> EncodedConversation {
         let turns = try llavaMap(messages, sample: sample)
-        return try encode(applyTemplate(turns, template: template), tokenizer: tokenizer, maxLength: maxLength, sample: sample)
+        return try encode(
+            applyTemplate(turns, template: template), tokenizer: tokenizer, maxLength: maxLength, sample: sample)
     }
 }
 

@@ -97,8 +97,11 @@ func decodeBMP(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIma
         case (16, 0xF800, 0x7E0, 0x1F, _): layout = .bgr16
         case (16, 0x7C00, 0x3E0, 0x1F, _): layout = .bgr15
         default:
-            throw fail(.unsupported(String(format: "BMP bitfields layout (%d-bit, masks %X %X %X %X)",
-                                           bits, masks.r, masks.g, masks.b, masks.a)))
+            throw fail(
+                .unsupported(
+                    String(
+                        format: "BMP bitfields layout (%d-bit, masks %X %X %X %X)",
+                        bits, masks.r, masks.g, masks.b, masks.a)))
         }
     default: throw fail(.unsupported("BMP compression \(compression)"))
     }
@@ -115,7 +118,8 @@ func decodeBMP(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIma
             let value = UInt8(truncatingIfNeeded: colors == 2 ? (i == 0 ? 0 : 255) : i)
             let at = position + i * paletteEntryBytes
             if i * paletteEntryBytes + 3 > available
-                || bytes[at] != value || bytes[at + 1] != value || bytes[at + 2] != value {
+                || bytes[at] != value || bytes[at + 1] != value || bytes[at + 2] != value
+            {
                 isGray = false
                 break
             }
@@ -157,11 +161,13 @@ func decodeBMP(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIma
     var rleIndices: [UInt8] = []
     if rle {
         let ranOut: Bool
-        (rleIndices, ranOut) = try decodeBMPRLE(bytes, from: offset, width: width, height: height,
-                                                rle4: compression == 2, source: source)
+        (rleIndices, ranOut) = try decodeBMPRLE(
+            bytes, from: offset, width: width, height: height,
+            rle4: compression == 2, source: source)
         // Short either way, as Pillow's "not enough image data"; a stream cut by the end of the file is truncated.
         guard rleIndices.count >= pixelCount else {
-            throw fail(ranOut ? .truncated : .corrupt("not enough image data: the RLE stream ends before the last pixel"))
+            throw fail(
+                ranOut ? .truncated : .corrupt("not enough image data: the RLE stream ends before the last pixel"))
         }
     }
 
@@ -200,10 +206,11 @@ func decodeBMP(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIma
         case .palette:
             switch sampleBits {
             case 1:
-                putIndexed({ x in
-                    let bit = Int(bytes[row + x >> 3] >> (7 - UInt8(x & 7))) & 1
-                    return gray == .bilevel ? bit * 255 : bit
-                }, y: y)
+                putIndexed(
+                    { x in
+                        let bit = Int(bytes[row + x >> 3] >> (7 - UInt8(x & 7))) & 1
+                        return gray == .bilevel ? bit * 255 : bit
+                    }, y: y)
             case 4: putIndexed({ x in Int(bytes[row + x >> 1] >> (x & 1 == 0 ? 4 : 0)) & 15 }, y: y)
             default: putIndexed({ x in Int(bytes[row + x]) }, y: y)
             }
@@ -237,8 +244,10 @@ func decodeBMP(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIma
 /// Pillow 10.x's `BmpRleDecoder.decode`, byte for byte: 8-bit samples (RLE4 nibbles expanded), stored rows
 /// bottom-up, `width` samples a row. Stops at end-of-bitmap, at the end of the data, or once `width × height`
 /// samples exist; the caller rejects a short result as Pillow's `set_as_raw` does. `ranOut`: the data ended first.
-private func decodeBMPRLE(_ bytes: UnsafeRawBufferPointer, from start: Int, width: Int, height: Int,
-                          rle4: Bool, source: String) throws -> (samples: [UInt8], ranOut: Bool) {
+private func decodeBMPRLE(
+    _ bytes: UnsafeRawBufferPointer, from start: Int, width: Int, height: Int,
+    rle4: Bool, source: String
+) throws -> (samples: [UInt8], ranOut: Bool) {
     let target = width * height
     var data = [UInt8]()
     var p = max(start, 0)

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // libjpeg and libpng report a fatal error by calling an error handler that must not return: C callers
@@ -21,9 +21,9 @@ import Darwin
 /// The C signature of a codec-thread body: it receives the job pointer given to `runOnCodecThread`. Write bodies
 /// as `{ work($0); return nil }` with `work` taking `UnsafeMutableRawPointer?`, which compiles on both platforms.
 #if canImport(Darwin)
-typealias CodecThreadBody = @convention(c) (UnsafeMutableRawPointer) -> UnsafeMutableRawPointer?
+    typealias CodecThreadBody = @convention(c) (UnsafeMutableRawPointer) -> UnsafeMutableRawPointer?
 #else
-typealias CodecThreadBody = @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?
+    typealias CodecThreadBody = @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?
 #endif
 
 /// Runs `body(job)` on a new thread and waits for it to finish or to be ended by `exitCodecThread()`.
@@ -35,13 +35,13 @@ func runOnCodecThread(_ body: CodecThreadBody, job: UnsafeMutableRawPointer) -> 
     // libjpeg/libpng need little stack; 1 MiB leaves a wide margin and keeps many concurrent decodes cheap.
     _ = pthread_attr_setstacksize(&attributes, 1 << 20)
     #if canImport(Darwin)
-    var thread: pthread_t?
-    guard pthread_create(&thread, &attributes, body, job) == 0, let started = thread else { return false }
-    pthread_join(started, nil)
+        var thread: pthread_t?
+        guard pthread_create(&thread, &attributes, body, job) == 0, let started = thread else { return false }
+        pthread_join(started, nil)
     #else
-    var thread = pthread_t()
-    guard pthread_create(&thread, &attributes, body, job) == 0 else { return false }
-    pthread_join(thread, nil)
+        var thread = pthread_t()
+        guard pthread_create(&thread, &attributes, body, job) == 0 else { return false }
+        pthread_join(thread, nil)
     #endif
     return true
 }

@@ -1,8 +1,8 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Decodes JPEG, PNG, WebP, GIF, BMP and TIFF files to 8-bit RGB exactly as `PIL.Image.open(f).convert('RGB')`
@@ -109,8 +109,10 @@ public enum ImageDecoder {
         case .bmp: return try decodeBMP(bytes, source: source)
         case .tiff: return try decodeTIFF(bytes, source: source)
         case .other(let name):
-            throw ImageDecodingError(source: source, reason: .unsupported(
-                "\(name) file (supported: \(supportedFormats.joined(separator: ", ")))"))
+            throw ImageDecodingError(
+                source: source,
+                reason: .unsupported(
+                    "\(name) file (supported: \(supportedFormats.joined(separator: ", ")))"))
         case .unknown:
             let head = bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
             throw ImageDecodingError(source: source, reason: .unknownFormat(signature: head))
@@ -152,7 +154,9 @@ enum ImageFileFormat: Equatable {
             self = .other("ICO")
         } else if starts(with: Array("ftyp".utf8), at: 4) {
             self = .other("HEIF/AVIF")
-        } else if starts(with: [0x00, 0x00, 0x00, 0x0C, 0x6A, 0x50, 0x20, 0x20]) || starts(with: [0xFF, 0x4F, 0xFF, 0x51]) {
+        } else if starts(with: [0x00, 0x00, 0x00, 0x0C, 0x6A, 0x50, 0x20, 0x20])
+            || starts(with: [0xFF, 0x4F, 0xFF, 0x51])
+        {
             self = .other("JPEG 2000")
         } else {
             self = .unknown

@@ -39,7 +39,8 @@ public struct ImageDecodingError: Error, Equatable, CustomStringConvertible {
         case .empty: why = "empty file"
         case .invalidBase64: why = "invalid base64 image data"
         case .unknownFormat(let signature):
-            why = "unknown image format (first bytes \(signature); supported: "
+            why =
+                "unknown image format (first bytes \(signature); supported: "
                 + "\(ImageDecoder.supportedFormats.joined(separator: ", ")))"
         case .unsupported(let what): why = "unsupported image: \(what)"
         case .tooLarge(let w, let h):

@@ -26,19 +26,21 @@ private struct GIFInput {
     var ranOut = false
 }
 
-private let gifRead: @convention(c) (UnsafeMutablePointer<GifFileType>?, UnsafeMutablePointer<GifByteType>?, Int32)
-    -> Int32 = { gif, destination, wanted in
-    guard let input = gif?.pointee.UserData?.assumingMemoryBound(to: GIFInput.self), let destination, wanted > 0 else {
-        return 0
-    }
-    let n = min(Int(wanted), input.pointee.count - input.pointee.position)
-    if n < Int(wanted) { input.pointee.ranOut = true }
-    if n > 0 {
-        destination.update(from: input.pointee.base + input.pointee.position, count: n)
-        input.pointee.position += n
-    }
-    return Int32(n)
-}
+private let gifRead:
+    @convention(c) (UnsafeMutablePointer<GifFileType>?, UnsafeMutablePointer<GifByteType>?, Int32)
+        -> Int32 = { gif, destination, wanted in
+            guard let input = gif?.pointee.UserData?.assumingMemoryBound(to: GIFInput.self), let destination, wanted > 0
+            else {
+                return 0
+            }
+            let n = min(Int(wanted), input.pointee.count - input.pointee.position)
+            if n < Int(wanted) { input.pointee.ranOut = true }
+            if n > 0 {
+                destination.update(from: input.pointee.base + input.pointee.position, count: n)
+                input.pointee.position += n
+            }
+            return Int32(n)
+        }
 
 /// Decodes GIF bytes to RGB (first frame); `source` names them in errors.
 func decodeGIF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBImage {
@@ -91,8 +93,10 @@ func decodeGIF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIma
         // the read succeeded: name the real reason.
         let at = input.pointee.position - 1
         if gif.pointee.Error == D_GIF_ERR_READ_FAILED, !input.pointee.ranOut, at >= 0, at < bytes.count, bytes[at] > 8 {
-            throw ImageDecodingError(source: source, reason: .unsupported(
-                "GIF with LZW minimum code size \(bytes[at]) (giflib reads at most 8; Pillow up to 12)"))
+            throw ImageDecodingError(
+                source: source,
+                reason: .unsupported(
+                    "GIF with LZW minimum code size \(bytes[at]) (giflib reads at most 8; Pillow up to 12)"))
         }
         throw failure(gif.pointee.Error)
     }
@@ -127,7 +131,9 @@ func decodeGIF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIma
         var line = [GifPixelType](repeating: 0, count: frameWidth)
         let rows: [Int]
         if frame.Interlace {
-            rows = [(0, 8), (4, 8), (2, 4), (1, 2)].flatMap { start, step in Array(stride(from: start, to: frameHeight, by: step)) }
+            rows = [(0, 8), (4, 8), (2, 4), (1, 2)].flatMap { start, step in
+                Array(stride(from: start, to: frameHeight, by: step))
+            }
         } else {
             rows = Array(0..<frameHeight)
         }

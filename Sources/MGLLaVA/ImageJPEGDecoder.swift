@@ -41,8 +41,10 @@ func decodeJPEG(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
     let message = UnsafeMutablePointer<CChar>.allocate(capacity: Int(JMSG_LENGTH_MAX))
     message.initialize(repeating: 0, count: Int(JMSG_LENGTH_MAX))
     let job = UnsafeMutablePointer<JPEGJob>.allocate(capacity: 1)
-    job.initialize(to: JPEGJob(input: base, inputCount: bytes.count, decompress: decompress,
-                               errorManager: errorManager, source: sourceManager, message: message))
+    job.initialize(
+        to: JPEGJob(
+            input: base, inputCount: bytes.count, decompress: decompress,
+            errorManager: errorManager, source: sourceManager, message: message))
     defer {
         if job.pointee.created { jpeg_destroy_decompress(decompress) }
         job.pointee.pixels?.deallocate()
@@ -52,17 +54,22 @@ func decodeJPEG(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
         job.deallocate()
     }
 
-    let body: CodecThreadBody = { decodeJPEGOnCodecThread($0); return nil }
+    let body: CodecThreadBody = {
+        decodeJPEGOnCodecThread($0); return nil
+    }
     guard runOnCodecThread(body, job: job) else {
         throw ImageDecodingError(source: source, reason: .systemResources)
     }
     let result = job.pointee
     switch result.outcome {
     case .finished:
-        guard let pixels = result.pixels else { throw ImageDecodingError(source: source, reason: .corrupt("no output")) }
+        guard let pixels = result.pixels else {
+            throw ImageDecodingError(source: source, reason: .corrupt("no output"))
+        }
         let count = result.width * result.height * 3
-        return RGBImage(width: result.width, height: result.height,
-                        pixels: Array(UnsafeBufferPointer(start: pixels, count: count)))
+        return RGBImage(
+            width: result.width, height: result.height,
+            pixels: Array(UnsafeBufferPointer(start: pixels, count: count)))
     case .truncated:
         throw ImageDecodingError(source: source, reason: .truncated)
     case .tooLarge:

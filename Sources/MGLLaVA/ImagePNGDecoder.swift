@@ -1,8 +1,8 @@
 import CImageCodecs
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // PNG → RGB with libpng, reproducing what Pillow's own PNG reader + `convert('RGB')` produce
@@ -51,7 +51,8 @@ func decodePNG(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIma
     }
     // IHDR must be the first chunk: check the pixel count before libpng reads the chunks up to the image data.
     if bytes.count >= 24, bytes[12..<16].elementsEqual("IHDR".utf8) {
-        let width = bytes[16..<20].reduce(0) { $0 << 8 | Int($1) }, height = bytes[20..<24].reduce(0) { $0 << 8 | Int($1) }
+        let width = bytes[16..<20].reduce(0) { $0 << 8 | Int($1) },
+            height = bytes[20..<24].reduce(0) { $0 << 8 | Int($1) }
         if width * height > ImageDecoder.maximumPixels {
             throw ImageDecodingError(source: source, reason: .tooLarge(width: width, height: height))
         }
@@ -73,23 +74,30 @@ func decodePNG(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIma
         job.deallocate()
     }
 
-    let body: CodecThreadBody = { decodePNGOnCodecThread($0); return nil }
+    let body: CodecThreadBody = {
+        decodePNGOnCodecThread($0); return nil
+    }
     guard runOnCodecThread(body, job: job) else {
         throw ImageDecodingError(source: source, reason: .systemResources)
     }
     let result = job.pointee
     switch result.outcome {
     case .finished:
-        guard let pixels = result.pixels else { throw ImageDecodingError(source: source, reason: .corrupt("no output")) }
-        return RGBImage(width: result.width, height: result.height,
-                        pixels: Array(UnsafeBufferPointer(start: pixels, count: result.width * result.height * 3)))
+        guard let pixels = result.pixels else {
+            throw ImageDecodingError(source: source, reason: .corrupt("no output"))
+        }
+        return RGBImage(
+            width: result.width, height: result.height,
+            pixels: Array(UnsafeBufferPointer(start: pixels, count: result.width * result.height * 3)))
     case .truncated:
         throw ImageDecodingError(source: source, reason: .truncated)
     case .tooLarge:
         throw ImageDecodingError(source: source, reason: .tooLarge(width: result.width, height: result.height))
     case .unsupported:
-        throw ImageDecodingError(source: source, reason: .unsupported(
-            "PNG colour type \(result.colorType) with bit depth \(result.bitDepth)"))
+        throw ImageDecodingError(
+            source: source,
+            reason: .unsupported(
+                "PNG colour type \(result.colorType) with bit depth \(result.bitDepth)"))
     case .corrupt, .running:
         let text = String(cString: message)
         throw ImageDecodingError(source: source, reason: .corrupt(text.isEmpty ? "decoder stopped" : text))
@@ -116,7 +124,8 @@ private let pngError: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> 
 private let pngWarning: @convention(c) (OpaquePointer?, UnsafePointer<CChar>?) -> Void = { _, _ in }
 
 /// Reads from the in-memory input; a read past its end means the file was truncated.
-private let pngRead: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, Int) -> Void = { png, destination, count in
+private let pngRead: @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt8>?, Int) -> Void = {
+    png, destination, count in
     guard let job = pngJob(png), let destination else { exitCodecThread() }
     guard count <= job.pointee.inputCount - job.pointee.position else {
         job.pointee.outcome = .truncated
@@ -204,8 +213,10 @@ private func decodePNGOnCodecThread(_ raw: UnsafeMutableRawPointer?) {
 }
 
 /// One row of decoded samples → RGB, following Pillow's unpackers and `convert('RGB')` (table at the top).
-private func convertPNGRow(_ row: UnsafePointer<UInt8>, into rgb: UnsafeMutablePointer<UInt8>, width: Int,
-                           job: UnsafeMutablePointer<PNGJob>) {
+private func convertPNGRow(
+    _ row: UnsafePointer<UInt8>, into rgb: UnsafeMutablePointer<UInt8>, width: Int,
+    job: UnsafeMutablePointer<PNGJob>
+) {
     let bitDepth = job.pointee.bitDepth
     @inline(__always) func put(_ x: Int, _ r: UInt8, _ g: UInt8, _ b: UInt8) {
         rgb[3 * x] = r; rgb[3 * x + 1] = g; rgb[3 * x + 2] = b

@@ -22,8 +22,10 @@ public struct ImageProcessor: Sendable {
     public var mean: [Double]
     public var std: [Double]
 
-    public init(auxSize: Int = 768, clipSize: Int = 336, padToSquare: Bool = true,
-                mean: [Double] = ImageProcessor.openAIMean, std: [Double] = ImageProcessor.openAIStd) {
+    public init(
+        auxSize: Int = 768, clipSize: Int = 336, padToSquare: Bool = true,
+        mean: [Double] = ImageProcessor.openAIMean, std: [Double] = ImageProcessor.openAIStd
+    ) {
         precondition(auxSize > 0 && clipSize > 0, "ImageProcessor: sizes must be positive")
         precondition(mean.count == 3 && std.count == 3, "ImageProcessor: mean and std need 3 channels")
         self.auxSize = auxSize
@@ -46,9 +48,10 @@ public struct ImageProcessor: Sendable {
         let clip = aux.reshaped([1, 3, auxSize, auxSize])
             .interpolateBilinear(height: clipSize, width: clipSize, alignCorners: false)
             .reshaped([3, clipSize, clipSize])
-        return ProcessedImage(pixelValuesAux: aux, pixelValues: clip,
-                              originalWidth: image.width, originalHeight: image.height,
-                              frameWidth: framed.width, frameHeight: framed.height)
+        return ProcessedImage(
+            pixelValuesAux: aux, pixelValues: clip,
+            originalWidth: image.width, originalHeight: image.height,
+            frameWidth: framed.width, frameHeight: framed.height)
     }
 
     /// LLaVA's `expand2square`: the padded image and where the original's top-left corner landed.

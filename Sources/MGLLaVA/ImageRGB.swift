@@ -7,8 +7,9 @@ public struct RGBImage: Equatable, Sendable {
 
     /// Wraps existing pixels; `pixels.count` must be `width × height × 3`.
     public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3,
-                     "RGBImage: \(pixels.count) bytes for \(width)×\(height)×3")
+        precondition(
+            width >= 0 && height >= 0 && pixels.count == width * height * 3,
+            "RGBImage: \(pixels.count) bytes for \(width)×\(height)×3")
         self.width = width
         self.height = height
         self.pixels = pixels

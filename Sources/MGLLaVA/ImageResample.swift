@@ -108,7 +108,8 @@ extension RGBImage {
                     axis.count.withUnsafeBufferPointer { count in
                         axis.weights.withUnsafeBufferPointer { weights in
                             guard let src = srcBuffer.baseAddress, let dst = dstBuffer.baseAddress,
-                                  let k = weights.baseAddress else { return }
+                                let k = weights.baseAddress
+                            else { return }
                             let kernelSize = axis.kernelSize
                             Parallel.forEachChunk(outHeight, costPerItem: outWidth * kernelSize * 3) { range in
                                 for yy in range {
@@ -150,7 +151,8 @@ extension RGBImage {
                     axis.count.withUnsafeBufferPointer { count in
                         axis.weights.withUnsafeBufferPointer { weights in
                             guard let src = srcBuffer.baseAddress, let dst = dstBuffer.baseAddress,
-                                  let k = weights.baseAddress else { return }
+                                let k = weights.baseAddress
+                            else { return }
                             let kernelSize = axis.kernelSize
                             Parallel.forEachChunk(outHeight, costPerItem: rowLength * kernelSize) { range in
                                 let sums = UnsafeMutablePointer<Int32>.allocate(capacity: rowLength)

@@ -1,8 +1,8 @@
 import CImageCodecs
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 // TIFF → RGB with libtiff, reproducing Pillow 10.x's TiffImagePlugin (`_setup`, its OPEN_INFO table of
@@ -106,17 +106,22 @@ func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
 
     guard let options = TIFFOpenOptionsAlloc() else { throw fail(.systemResources) }
     defer { TIFFOpenOptionsFree(options) }
-    TIFFOpenOptionsSetErrorHandlerExtR(options, { _, userData, _, format, arguments in
-        guard let input = tiffInput(userData) else { return 1 }
-        if input.pointee.message[0] == 0, let format, let arguments {
-            _ = vsnprintf(input.pointee.message, TIFFInput.messageCapacity, format, arguments)
-        }
-        return 1  // handled: libtiff's default handler (stderr) is not called
-    }, input)
+    TIFFOpenOptionsSetErrorHandlerExtR(
+        options,
+        { _, userData, _, format, arguments in
+            guard let input = tiffInput(userData) else { return 1 }
+            if input.pointee.message[0] == 0, let format, let arguments {
+                _ = vsnprintf(input.pointee.message, TIFFInput.messageCapacity, format, arguments)
+            }
+            return 1  // handled: libtiff's default handler (stderr) is not called
+        }, input)
     // Warnings (unknown tags and the like) are ignored, as Pillow ignores them.
     TIFFOpenOptionsSetWarningHandlerExtR(options, { _, _, _, _, _ in 1 }, input)
-    guard let tif = TIFFClientOpenExt(source, "rm", input, tiffRead, tiffWrite, tiffSeek, tiffClose, tiffSize,
-                                      tiffMap, tiffUnmap, options) else {
+    guard
+        let tif = TIFFClientOpenExt(
+            source, "rm", input, tiffRead, tiffWrite, tiffSeek, tiffClose, tiffSize,
+            tiffMap, tiffUnmap, options)
+    else {
         throw libtiffFailure("libtiff could not open the file")
     }
     defer { TIFFClose(tif) }
@@ -143,7 +148,9 @@ func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
         var count: UInt16 = 0
         var values: UnsafeMutablePointer<UInt16>?
         let found = withUnsafeMutablePointer(to: &count) { c in
-            withUnsafeMutablePointer(to: &values) { v in withVaList([c, v]) { TIFFVGetField(tif, UInt32(TIFFTAG_EXTRASAMPLES), $0) } }
+            withUnsafeMutablePointer(to: &values) { v in
+                withVaList([c, v]) { TIFFVGetField(tif, UInt32(TIFFTAG_EXTRASAMPLES), $0) }
+            }
         }
         if found == 1, let values { extras = (0..<Int(count)).map { Int(values[$0]) } }
     }
@@ -156,12 +163,16 @@ func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
     // Pillow's OPEN_INFO lookup, reduced to the conversions that differ.
     enum Kind { case gray, gray16, rgb, rgbPremultiplied, palette, cmyk }
     func unsupported() -> ImageDecodingError {
-        fail(.unsupported("TIFF with photometric \(photometric), \(samples) × \(bits)-bit samples, sample format "
-                          + "\(sampleFormat), extra samples \(extras)"))
+        fail(
+            .unsupported(
+                "TIFF with photometric \(photometric), \(samples) × \(bits)-bit samples, sample format "
+                    + "\(sampleFormat), extra samples \(extras)"))
     }
     guard sampleFormat == 1, samples - extras.count >= 1 else { throw unsupported() }
     // Pillow reads old-style JPEG (compression 6) as YCbCr through libtiff's RGBA interface; not reproduced.
-    guard compression != Int(COMPRESSION_OJPEG) else { throw fail(.unsupported("TIFF with old-style JPEG compression")) }
+    guard compression != Int(COMPRESSION_OJPEG) else {
+        throw fail(.unsupported("TIFF with old-style JPEG compression"))
+    }
     let kind: Kind
     switch (photometric, samples - extras.count, bits) {
     case (0, 1, 1), (1, 1, 1), (0, 1, 2), (1, 1, 2), (0, 1, 4), (1, 1, 4), (0, 1, 8), (1, 1, 8):
@@ -173,8 +184,11 @@ func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
     case (2, 3, 8):
         if extras.first == 1 && extras.dropFirst().allSatisfy({ $0 == 0 }) && extras.count <= 3 {
             kind = .rgbPremultiplied
-        } else if extras.isEmpty || (extras.count <= 3 && extras.dropFirst().allSatisfy({ $0 == 0 })
-                                     && [0, 2].contains(extras[0])) || extras == [999] {
+        } else if extras.isEmpty
+            || (extras.count <= 3 && extras.dropFirst().allSatisfy({ $0 == 0 })
+                && [0, 2].contains(extras[0]))
+            || extras == [999]
+        {
             kind = .rgb
         } else {
             throw unsupported()
@@ -204,7 +218,8 @@ func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
     // Colour map: 3 × 2^bits 16-bit entries; Pillow keeps v // 256.
     var palette = [UInt8](repeating: 0, count: 256 * 3)
     if kind == .palette {
-        var red: UnsafeMutablePointer<UInt16>?, green: UnsafeMutablePointer<UInt16>?, blue: UnsafeMutablePointer<UInt16>?
+        var red: UnsafeMutablePointer<UInt16>?, green: UnsafeMutablePointer<UInt16>?,
+            blue: UnsafeMutablePointer<UInt16>?
         let found = withUnsafeMutablePointer(to: &red) { r in
             withUnsafeMutablePointer(to: &green) { g in
                 withUnsafeMutablePointer(to: &blue) { b in
@@ -212,7 +227,9 @@ func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
                 }
             }
         }
-        guard found == 1, let red, let green, let blue else { throw fail(.corrupt("palette TIFF without a colour map")) }
+        guard found == 1, let red, let green, let blue else {
+            throw fail(.corrupt("palette TIFF without a colour map"))
+        }
         for i in 0..<(1 << bits) {
             palette[3 * i] = UInt8(red[i] >> 8); palette[3 * i + 1] = UInt8(green[i] >> 8)
             palette[3 * i + 2] = UInt8(blue[i] >> 8)
@@ -227,7 +244,8 @@ func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
     try data.withUnsafeMutableBytes { buffer in
         guard let out = buffer.baseAddress else { return }
         if TIFFIsTiled(tif) != 0 {
-            let tileWidth = Int(field(TIFFTAG_TILEWIDTH, UInt32(0))), tileHeight = Int(field(TIFFTAG_TILELENGTH, UInt32(0)))
+            let tileWidth = Int(field(TIFFTAG_TILEWIDTH, UInt32(0))),
+                tileHeight = Int(field(TIFFTAG_TILELENGTH, UInt32(0)))
             let tileSize = Int(TIFFTileSize(tif))
             let tileRowBytes = (tileWidth * perPlane * bits + 7) / 8
             // Tile sizes are 32-bit and need not relate to the image's: a tile buffer is allocated only for tiles
@@ -237,7 +255,8 @@ func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
                 throw fail(.corrupt("TIFF tiles of \(tileWidth)×\(tileHeight) pixels, beyond the pixel limit"))
             }
             guard tileWidth > 0, tileHeight > 0, tileSize >= tileRowBytes * tileHeight,
-                  tileWidth * perPlane * bits % 8 == 0 || tileWidth >= width else {
+                tileWidth * perPlane * bits % 8 == 0 || tileWidth >= width
+            else {
                 throw fail(.corrupt("TIFF tiles of \(tileWidth)×\(tileHeight)"))
             }
             let tile = UnsafeMutableRawPointer.allocate(byteCount: tileSize, alignment: 16)
@@ -309,7 +328,8 @@ func decodeTIFF(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBIm
                 let g = UInt8(min(Int(v), 255))
                 rgb[o] = g; rgb[o + 1] = g; rgb[o + 2] = g
             case .rgb:
-                rgb[o] = UInt8(sample(x, y, 0)); rgb[o + 1] = UInt8(sample(x, y, 1)); rgb[o + 2] = UInt8(sample(x, y, 2))
+                rgb[o] = UInt8(sample(x, y, 0)); rgb[o + 1] = UInt8(sample(x, y, 1));
+                rgb[o + 2] = UInt8(sample(x, y, 2))
             case .rgbPremultiplied:
                 // Pillow's unpackRGBa: v·255/a, clipped; a = 0 gives black, a = 255 the samples as they are.
                 let a = sample(x, y, 3)

@@ -17,16 +17,19 @@ public final class InferencePipeline {
     /// Assembles a pipeline around a loaded model. `imageSizeAux` is checked against the towers now (the error
     /// names `field`), or, with `forImages: false` (a text-only chat), when the first image is prepared; the CLIP
     /// input size comes from the model.
-    public init(model: MGLLaVAModel, tokenizer: Tokenizer, template: PromptTemplate, imageSizeAux: Int = 768,
-                padToSquare: Bool = true, limitNum: Int = 100, field: String = "image_size_aux",
-                forImages: Bool = true) throws {
+    public init(
+        model: MGLLaVAModel, tokenizer: Tokenizer, template: PromptTemplate, imageSizeAux: Int = 768,
+        padToSquare: Bool = true, limitNum: Int = 100, field: String = "image_size_aux",
+        forImages: Bool = true
+    ) throws {
         if forImages { try model.checkImageSizeAux(imageSizeAux, field: field) }
         sizeField = field
         self.model = model
         self.tokenizer = tokenizer
         self.template = template
-        processor = ImageProcessor(auxSize: imageSizeAux, clipSize: model.visualEncoder.architecture.imageSize,
-                                   padToSquare: padToSquare)
+        processor = ImageProcessor(
+            auxSize: imageSizeAux, clipSize: model.visualEncoder.architecture.imageSize,
+            padToSquare: padToSquare)
         boxConfig = BoxPipelineConfig(auxSize: imageSizeAux, limitNum: limitNum, padToSquare: padToSquare)
     }
 
@@ -34,16 +37,20 @@ public final class InferencePipeline {
     /// ConvNeXt folder and optionally MG-LLaVA's `.pth` (or a safetensors checkpoint). Weights stay in place
     /// (memory-mapped, 16-bit where stored so) and nothing is trainable. The tokenizer is read from `tokenizer`,
     /// or from the LLM folder.
-    public static func load(llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil, tokenizer: URL? = nil,
-                            template: PromptTemplate = .vicuna, imageSizeAux: Int = 768, padToSquare: Bool = true,
-                            limitNum: Int = 100, field: String = "image_size_aux",
-                            forImages: Bool = true) throws -> InferencePipeline {
-        let model = try MGLLaVAModel.load(llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux,
-                                          pth: pth, frozen: true)
+    public static func load(
+        llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil, tokenizer: URL? = nil,
+        template: PromptTemplate = .vicuna, imageSizeAux: Int = 768, padToSquare: Bool = true,
+        limitNum: Int = 100, field: String = "image_size_aux",
+        forImages: Bool = true
+    ) throws -> InferencePipeline {
+        let model = try MGLLaVAModel.load(
+            llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux,
+            pth: pth, frozen: true)
         model.eval()
-        return try InferencePipeline(model: model, tokenizer: try Tokenizer.load(directory: tokenizer ?? llm),
-                                     template: template, imageSizeAux: imageSizeAux, padToSquare: padToSquare,
-                                     limitNum: limitNum, field: field, forImages: forImages)
+        return try InferencePipeline(
+            model: model, tokenizer: try Tokenizer.load(directory: tokenizer ?? llm),
+            template: template, imageSizeAux: imageSizeAux, padToSquare: padToSquare,
+            limitNum: limitNum, field: field, forImages: forImages)
     }
 
     /// Pixels at both resolutions and the image's boxes through upstream's box pipeline (nil or no detections:
@@ -55,8 +62,9 @@ public final class InferencePipeline {
 
     /// A conversation about `image` (nil: text only).
     public func chat(about image: RGBImage?, boxes: BoxRecord? = nil, system: String = "") throws -> ChatSession {
-        ChatSession(model: model, tokenizer: tokenizer, template: template,
-                    visual: try image.map { try visualInputs($0, boxes: boxes) }, system: system)
+        ChatSession(
+            model: model, tokenizer: tokenizer, template: template,
+            visual: try image.map { try visualInputs($0, boxes: boxes) }, system: system)
     }
 
     /// One greedy answer to `prompt` about `image`, decoded without special tokens and stripped, as upstream's

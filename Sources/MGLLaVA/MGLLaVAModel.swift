@@ -18,8 +18,10 @@ public struct MultimodalSample {
     /// Boxes x1, y1, x2, y2 in the aux frame (K ≥ 1 for an image sample: the pipeline inserts a dummy box).
     public var boxes: [RoIBox]
 
-    public init(inputIds: [Int], labels: [Int]? = nil, pixelValues: Tensor? = nil, pixelValuesAux: Tensor? = nil,
-                boxes: [RoIBox] = []) {
+    public init(
+        inputIds: [Int], labels: [Int]? = nil, pixelValues: Tensor? = nil, pixelValuesAux: Tensor? = nil,
+        boxes: [RoIBox] = []
+    ) {
         self.inputIds = inputIds
         self.labels = labels
         self.pixelValues = pixelValues
@@ -30,15 +32,15 @@ public struct MultimodalSample {
 
 /// The LLM input built from a batch: embeddings with the visual tokens spliced in, right-padded with zeros.
 public struct MultimodalInputs {
-    public var inputsEmbeds: Tensor        // [B, L, H]
-    public var attentionMask: [[Int]]      // [B][L], 1 = real
-    public var labels: [[Int]]             // [B][L], −100 on visual tokens, prompt and padding
-    public var positionIds: [[Int]]        // [B][L], 0..<L per row
+    public var inputsEmbeds: Tensor  // [B, L, H]
+    public var attentionMask: [[Int]]  // [B][L], 1 = real
+    public var labels: [[Int]]  // [B][L], −100 on visual tokens, prompt and padding
+    public var positionIds: [[Int]]  // [B][L], 0..<L per row
     /// Intermediate outputs, for parity checks and `mgllava features`.
-    public var fused: Tensor?              // [B_img, N, low]
-    public var imageTokens: Tensor?        // [B_img, N, H]
-    public var boxFeatures: [Tensor]       // per image sample: [K, Σ C] (RoIAlign means)
-    public var boxTokens: [Tensor]         // per image sample: [K, H]
+    public var fused: Tensor?  // [B_img, N, low]
+    public var imageTokens: Tensor?  // [B_img, N, H]
+    public var boxFeatures: [Tensor]  // per image sample: [K, Σ C] (RoIAlign means)
+    public var boxTokens: [Tensor]  // per image sample: [K, H]
 }
 
 /// MG-LLaVA (SPEC §1): CLIP ViT (low resolution) and ConvNeXt (high resolution) towers, Conv-Gate fusion, the
@@ -62,8 +64,10 @@ public final class MGLLaVAModel: Module {
     /// the right shapes: a checkpoint overwrites them next, or `initialize(generator:)` applies upstream's
     /// initialisation (no random numbers are drawn until then; untouched memory stays unmapped). The towers are
     /// frozen.
-    public init(visualEncoder: CLIPVisionModel, visualEncoderAux: ConvNeXtTrunk, llm: CausalLM,
-                visualSelectLayer: Int = -2, boxExtractor: BoxFeatureExtractor = BoxFeatureExtractor()) {
+    public init(
+        visualEncoder: CLIPVisionModel, visualEncoderAux: ConvNeXtTrunk, llm: CausalLM,
+        visualSelectLayer: Int = -2, boxExtractor: BoxFeatureExtractor = BoxFeatureExtractor()
+    ) {
         self.visualEncoder = visualEncoder
         self.visualEncoderAux = visualEncoderAux
         self.llm = llm
@@ -91,9 +95,11 @@ public final class MGLLaVAModel: Module {
     }
 
     public override var children: [(String, Module)] {
-        [("visual_encoder", visualEncoder), ("visual_encoder_aux", visualEncoderAux), ("fuse_module", fuseModule),
-         ("projector", ModuleGroup(["model": projector])), ("bbox_projector", ModuleGroup(["model": bboxProjector])),
-         ("llm", llm)]
+        [
+            ("visual_encoder", visualEncoder), ("visual_encoder_aux", visualEncoderAux), ("fuse_module", fuseModule),
+            ("projector", ModuleGroup(["model": projector])), ("bbox_projector", ModuleGroup(["model": bboxProjector])),
+            ("llm", llm)
+        ]
     }
 
     /// Prefixes of the modules an MG-LLaVA `.pth` may hold (the towers are never saved by upstream).
@@ -111,11 +117,12 @@ public final class MGLLaVAModel: Module {
         if auxSize > 0 && trunk.finalMapSize(inputSize: auxSize) == grid { return }
         // Sides whose last-stage map is `grid`: [grid·s, (grid + 1)·s) with s the total stride.
         let stride = trunk.dims.count > 1 ? 4 << (trunk.dims.count - 1) : 4
-        throw MGLLaVAGeometryError(description: "\(field) \(auxSize) does not fit the towers: the ConvNeXt's last "
-            + "stage would be \(trunk.finalMapSize(inputSize: auxSize))×\(trunk.finalMapSize(inputSize: auxSize)) and "
-            + "the fusion needs the CLIP grid \(grid)×\(grid) (\(visualEncoder.architecture.imageSize)-pixel images, "
-            + "patch \(visualEncoder.architecture.patchSize)); sizes that fit: \(grid * stride)…\((grid + 1) * stride - 1) "
-            + "(\(grid * stride) is the usual one)")
+        throw MGLLaVAGeometryError(
+            description: "\(field) \(auxSize) does not fit the towers: the ConvNeXt's last "
+                + "stage would be \(trunk.finalMapSize(inputSize: auxSize))×\(trunk.finalMapSize(inputSize: auxSize)) and "
+                + "the fusion needs the CLIP grid \(grid)×\(grid) (\(visualEncoder.architecture.imageSize)-pixel images, "
+                + "patch \(visualEncoder.architecture.patchSize)); sizes that fit: \(grid * stride)…\((grid + 1) * stride - 1) "
+                + "(\(grid * stride) is the usual one)")
     }
 
     // MARK: - Inputs
@@ -130,14 +137,20 @@ public final class MGLLaVAModel: Module {
         if !imageIndices.isEmpty {
             // The data pipeline guarantees images for every sample with an image slot; a caller that breaks
             // that contract is a programming error, not bad user data.
-            let pixels = Tensor.stack(imageIndices.map { i -> Tensor in
-                guard let p = samples[i].pixelValues else { preconditionFailure("sample \(i) has an image slot but no pixels") }
-                return p
-            }, axis: 0)
-            let pixelsAux = Tensor.stack(imageIndices.map { i -> Tensor in
-                guard let p = samples[i].pixelValuesAux else { preconditionFailure("sample \(i) has an image slot but no aux pixels") }
-                return p
-            }, axis: 0)
+            let pixels = Tensor.stack(
+                imageIndices.map { i -> Tensor in
+                    guard let p = samples[i].pixelValues else {
+                        preconditionFailure("sample \(i) has an image slot but no pixels")
+                    }
+                    return p
+                }, axis: 0)
+            let pixelsAux = Tensor.stack(
+                imageIndices.map { i -> Tensor in
+                    guard let p = samples[i].pixelValuesAux else {
+                        preconditionFailure("sample \(i) has an image slot but no aux pixels")
+                    }
+                    return p
+                }, axis: 0)
             let encoded = VisualEncoding.encode(
                 pixels: pixels, pixelsAux: pixelsAux, boxes: imageIndices.map { samples[$0].boxes },
                 visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux, selectLayer: visualSelectLayer,
@@ -165,8 +178,9 @@ public final class MGLLaVAModel: Module {
             pieces.append(visual)
             if !after.isEmpty { pieces.append(llm.embed([after]).squeezed(0)) }
             rows.append(Tensor.concat(pieces, axis: 0))
-            labels.append(Array(sampleLabels[..<slot]) + [Int](repeating: Self.ignoreIndex, count: visual.shape[0])
-                          + Array(sampleLabels[(slot + 1)...]))
+            labels.append(
+                Array(sampleLabels[..<slot]) + [Int](repeating: Self.ignoreIndex, count: visual.shape[0])
+                    + Array(sampleLabels[(slot + 1)...]))
             imageRow += 1
         }
         // Right-pad with zero vectors.
@@ -179,9 +193,10 @@ public final class MGLLaVAModel: Module {
             return n == length ? r : r.padded([(0, length - n), (0, 0)])
         }
         let embeds = padded.isEmpty ? Tensor.zeros([0, 0, h]) : Tensor.stack(padded, axis: 0)
-        return MultimodalInputs(inputsEmbeds: embeds, attentionMask: mask, labels: labels,
-                                positionIds: Array(repeating: Array(0..<length), count: samples.count),
-                                fused: fused, imageTokens: imageTokens, boxFeatures: boxFeatures, boxTokens: boxTokens)
+        return MultimodalInputs(
+            inputsEmbeds: embeds, attentionMask: mask, labels: labels,
+            positionIds: Array(repeating: Array(0..<length), count: samples.count),
+            fused: fused, imageTokens: imageTokens, boxFeatures: boxFeatures, boxTokens: boxTokens)
     }
 
     // MARK: - Forward
@@ -197,8 +212,9 @@ public final class MGLLaVAModel: Module {
     /// Training / evaluation forward: spliced inputs → LLM → logits and loss.
     public func callAsFunction(_ samples: [MultimodalSample]) -> Output {
         let inputs = prepareInputs(samples)
-        let out = llm(inputsEmbeds: inputs.inputsEmbeds, attentionMask: inputs.attentionMask,
-                      positionIds: inputs.positionIds)
+        let out = llm(
+            inputsEmbeds: inputs.inputsEmbeds, attentionMask: inputs.attentionMask,
+            positionIds: inputs.positionIds)
         let logits = out.logits ?? Tensor.zeros([0])
         return Output(inputs: inputs, logits: logits, loss: CausalLM.causalLoss(logits: logits, labels: inputs.labels))
     }

@@ -22,10 +22,12 @@ public struct VisualEncoding {
 
     /// Encodes `pixels` [B, 3, S, S] and `pixelsAux` [B, 3, A, A] with `boxes[i]` in the aux frame of image i.
     /// Optional modules that are nil are skipped (a checkpoint without them, for `mgllava features`).
-    public static func encode(pixels: Tensor, pixelsAux: Tensor, boxes: [[RoIBox]], visualEncoder: CLIPVisionModel,
-                              visualEncoderAux: ConvNeXtTrunk, selectLayer: Int, fusion: ConvGateFusion?,
-                              projector: Sequential?, bboxProjector: Sequential?,
-                              boxExtractor: BoxFeatureExtractor) -> VisualEncoding {
+    public static func encode(
+        pixels: Tensor, pixelsAux: Tensor, boxes: [[RoIBox]], visualEncoder: CLIPVisionModel,
+        visualEncoderAux: ConvNeXtTrunk, selectLayer: Int, fusion: ConvGateFusion?,
+        projector: Sequential?, bboxProjector: Sequential?,
+        boxExtractor: BoxFeatureExtractor
+    ) -> VisualEncoding {
         let (low, stages) = withNoGrad {
             (visualEncoder.features(pixels, selectLayer: selectLayer), visualEncoderAux(pixelsAux))
         }
@@ -39,7 +41,8 @@ public struct VisualEncoding {
             boxFeatures.append(features)
             if let bboxProjector { boxTokens.append(bboxProjector(features)) }
         }
-        return VisualEncoding(clipFeatures: low, stages: stages, fused: fused, imageTokens: imageTokens,
-                              boxFeatures: boxFeatures, boxTokens: boxTokens)
+        return VisualEncoding(
+            clipFeatures: low, stages: stages, fused: fused, imageTokens: imageTokens,
+            boxFeatures: boxFeatures, boxTokens: boxTokens)
     }
 }

@@ -6,7 +6,9 @@ import MGBench
 struct BenchAllCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "all",
-        abstract: "Every benchmark row (vision, decoder layer, tiny and Phi-3 steps, 7B decode, 7B pretrain memory) in one table.")
+        abstract:
+            "Every benchmark row (vision, decoder layer, tiny and Phi-3 steps, 7B decode, 7B pretrain memory) in one table."
+    )
 
     @Option(help: "Skip a part (repeatable): \(BenchSuite.parts.map(\.0).joined(separator: ", ")).")
     var skip: [String] = []
@@ -17,7 +19,8 @@ struct BenchAllCommand: ParsableCommand {
     func validate() throws {
         let known = Set(BenchSuite.parts.map(\.0))
         for s in skip where !known.contains(s) {
-            throw ValidationError("--skip \(s): not a part (parts: \(BenchSuite.parts.map(\.0).joined(separator: ", ")))")
+            throw ValidationError(
+                "--skip \(s): not a part (parts: \(BenchSuite.parts.map(\.0).joined(separator: ", ")))")
         }
     }
 
@@ -29,7 +32,10 @@ struct BenchAllCommand: ParsableCommand {
         }
         print("")
         print(BenchRows.table(outcome.rows))
-        print(String(format: "suite: %.0f s; ratio = bound time ÷ our time, both measured in the same child process", outcome.seconds))
+        print(
+            String(
+                format: "suite: %.0f s; ratio = bound time ÷ our time, both measured in the same child process",
+                outcome.seconds))
         if let output {
             try JSONEncoder().encode(outcome.rows).write(to: URL(fileURLWithPath: output), options: .atomic)
         }

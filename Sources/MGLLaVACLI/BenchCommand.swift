@@ -6,6 +6,9 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, each reported as a ratio to a bound measured in the same run (build with -c release).",
-        subcommands: [BenchAllCommand.self, GemmBenchCommand.self, VisionBenchCommand.self, DecodeBenchCommand.self, TrainStepBenchCommand.self, StackStepBenchCommand.self,
-                      CheckpointOpenBenchCommand.self])
+        subcommands: [
+            BenchAllCommand.self, GemmBenchCommand.self, VisionBenchCommand.self, DecodeBenchCommand.self,
+            TrainStepBenchCommand.self, StackStepBenchCommand.self,
+            CheckpointOpenBenchCommand.self
+        ])
 }

@@ -13,16 +13,19 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "HF LLM folder (llm_name_or_path).") var llm: String
     @Option(help: "HF CLIP folder (visual_encoder_name_or_path).") var visualEncoder: String
     @Option(help: "open_clip ConvNeXt folder (visual_encoder_aux_path).") var visualEncoderAux: String
-    @Option(help: "MG-LLaVA checkpoint (.pth or safetensors) with the trained modules (and the LLM after SFT).") var pth: String?
+    @Option(help: "MG-LLaVA checkpoint (.pth or safetensors) with the trained modules (and the LLM after SFT).")
+    var pth: String?
     @Option(help: "Tokenizer folder, when it is not the LLM folder.") var tokenizer: String?
     @Option(help: "The image (JPEG or PNG).") var image: String?
     @Option(help: "One-shot message; without it, messages are read from standard input.") var prompt: String?
     @Option(help: "Box JSON (upstream format) holding this image's detections.") var boxes: String?
     @Option(help: "The image's id in --boxes.") var boxId: String?
     // unconditionalSingleValue: "-50,-50,-10,-10" is a value (negative coordinates are legal), not a flag.
-    @Option(name: .customLong("box"), parsing: .unconditionalSingleValue,
-            help: "A box x1,y1,x2,y2 in original image pixels (repeatable).") var box: [String] = []
-    @Option(help: "Prompt template: \(PromptTemplate.all.map(\.name).joined(separator: ", ")).") var template: String = "vicuna"
+    @Option(
+        name: .customLong("box"), parsing: .unconditionalSingleValue,
+        help: "A box x1,y1,x2,y2 in original image pixels (repeatable).") var box: [String] = []
+    @Option(help: "Prompt template: \(PromptTemplate.all.map(\.name).joined(separator: ", ")).") var template: String =
+        "vicuna"
     @Option(help: "System prompt (upstream uses none by default).") var system: String = ""
     @Option(help: "Most tokens to generate per answer.") var maxNewTokens: Int = 512
     @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0
@@ -35,7 +38,8 @@ struct ChatCommand: ParsableCommand {
 
     func validate() throws {
         guard PromptTemplate.named(template) != nil else {
-            throw ValidationError("unknown template \"\(template)\" (known: \(PromptTemplate.all.map(\.name).joined(separator: ", ")))")
+            throw ValidationError(
+                "unknown template \"\(template)\" (known: \(PromptTemplate.all.map(\.name).joined(separator: ", ")))")
         }
         if (boxes == nil) != (boxId == nil) { throw ValidationError("--boxes and --box-id go together") }
         if boxes != nil && !box.isEmpty { throw ValidationError("give boxes either from --boxes or with --box") }
@@ -51,7 +55,8 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         if estimateMemory {
-            try MemoryEstimate.print(llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux, pth: pth)
+            try MemoryEstimate.print(
+                llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux, pth: pth)
             return
         }
         let pipeline = try InferencePipeline.load(
@@ -64,12 +69,15 @@ struct ChatCommand: ParsableCommand {
         if let image {
             let picture = try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: image))
             decoded = picture
-            if let boxes { record = try BoxIndex.load(contentsOf: URL(fileURLWithPath: boxes)).record(for: boxId ?? "") }
+            if let boxes {
+                record = try BoxIndex.load(contentsOf: URL(fileURLWithPath: boxes)).record(for: boxId ?? "")
+            }
             if !box.isEmpty {
                 let manual = try manualBoxes(box)
                 if let outside = manual.boxesOutside(width: picture.width, height: picture.height).first {
-                    throw ValidationError("--box \"\(box[outside])\" lies entirely outside the "
-                                          + "\(picture.width)×\(picture.height) image")
+                    throw ValidationError(
+                        "--box \"\(box[outside])\" lies entirely outside the "
+                            + "\(picture.width)×\(picture.height) image")
                 }
                 record = manual
             }
@@ -78,13 +86,16 @@ struct ChatCommand: ParsableCommand {
         if let picture = decoded, let visual = session.visual {
             let outside = record?.boxesOutside(width: picture.width, height: picture.height) ?? []
             if visual.usedDummyBox {
-                let why = !outside.isEmpty && outside.count == record?.boxes.count
+                let why =
+                    !outside.isEmpty && outside.count == record?.boxes.count
                     ? "all \(outside.count) boxes lie outside the \(picture.width)×\(picture.height) image"
                     : "no boxes for this image"
                 FileHandle.standardError.write(Data("note: \(why); using upstream's dummy box [0, 0, 0, 0]\n".utf8))
             } else if !outside.isEmpty {
-                FileHandle.standardError.write(Data(("note: \(outside.count) of the \(record?.boxes.count ?? 0) boxes lie "
-                    + "entirely outside the \(picture.width)×\(picture.height) image\n").utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        ("note: \(outside.count) of the \(record?.boxes.count ?? 0) boxes lie "
+                            + "entirely outside the \(picture.width)×\(picture.height) image\n").utf8))
             }
         }
         let sampling = SamplingConfig(temperature: temperature, topK: topK, topP: topP, seed: seed)
@@ -129,8 +140,9 @@ struct ChatCommand: ParsableCommand {
             boxes.append(parts.compactMap { $0 })
         }
         // Distinct labels so that NMS never merges boxes the user gave by hand.
-        let record = BoxRecord(id: .string("manual"), boxes: boxes, labels: boxes.indices.map { "box\($0)" },
-                               scores: boxes.indices.map { 1 - Double($0) * 1e-6 })
+        let record = BoxRecord(
+            id: .string("manual"), boxes: boxes, labels: boxes.indices.map { "box\($0)" },
+            scores: boxes.indices.map { 1 - Double($0) * 1e-6 })
         try record.validate()
         return record
     }
@@ -140,23 +152,31 @@ struct ChatCommand: ParsableCommand {
 enum MemoryEstimate {
     static func print(llm: String, visualEncoder: String, visualEncoderAux: String, pth: String?) throws {
         var parts: [(String, Int, Int)] = []  // name, stored bytes, parameters
-        for (name, path) in [("LLM", llm), ("CLIP", visualEncoder), ("ConvNeXt", visualEncoderAux)] + (pth.map { [("checkpoint", $0)] } ?? []) {
+        for (name, path) in [("LLM", llm), ("CLIP", visualEncoder), ("ConvNeXt", visualEncoderAux)]
+            + (pth.map { [("checkpoint", $0)] } ?? [])
+        {
             let infos = try Checkpoint.open(URL(fileURLWithPath: path)).infos()
             parts.append((name, infos.reduce(0) { $0 + $1.byteCount }, infos.reduce(0) { $0 + $1.elementCount }))
         }
         var total = 0
         // Inference uses every weight in place, in its stored dtype (memory-mapped): resident = stored bytes of
         // what the model reads. An SFT checkpoint replaces the LLM folder's weights, so those are not read.
-        let replacesLLM = pth.map { path in
-            (try? Checkpoint.open(URL(fileURLWithPath: path)).keys.contains { $0.hasPrefix("llm.") }) == true
-        } ?? false
+        let replacesLLM =
+            pth.map { path in
+                (try? Checkpoint.open(URL(fileURLWithPath: path)).keys.contains { $0.hasPrefix("llm.") }) == true
+            } ?? false
         for (name, stored, params) in parts {
             let read = name == "LLM" && replacesLLM ? 0 : stored
             total += read
-            Swift.print(String(format: "%-10@ %9.2f M parameters, %8.2f GB stored%@", name as NSString, Double(params) / 1e6,
-                               Double(stored) / 1e9, (read == 0 ? " (replaced by the checkpoint's llm.*)" : "") as NSString))
+            Swift.print(
+                String(
+                    format: "%-10@ %9.2f M parameters, %8.2f GB stored%@", name as NSString, Double(params) / 1e6,
+                    Double(stored) / 1e9, (read == 0 ? " (replaced by the checkpoint's llm.*)" : "") as NSString))
         }
-        Swift.print(String(format: "total weights resident (memory-mapped, stored dtype): %.2f GB, plus activations and the KV cache",
-                           Double(total) / 1e9))
+        Swift.print(
+            String(
+                format:
+                    "total weights resident (memory-mapped, stored dtype): %.2f GB, plus activations and the KV cache",
+                Double(total) / 1e9))
     }
 }

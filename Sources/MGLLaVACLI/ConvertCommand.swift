@@ -17,7 +17,10 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "Output: a .safetensors file, or a folder for an MG-LLaVA checkpoint.")
     var output: String
 
-    @Option(help: "The base LLM folder (llm_name_or_path): its config and tokenizer files are copied next to the converted LLM.")
+    @Option(
+        help:
+            "The base LLM folder (llm_name_or_path): its config and tokenizer files are copied next to the converted LLM."
+    )
     var llm: String?
 
     @Option(help: "Largest shard of the converted LLM, in GB (as transformers' max_shard_size).")
@@ -37,7 +40,8 @@ struct ConvertCommand: ParsableCommand {
         if !isMGLLaVA || out.pathExtension == "safetensors" {
             var tensors: [String: Tensor] = [:]
             for key in keys { tensors[key] = try weights.tensor(key) }
-            try SafeTensorsWriter.write(tensors, metadata: ["format": "pt", "converted_from": weights.description], to: out)
+            try SafeTensorsWriter.write(
+                tensors, metadata: ["format": "pt", "converted_from": weights.description], to: out)
             print("wrote \(keys.count) tensors to \(out.path)")
             return
         }
@@ -47,7 +51,8 @@ struct ConvertCommand: ParsableCommand {
         for key in keys where !Module.key(key, hasPrefix: "llm") { modules[key] = try weights.tensor(key) }
         if !modules.isEmpty {
             let url = out.appendingPathComponent(Self.moduleFileName)
-            try SafeTensorsWriter.write(modules, metadata: ["format": "pt", "converted_from": weights.description], to: url)
+            try SafeTensorsWriter.write(
+                modules, metadata: ["format": "pt", "converted_from": weights.description], to: url)
             print("wrote \(modules.count) MG-LLaVA module tensors to \(url.path)")
         }
         // The LLM, as an HF folder.
@@ -59,8 +64,10 @@ struct ConvertCommand: ParsableCommand {
         try writeShardedLLM(weights, keys: llmKeys, to: out)
         if let llm {
             let base = URL(fileURLWithPath: llm)
-            for name in ["config.json", "generation_config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
-                         "special_tokens_map.json", "added_tokens.json"] {
+            for name in [
+                "config.json", "generation_config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
+                "special_tokens_map.json", "added_tokens.json"
+            ] {
                 let src = base.appendingPathComponent(name), dst = out.appendingPathComponent(name)
                 guard FileManager.default.fileExists(atPath: src.path) else { continue }
                 try? FileManager.default.removeItem(at: dst)
@@ -77,10 +84,14 @@ struct ConvertCommand: ParsableCommand {
         let entries = try keys.sorted().map { key in
             (key: String(key.dropFirst("llm.".count)), byteCount: try weights.info(for: key).byteCount)
         }
-        let shards = try SafeTensorsWriter.writeSharded(entries, maxShardBytes: Int(maxShardGb * 1e9),
-                                                        metadata: ["format": "pt"], to: out) { hfKey in
+        let shards = try SafeTensorsWriter.writeSharded(
+            entries, maxShardBytes: Int(maxShardGb * 1e9),
+            metadata: ["format": "pt"], to: out
+        ) { hfKey in
             try weights.tensor("llm." + hfKey)
         }
-        print("wrote the LLM (\(keys.count) tensors, \(shards.count) shard\(shards.count == 1 ? "" : "s")) to \(out.path)")
+        print(
+            "wrote the LLM (\(keys.count) tensors, \(shards.count) shard\(shards.count == 1 ? "" : "s")) to \(out.path)"
+        )
     }
 }

@@ -40,11 +40,13 @@ struct DataCommand: ParsableCommand {
             let tokenizer = try Tokenizer.load(directory: path(cfg.llmNameOrPath))
             let records = try LLaVARecord.load(contentsOf: path(cfg.dataPath))
             let out = path(saveFolder)
-            let meta = try ProcessedTextCache.write(records: records, dataPath: cfg.dataPath, tokenizer: tokenizer,
-                                                    template: template, maxLength: cfg.maxLength,
-                                                    onBadSample: BadSamplePolicy(rawValue: onBadSample) ?? .fail, to: out)
-            print("\(meta.records) records tokenised (\(meta.skipped) skipped) with template \(meta.template), "
-                  + "max_length \(meta.maxLength) → \(out.path)")
+            let meta = try ProcessedTextCache.write(
+                records: records, dataPath: cfg.dataPath, tokenizer: tokenizer,
+                template: template, maxLength: cfg.maxLength,
+                onBadSample: BadSamplePolicy(rawValue: onBadSample) ?? .fail, to: out)
+            print(
+                "\(meta.records) records tokenised (\(meta.skipped) skipped) with template \(meta.template), "
+                    + "max_length \(meta.maxLength) → \(out.path)")
             print("use it with: --set offline_processed_text_folder=\(saveFolder)")
         }
     }

@@ -12,13 +12,18 @@ struct DecodeBenchCommand: ParsableCommand {
         commandName: "decode",
         abstract: "Prefill and decode tokens/s of an LLM in bf16 vs the memory-bandwidth bound (release build).")
 
-    @Argument(help: "LLM folder (HF layout); without it, a Vicuna-7B-shaped model with random bf16 weights is built in memory.")
+    @Argument(
+        help:
+            "LLM folder (HF layout); without it, a Vicuna-7B-shaped model with random bf16 weights is built in memory.")
     var directory: String?
 
     @Option(help: "Write a random bf16 model with this config.json's shapes into DIRECTORY first, then exit.")
     var generate: String?
 
-    @Option(help: "Write random CLIP (this HF config) and ConvNeXt-L towers and the MG-LLaVA modules next to the LLM folder, for a full-size `mgllava chat` run.")
+    @Option(
+        help:
+            "Write random CLIP (this HF config) and ConvNeXt-L towers and the MG-LLaVA modules next to the LLM folder, for a full-size `mgllava chat` run."
+    )
     var clipConfig: String?
 
     @Option(help: "Prompt tokens for the prefill measurement.")
@@ -31,7 +36,9 @@ struct DecodeBenchCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard promptTokens >= 1, newTokens >= 1 else { throw ValidationError("--prompt-tokens and --new-tokens must be ≥ 1") }
+        guard promptTokens >= 1, newTokens >= 1 else {
+            throw ValidationError("--prompt-tokens and --new-tokens must be ≥ 1")
+        }
         if directory == nil && (generate != nil || clipConfig != nil) {
             throw ValidationError("--generate and --clip-config need the LLM folder to write")
         }

@@ -29,11 +29,14 @@ struct DemoCommand: ParsableCommand {
         let result = try SpiralDemo.run(workDir: URL(fileURLWithPath: workDir), iterations: iterations, seed: seed) {
             print($0)
         }
-        print(String(format: "loss %.4f → %.4f; held-out accuracy %.1f %% (chance 33.3 %%); reloaded %.1f %%",
-                     result.firstLoss, result.lastLoss, result.accuracy * 100, result.reloadedAccuracy * 100))
+        print(
+            String(
+                format: "loss %.4f → %.4f; held-out accuracy %.1f %% (chance 33.3 %%); reloaded %.1f %%",
+                result.firstLoss, result.lastLoss, result.accuracy * 100, result.reloadedAccuracy * 100))
         print("checkpoint: \(result.checkpoint.path)\nmetrics:    \(result.metrics.path)")
         guard result.accuracy >= 0.9, result.reloadedAccuracy == result.accuracy else {
-            throw ValidationError("demo did not learn (accuracy \(result.accuracy), reloaded \(result.reloadedAccuracy))")
+            throw ValidationError(
+                "demo did not learn (accuracy \(result.accuracy), reloaded \(result.reloadedAccuracy))")
         }
     }
 }

@@ -10,12 +10,17 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Evaluate a trained MG-LLaVA on a benchmark, or re-score saved predictions.",
-        subcommands: [MMBench.self, EvalPOPECommand.self, EvalTextVQACommand.self, EvalGQACommand.self, EvalVQAv2Command.self, EvalMMECommand.self, Score.self])
+        subcommands: [
+            MMBench.self, EvalPOPECommand.self, EvalTextVQACommand.self, EvalGQACommand.self, EvalVQAv2Command.self,
+            EvalMMECommand.self, Score.self
+        ])
 
     struct MMBench: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "mmbench",
-            abstract: "Multiple-choice TSV (MMBench, SEED, SQA, AI2D, MMStar, MMMU) with circular evaluation, as upstream scores it.")
+            abstract:
+                "Multiple-choice TSV (MMBench, SEED, SQA, AI2D, MMStar, MMMU) with circular evaluation, as upstream scores it."
+        )
 
         @OptionGroup var model: EvalModelOptions
 
@@ -30,7 +35,10 @@ struct EvalCommand: ParsableCommand {
             let cfg = try model.resolvedConfig()
             func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
             guard let tsvPath = data ?? cfg.valDataset.flatMap({ $0.hasSuffix(".tsv") ? $0 : nil }) else {
-                throw UnknownConfig(message: "config \(cfg.name) names no TSV (val_dataset \(cfg.valDataset ?? "null")): pass --data FILE.tsv")
+                throw UnknownConfig(
+                    message:
+                        "config \(cfg.name) names no TSV (val_dataset \(cfg.valDataset ?? "null")): pass --data FILE.tsv"
+                )
             }
             let started = Date()
             let dataset = try MultipleChoiceDataset.load(path(tsvPath))
@@ -39,11 +47,13 @@ struct EvalCommand: ParsableCommand {
             if boxURL == nil { print("no box JSON: every image gets the dummy box, as upstream without detections") }
             let context = try model.prepare(cfg, root: root)
             let progress = RowProgress()
-            let result = try MultipleChoiceEvaluation.run(context, dataset: dataset, boxes: boxes, onLog: announce,
-                                                          onRow: progress.update)
+            let result = try MultipleChoiceEvaluation.run(
+                context, dataset: dataset, boxes: boxes, onLog: announce,
+                onRow: progress.update)
             guard let scores = result.scores else {
-                print("the first \(model.limit ?? 0) rows hold no complete circular group: nothing to score yet "
-                      + "(predictions kept in \(result.log.url.path); run again without --limit to finish)")
+                print(
+                    "the first \(model.limit ?? 0) rows hold no complete circular group: nothing to score yet "
+                        + "(predictions kept in \(result.log.url.path); run again without --limit to finish)")
                 return
             }
             if !result.skipped.isEmpty {
@@ -89,8 +99,9 @@ struct EvalCommand: ParsableCommand {
     /// Prints the table (or the test split's submission note), the warnings and where everything went.
     static func report(_ dataset: MultipleChoiceDataset, scores: MultipleChoiceScores, files: [URL]) {
         if dataset.split == "test" {
-            print("\(dataset.name) is a test split (no answers): \(files[0].path) is the file to submit to the "
-                  + "official evaluation server; no local score (upstream reports Average 0)")
+            print(
+                "\(dataset.name) is a test split (no answers): \(files[0].path) is the file to submit to the "
+                    + "official evaluation server; no local score (upstream reports Average 0)")
         } else {
             print(scores.table(title: "\(dataset.name) (\(dataset.split), \(dataset.rows.count) rows)"))
         }
@@ -118,8 +129,11 @@ struct EvalModelOptions: ParsableArguments {
     @Option(help: "Side of the high-resolution input (overrides image_size_aux).")
     var imageSizeAux: Int?
 
-    @Option(name: [.customLong("checkpoint"), .customLong("pth")],
-            help: "Trained weights: an MG-LLaVA .pth, a safetensors file, an iter_N folder or a work dir (default: work_dirs/<config>).")
+    @Option(
+        name: [.customLong("checkpoint"), .customLong("pth")],
+        help:
+            "Trained weights: an MG-LLaVA .pth, a safetensors file, an iter_N folder or a work dir (default: work_dirs/<config>)."
+    )
     var checkpoint: String?
 
     @Option(help: "Where the results go (default: work_dirs/<config>).")
@@ -131,7 +145,10 @@ struct EvalModelOptions: ParsableArguments {
     @Option(help: "Boxes kept per category (upstream's eval datasets use 100).")
     var limitNum: Int = 100
 
-    @Option(help: "Evaluate only the first N rows (a quick look; the score then covers the complete circular groups among them).")
+    @Option(
+        help:
+            "Evaluate only the first N rows (a quick look; the score then covers the complete circular groups among them)."
+    )
     var limit: Int?
 
     func validate() throws {
@@ -156,12 +173,16 @@ struct EvalModelOptions: ParsableArguments {
     /// Loads the model (frozen, weights in place) into the evaluation context every benchmark runs in.
     func prepare(_ cfg: TrainConfig, root: URL) throws -> EvaluationContext {
         func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
-        let weights = try TrainingRun.pretrainedWeights(path(checkpoint ?? "work_dirs/\(cfg.name)"), field: "checkpoint")
-        print("loading \(cfg.llmNameOrPath), \(cfg.visualEncoderNameOrPath), \(cfg.visualEncoderAuxPath) + \(weights.path)")
+        let weights = try TrainingRun.pretrainedWeights(
+            path(checkpoint ?? "work_dirs/\(cfg.name)"), field: "checkpoint")
+        print(
+            "loading \(cfg.llmNameOrPath), \(cfg.visualEncoderNameOrPath), \(cfg.visualEncoderAuxPath) + \(weights.path)"
+        )
         let pipeline = try InferencePipeline.load(config: cfg, root: root, weights: weights, limitNum: limitNum)
-        return EvaluationContext(pipeline: pipeline, maxNewTokens: maxNewTokens ?? cfg.evaluateMaxTokens ?? 100,
-                                 weights: weights, llm: path(cfg.llmNameOrPath), imageSizeAux: cfg.imageSizeAux,
-                                 workDir: path(workDir ?? "work_dirs/\(cfg.name)"), limit: limit)
+        return EvaluationContext(
+            pipeline: pipeline, maxNewTokens: maxNewTokens ?? cfg.evaluateMaxTokens ?? 100,
+            weights: weights, llm: path(cfg.llmNameOrPath), imageSizeAux: cfg.imageSizeAux,
+            workDir: path(workDir ?? "work_dirs/\(cfg.name)"), limit: limit)
     }
 }
 
@@ -188,8 +209,9 @@ final class RowProgress {
         guard interactive || Date().timeIntervalSince(last) >= 5 || done == total else { return }
         last = Date()
         let rate = Double(done) / max(elapsed, 1e-9)
-        let line = String(format: "  %d/%d rows  %.1f rows/s  ETA %@", done, total, rate,
-                          ProgressBar.clock(Double(total - done) / max(rate, 1e-9)))
+        let line = String(
+            format: "  %d/%d rows  %.1f rows/s  ETA %@", done, total, rate,
+            ProgressBar.clock(Double(total - done) / max(rate, 1e-9)))
         if interactive {
             print("\r" + line, terminator: done == total ? "\n" : "")
             fflush(stdout)

@@ -35,9 +35,13 @@ struct EvalGQACommand: ParsableCommand {
         let (scores, outputs) = try GQAEvaluation.run(
             context, questions: path(data), official: path(questions), imageFolder: path(imageFolder), boxes: boxes,
             onLog: announce, onRow: progress.update)
-        if outputs.skipped > 0 { print("\(outputs.skipped) questions skipped (no usable image or boxes; scored as \"\")") }
-        print(String(format: "GQA accuracy: %.2f (binary %.2f, open %.2f; %d questions)", scores.accuracy, scores.binary,
-                     scores.open, scores.count))
+        if outputs.skipped > 0 {
+            print("\(outputs.skipped) questions skipped (no usable image or boxes; scored as \"\")")
+        }
+        print(
+            String(
+                format: "GQA accuracy: %.2f (binary %.2f, open %.2f; %d questions)", scores.accuracy, scores.binary,
+                scores.open, scores.count))
         printOutputs(outputs.files)
     }
 }

@@ -26,13 +26,15 @@ struct EvalMMECommand: ParsableCommand {
         let context = try model.prepare(try model.resolvedConfig(), root: root)
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
         let progress = RowProgress()
-        let (scores, outputs) = try MMEEvaluation.run(context, data: path(data), boxes: boxes, onLog: announce,
-                                                      onRow: progress.update)
+        let (scores, outputs) = try MMEEvaluation.run(
+            context, data: path(data), boxes: boxes, onLog: announce,
+            onRow: progress.update)
         if outputs.skipped > 0 { print("\(outputs.skipped) rows skipped (no usable image or boxes; answered \"\")") }
         print("category".padding(toLength: 24, withPad: " ", startingAt: 0) + "   acc    acc+   score")
         for c in scores.categories {
-            print(c.category.padding(toLength: 24, withPad: " ", startingAt: 0)
-                  + String(format: " %6.2f  %6.2f  %6.2f", c.accuracy * 100, c.accuracyPlus * 100, c.score))
+            print(
+                c.category.padding(toLength: 24, withPad: " ", startingAt: 0)
+                    + String(format: " %6.2f  %6.2f  %6.2f", c.accuracy * 100, c.accuracyPlus * 100, c.score))
         }
         func total(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "n/a (categories missing)" }
         print("perception \(total(scores.perception)), reasoning \(total(scores.reasoning))")

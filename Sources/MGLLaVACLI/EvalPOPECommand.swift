@@ -34,13 +34,19 @@ struct EvalPOPECommand: ParsableCommand {
         let progress = RowProgress()
         let (scores, outputs) = try POPEEvaluation.run(
             context, files: data.map(path), imageFolder: path(imageFolder), boxes: boxes,
-            onFile: { split, count, log in print("\(split): \(count) questions"); announce(log) }, onRow: progress.update)
-        if outputs.skipped > 0 { print("\(outputs.skipped) questions skipped (no usable image or boxes; counted as answered \"\")") }
-        print("split".padding(toLength: 28, withPad: " ", startingAt: 0) + "  acc     prec    recall  F1      yes-ratio")
+            onFile: { split, count, log in
+                print("\(split): \(count) questions"); announce(log)
+            }, onRow: progress.update)
+        if outputs.skipped > 0 {
+            print("\(outputs.skipped) questions skipped (no usable image or boxes; counted as answered \"\")")
+        }
+        print(
+            "split".padding(toLength: 28, withPad: " ", startingAt: 0) + "  acc     prec    recall  F1      yes-ratio")
         func pct(_ v: Double?) -> String { v.map { String(format: "%6.2f", $0 * 100) } ?? "   n/a" }
         for s in scores.splits {
-            print(s.split.padding(toLength: 28, withPad: " ", startingAt: 0)
-                  + "  \(pct(s.accuracy))  \(pct(s.precision))  \(pct(s.recall))  \(pct(s.f1))  \(pct(s.yesRatio))")
+            print(
+                s.split.padding(toLength: 28, withPad: " ", startingAt: 0)
+                    + "  \(pct(s.accuracy))  \(pct(s.precision))  \(pct(s.recall))  \(pct(s.f1))  \(pct(s.yesRatio))")
         }
         print("score (mean F1): \(pct(scores.score))")
         printOutputs(outputs.files)

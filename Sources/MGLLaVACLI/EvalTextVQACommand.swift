@@ -33,9 +33,12 @@ struct EvalTextVQACommand: ParsableCommand {
         let boxes = try boxJson.map { try BoxIndex.load(contentsOf: path($0)) }
         let progress = RowProgress()
         let (score, questions, outputs) = try TextVQAEvaluation.run(
-            context, questions: path(data), annotations: path(annotations), imageFolder: path(imageFolder), boxes: boxes,
+            context, questions: path(data), annotations: path(annotations), imageFolder: path(imageFolder),
+            boxes: boxes,
             onLog: announce, onRow: progress.update)
-        if outputs.skipped > 0 { print("\(outputs.skipped) questions skipped (no usable image or boxes; scored as \"\")") }
+        if outputs.skipped > 0 {
+            print("\(outputs.skipped) questions skipped (no usable image or boxes; scored as \"\")")
+        }
         print(String(format: "TextVQA accuracy: %.2f (%d questions)", score.percent, questions))
         printOutputs(outputs.files)
     }

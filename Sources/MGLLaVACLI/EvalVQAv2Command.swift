@@ -34,8 +34,9 @@ struct EvalVQAv2Command: ParsableCommand {
         let (submission, outputs) = try VQAv2Evaluation.run(
             context, questions: path(data), testQuestions: path(testQuestions), imageFolder: path(imageFolder),
             boxes: boxes, onLog: announce, onRow: progress.update)
-        print("\(submission.entries.count) entries (\(submission.unanswered.count) unanswered test ids left empty, "
-              + "\(submission.unused.count) answers to ids outside the test file dropped)")
+        print(
+            "\(submission.entries.count) entries (\(submission.unanswered.count) unanswered test ids left empty, "
+                + "\(submission.unused.count) answers to ids outside the test file dropped)")
         print("VQAv2 has no local score: upload \(outputs.files[0].path) to the EvalAI server")
         printOutputs(outputs.files)
     }

@@ -47,9 +47,12 @@ struct FeaturesCommand: ParsableCommand {
             image: decoded, boxes: record, visualEncoder: URL(fileURLWithPath: visualEncoder),
             visualEncoderAux: URL(fileURLWithPath: visualEncoderAux), pth: pth.map { URL(fileURLWithPath: $0) },
             imageSizeAux: imageSizeAux)
-        if usedDummyBox { print("no box survived the pipeline (or none was given): using upstream's dummy box [0, 0, 0, 0]") }
-        try SafeTensorsWriter.write(tensors, metadata: ["image": image, "image_size_aux": String(imageSizeAux)],
-                                    to: URL(fileURLWithPath: out))
+        if usedDummyBox {
+            print("no box survived the pipeline (or none was given): using upstream's dummy box [0, 0, 0, 0]")
+        }
+        try SafeTensorsWriter.write(
+            tensors, metadata: ["image": image, "image_size_aux": String(imageSizeAux)],
+            to: URL(fileURLWithPath: out))
         print("wrote \(tensors.keys.sorted().joined(separator: ", ")) to \(out)")
     }
 }

@@ -81,7 +81,8 @@ struct InspectReport {
                 + "\(d.numAttentionHeads) heads (\(d.numKeyValueHeads) kv), vocab \(d.vocabSize)"
         }
         if let c = try? CLIPVisionConfig.load(url) {
-            return "CLIP vision tower: \(c.numHiddenLayers) layers, hidden \(c.hiddenSize), image \(c.imageSize), patch \(c.patchSize)"
+            return
+                "CLIP vision tower: \(c.numHiddenLayers) layers, hidden \(c.hiddenSize), image \(c.imageSize), patch \(c.patchSize)"
         }
         if let o = try? OpenCLIPConfig.load(url) { return "open_clip: \(o.timmModelName) at \(o.imageSize)" }
         return nil
@@ -90,13 +91,15 @@ struct InspectReport {
     var json: [String: Any] {
         [
             "source": source,
-            "tensors": infos.map { ["name": $0.name, "dtype": $0.dtype, "shape": $0.shape, "parameters": $0.elementCount] },
+            "tensors": infos.map {
+                ["name": $0.name, "dtype": $0.dtype, "shape": $0.shape, "parameters": $0.elementCount]
+            },
             "total_tensors": infos.count,
             "total_parameters": totalParameters,
             "total_bytes": totalBytes,
             "parameters_by_dtype": byDType,
             "opaque_globals": opaqueGlobals,
-            "config": configSummary ?? NSNull(),
+            "config": configSummary ?? NSNull()
         ]
     }
 
@@ -107,16 +110,19 @@ struct InspectReport {
         let width = min(max(shown.map { $0.name.count }.max() ?? 4, 4), 72)
         for i in shown {
             let shape = "[" + i.shape.map(String.init).joined(separator: ", ") + "]"
-            print(i.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
-                  + i.dtype.padding(toLength: 5, withPad: " ", startingAt: 0) + "  "
-                  + shape.padding(toLength: 18, withPad: " ", startingAt: 0) + "  " + String(i.elementCount))
+            print(
+                i.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
+                    + i.dtype.padding(toLength: 5, withPad: " ", startingAt: 0) + "  "
+                    + shape.padding(toLength: 18, withPad: " ", startingAt: 0) + "  " + String(i.elementCount))
         }
         if shown.count < infos.count { print("… \(infos.count - shown.count) more (--limit 0 shows all)") }
         print("")
         for (module, count) in byModule { print("  \(module): \(formatCount(count)) parameters") }
-        let dtypes = byDType.sorted { $0.key < $1.key }.map { "\($0.key) \(formatCount($0.value))" }.joined(separator: ", ")
-        print("total: \(infos.count) tensors, \(formatCount(totalParameters)) parameters (\(dtypes)), "
-              + String(format: "%.1f MB", Double(totalBytes) / 1e6))
+        let dtypes = byDType.sorted { $0.key < $1.key }.map { "\($0.key) \(formatCount($0.value))" }.joined(
+            separator: ", ")
+        print(
+            "total: \(infos.count) tensors, \(formatCount(totalParameters)) parameters (\(dtypes)), "
+                + String(format: "%.1f MB", Double(totalBytes) / 1e6))
         if !opaqueGlobals.isEmpty {
             print("non-tensor objects in the pickle (kept inert, never run): " + opaqueGlobals.joined(separator: ", "))
         }

@@ -52,7 +52,9 @@ struct StackStepBenchCommand: ParsableCommand {
             throw ValidationError("--repeats ≥ 1, --warmup ≥ 0, --text-tokens ≥ 2 and --boxes ≥ 1")
         }
         if let layers, layers < 1 { throw ValidationError("--layers must be at least 1, got \(layers)") }
-        if bf16LLM && stage == .sft { throw ValidationError("--bf16-llm needs --stage pretrain: a trained LLM keeps float32 weights") }
+        if bf16LLM && stage == .sft {
+            throw ValidationError("--bf16-llm needs --stage pretrain: a trained LLM keeps float32 weights")
+        }
     }
 
     func run() throws {

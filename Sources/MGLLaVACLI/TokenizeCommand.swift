@@ -30,7 +30,8 @@ struct TokenizeCommand: ParsableCommand {
         if conversation == nil && text == nil { throw ValidationError("give a TEXT or --conversation FILE") }
         if conversation != nil && template == nil { throw ValidationError("--conversation needs --template") }
         if let template, PromptTemplate.named(template) == nil {
-            throw ValidationError("unknown template \"\(template)\" (known: \(PromptTemplate.all.map(\.name).joined(separator: ", ")))")
+            throw ValidationError(
+                "unknown template \"\(template)\" (known: \(PromptTemplate.all.map(\.name).joined(separator: ", ")))")
         }
         guard maxLength > 0 else { throw ValidationError("--max-length must be positive") }
     }
@@ -43,12 +44,18 @@ struct TokenizeCommand: ParsableCommand {
         } else if let text {
             if let name = template, let t = PromptTemplate.named(name) {
                 let ids = try ConversationEncoder.turnIds(text, template: t, tokenizer: tok, firstTurn: true)
-                output = ["prompt": t.formatInput(text), "ids": ids,
-                          "tokens": ids.map { $0 == ConversationEncoder.imageTokenIndex ? "<image>" : tok.token(for: $0) ?? "?" }]
+                output = [
+                    "prompt": t.formatInput(text), "ids": ids,
+                    "tokens": ids.map {
+                        $0 == ConversationEncoder.imageTokenIndex ? "<image>" : tok.token(for: $0) ?? "?"
+                    }
+                ]
             } else {
                 let ids = tok.encode(text, addSpecialTokens: true)
-                output = ["ids": ids, "tokens": ids.map { tok.token(for: $0) ?? "?" },
-                          "decoded": tok.decode(ids, skipSpecialTokens: true)]
+                output = [
+                    "ids": ids, "tokens": ids.map { tok.token(for: $0) ?? "?" },
+                    "decoded": tok.decode(ids, skipSpecialTokens: true)
+                ]
             }
         } else {
             return
@@ -73,15 +80,20 @@ struct TokenizeCommand: ParsableCommand {
         var out: [[String: Any]] = []
         var unsupervised: [String] = []
         for record in records {
-            let encoded = try ConversationEncoder.encode(record.conversations, template: t, tokenizer: tok,
-                                                         maxLength: maxLength, sample: record.id)
+            let encoded = try ConversationEncoder.encode(
+                record.conversations, template: t, tokenizer: tok,
+                maxLength: maxLength, sample: record.id)
             if !encoded.hasSupervisedTokens { unsupervised.append(record.id) }
-            out.append(["id": record.id, "input_ids": encoded.inputIds, "labels": encoded.labels,
-                        "kept": encoded.hasSupervisedTokens])
+            out.append([
+                "id": record.id, "input_ids": encoded.inputIds, "labels": encoded.labels,
+                "kept": encoded.hasSupervisedTokens
+            ])
         }
         if !unsupervised.isEmpty {
-            FileHandle.standardError.write(Data(("\(unsupervised.count) record(s) have no supervised token and would be "
-                + "dropped in training: \(unsupervised.prefix(10).joined(separator: ", "))\n").utf8))
+            FileHandle.standardError.write(
+                Data(
+                    ("\(unsupervised.count) record(s) have no supervised token and would be "
+                        + "dropped in training: \(unsupervised.prefix(10).joined(separator: ", "))\n").utf8))
         }
         return out
     }

@@ -39,10 +39,16 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "Continue from this checkpoint folder (iter_N) or work dir.")
     var resumeFrom: String?
 
-    @Flag(help: "Start from the beginning in a work dir that holds an earlier run (moved aside, and deleted once the new run saves its first checkpoint).")
+    @Flag(
+        help:
+            "Start from the beginning in a work dir that holds an earlier run (moved aside, and deleted once the new run saves its first checkpoint)."
+    )
     var overwrite = false
 
-    @Option(help: "Stop with an error after this many optimizer steps in a row with a non-finite loss or gradient norm (their updates are skipped).")
+    @Option(
+        help:
+            "Stop with an error after this many optimizer steps in a row with a non-finite loss or gradient norm (their updates are skipped)."
+    )
     var maxNonFiniteSteps: Int?
 
     @Option(help: "What a bad sample (malformed record, missing image, bad boxes) does: fail or skip.")
@@ -59,7 +65,10 @@ struct TrainOptions: ParsableArguments {
     @Option(help: .hidden) var pauseAfterSteps: Int?
     @Option(help: .hidden) var pauseFile: String?
 
-    @Option(help: "Compute threads of this process (default: the machine's cores, divided among the ranks mpirun starts on it).")
+    @Option(
+        help:
+            "Compute threads of this process (default: the machine's cores, divided among the ranks mpirun starts on it)."
+    )
     var threads: Int?
 
     func validate() throws {
@@ -67,7 +76,9 @@ struct TrainOptions: ParsableArguments {
             throw ValidationError("--on-bad-sample must be fail or skip, got \"\(onBadSample)\"")
         }
         if let maxSteps, maxSteps <= 0 { throw ValidationError("--max-steps must be positive, got \(maxSteps)") }
-        if (pauseAfterSteps == nil) != (pauseFile == nil) { throw ValidationError("--pause-after-steps needs --pause-file") }
+        if (pauseAfterSteps == nil) != (pauseFile == nil) {
+            throw ValidationError("--pause-after-steps needs --pause-file")
+        }
         if let maxNonFiniteSteps, maxNonFiniteSteps <= 0 {
             throw ValidationError("--max-non-finite-steps must be positive, got \(maxNonFiniteSteps)")
         }
@@ -113,17 +124,20 @@ struct TrainOptions: ParsableArguments {
         func print(_ text: String) { if leader { Swift.print(text) } }
         let config = try selection.load(defaultName: defaultConfig)
         guard config.stage == stage else {
-            throw UnknownConfig(message: "config \(config.name) is a \(config.stage.rawValue) config; "
-                                + "use `mgllava train \(config.stage.rawValue)`")
+            throw UnknownConfig(
+                message: "config \(config.name) is a \(config.stage.rawValue) config; "
+                    + "use `mgllava train \(config.stage.rawValue)`")
         }
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let workDir = TrainingRun.resolve(workDir ?? "work_dirs/\(config.name)", root: root)
-        let start: TrainingStart = resumeFrom.map { .resumeFrom(TrainingRun.resolve($0, root: root)) }
+        let start: TrainingStart =
+            resumeFrom.map { .resumeFrom(TrainingRun.resolve($0, root: root)) }
             ?? (resume ? .resume : overwrite ? .overwrite : .fresh)
         let started = Date()
-        let session = try TrainingSession(config: config, workDir: workDir, root: root, start: start,
-                                          onBadSample: BadSamplePolicy(rawValue: onBadSample) ?? .fail,
-                                          communicator: communicator, log: { print($0) })
+        let session = try TrainingSession(
+            config: config, workDir: workDir, root: root, start: start,
+            onBadSample: BadSamplePolicy(rawValue: onBadSample) ?? .fail,
+            communicator: communicator, log: { print($0) })
         let run = session.run, trainer = session.trainer
         if let maxNonFiniteSteps { trainer.maxConsecutiveNonFiniteSteps = maxNonFiniteSteps }
         if let resumed = session.resumed {
@@ -158,8 +172,10 @@ struct TrainOptions: ParsableArguments {
             let window = max(1, min(10, history.count / 5))
             let head = history.prefix(window).map(\.loss).reduce(0, +) / Double(window)
             let tail = history.suffix(window).map(\.loss).reduce(0, +) / Double(window)
-            print(String(format: "loss: %.4f → %.4f (mean of the first/last %d steps; iterations %d…%d)",
-                         head, tail, window, first.iteration, last.iteration))
+            print(
+                String(
+                    format: "loss: %.4f → %.4f (mean of the first/last %d steps; iterations %d…%d)",
+                    head, tail, window, first.iteration, last.iteration))
         }
         print(String(format: "done in %.1f s", Date().timeIntervalSince(started)))
         print("outputs:")
@@ -217,9 +233,10 @@ final class ProgressBar {
         let fraction = Double(p.iteration) / Double(total)
         let filled = Int(fraction * 24)
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: 24 - filled)
-        let line = String(format: "[%@] %d/%d %3.0f%% loss %.4f lr %.2e %.0f tok/s ETA %@",
-                          bar, p.iteration, total, fraction * 100, p.loss, p.lr, p.tokensPerSecond,
-                          Self.clock(p.etaSeconds))
+        let line = String(
+            format: "[%@] %d/%d %3.0f%% loss %.4f lr %.2e %.0f tok/s ETA %@",
+            bar, p.iteration, total, fraction * 100, p.loss, p.lr, p.tokensPerSecond,
+            Self.clock(p.etaSeconds))
         if interactive {
             print("\r" + line, terminator: "")
             fflush(stdout)
@@ -236,7 +253,8 @@ final class ProgressBar {
     static func clock(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0 else { return "--:--" }
         let s = Int(seconds.rounded())
-        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
-                         : String(format: "%02d:%02d", s / 60, s % 60)
+        return s >= 3600
+            ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+            : String(format: "%02d:%02d", s / 60, s % 60)
     }
 }

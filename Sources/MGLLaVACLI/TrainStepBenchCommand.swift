@@ -6,7 +6,9 @@ import MGBench
 struct TrainStepBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-step",
-        abstract: "A 7B-shaped decoder layer (seq 1024) forward and forward+backward vs sgemm, and a tiny-stack training step.")
+        abstract:
+            "A 7B-shaped decoder layer (seq 1024) forward and forward+backward vs sgemm, and a tiny-stack training step."
+    )
 
     @Option(help: "Timed runs per row (the fastest is kept).")
     var repeats: Int = 2

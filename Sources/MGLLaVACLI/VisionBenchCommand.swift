@@ -6,7 +6,8 @@ import MGBench
 struct VisionBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vision",
-        abstract: "CLIP ViT-L/14-336, ConvNeXt-L at 768, fusion and 100-box features vs the sgemm rate (release build).")
+        abstract: "CLIP ViT-L/14-336, ConvNeXt-L at 768, fusion and 100-box features vs the sgemm rate (release build)."
+    )
 
     @Option(help: "Timed runs per part (the fastest is kept).")
     var repeats: Int = 3

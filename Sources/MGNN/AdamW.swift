@@ -75,7 +75,8 @@ public final class AdamW {
         for entry in entries where !entry.parameter.frozen {
             guard let grad = entry.parameter.grad else { continue }
             let value = entry.parameter.value
-            var state = moments[entry.name]
+            var state =
+                moments[entry.name]
                 ?? Moments(step: 0, expAvg: Tensor.zeros(value.shape), expAvgSq: Tensor.zeros(value.shape))
             state.step += 1
             update(value, grad: grad.float(), state: state, weightDecay: entry.decays ? weightDecay : 0)
@@ -90,9 +91,11 @@ public final class AdamW {
                 state.expAvg.unsafeMutableFloats { m in
                     state.expAvgSq.unsafeMutableFloats { v in
                         guard let g = g.baseAddress, let p = p.baseAddress, let m = m.baseAddress,
-                              let v = v.baseAddress else { return }
-                        Self.update(count: n, parameter: p, grad: UnsafeMutablePointer(mutating: g), expAvg: m,
-                                    expAvgSq: v, step: state.step, lr: lr, betas: betas, eps: eps, weightDecay: wd)
+                            let v = v.baseAddress
+                        else { return }
+                        Self.update(
+                            count: n, parameter: p, grad: UnsafeMutablePointer(mutating: g), expAvg: m,
+                            expAvgSq: v, step: state.step, lr: lr, betas: betas, eps: eps, weightDecay: wd)
                     }
                 }
             }
@@ -102,9 +105,11 @@ public final class AdamW {
     /// One AdamW update of `count` elements in place (torch's single-tensor `_single_tensor_adamw` arithmetic):
     /// decoupled weight decay, lerp of the first moment, bias corrections for `step` (≥ 1). Shared by this
     /// optimizer and the sharded (ZeRO-1) one, so both produce the same bits.
-    public static func update(count n: Int, parameter p: UnsafeMutablePointer<Float>, grad g: UnsafeMutablePointer<Float>,
-                              expAvg m: UnsafeMutablePointer<Float>, expAvgSq v: UnsafeMutablePointer<Float>, step: Int,
-                              lr: Double, betas: (Double, Double), eps: Double, weightDecay wd: Double) {
+    public static func update(
+        count n: Int, parameter p: UnsafeMutablePointer<Float>, grad g: UnsafeMutablePointer<Float>,
+        expAvg m: UnsafeMutablePointer<Float>, expAvgSq v: UnsafeMutablePointer<Float>, step: Int,
+        lr: Double, betas: (Double, Double), eps: Double, weightDecay wd: Double
+    ) {
         let (beta1, beta2) = betas
         let t = Double(step)
         // Scalars as torch computes them (Python floats), rounded to Float where torch's kernels do.

@@ -19,10 +19,12 @@ public final class Conv2d: Module, Layer {
         _ inChannels: Int, _ outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
         padding: (Int, Int) = (0, 0), groups: Int = 1, bias: Bool = true
     ) {
-        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
-                     "Conv2d: groups \(groups) must divide in (\(inChannels)) and out (\(outChannels)) channels")
-        self.init(weight: Tensor.zeros([outChannels, inChannels / groups, kernelSize.0, kernelSize.1]),
-                  bias: bias ? Tensor.zeros([outChannels]) : nil, stride: stride, padding: padding, groups: groups)
+        precondition(
+            groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
+            "Conv2d: groups \(groups) must divide in (\(inChannels)) and out (\(outChannels)) channels")
+        self.init(
+            weight: Tensor.zeros([outChannels, inChannels / groups, kernelSize.0, kernelSize.1]),
+            bias: bias ? Tensor.zeros([outChannels]) : nil, stride: stride, padding: padding, groups: groups)
     }
 
     /// Square kernel, equal strides and paddings; zero weights.
@@ -30,16 +32,21 @@ public final class Conv2d: Module, Layer {
         _ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1,
         bias: Bool = true
     ) {
-        self.init(inChannels, outChannels, kernelSize: (kernelSize, kernelSize), stride: (stride, stride),
-                  padding: (padding, padding), groups: groups, bias: bias)
+        self.init(
+            inChannels, outChannels, kernelSize: (kernelSize, kernelSize), stride: (stride, stride),
+            padding: (padding, padding), groups: groups, bias: bias)
     }
 
     /// Given weights: `weight` OIHW, `bias` [out].
-    public init(weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                groups: Int = 1) {
+    public init(
+        weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+        groups: Int = 1
+    ) {
         precondition(weight.rank == 4, "Conv2d: weight must be [out, in/groups, kH, kW], got \(weight.shape)")
         precondition(groups > 0 && weight.shape[0] % groups == 0, "Conv2d: groups \(groups) for weight \(weight.shape)")
-        if let bias { precondition(bias.shape == [weight.shape[0]], "Conv2d: bias \(bias.shape) for weight \(weight.shape)") }
+        if let bias {
+            precondition(bias.shape == [weight.shape[0]], "Conv2d: bias \(bias.shape) for weight \(weight.shape)")
+        }
         self.weight = Parameter(weight)
         self.bias = bias.map { Parameter($0) }
         self.stride = stride

@@ -27,25 +27,32 @@ public struct WarmupCosineSchedule: Sendable, Equatable {
     /// W = int(warmupRatio·N) (truncated). For E epochs of L iterations mmengine computes int((ratio·E)·L), which
     /// can round differently: compute that W and use `init(baseLR:iterations:warmupIterations:…)`.
     /// W = 0 (mmengine would refuse `end == begin`) means no warmup: the cosine starts at iteration 0.
-    public init(baseLR: Double, iterations: Int, warmupRatio: Double, startFactor: Double = 1e-5,
-                etaMin: Double = 0) {
-        self.init(baseLR: baseLR, iterations: iterations,
-                  warmupIterations: Int(warmupRatio * Double(iterations)),
-                  startFactor: startFactor, etaMin: etaMin)
+    public init(
+        baseLR: Double, iterations: Int, warmupRatio: Double, startFactor: Double = 1e-5,
+        etaMin: Double = 0
+    ) {
+        self.init(
+            baseLR: baseLR, iterations: iterations,
+            warmupIterations: Int(warmupRatio * Double(iterations)),
+            startFactor: startFactor, etaMin: etaMin)
     }
 
-    public init(baseLR: Double, iterations: Int, warmupIterations: Int, startFactor: Double = 1e-5,
-                etaMin: Double = 0) {
+    public init(
+        baseLR: Double, iterations: Int, warmupIterations: Int, startFactor: Double = 1e-5,
+        etaMin: Double = 0
+    ) {
         precondition(iterations >= 0, "WarmupCosineSchedule: negative iteration count \(iterations)")
-        precondition(warmupIterations >= 0 && warmupIterations <= iterations,
-                     "WarmupCosineSchedule: warmup \(warmupIterations) outside 0…\(iterations)")
+        precondition(
+            warmupIterations >= 0 && warmupIterations <= iterations,
+            "WarmupCosineSchedule: warmup \(warmupIterations) outside 0…\(iterations)")
         self.baseLR = baseLR
         self.iterations = iterations
         self.warmupIterations = warmupIterations
         self.startFactor = startFactor
         self.etaMin = etaMin
-        self.values = Self.simulate(baseLR: baseLR, iterations: iterations, warmup: warmupIterations,
-                                    startFactor: startFactor, etaMin: etaMin)
+        self.values = Self.simulate(
+            baseLR: baseLR, iterations: iterations, warmup: warmupIterations,
+            startFactor: startFactor, etaMin: etaMin)
     }
 
     /// The lr to use in `iteration` (0-based). Past the end, the last value; before 0, the first.
@@ -59,15 +66,17 @@ public struct WarmupCosineSchedule: Sendable, Equatable {
 
     /// Runs mmengine's schedulers: both are constructed (each construction performs one `step()`, the "step 0"
     /// that applies `start_factor`), then the lr is read before each iteration and both step after it.
-    private static func simulate(baseLR: Double, iterations n: Int, warmup w: Int, startFactor: Double,
-                                 etaMin: Double) -> [Double] {
+    private static func simulate(
+        baseLR: Double, iterations n: Int, warmup w: Int, startFactor: Double,
+        etaMin: Double
+    ) -> [Double] {
         var lr = baseLR
         // Each scheduler counts its own global step; it acts only while begin ≤ global step < end, and its
         // `last_step` counts the steps it acted on (0 on the first).
         var linear = w > 0 ? Phase(begin: 0, end: w) : nil
         var cosine = Phase(begin: w, end: n)
-        let totalIters = w - 1          // LinearLR: end − begin − 1
-        let tMax = n - w                // CosineAnnealingLR: T_max = end − begin
+        let totalIters = w - 1  // LinearLR: end − begin − 1
+        let tMax = n - w  // CosineAnnealingLR: T_max = end − begin
         let endFactor = 1.0
 
         func stepLinear() {
@@ -75,8 +84,10 @@ public struct WarmupCosineSchedule: Sendable, Equatable {
             if k == 0 {
                 lr = lr * startFactor
             } else {
-                lr = lr * (1.0 + (endFactor - startFactor)
-                    / (Double(totalIters) * startFactor + Double(k - 1) * (endFactor - startFactor)))
+                lr =
+                    lr
+                    * (1.0 + (endFactor - startFactor)
+                        / (Double(totalIters) * startFactor + Double(k - 1) * (endFactor - startFactor)))
             }
         }
         func stepCosine() {
@@ -86,7 +97,8 @@ public struct WarmupCosineSchedule: Sendable, Equatable {
             if pythonModulo(k - 1 - tMax, period) == 0 {
                 lr = lr + (baseLR - etaMin) * (1 - cos(Double.pi / Double(tMax))) / 2
             } else {
-                lr = (1 + cos(Double.pi * Double(k) / Double(tMax)))
+                lr =
+                    (1 + cos(Double.pi * Double(k) / Double(tMax)))
                     / (1 + cos(Double.pi * Double(k - 1) / Double(tMax))) * (lr - etaMin) + etaMin
             }
         }
@@ -128,8 +140,12 @@ public struct WarmupCosineSchedule: Sendable, Equatable {
 }
 
 /// The lr of every iteration 0..<iterations for the warmup + cosine schedule (see `WarmupCosineSchedule`).
-public func lrSchedule(baseLR: Double, iterations: Int, warmupRatio: Double, startFactor: Double = 1e-5,
-                       etaMin: Double = 0) -> [Double] {
-    WarmupCosineSchedule(baseLR: baseLR, iterations: iterations, warmupRatio: warmupRatio,
-                         startFactor: startFactor, etaMin: etaMin).values
+public func lrSchedule(
+    baseLR: Double, iterations: Int, warmupRatio: Double, startFactor: Double = 1e-5,
+    etaMin: Double = 0
+) -> [Double] {
+    WarmupCosineSchedule(
+        baseLR: baseLR, iterations: iterations, warmupRatio: warmupRatio,
+        startFactor: startFactor, etaMin: etaMin
+    ).values
 }

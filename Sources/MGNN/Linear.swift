@@ -17,7 +17,9 @@ public final class Linear: Module, Layer {
     /// Given weights: `weight` [out, in], `bias` [out].
     public init(weight: Tensor, bias: Tensor?) {
         precondition(weight.rank == 2, "Linear: weight must be [out, in], got \(weight.shape)")
-        if let bias { precondition(bias.shape == [weight.shape[0]], "Linear: bias \(bias.shape) for weight \(weight.shape)") }
+        if let bias {
+            precondition(bias.shape == [weight.shape[0]], "Linear: bias \(bias.shape) for weight \(weight.shape)")
+        }
         self.weight = Parameter(weight)
         self.bias = bias.map { Parameter($0) }
         super.init()

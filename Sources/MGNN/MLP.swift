@@ -13,12 +13,14 @@ public final class MLP: Module, Layer {
         _ inFeatures: Int, hidden: Int, out outFeatures: Int? = nil, activation: Activation, bias: Bool = true,
         names: (String, String) = ("fc1", "fc2")
     ) {
-        self.init(fc1: Linear(inFeatures, hidden, bias: bias), fc2: Linear(hidden, outFeatures ?? inFeatures, bias: bias),
-                  activation: activation, names: names)
+        self.init(
+            fc1: Linear(inFeatures, hidden, bias: bias), fc2: Linear(hidden, outFeatures ?? inFeatures, bias: bias),
+            activation: activation, names: names)
     }
 
     public init(fc1: Linear, fc2: Linear, activation: Activation, names: (String, String) = ("fc1", "fc2")) {
-        precondition(fc1.outFeatures == fc2.inFeatures, "MLP: \(fc1.outFeatures) hidden features into \(fc2.inFeatures)")
+        precondition(
+            fc1.outFeatures == fc2.inFeatures, "MLP: \(fc1.outFeatures) hidden features into \(fc2.inFeatures)")
         self.fc1 = fc1
         self.fc2 = fc2
         self.activation = activation

@@ -58,8 +58,9 @@ public final class Parameter {
     /// memory-mapped checkpoint tensor stays where it is and is widened by the kernels that read it. This is how
     /// a 7B model runs in its stored 16-bit weights. `value` then has the checkpoint's dtype.
     public func useInPlace(_ tensor: Tensor) {
-        precondition(tensor.dtype.isFloatingPoint && tensor.shape == shape,
-                     "Parameter.useInPlace: \(tensor.dtype.rawValue) \(tensor.shape) for a parameter of shape \(shape)")
+        precondition(
+            tensor.dtype.isFloatingPoint && tensor.shape == shape,
+            "Parameter.useInPlace: \(tensor.dtype.rawValue) \(tensor.shape) for a parameter of shape \(shape)")
         frozen = true
         storedValue = tensor.detached()
         leaf = storedValue

@@ -24,23 +24,28 @@ public struct BoxFeatureExtractor: Sendable {
     /// stages: one image's stage maps, each [1, Cs, Hs, Ws] (stage 0 the finest); boxes: x1, y1, x2, y2 in the
     /// aux-image frame (`auxSize` pixels square). Returns [K, Σ Cs]. Forward only (the towers are frozen).
     public func callAsFunction(stages: [Tensor], boxes: [RoIBox], auxSize: Int) -> Tensor {
-        precondition(!stages.isEmpty && stages.allSatisfy { $0.rank == 4 && $0.shape[0] == 1 },
-                     "box features: stage maps must be [1, C, H, W], got \(stages.map { $0.shape })")
+        precondition(
+            !stages.isEmpty && stages.allSatisfy { $0.rank == 4 && $0.shape[0] == 1 },
+            "box features: stage maps must be [1, C, H, W], got \(stages.map { $0.shape })")
         let h0 = stages[0].shape[2], w0 = stages[0].shape[3]
         // Upstream writes map_size / 768; the general form is map_size / aux size (equal at 768).
-        let spec = RoIAlignSpec(outputSize: outputSize, spatialScale: Float(h0) / Float(auxSize),
-                                samplingRatio: samplingRatio, aligned: aligned)
+        let spec = RoIAlignSpec(
+            outputSize: outputSize, spatialScale: Float(h0) / Float(auxSize),
+            samplingRatio: samplingRatio, aligned: aligned)
         let k = boxes.count
         return withNoGrad {
-            let weights0 = Tensor.roiAlignMeanWeights(boxes: boxes, height: h0, width: w0, spec)   // [K, H0·W0]
+            let weights0 = Tensor.roiAlignMeanWeights(boxes: boxes, height: h0, width: w0, spec)  // [K, H0·W0]
             var parts: [Tensor] = []
             for (s, stage) in stages.enumerated() {
                 let c = stage.shape[1], hs = stage.shape[2], ws = stage.shape[3]
-                let weights = s == 0 && hs == h0 && ws == w0
+                let weights =
+                    s == 0 && hs == h0 && ws == w0
                     ? weights0
-                    : Tensor.bilinearAdjoint(weights0.reshaped([k, 1, h0, w0]), height: hs, width: ws,
-                                             alignCorners: false).reshaped([k, hs * ws])
-                parts.append(weights.matmul(stage.reshaped([c, hs * ws]), transposeB: true))     // [K, Cs]
+                    : Tensor.bilinearAdjoint(
+                        weights0.reshaped([k, 1, h0, w0]), height: hs, width: ws,
+                        alignCorners: false
+                    ).reshaped([k, hs * ws])
+                parts.append(weights.matmul(stage.reshaped([c, hs * ws]), transposeB: true))  // [K, Cs]
             }
             return Tensor.concat(parts, axis: 1)
         }
@@ -50,8 +55,9 @@ public struct BoxFeatureExtractor: Sendable {
     /// checking the lazy path on new shapes. Costs the full concatenated map.
     public func materialized(stages: [Tensor], boxes: [RoIBox], auxSize: Int) -> Tensor {
         let h0 = stages[0].shape[2], w0 = stages[0].shape[3]
-        let spec = RoIAlignSpec(outputSize: outputSize, spatialScale: Float(h0) / Float(auxSize),
-                                samplingRatio: samplingRatio, aligned: aligned)
+        let spec = RoIAlignSpec(
+            outputSize: outputSize, spatialScale: Float(h0) / Float(auxSize),
+            samplingRatio: samplingRatio, aligned: aligned)
         return withNoGrad {
             let resized = stages.enumerated().map { i, s in
                 i == 0 ? s : s.interpolateBilinear(height: h0, width: w0, alignCorners: false)

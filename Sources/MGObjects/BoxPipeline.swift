@@ -14,8 +14,10 @@ public struct BoxPipelineConfig: Sendable, Equatable {
     /// `pad_image_to_square` (true everywhere): boxes are shifted like the pasted image.
     public var padToSquare: Bool
 
-    public init(auxSize: Int = 768, iouThreshold: Double = 0.2, limitNum: Int = 100, maxLength: Int = 1472,
-                padToSquare: Bool = true) {
+    public init(
+        auxSize: Int = 768, iouThreshold: Double = 0.2, limitNum: Int = 100, maxLength: Int = 1472,
+        padToSquare: Bool = true
+    ) {
         self.auxSize = auxSize
         self.iouThreshold = iouThreshold
         self.limitNum = limitNum
@@ -76,13 +78,16 @@ public enum BoxPipeline {
     /// Runs the pipeline for one sample. `imageWidth`/`imageHeight` are the decoded (un-padded) image's size;
     /// `textLength` is the sample's token count (`len(input_ids)`), which decides the "close to max length" cap.
     /// Validates the record first (`BoxRecordError`).
-    public static func run(_ record: BoxRecord, imageWidth: Int, imageHeight: Int, textLength: Int,
-                           config: BoxPipelineConfig = BoxPipelineConfig()) throws -> BoxPipelineResult {
+    public static func run(
+        _ record: BoxRecord, imageWidth: Int, imageHeight: Int, textLength: Int,
+        config: BoxPipelineConfig = BoxPipelineConfig()
+    ) throws -> BoxPipelineResult {
         precondition(imageWidth > 0 && imageHeight > 0, "BoxPipeline: image size \(imageWidth)×\(imageHeight)")
         try record.validate()
 
         // 1. Padding shift (`adjust_padding_boxes`), then the float32 tensors `bbox_nms` builds.
-        let padded = config.padToSquare
+        let padded =
+            config.padToSquare
             ? paddingShift(record.boxes, width: imageWidth, height: imageHeight)
             : record.boxes.map { SIMD4($0[0], $0[1], $0[2], $0[3]) }
         let frameWidth = config.padToSquare ? max(imageWidth, imageHeight) : imageWidth
@@ -113,8 +118,11 @@ public enum BoxPipeline {
             if nmsBoxes.count > config.limitNum || close {
                 // Upstream leaves `num_per_category` unbound for limit_num == 50 and raises here.
                 guard let perLabel = numPerCategory else {
-                    throw BoxPipelineError(id: record.id, message:
-                        "limit_num 50 defines no per-label cap (upstream raises UnboundLocalError); use 100 or < 50")
+                    throw BoxPipelineError(
+                        id: record.id,
+                        message:
+                            "limit_num 50 defines no per-label cap (upstream raises UnboundLocalError); use 100 or < 50"
+                    )
                 }
                 let order = capPerLabel(labels: nmsLabels, scores: nmsScores, perLabel: perLabel)
                 limitedBoxes = order.map { nmsBoxes[$0] }
@@ -133,9 +141,11 @@ public enum BoxPipeline {
         let resizedHeight = Int(Double(frameHeight) * scaleDouble), resizedWidth = Int(Double(frameWidth) * scaleDouble)
 
         // 5. Centre crop (`adjust_center_crop_box`): shift, clamp to the frame, drop boxes entirely outside.
-        let startX = floorDivide(resizedWidth - config.auxSize, 2), startY = floorDivide(resizedHeight - config.auxSize, 2)
-        let (finalBoxes, finalLabels) = crop(resized, labels: limitedLabels, startX: startX, startY: startY,
-                                             size: config.auxSize)
+        let startX = floorDivide(resizedWidth - config.auxSize, 2),
+            startY = floorDivide(resizedHeight - config.auxSize, 2)
+        let (finalBoxes, finalLabels) = crop(
+            resized, labels: limitedLabels, startX: startX, startY: startY,
+            size: config.auxSize)
 
         return BoxPipelineResult(
             boxes: finalBoxes.isEmpty ? [SIMD4<Float>(0, 0, 0, 0)] : finalBoxes, labels: finalLabels,
@@ -178,8 +188,10 @@ public enum BoxPipeline {
 
     /// `adjust_center_crop_box`: subtract the crop start, clamp x1, y1 ≥ 0 and x2, y2 ≤ size, drop a box when
     /// x2 < 0, y2 < 0, x1 > size or y1 > size after clamping (i.e. entirely outside; touching an edge is kept).
-    public static func crop(_ boxes: [SIMD4<Int>], labels: [String], startX: Int, startY: Int,
-                            size: Int) -> (boxes: [SIMD4<Float>], labels: [String]) {
+    public static func crop(
+        _ boxes: [SIMD4<Int>], labels: [String], startX: Int, startY: Int,
+        size: Int
+    ) -> (boxes: [SIMD4<Float>], labels: [String]) {
         var outBoxes: [SIMD4<Float>] = [], outLabels: [String] = []
         for (box, label) in zip(boxes, labels) {
             let x1 = max(box[0] - startX, 0), y1 = max(box[1] - startY, 0)

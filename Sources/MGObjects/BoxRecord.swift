@@ -59,21 +59,26 @@ public struct BoxRecord: Equatable, Sendable, Codable {
     /// the crop step clamps or drops them.
     public func validate() throws {
         guard boxes.count == labels.count, boxes.count == scores.count else {
-            throw BoxRecordError(id: id, boxIndex: nil,
-                                 problem: "\(boxes.count) boxes, \(labels.count) labels and \(scores.count) scores")
+            throw BoxRecordError(
+                id: id, boxIndex: nil,
+                problem: "\(boxes.count) boxes, \(labels.count) labels and \(scores.count) scores")
         }
         for (i, box) in boxes.enumerated() {
             guard box.count == 4 else {
-                throw BoxRecordError(id: id, boxIndex: i, problem: "\(box.count) numbers \(box), expected [x1, y1, x2, y2]")
+                throw BoxRecordError(
+                    id: id, boxIndex: i, problem: "\(box.count) numbers \(box), expected [x1, y1, x2, y2]")
             }
             for value in box where !(value.isFinite && abs(value) <= BoxRecord.maximumCoordinate) {
-                throw BoxRecordError(id: id, boxIndex: i, problem: "coordinate \(value) in \(box) is not a finite pixel position")
+                throw BoxRecordError(
+                    id: id, boxIndex: i, problem: "coordinate \(value) in \(box) is not a finite pixel position")
             }
             if box[2] < box[0] {
-                throw BoxRecordError(id: id, boxIndex: i, problem: "x2 \(box[2]) < x1 \(box[0]) in \(box) (negative width)")
+                throw BoxRecordError(
+                    id: id, boxIndex: i, problem: "x2 \(box[2]) < x1 \(box[0]) in \(box) (negative width)")
             }
             if box[3] < box[1] {
-                throw BoxRecordError(id: id, boxIndex: i, problem: "y2 \(box[3]) < y1 \(box[1]) in \(box) (negative height)")
+                throw BoxRecordError(
+                    id: id, boxIndex: i, problem: "y2 \(box[3]) < y1 \(box[1]) in \(box) (negative height)")
             }
             guard scores[i].isFinite else {
                 throw BoxRecordError(id: id, boxIndex: i, problem: "score \(scores[i]) is not finite")

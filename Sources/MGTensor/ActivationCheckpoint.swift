@@ -11,8 +11,10 @@ extension Tensor {
     /// node only so that the node is recorded when `input` itself needs no gradient; their gradients accumulate
     /// through the inner backward, as they would without checkpointing. `body` must be deterministic (no dropout
     /// draws) and must not depend on state that changes between the forward and the backward.
-    public static func checkpointed(_ input: Tensor, parameters: [Tensor] = [],
-                                    _ body: @escaping (Tensor) -> Tensor) -> Tensor {
+    public static func checkpointed(
+        _ input: Tensor, parameters: [Tensor] = [],
+        _ body: @escaping (Tensor) -> Tensor
+    ) -> Tensor {
         let trainable = parameters.filter { $0.requiresGrad }
         guard GradMode.isEnabled, input.requiresGrad || !trainable.isEmpty else { return body(input) }
         let output = withNoGrad { body(input) }

@@ -21,14 +21,16 @@ extension Tensor {
         isCausal: Bool = false, causalOffset: Int = 0, slidingWindow: Int? = nil, keyLength: Int? = nil,
         scale: Float? = nil
     ) -> Tensor {
-        precondition(q.rank == 4 && k.rank == 4 && v.rank == 4, "sdpa: q \(q.shape), k \(k.shape), v \(v.shape) must be 4-D")
+        precondition(
+            q.rank == 4 && k.rank == 4 && v.rank == 4, "sdpa: q \(q.shape), k \(k.shape), v \(v.shape) must be 4-D")
         let b = q.shape[0], h = q.shape[1], l = q.shape[2], d = q.shape[3]
         let hkv = k.shape[1], capacity = k.shape[2], dv = v.shape[3]
         let s = keyLength ?? capacity
         precondition(s >= 0 && s <= capacity, "sdpa: key length \(s) beyond the \(capacity) cached positions")
         precondition(keyLength == nil || !wouldRecord(q, k, v), "sdpa: keyLength (KV cache) is inference-only")
-        precondition(k.shape[0] == b && v.shape[0] == b && k.shape[3] == d && v.shape[1] == hkv && v.shape[2] == capacity,
-                     "sdpa: incompatible q \(q.shape), k \(k.shape), v \(v.shape)")
+        precondition(
+            k.shape[0] == b && v.shape[0] == b && k.shape[3] == d && v.shape[1] == hkv && v.shape[2] == capacity,
+            "sdpa: incompatible q \(q.shape), k \(k.shape), v \(v.shape)")
         precondition(hkv > 0 && h % hkv == 0, "sdpa: \(h) query heads not a multiple of \(hkv) key/value heads")
         let group = h / hkv
         let sc = scale ?? 1 / Float(d).squareRoot()
@@ -39,8 +41,9 @@ extension Tensor {
         var maskData: Tensor? = nil
         var ms = [0, 0, 0, 0]
         if let mask {
-            precondition(mask.rank <= 4 && broadcastShapes(mask.shape, [b, h, l, s]) == [b, h, l, s],
-                         "sdpa: mask \(mask.shape) does not broadcast to [\(b), \(h), \(l), \(s)]")
+            precondition(
+                mask.rank <= 4 && broadcastShapes(mask.shape, [b, h, l, s]) == [b, h, l, s],
+                "sdpa: mask \(mask.shape) does not broadcast to [\(b), \(h), \(l), \(s)]")
             maskData = mask.float()
             ms = broadcastStrides(mask.shape, to: [b, h, l, s])
         }
@@ -48,14 +51,16 @@ extension Tensor {
         let pp = probs.storage.floats, op = out.storage.floats
         let mp = maskData?.storage.floats
         let layout = AttentionLayout(b: b, h: h, hkv: hkv, l: l, capacity: capacity, d: d, dv: dv, tokensMajor: false)
-        attentionForward(layout, s: s, scale: sc, qp: qp, kp: kp, vp: vp, probs: pp, out: op, mask: mp, maskStrides: ms,
-                         isCausal: isCausal, causalOffset: causalOffset, slidingWindow: slidingWindow)
+        attentionForward(
+            layout, s: s, scale: sc, qp: qp, kp: kp, vp: vp, probs: pp, out: op, mask: mp, maskStrides: ms,
+            isCausal: isCausal, causalOffset: causalOffset, slidingWindow: slidingWindow)
         let qv = qf.detached(), kv = kf.detached(), vv = vf.detached()
         return record("sdpa", out, inputs: [q, k, v]) { g in
             let gq = Tensor.uninitialized(qv.shape), gk = Tensor.zeros(kv.shape), gv = Tensor.zeros(vv.shape)
-            attentionBackward(layout, s: s, scale: sc, qp: qv.storage.floats, kp: kv.storage.floats,
-                              vp: vv.storage.floats, probs: probs.storage.floats, gradOut: g.float().storage.floats,
-                              gq: gq.storage.floats, gk: gk.storage.floats, gv: gv.storage.floats)
+            attentionBackward(
+                layout, s: s, scale: sc, qp: qv.storage.floats, kp: kv.storage.floats,
+                vp: vv.storage.floats, probs: probs.storage.floats, gradOut: g.float().storage.floats,
+                gq: gq.storage.floats, gk: gk.storage.floats, gv: gv.storage.floats)
             return [gq, gk, gv]
         }
     }
@@ -65,10 +70,12 @@ extension Tensor {
 /// dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P ⊙ (dP − Σ_j dP⊙P), dQ = scale·dS·K, dK += scale·dSᵀ·Q.
 /// `gk` and `gv` must hold zeros. The query heads sharing a key/value head accumulate into it in head order, so
 /// the work is split over (batch, key/value head) pairs, each single-threaded BLAS as in the forward.
-func attentionBackward(_ a: AttentionLayout, s: Int, scale: Float, qp: UnsafePointer<Float>, kp: UnsafePointer<Float>,
-                       vp: UnsafePointer<Float>, probs: UnsafePointer<Float>, gradOut gp: UnsafePointer<Float>,
-                       gq: UnsafeMutablePointer<Float>, gk: UnsafeMutablePointer<Float>,
-                       gv: UnsafeMutablePointer<Float>) {
+func attentionBackward(
+    _ a: AttentionLayout, s: Int, scale: Float, qp: UnsafePointer<Float>, kp: UnsafePointer<Float>,
+    vp: UnsafePointer<Float>, probs: UnsafePointer<Float>, gradOut gp: UnsafePointer<Float>,
+    gq: UnsafeMutablePointer<Float>, gk: UnsafeMutablePointer<Float>,
+    gv: UnsafeMutablePointer<Float>
+) {
     let group = a.h / a.hkv, l = a.l, d = a.d, dv = a.dv
     Parallel.forEachWithSerialBLAS(a.b * a.hkv) { pair in
         let bi = pair / a.hkv, kvh = pair % a.hkv
@@ -78,20 +85,24 @@ func attentionBackward(_ a: AttentionLayout, s: Int, scale: Float, qp: UnsafePoi
         for hi in (kvh * group)..<((kvh + 1) * group) {
             let bh = bi * a.h + hi
             let p = probs + bh * l * s, go = gp + bh * l * dv
-            gemm(transA: true, transB: false, m: s, n: dv, k: l, a: p, lda: s, b: go, ldb: dv,
-                 beta: 1, c: gv + kvOff * s * dv, ldc: dv)
-            gemm(transA: false, transB: true, m: l, n: s, k: dv, a: go, lda: dv, b: vp + kvOff * s * dv,
-                 ldb: dv, c: dS, ldc: s)
+            gemm(
+                transA: true, transB: false, m: s, n: dv, k: l, a: p, lda: s, b: go, ldb: dv,
+                beta: 1, c: gv + kvOff * s * dv, ldc: dv)
+            gemm(
+                transA: false, transB: true, m: l, n: s, k: dv, a: go, lda: dv, b: vp + kvOff * s * dv,
+                ldb: dv, c: dS, ldc: s)
             for i in 0..<l {
                 let pr = p + i * s, dr = dS + i * s
                 var dot: Float = 0
                 for j in 0..<s { dot += pr[j] * dr[j] }
                 for j in 0..<s { dr[j] = pr[j] * (dr[j] - dot) }
             }
-            gemm(transA: false, transB: false, m: l, n: d, k: s, alpha: scale, a: dS, lda: s,
-                 b: kp + kvOff * s * d, ldb: d, c: gq + bh * l * d, ldc: d)
-            gemm(transA: true, transB: false, m: s, n: d, k: l, alpha: scale, a: dS, lda: s,
-                 b: qp + bh * l * d, ldb: d, beta: 1, c: gk + kvOff * s * d, ldc: d)
+            gemm(
+                transA: false, transB: false, m: l, n: d, k: s, alpha: scale, a: dS, lda: s,
+                b: kp + kvOff * s * d, ldb: d, c: gq + bh * l * d, ldc: d)
+            gemm(
+                transA: true, transB: false, m: s, n: d, k: l, alpha: scale, a: dS, lda: s,
+                b: qp + bh * l * d, ldb: d, beta: 1, c: gk + kvOff * s * d, ldc: d)
         }
     }
 }
@@ -118,10 +129,12 @@ struct AttentionLayout {
 
 /// Scores, masks, softmax and the weighted sum for every (batch, head); `probs` [B, H, L, s] keeps the
 /// probabilities for the backward pass.
-func attentionForward(_ a: AttentionLayout, s: Int, scale: Float, qp: UnsafePointer<Float>, kp: UnsafePointer<Float>,
-                      vp: UnsafePointer<Float>, probs pp: UnsafeMutablePointer<Float>, out op: UnsafeMutablePointer<Float>,
-                      mask mp: UnsafeMutablePointer<Float>?, maskStrides ms: [Int], isCausal: Bool, causalOffset: Int,
-                      slidingWindow: Int?) {
+func attentionForward(
+    _ a: AttentionLayout, s: Int, scale: Float, qp: UnsafePointer<Float>, kp: UnsafePointer<Float>,
+    vp: UnsafePointer<Float>, probs pp: UnsafeMutablePointer<Float>, out op: UnsafeMutablePointer<Float>,
+    mask mp: UnsafeMutablePointer<Float>?, maskStrides ms: [Int], isCausal: Bool, causalOffset: Int,
+    slidingWindow: Int?
+) {
     let group = a.h / a.hkv, l = a.l
     // Heads in parallel, each with single-threaded BLAS: the products are small and the softmax between them
     // would otherwise fight OpenBLAS's spinning workers for the cores.
@@ -130,8 +143,9 @@ func attentionForward(_ a: AttentionLayout, s: Int, scale: Float, qp: UnsafePoin
         let kvh = hi / group
         let scores = pp + bh * l * s
         let (qo, ldq) = a.q(bi, hi), (ko, ldk) = a.k(bi, kvh), (vo, ldv) = a.v(bi, kvh), (oo, ldo) = a.o(bi, hi)
-        gemm(transA: false, transB: true, m: l, n: s, k: a.d, alpha: scale,
-             a: qp + qo, lda: ldq, b: kp + ko, ldb: ldk, c: scores, ldc: s)
+        gemm(
+            transA: false, transB: true, m: l, n: s, k: a.d, alpha: scale,
+            a: qp + qo, lda: ldq, b: kp + ko, ldb: ldk, c: scores, ldc: s)
         for i in 0..<l {
             let row = scores + i * s
             if let mp {
@@ -148,8 +162,9 @@ func attentionForward(_ a: AttentionLayout, s: Int, scale: Float, qp: UnsafePoin
             }
             softmaxRowInPlace(row, s)
         }
-        gemm(transA: false, transB: false, m: l, n: a.dv, k: s, a: scores, lda: s, b: vp + vo, ldb: ldv,
-             c: op + oo, ldc: ldo)
+        gemm(
+            transA: false, transB: false, m: l, n: a.dv, k: s, a: scores, lda: s, b: vp + vo, ldb: ldv,
+            c: op + oo, ldc: ldo)
     }
 }
 
@@ -162,27 +177,32 @@ extension Tensor {
         mask: Tensor? = nil, isCausal: Bool = false, causalOffset: Int = 0, scale: Float? = nil
     ) -> Tensor {
         precondition(!wouldRecord(q, k, v), "sdpa (token-major) is inference-only: use the head-major form to train")
-        precondition(q.rank == 3 && k.rank == 3 && v.rank == 3 && heads > 0 && keyValueHeads > 0 && heads % keyValueHeads == 0,
-                     "sdpa (token-major): q \(q.shape), k \(k.shape), v \(v.shape), \(heads)/\(keyValueHeads) heads")
+        precondition(
+            q.rank == 3 && k.rank == 3 && v.rank == 3 && heads > 0 && keyValueHeads > 0 && heads % keyValueHeads == 0,
+            "sdpa (token-major): q \(q.shape), k \(k.shape), v \(v.shape), \(heads)/\(keyValueHeads) heads")
         let b = q.shape[0], l = q.shape[1], d = q.shape[2] / heads, s = k.shape[1], dv = v.shape[2] / keyValueHeads
-        precondition(q.shape[2] == heads * d && k.shape[0] == b && v.shape[0] == b && k.shape[2] == keyValueHeads * d
-                     && v.shape[1] == s && v.shape[2] == keyValueHeads * dv, "sdpa (token-major): incompatible shapes")
+        precondition(
+            q.shape[2] == heads * d && k.shape[0] == b && v.shape[0] == b && k.shape[2] == keyValueHeads * d
+                && v.shape[1] == s && v.shape[2] == keyValueHeads * dv, "sdpa (token-major): incompatible shapes")
         var maskData: Tensor? = nil
         var ms = [0, 0, 0, 0]
         if let mask {
-            precondition(mask.rank <= 4 && broadcastShapes(mask.shape, [b, heads, l, s]) == [b, heads, l, s],
-                         "sdpa: mask \(mask.shape) does not broadcast to [\(b), \(heads), \(l), \(s)]")
+            precondition(
+                mask.rank <= 4 && broadcastShapes(mask.shape, [b, heads, l, s]) == [b, heads, l, s],
+                "sdpa: mask \(mask.shape) does not broadcast to [\(b), \(heads), \(l), \(s)]")
             maskData = mask.float()
             ms = broadcastStrides(mask.shape, to: [b, heads, l, s])
         }
         let qf = q.float(), kf = k.float(), vf = v.float()
         let probs = Tensor.uninitialized([b, heads, l, s])
         let out = Tensor.uninitialized([b, l, heads * dv])
-        let layout = AttentionLayout(b: b, h: heads, hkv: keyValueHeads, l: l, capacity: s, d: d, dv: dv, tokensMajor: true)
-        attentionForward(layout, s: s, scale: scale ?? 1 / Float(d).squareRoot(), qp: qf.storage.floats,
-                         kp: kf.storage.floats, vp: vf.storage.floats, probs: probs.storage.floats, out: out.storage.floats,
-                         mask: maskData?.storage.floats, maskStrides: ms, isCausal: isCausal, causalOffset: causalOffset,
-                         slidingWindow: nil)
+        let layout = AttentionLayout(
+            b: b, h: heads, hkv: keyValueHeads, l: l, capacity: s, d: d, dv: dv, tokensMajor: true)
+        attentionForward(
+            layout, s: s, scale: scale ?? 1 / Float(d).squareRoot(), qp: qf.storage.floats,
+            kp: kf.storage.floats, vp: vf.storage.floats, probs: probs.storage.floats, out: out.storage.floats,
+            mask: maskData?.storage.floats, maskStrides: ms, isCausal: isCausal, causalOffset: causalOffset,
+            slidingWindow: nil)
         return out
     }
 }

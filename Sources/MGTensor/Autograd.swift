@@ -71,7 +71,8 @@ extension Tensor {
 
     /// This tensor as a new leaf that requires grad (shares storage; fresh, empty gradient).
     public func requiringGrad() -> Tensor {
-        precondition(dtype == .float32, "requiringGrad on a \(dtype.rawValue) tensor: only float32 tensors take gradients")
+        precondition(
+            dtype == .float32, "requiringGrad on a \(dtype.rawValue) tensor: only float32 tensors take gradients")
         return Tensor(storage: storage, shape: shape, node: GradNode(leafWithShape: shape))
     }
 
@@ -145,8 +146,9 @@ extension Tensor {
         var seen: Set<ObjectIdentifier> = [ObjectIdentifier(root)]
         while let n = stack.popLast() {
             if n.isLeaf { continue }
-            precondition(n.backwardFn != nil,
-                         "backward through a graph that was already freed by an earlier backward (\(n.name))")
+            precondition(
+                n.backwardFn != nil,
+                "backward through a graph that was already freed by an earlier backward (\(n.name))")
             for case let input? in n.inputs {
                 let id = ObjectIdentifier(input)
                 pending[id, default: 0] += 1
@@ -166,8 +168,9 @@ extension Tensor {
             n.inputs = []
             var grads: [Tensor?] = []
             if let g, let fn { grads = fn(g) }
-            precondition(grads.isEmpty || grads.count == inputs.count,
-                         "autograd: \(n.name) returned \(grads.count) gradients for \(inputs.count) inputs")
+            precondition(
+                grads.isEmpty || grads.count == inputs.count,
+                "autograd: \(n.name) returned \(grads.count) gradients for \(inputs.count) inputs")
             for (i, input) in inputs.enumerated() {
                 guard let input else { continue }
                 if !grads.isEmpty, let gi = grads[i] { input.accumulate(gi) }

@@ -45,8 +45,10 @@ private func apply(_ op: BinaryOp, _ x: Float, _ y: Float) -> Float {
 
 // Specialised inner loops keep the switch out of the hot loop.
 @inline(__always)
-private func rowLoop(_ op: BinaryOp, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
-                     _ o: UnsafeMutablePointer<Float>, _ n: Int) {
+private func rowLoop(
+    _ op: BinaryOp, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
+    _ o: UnsafeMutablePointer<Float>, _ n: Int
+) {
     switch (op, sa, sb) {
     case (.add, 1, 1): for i in 0..<n { o[i] = a[i] + b[i] }
     case (.add, 1, 0): let y = b[0]; for i in 0..<n { o[i] = a[i] + y }
@@ -71,7 +73,9 @@ func broadcastBinary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
     let n = out.count
     if n == 0 { return out }
     if a.shape == b.shape {
-        Parallel.forEachChunk(n) { r in rowLoop(op, pa + r.lowerBound, 1, pb + r.lowerBound, 1, po + r.lowerBound, r.count) }
+        Parallel.forEachChunk(n) { r in
+            rowLoop(op, pa + r.lowerBound, 1, pb + r.lowerBound, 1, po + r.lowerBound, r.count)
+        }
         return out
     }
     if b.count == 1 && a.count == n {

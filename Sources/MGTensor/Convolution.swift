@@ -78,19 +78,28 @@ func validRange(size: Int, out: Int, stride s: Int, pad p: Int, k: Int) -> Range
 
 extension Tensor {
     /// PyTorch `conv2d(x, weight, bias, stride, padding, groups=groups)` (dilation 1).
-    public func conv2d(weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                       groups: Int = 1) -> Tensor {
+    public func conv2d(
+        weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+        groups: Int = 1
+    ) -> Tensor {
         precondition(rank == 4 && weight.rank == 4, "conv2d: input \(shape) and weight \(weight.shape) must be 4-D")
-        let g = Conv2dGeometry(batch: shape[0], inChannels: shape[1], height: shape[2], width: shape[3],
-                               outChannels: weight.shape[0], kernelH: weight.shape[2], kernelW: weight.shape[3],
-                               strideH: stride.0, strideW: stride.1, padH: padding.0, padW: padding.1, groups: groups)
-        precondition(groups > 0 && g.inChannels % groups == 0 && g.outChannels % groups == 0,
-                     "conv2d: groups \(groups) must divide in (\(g.inChannels)) and out (\(g.outChannels)) channels")
-        precondition(weight.shape[1] == g.inChannels / groups,
-                     "conv2d: weight \(weight.shape) expects \(weight.shape[1] * groups) input channels, input has \(g.inChannels)")
+        let g = Conv2dGeometry(
+            batch: shape[0], inChannels: shape[1], height: shape[2], width: shape[3],
+            outChannels: weight.shape[0], kernelH: weight.shape[2], kernelW: weight.shape[3],
+            strideH: stride.0, strideW: stride.1, padH: padding.0, padW: padding.1, groups: groups)
+        precondition(
+            groups > 0 && g.inChannels % groups == 0 && g.outChannels % groups == 0,
+            "conv2d: groups \(groups) must divide in (\(g.inChannels)) and out (\(g.outChannels)) channels")
+        precondition(
+            weight.shape[1] == g.inChannels / groups,
+            "conv2d: weight \(weight.shape) expects \(weight.shape[1] * groups) input channels, input has \(g.inChannels)"
+        )
         precondition(stride.0 > 0 && stride.1 > 0 && padding.0 >= 0 && padding.1 >= 0, "conv2d: bad stride/padding")
-        precondition(g.outH > 0 && g.outW > 0, "conv2d: kernel \(g.kernelH)×\(g.kernelW) larger than padded input \(shape)")
-        if let bias { precondition(bias.shape == [g.outChannels], "conv2d: bias \(bias.shape) for \(g.outChannels) channels") }
+        precondition(
+            g.outH > 0 && g.outW > 0, "conv2d: kernel \(g.kernelH)×\(g.kernelW) larger than padded input \(shape)")
+        if let bias {
+            precondition(bias.shape == [g.outChannels], "conv2d: bias \(bias.shape) for \(g.outChannels) channels")
+        }
         // Named locals (not temporaries) so converted copies stay alive while their raw pointers are in use.
         let x = float(), w = weight.float(), b = bias?.float()
         let out = Tensor.uninitialized([g.batch, g.outChannels, g.outH, g.outW])
@@ -108,11 +117,13 @@ extension Tensor {
             let gx = needX ? Tensor.zeros(xv.shape) : nil
             let gw = needW ? Tensor.zeros(wv.shape) : nil
             if g.isDepthwise {
-                depthwiseBackward(gout.storage.floats, xv.storage.floats, wv.storage.floats, g,
-                                  gx?.storage.floats, gw?.storage.floats)
+                depthwiseBackward(
+                    gout.storage.floats, xv.storage.floats, wv.storage.floats, g,
+                    gx?.storage.floats, gw?.storage.floats)
             } else {
-                gemmConvBackward(gout.storage.floats, xv.storage.floats, wv.storage.floats, g,
-                                 gx?.storage.floats, gw?.storage.floats)
+                gemmConvBackward(
+                    gout.storage.floats, xv.storage.floats, wv.storage.floats, g,
+                    gx?.storage.floats, gw?.storage.floats)
             }
             var grads: [Tensor?] = [gx, gw]
             if hasBias { grads.append(needB ? gout.sum(axes: [0, 2, 3]) : nil) }
@@ -121,8 +132,10 @@ extension Tensor {
     }
 }
 
-private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                             _ g: Conv2dGeometry, _ out: UnsafeMutablePointer<Float>) {
+private func gemmConvForward(
+    _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+    _ g: Conv2dGeometry, _ out: UnsafeMutablePointer<Float>
+) {
     let cg = g.inChannels / g.groups, og = g.outChannels / g.groups
     let ohw = g.outH * g.outW, kk = cg * g.kernelH * g.kernelW
     let col = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: kk * ohw)
@@ -138,14 +151,17 @@ private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float
             }
             let b: UnsafePointer<Float>
             if let col { im2col(xin, channels: cg, g, col); b = UnsafePointer(col) } else { b = xin }
-            gemm(transA: false, transB: false, m: og, n: ohw, k: kk, a: w + grp * og * kk, lda: kk,
-                 b: b, ldb: ohw, beta: beta, c: dst, ldc: ohw)
+            gemm(
+                transA: false, transB: false, m: og, n: ohw, k: kk, a: w + grp * og * kk, lda: kk,
+                b: b, ldb: ohw, beta: beta, c: dst, ldc: ohw)
         }
     }
 }
 
-private func gemmConvBackward(_ gout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                              _ g: Conv2dGeometry, _ gx: UnsafeMutablePointer<Float>?, _ gw: UnsafeMutablePointer<Float>?) {
+private func gemmConvBackward(
+    _ gout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+    _ g: Conv2dGeometry, _ gx: UnsafeMutablePointer<Float>?, _ gw: UnsafeMutablePointer<Float>?
+) {
     let cg = g.inChannels / g.groups, og = g.outChannels / g.groups
     let ohw = g.outH * g.outW, kk = cg * g.kernelH * g.kernelW
     let col = UnsafeMutablePointer<Float>.allocate(capacity: kk * ohw)
@@ -158,18 +174,21 @@ private func gemmConvBackward(_ gout: UnsafePointer<Float>, _ x: UnsafePointer<F
                 // dW[og, kk] += dY[og, ohw] · colᵀ
                 let b: UnsafePointer<Float>
                 if g.isPointwise { b = xin } else { im2col(xin, channels: cg, g, col); b = UnsafePointer(col) }
-                gemm(transA: false, transB: true, m: og, n: kk, k: ohw, a: go, lda: ohw, b: b, ldb: ohw,
-                     beta: 1, c: gw + grp * og * kk, ldc: kk)
+                gemm(
+                    transA: false, transB: true, m: og, n: kk, k: ohw, a: go, lda: ohw, b: b, ldb: ohw,
+                    beta: 1, c: gw + grp * og * kk, ldc: kk)
             }
             if let gx {
                 // dcol[kk, ohw] = Wᵀ · dY, then fold back into the image.
                 let gxin = gx + (n * g.inChannels + grp * cg) * g.height * g.width
                 if g.isPointwise {
-                    gemm(transA: true, transB: false, m: kk, n: ohw, k: og, a: w + grp * og * kk, lda: kk,
-                         b: go, ldb: ohw, beta: 1, c: gxin, ldc: ohw)
+                    gemm(
+                        transA: true, transB: false, m: kk, n: ohw, k: og, a: w + grp * og * kk, lda: kk,
+                        b: go, ldb: ohw, beta: 1, c: gxin, ldc: ohw)
                 } else {
-                    gemm(transA: true, transB: false, m: kk, n: ohw, k: og, a: w + grp * og * kk, lda: kk,
-                         b: go, ldb: ohw, beta: 0, c: col, ldc: ohw)
+                    gemm(
+                        transA: true, transB: false, m: kk, n: ohw, k: og, a: w + grp * og * kk, lda: kk,
+                        b: go, ldb: ohw, beta: 0, c: col, ldc: ohw)
                     col2im(col, channels: cg, g, gxin)
                 }
             }
@@ -177,8 +196,10 @@ private func gemmConvBackward(_ gout: UnsafePointer<Float>, _ x: UnsafePointer<F
     }
 }
 
-private func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                              _ g: Conv2dGeometry, _ out: UnsafeMutablePointer<Float>) {
+private func depthwiseForward(
+    _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+    _ g: Conv2dGeometry, _ out: UnsafeMutablePointer<Float>
+) {
     let mult = g.outChannels / g.inChannels  // output channels per input channel
     let oh = g.outH, ow = g.outW, h = g.height, wd = g.width, khw = g.kernelH * g.kernelW
     Parallel.forEachChunk(g.batch * g.outChannels, costPerItem: oh * ow * khw) { r in
@@ -188,8 +209,10 @@ private func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Floa
             if g.strideH == 1 && g.strideW == 1 {
                 // ConvNeXt's 7×7 and the fusion's: register-blocked, AVX2 where available (CKernels).
                 // A failed scratch allocation (−1) falls through to the plain loops below.
-                if mg_depthwise_plane_f32(src, Int32(h), Int32(wd), w + oc * khw, Int32(g.kernelH), Int32(g.kernelW),
-                                          Int32(g.padH), Int32(g.padW), bias?[oc] ?? 0, dst, Int32(oh), Int32(ow)) == 0 {
+                if mg_depthwise_plane_f32(
+                    src, Int32(h), Int32(wd), w + oc * khw, Int32(g.kernelH), Int32(g.kernelW),
+                    Int32(g.padH), Int32(g.padW), bias?[oc] ?? 0, dst, Int32(oh), Int32(ow)) == 0
+                {
                     continue
                 }
             }
@@ -210,8 +233,10 @@ private func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Floa
     }
 }
 
-private func depthwiseBackward(_ gout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                               _ g: Conv2dGeometry, _ gx: UnsafeMutablePointer<Float>?, _ gw: UnsafeMutablePointer<Float>?) {
+private func depthwiseBackward(
+    _ gout: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+    _ g: Conv2dGeometry, _ gx: UnsafeMutablePointer<Float>?, _ gw: UnsafeMutablePointer<Float>?
+) {
     let mult = g.outChannels / g.inChannels
     let oh = g.outH, ow = g.outW, h = g.height, wd = g.width, khw = g.kernelH * g.kernelW
     // Parallel over input channels: each owns its input-gradient plane and its weights' rows.

@@ -190,12 +190,14 @@ extension Tensor {
             0.5 * v * (1 + Foundation.tanh(sqrt2OverPi * (v + 0.044715 * v * v * v)))
         }
         return Tensor.record("gelu_tanh", out, inputs: [self]) { g in
-            [mapBinarySameShape(g, x) { g, v in
-                let inner = sqrt2OverPi * (v + 0.044715 * v * v * v)
-                let t = Foundation.tanh(inner)
-                let dInner = sqrt2OverPi * (1 + 3 * 0.044715 * v * v)
-                return g * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * dInner)
-            }]
+            [
+                mapBinarySameShape(g, x) { g, v in
+                    let inner = sqrt2OverPi * (v + 0.044715 * v * v * v)
+                    let t = Foundation.tanh(inner)
+                    let dInner = sqrt2OverPi * (1 + 3 * 0.044715 * v * v)
+                    return g * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * dInner)
+                }
+            ]
         }
     }
 
@@ -204,10 +206,12 @@ extension Tensor {
         let x = self.detached()
         let out = mapKernel(self, QuickGeluKernel.self)
         return Tensor.record("quick_gelu", out, inputs: [self]) { g in
-            [mapBinarySameShape(g, x) { g, v in
-                let s = 1 / (1 + fastExp(-1.702 * v))
-                return g * (s + 1.702 * v * s * (1 - s))
-            }]
+            [
+                mapBinarySameShape(g, x) { g, v in
+                    let s = 1 / (1 + fastExp(-1.702 * v))
+                    return g * (s + 1.702 * v * s * (1 - s))
+                }
+            ]
         }
     }
 
@@ -216,10 +220,12 @@ extension Tensor {
         let x = self.detached()
         let out = mapKernel(self, SiLUKernel.self)
         return Tensor.record("silu", out, inputs: [self]) { g in
-            [mapBinarySameShape(g, x) { g, v in
-                let s = 1 / (1 + fastExp(-v))
-                return g * s * (1 + v * (1 - s))
-            }]
+            [
+                mapBinarySameShape(g, x) { g, v in
+                    let s = 1 / (1 + fastExp(-v))
+                    return g * s * (1 + v * (1 - s))
+                }
+            ]
         }
     }
 

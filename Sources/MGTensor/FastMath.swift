@@ -67,4 +67,3 @@ func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
     let inv = 1 / laneSum(row, n)
     for j in 0..<n { row[j] *= inv }
 }
-

@@ -28,8 +28,10 @@ func widen1(_ p: UnsafeRawPointer, _ i: Int, _ dtype: DType) -> Float {
 }
 
 /// y[m, n] = Σ_k x[m, k] · w[n, k] for a 16-bit w [N, K] and float32 x [M, K] (row-major), written to y [M, N].
-func halfWeightProduct(x: UnsafePointer<Float>, m: Int, k: Int, w: UnsafeRawPointer, dtype: DType, n: Int,
-                       y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+func halfWeightProduct(
+    x: UnsafePointer<Float>, m: Int, k: Int, w: UnsafeRawPointer, dtype: DType, n: Int,
+    y: UnsafeMutablePointer<Float>, accumulate: Bool
+) {
     if m <= halfGEMVMaxRows {
         Parallel.forEachChunk(n, costPerItem: k * m) { rows in
             for row in rows {
@@ -40,7 +42,9 @@ func halfWeightProduct(x: UnsafePointer<Float>, m: Int, k: Int, w: UnsafeRawPoin
                     var j = 0
                     while j + 16 <= k {
                         a0 += widen8(wr + j * 2, dtype) * UnsafeRawPointer(xr + j).loadUnaligned(as: SIMD8<Float>.self)
-                        a1 += widen8(wr + (j + 8) * 2, dtype) * UnsafeRawPointer(xr + j + 8).loadUnaligned(as: SIMD8<Float>.self)
+                        a1 +=
+                            widen8(wr + (j + 8) * 2, dtype)
+                            * UnsafeRawPointer(xr + j + 8).loadUnaligned(as: SIMD8<Float>.self)
                         j += 16
                     }
                     var s = (a0 + a1).sum()
@@ -57,23 +61,27 @@ func halfWeightProduct(x: UnsafePointer<Float>, m: Int, k: Int, w: UnsafeRawPoin
     while start < n {
         let rows = Swift.min(halfTileRows, n - start)
         widenRows(w + start * k * 2, dtype, rows * k, into: tile)
-        gemm(transA: false, transB: true, m: m, n: rows, k: k, a: x, lda: k, b: tile, ldb: k,
-             beta: accumulate ? 1 : 0, c: y + start, ldc: n)
+        gemm(
+            transA: false, transB: true, m: m, n: rows, k: k, a: x, lda: k, b: tile, ldb: k,
+            beta: accumulate ? 1 : 0, c: y + start, ldc: n)
         start += rows
     }
 }
 
 /// gx[m, k] += Σ_n g[m, n] · w[n, k]: the input gradient through a 16-bit weight (frozen towers, frozen LLM).
-func halfWeightTransposedProduct(g: UnsafePointer<Float>, m: Int, n: Int, w: UnsafeRawPointer, dtype: DType, k: Int,
-                                 gx: UnsafeMutablePointer<Float>) {
+func halfWeightTransposedProduct(
+    g: UnsafePointer<Float>, m: Int, n: Int, w: UnsafeRawPointer, dtype: DType, k: Int,
+    gx: UnsafeMutablePointer<Float>
+) {
     let tile = UnsafeMutablePointer<Float>.allocate(capacity: halfTileRows * k)
     defer { tile.deallocate() }
     var start = 0
     while start < n {
         let rows = Swift.min(halfTileRows, n - start)
         widenRows(w + start * k * 2, dtype, rows * k, into: tile)
-        gemm(transA: false, transB: false, m: m, n: k, k: rows, a: g + start, lda: n, b: tile, ldb: k,
-             beta: 1, c: gx, ldc: k)
+        gemm(
+            transA: false, transB: false, m: m, n: k, k: rows, a: g + start, lda: n, b: tile, ldb: k,
+            beta: 1, c: gx, ldc: k)
         start += rows
     }
 }
@@ -81,7 +89,9 @@ func halfWeightTransposedProduct(g: UnsafePointer<Float>, m: Int, n: Int, w: Uns
 /// Widens `count` 16-bit values into float32.
 func widenRows(_ src: UnsafeRawPointer, _ dtype: DType, _ count: Int, into dst: UnsafeMutablePointer<Float>) {
     Parallel.forEachChunk(count / 8, costPerItem: 8) { r in
-        for i in r { UnsafeMutableRawPointer(dst + i * 8).storeBytes(of: widen8(src + i * 16, dtype), as: SIMD8<Float>.self) }
+        for i in r {
+            UnsafeMutableRawPointer(dst + i * 8).storeBytes(of: widen8(src + i * 16, dtype), as: SIMD8<Float>.self)
+        }
     }
     for i in (count / 8 * 8)..<count { dst[i] = widen1(src, i, dtype) }
 }

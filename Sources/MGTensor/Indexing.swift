@@ -7,7 +7,9 @@ extension Tensor {
     public func indexSelect(axis: Int, _ indices: [Int]) -> Tensor {
         let ax = self.axis(axis)
         let outer = shape[..<ax].reduce(1, *), n = shape[ax], inner = shape[(ax + 1)...].reduce(1, *)
-        for i in indices { precondition(i >= 0 && i < n, "index_select: index \(i) out of range for dim \(axis) of size \(n)") }
+        for i in indices {
+            precondition(i >= 0 && i < n, "index_select: index \(i) out of range for dim \(axis) of size \(n)")
+        }
         if dtype == .bfloat16 || dtype == .float16 {
             // A 16-bit table (memory-mapped embedding): widen only the selected rows.
             var outShape = shape
@@ -16,8 +18,9 @@ extension Tensor {
             let k = indices.count
             for o in 0..<outer {
                 for j in 0..<k {
-                    widenRows(storage.pointer + ((o * n + indices[j]) * inner) * 2, dtype, inner,
-                              into: out.storage.floats + (o * k + j) * inner)
+                    widenRows(
+                        storage.pointer + ((o * n + indices[j]) * inner) * 2, dtype, inner,
+                        into: out.storage.floats + (o * k + j) * inner)
                 }
             }
             return out
@@ -76,7 +79,8 @@ extension Tensor {
         var idx = [Int](repeating: 0, count: rank)
         for e in 0..<index.count {
             let j = index[e]
-            precondition(j >= 0 && j < shape[ax], "gather: index \(j) out of range for dim \(axis) of size \(shape[ax])")
+            precondition(
+                j >= 0 && j < shape[ax], "gather: index \(j) out of range for dim \(axis) of size \(shape[ax])")
             var off = 0
             for d in 0..<rank { off += (d == ax ? j : idx[d]) * srcStrides[d] }
             offsets[e] = off
@@ -98,7 +102,8 @@ extension Tensor {
     /// Sets elements to `value` where `mask` (broadcastable to this shape; bool/uint8/float, nonzero = true) holds.
     public func maskedFill(_ mask: Tensor, _ value: Float) -> Tensor {
         let m = mask.float().detached()
-        precondition(broadcastShapes(shape, m.shape) == shape, "masked_fill: mask \(mask.shape) does not broadcast to \(shape)")
+        precondition(
+            broadcastShapes(shape, m.shape) == shape, "masked_fill: mask \(mask.shape) does not broadcast to \(shape)")
         // 1 where the element is kept, broadcast to the full shape.
         let keep = broadcastBinary(.mul, Tensor.ones(shape), mapUnary(m) { $0 != 0 ? 0 : 1 })
         let input = float()

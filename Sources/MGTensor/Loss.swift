@@ -25,8 +25,9 @@ extension Tensor {
         let loss = Tensor(scalar: Float(total / Double(valid)))
         return Tensor.record("cross_entropy", loss, inputs: [self]) { g in
             let gx = Tensor.uninitialized([n, c])
-            crossEntropyBackward(logProbabilities: logp.storage.floats, targets: targets, ignoreIndex: ignored,
-                                 scale: g.item() / Float(valid), rows: n, classes: c, gradInput: gx.storage.floats)
+            crossEntropyBackward(
+                logProbabilities: logp.storage.floats, targets: targets, ignoreIndex: ignored,
+                scale: g.item() / Float(valid), rows: n, classes: c, gradInput: gx.storage.floats)
             return [gx]
         }
     }
@@ -34,8 +35,10 @@ extension Tensor {
 
 /// Cross-entropy's gradient with respect to the logits: (softmax − onehot) · `scale` on rows whose target is not
 /// ignored (`scale` = upstream gradient / number of such rows), 0 on ignored rows. Rows in parallel.
-func crossEntropyBackward(logProbabilities lp: UnsafePointer<Float>, targets: [Int], ignoreIndex ignored: Int,
-                          scale: Float, rows n: Int, classes c: Int, gradInput dst: UnsafeMutablePointer<Float>) {
+func crossEntropyBackward(
+    logProbabilities lp: UnsafePointer<Float>, targets: [Int], ignoreIndex ignored: Int,
+    scale: Float, rows n: Int, classes c: Int, gradInput dst: UnsafeMutablePointer<Float>
+) {
     Parallel.forEachChunk(n, costPerItem: c * 4) { r in
         for i in r {
             let row = dst + i * c

@@ -24,7 +24,8 @@ public func gemm(
         // y[N] = op(B)ᵀ-ish · x: with B stored [N,K] (transB) y = B·x, else y = Bᵀ·x with B stored [K,N].
         let incx = transA ? lda : 1
         if transB {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, Int32(incx), beta, c, 1)
+            cblas_sgemv(
+                CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, Int32(incx), beta, c, 1)
         } else {
             cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, Int32(incx), beta, c, 1)
         }
@@ -34,14 +35,19 @@ public func gemm(
         // y[M] = op(A) · x, x = the single column of op(B), written with stride ldc.
         let incx = transB ? 1 : ldb
         if transA {
-            cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(m), alpha, a, Int32(lda), b, Int32(incx), beta, c, Int32(ldc))
+            cblas_sgemv(
+                CblasRowMajor, CblasTrans, Int32(k), Int32(m), alpha, a, Int32(lda), b, Int32(incx), beta, c, Int32(ldc)
+            )
         } else {
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(k), alpha, a, Int32(lda), b, Int32(incx), beta, c, Int32(ldc))
+            cblas_sgemv(
+                CblasRowMajor, CblasNoTrans, Int32(m), Int32(k), alpha, a, Int32(lda), b, Int32(incx), beta, c,
+                Int32(ldc))
         }
         return
     }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    cblas_sgemm(
+        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+        Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
 extension Tensor {
@@ -60,23 +66,30 @@ extension Tensor {
             return out.reshaped(lead + [out.shape[1]])
         }
         if a.rank != b.rank {
-            if a.rank == 2 { a = a.expanded(to: Array(b.shape.dropLast(2)) + a.shape) }
-            else if b.rank == 2 { b = b.expanded(to: Array(a.shape.dropLast(2)) + b.shape) }
+            if a.rank == 2 {
+                a = a.expanded(to: Array(b.shape.dropLast(2)) + a.shape)
+            } else if b.rank == 2 {
+                b = b.expanded(to: Array(a.shape.dropLast(2)) + b.shape)
+            }
         }
         let batchShape = Array(a.shape.dropLast(2))
-        precondition(batchShape == Array(b.shape.dropLast(2)), "matmul: batch dims of \(shape) and \(other.shape) differ")
+        precondition(
+            batchShape == Array(b.shape.dropLast(2)), "matmul: batch dims of \(shape) and \(other.shape) differ")
         let ar = a.shape[a.rank - 2], ac = a.shape[a.rank - 1]
         let br = b.shape[b.rank - 2], bc = b.shape[b.rank - 1]
         let m = transposeA ? ac : ar, k = transposeA ? ar : ac
         let kb = transposeB ? bc : br, n = transposeB ? br : bc
-        precondition(k == kb, "matmul: inner dims differ: \(shape)\(transposeA ? "ᵀ" : "") × \(other.shape)\(transposeB ? "ᵀ" : "")")
+        precondition(
+            k == kb,
+            "matmul: inner dims differ: \(shape)\(transposeA ? "ᵀ" : "") × \(other.shape)\(transposeB ? "ᵀ" : "")")
         let batch = batchShape.reduce(1, *)
         let out = Tensor.uninitialized(batchShape + [m, n])
         let fa = a.float(), fb = b.float()
         let pa = fa.storage.floats, pb = fb.storage.floats, pc = out.storage.floats
         for i in 0..<batch {
-            gemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k,
-                 a: pa + i * ar * ac, lda: ac, b: pb + i * br * bc, ldb: bc, c: pc + i * m * n, ldc: n)
+            gemm(
+                transA: transposeA, transB: transposeB, m: m, n: n, k: k,
+                a: pa + i * ar * ac, lda: ac, b: pb + i * br * bc, ldb: bc, c: pc + i * m * n, ldc: n)
         }
         let av = a.detached(), bv = b.detached()
         let needA = a.requiresGrad, needB = b.requiresGrad
@@ -105,12 +118,16 @@ extension Tensor {
     /// (memory-mapped, frozen) is widened inside the product, never copied whole; it takes no gradient.
     public func linear(weight: Tensor, bias: Tensor? = nil) -> Tensor {
         let inFeatures = shape.last ?? 0
-        precondition(weight.rank == 2 && weight.shape[1] == inFeatures,
-                     "linear: input \(shape) with weight \(weight.shape) (expects [out, \(inFeatures)])")
+        precondition(
+            weight.rank == 2 && weight.shape[1] == inFeatures,
+            "linear: input \(shape) with weight \(weight.shape) (expects [out, \(inFeatures)])")
         let outFeatures = weight.shape[0]
-        if let bias { precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs") }
+        if let bias {
+            precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs")
+        }
         let halfWeight = weight.dtype == .bfloat16 || weight.dtype == .float16
-        precondition(!halfWeight || !weight.requiresGrad, "linear: a 16-bit weight cannot take gradients (keep it frozen)")
+        precondition(
+            !halfWeight || !weight.requiresGrad, "linear: a 16-bit weight cannot take gradients (keep it frozen)")
         let x = float()
         let w = halfWeight ? weight : weight.float()
         let rows = count / Swift.max(inFeatures, 1)
@@ -125,12 +142,14 @@ extension Tensor {
             beta = 1
         }
         if halfWeight {
-            halfWeightProduct(x: x.storage.floats, m: rows, k: inFeatures, w: w.storage.pointer, dtype: w.dtype,
-                              n: outFeatures, y: pc, accumulate: beta == 1)
+            halfWeightProduct(
+                x: x.storage.floats, m: rows, k: inFeatures, w: w.storage.pointer, dtype: w.dtype,
+                n: outFeatures, y: pc, accumulate: beta == 1)
         } else {
-            gemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
-                 a: x.storage.floats, lda: inFeatures, b: w.storage.floats, ldb: inFeatures,
-                 beta: beta, c: pc, ldc: outFeatures)
+            gemm(
+                transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
+                a: x.storage.floats, lda: inFeatures, b: w.storage.floats, ldb: inFeatures,
+                beta: beta, c: pc, ldc: outFeatures)
         }
         var inputs = [self, weight]
         if let bias { inputs.append(bias) }
@@ -146,14 +165,15 @@ extension Tensor {
             if needX {
                 if halfWeight {
                     let t = Tensor.zeros([rows, inFeatures])
-                    halfWeightTransposedProduct(g: g2.storage.floats, m: rows, n: outFeatures, w: wv.storage.pointer,
-                                                dtype: wv.dtype, k: inFeatures, gx: t.storage.floats)
+                    halfWeightTransposedProduct(
+                        g: g2.storage.floats, m: rows, n: outFeatures, w: wv.storage.pointer,
+                        dtype: wv.dtype, k: inFeatures, gx: t.storage.floats)
                     gx = t.reshaped(inShape)
                 } else {
-                    gx = g2.matmul(wv).reshaped(inShape)                                           // [rows, in]
+                    gx = g2.matmul(wv).reshaped(inShape)  // [rows, in]
                 }
             }
-            let gw = xv.map { g2.matmul($0.reshaped([rows, inFeatures]), transposeA: true) }          // [out, in]
+            let gw = xv.map { g2.matmul($0.reshaped([rows, inFeatures]), transposeA: true) }  // [out, in]
             var grads: [Tensor?] = [gx, gw]
             if bias != nil { grads.append(needB ? g2.sum(axis: 0) : nil) }
             return grads

@@ -13,7 +13,8 @@ extension Tensor {
         let rows = count / Swift.max(d, 1)
         let out = Tensor.uninitialized(shape)
         // x̂ and 1/σ are kept only when the backward will need them.
-        let saving = Tensor.wouldRecord(self) || (weight.map { Tensor.wouldRecord($0) } ?? false)
+        let saving =
+            Tensor.wouldRecord(self) || (weight.map { Tensor.wouldRecord($0) } ?? false)
             || (bias.map { Tensor.wouldRecord($0) } ?? false)
         let xhat = saving ? Tensor.uninitialized(shape) : nil
         var rstd = [Float](repeating: 0, count: saving ? rows : 0)
@@ -57,8 +58,9 @@ extension Tensor {
             let gxhat = wv.map { g * $0 } ?? g.float()
             let gx = Tensor.uninitialized(g.shape)
             rstd.withUnsafeBufferPointer { rs in
-                layerNormBackward(gradNormalized: gxhat.storage.floats, normalized: xhat.storage.floats,
-                                  rstd: rs.baseAddress!, rows: rows, d: d, gradInput: gx.storage.floats)
+                layerNormBackward(
+                    gradNormalized: gxhat.storage.floats, normalized: xhat.storage.floats,
+                    rstd: rs.baseAddress!, rows: rows, d: d, gradInput: gx.storage.floats)
             }
             var grads: [Tensor?] = [gx]
             let g2 = g.reshaped([rows, d])
@@ -113,8 +115,9 @@ extension Tensor {
             let gw = g * wv
             let gx = Tensor.uninitialized(g.shape)
             rstd.withUnsafeBufferPointer { rs in
-                rmsNormBackward(gradScaled: gw.storage.floats, input: xv.storage.floats, rstd: rs.baseAddress!,
-                                rows: rows, d: d, gradInput: gx.storage.floats)
+                rmsNormBackward(
+                    gradScaled: gw.storage.floats, input: xv.storage.floats, rstd: rs.baseAddress!,
+                    rows: rows, d: d, gradInput: gx.storage.floats)
             }
             let gweight = needW ? (g.reshaped([rows, d]) * normed.reshaped([rows, d])).sum(axis: 0) : nil
             return [gx, gweight]
@@ -131,8 +134,10 @@ extension Tensor {
 /// LayerNorm's input gradient per row from ĝ = g ⊙ weight (or g), x̂ and 1/σ:
 /// dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)), the means accumulated in Double. Rows in parallel, chunked as the
 /// forward.
-func layerNormBackward(gradNormalized gp: UnsafePointer<Float>, normalized hp: UnsafePointer<Float>,
-                       rstd: UnsafePointer<Float>, rows: Int, d: Int, gradInput op: UnsafeMutablePointer<Float>) {
+func layerNormBackward(
+    gradNormalized gp: UnsafePointer<Float>, normalized hp: UnsafePointer<Float>,
+    rstd: UnsafePointer<Float>, rows: Int, d: Int, gradInput op: UnsafeMutablePointer<Float>
+) {
     Parallel.forEachChunk(rows, costPerItem: d * 4) { r in
         for row in r {
             var s1: Double = 0, s2: Double = 0
@@ -146,8 +151,10 @@ func layerNormBackward(gradNormalized gp: UnsafePointer<Float>, normalized hp: U
 
 /// RMSNorm's input gradient per row from g ⊙ weight, x and r = 1/rms: dx = r · (g⊙w − x · r² · mean(g⊙w⊙x)), the
 /// mean accumulated in Double. Rows in parallel, chunked as the forward.
-func rmsNormBackward(gradScaled gp: UnsafePointer<Float>, input xp: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                     rows: Int, d: Int, gradInput op: UnsafeMutablePointer<Float>) {
+func rmsNormBackward(
+    gradScaled gp: UnsafePointer<Float>, input xp: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
+    rows: Int, d: Int, gradInput op: UnsafeMutablePointer<Float>
+) {
     Parallel.forEachChunk(rows, costPerItem: d * 3) { r in
         for row in r {
             var s: Double = 0

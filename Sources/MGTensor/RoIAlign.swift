@@ -35,8 +35,10 @@ public struct RoIBox: Sendable, Equatable {
 /// Calls `body(bin, offsets, weights)` for every bilinear sample of every bin of `box` on an H×W map:
 /// `bin` = ph·outW + pw, `offsets` = the four y·W + x positions, `weights` already divided by the sample count.
 @inline(__always)
-func forEachRoISample(_ box: RoIBox, height: Int, width: Int, _ spec: RoIAlignSpec,
-                      _ body: (Int, (Int, Int, Int, Int), (Float, Float, Float, Float)) -> Void) {
+func forEachRoISample(
+    _ box: RoIBox, height: Int, width: Int, _ spec: RoIAlignSpec,
+    _ body: (Int, (Int, Int, Int, Int), (Float, Float, Float, Float)) -> Void
+) {
     let offset: Float = spec.aligned ? 0.5 : 0
     let startW = box.x1 * spec.spatialScale - offset, startH = box.y1 * spec.spatialScale - offset
     let endW = box.x2 * spec.spatialScale - offset, endH = box.y2 * spec.spatialScale - offset
@@ -62,12 +64,17 @@ func forEachRoISample(_ box: RoIBox, height: Int, width: Int, _ spec: RoIAlignSp
                     x = Swift.max(x, 0)
                     var yLow = Int(yy), xLow = Int(x)
                     let yHigh: Int, xHigh: Int
-                    if yLow >= height - 1 { yLow = height - 1; yHigh = yLow; yy = Float(yLow) } else { yHigh = yLow + 1 }
+                    if yLow >= height - 1 {
+                        yLow = height - 1; yHigh = yLow; yy = Float(yLow)
+                    } else {
+                        yHigh = yLow + 1
+                    }
                     if xLow >= width - 1 { xLow = width - 1; xHigh = xLow; x = Float(xLow) } else { xHigh = xLow + 1 }
                     let ly = yy - Float(yLow), lx = x - Float(xLow)
                     let hy = 1 - ly, hx = 1 - lx
-                    body(bin, (yLow * width + xLow, yLow * width + xHigh, yHigh * width + xLow, yHigh * width + xHigh),
-                         (hy * hx / count, hy * lx / count, ly * hx / count, ly * lx / count))
+                    body(
+                        bin, (yLow * width + xLow, yLow * width + xHigh, yHigh * width + xLow, yHigh * width + xHigh),
+                        (hy * hx / count, hy * lx / count, ly * hx / count, ly * lx / count))
                 }
             }
         }
@@ -81,7 +88,9 @@ extension Tensor {
     public func roiAlign(boxes: [RoIBox], _ spec: RoIAlignSpec) -> Tensor {
         precondition(rank == 4, "roi_align: input must be [N, C, H, W], got \(shape)")
         let n = shape[0], c = shape[1], h = shape[2], w = shape[3]
-        for b in boxes { precondition(b.batchIndex >= 0 && b.batchIndex < n, "roi_align: batch index \(b.batchIndex) of \(n)") }
+        for b in boxes {
+            precondition(b.batchIndex >= 0 && b.batchIndex < n, "roi_align: batch index \(b.batchIndex) of \(n)")
+        }
         let bins = spec.outputHeight * spec.outputWidth
         let input = float()
         let out = Tensor.zeros([boxes.count, c, spec.outputHeight, spec.outputWidth])
@@ -122,7 +131,8 @@ extension Tensor {
     /// For each box, the H×W weight map whose dot product with a channel plane equals the mean over all output
     /// bins of RoIAlign on that plane → [K, H·W]. MG-LLaVA averages RoIAlign's 56×56 bins, which is linear in the
     /// map, so box features become one GEMM with the map instead of K × C × 56² bilinear samples.
-    public static func roiAlignMeanWeights(boxes: [RoIBox], height h: Int, width w: Int, _ spec: RoIAlignSpec) -> Tensor {
+    public static func roiAlignMeanWeights(boxes: [RoIBox], height h: Int, width w: Int, _ spec: RoIAlignSpec) -> Tensor
+    {
         let out = Tensor.zeros([boxes.count, h * w])
         let dst = out.storage.floats
         let scale = 1 / Float(spec.outputHeight * spec.outputWidth)

@@ -10,7 +10,8 @@ extension Tensor {
         var target = newShape
         if let hole = target.firstIndex(of: -1) {
             let known = target.enumerated().filter { $0.offset != hole }.reduce(1) { $0 * $1.element }
-            precondition(known > 0 && count % known == 0, "reshape: cannot infer -1 in \(newShape) for \(count) elements")
+            precondition(
+                known > 0 && count % known == 0, "reshape: cannot infer -1 in \(newShape) for \(count) elements")
             target[hole] = count / known
         }
         precondition(Tensor.elementCount(target) == count, "reshape: \(shape) (\(count) elements) to \(newShape)")
@@ -228,8 +229,9 @@ func permuteCopy(src: UnsafePointer<Float>, srcShape: [Int], order: [Int], dst: 
         // A batch of 2-D transposes (NCHW ↔ NHWC, head splits): copy in square tiles so that both the reads and
         // the writes of a tile stay within a few cache lines, instead of one cache line per element read.
         let outer = n / (rowLen * dims[k - 2])
-        transposeTiles(src: src, dst: dst, count: outer, rows: dims[k - 2], columns: rowLen, columnStride: rowStride,
-                       outerDims: Array(dims[..<(k - 2)]), outerStrides: Array(strides[..<(k - 2)]))
+        transposeTiles(
+            src: src, dst: dst, count: outer, rows: dims[k - 2], columns: rowLen, columnStride: rowStride,
+            outerDims: Array(dims[..<(k - 2)]), outerStrides: Array(strides[..<(k - 2)]))
         return
     }
     Parallel.forEachChunk(rows, costPerItem: rowLen) { range in
@@ -258,8 +260,10 @@ func permuteCopy(src: UnsafePointer<Float>, srcShape: [Int], order: [Int], dst: 
 
 /// dst[o][i][j] = src[base(o) + i + j·columnStride] for o < count (outer index over `outerDims`, row-major, with
 /// input strides `outerStrides`), i < rows, j < columns: the innermost two output dims transposed from the input.
-private func transposeTiles(src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>, count: Int, rows: Int,
-                            columns: Int, columnStride: Int, outerDims: [Int], outerStrides: [Int]) {
+private func transposeTiles(
+    src: UnsafePointer<Float>, dst: UnsafeMutablePointer<Float>, count: Int, rows: Int,
+    columns: Int, columnStride: Int, outerDims: [Int], outerStrides: [Int]
+) {
     let tile = 16
     let rowTiles = (rows + tile - 1) / tile
     Parallel.forEachChunk(count * rowTiles, costPerItem: tile * columns) { range in

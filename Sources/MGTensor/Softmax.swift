@@ -39,8 +39,9 @@ extension Tensor {
         let outer = shape[..<ax].reduce(1, *), n = shape[ax], inner = shape[(ax + 1)...].reduce(1, *)
         return Tensor.record("softmax", out, inputs: [self]) { g in
             let gx = Tensor.uninitialized(out.shape)
-            softmaxBackward(gradOutput: g.float().storage.floats, output: out.storage.floats, log: false,
-                            outer: outer, n: n, inner: inner, gradInput: gx.storage.floats)
+            softmaxBackward(
+                gradOutput: g.float().storage.floats, output: out.storage.floats, log: false,
+                outer: outer, n: n, inner: inner, gradInput: gx.storage.floats)
             return [gx]
         }
     }
@@ -51,8 +52,9 @@ extension Tensor {
         let outer = shape[..<ax].reduce(1, *), n = shape[ax], inner = shape[(ax + 1)...].reduce(1, *)
         return Tensor.record("log_softmax", out, inputs: [self]) { g in
             let gx = Tensor.uninitialized(out.shape)
-            softmaxBackward(gradOutput: g.float().storage.floats, output: out.storage.floats, log: true,
-                            outer: outer, n: n, inner: inner, gradInput: gx.storage.floats)
+            softmaxBackward(
+                gradOutput: g.float().storage.floats, output: out.storage.floats, log: true,
+                outer: outer, n: n, inner: inner, gradInput: gx.storage.floats)
             return [gx]
         }
     }
@@ -61,8 +63,10 @@ extension Tensor {
 /// The backward of softmax (`log` false: y = softmax(x), dx = y ⊙ (g − Σ g⊙y)) and of log_softmax (`log` true:
 /// y = log_softmax(x), dx = g − exp(y) · Σ g), along the middle axis of an [outer, n, inner] layout, the sums in
 /// Double. Rows in parallel, chunked as the forward.
-func softmaxBackward(gradOutput gp: UnsafePointer<Float>, output yp: UnsafePointer<Float>, log: Bool,
-                     outer: Int, n: Int, inner: Int, gradInput dp: UnsafeMutablePointer<Float>) {
+func softmaxBackward(
+    gradOutput gp: UnsafePointer<Float>, output yp: UnsafePointer<Float>, log: Bool,
+    outer: Int, n: Int, inner: Int, gradInput dp: UnsafeMutablePointer<Float>
+) {
     Parallel.forEachChunk(outer * inner, costPerItem: n * 8) { r in
         for oi in r {
             let o = oi / inner, i = oi % inner
@@ -71,7 +75,9 @@ func softmaxBackward(gradOutput gp: UnsafePointer<Float>, output yp: UnsafePoint
             if log {
                 for j in 0..<n { total += Double(gp[base + j * inner]) }
                 let sum = Float(total)
-                for j in 0..<n { dp[base + j * inner] = gp[base + j * inner] - Foundation.exp(yp[base + j * inner]) * sum }
+                for j in 0..<n {
+                    dp[base + j * inner] = gp[base + j * inner] - Foundation.exp(yp[base + j * inner]) * sum
+                }
             } else {
                 for j in 0..<n { total += Double(gp[base + j * inner] * yp[base + j * inner]) }
                 let dot = Float(total)

@@ -34,8 +34,9 @@ public final class Storage: @unchecked Sendable {
         self.dtype = dtype
         self.owner = nil
         if bytes >= Storage.mmapThreshold,
-           let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-           region != MAP_FAILED {
+            let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+            region != MAP_FAILED
+        {
             self.pointer = region
             self.mappedByteCount = bytes
         } else {

@@ -13,7 +13,8 @@ public struct Tensor: @unchecked Sendable {
 
     public init(storage: Storage, shape: [Int]) {
         let count = Tensor.elementCount(shape)
-        precondition(count == storage.count, "Tensor: shape \(shape) (\(count) elements) over storage of \(storage.count)")
+        precondition(
+            count == storage.count, "Tensor: shape \(shape) (\(count) elements) over storage of \(storage.count)")
         self.storage = storage
         self.shape = shape
         self.node = nil
@@ -55,8 +56,9 @@ public struct Tensor: @unchecked Sendable {
 
     public init(_ values: [Float], shape: [Int]) {
         let storage = Storage(uninitializedCount: values.count, dtype: .float32)
-        precondition(Tensor.elementCount(shape) == values.count,
-                     "Tensor: \(values.count) values for shape \(shape)")
+        precondition(
+            Tensor.elementCount(shape) == values.count,
+            "Tensor: \(values.count) values for shape \(shape)")
         values.withUnsafeBufferPointer { src in
             if let base = src.baseAddress { storage.floats.update(from: base, count: values.count) }
         }
@@ -145,9 +147,13 @@ public struct Tensor: @unchecked Sendable {
         case .int64:
             return Array(UnsafeBufferPointer(start: storage.pointer.assumingMemoryBound(to: Int64.self), count: count))
         case .int32:
-            return UnsafeBufferPointer(start: storage.pointer.assumingMemoryBound(to: Int32.self), count: count).map { Int64($0) }
+            return UnsafeBufferPointer(start: storage.pointer.assumingMemoryBound(to: Int32.self), count: count).map {
+                Int64($0)
+            }
         case .uint8, .bool:
-            return UnsafeBufferPointer(start: storage.pointer.assumingMemoryBound(to: UInt8.self), count: count).map { Int64($0) }
+            return UnsafeBufferPointer(start: storage.pointer.assumingMemoryBound(to: UInt8.self), count: count).map {
+                Int64($0)
+            }
         default:
             return toArray().map { Int64($0) }
         }
@@ -225,9 +231,15 @@ public struct Tensor: @unchecked Sendable {
             let values = toInt64Array()
             switch target {
             case .int64: let p = out.pointer.assumingMemoryBound(to: Int64.self); for i in 0..<n { p[i] = values[i] }
-            case .int32: let p = out.pointer.assumingMemoryBound(to: Int32.self); for i in 0..<n { p[i] = Int32(truncatingIfNeeded: values[i]) }
-            case .uint8: let p = out.pointer.assumingMemoryBound(to: UInt8.self); for i in 0..<n { p[i] = UInt8(truncatingIfNeeded: values[i]) }
-            case .bool: let p = out.pointer.assumingMemoryBound(to: UInt8.self); for i in 0..<n { p[i] = values[i] != 0 ? 1 : 0 }
+            case .int32:
+                let p = out.pointer.assumingMemoryBound(to: Int32.self);
+                for i in 0..<n { p[i] = Int32(truncatingIfNeeded: values[i]) }
+            case .uint8:
+                let p = out.pointer.assumingMemoryBound(to: UInt8.self);
+                for i in 0..<n { p[i] = UInt8(truncatingIfNeeded: values[i]) }
+            case .bool:
+                let p = out.pointer.assumingMemoryBound(to: UInt8.self);
+                for i in 0..<n { p[i] = values[i] != 0 ? 1 : 0 }
             default: break
             }
             return Tensor(storage: out, shape: shape)

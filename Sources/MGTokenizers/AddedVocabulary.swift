@@ -13,8 +13,10 @@ public struct AddedToken: Sendable, Equatable {
     /// Skipped by `decode(…, skipSpecialTokens: true)`.
     public var special: Bool
 
-    public init(content: String, id: Int, singleWord: Bool = false, lstrip: Bool = false, rstrip: Bool = false,
-                normalized: Bool = false, special: Bool = false) {
+    public init(
+        content: String, id: Int, singleWord: Bool = false, lstrip: Bool = false, rstrip: Bool = false,
+        normalized: Bool = false, special: Bool = false
+    ) {
         self.content = content
         self.id = id
         self.singleWord = singleWord

@@ -26,21 +26,25 @@ final class BPEModel: Sendable {
 
     /// `merges`: pairs of token strings in rank order. Throws (naming `file` and `field`) when a merge refers to a
     /// token that is not in the vocabulary, as HF tokenizers does.
-    init(vocabulary vocab: [(String, Int)], merges mergeList: [(String, String)], unknownToken: String?,
-         fuseUnknown: Bool, byteFallback: Bool, ignoreMerges: Bool, file: String, field: String) throws {
+    init(
+        vocabulary vocab: [(String, Int)], merges mergeList: [(String, String)], unknownToken: String?,
+        fuseUnknown: Bool, byteFallback: Bool, ignoreMerges: Bool, file: String, field: String
+    ) throws {
         var table = ByteKeyedTable<Int32>()
         var maxId = -1
         for (token, id) in vocab {
             guard id >= 0, id <= Int(Int32.max) else {
-                throw TokenizerError.invalidField(file: file, field: "\(field).vocab", reason: "token id \(id) out of range")
+                throw TokenizerError.invalidField(
+                    file: file, field: "\(field).vocab", reason: "token id \(id) out of range")
             }
             table.set(Int32(id), for: token)
             maxId = max(maxId, id)
         }
         // Ids index a dense table; refuse absurdly sparse ones rather than allocating gigabytes.
         guard maxId < max(4 * vocab.count, 1 << 20) else {
-            throw TokenizerError.invalidField(file: file, field: "\(field).vocab",
-                                              reason: "token id \(maxId) is far beyond the \(vocab.count) tokens")
+            throw TokenizerError.invalidField(
+                file: file, field: "\(field).vocab",
+                reason: "token id \(maxId) is far beyond the \(vocab.count) tokens")
         }
         var tokens = [String?](repeating: nil, count: maxId + 1)
         for (token, id) in vocab { tokens[id] = token }
@@ -52,16 +56,20 @@ final class BPEModel: Sendable {
         var splitSafe = true
         for (rank, (left, right)) in mergeList.enumerated() {
             guard let l = table.value(for: left), let r = table.value(for: right) else {
-                throw TokenizerError.invalidField(file: file, field: "\(field).merges",
-                                                  reason: "merge \(rank) (\"\(left)\", \"\(right)\") uses a token missing from the vocabulary")
+                throw TokenizerError.invalidField(
+                    file: file, field: "\(field).merges",
+                    reason: "merge \(rank) (\"\(left)\", \"\(right)\") uses a token missing from the vocabulary")
             }
             guard let merged = table.value(for: left + right) else {
-                throw TokenizerError.invalidField(file: file, field: "\(field).merges",
-                                                  reason: "merge \(rank) produces \"\(left + right)\", which is not in the vocabulary")
+                throw TokenizerError.invalidField(
+                    file: file, field: "\(field).merges",
+                    reason: "merge \(rank) produces \"\(left + right)\", which is not in the vocabulary")
             }
             // A later duplicate overrides an earlier one, as when HF collects the merges into a map.
             mergeTable[SymbolVocabulary.pairKey(l, r)] = UInt64(rank) << 32 | UInt64(UInt32(bitPattern: merged))
-            if right.unicodeScalars.first?.value == metaspaceScalar && left.unicodeScalars.last?.value != metaspaceScalar {
+            if right.unicodeScalars.first?.value == metaspaceScalar
+                && left.unicodeScalars.last?.value != metaspaceScalar
+            {
                 splitSafe = false
             }
         }
@@ -69,8 +77,9 @@ final class BPEModel: Sendable {
 
         if let unknownToken {
             guard let id = table.value(for: unknownToken) else {
-                throw TokenizerError.invalidField(file: file, field: "\(field).unk_token",
-                                                  reason: "\"\(unknownToken)\" is not in the vocabulary")
+                throw TokenizerError.invalidField(
+                    file: file, field: "\(field).unk_token",
+                    reason: "\"\(unknownToken)\" is not in the vocabulary")
             }
             unknownId = id
         } else {
@@ -124,8 +133,10 @@ final class BPEModel: Sendable {
     /// Encodes one pre-token `p[range]`. `byteLevel`: the text went through the ByteLevel pre-tokenizer, so each
     /// byte stands for the character that bytes_to_unicode maps it to. `scratch` carries buffers and a word cache
     /// from one pre-token to the next within an encode call.
-    func encodeWord(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, byteLevel: Bool,
-                    scratch: inout BPEScratch, into ids: inout [Int32]) {
+    func encodeWord(
+        _ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, byteLevel: Bool,
+        scratch: inout BPEScratch, into ids: inout [Int32]
+    ) {
         guard !range.isEmpty else { return }
         let word = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(p)[range])
         if ignoreMerges {
@@ -136,14 +147,17 @@ final class BPEModel: Sendable {
             }
         }
         if splitsAtMetaspace && !byteLevel && range.count > 64 {
-            forEachMetaspaceRun(p, range) { run in encodeCached(p, run, byteLevel: false, scratch: &scratch, into: &ids) }
+            forEachMetaspaceRun(p, range) { run in encodeCached(p, run, byteLevel: false, scratch: &scratch, into: &ids)
+            }
         } else {
             encodeCached(p, range, byteLevel: byteLevel, scratch: &scratch, into: &ids)
         }
     }
 
-    private func encodeCached(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, byteLevel: Bool,
-                              scratch: inout BPEScratch, into ids: inout [Int32]) {
+    private func encodeCached(
+        _ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, byteLevel: Bool,
+        scratch: inout BPEScratch, into ids: inout [Int32]
+    ) {
         // Words repeat; long ones are rare and not worth keeping (HF does not cache them either).
         guard range.count <= 256 else {
             merge(p, range, byteLevel: byteLevel, scratch: &scratch, into: &ids)
@@ -160,8 +174,10 @@ final class BPEModel: Sendable {
     }
 
     /// HF `merge_word` + `Word::merge_all`.
-    private func merge(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, byteLevel: Bool,
-                       scratch: inout BPEScratch, into ids: inout [Int32]) {
+    private func merge(
+        _ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, byteLevel: Bool,
+        scratch: inout BPEScratch, into ids: inout [Int32]
+    ) {
         scratch.reset()
         var pendingUnknown: (id: Int32, length: Int)?
         var i = range.lowerBound
@@ -210,8 +226,10 @@ final class BPEModel: Sendable {
     }
 
     /// Byte fallback for one character: all its UTF-8 bytes as `<0xNN>` tokens, or nothing if one is missing.
-    private func appendByteTokens(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ length: Int, byteLevel: Bool,
-                                  scratch: inout BPEScratch) -> Bool {
+    private func appendByteTokens(
+        _ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ length: Int, byteLevel: Bool,
+        scratch: inout BPEScratch
+    ) -> Bool {
         if byteLevel {
             // The character HF sees is the byte's stand-in, whose own UTF-8 bytes are what it falls back to.
             var encoded: [UInt8] = []
@@ -260,8 +278,10 @@ struct BPEScratch {
         guard count > 1 else { return }
         for k in 0..<(count - 1) {
             if let m = merges[SymbolVocabulary.pairKey(ids[k], ids[k + 1])] {
-                queue.push(MergeCandidate(key: (m >> 32) << 32 | UInt64(k), left: Int32(k), right: 0, size: 0,
-                                          merged: Int32(bitPattern: UInt32(truncatingIfNeeded: m))))
+                queue.push(
+                    MergeCandidate(
+                        key: (m >> 32) << 32 | UInt64(k), left: Int32(k), right: 0, size: 0,
+                        merged: Int32(bitPattern: UInt32(truncatingIfNeeded: m))))
             }
         }
         while let top = queue.pop() {
@@ -269,7 +289,8 @@ struct BPEScratch {
             if lengths[pos] == 0 || next[pos] == -1 { continue }
             let right = Int(next[pos])
             guard let m = merges[SymbolVocabulary.pairKey(ids[pos], ids[right])],
-                  Int32(bitPattern: UInt32(truncatingIfNeeded: m)) == top.merged else { continue }
+                Int32(bitPattern: UInt32(truncatingIfNeeded: m)) == top.merged
+            else { continue }
             ids[pos] = top.merged
             lengths[pos] += lengths[right]
             next[pos] = next[right]
@@ -278,15 +299,19 @@ struct BPEScratch {
             if prev[pos] >= 0 {
                 let before = Int(prev[pos])
                 if let m = merges[SymbolVocabulary.pairKey(ids[before], ids[pos])] {
-                    queue.push(MergeCandidate(key: (m >> 32) << 32 | UInt64(before), left: Int32(before), right: 0,
-                                              size: 0, merged: Int32(bitPattern: UInt32(truncatingIfNeeded: m))))
+                    queue.push(
+                        MergeCandidate(
+                            key: (m >> 32) << 32 | UInt64(before), left: Int32(before), right: 0,
+                            size: 0, merged: Int32(bitPattern: UInt32(truncatingIfNeeded: m))))
                 }
             }
             if next[pos] >= 0 {
                 let after = Int(next[pos])
                 if let m = merges[SymbolVocabulary.pairKey(ids[pos], ids[after])] {
-                    queue.push(MergeCandidate(key: (m >> 32) << 32 | UInt64(pos), left: Int32(pos), right: 0,
-                                              size: 0, merged: Int32(bitPattern: UInt32(truncatingIfNeeded: m))))
+                    queue.push(
+                        MergeCandidate(
+                            key: (m >> 32) << 32 | UInt64(pos), left: Int32(pos), right: 0,
+                            size: 0, merged: Int32(bitPattern: UInt32(truncatingIfNeeded: m))))
                 }
             }
         }

@@ -36,7 +36,9 @@ struct ByteKeyedTable<Value> {
                 let entry = Int(slots[slot])
                 if entry < 0 { return nil }
                 if hashes[entry] == h && lengths[entry] == key.count
-                    && (key.count == 0 || memcmp(stored.baseAddress! + offsets[entry], key.baseAddress!, key.count) == 0) {
+                    && (key.count == 0
+                        || memcmp(stored.baseAddress! + offsets[entry], key.baseAddress!, key.count) == 0)
+                {
                     return entry
                 }
                 slot = (slot + 1) & mask

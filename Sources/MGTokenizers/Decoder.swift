@@ -33,7 +33,9 @@ indirect enum Decoder {
                 var front = 0
                 while front < start && front < chars.count && chars[front] == content { front += 1 }
                 var back = 0
-                while back < stop && back < chars.count - front && chars[chars.count - 1 - back] == content { back += 1 }
+                while back < stop && back < chars.count - front && chars[chars.count - 1 - back] == content {
+                    back += 1
+                }
                 var out = String.UnicodeScalarView()
                 out.append(contentsOf: chars[front..<(chars.count - back)])
                 return String(out)

@@ -26,7 +26,9 @@ indirect enum Normalizer {
         case .lowercase: return Array(string(text).lowercased().utf8)
         case .strip(let left, let right):
             var scalars = Array(string(text).unicodeScalars)
-            if left { while let first = scalars.first, UnicodeClasses.isWhitespace(first.value) { scalars.removeFirst() } }
+            if left {
+                while let first = scalars.first, UnicodeClasses.isWhitespace(first.value) { scalars.removeFirst() }
+            }
             if right { while let last = scalars.last, UnicodeClasses.isWhitespace(last.value) { scalars.removeLast() } }
             var out: [UInt8] = []
             for s in scalars { appendUTF8(s.value, to: &out) }

@@ -87,8 +87,9 @@ indirect enum PreTokenizer {
                         if UnicodeClasses.classify(v) == .number { matches.append(i..<(i + len)) }
                         i += len
                     }
-                    Self.split(piece, matches: matches, behavior: individual ? .isolated : .contiguous, invert: false,
-                               into: &pieces)
+                    Self.split(
+                        piece, matches: matches, behavior: individual ? .isolated : .contiguous, invert: false,
+                        into: &pieces)
                 }
                 text.pieces = pieces
             }
@@ -96,8 +97,10 @@ indirect enum PreTokenizer {
     }
 
     /// Rewrites every piece into a new buffer (`isFirst`: the piece starts the input).
-    private static func rewrite(_ text: inout PreTokenizedText,
-                                _ body: (ArraySlice<UInt8>, Bool, inout [UInt8]) -> Void) {
+    private static func rewrite(
+        _ text: inout PreTokenizedText,
+        _ body: (ArraySlice<UInt8>, Bool, inout [UInt8]) -> Void
+    ) {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(text.buffer.count + text.buffer.count / 4 + 4)
         var pieces: [Range<Int>] = []
@@ -113,8 +116,10 @@ indirect enum PreTokenizer {
 
     /// HF `NormalizedString::split`: the piece is cut into alternating match / non-match parts, which the behavior
     /// then keeps, drops or glues together; empty parts vanish.
-    static func split(_ piece: Range<Int>, matches: [Range<Int>], behavior: SplitBehavior, invert: Bool,
-                      into out: inout [Range<Int>]) {
+    static func split(
+        _ piece: Range<Int>, matches: [Range<Int>], behavior: SplitBehavior, invert: Bool,
+        into out: inout [Range<Int>]
+    ) {
         var parts: [(range: Range<Int>, isMatch: Bool)] = []
         var previous = piece.lowerBound
         for m in matches {

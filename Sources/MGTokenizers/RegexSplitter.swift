@@ -77,8 +77,10 @@ enum RegexSplitter {
 
     /// End of the run of scalars of class `c` starting at `i`, at most `limit` scalars.
     @inline(__always)
-    private static func run(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int, _ c: ScalarClass,
-                            limit: Int = Int.max) -> Int {
+    private static func run(
+        _ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int, _ c: ScalarClass,
+        limit: Int = Int.max
+    ) -> Int {
         var j = i, n = 0
         while j < end && n < limit {
             let (v, len) = scalarAt(p, j)
@@ -99,8 +101,10 @@ enum RegexSplitter {
 
     /// Length of an `'s|'t|'re|'ve|'m|'ll|'d` match at `i` (which holds the apostrophe), or nil.
     @inline(__always)
-    private static func contraction(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int,
-                                    caseInsensitive: Bool) -> Int? {
+    private static func contraction(
+        _ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int,
+        caseInsensitive: Bool
+    ) -> Int? {
         let j = i + 1
         guard j < end else { return nil }
         let (raw1, len1) = scalarAt(p, j)
@@ -182,8 +186,10 @@ enum RegexSplitter {
 
     // MARK: - NSRegularExpression fallback
 
-    private static func foundationMatches(_ regex: NSRegularExpression, _ p: UnsafeBufferPointer<UInt8>,
-                                          _ range: Range<Int>, into out: inout [Range<Int>]) {
+    private static func foundationMatches(
+        _ regex: NSRegularExpression, _ p: UnsafeBufferPointer<UInt8>,
+        _ range: Range<Int>, into out: inout [Range<Int>]
+    ) {
         let text = String(decoding: UnsafeBufferPointer(rebasing: p[range]), as: UTF8.self)
         // UTF-16 offset → UTF-8 offset (relative to the piece), for mapping NSRange back to bytes.
         var utf16ToUTF8: [Int] = []

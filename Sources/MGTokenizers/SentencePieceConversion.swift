@@ -14,28 +14,34 @@ struct SentencePieceConversion {
 
     init(model sp: SentencePieceModel, legacy: Bool, addPrefixSpace: Bool?, file: String) throws {
         guard sp.trainerSpec.modelType == .bpe else {
-            throw TokenizerError.unsupported(file: file, field: "trainer_spec.model_type",
-                                             value: "\(sp.trainerSpec.modelType) (only BPE is implemented)")
+            throw TokenizerError.unsupported(
+                file: file, field: "trainer_spec.model_type",
+                value: "\(sp.trainerSpec.modelType) (only BPE is implemented)")
         }
         guard sp.normalizerSpec.precompiledCharsmap.isEmpty else {
-            throw TokenizerError.unsupported(file: file, field: "normalizer_spec.precompiled_charsmap",
-                                             value: "\"\(sp.normalizerSpec.name)\" rules; only identity normalization is implemented")
+            throw TokenizerError.unsupported(
+                file: file, field: "normalizer_spec.precompiled_charsmap",
+                value: "\"\(sp.normalizerSpec.name)\" rules; only identity normalization is implemented")
         }
         let prefixSpace = addPrefixSpace ?? sp.normalizerSpec.addDummyPrefix
         let vocab = sp.pieces.enumerated().map { ($0.element.piece, $0.offset) }
-        model = try BPEModel(vocabulary: vocab, merges: Self.merges(sp.pieces), unknownToken: Self.unknownPiece(sp),
-                             fuseUnknown: true, byteFallback: sp.trainerSpec.byteFallback, ignoreMerges: false,
-                             file: file, field: "pieces")
+        model = try BPEModel(
+            vocabulary: vocab, merges: Self.merges(sp.pieces), unknownToken: Self.unknownPiece(sp),
+            fuseUnknown: true, byteFallback: sp.trainerSpec.byteFallback, ignoreMerges: false,
+            file: file, field: "pieces")
         let space = Array(" ".utf8), metaspace = metaspaceBytes
         if legacy {
-            normalizer = .sequence((prefixSpace ? [.prepend(metaspace)] : []) + [.replace(pattern: space, content: metaspace)])
+            normalizer = .sequence(
+                (prefixSpace ? [.prepend(metaspace)] : []) + [.replace(pattern: space, content: metaspace)])
             preTokenizer = nil
         } else {
             normalizer = nil
-            preTokenizer = .metaspace(replacement: metaspace, prependScheme: prefixSpace ? .first : .never, split: false)
+            preTokenizer = .metaspace(
+                replacement: metaspace, prependScheme: prefixSpace ? .first : .never, split: false)
         }
-        decoder = .sequence([.replace(pattern: "\u{2581}", content: " "), .byteFallback, .fuse]
-                            + (prefixSpace ? [.strip(content: " ", start: 1, stop: 0)] : []))
+        decoder = .sequence(
+            [.replace(pattern: "\u{2581}", content: " "), .byteFallback, .fuse]
+                + (prefixSpace ? [.strip(content: " ", start: 1, stop: 0)] : []))
 
         // The converter registers unk/bos/eos and the trainer's control symbols as special tokens and the
         // user-defined symbols as plain added tokens, all matched on the raw text.
@@ -43,7 +49,8 @@ struct SentencePieceConversion {
         var ids = ByteKeyedTable<Int>()
         for (id, piece) in sp.pieces.enumerated() { ids.set(id, for: piece.piece) }
         for content in [sp.trainerSpec.unkPiece, sp.trainerSpec.bosPiece, sp.trainerSpec.eosPiece]
-            + sp.trainerSpec.controlSymbols {
+            + sp.trainerSpec.controlSymbols
+        {
             if let id = ids.value(for: content) { tokens.append(AddedToken(content: content, id: id, special: true)) }
         }
         for content in sp.trainerSpec.userDefinedSymbols {

@@ -80,8 +80,10 @@ public struct SentencePieceModel: Sendable, Equatable {
     /// Present only when the file has one (field 5); decode would apply it.
     public var denormalizerSpec: NormalizerSpec?
 
-    public init(pieces: [Piece], trainerSpec: TrainerSpec, normalizerSpec: NormalizerSpec,
-                denormalizerSpec: NormalizerSpec? = nil, fileName: String = "tokenizer.model") throws {
+    public init(
+        pieces: [Piece], trainerSpec: TrainerSpec, normalizerSpec: NormalizerSpec,
+        denormalizerSpec: NormalizerSpec? = nil, fileName: String = "tokenizer.model"
+    ) throws {
         self.pieces = pieces
         self.trainerSpec = trainerSpec
         self.normalizerSpec = normalizerSpec
@@ -138,8 +140,9 @@ public struct SentencePieceModel: Sendable, Equatable {
         } catch let error as ProtobufError {
             throw TokenizerError.malformedProtobuf(file: fileName, reason: "\(context): \(error)")
         }
-        try self.init(pieces: pieces, trainerSpec: trainer, normalizerSpec: normalizer,
-                      denormalizerSpec: denormalizer, fileName: fileName)
+        try self.init(
+            pieces: pieces, trainerSpec: trainer, normalizerSpec: normalizer,
+            denormalizerSpec: denormalizer, fileName: fileName)
     }
 
     private static func parsePiece(_ reader: inout ProtobufReader, fileName: String, context: String) throws -> Piece {
@@ -151,7 +154,8 @@ public struct SentencePieceModel: Sendable, Equatable {
             case (3, .varint):
                 let raw = try reader.readInt32()
                 guard let type = PieceType(rawValue: raw) else {
-                    throw TokenizerError.invalidModel(file: fileName, reason: "\(context).type: unknown piece type \(raw)")
+                    throw TokenizerError.invalidModel(
+                        file: fileName, reason: "\(context).type: unknown piece type \(raw)")
                 }
                 piece.type = type
             default: try reader.skipField(wireType, number: number)
@@ -160,15 +164,18 @@ public struct SentencePieceModel: Sendable, Equatable {
         return piece
     }
 
-    private static func parseTrainerSpec(_ reader: inout ProtobufReader, into spec: inout TrainerSpec,
-                                         fileName: String) throws {
+    private static func parseTrainerSpec(
+        _ reader: inout ProtobufReader, into spec: inout TrainerSpec,
+        fileName: String
+    ) throws {
         while let (number, wireType) = try reader.nextField() {
             switch (number, wireType) {
             case (3, .varint):
                 let raw = try reader.readInt32()
                 guard let type = ModelType(rawValue: raw) else {
-                    throw TokenizerError.invalidModel(file: fileName,
-                                                      reason: "trainer_spec.model_type: unknown model type \(raw)")
+                    throw TokenizerError.invalidModel(
+                        file: fileName,
+                        reason: "trainer_spec.model_type: unknown model type \(raw)")
                 }
                 spec.modelType = type
             case (4, .varint): spec.vocabSize = try reader.readInt32()
@@ -224,7 +231,8 @@ public struct SentencePieceModel: Sendable, Equatable {
             let isNormal = piece.type == .normal || piece.type == .userDefined || piece.type == .unused
             let inserted = isNormal ? normal.insertNew(piece.piece) : reserved.insertNew(piece.piece)
             if !inserted {
-                throw TokenizerError.invalidModel(file: fileName, reason: "piece \(i) \"\(piece.piece)\" is already defined")
+                throw TokenizerError.invalidModel(
+                    file: fileName, reason: "piece \(i) \"\(piece.piece)\" is already defined")
             }
             switch piece.type {
             case .unknown:
@@ -253,14 +261,18 @@ public struct SentencePieceModel: Sendable, Equatable {
     static func byteValue(ofPiece piece: String) -> UInt8? {
         let u = Array(piece.utf8)
         guard u.count == 6, u[0] == UInt8(ascii: "<"), u[1] == UInt8(ascii: "0"), u[2] == UInt8(ascii: "x"),
-              u[5] == UInt8(ascii: ">"), let hi = upperHexDigit(u[3]), let lo = upperHexDigit(u[4]) else { return nil }
+            u[5] == UInt8(ascii: ">"), let hi = upperHexDigit(u[3]), let lo = upperHexDigit(u[4])
+        else { return nil }
         return hi << 4 | lo
     }
 
     static func bytePiece(_ byte: UInt8) -> String {
         let digits = Array("0123456789ABCDEF".utf8)
-        return String(decoding: [UInt8(ascii: "<"), UInt8(ascii: "0"), UInt8(ascii: "x"),
-                                 digits[Int(byte >> 4)], digits[Int(byte & 15)], UInt8(ascii: ">")], as: UTF8.self)
+        return String(
+            decoding: [
+                UInt8(ascii: "<"), UInt8(ascii: "0"), UInt8(ascii: "x"),
+                digits[Int(byte >> 4)], digits[Int(byte & 15)], UInt8(ascii: ">")
+            ], as: UTF8.self)
     }
 
     private static func upperHexDigit(_ c: UInt8) -> UInt8? {

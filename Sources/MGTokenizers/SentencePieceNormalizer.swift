@@ -9,14 +9,18 @@ struct SentencePieceNormalizer: Sendable {
     let treatWhitespaceAsSuffix: Bool
     let userDefined: ByteTrie
 
-    init(spec: SentencePieceModel.NormalizerSpec, treatWhitespaceAsSuffix: Bool, userDefined: ByteTrie,
-         fileName: String) throws {
+    init(
+        spec: SentencePieceModel.NormalizerSpec, treatWhitespaceAsSuffix: Bool, userDefined: ByteTrie,
+        fileName: String
+    ) throws {
         // A non-empty charsmap encodes NFKC-style rewrite rules (a Darts trie); applying it is not implemented, and
         // ignoring it would silently tokenize differently.
         guard spec.precompiledCharsmap.isEmpty else {
             throw TokenizerError.unsupported(
                 file: fileName, field: "normalizer_spec.precompiled_charsmap",
-                value: "\"\(spec.name)\" rules (\(spec.precompiledCharsmap.count) bytes); only identity normalization is implemented")
+                value:
+                    "\"\(spec.name)\" rules (\(spec.precompiledCharsmap.count) bytes); only identity normalization is implemented"
+            )
         }
         addDummyPrefix = spec.addDummyPrefix
         removeExtraWhitespaces = spec.removeExtraWhitespaces

@@ -31,12 +31,14 @@ public final class SentencePieceProcessor: Sendable {
 
     public init(model: SentencePieceModel, fileName: String = "tokenizer.model") throws {
         guard model.trainerSpec.modelType == .bpe else {
-            throw TokenizerError.unsupported(file: fileName, field: "trainer_spec.model_type",
-                                             value: "\(model.trainerSpec.modelType) (only BPE is implemented)")
+            throw TokenizerError.unsupported(
+                file: fileName, field: "trainer_spec.model_type",
+                value: "\(model.trainerSpec.modelType) (only BPE is implemented)")
         }
         if let denormalizer = model.denormalizerSpec, !denormalizer.precompiledCharsmap.isEmpty {
-            throw TokenizerError.unsupported(file: fileName, field: "denormalizer_spec.precompiled_charsmap",
-                                             value: "\"\(denormalizer.name)\" rules")
+            throw TokenizerError.unsupported(
+                file: fileName, field: "denormalizer_spec.precompiled_charsmap",
+                value: "\"\(denormalizer.name)\" rules")
         }
         self.model = model
         pieceStrings = model.pieces.map(\.piece)
@@ -68,18 +70,22 @@ public final class SentencePieceProcessor: Sendable {
         userDefined = trie
         unkSurface = model.trainerSpec.unkSurface
         let hasUnusedPieces = model.pieces.contains { $0.type == .unused }
-        normalizer = try SentencePieceNormalizer(spec: model.normalizerSpec,
-                                                 treatWhitespaceAsSuffix: model.trainerSpec.treatWhitespaceAsSuffix,
-                                                 userDefined: trie, fileName: fileName)
+        normalizer = try SentencePieceNormalizer(
+            spec: model.normalizerSpec,
+            treatWhitespaceAsSuffix: model.trainerSpec.treatWhitespaceAsSuffix,
+            userDefined: trie, fileName: fileName)
         var mergeable: [(String, Int32)] = []
-        for (i, piece) in model.pieces.enumerated() where piece.type == .normal || piece.type == .userDefined
-            || piece.type == .unused {
+        for (i, piece) in model.pieces.enumerated()
+        where piece.type == .normal || piece.type == .userDefined
+            || piece.type == .unused
+        {
             mergeable.append((piece.piece, Int32(i)))
         }
         vocabulary = SymbolVocabulary(pieces: model.pieces, mergeable: mergeable)
         // Unused pieces are resegmented through a table that sentencepiece keeps for the whole input; keep the
         // whole input together then.
-        splitsAtMetaspace = !hasUnusedPieces && vocabulary.canSplitBeforeMetaspace
+        splitsAtMetaspace =
+            !hasUnusedPieces && vocabulary.canSplitBeforeMetaspace
             && normal.value(forBytes: metaspaceBytes) != nil
     }
 
@@ -127,9 +133,12 @@ public final class SentencePieceProcessor: Sendable {
         return normalized.withUnsafeBufferPointer { p in
             var merger = SentencePieceMerger()
             return merger.encode(p, 0..<p.count, processor: self).map { piece in
-                if types[Int(piece.id)] == .byte, piece.length == 1 { return SentencePieceModel.bytePiece(p[piece.start]) }
-                return String(decoding: UnsafeBufferPointer(rebasing: p[piece.start..<(piece.start + piece.length)]),
-                              as: UTF8.self)
+                if types[Int(piece.id)] == .byte, piece.length == 1 {
+                    return SentencePieceModel.bytePiece(p[piece.start])
+                }
+                return String(
+                    decoding: UnsafeBufferPointer(rebasing: p[piece.start..<(piece.start + piece.length)]),
+                    as: UTF8.self)
             }
         }
     }
@@ -233,4 +242,3 @@ public final class SentencePieceProcessor: Sendable {
         }
     }
 }
-

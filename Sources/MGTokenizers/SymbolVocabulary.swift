@@ -29,8 +29,11 @@ struct SymbolVocabulary: Sendable {
         scoreKeys = pieces.map { MergeQueue.descendingKey(forScore: $0.score) }
         var pieceIds = ByteKeyedTable<Int32>()
         var reserved = ByteKeyedTable<Int32>()
-        for (i, piece) in pieces.enumerated() where !(piece.type == .normal || piece.type == .userDefined
-            || piece.type == .unused) {
+        for (i, piece) in pieces.enumerated()
+        where
+            !(piece.type == .normal || piece.type == .userDefined
+            || piece.type == .unused)
+        {
             reserved.set(Int32(i), for: piece.piece)
             let scalars = Array(piece.piece.unicodeScalars)
             if scalars.count == 1 { reservedScalars[scalars[0].value] = Int32(i) }
@@ -59,7 +62,8 @@ struct SymbolVocabulary: Sendable {
             guard scalars.count >= 2 else { continue }
             for k in 1..<scalars.count {
                 guard let left = symbolId(of: scalars[..<k], pieceIds: pieceIds),
-                      let right = symbolId(of: scalars[k...], pieceIds: pieceIds) else { continue }
+                    let right = symbolId(of: scalars[k...], pieceIds: pieceIds)
+                else { continue }
                 pairs[Self.pairKey(left, right)] = id
             }
         }
@@ -95,7 +99,8 @@ struct SymbolVocabulary: Sendable {
         let lead = p[i]
         if lead < 0x80 { return asciiSymbols[Int(lead)] }
         guard let (value, decodedLength) = UTF8Validation.decode(p, at: i, end: i + length),
-              decodedLength == length else { return -1 }
+            decodedLength == length
+        else { return -1 }
         return scalarSymbols[value] ?? -1
     }
 
@@ -111,14 +116,17 @@ struct SymbolVocabulary: Sendable {
     /// sentencepiece's PieceToId for a final symbol: reserved pieces first, then the piece itself; characters that
     /// are not pieces map to a single-character reserved piece if there is one, else to the unknown id.
     @inline(__always)
-    func outputId(_ symbol: Int32, p: UnsafeBufferPointer<UInt8>, start: Int, length: Int,
-                  unknown: Int32) -> Int32 {
+    func outputId(
+        _ symbol: Int32, p: UnsafeBufferPointer<UInt8>, start: Int, length: Int,
+        unknown: Int32
+    ) -> Int32 {
         if symbol >= 0 && Int(symbol) < pieceCount {
             if !shadowed.isEmpty, let r = shadowed[symbol] { return r }
             return symbol
         }
         if !reservedScalars.isEmpty, let (value, decoded) = UTF8Validation.decode(p, at: start, end: start + length),
-           decoded == length, let r = reservedScalars[value] {
+            decoded == length, let r = reservedScalars[value]
+        {
             return r
         }
         return unknown

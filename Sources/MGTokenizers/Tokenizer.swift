@@ -119,8 +119,10 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     /// One stretch of raw text between added tokens: normalize, match normalized added tokens, pre-tokenize, BPE.
-    private func encodeText(_ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, scratch: inout BPEScratch,
-                            into ids: inout [Int32]) {
+    private func encodeText(
+        _ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, scratch: inout BPEScratch,
+        into ids: inout [Int32]
+    ) {
         let slice = Array(UnsafeBufferPointer(rebasing: raw[range]))
         let normalized = normalizer?.apply(slice) ?? slice
         var pieces: [Segment] = []
@@ -136,8 +138,9 @@ public final class Tokenizer: @unchecked Sendable {
             case .token(let id):
                 ids.append(id)
             case .text(let sub):
-                var text = PreTokenizedText(buffer: normalized, pieces: [sub],
-                                            startsInput: range.lowerBound == 0 && sub.lowerBound == 0)
+                var text = PreTokenizedText(
+                    buffer: normalized, pieces: [sub],
+                    startsInput: range.lowerBound == 0 && sub.lowerBound == 0)
                 preTokenizer?.apply(&text)
                 text.buffer.withUnsafeBufferPointer { p in
                     for word in text.pieces {

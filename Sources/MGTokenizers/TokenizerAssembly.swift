@@ -34,8 +34,9 @@ struct TokenizerAssembly {
             fromSentencePiece = false
         } else if fm.fileExists(atPath: modelURL.path) {
             let sp = try SentencePieceModel(contentsOf: modelURL)
-            let converted = try SentencePieceConversion(model: sp, legacy: config.legacy ?? true,
-                                                        addPrefixSpace: config.addPrefixSpace, file: modelURL.path)
+            let converted = try SentencePieceConversion(
+                model: sp, legacy: config.legacy ?? true,
+                addPrefixSpace: config.addPrefixSpace, file: modelURL.path)
             model = converted.model
             normalizer = converted.normalizer
             preTokenizer = converted.preTokenizer
@@ -77,8 +78,10 @@ struct TokenizerAssembly {
         let specialContents = Set(config.specialTokens.map { Array($0.content.utf8) })
         for (content, id) in config.addedTokensFile where addedVocabulary.index(ofContent: content) == nil {
             let resolved = self.id(of: content) ?? id
-            addedVocabulary.add(AddedToken(content: content, id: resolved,
-                                           special: specialContents.contains(Array(content.utf8))))
+            addedVocabulary.add(
+                AddedToken(
+                    content: content, id: resolved,
+                    special: specialContents.contains(Array(content.utf8))))
             nextId = max(nextId, resolved + 1)
         }
         for special in config.specialTokens {

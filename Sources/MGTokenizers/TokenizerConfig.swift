@@ -41,12 +41,14 @@ struct TokenizerConfig {
                     guard let id = Int(key), id >= 0, id < Int(Int32.max) else {
                         throw decoder.invalid(key, "key is not a token id")
                     }
-                    addedTokensDecoder.append(AddedToken(
-                        content: try entry.string("content"), id: id,
-                        singleWord: try entry.bool("single_word", default: false),
-                        lstrip: try entry.bool("lstrip", default: false), rstrip: try entry.bool("rstrip", default: false),
-                        normalized: try entry.bool("normalized", default: true),
-                        special: try entry.bool("special", default: false)))
+                    addedTokensDecoder.append(
+                        AddedToken(
+                            content: try entry.string("content"), id: id,
+                            singleWord: try entry.bool("single_word", default: false),
+                            lstrip: try entry.bool("lstrip", default: false),
+                            rstrip: try entry.bool("rstrip", default: false),
+                            normalized: try entry.bool("normalized", default: true),
+                            special: try entry.bool("special", default: false)))
                 }
                 addedTokensDecoder.sort { $0.id < $1.id }
             }
@@ -75,7 +77,9 @@ struct TokenizerConfig {
         if let t = try Self.specialToken(o, "pad_token") { pad = t }
         if let list = o.value("additional_special_tokens")?.array {
             additionalSpecial = try list.enumerated().map { index, element in
-                guard let t = try Self.specialToken(element, file: o.file, field: o.field("additional_special_tokens[\(index)]"))
+                guard
+                    let t = try Self.specialToken(
+                        element, file: o.file, field: o.field("additional_special_tokens[\(index)]"))
                 else { throw o.invalid("additional_special_tokens", "entry \(index) is empty") }
                 return t
             }
@@ -90,13 +94,15 @@ struct TokenizerConfig {
     private static func specialToken(_ value: JSONValue, file: String, field: String) throws -> SpecialToken? {
         if let s = value.string { return SpecialToken(content: s, token: nil) }
         guard let members = value.members else {
-            throw TokenizerError.invalidField(file: file, field: field, reason: "expected a string or an AddedToken object")
+            throw TokenizerError.invalidField(
+                file: file, field: field, reason: "expected a string or an AddedToken object")
         }
         let o = JSONObject(file: file, path: field, members: members)
         let content = try o.string("content")
-        let token = AddedToken(content: content, id: -1, singleWord: try o.bool("single_word", default: false),
-                               lstrip: try o.bool("lstrip", default: false), rstrip: try o.bool("rstrip", default: false),
-                               normalized: try o.bool("normalized", default: false), special: true)
+        let token = AddedToken(
+            content: content, id: -1, singleWord: try o.bool("single_word", default: false),
+            lstrip: try o.bool("lstrip", default: false), rstrip: try o.bool("rstrip", default: false),
+            normalized: try o.bool("normalized", default: false), special: true)
         return SpecialToken(content: content, token: token)
     }
 

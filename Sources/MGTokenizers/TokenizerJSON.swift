@@ -26,10 +26,11 @@ struct TokenizerJSON {
     // MARK: - Added tokens
 
     static func addedToken(_ o: JSONObject) throws -> AddedToken {
-        AddedToken(content: try o.string("content"), id: try o.tokenId("id"),
-                   singleWord: try o.bool("single_word", default: false), lstrip: try o.bool("lstrip", default: false),
-                   rstrip: try o.bool("rstrip", default: false), normalized: try o.bool("normalized", default: true),
-                   special: try o.bool("special", default: false))
+        AddedToken(
+            content: try o.string("content"), id: try o.tokenId("id"),
+            singleWord: try o.bool("single_word", default: false), lstrip: try o.bool("lstrip", default: false),
+            rstrip: try o.bool("rstrip", default: false), normalized: try o.bool("normalized", default: true),
+            special: try o.bool("special", default: false))
     }
 
     // MARK: - Normalizers
@@ -42,8 +43,9 @@ struct TokenizerJSON {
         case "Replace":
             let pattern = try o.object("pattern")
             guard let literal = try pattern.optionalString("String") else {
-                throw TokenizerError.unsupported(file: o.file, field: pattern.path,
-                                                 value: "Regex pattern (only String patterns are implemented)")
+                throw TokenizerError.unsupported(
+                    file: o.file, field: pattern.path,
+                    value: "Regex pattern (only String patterns are implemented)")
             }
             return .replace(pattern: Array(literal.utf8), content: Array(try o.string("content").utf8))
         case "NFC": return .nfc
@@ -51,8 +53,10 @@ struct TokenizerJSON {
         case "NFKC": return .nfkc
         case "NFKD": return .nfkd
         case "Lowercase": return .lowercase
-        case "Strip": return .strip(left: try o.bool("strip_left", default: true),
-                                    right: try o.bool("strip_right", default: true))
+        case "Strip":
+            return .strip(
+                left: try o.bool("strip_left", default: true),
+                right: try o.bool("strip_right", default: true))
         default:
             throw TokenizerError.unsupported(file: o.file, field: o.field("type"), value: "normalizer \"\(type)\"")
         }
@@ -84,11 +88,13 @@ struct TokenizerJSON {
             }
             return .split(splitter, behavior: behavior, invert: try o.bool("invert", default: false))
         case "ByteLevel":
-            return .byteLevel(addPrefixSpace: try o.bool("add_prefix_space", default: true),
-                              useRegex: try o.bool("use_regex", default: true))
+            return .byteLevel(
+                addPrefixSpace: try o.bool("add_prefix_space", default: true),
+                useRegex: try o.bool("use_regex", default: true))
         case "Metaspace":
-            return .metaspace(replacement: Array(try metaspaceReplacement(o).utf8),
-                              prependScheme: try prependScheme(o), split: try o.bool("split", default: true))
+            return .metaspace(
+                replacement: Array(try metaspaceReplacement(o).utf8),
+                prependScheme: try prependScheme(o), split: try o.bool("split", default: true))
         case "Digits":
             return .digits(individual: try o.bool("individual_digits", default: false))
         default:
@@ -130,8 +136,9 @@ struct TokenizerJSON {
     private static func checkByteLevelIsLast(_ p: PreTokenizer, file: String) throws {
         guard case .sequence(let steps) = p else { return }
         for (index, step) in steps.enumerated() where containsByteLevel(step) && index != steps.count - 1 {
-            throw TokenizerError.unsupported(file: file, field: "pre_tokenizer.pretokenizers[\(index)]",
-                                             value: "ByteLevel followed by other pre-tokenizers")
+            throw TokenizerError.unsupported(
+                file: file, field: "pre_tokenizer.pretokenizers[\(index)]",
+                value: "ByteLevel followed by other pre-tokenizers")
         }
         for step in steps { try checkByteLevelIsLast(step, file: file) }
     }
@@ -178,10 +185,11 @@ struct TokenizerJSON {
                 throw o.invalid("merges", "entry \(index) is not a pair of strings")
             }
         }
-        return try BPEModel(vocabulary: vocab, merges: merges, unknownToken: try o.optionalString("unk_token"),
-                            fuseUnknown: try o.bool("fuse_unk", default: false),
-                            byteFallback: try o.bool("byte_fallback", default: false),
-                            ignoreMerges: try o.bool("ignore_merges", default: false), file: o.file, field: o.path)
+        return try BPEModel(
+            vocabulary: vocab, merges: merges, unknownToken: try o.optionalString("unk_token"),
+            fuseUnknown: try o.bool("fuse_unk", default: false),
+            byteFallback: try o.bool("byte_fallback", default: false),
+            ignoreMerges: try o.bool("ignore_merges", default: false), file: o.file, field: o.path)
     }
 
     // MARK: - Decoders
@@ -193,8 +201,9 @@ struct TokenizerJSON {
         case "Replace":
             let pattern = try o.object("pattern")
             guard let literal = try pattern.optionalString("String") else {
-                throw TokenizerError.unsupported(file: o.file, field: pattern.path,
-                                                 value: "Regex pattern (only String patterns are implemented)")
+                throw TokenizerError.unsupported(
+                    file: o.file, field: pattern.path,
+                    value: "Regex pattern (only String patterns are implemented)")
             }
             return .replace(pattern: literal, content: try o.string("content"))
         case "ByteFallback": return .byteFallback
@@ -208,8 +217,9 @@ struct TokenizerJSON {
         case "ByteLevel": return .byteLevel
         case "Metaspace":
             let replacement = try metaspaceReplacement(o)
-            return .metaspace(replacement: replacement.unicodeScalars.first ?? "\u{2581}",
-                              prependScheme: try prependScheme(o))
+            return .metaspace(
+                replacement: replacement.unicodeScalars.first ?? "\u{2581}",
+                prependScheme: try prependScheme(o))
         default:
             throw TokenizerError.unsupported(file: o.file, field: o.field("type"), value: "decoder \"\(type)\"")
         }
@@ -235,7 +245,8 @@ struct TokenizerJSON {
         case "BertProcessing", "RobertaProcessing":
             func token(_ key: String) throws -> Int32 {
                 guard let pair = try o.require(key).array, pair.count == 2, let raw = pair[1].int,
-                      let id = Int32(exactly: raw), id >= 0 else {
+                    let id = Int32(exactly: raw), id >= 0
+                else {
                     throw o.invalid(key, "expected [token, id]")
                 }
                 return id

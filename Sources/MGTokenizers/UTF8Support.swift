@@ -45,8 +45,10 @@ func scalarAt(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> (value: UInt32, leng
     if b0 < 0xF0 {
         return ((b0 & 0x0F) << 12 | UInt32(p[i + 1] & 0x3F) << 6 | UInt32(p[i + 2] & 0x3F), 3)
     }
-    return ((b0 & 0x07) << 18 | UInt32(p[i + 1] & 0x3F) << 12 | UInt32(p[i + 2] & 0x3F) << 6
-            | UInt32(p[i + 3] & 0x3F), 4)
+    return (
+        (b0 & 0x07) << 18 | UInt32(p[i + 1] & 0x3F) << 12 | UInt32(p[i + 2] & 0x3F) << 6
+            | UInt32(p[i + 3] & 0x3F), 4
+    )
 }
 
 /// Start of the scalar that ends right before byte offset `i` (valid UTF-8 assumed).

@@ -23,23 +23,26 @@ public struct EarlierRun {
             runFiles.contains($0) || $0.hasPrefix(Trainer.folderPrefix) || $0.hasPrefix("." + Trainer.folderPrefix)
         }.sorted()
         guard !entries.isEmpty else { return nil }
-        return EarlierRun(workDir: workDir, entries: entries,
-                          latestIteration: Trainer.checkpoints(in: workDir).last?.iteration)
+        return EarlierRun(
+            workDir: workDir, entries: entries,
+            latestIteration: Trainer.checkpoints(in: workDir).last?.iteration)
     }
 
     /// Moves the run's entries into a new hidden folder inside the work dir and returns that folder.
     public func setAside() throws -> URL {
         let fm = FileManager.default
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-        let aside = workDir.appendingPathComponent("\(Self.asidePrefix)\(stamp)-\(ProcessInfo.processInfo.processIdentifier)")
+        let aside = workDir.appendingPathComponent(
+            "\(Self.asidePrefix)\(stamp)-\(ProcessInfo.processInfo.processIdentifier)")
         do {
             try fm.createDirectory(at: aside, withIntermediateDirectories: false)
             for name in entries {
                 try fm.moveItem(at: workDir.appendingPathComponent(name), to: aside.appendingPathComponent(name))
             }
         } catch {
-            throw TrainerError.invalidConfiguration("cannot move the earlier run in \(workDir.path) aside into "
-                + "\(aside.path): \(DataError.plainReason(error)); nothing was deleted")
+            throw TrainerError.invalidConfiguration(
+                "cannot move the earlier run in \(workDir.path) aside into "
+                    + "\(aside.path): \(DataError.plainReason(error)); nothing was deleted")
         }
         return aside
     }

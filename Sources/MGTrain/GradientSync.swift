@@ -58,8 +58,9 @@ extension Trainer {
         var extremes = [sum, weighted, -sum, -weighted]
         try communicator.allReduceMax(&extremes)
         guard extremes[0] == -extremes[2], extremes[1] == -extremes[3] else {
-            throw TrainerError.invalidConfiguration("the \(communicator.size) ranks start from different trainable "
-                + "weights (check that every rank reads the same pretrained_pth, models and seed)")
+            throw TrainerError.invalidConfiguration(
+                "the \(communicator.size) ranks start from different trainable "
+                    + "weights (check that every rank reads the same pretrained_pth, models and seed)")
         }
     }
 }

@@ -11,11 +11,11 @@ public enum LossCurve {
         let plotW = width - left - right, plotH = height - top - bottom
         let points = records.filter { $0.loss.isFinite }
         var svg = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
-        <rect width="100%" height="100%" fill="white"/>
-        <text x="\(left)" y="22" font-size="14">\(escape(title))</text>
+            <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
+            <rect width="100%" height="100%" fill="white"/>
+            <text x="\(left)" y="22" font-size="14">\(escape(title))</text>
 
-        """
+            """
         guard let first = points.first, let last = points.last else {
             return svg + "<text x=\"\(left)\" y=\"\(top + 20)\">no finite loss recorded</text>\n</svg>\n"
         }
@@ -26,19 +26,22 @@ public enum LossCurve {
         func py(_ loss: Double) -> Double { top + (1 - (loss - lo) / (hi - lo)) * plotH }
 
         // Axes and horizontal grid with 5 loss ticks.
-        svg += "<g stroke=\"#888\" stroke-width=\"1\"><line x1=\"\(left)\" y1=\"\(top + plotH)\" x2=\"\(left + plotW)\" y2=\"\(top + plotH)\"/>"
+        svg +=
+            "<g stroke=\"#888\" stroke-width=\"1\"><line x1=\"\(left)\" y1=\"\(top + plotH)\" x2=\"\(left + plotW)\" y2=\"\(top + plotH)\"/>"
         svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(top + plotH)\"/></g>\n"
         for i in 0...4 {
             let v = lo + (hi - lo) * Double(i) / 4, y = py(v)
             svg += "<line x1=\"\(left)\" y1=\"\(fmt(y))\" x2=\"\(left + plotW)\" y2=\"\(fmt(y))\" stroke=\"#eee\"/>"
-            svg += "<text x=\"\(left - 6)\" y=\"\(fmt(y + 4))\" text-anchor=\"end\">\(String(format: "%.3g", v))</text>\n"
+            svg +=
+                "<text x=\"\(left - 6)\" y=\"\(fmt(y + 4))\" text-anchor=\"end\">\(String(format: "%.3g", v))</text>\n"
         }
         for i in 0...4 {
             let it = Int(x0 + (x1 - x0) * Double(i) / 4)
             svg += "<text x=\"\(fmt(px(it)))\" y=\"\(top + plotH + 16)\" text-anchor=\"middle\">\(it)</text>\n"
         }
         svg += "<text x=\"\(left + plotW / 2)\" y=\"\(height - 6)\" text-anchor=\"middle\">iteration</text>\n"
-        svg += "<text x=\"14\" y=\"\(top + plotH / 2)\" transform=\"rotate(-90 14 \(top + plotH / 2))\" text-anchor=\"middle\">loss</text>\n"
+        svg +=
+            "<text x=\"14\" y=\"\(top + plotH / 2)\" transform=\"rotate(-90 14 \(top + plotH / 2))\" text-anchor=\"middle\">loss</text>\n"
 
         let raw = points.map { "\(fmt(px($0.iteration))),\(fmt(py($0.loss)))" }.joined(separator: " ")
         svg += "<polyline fill=\"none\" stroke=\"#9ecae1\" stroke-width=\"1\" points=\"\(raw)\"/>\n"
@@ -48,7 +51,8 @@ public enum LossCurve {
             return "\(fmt(px(r.iteration))),\(fmt(py(ema)))"
         }.joined(separator: " ")
         svg += "<polyline fill=\"none\" stroke=\"#08519c\" stroke-width=\"2\" points=\"\(smooth)\"/>\n"
-        svg += "<text x=\"\(left + plotW)\" y=\"22\" text-anchor=\"end\" fill=\"#08519c\">"
+        svg +=
+            "<text x=\"\(left + plotW)\" y=\"22\" text-anchor=\"end\" fill=\"#08519c\">"
             + String(format: "loss %.4f → %.4f (EMA 0.9)", first.loss, ema) + "</text>\n"
         return svg + "</svg>\n"
     }

@@ -46,7 +46,8 @@ final class ShardedAdamW {
 
     /// The part of entry `e` inside this rank's slice, as (offset in the parameter, offset in the slice, count).
     func overlap(_ e: Int) -> (Int, Int, Int)? {
-        let lo = max(offsets[e], shardStart), hi = min(offsets[e] + optimizer.entries[e].parameter.count, shardStart + shardSize)
+        let lo = max(offsets[e], shardStart),
+            hi = min(offsets[e] + optimizer.entries[e].parameter.count, shardStart + shardSize)
         guard lo < hi else { return nil }
         return (lo - offsets[e], lo - shardStart, hi - lo)
     }
@@ -81,15 +82,18 @@ final class ShardedAdamW {
                 for k in 0..<size {
                     forEachOverlap(k * shardSize + start, n) { e, inParameter, inRange, count in
                         grads[e]?.withFloats { g in
-                            if let g = g.baseAddress { (st + k * n + inRange).update(from: g + inParameter, count: count) }
+                            if let g = g.baseAddress {
+                                (st + k * n + inRange).update(from: g + inParameter, count: count)
+                            }
                         }
                     }
                 }
             }
             try staging.withUnsafeBufferPointer { input in
                 try slice.withUnsafeMutableBufferPointer { output in
-                    try communicator.reduceScatterSum(UnsafeBufferPointer(rebasing: input[0..<(n * size)]),
-                                                      into: UnsafeMutableBufferPointer(rebasing: output[start..<(start + n)]))
+                    try communicator.reduceScatterSum(
+                        UnsafeBufferPointer(rebasing: input[0..<(n * size)]),
+                        into: UnsafeMutableBufferPointer(rebasing: output[start..<(start + n)]))
                 }
             }
         }
@@ -121,10 +125,12 @@ final class ShardedAdamW {
                     expAvg.withUnsafeMutableBufferPointer { m in
                         expAvgSq.withUnsafeMutableBufferPointer { v in
                             guard let p = p.baseAddress, let g = g.baseAddress, let m = m.baseAddress,
-                                  let v = v.baseAddress else { return }
-                            AdamW.update(count: count, parameter: p + inSlice, grad: g + inSlice, expAvg: m + inSlice,
-                                         expAvgSq: v + inSlice, step: steps[e], lr: lr, betas: optimizer.betas,
-                                         eps: optimizer.eps, weightDecay: entry.decays ? optimizer.weightDecay : 0)
+                                let v = v.baseAddress
+                            else { return }
+                            AdamW.update(
+                                count: count, parameter: p + inSlice, grad: g + inSlice, expAvg: m + inSlice,
+                                expAvgSq: v + inSlice, step: steps[e], lr: lr, betas: optimizer.betas,
+                                eps: optimizer.eps, weightDecay: entry.decays ? optimizer.weightDecay : 0)
                         }
                     }
                 }
@@ -135,8 +141,9 @@ final class ShardedAdamW {
             let n = min(piece, shardSize - start)
             try values.withUnsafeBufferPointer { input in
                 try staging.withUnsafeMutableBufferPointer { output in
-                    try communicator.allGather(UnsafeBufferPointer(rebasing: input[start..<(start + n)]),
-                                               into: UnsafeMutableBufferPointer(rebasing: output[0..<(n * size)]))
+                    try communicator.allGather(
+                        UnsafeBufferPointer(rebasing: input[start..<(start + n)]),
+                        into: UnsafeMutableBufferPointer(rebasing: output[0..<(n * size)]))
                 }
             }
             staging.withUnsafeBufferPointer { st in
@@ -187,14 +194,17 @@ final class ShardedAdamW {
         for (e, entry) in optimizer.entries.enumerated() {
             steps[e] = state.steps[entry.name] ?? 0
             guard steps[e] > 0, let (inParameter, inSlice, count) = overlap(e),
-                  let m = state.tensors[AdamW.expAvgPrefix + entry.name]?.float(),
-                  let v = state.tensors[AdamW.expAvgSqPrefix + entry.name]?.float() else { continue }
-            m.withFloats { mp in v.withFloats { vp in
-                for i in 0..<count {
-                    expAvg[inSlice + i] = mp[inParameter + i]
-                    expAvgSq[inSlice + i] = vp[inParameter + i]
+                let m = state.tensors[AdamW.expAvgPrefix + entry.name]?.float(),
+                let v = state.tensors[AdamW.expAvgSqPrefix + entry.name]?.float()
+            else { continue }
+            m.withFloats { mp in
+                v.withFloats { vp in
+                    for i in 0..<count {
+                        expAvg[inSlice + i] = mp[inParameter + i]
+                        expAvgSq[inSlice + i] = vp[inParameter + i]
+                    }
                 }
-            } }
+            }
         }
     }
 }

@@ -30,9 +30,10 @@ public enum SpiralDemo {
     }
 
     static func makeModel(_ generator: inout Generator) -> Sequential {
-        Sequential(Linear(2, 64).initialize(generator: &generator), ActivationLayer(.gelu),
-                   Linear(64, 64).initialize(generator: &generator), ActivationLayer(.gelu),
-                   Linear(64, 3).initialize(generator: &generator))
+        Sequential(
+            Linear(2, 64).initialize(generator: &generator), ActivationLayer(.gelu),
+            Linear(64, 64).initialize(generator: &generator), ActivationLayer(.gelu),
+            Linear(64, 3).initialize(generator: &generator))
     }
 
     static func accuracy(_ model: Sequential, _ x: Tensor, _ labels: [Int]) -> Double {
@@ -42,7 +43,9 @@ public enum SpiralDemo {
 
     /// Trains for `iterations` (batch 64), writes `metrics.jsonl` and `model.safetensors` into `workDir`, reloads the
     /// checkpoint and measures both models on held-out points. `log` gets a line every 50 iterations.
-    public static func run(workDir: URL, iterations: Int, seed: UInt64, log: (String) -> Void = { _ in }) throws -> Result {
+    public static func run(
+        workDir: URL, iterations: Int, seed: UInt64, log: (String) -> Void = { _ in }
+    ) throws -> Result {
         var gen = Generator(seed: seed)
         let (trainX, trainY) = spiral(count: 1500, generator: &gen)
         let (testX, testY) = spiral(count: 600, generator: &gen)
@@ -71,8 +74,9 @@ public enum SpiralDemo {
             let value = loss.item()
             if it == 0 { firstLoss = value }
             lastLoss = value
-            metrics += String(format: "{\"iter\": %d, \"loss\": %.6f, \"lr\": %.8g, \"grad_norm\": %.6f}\n",
-                              it, value, optimizer.lr, norm)
+            metrics += String(
+                format: "{\"iter\": %d, \"loss\": %.6f, \"lr\": %.8g, \"grad_norm\": %.6f}\n",
+                it, value, optimizer.lr, norm)
             if it % 50 == 0 || it == iterations - 1 {
                 log(String(format: "iter %4d  loss %.4f  lr %.2e  grad-norm %.3f", it, value, optimizer.lr, norm))
             }
@@ -82,11 +86,13 @@ public enum SpiralDemo {
 
         // Checkpoint, then reload into a freshly initialised model: strict keys and shapes, same predictions.
         let checkpoint = workDir.appendingPathComponent("model.safetensors")
-        try SafeTensorsWriter.write(model.stateDict(), metadata: ["format": "pt", "producer": "mgllava demo"], to: checkpoint)
+        try SafeTensorsWriter.write(
+            model.stateDict(), metadata: ["format": "pt", "producer": "mgllava demo"], to: checkpoint)
         var other = Generator(seed: seed &+ 1)
         let reloaded = makeModel(&other)
         try reloaded.load(try SafeTensorsFile(url: checkpoint).loadAll(), source: checkpoint.path)
-        return Result(parameters: model.parameterCount, firstLoss: firstLoss, lastLoss: lastLoss, accuracy: trained,
-                      reloadedAccuracy: accuracy(reloaded, testX, testY), checkpoint: checkpoint, metrics: metricsURL)
+        return Result(
+            parameters: model.parameterCount, firstLoss: firstLoss, lastLoss: lastLoss, accuracy: trained,
+            reloadedAccuracy: accuracy(reloaded, testX, testY), checkpoint: checkpoint, metrics: metricsURL)
     }
 }

@@ -14,13 +14,21 @@ public enum ConfigJSONValue: Codable, Sendable, Equatable {
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
-        else if let value = try? container.decode(Int.self) { self = .int(value) }
-        else if let value = try? container.decode(Double.self) { self = .double(value) }
-        else if let value = try? container.decode(String.self) { self = .string(value) }
-        else if let value = try? container.decode([ConfigJSONValue].self) { self = .array(value) }
-        else { self = .object(try container.decode([String: ConfigJSONValue].self)) }
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int.self) {
+            self = .int(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([ConfigJSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: ConfigJSONValue].self))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -93,8 +101,10 @@ extension TrainConfig {
         }
         if let syntax = JSONSyntax.firstError(in: data) {
             let position = syntax.position(in: data)
-            throw TrainConfigError.file(url.path, "not valid JSON at line \(position.line), column \(position.column): "
-                                        + syntax.message)
+            throw TrainConfigError.file(
+                url.path,
+                "not valid JSON at line \(position.line), column \(position.column): "
+                    + syntax.message)
         }
         let parsed: ConfigJSONValue
         do { parsed = try JSONDecoder().decode(ConfigJSONValue.self, from: data) } catch {

@@ -40,18 +40,23 @@ extension TrainConfig {
         var root = ConfigJSONValue.object(try jsonObject())
         var config = self
         for set in sets {
-            guard let equals = set.firstIndex(of: "="), equals != set.startIndex else { throw TrainConfigError.badSet(set) }
+            guard let equals = set.firstIndex(of: "="), equals != set.startIndex else {
+                throw TrainConfigError.badSet(set)
+            }
             let key = String(set[..<equals])
             let text = String(set[set.index(after: equals)...])
             let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             root = try Self.replacing(in: root, path: path[...], fullKey: key, text: text)
             // Decode after each patch so that a value of the right JSON type but wrong for the field (1.5 for an
             // Int, an unknown enum case, null for a required field) is reported with its own key.
-            guard case .object(let fields) = root else { throw TrainConfigError.decoding("patched config is not an object") }
+            guard case .object(let fields) = root else {
+                throw TrainConfigError.decoding("patched config is not an object")
+            }
             do {
                 config = try Self.decode(jsonObject: fields)
             } catch TrainConfigError.decoding(let detail) {
-                throw TrainConfigError.typeMismatch(key: key, value: text, expected: "a value the field accepts (\(detail))")
+                throw TrainConfigError.typeMismatch(
+                    key: key, value: text, expected: "a value the field accepts (\(detail))")
             }
         }
         return config
@@ -64,7 +69,9 @@ extension TrainConfig {
         guard let head = path.first else { return try parse(text, like: node, key: fullKey) }
         switch node {
         case .object(var fields):
-            guard let child = fields[head] else { throw TrainConfigError.unknownKey(fullKey, known: fields.keys.sorted()) }
+            guard let child = fields[head] else {
+                throw TrainConfigError.unknownKey(fullKey, known: fields.keys.sorted())
+            }
             fields[head] = try replacing(in: child, path: path.dropFirst(), fullKey: fullKey, text: text)
             return .object(fields)
         case .array(var items):
@@ -97,7 +104,9 @@ extension TrainConfig {
             if let value = Double(text), value.isFinite { return .double(value) }
             throw mismatch
         case .array, .object:
-            guard let value = try? ConfigJSONValue.parse(text), value.typeName == existing.typeName else { throw mismatch }
+            guard let value = try? ConfigJSONValue.parse(text), value.typeName == existing.typeName else {
+                throw mismatch
+            }
             return value
         case .null:
             // An unset optional: accept any JSON literal, else the text as a string; the decoder checks the type.

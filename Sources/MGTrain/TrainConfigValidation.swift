@@ -11,13 +11,14 @@ extension TrainConfig {
             (.llmNameOrPath, llmNameOrPath), (.visualEncoderNameOrPath, visualEncoderNameOrPath),
             (.visualEncoderAuxPath, visualEncoderAuxPath), (.dataPath, dataPath), (.boxJsonPath, boxJsonPath),
             (.imageFolder, imageFolder), (.pretrainedPth, pretrainedPth),
-            (.offlineProcessedTextFolder, offlineProcessedTextFolder), (.valDataset, valDataset),
+            (.offlineProcessedTextFolder, offlineProcessedTextFolder), (.valDataset, valDataset)
         ]
         for (key, value) in paths where value?.isEmpty == true {
             throw fail(key, "\"\"", "must not be empty (a path; null leaves an optional one unset)")
         }
         if !knownTemplates.contains(promptTemplate) {
-            throw fail(.promptTemplate, promptTemplate, "unknown template (known: \(knownTemplates.joined(separator: ", ")))")
+            throw fail(
+                .promptTemplate, promptTemplate, "unknown template (known: \(knownTemplates.joined(separator: ", ")))")
         }
         if stage == .sft && (pretrainedPth ?? "").isEmpty {
             throw fail(.pretrainedPth, pretrainedPth ?? "null", "an SFT config starts from a pretrain checkpoint")
@@ -25,7 +26,7 @@ extension TrainConfig {
         let positive: [(CodingKeys, Int)] = [
             (.maxLength, maxLength), (.imageSizeAux, imageSizeAux), (.limitNum, limitNum), (.batchSize, batchSize),
             (.accumulativeCounts, accumulativeCounts), (.maxEpochs, maxEpochs), (.saveSteps, saveSteps),
-            (.evaluationFreq, evaluationFreq),
+            (.evaluationFreq, evaluationFreq)
         ]
         for (key, value) in positive where value <= 0 { throw fail(key, value, "must be positive") }
         // Upper limits far beyond any real run, so that every product of config values below stays in range and
@@ -58,12 +59,14 @@ extension TrainConfig {
         if !(maxNorm > 0 && maxNorm.isFinite) { throw fail(.maxNorm, maxNorm, "must be a positive number") }
         if !(warmupRatio >= 0 && warmupRatio < 1) { throw fail(.warmupRatio, warmupRatio, "must be in [0, 1)") }
         // Upstream never trains the towers; checkpoints (and `loadCheckpoint`) hold only the trained modules.
-        if !freezeVisualEncoder { throw fail(.freezeVisualEncoder, false, "false is not supported (the towers stay frozen)") }
+        if !freezeVisualEncoder {
+            throw fail(.freezeVisualEncoder, false, "false is not supported (the towers stay frozen)")
+        }
     }
 
     /// The largest value each positive integer field accepts (see `validate`).
     static let upperLimits: [CodingKeys: Int] = [
         .maxLength: 1 << 20, .imageSizeAux: 16_384, .limitNum: 1_000_000, .batchSize: 1_000_000,
-        .accumulativeCounts: 1_000_000, .maxEpochs: 1_000_000, .saveSteps: 1 << 40, .evaluationFreq: 1 << 40,
+        .accumulativeCounts: 1_000_000, .maxEpochs: 1_000_000, .saveSteps: 1 << 40, .evaluationFreq: 1 << 40
     ]
 }

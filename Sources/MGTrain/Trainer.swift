@@ -98,8 +98,10 @@ public final class Trainer {
 
     /// Sets the stage's freezing (SPEC §3.4) on `model` and builds the optimizer over what stays trainable.
     /// - Parameter dataset: already encoded with the config's template, `max_length` and image sizes.
-    public init(config: TrainConfig, model: MGLLaVAModel, dataset: LLaVADataset, workDir: URL,
-                communicator: any Communicator = SingleProcessCommunicator()) throws {
+    public init(
+        config: TrainConfig, model: MGLLaVAModel, dataset: LLaVADataset, workDir: URL,
+        communicator: any Communicator = SingleProcessCommunicator()
+    ) throws {
         // One set of rules for every way in (CLI, config files, library callers): `TrainConfig.validate`.
         try config.validate()
 
@@ -115,17 +117,20 @@ public final class Trainer {
         switch config.sampler {
         case .random: sampler = .random(RandomSampler(size: dataset.count, seed: seed))
         case .lengthGrouped:
-            sampler = .lengthGrouped(try LengthGroupedSampler(lengths: dataset.modalityLengths,
-                                                              perDeviceBatchSize: batchSize, seed: seed))
+            sampler = .lengthGrouped(
+                try LengthGroupedSampler(
+                    lengths: dataset.modalityLengths,
+                    perDeviceBatchSize: batchSize, seed: seed))
         }
         // mmengine's DataLoader keeps the short last batch (drop_last=False).
         batcher = try Batcher(sampler: sampler, batchSize: batchSize)
         batchesPerEpoch = batcher.batchesPerEpoch
         let (n, overflow) = batchesPerEpoch.multipliedReportingOverflow(by: config.maxEpochs)
         guard !overflow, n <= Self.maximumIterations else {
-            throw TrainerError.invalidConfiguration("max_epochs \(config.maxEpochs) × \(batchesPerEpoch) batches per "
-                + "epoch (\(dataset.count) samples, batch_size \(batchSize)) exceeds the limit of "
-                + "\(Self.maximumIterations) iterations; lower max_epochs or raise batch_size")
+            throw TrainerError.invalidConfiguration(
+                "max_epochs \(config.maxEpochs) × \(batchesPerEpoch) batches per "
+                    + "epoch (\(dataset.count) samples, batch_size \(batchSize)) exceeds the limit of "
+                    + "\(Self.maximumIterations) iterations; lower max_epochs or raise batch_size")
         }
         // mmengine's build_iter_from_epoch: W = int(warmup_ratio · max_epochs · len(dataloader)).
         let warmup = min(n, Int(config.warmupRatio * Double(config.maxEpochs) * Double(batchesPerEpoch)))
@@ -142,12 +147,18 @@ public final class Trainer {
         model.llm.gradientCheckpointing = config.useActivationCheckpointing ?? true
 
         // One parameter group, as upstream (weight decay 0 in every config anyway).
-        optimizer = AdamW(model.namedParameters().filter { !$0.1.frozen }, lr: config.lr,
-                          betas: (config.betas[0], config.betas[1]), weightDecay: config.weightDecay)
-        sharded = config.zeroStage == 1 ? ShardedAdamW(optimizer: optimizer, communicator: communicator,
-                                                        bucketBytes: config.reduceBucketSize.map { max(1, $0) * 4 }
-                                                            ?? defaultGradientBucketBytes) : nil
-        if communicator.rank == 0 { try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true) }
+        optimizer = AdamW(
+            model.namedParameters().filter { !$0.1.frozen }, lr: config.lr,
+            betas: (config.betas[0], config.betas[1]), weightDecay: config.weightDecay)
+        sharded =
+            config.zeroStage == 1
+            ? ShardedAdamW(
+                optimizer: optimizer, communicator: communicator,
+                bucketBytes: config.reduceBucketSize.map { max(1, $0) * 4 }
+                    ?? defaultGradientBucketBytes) : nil
+        if communicator.rank == 0 {
+            try FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
+        }
         metricsLog = MetricsLog(url: workDir.appendingPathComponent("metrics.jsonl"), enabled: communicator.rank == 0)
         if communicator.size > 1 { try checkReplicasAgree() }
     }
@@ -245,9 +256,10 @@ public final class Trainer {
         optimizer.zeroGrad()
         optimizerSteps += 1
 
-        let record = TrainMetricsRecord(iteration: iteration, step: optimizerSteps, epoch: batcher.cursor.epoch,
-                                        loss: lossSum / Double(count), lr: lr, gradNorm: Double(gradNorm),
-                                        tokens: tokens)
+        let record = TrainMetricsRecord(
+            iteration: iteration, step: optimizerSteps, epoch: batcher.cursor.epoch,
+            loss: lossSum / Double(count), lr: lr, gradNorm: Double(gradNorm),
+            tokens: tokens)
         history.append(record)
         try metricsLog.append(record)
         report(record, iterations: count)
@@ -256,10 +268,13 @@ public final class Trainer {
         } else {
             consecutiveNonFiniteSteps += 1
             if consecutiveNonFiniteSteps >= maxConsecutiveNonFiniteSteps {
-                let saved = lastSavedIteration.map { "the last checkpoint is iter_\($0)" } ?? "no checkpoint was written"
-                throw TrainerError.diverged("loss \(record.loss), grad norm \(record.gradNorm) for "
-                    + "\(consecutiveNonFiniteSteps) steps in a row (up to iteration \(iteration), lr \(lr)); their updates "
-                    + "were skipped and \(saved). Lower lr (or max_norm), or look for a bad sample near these iterations")
+                let saved =
+                    lastSavedIteration.map { "the last checkpoint is iter_\($0)" } ?? "no checkpoint was written"
+                throw TrainerError.diverged(
+                    "loss \(record.loss), grad norm \(record.gradNorm) for "
+                        + "\(consecutiveNonFiniteSteps) steps in a row (up to iteration \(iteration), lr \(lr)); their updates "
+                        + "were skipped and \(saved). Lower lr (or max_norm), or look for a bad sample near these iterations"
+                )
             }
         }
         return record
@@ -296,16 +311,20 @@ public final class Trainer {
         guard let onProgress else { return }
         let elapsed = max(Date().timeIntervalSince(clockStart ?? Date()), 1e-9)
         let perIteration = elapsed / Double(max(clockIterations, 1))
-        onProgress(TrainProgress(record: record, totalIterations: totalIterations,
-                                 tokensPerSecond: Double(clockTokens) / elapsed,
-                                 etaSeconds: perIteration * Double(totalIterations - iteration)))
+        onProgress(
+            TrainProgress(
+                record: record, totalIterations: totalIterations,
+                tokensPerSecond: Double(clockTokens) / elapsed,
+                etaSeconds: perIteration * Double(totalIterations - iteration)))
     }
 
     // MARK: - State used by checkpoints
 
     /// Puts the loop back at a saved position (weights and optimizer moments are restored by the caller).
-    func restore(iteration: Int, optimizerSteps: Int, cursor: BatchCursor, generator: Generator,
-                 history: [TrainMetricsRecord]) throws {
+    func restore(
+        iteration: Int, optimizerSteps: Int, cursor: BatchCursor, generator: Generator,
+        history: [TrainMetricsRecord]
+    ) throws {
         batcher = try Batcher(sampler: batcher.sampler, batchSize: batchSize, cursor: cursor)
         self.iteration = iteration
         self.optimizerSteps = optimizerSteps

@@ -33,14 +33,15 @@ extension TrainerState {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         var fields = try TrainConfig().jsonObject()
         for (key, value) in try c.decode([String: ConfigJSONValue].self, forKey: .config) { fields[key] = value }
-        self.init(format: try c.decode(Int.self, forKey: .format), iteration: try c.decode(Int.self, forKey: .iteration),
-                  optimizerSteps: try c.decode(Int.self, forKey: .optimizerSteps),
-                  parameterSteps: try c.decode([String: Int].self, forKey: .parameterSteps),
-                  cursor: try c.decode(BatchCursor.self, forKey: .cursor),
-                  generator: try c.decode(Generator.self, forKey: .generator),
-                  config: try TrainConfig.decode(jsonObject: fields),
-                  history: try c.decode([TrainMetricsRecord].self, forKey: .history),
-                  worldSize: try c.decodeIfPresent(Int.self, forKey: .worldSize) ?? 1)
+        self.init(
+            format: try c.decode(Int.self, forKey: .format), iteration: try c.decode(Int.self, forKey: .iteration),
+            optimizerSteps: try c.decode(Int.self, forKey: .optimizerSteps),
+            parameterSteps: try c.decode([String: Int].self, forKey: .parameterSteps),
+            cursor: try c.decode(BatchCursor.self, forKey: .cursor),
+            generator: try c.decode(Generator.self, forKey: .generator),
+            config: try TrainConfig.decode(jsonObject: fields),
+            history: try c.decode([TrainMetricsRecord].self, forKey: .history),
+            worldSize: try c.decodeIfPresent(Int.self, forKey: .worldSize) ?? 1)
     }
 }
 
@@ -68,14 +69,18 @@ extension Trainer {
         // and would replace (through rotation) the good ones before it.
         for (key, parameter) in model.namedParameters() where !parameter.frozen {
             if let bad = parameter.value.firstNonFiniteIndex {
-                throw TrainerError.diverged("not writing iter_\(iteration): weight \(key) holds "
-                    + "\(parameter.value.toArray()[bad]) at element \(bad) (lr \(optimizer.lr)); "
-                    + (lastSavedIteration.map { "the last checkpoint is iter_\($0)" } ?? "no checkpoint was written"))
+                throw TrainerError.diverged(
+                    "not writing iter_\(iteration): weight \(key) holds "
+                        + "\(parameter.value.toArray()[bad]) at element \(bad) (lr \(optimizer.lr)); "
+                        + (lastSavedIteration.map { "the last checkpoint is iter_\($0)" } ?? "no checkpoint was written")
+                )
             }
         }
         for (key, tensor) in optimizerState.tensors where tensor.firstNonFiniteIndex != nil {
-            throw TrainerError.diverged("not writing iter_\(iteration): optimizer state \(key) is not finite (lr "
-                + "\(optimizer.lr)); " + (lastSavedIteration.map { "the last checkpoint is iter_\($0)" } ?? "no checkpoint was written"))
+            throw TrainerError.diverged(
+                "not writing iter_\(iteration): optimizer state \(key) is not finite (lr "
+                    + "\(optimizer.lr)); "
+                    + (lastSavedIteration.map { "the last checkpoint is iter_\($0)" } ?? "no checkpoint was written"))
         }
         if isLeader { try writeCheckpoint(name: name, to: final, optimizerState: optimizerState) }
         try communicator.barrier()
@@ -94,14 +99,17 @@ extension Trainer {
             for (key, parameter) in model.namedParameters() where !parameter.frozen {
                 weights[key] = parameter.value.copy()
             }
-            try SafeTensorsWriter.write(weights, metadata: ["format": "mgllava-train", "iteration": "\(iteration)"],
-                                        to: temp.appendingPathComponent(Self.modelFile))
-            try SafeTensorsWriter.write(optimizerState.tensors, metadata: ["format": "mgllava-adamw"],
-                                        to: temp.appendingPathComponent(Self.optimizerFile))
-            let state = TrainerState(format: TrainerState.currentFormat, iteration: iteration,
-                                     optimizerSteps: optimizerSteps, parameterSteps: optimizerState.steps,
-                                     cursor: batcher.cursor, generator: generator, config: config, history: history,
-                                     worldSize: communicator.size)
+            try SafeTensorsWriter.write(
+                weights, metadata: ["format": "mgllava-train", "iteration": "\(iteration)"],
+                to: temp.appendingPathComponent(Self.modelFile))
+            try SafeTensorsWriter.write(
+                optimizerState.tensors, metadata: ["format": "mgllava-adamw"],
+                to: temp.appendingPathComponent(Self.optimizerFile))
+            let state = TrainerState(
+                format: TrainerState.currentFormat, iteration: iteration,
+                optimizerSteps: optimizerSteps, parameterSteps: optimizerState.steps,
+                cursor: batcher.cursor, generator: generator, config: config, history: history,
+                worldSize: communicator.size)
             try TrainJSON.encoder(pretty: true).encode(state)
                 .write(to: temp.appendingPathComponent(Self.stateFile), options: .atomic)
             // A re-run over an existing iteration (after a resume from an older checkpoint) replaces it.
@@ -109,8 +117,10 @@ extension Trainer {
             try fm.moveItem(at: temp, to: final)
         } catch {
             try? fm.removeItem(at: temp)
-            throw TrainerError.writeFailed(final.path, DataError.plainReason(error)
-                + " (the checkpoints before it are untouched)")
+            throw TrainerError.writeFailed(
+                final.path,
+                DataError.plainReason(error)
+                    + " (the checkpoints before it are untouched)")
         }
         let latest = workDir.appendingPathComponent(Self.latestFile)
         do { try Data((name + "\n").utf8).write(to: latest, options: .atomic) } catch {
@@ -162,8 +172,9 @@ extension Trainer {
         let fm = FileManager.default
         var folder = url
         if !fm.fileExists(atPath: url.appendingPathComponent(Self.stateFile).path),
-           fm.fileExists(atPath: url.appendingPathComponent(Self.latestFile).path)
-            || !Self.checkpoints(in: url).isEmpty {
+            fm.fileExists(atPath: url.appendingPathComponent(Self.latestFile).path)
+                || !Self.checkpoints(in: url).isEmpty
+        {
             guard let latest = Self.latestCheckpoint(in: url) else { throw TrainerError.noCheckpoint(url) }
             folder = latest
         }
@@ -178,7 +189,8 @@ extension Trainer {
             throw TrainerError.incompleteCheckpoint(folder, "\(Self.stateFile) is unreadable: \(error)")
         }
         guard state.format == TrainerState.currentFormat else {
-            throw TrainerError.incompleteCheckpoint(folder, "format \(state.format), expected \(TrainerState.currentFormat)")
+            throw TrainerError.incompleteCheckpoint(
+                folder, "format \(state.format), expected \(TrainerState.currentFormat)")
         }
         for file in [Self.modelFile, Self.optimizerFile]
         where !fm.fileExists(atPath: folder.appendingPathComponent(file).path) {
@@ -186,7 +198,8 @@ extension Trainer {
         }
         try checkCompatible(state.config, savedWorldSize: state.worldSize)
         guard state.iteration <= totalIterations else {
-            throw TrainerError.configMismatch("checkpoint at iteration \(state.iteration) of a \(totalIterations)-iteration run")
+            throw TrainerError.configMismatch(
+                "checkpoint at iteration \(state.iteration) of a \(totalIterations)-iteration run")
         }
 
         let weights = try SafeTensorsFile(url: folder.appendingPathComponent(Self.optimizerFile))
@@ -200,8 +213,9 @@ extension Trainer {
             try optimizer.importState(optimizerState, source: source)
         }
         try model.loadCheckpoint(folder.appendingPathComponent(Self.modelFile))
-        try restore(iteration: state.iteration, optimizerSteps: state.optimizerSteps, cursor: state.cursor,
-                    generator: state.generator, history: state.history)
+        try restore(
+            iteration: state.iteration, optimizerSteps: state.optimizerSteps, cursor: state.cursor,
+            generator: state.generator, history: state.history)
     }
 
     /// The saved config must train the same way: everything but the checkpointing knobs and the descriptive
@@ -231,7 +245,8 @@ extension Trainer {
         let differing = Set(a.keys).union(b.keys).filter { key in
             !((a[key] as? NSObject)?.isEqual(b[key]) ?? (b[key] == nil))
         }.sorted()
-        let detail = differing == ["accumulative_counts"]
+        let detail =
+            differing == ["accumulative_counts"]
             ? " (ranks × accumulative_counts: \(savedWorldSize) × \(saved.accumulativeCounts) saved, "
                 + "\(communicator.size) × \(config.accumulativeCounts) now)" : ""
         throw TrainerError.configMismatch("differs in " + differing.joined(separator: ", ") + detail)

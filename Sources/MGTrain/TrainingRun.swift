@@ -40,9 +40,11 @@ public struct TrainingRun {
     /// Builds the run. `log` receives progress lines (data generation, loading).
     /// Under `mpirun` every rank calls it with the job's `communicator`; rank 0 alone generates the embedded
     /// default's data and models while the others wait.
-    public static func prepare(config: TrainConfig, workDir: URL, root: URL, onBadSample: BadSamplePolicy = .fail,
-                               communicator: any Communicator = SingleProcessCommunicator(),
-                               log: (String) -> Void = { _ in }) throws -> TrainingRun {
+    public static func prepare(
+        config: TrainConfig, workDir: URL, root: URL, onBadSample: BadSamplePolicy = .fail,
+        communicator: any Communicator = SingleProcessCommunicator(),
+        log: (String) -> Void = { _ in }
+    ) throws -> TrainingRun {
         try config.validate()
         if EmbeddedDefault.uses(config) {
             if communicator.rank == 0 { try EmbeddedDefault.ensure(root: root, log: log) }
@@ -65,48 +67,59 @@ public struct TrainingRun {
         let llmDir = path(config.llmNameOrPath), clipDir = path(config.visualEncoderNameOrPath)
         let tokenizer = try loading(.llmNameOrPath, config.llmNameOrPath) { try Tokenizer.load(directory: llmDir) }
         guard let template = PromptTemplate.named(config.promptTemplate) else {
-            throw TrainerError.invalidConfiguration("prompt_template \"\(config.promptTemplate)\" is not one of "
-                + PromptTemplate.all.map(\.name).joined(separator: ", "))
+            throw TrainerError.invalidConfiguration(
+                "prompt_template \"\(config.promptTemplate)\" is not one of "
+                    + PromptTemplate.all.map(\.name).joined(separator: ", "))
         }
         let clipConfig = try loading(.visualEncoderNameOrPath, config.visualEncoderNameOrPath) {
             try CLIPVisionConfig.load(clipDir)
         }
-        let processor = ImageProcessor(auxSize: config.imageSizeAux, clipSize: clipConfig.imageSize,
-                                       padToSquare: config.padImageToSquare)
-        let boxConfig = BoxPipelineConfig(auxSize: config.imageSizeAux, limitNum: config.limitNum,
-                                          maxLength: config.maxLength, padToSquare: config.padImageToSquare)
+        let processor = ImageProcessor(
+            auxSize: config.imageSizeAux, clipSize: clipConfig.imageSize,
+            padToSquare: config.padImageToSquare)
+        let boxConfig = BoxPipelineConfig(
+            auxSize: config.imageSizeAux, limitNum: config.limitNum,
+            maxLength: config.maxLength, padToSquare: config.padImageToSquare)
         // The box JSON is needed either way (upstream too: the offline folder holds text only).
-        let boxes = try loading(.boxJsonPath, config.boxJsonPath) { try BoxIndex.load(contentsOf: path(config.boxJsonPath)) }
+        let boxes = try loading(.boxJsonPath, config.boxJsonPath) {
+            try BoxIndex.load(contentsOf: path(config.boxJsonPath))
+        }
         let dataset: LLaVADataset
         let source: URL, records: [LLaVARecord]
         if let offline = config.offlineProcessedTextFolder {
             log("reading the pre-tokenised \(path(offline).path)")
             let cache = try loading(.offlineProcessedTextFolder, offline) {
-                try ProcessedTextCache.load(path(offline), template: template, maxLength: config.maxLength,
-                                            tokenizer: tokenizer)
+                try ProcessedTextCache.load(
+                    path(offline), template: template, maxLength: config.maxLength,
+                    tokenizer: tokenizer)
             }
             source = path(offline)
             records = cache.records
-            dataset = try LLaVADataset(records: cache.records, encodings: cache.encodings,
-                                       imageFolder: path(config.imageFolder), boxes: boxes, maxLength: config.maxLength,
-                                       processor: processor, boxConfig: boxConfig, onBadSample: onBadSample)
+            dataset = try LLaVADataset(
+                records: cache.records, encodings: cache.encodings,
+                imageFolder: path(config.imageFolder), boxes: boxes, maxLength: config.maxLength,
+                processor: processor, boxConfig: boxConfig, onBadSample: onBadSample)
         } else {
             log("reading \(path(config.dataPath).path)")
             source = path(config.dataPath)
             records = try loading(.dataPath, config.dataPath) { try LLaVARecord.load(contentsOf: source) }
-            dataset = try LLaVADataset(records: records, imageFolder: path(config.imageFolder), boxes: boxes,
-                                       tokenizer: tokenizer, template: template, maxLength: config.maxLength,
-                                       processor: processor, boxConfig: boxConfig, onBadSample: onBadSample)
+            dataset = try LLaVADataset(
+                records: records, imageFolder: path(config.imageFolder), boxes: boxes,
+                tokenizer: tokenizer, template: template, maxLength: config.maxLength,
+                processor: processor, boxConfig: boxConfig, onBadSample: onBadSample)
         }
         guard dataset.count > 0 else {
-            throw TrainerError.invalidConfiguration(emptyDatasetReport(dataset, records: records.count, source: source,
-                                                                        maxLength: config.maxLength))
+            throw TrainerError.invalidConfiguration(
+                emptyDatasetReport(
+                    dataset, records: records.count, source: source,
+                    maxLength: config.maxLength))
         }
         let duplicateIDs = LLaVARecord.duplicateIDs(records)
 
-        let model = try MGLLaVAModel.load(llm: llmDir, visualEncoder: clipDir,
-                                          visualEncoderAux: path(config.visualEncoderAuxPath),
-                                          seed: UInt64(truncatingIfNeeded: config.seed ?? 0))
+        let model = try MGLLaVAModel.load(
+            llm: llmDir, visualEncoder: clipDir,
+            visualEncoderAux: path(config.visualEncoderAuxPath),
+            seed: UInt64(truncatingIfNeeded: config.seed ?? 0))
         try model.checkImageSizeAux(config.imageSizeAux)
         var pretrained: (URL, CheckpointLoadSummary)? = nil
         if let pth = config.pretrainedPth {
@@ -114,10 +127,12 @@ public struct TrainingRun {
             log("loading pretrained_pth \(url.path)")
             pretrained = (url, try loading(.pretrainedPth, pth) { try model.loadCheckpoint(url) })
         }
-        let trainer = try Trainer(config: config, model: model, dataset: dataset, workDir: workDir,
-                                  communicator: communicator)
-        var run = TrainingRun(config: config, root: root, workDir: workDir, tokenizer: tokenizer, dataset: dataset,
-                              model: model, trainer: trainer, pretrained: pretrained)
+        let trainer = try Trainer(
+            config: config, model: model, dataset: dataset, workDir: workDir,
+            communicator: communicator)
+        var run = TrainingRun(
+            config: config, root: root, workDir: workDir, tokenizer: tokenizer, dataset: dataset,
+            model: model, trainer: trainer, pretrained: pretrained)
         run.duplicateRecordIDs = duplicateIDs
         return run
     }
@@ -132,8 +147,9 @@ public struct TrainingRun {
             groups.append("\(skipped.count) skipped as bad samples (--on-bad-sample skip), e.g. \(examples)")
         }
         if dataset.droppedUnsupervised > 0 {
-            groups.append("\(dataset.droppedUnsupervised) dropped because no answer token is left to learn from after "
-                          + "truncation to max_length \(maxLength) (or the record has no gpt turn)")
+            groups.append(
+                "\(dataset.droppedUnsupervised) dropped because no answer token is left to learn from after "
+                    + "truncation to max_length \(maxLength) (or the record has no gpt turn)")
         }
         return "the dataset is empty: \(records) records read from \(source.path), none usable: "
             + groups.joined(separator: "; ")
@@ -164,7 +180,9 @@ public struct TrainingRun {
         } else {
             problem = nil
         }
-        if let problem { throw TrainConfigError.invalidValue(field: key.rawValue, value: "\"\(value)\"", reason: problem) }
+        if let problem {
+            throw TrainConfigError.invalidValue(field: key.rawValue, value: "\"\(value)\"", reason: problem)
+        }
     }
 
     // MARK: - Summary
@@ -174,8 +192,11 @@ public struct TrainingRun {
         var rows: [(String, Int, Int)] = []
         for (name, child) in model.children {
             let params = child.parameters()
-            rows.append((name, params.filter { !$0.frozen }.reduce(0) { $0 + $1.count },
-                         params.filter(\.frozen).reduce(0) { $0 + $1.count }))
+            rows.append(
+                (
+                    name, params.filter { !$0.frozen }.reduce(0) { $0 + $1.count },
+                    params.filter(\.frozen).reduce(0) { $0 + $1.count }
+                ))
         }
         return rows
     }
@@ -188,7 +209,8 @@ public struct TrainingRun {
         let weights = Double(model.parameters().reduce(0) { $0 + $1.count }) * 4
         let trainable = Double(model.trainableParameterCount) * 4 * 3
         let a = model.llm.architecture
-        let longest = Double(dataset.lengths.max() ?? 0) + Double(model.visualEncoder.architecture.numPatches)
+        let longest =
+            Double(dataset.lengths.max() ?? 0) + Double(model.visualEncoder.architecture.numPatches)
             + Double(config.limitNum)
         let perToken = 34 * Double(a.hiddenSize) + 5 * Double(a.numHeads) * longest
         let activations = Double(trainer.batchSize) * longest * perToken * Double(a.numLayers) * 4
@@ -203,37 +225,47 @@ public struct TrainingRun {
         let trainable = table.reduce(0) { $0 + $1.1 }, frozen = table.reduce(0) { $0 + $1.2 }
         lines.append("parameters: \(Self.count(trainable)) trainable, \(Self.count(frozen)) frozen")
         for (name, t, f) in table {
-            lines.append("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(t > 0 ? "trainable" : "frozen   ") \(Self.count(t + f))")
+            lines.append(
+                "  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(t > 0 ? "trainable" : "frozen   ") \(Self.count(t + f))"
+            )
         }
         if let pretrained {
-            lines.append("pretrained_pth \(pretrained.url.path): \(pretrained.summary.tensorCount) tensors of "
-                         + pretrained.summary.loadedPrefixes.joined(separator: ", "))
+            lines.append(
+                "pretrained_pth \(pretrained.url.path): \(pretrained.summary.tensorCount) tensors of "
+                    + pretrained.summary.loadedPrefixes.joined(separator: ", "))
         }
         let skipped = dataset.skipped.count
-        lines.append("samples: \(dataset.count + dataset.droppedUnsupervised + skipped) read, \(dataset.count) used, "
-                     + "\(skipped) skipped as bad, \(dataset.droppedUnsupervised) dropped with no supervised token")
+        lines.append(
+            "samples: \(dataset.count + dataset.droppedUnsupervised + skipped) read, \(dataset.count) used, "
+                + "\(skipped) skipped as bad, \(dataset.droppedUnsupervised) dropped with no supervised token")
         for s in dataset.skipped.prefix(5) { lines.append("  skipped \(s.id): \(s.reason)") }
         if !duplicateRecordIDs.isEmpty {
             let shown = duplicateRecordIDs.prefix(5).map { "\"\($0)\"" }.joined(separator: ", ")
-            lines.append("note: \(duplicateRecordIDs.count) record ids are used more than once (e.g. \(shown)); "
-                         + "their records share the box entry of that id")
+            lines.append(
+                "note: \(duplicateRecordIDs.count) record ids are used more than once (e.g. \(shown)); "
+                    + "their records share the box entry of that id")
         }
         let ranks = trainer.communicator.size
-        lines.append("schedule: \(trainer.totalIterations) iterations (\(trainer.batchesPerEpoch)/epoch × "
-                     + "\(config.maxEpochs)), batch \(trainer.batchSize)"
-                     + (trainer.batchSize < config.batchSize
-                        ? " (batch_size \(config.batchSize) > the \(dataset.count) samples)" : "")
-                     + " × accumulation \(config.accumulativeCounts)"
-                     + (ranks > 1 ? " × \(ranks) ranks (ZeRO stage \(config.zeroStage))" : "")
-                     + ", lr \(config.lr) warmup \(trainer.schedule.warmupIterations)")
+        lines.append(
+            "schedule: \(trainer.totalIterations) iterations (\(trainer.batchesPerEpoch)/epoch × "
+                + "\(config.maxEpochs)), batch \(trainer.batchSize)"
+                + (trainer.batchSize < config.batchSize
+                    ? " (batch_size \(config.batchSize) > the \(dataset.count) samples)" : "")
+                + " × accumulation \(config.accumulativeCounts)"
+                + (ranks > 1 ? " × \(ranks) ranks (ZeRO stage \(config.zeroStage))" : "")
+                + ", lr \(config.lr) warmup \(trainer.schedule.warmupIterations)")
         lines.append(String(format: "estimated peak memory: %.1f MiB", Double(estimatedMemoryBytes) / 1_048_576))
-        lines.append(String(format: "AdamW state on this rank: %.2f MiB (%@)", Double(trainer.optimizerStateBytesPerRank) / 1_048_576,
-                            trainer.communicator.size > 1 && config.zeroStage == 1
-                                ? "1/\(trainer.communicator.size) of it, ZeRO stage 1" : "all of it"))
+        lines.append(
+            String(
+                format: "AdamW state on this rank: %.2f MiB (%@)",
+                Double(trainer.optimizerStateBytesPerRank) / 1_048_576,
+                trainer.communicator.size > 1 && config.zeroStage == 1
+                    ? "1/\(trainer.communicator.size) of it, ZeRO stage 1" : "all of it"))
         return lines.joined(separator: "\n")
     }
 
     static func count(_ n: Int) -> String {
-        n >= 1_000_000 ? String(format: "%.2fM", Double(n) / 1e6) : n >= 1000 ? String(format: "%.1fK", Double(n) / 1e3) : "\(n)"
+        n >= 1_000_000
+            ? String(format: "%.2fM", Double(n) / 1e6) : n >= 1000 ? String(format: "%.1fK", Double(n) / 1e3) : "\(n)"
     }
 }

@@ -35,9 +35,11 @@ public final class TrainingSession {
 
     /// Locks the work dir (rank 0 under `mpirun`), applies `start`, prepares the run and resumes it. Nothing of an
     /// earlier run is touched before the new run has loaded and checked everything (config, data, models).
-    public init(config: TrainConfig, workDir: URL, root: URL, start: TrainingStart = .fresh,
-                onBadSample: BadSamplePolicy = .fail, communicator: any Communicator = SingleProcessCommunicator(),
-                log: (String) -> Void = { _ in }) throws {
+    public init(
+        config: TrainConfig, workDir: URL, root: URL, start: TrainingStart = .fresh,
+        onBadSample: BadSamplePolicy = .fail, communicator: any Communicator = SingleProcessCommunicator(),
+        log: (String) -> Void = { _ in }
+    ) throws {
         let leader = communicator.rank == 0
         lock = leader ? try WorkDirLock(workDir: workDir) : nil
         // Never mix two runs in one work dir: checkpoint rotation would delete the new run's checkpoints in favour
@@ -46,18 +48,22 @@ public final class TrainingSession {
         if start == .fresh || start == .overwrite, let found = EarlierRun.find(in: workDir) {
             guard start == .overwrite else {
                 let last = found.latestIteration.map { " (latest iter_\($0))" } ?? ""
-                throw TrainerError.earlierRun("\(workDir.path) holds an earlier run\(last): pass --resume to continue "
-                                              + "it, --overwrite to start again, or another --work-dir")
+                throw TrainerError.earlierRun(
+                    "\(workDir.path) holds an earlier run\(last): pass --resume to continue "
+                        + "it, --overwrite to start again, or another --work-dir")
             }
             earlier = found
         }
-        run = try TrainingRun.prepare(config: config, workDir: workDir, root: root, onBadSample: onBadSample,
-                                      communicator: communicator, log: log)
+        run = try TrainingRun.prepare(
+            config: config, workDir: workDir, root: root, onBadSample: onBadSample,
+            communicator: communicator, log: log)
         // Every rank has looked at the work dir before rank 0 moves the earlier run aside.
         try communicator.barrier()
         if let earlier, leader {
             earlierRunAside = try earlier.setAside()
-            log("--overwrite: the earlier run is in \(earlierRunAside?.path ?? "") until this run's first checkpoint is saved")
+            log(
+                "--overwrite: the earlier run is in \(earlierRunAside?.path ?? "") until this run's first checkpoint is saved"
+            )
         }
         try communicator.barrier()
         switch start {
@@ -90,8 +96,10 @@ public final class TrainingSession {
     /// (`stopRequested`, e.g. a signal flag; checked before every step and agreed on by every rank, so all stop after
     /// the same step). Checkpoints every `save_steps` as configured and, when it ends early, at the iteration it
     /// reached; then writes the loss curve (rank 0).
-    public func train(maxSteps: Int? = nil, stopRequested: () -> Bool = { false },
-                      afterStep: (TrainMetricsRecord) -> TrainingControl = { _ in .proceed }) throws -> Outcome {
+    public func train(
+        maxSteps: Int? = nil, stopRequested: () -> Bool = { false },
+        afterStep: (TrainMetricsRecord) -> TrainingControl = { _ in .proceed }
+    ) throws -> Outcome {
         var steps = 0, stopped = false, callbackStop = false
         while !trainer.isFinished, maxSteps.map({ steps < $0 }) ?? true {
             var flag = [stopRequested() || callbackStop ? 1.0 : 0]
@@ -110,8 +118,9 @@ public final class TrainingSession {
         dropEarlierRunOnceSaved()
         var curve: URL? = nil
         if trainer.communicator.rank == 0 {
-            curve = try LossCurve.write(trainer.history, title: "\(run.config.name): loss per iteration",
-                                        workDir: workDir)
+            curve = try LossCurve.write(
+                trainer.history, title: "\(run.config.name): loss per iteration",
+                workDir: workDir)
         }
         return Outcome(steps: steps, stopped: stopped, lossCurve: curve)
     }

@@ -10,7 +10,7 @@ final class PresetTests: XCTestCase {
     func testLLMPresetsAreThePublishedConfigs() throws {
         let cases: [(LLMArchitecture, String)] = [
             (.vicuna7B, "vicuna-7b-v1.5"), (.vicuna13B, "vicuna-13b-v1.5"), (.llama3_8B, "Meta-Llama-3-8B-Instruct"),
-            (.phi3Mini, "Phi-3-mini-4k-instruct"), (.yi1_5_34B, "Yi-1.5-34B-Chat"),
+            (.phi3Mini, "Phi-3-mini-4k-instruct"), (.yi1_5_34B, "Yi-1.5-34B-Chat")
         ]
         for (preset, folder) in cases {
             let url = Fixtures.url("real-configs/\(folder)/config.json")
@@ -32,17 +32,20 @@ final class PresetTests: XCTestCase {
 
     /// The counting formulas agree with the modules themselves at tiny sizes (both layouts, GQA, tied head).
     func testCountFormulasMatchBuiltModules() {
-        let llama = LLMArchitecture(layout: .llama, vocabSize: 37, hiddenSize: 16, intermediateSize: 24, numLayers: 2,
-                                    numHeads: 4, numKeyValueHeads: 2)
+        let llama = LLMArchitecture(
+            layout: .llama, vocabSize: 37, hiddenSize: 16, intermediateSize: 24, numLayers: 2,
+            numHeads: 4, numKeyValueHeads: 2)
         XCTAssertEqual(parameterCount(llama), builtCount(CausalLM(llama)))
         var tied = llama
         tied.tieWordEmbeddings = true
         XCTAssertEqual(parameterCount(tied), builtCount(CausalLM(tied)))
-        let phi3 = LLMArchitecture(layout: .phi3, vocabSize: 37, hiddenSize: 16, intermediateSize: 24, numLayers: 2,
-                                   numHeads: 4, numKeyValueHeads: 4, slidingWindow: 8)
+        let phi3 = LLMArchitecture(
+            layout: .phi3, vocabSize: 37, hiddenSize: 16, intermediateSize: 24, numLayers: 2,
+            numHeads: 4, numKeyValueHeads: 4, slidingWindow: 8)
         XCTAssertEqual(parameterCount(phi3), builtCount(CausalLM(phi3)))
-        let clip = CLIPVisionArchitecture(hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 2, numAttentionHeads: 2,
-                                          imageSize: 8, patchSize: 4)
+        let clip = CLIPVisionArchitecture(
+            hiddenSize: 8, intermediateSize: 16, numHiddenLayers: 2, numAttentionHeads: 2,
+            imageSize: 8, patchSize: 4)
         XCTAssertEqual(parameterCount(clip), builtCount(CLIPVisionModel(clip)))
         let convnext = ConvNeXtArchitecture(depths: [1, 2], dims: [4, 8])
         XCTAssertEqual(parameterCount(convnext), builtCount(ConvNeXtTrunk(convnext)))
@@ -68,7 +71,7 @@ final class PresetTests: XCTestCase {
 
         let manifests: [(LLMArchitecture, String)] = [
             (.vicuna7B, "vicuna-7b-v1.5"), (.vicuna13B, "vicuna-13b-v1.5"), (.llama3_8B, "Meta-Llama-3-8B-Instruct"),
-            (.phi3Mini, "Phi-3-mini-4k-instruct"), (.yi1_5_34B, "Yi-1.5-34B-Chat"),
+            (.phi3Mini, "Phi-3-mini-4k-instruct"), (.yi1_5_34B, "Yi-1.5-34B-Chat")
         ]
         for (preset, folder) in manifests {
             XCTAssertEqual(parameterCount(preset), try manifestTotal("real-configs/\(folder)"), folder)
@@ -81,14 +84,18 @@ final class PresetTests: XCTestCase {
         // 4,198,400 + fc2 4096·1024 + 1024 = 4,195,328 + two LayerNorms 4,096 = 12,596,224, ×24 = 302,309,376;
         // post LayerNorm 2,048.
         XCTAssertEqual(parameterCount(.vitL14_336), 303_507_456)
-        XCTAssertEqual(parameterCount(.vitL14_336), try manifestTotal("real-configs/clip-vit-large-patch14-336/vision-tower-subset"))
+        XCTAssertEqual(
+            parameterCount(.vitL14_336),
+            try manifestTotal("real-configs/clip-vit-large-patch14-336/vision-tower-subset"))
         // ConvNeXt-L trunk: stem 3·16·192 + 192 + 384 = 9,792; blocks of 8c² + 58c: 3·306,048 + 3·1,201,920 +
         // 27·4,763,136 + 3·18,963,456 = 190,018,944; downsamples (LayerNorm, 2×2 conv, bias) 295,680 + 1,181,184 +
         // 4,721,664 = 6,198,528. (timm's convnext_large, 197,767,336, adds the head's LayerNorm 3,072 and its
         // classifier 1536·1000 + 1000.)
         XCTAssertEqual(parameterCount(.large), 196_227_264)
-        XCTAssertEqual(parameterCount(.large),
-                       try manifestTotal("real-configs/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup/trunk-used-by-mgllava"))
+        XCTAssertEqual(
+            parameterCount(.large),
+            try manifestTotal("real-configs/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup/trunk-used-by-mgllava")
+        )
     }
 
     /// `total_parameters` of a fixture manifest (summary.json: the real checkpoint's state_dict, buffers excluded).

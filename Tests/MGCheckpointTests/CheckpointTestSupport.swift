@@ -29,7 +29,9 @@ func makeTemporaryFolder(_ testCase: XCTestCase) throws -> URL {
 
 /// Runs `body` and returns the CheckpointError it throws; fails the test if it succeeds or throws anything else.
 @discardableResult
-func expectCheckpointError<T>(_ body: () throws -> T, file: StaticString = #filePath, line: UInt = #line)
+func expectCheckpointError<T>(
+    _ body: () throws -> T, file: StaticString = #filePath, line: UInt = #line
+)
     -> CheckpointError?
 {
     do {

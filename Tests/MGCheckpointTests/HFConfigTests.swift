@@ -46,13 +46,17 @@ final class HFConfigTests: XCTestCase {
     }
 
     func testDefaultsAndRopeScaling() throws {
-        let c = ConfigObject(path: "config.json", values: [
-            "model_type": "llama", "vocab_size": 10, "hidden_size": 8, "intermediate_size": 16,
-            "num_hidden_layers": 1, "num_attention_heads": 2, "eos_token_id": [5, 6],
-            "rope_scaling": ["rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                             "original_max_position_embeddings": 8192],
-            "some_future_field": ["ignored": true],
-        ])
+        let c = ConfigObject(
+            path: "config.json",
+            values: [
+                "model_type": "llama", "vocab_size": 10, "hidden_size": 8, "intermediate_size": 16,
+                "num_hidden_layers": 1, "num_attention_heads": 2, "eos_token_id": [5, 6],
+                "rope_scaling": [
+                    "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                    "original_max_position_embeddings": 8192
+                ],
+                "some_future_field": ["ignored": true]
+            ])
         let config = try DecoderConfig(c)
         XCTAssertEqual(config.numKeyValueHeads, 2, "defaults to num_attention_heads")
         XCTAssertEqual(config.rmsNormEps, 1e-6, "LlamaConfig's default")
@@ -102,12 +106,17 @@ final class HFConfigTests: XCTestCase {
                 XCTAssertTrue(e.description.contains(text), e.description, line: line)
             }
         }
-        let base = #""model_type": "llama", "vocab_size": 10, "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2"#
+        let base =
+            #""model_type": "llama", "vocab_size": 10, "intermediate_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2"#
         expectError("{\(base)}", key: "hidden_size", contains: "required field is missing")
         expectError("{\(base), \"hidden_size\": \"8\"}", key: "hidden_size", contains: "expected an integer")
         expectError("{\(base), \"hidden_size\": 8.5}", key: "hidden_size", contains: "expected an integer")
-        expectError("{\(base), \"hidden_size\": 8, \"num_key_value_heads\": 3}", key: "num_key_value_heads", contains: "does not divide")
-        expectError("{\(base), \"hidden_size\": 8, \"tie_word_embeddings\": 1}", key: "tie_word_embeddings", contains: "true or false")
+        expectError(
+            "{\(base), \"hidden_size\": 8, \"num_key_value_heads\": 3}", key: "num_key_value_heads",
+            contains: "does not divide")
+        expectError(
+            "{\(base), \"hidden_size\": 8, \"tie_word_embeddings\": 1}", key: "tie_word_embeddings",
+            contains: "true or false")
         expectError("{\"model_type\": \"gpt2\"}", key: "model_type", contains: "unsupported model type")
         expectError("{\"model_type\": ", key: "", contains: "not valid JSON")
         expectError("[1, 2]", key: "", contains: "JSON object")

@@ -10,14 +10,17 @@ final class SafeTensorsFixtureTests: XCTestCase {
     let vicuna = Fixtures.url("models/vicuna-tiny")
     let mixed = checkpointFixtures.appendingPathComponent("mixed-dtypes.safetensors")
 
-    func assertValues(_ t: Tensor, first: Float, seventh: Float, last: Float, sum: Double,
-                      file: StaticString = #filePath, line: UInt = #line) {
+    func assertValues(
+        _ t: Tensor, first: Float, seventh: Float, last: Float, sum: Double,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let values = t.toArray()
         XCTAssertEqual(values.first, first, file: file, line: line)
         XCTAssertEqual(values[7], seventh, file: file, line: line)
         XCTAssertEqual(values.last, last, file: file, line: line)
-        XCTAssertEqual(values.reduce(0.0) { $0 + Double($1) }, sum, accuracy: 1e-9 * Double(values.count),
-                       file: file, line: line)
+        XCTAssertEqual(
+            values.reduce(0.0) { $0 + Double($1) }, sum, accuracy: 1e-9 * Double(values.count),
+            file: file, line: line)
     }
 
     // MARK: - Single file
@@ -40,10 +43,12 @@ final class SafeTensorsFixtureTests: XCTestCase {
         XCTAssertEqual(info.shape, [916, 64])
         XCTAssertEqual(info.dataOffsets, 0..<234_496)
         XCTAssertEqual(info.fileRange, (8 + 2144)..<(8 + 2144 + 234_496))
-        assertValues(try file.tensor("lm_head.weight"), first: 0.038943112, seventh: -0.0021217482, last: 0.1441355,
-                     sum: -44.56809346686714)
-        assertValues(try file.tensor("model.norm.weight"), first: 0.9823665, seventh: 0.96531385, last: 0.9920186,
-                     sum: 62.59096956253052)
+        assertValues(
+            try file.tensor("lm_head.weight"), first: 0.038943112, seventh: -0.0021217482, last: 0.1441355,
+            sum: -44.56809346686714)
+        assertValues(
+            try file.tensor("model.norm.weight"), first: 0.9823665, seventh: 0.96531385, last: 0.9920186,
+            sum: 62.59096956253052)
 
         let all = try file.loadAll()
         XCTAssertEqual(all.count, 21)
@@ -55,7 +60,8 @@ final class SafeTensorsFixtureTests: XCTestCase {
 
     func testMixedDTypesFromReferenceWriter() throws {
         let file = try SafeTensorsFile(url: mixed)
-        XCTAssertEqual(file.keys, ["a.i64", "b.f32", "c.i32", "d.bf16", "e.f16", "f.u8", "g.bool", "h.empty", "i.scalar"])
+        XCTAssertEqual(
+            file.keys, ["a.i64", "b.f32", "c.i32", "d.bf16", "e.f16", "f.u8", "g.bool", "h.empty", "i.scalar"])
         XCTAssertEqual(file.metadata, ["format": "pt"])
         func load(_ key: String, _ dtype: DType, _ shape: [Int]) throws -> Tensor {
             let t = try file.tensor(key)
@@ -93,20 +99,23 @@ final class SafeTensorsFixtureTests: XCTestCase {
         let head = try checkpoint.tensor("lm_head.weight")
         XCTAssertEqual(head.shape, [700, 64])
         assertValues(head, first: 0.033365216, seventh: 0.01563189, last: 0.08752634, sum: 40.51426783966144)
-        assertValues(try checkpoint.tensor("model.norm.weight"), first: 1.1435558, seventh: 0.8687048, last: 0.93187714,
-                     sum: 64.30880898237228)
+        assertValues(
+            try checkpoint.tensor("model.norm.weight"), first: 1.1435558, seventh: 0.8687048, last: 0.93187714,
+            sum: 64.30880898237228)
         XCTAssertEqual(try checkpoint.info(for: "model.embed_tokens.weight").shape, [700, 64])
 
         // Shards are opened once.
-        XCTAssertTrue(try checkpoint.shard(named: "model-00001-of-00002.safetensors")
-            === checkpoint.shard(for: "model.embed_tokens.weight"))
+        XCTAssertTrue(
+            try checkpoint.shard(named: "model-00001-of-00002.safetensors")
+                === checkpoint.shard(for: "model.embed_tokens.weight"))
 
         let all = try checkpoint.loadAll()
         XCTAssertEqual(all.count, 21)
         XCTAssertEqual(all.values.reduce(0) { $0 + $1.count * $1.dtype.size }, 761_088, "total_size = data bytes")
 
-        XCTAssertEqual(expectCheckpointError { try checkpoint.tensor("nope") },
-                       .tensorNotFound(path: vicuna.appendingPathComponent("model.safetensors.index.json").path, key: "nope"))
+        XCTAssertEqual(
+            expectCheckpointError { try checkpoint.tensor("nope") },
+            .tensorNotFound(path: vicuna.appendingPathComponent("model.safetensors.index.json").path, key: "nope"))
         // The index itself opens the same checkpoint.
         let viaIndex = try ShardedSafeTensors.open(vicuna.appendingPathComponent("model.safetensors.index.json"))
         XCTAssertEqual(viaIndex.keys, checkpoint.keys)
@@ -131,8 +140,9 @@ final class SafeTensorsFixtureTests: XCTestCase {
         let folder = try makeTemporaryFolder(self)
         if copyShards {
             for name in ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"] {
-                try FileManager.default.copyItem(at: vicuna.appendingPathComponent(name),
-                                                 to: folder.appendingPathComponent(name))
+                try FileManager.default.copyItem(
+                    at: vicuna.appendingPathComponent(name),
+                    to: folder.appendingPathComponent(name))
             }
         }
         try Data(index.utf8).write(to: folder.appendingPathComponent("model.safetensors.index.json"))
@@ -140,17 +150,23 @@ final class SafeTensorsFixtureTests: XCTestCase {
     }
 
     func testMissingShardFile() throws {
-        let folder = try brokenCheckpoint(index: #"""
-            {"metadata": {"total_size": 10}, "weight_map": {
-              "lm_head.weight": "model-00002-of-00002.safetensors",
-              "model.norm.weight": "model-00003-of-00003.safetensors"}}
-            """#)
+        let folder = try brokenCheckpoint(
+            index: #"""
+                {"metadata": {"total_size": 10}, "weight_map": {
+                  "lm_head.weight": "model-00002-of-00002.safetensors",
+                  "model.norm.weight": "model-00003-of-00003.safetensors"}}
+                """#)
         let index = folder.appendingPathComponent("model.safetensors.index.json").path
         let error = expectCheckpointError { try ShardedSafeTensors.open(folder) }
-        XCTAssertEqual(error, .missingShard(indexPath: index, key: "model.norm.weight",
-                                            shard: "model-00003-of-00003.safetensors"))
-        XCTAssertEqual(error?.description, "\(index): tensor 'model.norm.weight' is mapped to shard "
-            + "'model-00003-of-00003.safetensors', which does not exist")
+        XCTAssertEqual(
+            error,
+            .missingShard(
+                indexPath: index, key: "model.norm.weight",
+                shard: "model-00003-of-00003.safetensors"))
+        XCTAssertEqual(
+            error?.description,
+            "\(index): tensor 'model.norm.weight' is mapped to shard "
+                + "'model-00003-of-00003.safetensors', which does not exist")
         // Names that would leave the folder count as missing.
         for shard in ["../model-00002-of-00002.safetensors", "/etc/hosts", "", "."] {
             let escaped = shard.replacingOccurrences(of: "/", with: "\\/")
@@ -162,10 +178,11 @@ final class SafeTensorsFixtureTests: XCTestCase {
     }
 
     func testShardLackingAKeyTheIndexNames() throws {
-        let folder = try brokenCheckpoint(index: #"""
-            {"weight_map": {"lm_head.weight": "model-00002-of-00002.safetensors",
-                            "model.embed_tokens.weight": "model-00002-of-00002.safetensors"}}
-            """#)
+        let folder = try brokenCheckpoint(
+            index: #"""
+                {"weight_map": {"lm_head.weight": "model-00002-of-00002.safetensors",
+                                "model.embed_tokens.weight": "model-00002-of-00002.safetensors"}}
+                """#)
         let checkpoint = try ShardedSafeTensors.open(folder)
         XCTAssertNoThrow(try checkpoint.tensor("lm_head.weight"))
         let expected = CheckpointError.shardMissingTensor(
@@ -196,25 +213,30 @@ final class SafeTensorsFixtureTests: XCTestCase {
             (#"{"weight_map": {"w": 3}}"#, "weight_map entry 'w' must be a string"),
             (#"{"weight_map": {"w": "a", "w": "b"}}"#, "duplicate key 'w' in weight_map"),
             (#"{"weight_map": {}, "weight_map": {}}"#, "duplicate key 'weight_map'"),
-            (#"{"metadata": {"total_size": -1}, "weight_map": {}}"#, "metadata.total_size must be a non-negative integer"),
+            (
+                #"{"metadata": {"total_size": -1}, "weight_map": {}}"#,
+                "metadata.total_size must be a non-negative integer"
+            ),
             (#"{"metadata": {"total_size": "1"}, "weight_map": {}}"#, "metadata.total_size must be a number"),
             (#"{"metadata": 5, "weight_map": {}}"#, "metadata must be an object"),
             (#"{"weight_map": {}} x"#, "trailing characters"),
-            (#"{"weight_map": {"w": "a"}"#, "expected ',' or '}'"),
+            (#"{"weight_map": {"w": "a"}"#, "expected ',' or '}'")
         ]
         for (text, fragment) in cases {
             let folder = try brokenCheckpoint(index: text, copyShards: false)
             let index = folder.appendingPathComponent("model.safetensors.index.json").path
-            guard case let .invalidIndex(path, _, reason) = expectCheckpointError({ try ShardedSafeTensors.open(folder) })
+            guard
+                case let .invalidIndex(path, _, reason) = expectCheckpointError({ try ShardedSafeTensors.open(folder) })
             else { XCTFail(text); continue }
             XCTAssertEqual(path, index)
             XCTAssertTrue(reason.contains(fragment), "\(text): '\(reason)' lacks '\(fragment)'")
         }
         // Extra fields are ignored and a float total_size that is integral is accepted, as transformers does.
-        let folder = try brokenCheckpoint(index: #"""
-            {"metadata": {"total_size": 381472.0, "format": "pt"}, "other": [1, 2],
-             "weight_map": {"lm_head.weight": "model-00002-of-00002.safetensors"}}
-            """#)
+        let folder = try brokenCheckpoint(
+            index: #"""
+                {"metadata": {"total_size": 381472.0, "format": "pt"}, "other": [1, 2],
+                 "weight_map": {"lm_head.weight": "model-00002-of-00002.safetensors"}}
+                """#)
         let checkpoint = try ShardedSafeTensors.open(folder)
         XCTAssertEqual(checkpoint.totalSize, 381_472)
         XCTAssertEqual(checkpoint.keys, ["lm_head.weight"])
@@ -222,9 +244,12 @@ final class SafeTensorsFixtureTests: XCTestCase {
 
     func testFolderWithoutCheckpoint() throws {
         let folder = try makeTemporaryFolder(self)
-        XCTAssertEqual(expectCheckpointError { try ShardedSafeTensors.open(folder) }, .noCheckpoint(directory: folder.path, format: .safetensors))
+        XCTAssertEqual(
+            expectCheckpointError { try ShardedSafeTensors.open(folder) },
+            .noCheckpoint(directory: folder.path, format: .safetensors))
         let missing = folder.appendingPathComponent("nothing-here")
-        XCTAssertEqual(expectCheckpointError { try ShardedSafeTensors.open(missing) },
-                       .io(path: missing.path, operation: "open", errno: ENOENT))
+        XCTAssertEqual(
+            expectCheckpointError { try ShardedSafeTensors.open(missing) },
+            .io(path: missing.path, operation: "open", errno: ENOENT))
     }
 }

@@ -35,9 +35,11 @@ final class SafeTensorsMutationTests: XCTestCase {
         XCTAssertEqual(failures, 0)
         // The mix should exercise acceptance and every stage of validation.
         XCTAssertGreaterThan(accepted, Self.cases / 100, "\(errorKinds)")
-        for kind in ["headerTooSmall", "headerTooLarge", "invalidHeaderLength", "invalidHeaderUTF8", "invalidHeaderJSON",
-                     "invalidOffset", "validationOverflow", "misalignedSlice", "tensorInvalidInfo",
-                     "metadataIncompleteBuffer"] {
+        for kind in [
+            "headerTooSmall", "headerTooLarge", "invalidHeaderLength", "invalidHeaderUTF8", "invalidHeaderJSON",
+            "invalidOffset", "validationOverflow", "misalignedSlice", "tensorInvalidInfo",
+            "metadataIncompleteBuffer"
+        ] {
             XCTAssertGreaterThan(errorKinds[kind] ?? 0, 0, "no mutation produced \(kind): \(errorKinds)")
         }
     }
@@ -52,7 +54,7 @@ final class SafeTensorsMutationTests: XCTestCase {
             "count": tensor(.int32, [], bytes: [9, 0, 0, 0]),
             "mask": tensor(.bool, [2, 2], bytes: [1, 0, 0, 1]),
             "bytes": tensor(.uint8, [5], bytes: [0, 1, 2, 254, 255]),
-            "empty": Tensor.zeros([0, 3]),
+            "empty": Tensor.zeros([0, 3])
         ]
         return try SafeTensorsWriter.serialize(tensors, metadata: ["format": "pt", "note": "mutation base"])
     }
@@ -74,13 +76,16 @@ final class SafeTensorsMutationTests: XCTestCase {
             do {
                 let t = try file.tensor(key)
                 guard let dtype = info.dtype.tensorDType, t.dtype == dtype, t.shape == info.shape,
-                      t.count * dtype.size == info.byteCount else { return "\(key): tensor disagrees with info" }
+                    t.count * dtype.size == info.byteCount
+                else { return "\(key): tensor disagrees with info" }
                 // Borrowed or copied, the tensor holds the file's bytes for its range.
                 let expected = Array(bytes[info.fileRange])
                 guard rawBytes(t) == expected, rawBytes(try file.tensor(key, copy: true)) == expected else {
                     return "\(key): tensor bytes differ from the file's"
                 }
-            } catch CheckpointError.unsupportedDType(_, key, info.dtype.rawValue, .safetensors) where info.dtype.tensorDType == nil {
+            } catch CheckpointError.unsupportedDType(_, key, info.dtype.rawValue, .safetensors)
+                where info.dtype.tensorDType == nil
+            {
                 continue
             } catch {
                 return "\(key): \(error)"
@@ -127,12 +132,17 @@ struct SafeTensorsMutator {
     }
 
     static let structural: [UInt8] = [0x7B, 0x7D, 0x5B, 0x5D, 0x22, 0x2C, 0x3A]  // { } [ ] " , :
-    static let interesting: [UInt8] = Array("{}[]\",: 0123456789-.eE\\u".utf8) + [0x00, 0x09, 0x0A, 0x7F, 0x80, 0xBF, 0xC3,
-                                                                                 0xE2, 0xED, 0xF0, 0xFF]
-    static let numbers = ["0", "1", "2", "3", "4", "7", "8", "16", "24", "255", "256", "65535", "4294967296",
-                          "9223372036854775807", "9223372036854775808", "18446744073709551615",
-                          "18446744073709551616", "-1", "-0", "1.0", "1e3", "01", "00", "", "2305843009213693952",
-                          "4611686018427387904"]
+    static let interesting: [UInt8] =
+        Array("{}[]\",: 0123456789-.eE\\u".utf8) + [
+            0x00, 0x09, 0x0A, 0x7F, 0x80, 0xBF, 0xC3,
+            0xE2, 0xED, 0xF0, 0xFF
+        ]
+    static let numbers = [
+        "0", "1", "2", "3", "4", "7", "8", "16", "24", "255", "256", "65535", "4294967296",
+        "9223372036854775807", "9223372036854775808", "18446744073709551615",
+        "18446744073709551616", "-1", "-0", "1.0", "1e3", "01", "00", "", "2305843009213693952",
+        "4611686018427387904"
+    ]
     static let dtypeNames = SafeTensorsDType.allCases.map(\.rawValue) + ["F128", "f32", "", "BOOL ", "Q4"]
 
     mutating func next() -> [UInt8] {
@@ -166,19 +176,25 @@ struct SafeTensorsMutator {
             for _ in 0...random.below(16) { bytes.append(UInt8(truncatingIfNeeded: random.next())) }
         case 5:  // insert bytes
             let at = position(in: bytes)
-            for _ in 0...random.below(4) { bytes.insert(Self.interesting[random.below(Self.interesting.count)], at: at) }
+            for _ in 0...random.below(4) {
+                bytes.insert(Self.interesting[random.below(Self.interesting.count)], at: at)
+            }
         case 6:  // delete bytes
             guard !bytes.isEmpty else { return }
             let at = position(in: bytes)
             bytes.removeSubrange(at..<min(bytes.count, at + 1 + random.below(8)))
         case 7:  // set the length prefix to a boundary value
             let n = UInt64(headerLength)
-            let values: [UInt64] = [0, 1, 2, 7, n &- 8, n &- 1, n + 1, n + 8, UInt64(max(0, bytes.count - 8)),
-                                    100_000_000, 100_000_001, UInt64.max, 1 << 63, random.next()]
+            let values: [UInt64] = [
+                0, 1, 2, 7, n &- 8, n &- 1, n + 1, n + 8, UInt64(max(0, bytes.count - 8)),
+                100_000_000, 100_000_001, UInt64.max, 1 << 63, random.next()
+            ]
             setLength(&bytes, values[random.below(values.count)])
         case 8:  // replace a number in the header text
             editHeader(&bytes) { text, random in
-                guard let run = Self.randomRun(in: text, random: &random, where: { $0 >= 0x30 && $0 <= 0x39 }) else { return }
+                guard let run = Self.randomRun(in: text, random: &random, where: { $0 >= 0x30 && $0 <= 0x39 }) else {
+                    return
+                }
                 text.replaceSubrange(run, with: Array(Self.numbers[random.below(Self.numbers.count)].utf8))
             }
         case 9:  // replace or delete a structural character
@@ -205,9 +221,13 @@ struct SafeTensorsMutator {
             }
         case 11:  // swap a dtype name
             editHeader(&bytes) { text, random in
-                guard let run = Self.randomRun(in: text, random: &random, where: { byte in
-                    (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x5F
-                }) else { return }
+                guard
+                    let run = Self.randomRun(
+                        in: text, random: &random,
+                        where: { byte in
+                            (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x5F
+                        })
+                else { return }
                 text.replaceSubrange(run, with: Array(Self.dtypeNames[random.below(Self.dtypeNames.count)].utf8))
             }
         default:  // swap two header characters

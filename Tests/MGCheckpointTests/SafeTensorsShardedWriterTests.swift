@@ -80,18 +80,22 @@ final class SafeTensorsShardedWriterTests: XCTestCase {
     func testOneShardIsAPlainFileUnlessAnIndexIsAskedFor() throws {
         let tensors = ["b": values(3, from: 1), "a": values(2, from: 7)]
         let plain = try makeTemporaryFolder(self)
-        let names = try SafeTensorsWriter.writeSharded(tensors, maxShardBytes: 1 << 20, metadata: ["format": "pt"],
-                                                       to: plain)
+        let names = try SafeTensorsWriter.writeSharded(
+            tensors, maxShardBytes: 1 << 20, metadata: ["format": "pt"],
+            to: plain)
         XCTAssertEqual(names, ["model.safetensors"])
         XCTAssertEqual(try folderContents(plain), ["model.safetensors"])
         // The same bytes as a plain write.
-        XCTAssertEqual(Array(try Data(contentsOf: plain.appendingPathComponent("model.safetensors"))),
-                       try SafeTensorsWriter.serialize(tensors, metadata: ["format": "pt"]))
+        XCTAssertEqual(
+            Array(try Data(contentsOf: plain.appendingPathComponent("model.safetensors"))),
+            try SafeTensorsWriter.serialize(tensors, metadata: ["format": "pt"]))
 
         let indexed = try makeTemporaryFolder(self)
         let shard = "model-00001-of-00001.safetensors"
-        XCTAssertEqual(try SafeTensorsWriter.writeSharded(tensors, maxShardBytes: 1 << 20, indexSingleShard: true,
-                                                          to: indexed), [shard])
+        XCTAssertEqual(
+            try SafeTensorsWriter.writeSharded(
+                tensors, maxShardBytes: 1 << 20, indexSingleShard: true,
+                to: indexed), [shard])
         XCTAssertEqual(try folderContents(indexed), [shard, "model.safetensors.index.json"])
         let index = try readIndex(in: indexed)
         XCTAssertEqual(index.totalSize, 20)
@@ -113,22 +117,29 @@ final class SafeTensorsShardedWriterTests: XCTestCase {
     func testRefusedWritesLeaveNoIndex() throws {
         let folder = try makeTemporaryFolder(self)
         let entries = [(key: "a", byteCount: 8), (key: "b", byteCount: 8), (key: "a", byteCount: 8)]
-        XCTAssertEqual(expectCheckpointError {
-            try SafeTensorsWriter.writeSharded(entries, maxShardBytes: 8, to: folder) { _ in self.values(2, from: 0) }
-        }, .invalidWrite(path: folder.path, reason: "tensor 'a' is listed twice"))
-        XCTAssertEqual(expectCheckpointError {
-            try SafeTensorsWriter.writeSharded(["a": self.values(2, from: 0)], maxShardBytes: 0, to: folder)
-        }, .invalidWrite(path: folder.path, reason: "the shard size limit must be positive, got 0"))
+        XCTAssertEqual(
+            expectCheckpointError {
+                try SafeTensorsWriter.writeSharded(entries, maxShardBytes: 8, to: folder) { _ in self.values(2, from: 0)
+                }
+            }, .invalidWrite(path: folder.path, reason: "tensor 'a' is listed twice"))
+        XCTAssertEqual(
+            expectCheckpointError {
+                try SafeTensorsWriter.writeSharded(["a": self.values(2, from: 0)], maxShardBytes: 0, to: folder)
+            }, .invalidWrite(path: folder.path, reason: "the shard size limit must be positive, got 0"))
         XCTAssertEqual(try folderContents(folder), [])
 
         // A tensor that cannot be produced stops the write before the index: the shards already written stay,
         // but no index names them.
         struct Unavailable: Error {}
-        XCTAssertThrowsError(try SafeTensorsWriter.writeSharded(Array(entries.prefix(2)), maxShardBytes: 8,
-                                                                to: folder) { key in
-            guard key == "a" else { throw Unavailable() }
-            return self.values(2, from: 0)
-        }) { XCTAssertTrue($0 is Unavailable, "\($0)") }
+        XCTAssertThrowsError(
+            try SafeTensorsWriter.writeSharded(
+                Array(entries.prefix(2)), maxShardBytes: 8,
+                to: folder
+            ) { key in
+                guard key == "a" else { throw Unavailable() }
+                return self.values(2, from: 0)
+            }
+        ) { XCTAssertTrue($0 is Unavailable, "\($0)") }
         XCTAssertEqual(try folderContents(folder), ["model-00001-of-00002.safetensors"])
         XCTAssertThrowsError(try ShardedSafeTensors.open(folder))
     }

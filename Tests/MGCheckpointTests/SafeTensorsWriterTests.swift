@@ -19,8 +19,10 @@ final class SafeTensorsWriterTests: XCTestCase {
         return tensors
     }
 
-    func assertSameTensors(_ read: [String: Tensor], _ written: [String: Tensor],
-                           file: StaticString = #filePath, line: UInt = #line) {
+    func assertSameTensors(
+        _ read: [String: Tensor], _ written: [String: Tensor],
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(Set(read.keys), Set(written.keys), file: file, line: line)
         for (key, expected) in written {
             guard let actual = read[key] else { continue }
@@ -69,8 +71,9 @@ final class SafeTensorsWriterTests: XCTestCase {
         XCTAssertEqual(bytes, Array(try Data(contentsOf: url)))
         let llama3 = Fixtures.url("models/llama3-tiny/model.safetensors")
         let model = try SafeTensorsFile(url: llama3)
-        XCTAssertEqual(try SafeTensorsWriter.serialize(model.loadAll(), metadata: model.metadata),
-                       Array(try Data(contentsOf: llama3)))
+        XCTAssertEqual(
+            try SafeTensorsWriter.serialize(model.loadAll(), metadata: model.metadata),
+            Array(try Data(contentsOf: llama3)))
     }
 
     func testHeaderIsPaddedToAMultipleOfEight() throws {
@@ -83,8 +86,9 @@ final class SafeTensorsWriterTests: XCTestCase {
             let header = String(decoding: bytes[8..<(8 + Int(n))], as: UTF8.self)
             let padding = header.reversed().prefix { $0 == " " }.count
             XCTAssertLessThan(padding, 8)
-            XCTAssertEqual(String(header.dropLast(padding)),
-                           #"{""# + key + #"":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#)
+            XCTAssertEqual(
+                String(header.dropLast(padding)),
+                #"{""# + key + #"":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#)
         }
     }
 
@@ -97,7 +101,8 @@ final class SafeTensorsWriterTests: XCTestCase {
 
         let none = String(decoding: try SafeTensorsWriter.serialize(["w": Tensor([1])])[8...], as: UTF8.self)
         XCTAssertFalse(none.contains("__metadata__"))
-        let empty = String(decoding: try SafeTensorsWriter.serialize(["w": Tensor([1])], metadata: [:])[8...], as: UTF8.self)
+        let empty = String(
+            decoding: try SafeTensorsWriter.serialize(["w": Tensor([1])], metadata: [:])[8...], as: UTF8.self)
         XCTAssertTrue(empty.hasPrefix(#"{"__metadata__":{},"w":"#))
         let onlyMetadata = try SafeTensorsWriter.serialize([:], metadata: ["a": "b"])
         XCTAssertEqual(try SafeTensorsFile(bytes: onlyMetadata).metadata, ["a": "b"])
@@ -128,9 +133,11 @@ final class SafeTensorsWriterTests: XCTestCase {
         try FileManager.default.createDirectory(at: destination, withIntermediateDirectories: false)
         let inside = destination.appendingPathComponent("keep.txt")
         try Data("keep".utf8).write(to: inside)
-        guard case let .io(path, operation, _) = expectCheckpointError({
-            try SafeTensorsWriter.write(["w": Tensor([1, 2])], to: destination)
-        }) else { return XCTFail() }
+        guard
+            case let .io(path, operation, _) = expectCheckpointError({
+                try SafeTensorsWriter.write(["w": Tensor([1, 2])], to: destination)
+            })
+        else { return XCTFail() }
         XCTAssertEqual(path, destination.path)
         XCTAssertEqual(operation, "rename")
         XCTAssertEqual(try temporaryFiles(in: folder), [])
@@ -148,8 +155,9 @@ final class SafeTensorsWriterTests: XCTestCase {
         guard case .invalidWrite(url.path, _) = reserved else { return XCTFail("\(String(describing: reserved))") }
         // A header over the limit (lowered from the format's 100,000,000 bytes to keep the test small).
         let error = expectCheckpointError {
-            try SafeTensorsWriter.write(["w": Tensor([1])], metadata: ["note": String(repeating: "x", count: 64)],
-                                        to: url, headerLimit: 64)
+            try SafeTensorsWriter.write(
+                ["w": Tensor([1])], metadata: ["note": String(repeating: "x", count: 64)],
+                to: url, headerLimit: 64)
         }
         XCTAssertEqual(error, .invalidWrite(path: url.path, reason: "header of 152 bytes exceeds the 64-byte limit"))
 
@@ -160,9 +168,11 @@ final class SafeTensorsWriterTests: XCTestCase {
     func testMissingFolder() throws {
         let folder = try makeTemporaryFolder(self)
         let url = folder.appendingPathComponent("no/such/model.safetensors")
-        guard case let .io(path, operation, code) = expectCheckpointError({
-            try SafeTensorsWriter.write(["w": Tensor([1])], to: url)
-        }) else { return XCTFail() }
+        guard
+            case let .io(path, operation, code) = expectCheckpointError({
+                try SafeTensorsWriter.write(["w": Tensor([1])], to: url)
+            })
+        else { return XCTFail() }
         XCTAssertEqual(path, url.path)
         XCTAssertEqual(operation, "create temporary file")
         XCTAssertEqual(code, ENOENT)

@@ -37,8 +37,9 @@ final class ShardedTorchCheckpointTests: XCTestCase {
         let folder = try makeTemporaryFolder(self)
         try write(shard([("model.embed.weight", [1, 2, 3]), ("model.norm.weight", [4])]), first, in: folder)
         try write(shard([("lm_head.weight", [5, 6, 7])]), second, in: folder)
-        try write(index(["model.embed.weight": first, "model.norm.weight": first, "lm_head.weight": second]),
-                  ShardedTorchCheckpoint.indexFileName, in: folder)
+        try write(
+            index(["model.embed.weight": first, "model.norm.weight": first, "lm_head.weight": second]),
+            ShardedTorchCheckpoint.indexFileName, in: folder)
         return folder
     }
 
@@ -62,12 +63,15 @@ final class ShardedTorchCheckpointTests: XCTestCase {
         XCTAssertEqual(all["model.norm.weight"]?.toArray(), [4])
         // Each shard is opened once and shared.
         XCTAssertTrue(try checkpoint.shard(for: "model.embed.weight") === checkpoint.shard(named: first))
-        XCTAssertEqual(expectTorchError { try checkpoint.tensor("missing") },
-                       .tensorNotFound(path: folder.appendingPathComponent(ShardedTorchCheckpoint.indexFileName).path,
-                                       key: "missing"))
+        XCTAssertEqual(
+            expectTorchError { try checkpoint.tensor("missing") },
+            .tensorNotFound(
+                path: folder.appendingPathComponent(ShardedTorchCheckpoint.indexFileName).path,
+                key: "missing"))
 
         // Opening the index file directly is the same.
-        let direct = try ShardedTorchCheckpoint.open(folder.appendingPathComponent(ShardedTorchCheckpoint.indexFileName))
+        let direct = try ShardedTorchCheckpoint.open(
+            folder.appendingPathComponent(ShardedTorchCheckpoint.indexFileName))
         XCTAssertEqual(direct.keys, checkpoint.keys)
     }
 
@@ -91,38 +95,51 @@ final class ShardedTorchCheckpointTests: XCTestCase {
 
         // A shard the index names but the folder lacks.
         try write(index(["a": first, "b": "pytorch_model-00003-of-00003.bin"]), "missing.json", in: folder)
-        XCTAssertEqual(expectTorchError { try ShardedTorchCheckpoint.open(folder.appendingPathComponent("missing.json")) },
-                       .missingShard(indexPath: folder.appendingPathComponent("missing.json").path, key: "b",
-                                     shard: "pytorch_model-00003-of-00003.bin"))
+        XCTAssertEqual(
+            expectTorchError { try ShardedTorchCheckpoint.open(folder.appendingPathComponent("missing.json")) },
+            .missingShard(
+                indexPath: folder.appendingPathComponent("missing.json").path, key: "b",
+                shard: "pytorch_model-00003-of-00003.bin"))
         // Shard names must stay beside the index.
         try write(index(["a": "../\(first)"]), "escape.json", in: folder)
-        XCTAssertEqual(expectTorchError { try ShardedTorchCheckpoint.open(folder.appendingPathComponent("escape.json")) },
-                       .missingShard(indexPath: folder.appendingPathComponent("escape.json").path, key: "a",
-                                     shard: "../\(first)"))
+        XCTAssertEqual(
+            expectTorchError { try ShardedTorchCheckpoint.open(folder.appendingPathComponent("escape.json")) },
+            .missingShard(
+                indexPath: folder.appendingPathComponent("escape.json").path, key: "a",
+                shard: "../\(first)"))
         // The index maps a key to a shard that does not hold it.
         try write(index(["lm_head.weight": first, "model.embed.weight": first]), "wrong.json", in: folder)
         let wrong = try ShardedTorchCheckpoint.open(folder.appendingPathComponent("wrong.json"))
-        XCTAssertEqual(expectTorchError { try wrong.tensor("lm_head.weight") },
-                       .shardMissingTensor(indexPath: folder.appendingPathComponent("wrong.json").path,
-                                           shardPath: folder.appendingPathComponent(first).path, key: "lm_head.weight"))
+        XCTAssertEqual(
+            expectTorchError { try wrong.tensor("lm_head.weight") },
+            .shardMissingTensor(
+                indexPath: folder.appendingPathComponent("wrong.json").path,
+                shardPath: folder.appendingPathComponent(first).path, key: "lm_head.weight"))
         XCTAssertNotNil(expectTorchError { try wrong.verify() })
         // Not JSON of the right form.
         try write(Array("{\"metadata\": {}}".utf8), "nomap.json", in: folder)
-        XCTAssertEqual(expectTorchError { try ShardedTorchCheckpoint.open(folder.appendingPathComponent("nomap.json")) },
-                       .invalidIndex(path: folder.appendingPathComponent("nomap.json").path, offset: 0,
-                                     reason: "missing field 'weight_map'"))
+        XCTAssertEqual(
+            expectTorchError { try ShardedTorchCheckpoint.open(folder.appendingPathComponent("nomap.json")) },
+            .invalidIndex(
+                path: folder.appendingPathComponent("nomap.json").path, offset: 0,
+                reason: "missing field 'weight_map'"))
         try write(Array("{\"weight_map\": {\"a\": 1}}".utf8), "badmap.json", in: folder)
         let badMap = expectTorchError { try ShardedTorchCheckpoint.open(folder.appendingPathComponent("badmap.json")) }
-        guard case .invalidIndex? = badMap else { return XCTFail("expected invalidIndex, got \(String(describing: badMap))") }
+        guard case .invalidIndex? = badMap else {
+            return XCTFail("expected invalidIndex, got \(String(describing: badMap))")
+        }
         // A broken shard is reported when first used, naming the shard.
         try write(Array(shard([("lm_head.weight", [5, 6, 7])]).prefix(100)), second, in: folder)
         let broken = try ShardedTorchCheckpoint(indexURL: indexURL)
         XCTAssertEqual(try broken.tensor("model.norm.weight").toArray(), [4])
         let error = expectTorchError { try broken.tensor("lm_head.weight") }
-        XCTAssertTrue(error?.description.hasPrefix(folder.appendingPathComponent(second).path) ?? false,
-                      "\(String(describing: error))")
+        XCTAssertTrue(
+            error?.description.hasPrefix(folder.appendingPathComponent(second).path) ?? false,
+            "\(String(describing: error))")
 
         let empty = try makeTemporaryFolder(self)
-        XCTAssertEqual(expectTorchError { try ShardedTorchCheckpoint.open(empty) }, .noCheckpoint(directory: empty.path, format: .torch))
+        XCTAssertEqual(
+            expectTorchError { try ShardedTorchCheckpoint.open(empty) },
+            .noCheckpoint(directory: empty.path, format: .torch))
     }
 }

@@ -11,9 +11,9 @@ final class TorchCheckpointMutationTests: XCTestCase {
     /// An unoptimised build unpickles at roughly 1 µs per opcode (pretrain.pth's data.pkl has ~2,000), so the
     /// debug run (what CI runs) takes a sample that fits in a few seconds; optimised builds run the full 20,000.
     #if DEBUG
-    static let cases = 4_000
+        static let cases = 4_000
     #else
-    static let cases = 20_000
+        static let cases = 20_000
     #endif
 
     func testRandomCorruptionsNeverCrash() throws {
@@ -49,8 +49,9 @@ final class TorchCheckpointMutationTests: XCTestCase {
             }
         }
 
-        print("torch.save mutations: \(Self.cases) cases, \(accepted) read, \(readTensors) tensors read, errors "
-              + errorKinds.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        print(
+            "torch.save mutations: \(Self.cases) cases, \(accepted) read, \(readTensors) tensors read, errors "
+                + errorKinds.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         XCTAssertEqual(failures, 0)
         XCTAssertGreaterThan(accepted, Self.cases / 20, "\(errorKinds)")
         XCTAssertGreaterThan(readTensors, 0)
@@ -102,14 +103,19 @@ struct TorchMutator {
     }
 
     /// Values that sit on boundaries parsers get wrong.
-    static let interesting: [UInt64] = [0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0xFFFF, 0x7FFF_FFFF, 0xFFFF_FFFF,
-                                        0x1_0000_0000, UInt64(Int64.max), UInt64.max]
+    static let interesting: [UInt64] = [
+        0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0xFFFF, 0x7FFF_FFFF, 0xFFFF_FFFF,
+        0x1_0000_0000, UInt64(Int64.max), UInt64.max
+    ]
 
     /// Pickle opcodes, so replaced bytes are often meaningful.
-    static let opcodes: [UInt8] = Array(0x28...0x32) + [0x42, 0x43, 0x46, 0x47, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E,
-                                                        0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x58, 0x5D, 0x61,
-                                                        0x62, 0x63, 0x64, 0x65, 0x67, 0x68, 0x69, 0x6A, 0x6C, 0x6F,
-                                                        0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x7D] + Array(0x80...0x98)
+    static let opcodes: [UInt8] =
+        Array(0x28...0x32) + [
+            0x42, 0x43, 0x46, 0x47, 0x49, 0x4A, 0x4B, 0x4C, 0x4D, 0x4E,
+            0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x58, 0x5D, 0x61,
+            0x62, 0x63, 0x64, 0x65, 0x67, 0x68, 0x69, 0x6A, 0x6C, 0x6F,
+            0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x7D
+        ] + Array(0x80...0x98)
 
     mutating func next() -> (bytes: [UInt8], kind: String) {
         var bytes = base
@@ -140,8 +146,10 @@ struct TorchMutator {
             }
             return (bytes, "zip structure")
         case 8:  // truncation (often inside the central directory or end records)
-            let keep = random.next() % 2 == 0 ? Int(random.next() % UInt64(base.count))
-                                              : base.count - 1 - Int(random.next() % 400)
+            let keep =
+                random.next() % 2 == 0
+                ? Int(random.next() % UInt64(base.count))
+                : base.count - 1 - Int(random.next() % 400)
             return (Array(bytes.prefix(keep)), "truncation")
         default:  // tensor data: must still read (values are not checked by the format)
             let region = pickle.upperBound..<(structure.last?.lowerBound ?? base.count)

@@ -111,8 +111,11 @@ struct ZipWriter {
                 extra = le16(0x4246) + le16(UInt16(padding)) + [UInt8](repeating: 0x5A, count: padding)
             }
             out += le32(0x0403_4B50) + le16(20) + le16(entry.flags) + le16(entry.method) + le16(0) + le16(0)
-            out += descriptor ? le32(0) + le32(0) + le32(0) : le32(crc) + le32(UInt32(entry.data.count))
-                + le32(UInt32(entry.data.count))
+            out +=
+                descriptor
+                ? le32(0) + le32(0) + le32(0)
+                : le32(crc) + le32(UInt32(entry.data.count))
+                    + le32(UInt32(entry.data.count))
             out += le16(UInt16(name.count)) + le16(UInt16(extra.count)) + name + extra
             layout.dataOffsets.append(base + out.count)
             if let hole = entry.holeSize {
@@ -154,8 +157,10 @@ struct ZipWriter {
         layout.endRecord = base + out.count
         let count16: UInt16 = forceZip64 ? 0xFFFF : UInt16(count)
         out += le32(0x0605_4B50) + le16(0) + le16(0) + le16(count16) + le16(count16)
-        out += forceZip64 ? le32(0xFFFF_FFFF) + le32(0xFFFF_FFFF)
-                          : le32(UInt32(layout.centralSize)) + le32(UInt32(layout.centralOffset))
+        out +=
+            forceZip64
+            ? le32(0xFFFF_FFFF) + le32(0xFFFF_FFFF)
+            : le32(UInt32(layout.centralSize)) + le32(UInt32(layout.centralOffset))
         out += le16(UInt16(comment.count)) + comment
         chunks.append((base, out))
         return (chunks, base + out.count, layout)
@@ -235,13 +240,13 @@ struct PickleWriter {
         op(0x63, Array("\(module)\n\(name)\n".utf8))
     }
 
-    mutating func tuple() { op(0x74) }       // items since MARK
+    mutating func tuple() { op(0x74) }  // items since MARK
     mutating func emptyTuple() { op(0x29) }
     mutating func tuple1() { op(0x85) }
     mutating func tuple2() { op(0x86) }
     mutating func tuple3() { op(0x87) }
     mutating func emptyList() { op(0x5D) }
-    mutating func list() { op(0x6C) }        // items since MARK
+    mutating func list() { op(0x6C) }  // items since MARK
     mutating func emptyDict() { op(0x7D) }
     mutating func append() { op(0x61) }
     mutating func appends() { op(0x65) }
@@ -283,8 +288,10 @@ struct PickleWriter {
     }
 
     /// `_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())`.
-    mutating func tensor(_ cls: String = "FloatStorage", key: String, numel: Int, offset: Int = 0, shape: [Int],
-                         stride: [Int]? = nil) {
+    mutating func tensor(
+        _ cls: String = "FloatStorage", key: String, numel: Int, offset: Int = 0, shape: [Int],
+        stride: [Int]? = nil
+    ) {
         global("torch._utils", "_rebuild_tensor_v2")
         mark()
         storage(cls, key: key, numel: numel)
@@ -319,9 +326,11 @@ func contiguousStride(_ shape: [Int]) -> [Int] {
 
 /// A torch.save archive: `<folder>/data.pkl`, byteorder, `data/<key>` storages (sorted by key as torch writes
 /// them), version.
-func torchArchive(_ pickle: [UInt8], storages: [String: [UInt8]] = [:], folder: String = "archive",
-                  byteOrder: String? = "little", alignment: Int = 64, dataShift: Int = 0,
-                  forceZip64: Bool = false) -> [UInt8] {
+func torchArchive(
+    _ pickle: [UInt8], storages: [String: [UInt8]] = [:], folder: String = "archive",
+    byteOrder: String? = "little", alignment: Int = 64, dataShift: Int = 0,
+    forceZip64: Bool = false
+) -> [UInt8] {
     var entries = [ZipSpec(folder + "/data.pkl", pickle)]
     if let byteOrder { entries.append(ZipSpec(folder + "/byteorder", byteOrder)) }
     for key in storages.keys.sorted() { entries.append(ZipSpec(folder + "/data/" + key, storages[key] ?? [])) }
@@ -343,7 +352,9 @@ func openTorch(_ bytes: [UInt8], name: String = "test.pth") throws -> TorchCheck
 
 /// Runs `body` and returns the CheckpointError it throws; fails the test if it succeeds or throws anything else.
 @discardableResult
-func expectTorchError<T>(_ body: () throws -> T, file: StaticString = #filePath, line: UInt = #line)
+func expectTorchError<T>(
+    _ body: () throws -> T, file: StaticString = #filePath, line: UInt = #line
+)
     -> CheckpointError?
 {
     do {
@@ -359,7 +370,9 @@ func expectTorchError<T>(_ body: () throws -> T, file: StaticString = #filePath,
 
 /// The error from opening `bytes`, with its message checked to contain each of `fragments`.
 @discardableResult
-func openError(_ bytes: [UInt8], _ fragments: String..., file: StaticString = #filePath, line: UInt = #line)
+func openError(
+    _ bytes: [UInt8], _ fragments: String..., file: StaticString = #filePath, line: UInt = #line
+)
     -> CheckpointError?
 {
     let error = expectTorchError({ try openTorch(bytes) }, file: file, line: line)
@@ -372,8 +385,10 @@ func openError(_ bytes: [UInt8], _ fragments: String..., file: StaticString = #f
 }
 
 /// A one-tensor state dict `{'w': tensor}` over storage "0".
-func oneTensorPickle(_ cls: String = "FloatStorage", numel: Int, offset: Int = 0, shape: [Int],
-                     stride: [Int]? = nil) -> [UInt8] {
+func oneTensorPickle(
+    _ cls: String = "FloatStorage", numel: Int, offset: Int = 0, shape: [Int],
+    stride: [Int]? = nil
+) -> [UInt8] {
     var p = PickleWriter()
     p.beginStateDict()
     p.string("w")

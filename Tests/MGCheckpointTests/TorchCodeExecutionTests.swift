@@ -17,8 +17,10 @@ final class TorchCodeExecutionTests: XCTestCase {
     }
 
     /// `{'x': <payload>, 'state_dict': {'w': tensor}}`; returns the bytes and the offset of the first BINPERSID.
-    func checkpoint(payloadFirst: Bool = true, protocol version: UInt8 = 2,
-                    _ payload: (inout PickleWriter) -> Void) -> (bytes: [UInt8], firstStorage: Int) {
+    func checkpoint(
+        payloadFirst: Bool = true, protocol version: UInt8 = 2,
+        _ payload: (inout PickleWriter) -> Void
+    ) -> (bytes: [UInt8], firstStorage: Int) {
         var p = PickleWriter(protocol: version)
         p.emptyDict()
         p.mark()
@@ -41,9 +43,11 @@ final class TorchCodeExecutionTests: XCTestCase {
         return (torchArchive(p.bytes, storages: ["0": f32Bytes([1, 2, 3])]), firstStorage)
     }
 
-    func assertRefused(_ name: String, callee: String, contains fragment: String, payloadFirst: Bool = true,
-                       protocol version: UInt8 = 2, file: StaticString = #filePath, line: UInt = #line,
-                       _ payload: (inout PickleWriter) -> Void) {
+    func assertRefused(
+        _ name: String, callee: String, contains fragment: String, payloadFirst: Bool = true,
+        protocol version: UInt8 = 2, file: StaticString = #filePath, line: UInt = #line,
+        _ payload: (inout PickleWriter) -> Void
+    ) {
         let (bytes, firstStorage) = checkpoint(payloadFirst: payloadFirst, protocol: version, payload)
         let error = expectTorchError({ try openTorch(bytes, name: name) }, file: file, line: line)
         guard case let .codeExecution(path, entry, offset, refused, call)? = error else {
@@ -53,13 +57,15 @@ final class TorchCodeExecutionTests: XCTestCase {
         XCTAssertEqual(entry, "archive/data.pkl", file: file, line: line)
         XCTAssertEqual(refused, callee, "\(name)", file: file, line: line)
         XCTAssertTrue(call.contains(fragment), "\(name): \(call)", file: file, line: line)
-        XCTAssertTrue(error?.description.contains("refusing a file that would run code under torch.load") ?? false,
-                      file: file, line: line)
+        XCTAssertTrue(
+            error?.description.contains("refusing a file that would run code under torch.load") ?? false,
+            file: file, line: line)
         if payloadFirst {
             XCTAssertLessThan(offset, firstStorage, "\(name): refused before the first storage", file: file, line: line)
         }
-        XCTAssertFalse(FileManager.default.fileExists(atPath: marker), "\(name) ran its payload", file: file,
-                       line: line)
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: marker), "\(name) ran its payload", file: file,
+            line: line)
     }
 
     func testShellCommandsAreRefused() {
@@ -158,7 +164,7 @@ final class TorchCodeExecutionTests: XCTestCase {
     func testReferencesWithoutCallsAndOpaqueCallsAreData() throws {
         let (bytes, _) = checkpoint {
             $0.mark()
-            $0.global("os", "system")                             // referenced, never called
+            $0.global("os", "system")  // referenced, never called
             $0.global("mmengine.config", "ConfigDict"); $0.emptyTuple(); $0.newObj()
             $0.global("numpy", "dtype"); $0.string("f4"); $0.tuple1(); $0.reduce()
             $0.list()
@@ -174,9 +180,10 @@ final class TorchCodeExecutionTests: XCTestCase {
     func testMaliciousFixtureEvalPayload() throws {
         var bytes = Array(try Data(contentsOf: Fixtures.url("models/mgllava-tiny/malicious.pth")))
         let needle = Array("os\nsystem\n".utf8)
-        let at = try XCTUnwrap((0...(bytes.count - needle.count)).first {
-            Array(bytes[$0..<($0 + needle.count)]) == needle
-        })
+        let at = try XCTUnwrap(
+            (0...(bytes.count - needle.count)).first {
+                Array(bytes[$0..<($0 + needle.count)]) == needle
+            })
         patch(&bytes, at: at, Array("xx\nsystem\n".utf8))
         let error = expectTorchError { try openTorch(bytes, name: "malicious.pth") }
         guard case let .codeExecution(_, _, offset, callee, call)? = error else {

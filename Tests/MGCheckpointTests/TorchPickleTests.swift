@@ -12,7 +12,9 @@ final class TorchPickleTests: XCTestCase {
 
     /// The error from a pickle; its message must contain each fragment.
     @discardableResult
-    func pickleError(_ pickle: [UInt8], _ fragments: String..., file: StaticString = #filePath, line: UInt = #line)
+    func pickleError(
+        _ pickle: [UInt8], _ fragments: String..., file: StaticString = #filePath, line: UInt = #line
+    )
         -> CheckpointError?
     {
         let error = expectTorchError({ try self.open(pickle) }, file: file, line: line)
@@ -51,10 +53,13 @@ final class TorchPickleTests: XCTestCase {
             let file = try open(Array(data))
             let root = file.root
             let context = "protocol \(version)"
-            XCTAssertEqual(root.entries?.map { $0.key.string ?? "?" },
-                           ["none", "t", "f", "small", "neg", "big", "huge", "neghuge", "float", "text", "bytes",
-                            "tuple", "list", "set", "frozen", "ordered", "shared", "shared2", "empty_tuple",
-                            "bytearray", "range", "point", "longtext"], context)
+            XCTAssertEqual(
+                root.entries?.map { $0.key.string ?? "?" },
+                [
+                    "none", "t", "f", "small", "neg", "big", "huge", "neghuge", "float", "text", "bytes",
+                    "tuple", "list", "set", "frozen", "ordered", "shared", "shared2", "empty_tuple",
+                    "bytearray", "range", "point", "longtext"
+                ], context)
             XCTAssertEqual(root["none"]?.kind, PickleValueKind.none, context)
             XCTAssertEqual(root["t"]?.bool, true, context)
             XCTAssertEqual(root["f"]?.bool, false, context)
@@ -62,10 +67,12 @@ final class TorchPickleTests: XCTestCase {
             XCTAssertEqual(root["neg"]?.int, -300, context)
             XCTAssertEqual(root["big"]?.int, 1 << 40, context)
             XCTAssertEqual(root["huge"]?.kind, .bigInt, context)
-            XCTAssertTrue(["0x10000000000000000000000000", "1267650600228229401496703205376"]
-                .contains(root["huge"]?.description ?? ""), context)
-            XCTAssertTrue(["-0x400000000000000000", "-1180591620717411303424"]
-                .contains(root["neghuge"]?.description ?? ""), context)
+            XCTAssertTrue(
+                ["0x10000000000000000000000000", "1267650600228229401496703205376"]
+                    .contains(root["huge"]?.description ?? ""), context)
+            XCTAssertTrue(
+                ["-0x400000000000000000", "-1180591620717411303424"]
+                    .contains(root["neghuge"]?.description ?? ""), context)
             XCTAssertEqual(root["float"]?.double, 1.5, context)
             XCTAssertEqual(root["text"]?.string, "h\u{e9}llo\nworld \u{20ac}", context)
             XCTAssertEqual(root["bytes"]?.bytes, [0x00, 0xFF, 0x61, 0x62], context)
@@ -92,8 +99,9 @@ final class TorchPickleTests: XCTestCase {
             XCTAssertEqual(state["x"]?.int, 1, context)
             XCTAssertEqual(state["label"]?.string, "p", context)
             XCTAssertTrue(file.opaqueGlobals.contains("fixture.geometry.Point"), "\(context): \(file.opaqueGlobals)")
-            XCTAssertEqual(expectTorchError { try file.stateDict() }.map { "\($0)".contains("holds non-tensor values") },
-                           true, context)
+            XCTAssertEqual(
+                expectTorchError { try file.stateDict() }.map { "\($0)".contains("holds non-tensor values") },
+                true, context)
         }
     }
 
@@ -102,45 +110,45 @@ final class TorchPickleTests: XCTestCase {
     func testOpcodesOnlyHandWrittenPicklesUse() throws {
         var p = PickleWriter(protocol: 4)
         p.mark()
-        p.op(0x55, [3] + Array("abc".utf8))                 // SHORT_BINSTRING 'abc'
-        p.op(0x54, le32(2) + [0xFF, 0x00])                  // BINSTRING b'\xff\x00' (not UTF-8 → bytes)
-        p.op(0x53, Array("'a\\x41\\n\\101'\n".utf8))        // STRING 'aA\nA'
-        p.op(0x8D, le64(2) + Array("hi".utf8))              // BINUNICODE8
-        p.op(0x42, le32(1) + [9])                           // BINBYTES
-        p.op(0x8E, le64(0))                                 // BINBYTES8 (empty)
+        p.op(0x55, [3] + Array("abc".utf8))  // SHORT_BINSTRING 'abc'
+        p.op(0x54, le32(2) + [0xFF, 0x00])  // BINSTRING b'\xff\x00' (not UTF-8 → bytes)
+        p.op(0x53, Array("'a\\x41\\n\\101'\n".utf8))  // STRING 'aA\nA'
+        p.op(0x8D, le64(2) + Array("hi".utf8))  // BINUNICODE8
+        p.op(0x42, le32(1) + [9])  // BINBYTES
+        p.op(0x8E, le64(0))  // BINBYTES8 (empty)
         p.op(0x8B, le32(9) + [0, 0, 0, 0, 0, 0, 0, 0x80, 0xFF])  // LONG4: -2^63 in 9 bytes
-        p.op(0x8B, le32(0))                                 // LONG4 of no bytes: 0
-        p.op(0x46, Array("-2.5\n".utf8))                    // FLOAT text
+        p.op(0x8B, le32(0))  // LONG4 of no bytes: 0
+        p.op(0x46, Array("-2.5\n".utf8))  // FLOAT text
         p.op(0x49, Array("123456789012345678901234567890\n".utf8))  // INT text beyond Int64
-        p.op(0x4C, Array("-42L\n".utf8))                    // LONG text
-        p.op(0x56, Array("a\\u00e9\\U0001F600\n".utf8))     // UNICODE text with escapes
+        p.op(0x4C, Array("-42L\n".utf8))  // LONG text
+        p.op(0x56, Array("a\\u00e9\\U0001F600\n".utf8))  // UNICODE text with escapes
         p.none()
-        p.pop()                                             // POP drops the None
+        p.pop()  // POP drops the None
         p.mark()
         p.none()
         p.none()
-        p.op(0x31)                                          // POP_MARK drops both and the mark
+        p.op(0x31)  // POP_MARK drops both and the mark
         p.int(5)
-        p.dup()                                             // DUP
+        p.dup()  // DUP
         p.mark()
         p.int(1)
         p.op(0x69, Array("fixture.geometry\nPoint\n".utf8))  // INST: Point(1)
         p.mark()
         p.global("fixture.geometry", "Point")
         p.int(2)
-        p.op(0x6F)                                          // OBJ: Point(2)
+        p.op(0x6F)  // OBJ: Point(2)
         p.global("fixture.geometry", "Point")
         p.emptyTuple()
         p.emptyDict()
-        p.op(0x92)                                          // NEWOBJ_EX: Point(*(), **{})
-        p.op(0x8C, [6] + Array("module".utf8))              // SHORT_BINUNICODE
+        p.op(0x92)  // NEWOBJ_EX: Point(*(), **{})
+        p.op(0x8C, [6] + Array("module".utf8))  // SHORT_BINUNICODE
         p.op(0x8C, [4] + Array("name".utf8))
-        p.op(0x93)                                          // STACK_GLOBAL
-        p.op(0x94)                                          // MEMOIZE (slot 0)
-        p.op(0x6A, le32(0))                                 // LONG_BINGET 0
-        p.op(0x70, Array("7\n".utf8))                       // PUT 7 (text)
-        p.op(0x67, Array("7\n".utf8))                       // GET 7 (text)
-        p.op(0x72, le32(70000))                             // LONG_BINPUT
+        p.op(0x93)  // STACK_GLOBAL
+        p.op(0x94)  // MEMOIZE (slot 0)
+        p.op(0x6A, le32(0))  // LONG_BINGET 0
+        p.op(0x70, Array("7\n".utf8))  // PUT 7 (text)
+        p.op(0x67, Array("7\n".utf8))  // GET 7 (text)
+        p.op(0x72, le32(70000))  // LONG_BINPUT
         p.list()
         p.stop()
         let root = try open(p.bytes).root
@@ -176,8 +184,11 @@ final class TorchPickleTests: XCTestCase {
         p.raw([0xFF])
         p.stop()
         let error = pickleError(p.bytes, "archive/data.pkl at byte 2: unknown opcode 0xff")
-        XCTAssertEqual(error, .invalidPickle(path: "test.pth", entry: "archive/data.pkl", offset: 2,
-                                             reason: "unknown opcode 0xff"))
+        XCTAssertEqual(
+            error,
+            .invalidPickle(
+                path: "test.pth", entry: "archive/data.pkl", offset: 2,
+                reason: "unknown opcode 0xff"))
         pickleError([0x80, 0x02, 0x21, 0x2E], "unknown opcode 0x21 ('!')")
     }
 
@@ -189,8 +200,9 @@ final class TorchPickleTests: XCTestCase {
     }
 
     func testLengthsBeyondTheData() {
-        pickleError([0x80, 0x02, 0x58] + le32(1000) + Array("abc".utf8) + [0x2E],
-                    "BINUNICODE needs 1000 more bytes but only 4 remain")
+        pickleError(
+            [0x80, 0x02, 0x58] + le32(1000) + Array("abc".utf8) + [0x2E],
+            "BINUNICODE needs 1000 more bytes but only 4 remain")
         // 8-byte lengths far beyond memory: refused before any allocation.
         pickleError([0x80, 0x04, 0x8D] + le64(1 << 62) + [0x2E], "BINUNICODE8 needs 4611686018427387904 more bytes")
         pickleError([0x80, 0x04, 0x8E] + le64(UInt64.max) + [0x2E], "BINBYTES8 needs")

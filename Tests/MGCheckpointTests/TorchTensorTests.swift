@@ -5,8 +5,10 @@ import XCTest
 /// Storages and tensor views: validation (one test per defence), layouts, dtypes, byte order, state-dict lookup.
 final class TorchTensorTests: XCTestCase {
     /// A state dict built by `body` between beginStateDict/endStateDict, over the given storages.
-    func stateDictFile(_ storages: [String: [UInt8]], byteOrder: String = "little", dataShift: Int = 0,
-                       _ body: (inout PickleWriter) -> Void) throws -> TorchCheckpointFile {
+    func stateDictFile(
+        _ storages: [String: [UInt8]], byteOrder: String = "little", dataShift: Int = 0,
+        _ body: (inout PickleWriter) -> Void
+    ) throws -> TorchCheckpointFile {
         var p = PickleWriter()
         p.beginStateDict()
         body(&p)
@@ -15,8 +17,10 @@ final class TorchTensorTests: XCTestCase {
         return try openTorch(torchArchive(p.bytes, storages: storages, byteOrder: byteOrder, dataShift: dataShift))
     }
 
-    func storageError(_ storages: [String: [UInt8]], _ fragments: String..., file: StaticString = #filePath,
-                      line: UInt = #line, _ body: (inout PickleWriter) -> Void) {
+    func storageError(
+        _ storages: [String: [UInt8]], _ fragments: String..., file: StaticString = #filePath,
+        line: UInt = #line, _ body: (inout PickleWriter) -> Void
+    ) {
         let error = expectTorchError({ try self.stateDictFile(storages, body) }, file: file, line: line)
         for fragment in fragments where !(error?.description.contains(fragment) ?? false) {
             XCTFail("message lacks '\(fragment)': \(error?.description ?? "nil")", file: file, line: line)
@@ -28,8 +32,10 @@ final class TorchTensorTests: XCTestCase {
     // MARK: - Defences
 
     func testStorageSizeMustMatchItsEntry() {
-        storageError(["0": f32Bytes([1, 2, 3])],
-                     "storage '0' is 10 × float32 (4 bytes each) = 40 bytes, but entry archive/data/0 holds 12 bytes") {
+        storageError(
+            ["0": f32Bytes([1, 2, 3])],
+            "storage '0' is 10 × float32 (4 bytes each) = 40 bytes, but entry archive/data/0 holds 12 bytes"
+        ) {
             $0.string("w"); $0.tensor(key: "0", numel: 10, shape: [3])
         }
         storageError(["0": []], "more than Int.max") {
@@ -48,7 +54,10 @@ final class TorchTensorTests: XCTestCase {
             $0.string("w"); $0.tensor(key: "0", numel: 6, shape: [2, 3], stride: [4, 2])
         }
         // Within bounds at the last element exactly: fine.
-        XCTAssertNoThrow(try stateDictFile(six) { $0.string("w"); $0.tensor(key: "0", numel: 6, offset: 3, shape: [3]) })
+        XCTAssertNoThrow(
+            try stateDictFile(six) {
+                $0.string("w"); $0.tensor(key: "0", numel: 6, offset: 3, shape: [3])
+            })
     }
 
     func testNegativeAndOverflowingShapesAndStrides() {
@@ -99,8 +108,9 @@ final class TorchTensorTests: XCTestCase {
         XCTAssertEqual(try file.info(for: "expanded").elementCount, 1 << 40)
         XCTAssertEqual(try file.tensor("small").toArray(), [Float](repeating: 7, count: 12))
         let error = expectTorchError { try file.tensor("expanded") }
-        XCTAssertTrue(error?.description.contains("tensor 'expanded' is a view of 1099511627776 elements") ?? false,
-                      "\(String(describing: error))")
+        XCTAssertTrue(
+            error?.description.contains("tensor 'expanded' is a view of 1099511627776 elements") ?? false,
+            "\(String(describing: error))")
         XCTAssertTrue(error?.description.contains("more than the 1073741824-byte limit") ?? false)
         storageError(["0": f32Bytes([7])], "size [4611686018427387904] of float32 takes more than Int.max bytes") {
             $0.string("w"); $0.tensor(key: "0", numel: 1, shape: [1 << 62], stride: [0])
@@ -109,7 +119,9 @@ final class TorchTensorTests: XCTestCase {
 
     func testMissingStorageEntry() {
         let error = expectTorchError {
-            try self.stateDictFile([:]) { $0.string("w"); $0.tensor(key: "7", numel: 1, shape: [1]) }
+            try self.stateDictFile([:]) {
+                $0.string("w"); $0.tensor(key: "7", numel: 1, shape: [1])
+            }
         }
         guard case let .missingEntry(_, entry, reason)? = error else { return XCTFail("\(String(describing: error))") }
         XCTAssertEqual(entry, "archive/data/7")
@@ -207,7 +219,9 @@ final class TorchTensorTests: XCTestCase {
     func testTensorsOutliveTheirFile() throws {
         var tensor: Tensor?
         do {
-            let file = try stateDictFile(six) { $0.string("w"); $0.tensor(key: "0", numel: 6, shape: [6]) }
+            let file = try stateDictFile(six) {
+                $0.string("w"); $0.tensor(key: "0", numel: 6, shape: [6])
+            }
             tensor = try file.tensor("w")
         }
         XCTAssertEqual(tensor?.toArray(), [0, 1, 2, 3, 4, 5], "a borrowed storage keeps the file alive")
@@ -215,7 +229,9 @@ final class TorchTensorTests: XCTestCase {
 
     func testMisalignedDataIsCopied() throws {
         // Data 2 bytes past a 64-byte boundary: float32 elements are misaligned, so they are copied.
-        let file = try stateDictFile(six, dataShift: 2) { $0.string("w"); $0.tensor(key: "0", numel: 6, shape: [6]) }
+        let file = try stateDictFile(six, dataShift: 2) {
+            $0.string("w"); $0.tensor(key: "0", numel: 6, shape: [6])
+        }
         let w = try file.tensor("w")
         XCTAssertFalse(file.holds(w))
         XCTAssertEqual(w.toArray(), [0, 1, 2, 3, 4, 5])
@@ -281,7 +297,7 @@ final class TorchTensorTests: XCTestCase {
             "d": doubles, "h": [0x00, 0x3C, 0x00, 0xC0], "b": [0x80, 0x3F, 0x00, 0xC0],
             "l": le64(UInt64(bitPattern: -5)) + le64(7), "i": le32(UInt32(bitPattern: -9)),
             "s": le16(UInt16(bitPattern: -3)) + le16(700), "c": [0xFF, 0x05], "u": [0, 255], "o": [1, 0, 1],
-            "x": [UInt8](repeating: 0, count: 16),
+            "x": [UInt8](repeating: 0, count: 16)
         ]) {
             $0.string("double"); $0.tensor("DoubleStorage", key: "d", numel: 2, shape: [2])
             $0.string("half"); $0.tensor("HalfStorage", key: "h", numel: 2, shape: [2])
@@ -316,8 +332,9 @@ final class TorchTensorTests: XCTestCase {
         XCTAssertEqual(rawBytes(try file.tensor("bool")), [1, 0, 1])
         XCTAssertEqual(try file.info(for: "complex").dtype.safetensors, .C64)
         XCTAssertNil(try file.info(for: "complex").loadDType)
-        XCTAssertEqual(expectTorchError { try file.tensor("complex") }?.description.contains("unsupported dtype complex64"),
-                       true)
+        XCTAssertEqual(
+            expectTorchError { try file.tensor("complex") }?.description.contains("unsupported dtype complex64"),
+            true)
         XCTAssertNotNil(expectTorchError { try file.stateDict() }, "one unloadable tensor fails the whole dict")
     }
 
@@ -358,8 +375,9 @@ final class TorchTensorTests: XCTestCase {
         for key in [nil, "state_dict", "model", "module"] {
             XCTAssertEqual(try file(key).stateDict()["w"]?.toArray(), [1, 2, 3], "\(key ?? "root")")
         }
-        XCTAssertEqual(expectTorchError { try file("weights").keys() }?.description.contains(
-            "the root dict (keys 'epoch', 'weights') holds non-tensor values"), true)
+        XCTAssertEqual(
+            expectTorchError { try file("weights").keys() }?.description.contains(
+                "the root dict (keys 'epoch', 'weights') holds non-tensor values"), true)
 
         // A non-tensor inside the chosen dict is named.
         var p = PickleWriter()
@@ -369,21 +387,27 @@ final class TorchTensorTests: XCTestCase {
         p.endStateDict()
         p.stop()
         let mixed = try openTorch(torchArchive(p.bytes, storages: ["0": f32Bytes([1, 2, 3])]))
-        XCTAssertEqual(expectTorchError { try mixed.keys() },
-                       .noStateDict(path: "test.pth", reason: "the root dict (keys 'w', 'step') holds non-tensor "
-                                    + "values and has no 'state_dict', 'model' or 'module' entry"))
-        XCTAssertEqual(mixed.root["w"].flatMap { try? mixed.tensor($0).toArray() }, [1, 2, 3],
-                       "tensors outside a state dict are still reachable")
+        XCTAssertEqual(
+            expectTorchError { try mixed.keys() },
+            .noStateDict(
+                path: "test.pth",
+                reason: "the root dict (keys 'w', 'step') holds non-tensor "
+                    + "values and has no 'state_dict', 'model' or 'module' entry"))
+        XCTAssertEqual(
+            mixed.root["w"].flatMap { try? mixed.tensor($0).toArray() }, [1, 2, 3],
+            "tensors outside a state dict are still reachable")
 
         var q = PickleWriter()
         q.emptyDict(); q.string("state_dict"); q.emptyDict(); q.string("step"); q.int(10); q.setItem(); q.setItem()
         q.stop()
-        XCTAssertEqual(expectTorchError { try openTorch(torchArchive(q.bytes)).keys() },
-                       .notATensor(path: "test.pth", key: "step", found: "10 (in root['state_dict'])"))
+        XCTAssertEqual(
+            expectTorchError { try openTorch(torchArchive(q.bytes)).keys() },
+            .notATensor(path: "test.pth", key: "step", found: "10 (in root['state_dict'])"))
 
         let list = try openTorch(torchArchive([0x80, 0x02, 0x5D, 0x2E]))
-        XCTAssertEqual(expectTorchError { try list.stateDict() },
-                       .noStateDict(path: "test.pth", reason: "the pickle's root is list (0 elements), not a dict"))
+        XCTAssertEqual(
+            expectTorchError { try list.stateDict() },
+            .noStateDict(path: "test.pth", reason: "the pickle's root is list (0 elements), not a dict"))
 
         // A dict subclass this reader does not know (opaque object with SETITEMS) still yields its items.
         var r = PickleWriter()

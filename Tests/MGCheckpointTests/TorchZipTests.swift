@@ -9,15 +9,18 @@ final class TorchZipTests: XCTestCase {
     let storage: [String: [UInt8]] = ["0": f32Bytes([1, 2, 3])]
 
     func entries(folder: String = "archive") -> [ZipSpec] {
-        [ZipSpec(folder + "/data.pkl", pickle), ZipSpec(folder + "/byteorder", "little"),
-         ZipSpec(folder + "/data/0", f32Bytes([1, 2, 3])), ZipSpec(folder + "/version", "3\n")]
+        [
+            ZipSpec(folder + "/data.pkl", pickle), ZipSpec(folder + "/byteorder", "little"),
+            ZipSpec(folder + "/data/0", f32Bytes([1, 2, 3])), ZipSpec(folder + "/version", "3\n")
+        ]
     }
 
     func assertReads(_ bytes: [UInt8], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertNoThrow(try {
-            let checkpoint = try openTorch(bytes)
-            XCTAssertEqual(try checkpoint.tensor("w").toArray(), [1, 2, 3], file: file, line: line)
-        }(), file: file, line: line)
+        XCTAssertNoThrow(
+            try {
+                let checkpoint = try openTorch(bytes)
+                XCTAssertEqual(try checkpoint.tensor("w").toArray(), [1, 2, 3], file: file, line: line)
+            }(), file: file, line: line)
     }
 
     // MARK: - Accepted layouts
@@ -43,8 +46,9 @@ final class TorchZipTests: XCTestCase {
     func testZip64Fields() throws {
         let bytes = torchArchive(pickle, storages: storage, forceZip64: true)
         XCTAssertEqual(Array(bytes.suffix(22).prefix(4)), le32(0x0605_4B50))
-        XCTAssertEqual(Array(bytes.suffix(22)[(bytes.count - 22 + 12)..<(bytes.count - 22 + 20)]),
-                       le32(0xFFFF_FFFF) + le32(0xFFFF_FFFF))
+        XCTAssertEqual(
+            Array(bytes.suffix(22)[(bytes.count - 22 + 12)..<(bytes.count - 22 + 20)]),
+            le32(0xFFFF_FFFF) + le32(0xFFFF_FFFF))
         assertReads(bytes)
     }
 
@@ -59,9 +63,11 @@ final class TorchZipTests: XCTestCase {
         p.string("small"); p.tensor(key: "1", numel: 3, shape: [3])
         p.endStateDict()
         p.stop()
-        var writer = ZipWriter([ZipSpec("archive/data.pkl", p.bytes), ZipSpec("archive/byteorder", "little"),
-                                .hole("archive/data/0", size: bigCount * 4), ZipSpec("archive/data/1", f32Bytes([1, 2, 3])),
-                                ZipSpec("archive/version", "3\n")])
+        var writer = ZipWriter([
+            ZipSpec("archive/data.pkl", p.bytes), ZipSpec("archive/byteorder", "little"),
+            .hole("archive/data/0", size: bigCount * 4), ZipSpec("archive/data/1", f32Bytes([1, 2, 3])),
+            ZipSpec("archive/version", "3\n")
+        ])
         writer.forceZip64 = true
         let url = try makeTemporaryFolder(self).appendingPathComponent("big.pth")
         try writer.write(to: url)
@@ -78,8 +84,9 @@ final class TorchZipTests: XCTestCase {
         XCTAssertEqual(small.toArray(), [1, 2, 3])
         XCTAssertTrue(file.holds(small))
         let bigStart = UnsafeRawPointer(try file.tensor("big").storage.pointer)
-        XCTAssertGreaterThan(UnsafeRawPointer(small.storage.pointer) - bigStart, 1 << 32,
-                             "the small storage lies beyond 4 GiB")
+        XCTAssertGreaterThan(
+            UnsafeRawPointer(small.storage.pointer) - bigStart, 1 << 32,
+            "the small storage lies beyond 4 GiB")
         let big = try file.tensor("big")
         XCTAssertTrue(file.holds(big))
         XCTAssertEqual(big.storage.floats[bigCount - 1], 0)
@@ -208,12 +215,15 @@ final class TorchZipTests: XCTestCase {
     func testTorchStructureErrors() {
         openError(ZipWriter([]).build(), "no entry 'data.pkl'", "empty")
         openError(ZipWriter([ZipSpec("data.pkl", pickle)]).build(), "one top folder")
-        openError(ZipWriter([ZipSpec("archive/version", "3\n"), ZipSpec("archive/pickle.pkl", pickle)]).build(),
-                  "no entry 'archive/data.pkl'")
-        openError(ZipWriter([ZipSpec("archive/data.pkl", pickle), ZipSpec("archive/constants.pkl", [0x80, 2, 0x2E])])
-                  .build(), "TorchScript")
-        openError(torchArchive(pickle, storages: storage, byteOrder: "middle"),
-                  "archive/byteorder is 'middle', expected 'little' or 'big'")
+        openError(
+            ZipWriter([ZipSpec("archive/version", "3\n"), ZipSpec("archive/pickle.pkl", pickle)]).build(),
+            "no entry 'archive/data.pkl'")
+        openError(
+            ZipWriter([ZipSpec("archive/data.pkl", pickle), ZipSpec("archive/constants.pkl", [0x80, 2, 0x2E])])
+                .build(), "TorchScript")
+        openError(
+            torchArchive(pickle, storages: storage, byteOrder: "middle"),
+            "archive/byteorder is 'middle', expected 'little' or 'big'")
         // A missing byteorder means little-endian, as torch assumes for old files.
         assertReads(torchArchive(pickle, storages: storage, byteOrder: nil))
     }
@@ -221,14 +231,19 @@ final class TorchZipTests: XCTestCase {
     func testLegacyAndForeignFormats() {
         // torch.save(_use_new_zipfile_serialization=False): the magic number pickled first.
         let legacy: [UInt8] = [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E]
-        XCTAssertEqual(openError(legacy + [0x80, 0x02, 0x4D, 0xE9, 0x03, 0x2E], "legacy torch.save format",
-                                 "re-save it with a current PyTorch"),
-                       .legacyFormat(path: "test.pth", detail: "a pickle stream with the magic number "
-                                     + "0x1950a86a20f9469cfc6c"))
+        XCTAssertEqual(
+            openError(
+                legacy + [0x80, 0x02, 0x4D, 0xE9, 0x03, 0x2E], "legacy torch.save format",
+                "re-save it with a current PyTorch"),
+            .legacyFormat(
+                path: "test.pth",
+                detail: "a pickle stream with the magic number "
+                    + "0x1950a86a20f9469cfc6c"))
         var tar = [UInt8](repeating: 0, count: 1024)
         patch(&tar, at: 0, Array("sys_info".utf8))
         patch(&tar, at: 257, Array("ustar".utf8))
-        XCTAssertEqual(openError(tar, "legacy torch.save format"), .legacyFormat(path: "test.pth", detail: "a tar archive"))
+        XCTAssertEqual(
+            openError(tar, "legacy torch.save format"), .legacyFormat(path: "test.pth", detail: "a tar archive"))
         openError([0x80, 0x04, 0x4E, 0x2E], "a bare pickle stream")
         openError(Array("{\"weight_map\": {}}".utf8), "not a zip local header")
         openError(SafeTensorsWriterBytes.tiny, "not a zip local header")
@@ -237,6 +252,7 @@ final class TorchZipTests: XCTestCase {
 
 /// A small safetensors file, to show the torch reader refuses other formats clearly.
 enum SafeTensorsWriterBytes {
-    static let tiny: [UInt8] = safetensorsBytes("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
-                                                data: [0, 0, 128, 63])
+    static let tiny: [UInt8] = safetensorsBytes(
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+        data: [0, 0, 128, 63])
 }

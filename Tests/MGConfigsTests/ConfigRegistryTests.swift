@@ -65,23 +65,34 @@ final class ConfigRegistryTests: XCTestCase {
         // SPEC §3.2: what the Vicuna-7B SFT config changes (val_dataset stands for its eval/val lists).
         let vicuna7B: Set<String> = [
             "name", "stage", "pretrained_pth", "data_path", "box_json_path", "batch_size", "lr", "save_steps",
-            "save_total_limit", "freeze_llm", "sampler", "val_dataset",
+            "save_total_limit", "freeze_llm", "sampler", "val_dataset"
         ]
         // SPEC §3.3 per family, relative to each family's own pretrain config.
         let expected: [(pretrain: String, sft: String, keys: Set<String>)] = [
-            ("fuse_more_vicuna7b_clip_L_14_336_pretrain_padding", "fuse_more_vicuna7b_clip_L_14_336_sft_padding",
-             vicuna7B),
-            ("fuse_vicuna13b_clip_L_14_336_pretrain_padding", "fuse_vicuna13b_clip_L_14_336_sft_padding",
-             vicuna7B.union(["evaluate_max_tokens"])),
+            (
+                "fuse_more_vicuna7b_clip_L_14_336_pretrain_padding", "fuse_more_vicuna7b_clip_L_14_336_sft_padding",
+                vicuna7B
+            ),
+            (
+                "fuse_vicuna13b_clip_L_14_336_pretrain_padding", "fuse_vicuna13b_clip_L_14_336_sft_padding",
+                vicuna7B.union(["evaluate_max_tokens"])
+            ),
             ("fuse_more_phi3_clip_L_14_336_pretrain_padding", "fuse_more_phi3_clip_L_14_336_sft_padding", vicuna7B),
-            ("fuse_more_llama3_clip_L_14_336_pretrain_padding", "fuse_more_llama3_clip_L_14_336_sft_padding",
-             vicuna7B.union(["accumulative_counts", "pin_memory"])),
-            ("fuse_more_yi34B_clip_L_14_336_pretrain_padding", "fuse_more_yi34B_clip_L_14_336_sft_padding",
-             vicuna7B.subtracting(["val_dataset"])),  // Yi SFT has no eval lists
-            ("tiny_pretrain", "tiny_sft", [
-                "name", "stage", "pretrained_pth", "data_path", "box_json_path", "freeze_llm", "sampler",
-                "val_dataset", "max_epochs", "save_steps",
-            ]),
+            (
+                "fuse_more_llama3_clip_L_14_336_pretrain_padding", "fuse_more_llama3_clip_L_14_336_sft_padding",
+                vicuna7B.union(["accumulative_counts", "pin_memory"])
+            ),
+            (
+                "fuse_more_yi34B_clip_L_14_336_pretrain_padding", "fuse_more_yi34B_clip_L_14_336_sft_padding",
+                vicuna7B.subtracting(["val_dataset"])
+            ),  // Yi SFT has no eval lists
+            (
+                "tiny_pretrain", "tiny_sft",
+                [
+                    "name", "stage", "pretrained_pth", "data_path", "box_json_path", "freeze_llm", "sampler",
+                    "val_dataset", "max_epochs", "save_steps"
+                ]
+            )
         ]
         XCTAssertEqual(expected.count * 2, ConfigRegistry.names.count, "a config has no expected diff here")
         for (pretrainName, sftName, keys) in expected {
@@ -99,7 +110,9 @@ final class ConfigRegistryTests: XCTestCase {
             "fuse_vicuna13b_clip_L_14_336_pretrain_padding": ["name", "batch_size"],
             "fuse_more_phi3_clip_L_14_336_pretrain_padding": ["name", "prompt_template"],
             "fuse_more_llama3_clip_L_14_336_pretrain_padding": ["name", "prompt_template", "batch_size"],
-            "fuse_more_yi34B_clip_L_14_336_pretrain_padding": ["name", "prompt_template", "batch_size", "lr", "pin_memory"],
+            "fuse_more_yi34B_clip_L_14_336_pretrain_padding": [
+                "name", "prompt_template", "batch_size", "lr", "pin_memory"
+            ]
         ]
         for (name, keys) in expected {
             XCTAssertEqual(try differingKeys(base, try XCTUnwrap(ConfigRegistry.config(named: name))), keys, name)

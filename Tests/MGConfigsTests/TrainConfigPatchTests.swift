@@ -20,7 +20,7 @@ final class TrainConfigPatchTests: XCTestCase {
     func testSetNumberBoolStringAndNull() throws {
         let patched = try base.applying([
             "batch_size=4", "lr=2.5e-4", "pin_memory=true", "prompt_template=qwen_chat", "pretrained_pth=a/b.pth",
-            "evaluate_max_tokens=7", "betas.1=0.95", "sampler=length_grouped", "seed=null",
+            "evaluate_max_tokens=7", "betas.1=0.95", "sampler=length_grouped", "seed=null"
         ])
         XCTAssertEqual(patched.batchSize, 4)
         XCTAssertEqual(patched.lr, 2.5e-4)
@@ -59,7 +59,11 @@ final class TrainConfigPatchTests: XCTestCase {
             (base.with { $0.warmupRatio = -0.1 }, "warmup_ratio", "-0.1"),
             (base.with { $0.promptTemplate = "alpaca" }, "prompt_template", "alpaca"),
             (base.with { $0.betas = [0.9] }, "betas", "0.9"),
-            (base.with { $0.stage = .sft; $0.pretrainedPth = nil }, "pretrained_pth", "null"),
+            (
+                base.with {
+                    $0.stage = .sft; $0.pretrainedPth = nil
+                }, "pretrained_pth", "null"
+            )
         ]
         for (config, field, value) in cases {
             let text = message { try config.validate() }
@@ -82,12 +86,17 @@ final class TrainConfigPatchTests: XCTestCase {
         let partial = folder.appendingPathComponent("partial.json")
         try #"{"name": "mine", "batch_size": 2}"#.write(to: partial, atomically: true, encoding: .utf8)
         let loaded = try TrainConfig.load(jsonFile: partial, over: base)
-        XCTAssertEqual(loaded, base.with { $0.name = "mine"; $0.batchSize = 2 })
+        XCTAssertEqual(
+            loaded,
+            base.with {
+                $0.name = "mine"; $0.batchSize = 2
+            })
         let typo = folder.appendingPathComponent("typo.json")
         try #"{"batchsize": 2}"#.write(to: typo, atomically: true, encoding: .utf8)
         XCTAssertTrue(message { _ = try TrainConfig.load(jsonFile: typo) }.contains("batchsize"))
-        XCTAssertTrue(message { _ = try TrainConfig.load(jsonFile: folder.appendingPathComponent("absent.json")) }
-            .contains("absent.json"))
+        XCTAssertTrue(
+            message { _ = try TrainConfig.load(jsonFile: folder.appendingPathComponent("absent.json")) }
+                .contains("absent.json"))
     }
 
     func testDumpHasEveryKeyIncludingNulls() throws {

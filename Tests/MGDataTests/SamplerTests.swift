@@ -26,7 +26,8 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(stream[0] + stream[1] + stream[2], sampler.indices(epoch: 0))
         XCTAssertEqual(stream[2].count, 2)
         let data = try JSONEncoder().encode(saved)
-        var resumed = try Batcher(sampler: sampler, batchSize: 4, cursor: try JSONDecoder().decode(BatchCursor.self, from: data))
+        var resumed = try Batcher(
+            sampler: sampler, batchSize: 4, cursor: try JSONDecoder().decode(BatchCursor.self, from: data))
         XCTAssertEqual((4..<8).map { _ in resumed.nextBatch() }, Array(stream[4..<8]))
         var dropping = try Batcher(sampler: sampler, batchSize: 4, dropLast: true)
         XCTAssertEqual((0..<3).map { _ in dropping.nextBatch().count }, [4, 4, 4])
@@ -38,8 +39,9 @@ final class SamplerTests: XCTestCase {
     func testLengthGroupingKeepsModalitiesApartAndSortsMegabatches() throws {
         var lengths: [Int] = []
         for i in 0..<37 { lengths.append(i % 3 == 0 ? -(5 + i) : 10 + (i * 7) % 23) }
-        let sampler = try LengthGroupedSampler(lengths: lengths, perDeviceBatchSize: 2, worldSize: 2, megaBatchMult: 1,
-                                               seed: 11, roundUp: false)
+        let sampler = try LengthGroupedSampler(
+            lengths: lengths, perDeviceBatchSize: 2, worldSize: 2, megaBatchMult: 1,
+            seed: 11, roundUp: false)
         XCTAssertEqual(sampler.groupBatchSize, 4)
         var generator = Generator(seed: 11)
         let order = LengthGroupedSampler.groupedIndices(lengths: lengths, groupBatchSize: 4, generator: &generator)
@@ -61,13 +63,15 @@ final class SamplerTests: XCTestCase {
         let tail = order[fullCount...].map { abs(lengths[$0]) }
         XCTAssertEqual(Array(tail.dropFirst()), tail.dropFirst().sorted(by: >))
         // Ranks split the same order; the whole thing is a function of seed and epoch.
-        let rank1 = try LengthGroupedSampler(lengths: lengths, perDeviceBatchSize: 2, worldSize: 2, rank: 1,
-                                             megaBatchMult: 1, seed: 11, roundUp: false)
+        let rank1 = try LengthGroupedSampler(
+            lengths: lengths, perDeviceBatchSize: 2, worldSize: 2, rank: 1,
+            megaBatchMult: 1, seed: 11, roundUp: false)
         XCTAssertEqual(sampler.indices(epoch: 0), Swift.stride(from: 0, to: 37, by: 2).map { order[$0] })
         XCTAssertEqual(rank1.indices(epoch: 0), Swift.stride(from: 1, to: 37, by: 2).map { order[$0] })
         // A function of (seed, epoch): a second sampler built alike yields the same order.
-        let again = try LengthGroupedSampler(lengths: lengths, perDeviceBatchSize: 2, worldSize: 2, megaBatchMult: 1,
-                                             seed: 11, roundUp: false)
+        let again = try LengthGroupedSampler(
+            lengths: lengths, perDeviceBatchSize: 2, worldSize: 2, megaBatchMult: 1,
+            seed: 11, roundUp: false)
         XCTAssertEqual(again.indices(epoch: 3), sampler.indices(epoch: 3))
         XCTAssertNotEqual(sampler.indices(epoch: 0), sampler.indices(epoch: 1))
     }
@@ -99,16 +103,20 @@ final class SamplerTests: XCTestCase {
             let indices_per_rank: [[Int]]
         }
         struct File: Decodable { let cases: [Case] }
-        let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: Fixtures.url("samplers/length-grouped.json")))
+        let file = try JSONDecoder().decode(
+            File.self, from: Data(contentsOf: Fixtures.url("samplers/length-grouped.json")))
         XCTAssertEqual(file.cases.count, 8)
         for (n, c) in file.cases.enumerated() {
             for rank in 0..<c.world_size {
-                let sampler = try LengthGroupedSampler(lengths: c.lengths, perDeviceBatchSize: c.per_device_batch_size,
-                                                       worldSize: c.world_size, rank: rank, megaBatchMult: c.mega_batch_mult,
-                                                       seed: 5, roundUp: c.round_up)
+                let sampler = try LengthGroupedSampler(
+                    lengths: c.lengths, perDeviceBatchSize: c.per_device_batch_size,
+                    worldSize: c.world_size, rank: rank, megaBatchMult: c.mega_batch_mult,
+                    seed: 5, roundUp: c.round_up)
                 XCTAssertEqual(sampler.groupBatchSize, c.group_batch_size, "case \(n)")
                 var replay = c.permutations.makeIterator()
-                let order = LengthGroupedSampler.groupedIndices(lengths: c.lengths, groupBatchSize: sampler.groupBatchSize) { count in
+                let order = LengthGroupedSampler.groupedIndices(
+                    lengths: c.lengths, groupBatchSize: sampler.groupBatchSize
+                ) { count in
                     let p = replay.next() ?? []
                     XCTAssertEqual(p.count, count, "case \(n): permutation size")
                     return p.count == count ? p : Array(0..<count)

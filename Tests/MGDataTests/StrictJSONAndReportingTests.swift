@@ -19,13 +19,16 @@ final class StrictJSONAndReportingTests: XCTestCase {
         return url
     }
 
-    private let record = #"{"id": "a", "image": "a.png", "conversations": [{"from": "human", "value": "<image>\nHi"}, {"from": "gpt", "value": "Yo"}]}"#
+    private let record =
+        #"{"id": "a", "image": "a.png", "conversations": [{"from": "human", "value": "<image>\nHi"}, {"from": "gpt", "value": "Yo"}]}"#
 
     func testTrailingCommasAreRefusedWithFileLineAndColumn() throws {
         XCTAssertEqual(try LLaVARecord.load(contentsOf: try write("ok.json", "[\(record)]")).count, 1)
         // Positions of the comma, as Python's json reports them.
-        let cases = [("list.json", "[\(record),\n]", "list.json:1:\(record.count + 2)"),
-                     ("object.json", "[{\"id\": \"a\", \"image\": \"a.png\",\n \"conversations\": [],}]", "object.json:2:21")]
+        let cases = [
+            ("list.json", "[\(record),\n]", "list.json:1:\(record.count + 2)"),
+            ("object.json", "[{\"id\": \"a\", \"image\": \"a.png\",\n \"conversations\": [],}]", "object.json:2:21")
+        ]
         for (name, text, position) in cases {
             XCTAssertThrowsError(try LLaVARecord.load(contentsOf: try write(name, text))) {
                 XCTAssertTrue("\($0)".contains(position) && "\($0)".contains("trailing comma"), "\($0)")
@@ -50,10 +53,12 @@ final class StrictJSONAndReportingTests: XCTestCase {
     func testFileErrorsAreWords() {
         let noSpace = NSError(domain: NSCocoaErrorDomain, code: NSFileWriteOutOfSpaceError)
         XCTAssertEqual(DataError.plainReason(noSpace), "No space left on device")
-        let wrapped = NSError(domain: NSCocoaErrorDomain, code: NSFileReadUnknownError,
-                              userInfo: [NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(EISDIR))])
+        let wrapped = NSError(
+            domain: NSCocoaErrorDomain, code: NSFileReadUnknownError,
+            userInfo: [NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(EISDIR))])
         XCTAssertEqual(DataError.plainReason(wrapped), "Is a directory")
-        XCTAssertEqual(DataError.plainReason(DataError.invalidConfiguration("x")), "\(DataError.invalidConfiguration("x"))")
+        XCTAssertEqual(
+            DataError.plainReason(DataError.invalidConfiguration("x")), "\(DataError.invalidConfiguration("x"))")
         do {
             _ = try Data(contentsOf: folder.appendingPathComponent("missing.json"))
             XCTFail("read a missing file")

@@ -41,8 +41,9 @@ final class BucketedAllReduceTests: XCTestCase {
         XCTAssertEqual(comm.calls.map(\.count), [15, 17, 1, 16, 9, 8, 40, 4, 100, 11])
         XCTAssertTrue(comm.calls.allSatisfy { $0.count <= capacity || sizes.contains($0.count) })
         for large in [3, 9, 12] {
-            XCTAssertTrue(comm.calls.contains { $0.base == bases[large] && $0.count == sizes[large] },
-                          "buffer \(large) (\(sizes[large]) elements) is larger than the bucket: reduced in place")
+            XCTAssertTrue(
+                comm.calls.contains { $0.base == bases[large] && $0.count == sizes[large] },
+                "buffer \(large) (\(sizes[large]) elements) is larger than the bucket: reduced in place")
         }
     }
 

@@ -11,7 +11,7 @@ final class DistributedEnvironmentTests: XCTestCase {
     func testOpenMPIVariables() {
         let env = DistributedEnvironment.detect([
             "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_RANK": "3",
-            "OMPI_COMM_WORLD_LOCAL_RANK": "1", "OMPI_COMM_WORLD_LOCAL_SIZE": "2", "PMIX_RANK": "3",
+            "OMPI_COMM_WORLD_LOCAL_RANK": "1", "OMPI_COMM_WORLD_LOCAL_SIZE": "2", "PMIX_RANK": "3"
         ])
         XCTAssertEqual(env, DistributedEnvironment(launcher: .openMPI, rank: 3, size: 4, localRank: 1, localSize: 2))
         XCTAssertTrue(env.isLaunchedByMPI)

@@ -5,12 +5,14 @@ final class MPILibraryLoadingTests: XCTestCase {
     func testDefaultCandidatesPutTheOverrideFirst() {
         let defaults = MPILibrary.defaultCandidates(environment: [:])
         XCTAssertFalse(defaults.isEmpty)
-        XCTAssertEqual(MPILibrary.defaultCandidates(environment: ["MGLLAVA_LIBMPI": "/opt/ompi/lib/libmpi.so.40"]),
-                       ["/opt/ompi/lib/libmpi.so.40"] + defaults)
-        XCTAssertEqual(MPILibrary.defaultCandidates(environment: ["MGLLAVA_LIBMPI": ""]), defaults,
-                       "an empty override is ignored")
+        XCTAssertEqual(
+            MPILibrary.defaultCandidates(environment: ["MGLLAVA_LIBMPI": "/opt/ompi/lib/libmpi.so.40"]),
+            ["/opt/ompi/lib/libmpi.so.40"] + defaults)
+        XCTAssertEqual(
+            MPILibrary.defaultCandidates(environment: ["MGLLAVA_LIBMPI": ""]), defaults,
+            "an empty override is ignored")
         #if os(Linux)
-        XCTAssertEqual(defaults, ["libmpi.so.40", "libmpi.so"])
+            XCTAssertEqual(defaults, ["libmpi.so.40", "libmpi.so"])
         #endif
     }
 
@@ -31,12 +33,13 @@ final class MPILibraryLoadingTests: XCTestCase {
 
     func testLibraryWithoutOpenMPISymbolsIsRejected() throws {
         #if os(Linux)
-        // libm is always present and certainly not OpenMPI.
-        XCTAssertThrowsError(try MPILibrary.load(candidates: ["libm.so.6"])) { error in
-            XCTAssertEqual(error as? DistributedError, .missingSymbol(name: "MPI_Initialized", library: "libm.so.6"))
-        }
+            // libm is always present and certainly not OpenMPI.
+            XCTAssertThrowsError(try MPILibrary.load(candidates: ["libm.so.6"])) { error in
+                XCTAssertEqual(
+                    error as? DistributedError, .missingSymbol(name: "MPI_Initialized", library: "libm.so.6"))
+            }
         #else
-        throw XCTSkip("uses a Linux soname")
+            throw XCTSkip("uses a Linux soname")
         #endif
     }
 }

@@ -38,7 +38,9 @@ final class SingleProcessCommunicatorTests: XCTestCase {
         defer { input.deallocate(); output.deallocate() }
         input.initialize(repeating: 1)
         XCTAssertThrowsError(try comm.reduceScatterSum(UnsafeBufferPointer(input), into: output)) { error in
-            guard case DistributedError.invalidArgument(let message) = error else { return XCTFail("unexpected \(error)") }
+            guard case DistributedError.invalidArgument(let message) = error else {
+                return XCTFail("unexpected \(error)")
+            }
             XCTAssertTrue(message.contains("reduceScatterSum"), message)
         }
         XCTAssertThrowsError(try comm.allGather(UnsafeBufferPointer(input), into: output))
@@ -64,7 +66,8 @@ final class SingleProcessCommunicatorTests: XCTestCase {
 }
 
 /// Runs `body` with mutable buffer pointers into each array of `arrays` (valid only during `body`).
-func withBuffers<R>(_ arrays: inout [[Float]], _ body: ([UnsafeMutableBufferPointer<Float>]) throws -> R) rethrows -> R {
+func withBuffers<R>(_ arrays: inout [[Float]], _ body: ([UnsafeMutableBufferPointer<Float>]) throws -> R) rethrows -> R
+{
     // Copy into separately allocated buffers so the pointers stay valid for the whole call, then copy back.
     let buffers = arrays.map { array -> UnsafeMutableBufferPointer<Float> in
         let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: array.count)

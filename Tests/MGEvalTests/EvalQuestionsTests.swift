@@ -20,19 +20,23 @@ final class EvalQuestionsTests: XCTestCase {
     }
 
     func testJSONLinesAndList() throws {
-        let lines = try EvalQuestions.load(try write("""
-            {"question_id": 1, "image": "a.jpg", "text": "Is there a cat?", "label": "yes"}
+        let lines = try EvalQuestions.load(
+            try write(
+                """
+                {"question_id": 1, "image": "a.jpg", "text": "Is there a cat?", "label": "yes"}
 
-            {"question_id": "n2", "image": "b.jpg", "text": "What is it?\\nAnswer the question using a single word or phrase."}
-            """))
+                {"question_id": "n2", "image": "b.jpg", "text": "What is it?\\nAnswer the question using a single word or phrase."}
+                """))
         XCTAssertEqual(lines.map(\.id), ["1", "n2"])
         XCTAssertEqual(lines[0].label, "yes")
         XCTAssertNil(lines[1].label)
         XCTAssertEqual(lines[1].line, 3)
         XCTAssertTrue(lines[1].text.hasSuffix("single word or phrase."))
-        let list = try EvalQuestions.load(try write("""
-            [{"question_id": 7, "image": "c.jpg", "question": "Q?", "answer": "no"}]
-            """, "list.json"))
+        let list = try EvalQuestions.load(
+            try write(
+                """
+                [{"question_id": 7, "image": "c.jpg", "question": "Q?", "answer": "no"}]
+                """, "list.json"))
         XCTAssertEqual(list, [EvalQuestion(id: "7", image: "c.jpg", text: "Q?", label: "no", line: 1)])
     }
 
@@ -41,8 +45,10 @@ final class EvalQuestionsTests: XCTestCase {
             ("{\"question_id\": 1, \"image\": \"a.jpg\", \"text\": \"x\"}\n{broken", "q.jsonl:2"),
             ("{\"question_id\": 1, \"text\": \"x\"}", "image"),
             ("{\"question_id\": 1.5, \"image\": \"a\", \"text\": \"x\"}", "question_id"),
-            ("{\"question_id\": 1, \"image\": \"a\", \"text\": \"x\"}\n{\"question_id\": 1, \"image\": \"b\", \"text\": \"y\"}",
-             "duplicate id 1"),
+            (
+                "{\"question_id\": 1, \"image\": \"a\", \"text\": \"x\"}\n{\"question_id\": 1, \"image\": \"b\", \"text\": \"y\"}",
+                "duplicate id 1"
+            )
         ]
         for (text, expected) in cases {
             XCTAssertThrowsError(try EvalQuestions.load(try write(text))) {

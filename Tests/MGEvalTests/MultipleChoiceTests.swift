@@ -110,8 +110,10 @@ final class MultipleChoiceTests: XCTestCase {
             XCTAssertEqual(MultipleChoiceScorer.extractAnswer(prediction), entry["extracted"] as? String, prediction)
         }
         // The regex `([A-D]+)`: the first run of capital A–D, greedy; nothing else counts.
-        let cases = ["": "", "e": "", "abcd": "", "ABCDE": "ABCD", "xAxB": "A", "E. BAD": "BAD", "(C)": "C",
-                     "答案：Ｂ": "", "Option DA, or B": "DA"]
+        let cases = [
+            "": "", "e": "", "abcd": "", "ABCDE": "ABCD", "xAxB": "A", "E. BAD": "BAD", "(C)": "C",
+            "答案：Ｂ": "", "Option DA, or B": "DA"
+        ]
         for (prediction, letters) in cases {
             XCTAssertEqual(MultipleChoiceScorer.extractAnswer(prediction), letters, prediction)
         }
@@ -157,7 +159,8 @@ final class MultipleChoiceTests: XCTestCase {
 
     func testTestSplitOnlyExports() throws {
         let dataset = try MultipleChoiceDataset.load(testURL)
-        let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: predictions("predictions_test.jsonl"))
+        let scores = try MultipleChoiceScorer.evaluate(
+            dataset: dataset, predictions: predictions("predictions_test.jsonl"))
         let reference = try XCTUnwrap(try expected()["test_split"] as? [String: Any])
         XCTAssertEqual(scores.split, reference["split"] as? String)
         XCTAssertEqual(scores.scores, [MultipleChoiceScore(name: "Average", value: 0)])
@@ -169,8 +172,10 @@ final class MultipleChoiceTests: XCTestCase {
         let csv = try String(contentsOf: files.csv, encoding: .utf8)
         XCTAssertEqual(files.csv.lastPathComponent, "mmbench_test-results.csv")
         XCTAssertTrue(csv.hasPrefix("question,A,B,C,D,prediction,category,l2-category,index,split,answer\n"), csv)
-        XCTAssertTrue(csv.contains("\nWhat is the main object in the image?,a rocket,a cat,a cup,a horse,A,"
-            + "object_localization,FP-S,1000,test,\n"), csv)
+        XCTAssertTrue(
+            csv.contains(
+                "\nWhat is the main object in the image?,a rocket,a cat,a cup,a horse,A,"
+                    + "object_localization,FP-S,1000,test,\n"), csv)
     }
 
     func testResultsFilesRoundTrip() throws {
@@ -178,15 +183,17 @@ final class MultipleChoiceTests: XCTestCase {
         let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: predictions("predictions.jsonl"))
         let workDir = tempDir.appendingPathComponent("work/dir")  // created on demand
         let files = try MultipleChoiceResults.write(dataset: dataset, scores: scores, to: workDir)
-        XCTAssertEqual(files.all.map(\.lastPathComponent),
-                       ["mmbench_dev-results.xlsx", "mmbench_dev-results.csv", "mmbench_dev-results.json"])
+        XCTAssertEqual(
+            files.all.map(\.lastPathComponent),
+            ["mmbench_dev-results.xlsx", "mmbench_dev-results.csv", "mmbench_dev-results.json"])
 
         let csv = try String(contentsOf: files.csv, encoding: .utf8)
         let lines = csv.split(separator: "\n", omittingEmptySubsequences: false)
         XCTAssertEqual(lines.count, dataset.rows.count + 2)  // header, rows, trailing newline
         XCTAssertEqual(lines[0], "question,A,B,C,D,prediction,category,l2-category,index,split,answer")
         // File order, as upstream; a 3-option row leaves D empty.
-        XCTAssertEqual(lines[1], "How many cups are visible?,two,three,four,one,D,object_localization,FP-S,1000007,dev,D")
+        XCTAssertEqual(
+            lines[1], "How many cups are visible?,two,three,four,one,D,object_localization,FP-S,1000007,dev,D")
         XCTAssertTrue(lines.contains("What animal is shown?,a bird,a dog,a cat,,C,image_topic,CP,2000002,dev,C"), csv)
         XCTAssertTrue(lines.contains("图中是什么饮料？,咖啡,茶,果汁,水,答案是A,image_topic,CP,4,dev,A"), csv)
 
@@ -200,21 +207,29 @@ final class MultipleChoiceTests: XCTestCase {
 
         // Writing again replaces the files (atomic rename over the old ones) and leaves no temporaries behind.
         try MultipleChoiceResults.write(dataset: dataset, scores: scores, to: workDir)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: workDir.path).sorted(),
-                       ["mmbench_dev-results.csv", "mmbench_dev-results.json", "mmbench_dev-results.xlsx"])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: workDir.path).sorted(),
+            ["mmbench_dev-results.csv", "mmbench_dev-results.json", "mmbench_dev-results.xlsx"])
     }
 
     func testCSVQuoting() throws {
-        let rows = [MultipleChoiceRow(index: 0, question: "Say \"hi\", then\nwave", hint: nil,
-                                      options: [MultipleChoiceOption(letter: "A", text: "a, b"),
-                                                MultipleChoiceOption(letter: "B", text: "plain")],
-                                      answer: "A", category: "c", l2Category: nil, split: nil, image: image, line: 2)]
-        let dataset = MultipleChoiceDataset(url: tempDir.appendingPathComponent("x.tsv"), rows: rows, split: "dev",
-                                            hasL2Category: false)
+        let rows = [
+            MultipleChoiceRow(
+                index: 0, question: "Say \"hi\", then\nwave", hint: nil,
+                options: [
+                    MultipleChoiceOption(letter: "A", text: "a, b"),
+                    MultipleChoiceOption(letter: "B", text: "plain")
+                ],
+                answer: "A", category: "c", l2Category: nil, split: nil, image: image, line: 2)
+        ]
+        let dataset = MultipleChoiceDataset(
+            url: tempDir.appendingPathComponent("x.tsv"), rows: rows, split: "dev",
+            hasL2Category: false)
         let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: [0: "A"])
-        XCTAssertEqual(try MultipleChoiceResults.csvText(dataset: dataset, scores: scores),
-                       "question,A,B,prediction,category,index,split,answer\n"
-                       + "\"Say \"\"hi\"\", then\nwave\",\"a, b\",plain,A,c,0,,A\n")
+        XCTAssertEqual(
+            try MultipleChoiceResults.csvText(dataset: dataset, scores: scores),
+            "question,A,B,prediction,category,index,split,answer\n"
+                + "\"Say \"\"hi\"\", then\nwave\",\"a, b\",plain,A,c,0,,A\n")
     }
 
     // MARK: Circular evaluation built in code
@@ -230,14 +245,16 @@ final class MultipleChoiceTests: XCTestCase {
             "1\tq1\tx\ty\t\tB\tcat_a\t\(image)",
             "1000001\tq1\ty\tx\t\tA\tcat_a\t1",
             "2\tq2\tx\ty\tz\tC\tcat_a\t\(image)",
-            "1000009\tq9\tx\ty\tz\tA\tcat_c\t\(image)",
+            "1000009\tq9\tx\ty\tz\tA\tcat_c\t\(image)"
         ]
         let dataset = try MultipleChoiceDataset.load(write(([header] + lines).joined(separator: "\n") + "\n"))
         XCTAssertFalse(dataset.hasL2Category)
 
         // Every row right: all three main questions hit.
-        let allRight: [Int: String] = [0: "A", 1_000_000: "C", 2_000_000: "B", 1: "B", 1_000_001: "A", 2: "C",
-                                       1_000_009: "D"]
+        let allRight: [Int: String] = [
+            0: "A", 1_000_000: "C", 2_000_000: "B", 1: "B", 1_000_001: "A", 2: "C",
+            1_000_009: "D"
+        ]
         var scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: allRight)
         XCTAssertEqual(scores.mainHits, [0: 1, 1: 1, 2: 1])
         XCTAssertEqual(scores.scores.map(\.name), ["Average", "cat_a", "cat_b"])
@@ -268,21 +285,25 @@ final class MultipleChoiceTests: XCTestCase {
             "0\tq\tx\ty\tA\tzeta\tP\tdev\t\(image)",
             "1\tq\tx\ty\tA\talpha\tP\tdev\t\(image)",
             "2\tq\tx\ty\tB\talpha\tQ\tval\t\(image)",
-            "3\tq\tx\ty\tB\tBeta\tQ\tval\t\(image)",
+            "3\tq\tx\ty\tB\tBeta\tQ\tval\t\(image)"
         ]
         let dataset = try MultipleChoiceDataset.load(write(([header] + lines).joined(separator: "\n") + "\n"))
         let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: [0: "A", 1: "B", 2: "B", 3: "A"])
         // Per split, Average, l2 then categories, sorted by code point ("Beta" before "alpha"); `scores` is the
         // last split.
         XCTAssertEqual(scores.splitScores.map(\.split), ["dev", "val"])
-        XCTAssertEqual(scores.splitScores[0].scores, [
-            MultipleChoiceScore(name: "Average", value: 0.5), MultipleChoiceScore(name: "P", value: 0.5),
-            MultipleChoiceScore(name: "alpha", value: 0), MultipleChoiceScore(name: "zeta", value: 1),
-        ])
-        XCTAssertEqual(scores.scores, [
-            MultipleChoiceScore(name: "Average", value: 0.5), MultipleChoiceScore(name: "Q", value: 0.5),
-            MultipleChoiceScore(name: "Beta", value: 0), MultipleChoiceScore(name: "alpha", value: 1),
-        ])
+        XCTAssertEqual(
+            scores.splitScores[0].scores,
+            [
+                MultipleChoiceScore(name: "Average", value: 0.5), MultipleChoiceScore(name: "P", value: 0.5),
+                MultipleChoiceScore(name: "alpha", value: 0), MultipleChoiceScore(name: "zeta", value: 1)
+            ])
+        XCTAssertEqual(
+            scores.scores,
+            [
+                MultipleChoiceScore(name: "Average", value: 0.5), MultipleChoiceScore(name: "Q", value: 0.5),
+                MultipleChoiceScore(name: "Beta", value: 0), MultipleChoiceScore(name: "alpha", value: 1)
+            ])
         let decoded = try JSONDecoder().decode(MultipleChoiceScores.self, from: JSONEncoder().encode(scores))
         XCTAssertEqual(decoded, scores)
     }
@@ -292,22 +313,26 @@ final class MultipleChoiceTests: XCTestCase {
         let lines = [
             "0\tWhich?\t\t猫\tdog\tA\tc\t\(image)",
             "1\tWhich?\t上下文\tcat\tdog\tA\tc\t\(image)",
-            "2\tOpen question?\t\t\t\t42\tc\t\(image)",
+            "2\tOpen question?\t\t\t\t42\tc\t\(image)"
         ]
-        let dataset = try MultipleChoiceDataset.load(write(([header] + lines).joined(separator: "\n") + "\n",
-                                                           "MMMU_DEV_VAL.tsv"))
+        let dataset = try MultipleChoiceDataset.load(
+            write(
+                ([header] + lines).joined(separator: "\n") + "\n",
+                "MMMU_DEV_VAL.tsv"))
         XCTAssertEqual(dataset.promptText(for: dataset.rows[0]), "<image>\nWhich?\nA. 猫\nB. dog\n请直接回答选项字母。")
         XCTAssertEqual(dataset.promptText(for: dataset.rows[1]), "<image>\n上下文\nWhich?\nA. cat\nB. dog\n请直接回答选项字母。")
         // MMMU_preproc: NaN in A turns an open question into "answer" vs "Other Answers".
-        XCTAssertEqual(dataset.promptText(for: dataset.rows[2]),
-                       "<image>\nOpen question?\nA. 42\nB. Other Answers\nAnswer with the option's letter from the given "
-                       + "choices directly.")
+        XCTAssertEqual(
+            dataset.promptText(for: dataset.rows[2]),
+            "<image>\nOpen question?\nA. 42\nB. Other Answers\nAnswer with the option's letter from the given "
+                + "choices directly.")
     }
 
     func testNumericOptionColumnPrintsLikePandas() throws {
         // All-numeric option columns are numbers to pandas; with a NaN in the column they are float64 and the
         // f-string prints "3.0".
-        let text = "index\tquestion\tA\tB\tC\tanswer\tcategory\timage\n"
+        let text =
+            "index\tquestion\tA\tB\tC\tanswer\tcategory\timage\n"
             + "0\tHow many?\t2\t3\t4\tA\tc\t\(image)\n1\tHow many?\t5\t6\t\tB\tc\t\(image)\n"
         let dataset = try MultipleChoiceDataset.load(write(text))
         XCTAssertEqual(dataset.rows[0].options.map(\.text), ["2", "3", "4.0"])
@@ -324,8 +349,11 @@ final class MultipleChoiceTests: XCTestCase {
         lines[4] = fields.joined(separator: "\t")
         let short = try write(lines.joined(separator: "\n"), "short.tsv")
         XCTAssertThrowsError(try MultipleChoiceDataset.load(short)) { error in
-            XCTAssertEqual(error as? EvalError, .fieldCount(file: short.path, line: 5, expected: 14, found: 13,
-                                                            firstMissingColumn: "split"))
+            XCTAssertEqual(
+                error as? EvalError,
+                .fieldCount(
+                    file: short.path, line: 5, expected: 14, found: 13,
+                    firstMissingColumn: "split"))
             XCTAssertTrue("\(error)".hasPrefix("\(short.path):5:"), "\(error)")
         }
 
@@ -336,26 +364,33 @@ final class MultipleChoiceTests: XCTestCase {
         lines[7] = fields.joined(separator: "\t")
         let open = try write(lines.joined(separator: "\n"), "open.tsv")
         XCTAssertThrowsError(try MultipleChoiceDataset.load(open)) { error in
-            XCTAssertEqual(error as? EvalError, .unterminatedQuote(file: open.path, line: 8, field: 2, column: "question"))
+            XCTAssertEqual(
+                error as? EvalError, .unterminatedQuote(file: open.path, line: 8, field: 2, column: "question"))
             XCTAssertTrue("\(error)".hasPrefix("\(open.path):8:"), "\(error)")
         }
     }
 
     func testBadImageReference() throws {
-        let text = "index\tquestion\tA\tB\tanswer\tcategory\timage\n"
+        let text =
+            "index\tquestion\tA\tB\tanswer\tcategory\timage\n"
             + "0\tq\tx\ty\tA\tc\t\(image)\n1000000\tq\ty\tx\tB\tc\t5\n"
         let url = try write(text)
         XCTAssertThrowsError(try MultipleChoiceDataset.load(url)) { error in
-            XCTAssertEqual(error as? EvalError, .unknownImageReference(file: url.path, line: 3, index: 1_000_000,
-                                                                       reference: "5"))
+            XCTAssertEqual(
+                error as? EvalError,
+                .unknownImageReference(
+                    file: url.path, line: 3, index: 1_000_000,
+                    reference: "5"))
             let message = "\(error)"
             XCTAssertTrue(message.contains(url.path) && message.contains("1000000") && message.contains("'5'"), message)
         }
         // References that go round in a circle.
-        let cycle = try write("index\tquestion\tA\tanswer\tcategory\timage\n0\tq\tx\tA\tc\t1\n1\tq\tx\tA\tc\t0\n",
-                              "cycle.tsv")
+        let cycle = try write(
+            "index\tquestion\tA\tanswer\tcategory\timage\n0\tq\tx\tA\tc\t1\n1\tq\tx\tA\tc\t0\n",
+            "cycle.tsv")
         XCTAssertThrowsError(try MultipleChoiceDataset.load(cycle)) { error in
-            XCTAssertEqual(error as? EvalError, .imageReferenceCycle(file: cycle.path, line: 2, index: 0, chain: [0, 1, 0]))
+            XCTAssertEqual(
+                error as? EvalError, .imageReferenceCycle(file: cycle.path, line: 2, index: 0, chain: [0, 1, 0]))
         }
         // NaN image.
         let noImage = try write("index\tquestion\tA\tanswer\tcategory\timage\n0\tq\tx\tA\tc\t\n", "noimage.tsv")
@@ -365,13 +400,16 @@ final class MultipleChoiceTests: XCTestCase {
     }
 
     func testInvalidBase64() throws {
-        let text = "index\tquestion\tA\tanswer\tcategory\timage\n"
+        let text =
+            "index\tquestion\tA\tanswer\tcategory\timage\n"
             + "0\tq\tx\tA\tc\t\(image)\n7\tq\tx\tA\tc\tnot*base64*at*all!\n"
         let url = try write(text)
         let dataset = try MultipleChoiceDataset.load(url)
         XCTAssertNoThrow(try dataset.imageData(for: dataset.rows[0]))
         XCTAssertThrowsError(try dataset.imageData(for: dataset.rows[1])) { error in
-            guard case EvalError.invalidBase64(let file, let line, let index, _) = error else { return XCTFail("\(error)") }
+            guard case EvalError.invalidBase64(let file, let line, let index, _) = error else {
+                return XCTFail("\(error)")
+            }
             XCTAssertEqual(file, url.path)
             XCTAssertEqual(line, 3)
             XCTAssertEqual(index, 7)
@@ -397,15 +435,21 @@ final class MultipleChoiceTests: XCTestCase {
     func testColumnAndIndexProblems() throws {
         let noQuestion = try write("index\tA\tanswer\tcategory\timage\n0\tx\tA\tc\t\(image)\n", "noq.tsv")
         XCTAssertThrowsError(try MultipleChoiceDataset.load(noQuestion)) { error in
-            guard case EvalError.missingColumn(noQuestion.path, "question", _) = error else { return XCTFail("\(error)") }
+            guard case EvalError.missingColumn(noQuestion.path, "question", _) = error else {
+                return XCTFail("\(error)")
+            }
         }
         let badIndex = try write("index\tquestion\tA\tanswer\tcategory\timage\nzero\tq\tx\tA\tc\t\(image)\n", "bad.tsv")
         XCTAssertThrowsError(try MultipleChoiceDataset.load(badIndex)) { error in
-            XCTAssertEqual(error as? EvalError, .invalidValue(file: badIndex.path, line: 2, column: "index", value: "zero",
-                                                              problem: "expected a non-negative integer"))
+            XCTAssertEqual(
+                error as? EvalError,
+                .invalidValue(
+                    file: badIndex.path, line: 2, column: "index", value: "zero",
+                    problem: "expected a non-negative integer"))
         }
-        let duplicate = try write("index\tquestion\tA\tanswer\tcategory\timage\n"
-            + "3\tq\tx\tA\tc\t\(image)\n3\tq\tx\tA\tc\t\(image)\n", "dup.tsv")
+        let duplicate = try write(
+            "index\tquestion\tA\tanswer\tcategory\timage\n"
+                + "3\tq\tx\tA\tc\t\(image)\n3\tq\tx\tA\tc\t\(image)\n", "dup.tsv")
         XCTAssertThrowsError(try MultipleChoiceDataset.load(duplicate)) { error in
             XCTAssertEqual(error as? EvalError, .duplicateIndex(file: duplicate.path, index: 3, firstLine: 2, line: 3))
         }
@@ -420,10 +464,14 @@ final class MultipleChoiceTests: XCTestCase {
             guard case EvalError.invalidValue(_, 2, "category", nil, _) = error else { return XCTFail("\(error)") }
         }
         // Only circular copies: nothing to score.
-        let onlyCopies = try write("index\tquestion\tA\tanswer\tcategory\timage\n1000000\tq\tx\tA\tc\t\(image)\n",
-                                   "copies.tsv")
-        XCTAssertThrowsError(try MultipleChoiceScorer.evaluate(dataset: MultipleChoiceDataset.load(onlyCopies),
-                                                               predictions: [1_000_000: "A"])) { error in
+        let onlyCopies = try write(
+            "index\tquestion\tA\tanswer\tcategory\timage\n1000000\tq\tx\tA\tc\t\(image)\n",
+            "copies.tsv")
+        XCTAssertThrowsError(
+            try MultipleChoiceScorer.evaluate(
+                dataset: MultipleChoiceDataset.load(onlyCopies),
+                predictions: [1_000_000: "A"])
+        ) { error in
             XCTAssertEqual(error as? EvalError, .noMainQuestions(file: onlyCopies.path))
         }
     }

@@ -13,25 +13,25 @@ final class ScorerTests: XCTestCase {
     func testYesNoExtraction() {
         let cases: [(String, YesNoAnswer)] = [
             ("Yes", .yes),
-            ("YES!", .yes),                       // '!' → ' ', words ["yes"]
-            ("Yes.", .yes),                       // a period not followed by a digit is deleted
-            ("(yes)", .yes),                      // '(' and ')' become spaces
-            ("<b>yes</b>", .yes),                 // "<b>yes</b>" → " b yes  b " → words b, yes, b
+            ("YES!", .yes),  // '!' → ' ', words ["yes"]
+            ("Yes.", .yes),  // a period not followed by a digit is deleted
+            ("(yes)", .yes),  // '(' and ')' become spaces
+            ("<b>yes</b>", .yes),  // "<b>yes</b>" → " b yes  b " → words b, yes, b
             ("no", .no),
-            ("No, it is not.", .no),              // ", " present → ',' deleted; "not" is not "no"
+            ("No, it is not.", .no),  // ", " present → ',' deleted; "not" is not "no"
             ("no, it is not", .no),
             ("[no]", .no),
             ("The answer is no.", .no),
             ("Yes, there is no dog.", .unknown),  // both words
-            ("yes/no", .unknown),                 // '/' → ' ': both words
-            ("yes,no", .unknown),                 // ',' → ' ' (no space next to it): both words
+            ("yes/no", .unknown),  // '/' → ' ': both words
+            ("yes,no", .unknown),  // ',' → ' ' (no space next to it): both words
             ("Nope", .unknown),
             ("yeah", .unknown),
             ("", .unknown),
             ("   ", .unknown),
-            ("yes:", .unknown),                   // ':' is not one of the marks, so the word is "yes:"
-            ("yesterday", .unknown),              // whole words only
-            ("1,2 yes", .yes),                    // digit-comma-digit: marks deleted, not spaced → "12 yes"
+            ("yes:", .unknown),  // ':' is not one of the marks, so the word is "yes:"
+            ("yesterday", .unknown),  // whole words only
+            ("1,2 yes", .yes)  // digit-comma-digit: marks deleted, not spaced → "12 yes"
         ]
         for (reply, expected) in cases {
             XCTAssertEqual(YesNoExtraction.extract(reply), expected, "reply \(reply.debugDescription)")
@@ -51,7 +51,7 @@ final class ScorerTests: XCTestCase {
             POPESample(questionID: "1", split: "coco_pope_popular", label: "yes", prediction: "YES"),
             POPESample(questionID: "2", split: "coco_pope_popular", label: "yes", prediction: "yes"),
             POPESample(questionID: "3", split: "coco_pope_popular", label: "yes", prediction: "No, there is no cat."),
-            POPESample(questionID: "4", split: "coco_pope_popular", label: "no", prediction: "No"),
+            POPESample(questionID: "4", split: "coco_pope_popular", label: "no", prediction: "No")
         ]
         let scores = try POPEScorer.evaluate(samples)
         XCTAssertEqual(scores.splits.map(\.split), ["coco_pope_random", "coco_pope_popular"])  // first appearance
@@ -85,7 +85,7 @@ final class ScorerTests: XCTestCase {
         // Only "no" labels and only "no" replies: TP + FP = 0 and TP + FN = 0 (upstream: ZeroDivisionError).
         let scores = try POPEScorer.evaluate([
             POPESample(questionID: "1", split: "s", label: "no", prediction: "No."),
-            POPESample(questionID: "2", split: "s", label: "no", prediction: "no"),
+            POPESample(questionID: "2", split: "s", label: "no", prediction: "no")
         ])
         let split = try XCTUnwrap(scores["s"])
         XCTAssertEqual(split.accuracy, 1)
@@ -100,17 +100,22 @@ final class ScorerTests: XCTestCase {
         XCTAssertThrowsError(try POPEScorer.evaluate([])) { error in
             XCTAssertEqual(error as? ScorerError, .emptyInput(benchmark: "POPE", detail: "no questions"))
         }
-        XCTAssertThrowsError(try POPEScorer.evaluate([
-            POPESample(questionID: "7", split: "s", label: "Yes", prediction: "yes"),
-        ])) { error in
-            XCTAssertEqual(error as? ScorerError,
-                           .unknownLabel(benchmark: "POPE", questionID: "7", label: "Yes", expected: ["yes", "no"]))
+        XCTAssertThrowsError(
+            try POPEScorer.evaluate([
+                POPESample(questionID: "7", split: "s", label: "Yes", prediction: "yes")
+            ])
+        ) { error in
+            XCTAssertEqual(
+                error as? ScorerError,
+                .unknownLabel(benchmark: "POPE", questionID: "7", label: "Yes", expected: ["yes", "no"]))
             XCTAssertTrue("\(error)".contains("question 7"))
         }
-        XCTAssertThrowsError(try POPEScorer.evaluate([
-            POPESample(questionID: "1", split: "s", label: "yes", prediction: "yes"),
-            POPESample(questionID: "42", split: "s", label: "no", prediction: nil),
-        ])) { error in
+        XCTAssertThrowsError(
+            try POPEScorer.evaluate([
+                POPESample(questionID: "1", split: "s", label: "yes", prediction: "yes"),
+                POPESample(questionID: "42", split: "s", label: "no", prediction: nil)
+            ])
+        ) { error in
             XCTAssertEqual(error as? ScorerError, .missingPrediction(benchmark: "POPE", questionID: "42"))
             XCTAssertEqual("\(error)", "POPE: no prediction for question 42")
         }
@@ -120,44 +125,44 @@ final class ScorerTests: XCTestCase {
 
     func testEvalAINormalization() {
         let cases: [(String, String)] = [
-            ("Yes.", "yes"),                      // lower-case, final period deleted
-            ("The two dogs", "2 dogs"),           // number word → digit, article dropped
-            ("a", ""),                            // an article alone leaves nothing
+            ("Yes.", "yes"),  // lower-case, final period deleted
+            ("The two dogs", "2 dogs"),  // number word → digit, article dropped
+            ("a", ""),  // an article alone leaves nothing
             ("the the the", ""),
             ("an apple", "apple"),
-            ("None", "0"),                        // "none" is in the number map
+            ("None", "0"),  // "none" is in the number map
             ("Ten.", "10"),
-            ("twenty", "twenty"),                 // the map stops at ten
-            ("dont", "don't"),                    // contractions map
+            ("twenty", "twenty"),  // the map stops at ten
+            ("dont", "don't"),  // contractions map
             ("Dont", "don't"),
             ("isnt", "isn't"),
             ("twas", "'twas"),
-            ("Im", "im"),                         // upstream's key "Im" is capitalised and never matches
-            ("somebody'd", "somebodyd"),          // upstream's map really goes this way
-            ("it's", "it 's"),                    // "'s" → " 's" before splitting
-            ("what's that?", "what 's that"),     // '?' deleted
-            ("O'Neil's", "o'neil 's"),            // an apostrophe is no mark
-            ("3.5", "3.5"),                       // a period before a digit stays
+            ("Im", "im"),  // upstream's key "Im" is capitalised and never matches
+            ("somebody'd", "somebodyd"),  // upstream's map really goes this way
+            ("it's", "it 's"),  // "'s" → " 's" before splitting
+            ("what's that?", "what 's that"),  // '?' deleted
+            ("O'Neil's", "o'neil 's"),  // an apostrophe is no mark
+            ("3.5", "3.5"),  // a period before a digit stays
             ("3.", "3"),
-            ("1..5", "1.5"),                      // the first '.' is followed by '.', the second by '5'
+            ("1..5", "1.5"),  // the first '.' is followed by '.', the second by '5'
             ("a.b.c", "abc"),
             ("e.g.", "eg"),
-            ("1,000", "1000"),                    // commas deleted in word_tokenize
+            ("1,000", "1000"),  // commas deleted in word_tokenize
             ("3,5 apples", "35 apples"),
-            ("Coca-Cola", "coca cola"),           // '-' with no space beside it → ' '
-            ("coca - cola", "coca cola"),         // ' -' present → '-' deleted, spaces collapse in the split
+            ("Coca-Cola", "coca cola"),  // '-' with no space beside it → ' '
+            ("coca - cola", "coca cola"),  // ' -' present → '-' deleted, spaces collapse in the split
             ("-5", "5"),
             ("1/2", "1 2"),
-            ("N/A", "n"),                         // "n a": "a" is an article
+            ("N/A", "n"),  // "n a": "a" is an article
             ("yes;no", "yes no"),
-            ("no; yes", "no yes"),                // "; " present → ';' deleted
+            ("no; yes", "no yes"),  // "; " present → ';' deleted
             ("(yes)", "yes"),
-            ("#1", "#1"),                         // '#' is no mark
+            ("#1", "#1"),  // '#' is no mark
             ("hello\tworld\nfoo", "hello world foo"),
             ("  spaced   out  ", "spaced out"),
-            ("a\u{A0}b", "b"),                    // NBSP separates words in Python's split(); "a" then drops
+            ("a\u{A0}b", "b"),  // NBSP separates words in Python's split(); "a" then drops
             ("Ünïcode Straße", "ünïcode straße"),
-            ("ΣΑΣ", "σας"),                       // Python's lower() writes a word-final sigma as ς
+            ("ΣΑΣ", "σας")  // Python's lower() writes a word-final sigma as ς
         ]
         for (answer, expected) in cases {
             XCTAssertEqual(EvalAIAnswerProcessor.normalize(answer), expected, "answer \(answer.debugDescription)")
@@ -198,7 +203,7 @@ final class ScorerTests: XCTestCase {
             VQAAccuracyEntry(questionID: "q1", prediction: "a red", groundTruth: colours),
             VQAAccuracyEntry(questionID: "q2", prediction: "Blue", groundTruth: colours),
             VQAAccuracyEntry(questionID: "q3", prediction: "yellow", groundTruth: colours),
-            VQAAccuracyEntry(questionID: "q4", prediction: "green.", groundTruth: colours),
+            VQAAccuracyEntry(questionID: "q4", prediction: "green.", groundTruth: colours)
         ])
         XCTAssertEqual(result.perQuestion.count, 4)
         XCTAssertEqual(result.perQuestion[2], 0)
@@ -220,11 +225,14 @@ final class ScorerTests: XCTestCase {
         XCTAssertThrowsError(try VQAAccuracy.evaluate([])) { error in
             XCTAssertEqual(error as? ScorerError, .emptyInput(benchmark: "TextVQA", detail: "no questions"))
         }
-        XCTAssertThrowsError(try VQAAccuracy.evaluate([
-            VQAAccuracyEntry(questionID: "abc", prediction: "x", groundTruth: ["x", "x"]),
-        ])) { error in
-            XCTAssertEqual(error as? ScorerError,
-                           .wrongAnswerCount(benchmark: "TextVQA", questionID: "abc", count: 2, expected: 10))
+        XCTAssertThrowsError(
+            try VQAAccuracy.evaluate([
+                VQAAccuracyEntry(questionID: "abc", prediction: "x", groundTruth: ["x", "x"])
+            ])
+        ) { error in
+            XCTAssertEqual(
+                error as? ScorerError,
+                .wrongAnswerCount(benchmark: "TextVQA", questionID: "abc", count: 2, expected: 10))
         }
     }
 
@@ -234,12 +242,14 @@ final class ScorerTests: XCTestCase {
         XCTAssertEqual(
             TextVQAMatching.question(fromPrompt: "What Brand Is This?\nReference OCR token: Nikon\n" + suffix),
             "what brand is this?")
-        XCTAssertEqual(TextVQAMatching.question(fromPrompt: "Reference OCR token: Nikon\nWhat brand?\n" + suffix),
-                       "what brand?")
-        XCTAssertEqual(TextVQAMatching.question(fromPrompt: "OCR tokens: a b Question: What is it? Short answer:"),
-                       "what is it?")
+        XCTAssertEqual(
+            TextVQAMatching.question(fromPrompt: "Reference OCR token: Nikon\nWhat brand?\n" + suffix),
+            "what brand?")
+        XCTAssertEqual(
+            TextVQAMatching.question(fromPrompt: "OCR tokens: a b Question: What is it? Short answer:"),
+            "what is it?")
         XCTAssertEqual(TextVQAMatching.question(fromPrompt: "What is it?\n" + suffix), "what is it?")
-        XCTAssertNil(TextVQAMatching.question(fromPrompt: "What is it?"))                 // 1 line: assert False
+        XCTAssertNil(TextVQAMatching.question(fromPrompt: "What is it?"))  // 1 line: assert False
         XCTAssertNil(TextVQAMatching.question(fromPrompt: "OCR tokens: a b What is it?"))  // no match
         // "\r\n" is one Swift Character but two Python code points: the split is on '\n' alone.
         XCTAssertEqual(TextVQAMatching.question(fromPrompt: "Why?\r\n" + suffix), "why?\r")
@@ -256,26 +266,34 @@ final class ScorerTests: XCTestCase {
         let annotations = try TextVQAMatching.parseAnnotations(Data(json.utf8))
         XCTAssertEqual(annotations.count, 2)
         let suffix = "\nReference OCR token: x\nAnswer the question using a single word or phrase."
-        let entries = try TextVQAMatching.entries(results: [
-            ("00b6e4b9a2f8b5e1", "What is written?" + suffix, "STOP"),
-            ("003a8ae2ef43b901", "What brand is this?" + suffix, "blue"),
-        ], annotations: annotations)
+        let entries = try TextVQAMatching.entries(
+            results: [
+                ("00b6e4b9a2f8b5e1", "What is written?" + suffix, "STOP"),
+                ("003a8ae2ef43b901", "What brand is this?" + suffix, "blue")
+            ], annotations: annotations)
         XCTAssertEqual(entries.map(\.questionID), ["00b6e4b9a2f8b5e1", "003a8ae2ef43b901"])
         // stop: all 10 match → 1; blue: 0.6 (see testVQASoftAccuracy). Mean 0.8.
         let result = try VQAAccuracy.evaluate(entries)
         XCTAssertEqual(result.accuracy, 0.8, accuracy: 1e-15)
 
-        XCTAssertThrowsError(try TextVQAMatching.entries(results: [("nope", "What is written?" + suffix, "x")],
-                                                         annotations: annotations)) { error in
+        XCTAssertThrowsError(
+            try TextVQAMatching.entries(
+                results: [("nope", "What is written?" + suffix, "x")],
+                annotations: annotations)
+        ) { error in
             guard case .missingAnnotation(_, let id, _)? = error as? ScorerError else {
                 return XCTFail("unexpected \(error)")
             }
             XCTAssertEqual(id, "nope")
         }
-        XCTAssertThrowsError(try TextVQAMatching.entries(results: [("q9", "one line", "x")],
-                                                         annotations: annotations)) { error in
-            XCTAssertEqual(error as? ScorerError,
-                           .unrecognizedPrompt(benchmark: "TextVQA", questionID: "q9", prompt: "one line"))
+        XCTAssertThrowsError(
+            try TextVQAMatching.entries(
+                results: [("q9", "one line", "x")],
+                annotations: annotations)
+        ) { error in
+            XCTAssertEqual(
+                error as? ScorerError,
+                .unrecognizedPrompt(benchmark: "TextVQA", questionID: "q9", prompt: "one line"))
         }
         XCTAssertThrowsError(try TextVQAMatching.parseAnnotations(Data("[1]".utf8)))
     }
@@ -284,8 +302,8 @@ final class ScorerTests: XCTestCase {
 
     func testGQAPredictionNormalization() {
         XCTAssertEqual(GQAScorer.normalizePrediction("Yes."), "yes")
-        XCTAssertEqual(GQAScorer.normalizePrediction("Left.."), "left")      // rstrip('.') takes every final '.'
-        XCTAssertEqual(GQAScorer.normalizePrediction("No. "), "no. ")        // but not past a space
+        XCTAssertEqual(GQAScorer.normalizePrediction("Left.."), "left")  // rstrip('.') takes every final '.'
+        XCTAssertEqual(GQAScorer.normalizePrediction("No. "), "no. ")  // but not past a space
         XCTAssertEqual(GQAScorer.normalizePrediction("U.S."), "u.s")
         XCTAssertEqual(GQAScorer.normalizePrediction("The Table"), "the table")  // no article or number rules
         XCTAssertEqual(GQAScorer.predictions([("1", "A."), ("2", "b"), ("1", "C")]), ["1": "c", "2": "b"])
@@ -294,25 +312,33 @@ final class ScorerTests: XCTestCase {
     private func gqaQuestions() -> [GQAQuestion] {
         [
             // query (open), 4 words; steps: "select: table", "relate: on,s" count, "query: name" does not → 2.
-            GQAQuestion(id: "1", question: "What is on table?", answer: "table", structuralType: "query",
-                        semanticType: "rel",
-                        semantic: [GQAOperation(operation: "select", argument: "table"),
-                                   GQAOperation(operation: "relate", argument: "on,s"),
-                                   GQAOperation(operation: "query", argument: "name")],
-                        globalGroup: "furniture"),
+            GQAQuestion(
+                id: "1", question: "What is on table?", answer: "table", structuralType: "query",
+                semanticType: "rel",
+                semantic: [
+                    GQAOperation(operation: "select", argument: "table"),
+                    GQAOperation(operation: "relate", argument: "on,s"),
+                    GQAOperation(operation: "query", argument: "name")
+                ],
+                globalGroup: "furniture"),
             // verify (binary), 3 words; "exist: ?" is skipped → 1 step.
-            GQAQuestion(id: "2", question: "Is there milk?", answer: "yes", structuralType: "verify",
-                        semanticType: "obj",
-                        semantic: [GQAOperation(operation: "select", argument: "milk"),
-                                   GQAOperation(operation: "exist", argument: "?")],
-                        globalGroup: "yesno"),
+            GQAQuestion(
+                id: "2", question: "Is there milk?", answer: "yes", structuralType: "verify",
+                semanticType: "obj",
+                semantic: [
+                    GQAOperation(operation: "select", argument: "milk"),
+                    GQAOperation(operation: "exist", argument: "?")
+                ],
+                globalGroup: "yesno"),
             // logical (binary), 5 words; 1 step.
-            GQAQuestion(id: "3", question: "Are there cats or dogs?", answer: "no", structuralType: "logical",
-                        semanticType: "obj", semantic: [GQAOperation(operation: "select", argument: "cat")],
-                        globalGroup: "yesno"),
+            GQAQuestion(
+                id: "3", question: "Are there cats or dogs?", answer: "no", structuralType: "logical",
+                semanticType: "obj", semantic: [GQAOperation(operation: "select", argument: "cat")],
+                globalGroup: "yesno"),
             // Not balanced: never scored, needs no prediction.
-            GQAQuestion(id: "4", question: "Unscored?", answer: "x", isBalanced: false, structuralType: "query",
-                        semanticType: "attr"),
+            GQAQuestion(
+                id: "4", question: "Unscored?", answer: "x", isBalanced: false, structuralType: "query",
+                semanticType: "attr")
         ]
     }
 
@@ -324,19 +350,25 @@ final class ScorerTests: XCTestCase {
         XCTAssertEqual(scores.accuracy, 200.0 / 3.0, accuracy: 1e-12)
         XCTAssertEqual(scores.open, 100)
         XCTAssertEqual(scores.binary, 50)
-        XCTAssertEqual(scores.perStructuralType, [
-            GQAGroupScore(name: "logical", accuracy: 100, count: 1),
-            GQAGroupScore(name: "query", accuracy: 100, count: 1),
-            GQAGroupScore(name: "verify", accuracy: 0, count: 1),
-        ])
-        XCTAssertEqual(scores.perSemanticType, [
-            GQAGroupScore(name: "obj", accuracy: 50, count: 2),
-            GQAGroupScore(name: "rel", accuracy: 100, count: 1),
-        ])
-        XCTAssertEqual(scores.perSteps, [
-            GQAGroupScore(name: "1", accuracy: 50, count: 2),
-            GQAGroupScore(name: "2", accuracy: 100, count: 1),
-        ])
+        XCTAssertEqual(
+            scores.perStructuralType,
+            [
+                GQAGroupScore(name: "logical", accuracy: 100, count: 1),
+                GQAGroupScore(name: "query", accuracy: 100, count: 1),
+                GQAGroupScore(name: "verify", accuracy: 0, count: 1)
+            ])
+        XCTAssertEqual(
+            scores.perSemanticType,
+            [
+                GQAGroupScore(name: "obj", accuracy: 50, count: 2),
+                GQAGroupScore(name: "rel", accuracy: 100, count: 1)
+            ])
+        XCTAssertEqual(
+            scores.perSteps,
+            [
+                GQAGroupScore(name: "1", accuracy: 50, count: 2),
+                GQAGroupScore(name: "2", accuracy: 100, count: 1)
+            ])
         XCTAssertEqual(scores.perLength.map(\.name), ["3", "4", "5"])
         // Distribution: group "furniture": gold {table: 1}, predicted {table: 1} → 0, weight 1.
         // Group "yesno": gold {yes: 1, no: 1}, predicted {no: 2} → (0−1)²/1 + (2−1)²/1 = 2, weight 2.
@@ -349,13 +381,17 @@ final class ScorerTests: XCTestCase {
             XCTAssertEqual(error as? ScorerError, .missingPrediction(benchmark: "GQA", questionID: "2"))
         }
         // Partial runs: only the answered balanced question counts.
-        let partial = try GQAScorer.evaluate(questions: gqaQuestions(), predictions: ["1": "table"],
-                                             requireAllPredictions: false)
+        let partial = try GQAScorer.evaluate(
+            questions: gqaQuestions(), predictions: ["1": "table"],
+            requireAllPredictions: false)
         XCTAssertEqual(partial.count, 1)
         XCTAssertEqual(partial.accuracy, 100)
         XCTAssertEqual(partial.binary, 0)  // upstream's avg of an empty list is 0
-        XCTAssertThrowsError(try GQAScorer.evaluate(questions: gqaQuestions(), predictions: [:],
-                                                    requireAllPredictions: false)) { error in
+        XCTAssertThrowsError(
+            try GQAScorer.evaluate(
+                questions: gqaQuestions(), predictions: [:],
+                requireAllPredictions: false)
+        ) { error in
             guard case .emptyInput? = error as? ScorerError else { return XCTFail("unexpected \(error)") }
         }
     }
@@ -387,25 +423,30 @@ final class ScorerTests: XCTestCase {
 
     func testVQAv2Submission() throws {
         // Split order 3, 1, 2; 2 unanswered → ""; 99 is not in the split → dropped.
-        let submission = try VQAv2Submission(testQuestionIDs: [3, 1, 2],
-                                             predictions: [1: "Two", 3: "Yes.", 99: "whatever"])
-        XCTAssertEqual(submission.entries, [
-            VQAv2Submission.Entry(questionID: 3, answer: "yes"),
-            VQAv2Submission.Entry(questionID: 1, answer: "2"),
-            VQAv2Submission.Entry(questionID: 2, answer: ""),
-        ])
+        let submission = try VQAv2Submission(
+            testQuestionIDs: [3, 1, 2],
+            predictions: [1: "Two", 3: "Yes.", 99: "whatever"])
+        XCTAssertEqual(
+            submission.entries,
+            [
+                VQAv2Submission.Entry(questionID: 3, answer: "yes"),
+                VQAv2Submission.Entry(questionID: 1, answer: "2"),
+                VQAv2Submission.Entry(questionID: 2, answer: "")
+            ])
         XCTAssertEqual(submission.unanswered, [2])
         XCTAssertEqual(submission.unused, [99])
-        XCTAssertEqual(String(decoding: submission.jsonData, as: UTF8.self),
-                       #"[{"question_id": 3, "answer": "yes"}, {"question_id": 1, "answer": "2"}, "#
-                       + #"{"question_id": 2, "answer": ""}]"#)
+        XCTAssertEqual(
+            String(decoding: submission.jsonData, as: UTF8.self),
+            #"[{"question_id": 3, "answer": "yes"}, {"question_id": 1, "answer": "2"}, "#
+                + #"{"question_id": 2, "answer": ""}]"#)
     }
 
     func testVQAv2SubmissionEscapesLikePython() throws {
         // `café "x" 😀`: ' "' is present, so '"' is deleted → "café x 😀"; json.dump escapes non-ASCII.
         let submission = try VQAv2Submission(testQuestionIDs: ["5"], predictions: ["5": "Café \"x\" 😀"])
-        XCTAssertEqual(String(decoding: submission.jsonData, as: UTF8.self),
-                       #"[{"question_id": 5, "answer": "caf\u00e9 x \ud83d\ude00"}]"#)
+        XCTAssertEqual(
+            String(decoding: submission.jsonData, as: UTF8.self),
+            #"[{"question_id": 5, "answer": "caf\u00e9 x \ud83d\ude00"}]"#)
         XCTAssertThrowsError(try VQAv2Submission(testQuestionIDs: ["abc"], predictions: [:])) { error in
             XCTAssertEqual(error as? ScorerError, .invalidQuestionID(benchmark: "VQAv2", questionID: "abc"))
         }
@@ -419,20 +460,27 @@ final class ScorerTests: XCTestCase {
             // Given out of order: scoring goes by index.
             MMESample(index: 3, category: "existence", imagePath: "e/2.jpg", answer: "No", prediction: "No"),
             MMESample(index: 0, category: "existence", imagePath: "e/1.jpg", answer: "Yes", prediction: "Yes"),
-            MMESample(index: 1, category: "existence", imagePath: "e/1.jpg", answer: "No",
-                      prediction: "No, there is not."),
+            MMESample(
+                index: 1, category: "existence", imagePath: "e/1.jpg", answer: "No",
+                prediction: "No, there is not."),
             MMESample(index: 2, category: "existence", imagePath: "e/2.jpg", answer: "Yes", prediction: "no"),
             MMESample(index: 4, category: "OCR", imagePath: "o/1.jpg", answer: "Yes", prediction: "maybe"),
-            MMESample(index: 5, category: "OCR", imagePath: "o/1.jpg", answer: "No", prediction: "No."),
+            MMESample(index: 5, category: "OCR", imagePath: "o/1.jpg", answer: "No", prediction: "No.")
         ]
         let scores = try MMEScorer.evaluate(samples)
         XCTAssertEqual(scores.categories.map(\.category), ["existence", "OCR"])
         // existence: right 0, 1, 3; wrong 2 → accuracy 3/4 = 75; images e/1 both right, e/2 not → 1/2 = 50; 125.
-        XCTAssertEqual(scores["existence"], MMECategoryScore(category: "existence", accuracy: 75, accuracyPlus: 50,
-                                                             score: 125, questions: 4, images: 2))
+        XCTAssertEqual(
+            scores["existence"],
+            MMECategoryScore(
+                category: "existence", accuracy: 75, accuracyPlus: 50,
+                score: 125, questions: 4, images: 2))
         // OCR: "maybe" is Unknown (wrong), "No." right → 50; the image is not fully right → 0; score 50.
-        XCTAssertEqual(scores["OCR"], MMECategoryScore(category: "OCR", accuracy: 50, accuracyPlus: 0, score: 50,
-                                                       questions: 2, images: 1))
+        XCTAssertEqual(
+            scores["OCR"],
+            MMECategoryScore(
+                category: "OCR", accuracy: 50, accuracyPlus: 0, score: 50,
+                questions: 2, images: 1))
         XCTAssertEqual(scores.extracted[4], .unknown)
         XCTAssertEqual(scores.extracted[1], .no)
         // Most categories are absent: upstream would raise KeyError building the totals.
@@ -448,39 +496,51 @@ final class ScorerTests: XCTestCase {
             // except "count", whose second question is wrong → 50 + 0 = 50.
             for answer in ["Yes", "No"] {
                 let reply = category == "count" && answer == "No" ? "Yes" : answer + "."
-                samples.append(MMESample(index: index, category: category, imagePath: "\(category).jpg",
-                                         answer: answer, prediction: reply))
+                samples.append(
+                    MMESample(
+                        index: index, category: category, imagePath: "\(category).jpg",
+                        answer: answer, prediction: reply))
                 index += 1
             }
         }
         let scores = try MMEScorer.evaluate(samples)
         XCTAssertEqual(scores["count"]?.score, 50)
         XCTAssertEqual(scores.perception, 9 * 200 + 50)  // 1850
-        XCTAssertEqual(scores.reasoning, 4 * 200)          // 800
+        XCTAssertEqual(scores.reasoning, 4 * 200)  // 800
     }
 
     func testMMEErrors() {
-        XCTAssertThrowsError(try MMEScorer.evaluate([
-            MMESample(index: 8, category: "scene", imagePath: "s.jpg", answer: "yes", prediction: "yes"),
-        ])) { error in
-            XCTAssertEqual(error as? ScorerError,
-                           .unknownLabel(benchmark: "MME", questionID: "8", label: "yes", expected: ["Yes", "No"]))
+        XCTAssertThrowsError(
+            try MMEScorer.evaluate([
+                MMESample(index: 8, category: "scene", imagePath: "s.jpg", answer: "yes", prediction: "yes")
+            ])
+        ) { error in
+            XCTAssertEqual(
+                error as? ScorerError,
+                .unknownLabel(benchmark: "MME", questionID: "8", label: "yes", expected: ["Yes", "No"]))
         }
-        XCTAssertThrowsError(try MMEScorer.evaluate([
-            MMESample(index: 8, category: "scene", imagePath: "s.jpg", answer: "Yes", prediction: nil),
-        ])) { error in
+        XCTAssertThrowsError(
+            try MMEScorer.evaluate([
+                MMESample(index: 8, category: "scene", imagePath: "s.jpg", answer: "Yes", prediction: nil)
+            ])
+        ) { error in
             XCTAssertEqual(error as? ScorerError, .missingPrediction(benchmark: "MME", questionID: "8"))
         }
-        XCTAssertThrowsError(try MMEScorer.evaluate([
-            MMESample(index: 8, category: "scene", imagePath: "s.jpg", answer: "Yes", prediction: "yes"),
-        ])) { error in
-            XCTAssertEqual(error as? ScorerError,
-                           .unpairedImage(benchmark: "MME", category: "scene", image: "s.jpg", questionIDs: ["8"]))
+        XCTAssertThrowsError(
+            try MMEScorer.evaluate([
+                MMESample(index: 8, category: "scene", imagePath: "s.jpg", answer: "Yes", prediction: "yes")
+            ])
+        ) { error in
+            XCTAssertEqual(
+                error as? ScorerError,
+                .unpairedImage(benchmark: "MME", category: "scene", image: "s.jpg", questionIDs: ["8"]))
         }
-        XCTAssertThrowsError(try MMEScorer.evaluate([
-            MMESample(index: 8, category: "scene", imagePath: "s.jpg", answer: "Yes", prediction: "yes"),
-            MMESample(index: 8, category: "scene", imagePath: "s.jpg", answer: "No", prediction: "no"),
-        ])) { error in
+        XCTAssertThrowsError(
+            try MMEScorer.evaluate([
+                MMESample(index: 8, category: "scene", imagePath: "s.jpg", answer: "Yes", prediction: "yes"),
+                MMESample(index: 8, category: "scene", imagePath: "s.jpg", answer: "No", prediction: "no")
+            ])
+        ) { error in
             XCTAssertEqual(error as? ScorerError, .duplicateQuestion(benchmark: "MME", questionID: "8"))
         }
         XCTAssertThrowsError(try MMEScorer.evaluate([])) { error in

@@ -48,29 +48,37 @@ final class TSVTableTests: XCTestCase {
 
     func testPythonFloatRepr() {
         let cases: [(Double, String)] = [
-            (4, "4.0"), (0.5, "0.5"), (-2.25, "-2.25"), (1e-5, "1e-05"), (0.0001, "0.0001"), (1e15, "1000000000000000.0"),
+            (4, "4.0"), (0.5, "0.5"), (-2.25, "-2.25"), (1e-5, "1e-05"), (0.0001, "0.0001"),
+            (1e15, "1000000000000000.0"),
             (9.5e15, "9500000000000000.0"), (1e16, "1e+16"), (1.5e300, "1.5e+300"), (0.1, "0.1"), (123.456, "123.456"),
-            (-0.0, "-0.0"), (Double.leastNonzeroMagnitude, "5e-324"), (1.0 / 3.0, "0.3333333333333333"),
+            (-0.0, "-0.0"), (Double.leastNonzeroMagnitude, "5e-324"), (1.0 / 3.0, "0.3333333333333333")
         ]
         for (value, expected) in cases { XCTAssertEqual(TSVTable.pythonFloatRepr(value), expected, "\(value)") }
     }
 
     func testWrongFieldCountNamesLineAndColumn() {
         XCTAssertThrowsError(try parse("index\tquestion\tanswer\n0\tq\tA\n1\tq\n")) { error in
-            XCTAssertEqual(error as? EvalError, .fieldCount(file: url.path, line: 3, expected: 3, found: 2,
-                                                            firstMissingColumn: "answer"))
+            XCTAssertEqual(
+                error as? EvalError,
+                .fieldCount(
+                    file: url.path, line: 3, expected: 3, found: 2,
+                    firstMissingColumn: "answer"))
             XCTAssertTrue("\(error)".hasPrefix("/data/bench.tsv:3:"), "\(error)")
             XCTAssertTrue("\(error)".contains("'answer'"), "\(error)")
         }
         XCTAssertThrowsError(try parse("index\tquestion\n0\tq\textra\n")) { error in
-            XCTAssertEqual(error as? EvalError, .fieldCount(file: url.path, line: 2, expected: 2, found: 3,
-                                                            firstMissingColumn: nil))
+            XCTAssertEqual(
+                error as? EvalError,
+                .fieldCount(
+                    file: url.path, line: 2, expected: 2, found: 3,
+                    firstMissingColumn: nil))
         }
     }
 
     func testUnterminatedQuoteNamesWhereItOpened() {
         XCTAssertThrowsError(try parse("index\tquestion\thint\n0\tq\th\n1\t\"never closed\nmore\tstuff\n")) { error in
-            XCTAssertEqual(error as? EvalError, .unterminatedQuote(file: url.path, line: 3, field: 2, column: "question"))
+            XCTAssertEqual(
+                error as? EvalError, .unterminatedQuote(file: url.path, line: 3, field: 2, column: "question"))
             XCTAssertTrue("\(error)".hasPrefix("/data/bench.tsv:3: field 2 (column 'question')"), "\(error)")
         }
     }
@@ -90,7 +98,7 @@ final class TSVTableTests: XCTestCase {
             [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xF0, 0x80, 0x80, 0xAF],  // overlong
             [0xED, 0xA0, 0x80],  // surrogate
             [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80],  // above U+10FFFF
-            [0x80], [0xE2, 0x82], [0x61, 0xF0, 0x9F, 0x98],  // stray continuation, truncated
+            [0x80], [0xE2, 0x82], [0x61, 0xF0, 0x9F, 0x98]  // stray continuation, truncated
         ]
         for bytes in valid { XCTAssertTrue(TSVTable.Scanner.isValidUTF8(bytes, 0..<bytes.count), "\(bytes)") }
         for bytes in invalid { XCTAssertFalse(TSVTable.Scanner.isValidUTF8(bytes, 0..<bytes.count), "\(bytes)") }

@@ -11,19 +11,23 @@ final class UpstreamScorerParityTests: XCTestCase {
     private var fixture: [String: Any] = [:]
 
     override func setUpWithError() throws {
-        fixture = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("eval/scorers.json")))
-                                as? [String: Any])
+        fixture = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("eval/scorers.json")))
+                as? [String: Any])
     }
 
-    private func section(_ name: String) throws -> [String: Any] { try XCTUnwrap(fixture[name] as? [String: Any], name) }
+    private func section(_ name: String) throws -> [String: Any] {
+        try XCTUnwrap(fixture[name] as? [String: Any], name)
+    }
 
     func testPOPEMatchesUpstream() throws {
         let pope = try section("pope")
         let rows = try XCTUnwrap(pope["samples"] as? [[String: String]])
         XCTAssertEqual(rows.count, 120)
         let samples = try rows.map { row in
-            POPESample(questionID: try XCTUnwrap(row["question_id"]), split: try XCTUnwrap(row["split"]),
-                       label: try XCTUnwrap(row["label"]), prediction: try XCTUnwrap(row["prediction"]))
+            POPESample(
+                questionID: try XCTUnwrap(row["question_id"]), split: try XCTUnwrap(row["split"]),
+                label: try XCTUnwrap(row["label"]), prediction: try XCTUnwrap(row["prediction"]))
         }
         let scores = try POPEScorer.evaluate(samples)
         let f1 = try XCTUnwrap(pope["f1"] as? [String: Double])
@@ -38,9 +42,10 @@ final class UpstreamScorerParityTests: XCTestCase {
         let mme = try section("mme")
         let rows = try XCTUnwrap(mme["samples"] as? [[String: Any]])
         let samples = try rows.map { row in
-            MMESample(index: try XCTUnwrap(row["index"] as? Int), category: try XCTUnwrap(row["category"] as? String),
-                      imagePath: try XCTUnwrap(row["image_path"] as? String), answer: try XCTUnwrap(row["answer"] as? String),
-                      prediction: try XCTUnwrap(row["prediction"] as? String))
+            MMESample(
+                index: try XCTUnwrap(row["index"] as? Int), category: try XCTUnwrap(row["category"] as? String),
+                imagePath: try XCTUnwrap(row["image_path"] as? String), answer: try XCTUnwrap(row["answer"] as? String),
+                prediction: try XCTUnwrap(row["prediction"] as? String))
         }
         let scores = try MMEScorer.evaluate(samples)
         let extracted = try XCTUnwrap(mme["extracted"] as? [String: String])
@@ -52,8 +57,9 @@ final class UpstreamScorerParityTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(scores.perception), try XCTUnwrap(rating["perception"]), accuracy: 1e-9)
         XCTAssertEqual(try XCTUnwrap(scores.reasoning), try XCTUnwrap(rating["reasoning"]), accuracy: 1e-9)
         for category in MMEScorer.perceptionCategories + MMEScorer.reasoningCategories {
-            XCTAssertEqual(try XCTUnwrap(scores[category]?.score, category), try XCTUnwrap(rating[category], category),
-                           accuracy: 1e-9, category)
+            XCTAssertEqual(
+                try XCTUnwrap(scores[category]?.score, category), try XCTUnwrap(rating[category], category),
+                accuracy: 1e-9, category)
         }
     }
 
@@ -61,9 +67,10 @@ final class UpstreamScorerParityTests: XCTestCase {
         let textvqa = try section("textvqa")
         let rows = try XCTUnwrap(textvqa["entries"] as? [[String: Any]])
         let entries = try rows.map { row in
-            VQAAccuracyEntry(questionID: try XCTUnwrap(row["question_id"] as? String),
-                             prediction: try XCTUnwrap(row["pred_answer"] as? String),
-                             groundTruth: try XCTUnwrap(row["gt_answers"] as? [String]))
+            VQAAccuracyEntry(
+                questionID: try XCTUnwrap(row["question_id"] as? String),
+                prediction: try XCTUnwrap(row["pred_answer"] as? String),
+                groundTruth: try XCTUnwrap(row["gt_answers"] as? [String]))
         }
         let result = try VQAAccuracy.evaluate(entries)
         let perQuestion = try XCTUnwrap(textvqa["per_question"] as? [Double])
@@ -77,7 +84,9 @@ final class UpstreamScorerParityTests: XCTestCase {
         let pairs = try XCTUnwrap(fixture["evalai_normalized"] as? [[String]])
         XCTAssertGreaterThan(pairs.count, 50)
         for pair in pairs {
-            XCTAssertEqual(Array(EvalAIAnswerProcessor.normalize(pair[0]).utf8), Array(pair[1].utf8), "\(pair[0].debugDescription)")
+            XCTAssertEqual(
+                Array(EvalAIAnswerProcessor.normalize(pair[0]).utf8), Array(pair[1].utf8), "\(pair[0].debugDescription)"
+            )
         }
     }
 
@@ -86,17 +95,24 @@ final class UpstreamScorerParityTests: XCTestCase {
     /// type, steps and words (validity and plausibility are commented out upstream and always log 0.00 %).
     func testGQAMatchesUpstreamLog() throws {
         let gqa = try section("gqa")
-        let questions = try GQAScorer.parseQuestions(JSONSerialization.data(withJSONObject: try XCTUnwrap(gqa["questions"])))
-        let results = try XCTUnwrap(gqa["results"] as? [[String: String]]).map { ($0["question_id"] ?? "", $0["text"] ?? "") }
+        let questions = try GQAScorer.parseQuestions(
+            JSONSerialization.data(withJSONObject: try XCTUnwrap(gqa["questions"])))
+        let results = try XCTUnwrap(gqa["results"] as? [[String: String]]).map {
+            ($0["question_id"] ?? "", $0["text"] ?? "")
+        }
         let scores = try GQAScorer.evaluate(questions: questions, predictions: GQAScorer.predictions(results))
         func percent(_ value: Double) -> String { String(format: "%.2f", value) }
-        var lines = ["Binary: \(percent(scores.binary))%", "Open: \(percent(scores.open))%",
-                     "Accuracy: \(percent(scores.accuracy))%"]
+        var lines = [
+            "Binary: \(percent(scores.binary))%", "Open: \(percent(scores.open))%",
+            "Accuracy: \(percent(scores.accuracy))%"
+        ]
         lines.append("Distribution: \(percent(try XCTUnwrap(scores.distribution))) (lower is better)")
         for group in [scores.perStructuralType, scores.perSemanticType, scores.perSteps, scores.perLength] {
             lines += group.map { "  \($0.name): \(percent($0.accuracy))% (\($0.count) questions)" }
         }
-        let upstream = try XCTUnwrap(gqa["log"] as? [String]).filter { !$0.hasPrefix("Validity") && !$0.hasPrefix("Plausibility") }
+        let upstream = try XCTUnwrap(gqa["log"] as? [String]).filter {
+            !$0.hasPrefix("Validity") && !$0.hasPrefix("Plausibility")
+        }
         XCTAssertGreaterThan(upstream.count, 20)
         XCTAssertEqual(lines, upstream)
     }

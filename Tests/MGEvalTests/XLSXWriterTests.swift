@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 @testable import MGEval
 import XCTest
@@ -40,13 +40,20 @@ final class XLSXWriterTests: XCTestCase {
         let rows: [[XLSXCell]] = [
             [.text("question"), .text("A"), .text("index")],
             [.text("Is 1 < 2 & \"3\" > 2?"), .empty, .number(1000007)],
-            [.text("bell\u{7} and _x0041_ literal"), .text("漢字"), .number(2.5)],
+            [.text("bell\u{7} and _x0041_ literal"), .text("漢字"), .number(2.5)]
         ]
         let entries = try storedEntries(try XLSXWriter.workbook(rows: rows))
-        XCTAssertEqual(Set(entries.keys), ["[Content_Types].xml", "_rels/.rels", "xl/workbook.xml",
-                                           "xl/_rels/workbook.xml.rels", "xl/worksheets/sheet1.xml"])
+        XCTAssertEqual(
+            Set(entries.keys),
+            [
+                "[Content_Types].xml", "_rels/.rels", "xl/workbook.xml",
+                "xl/_rels/workbook.xml.rels", "xl/worksheets/sheet1.xml"
+            ])
         let sheet = String(decoding: try XCTUnwrap(entries["xl/worksheets/sheet1.xml"]), as: UTF8.self)
-        XCTAssertTrue(sheet.contains("<c r=\"A2\" t=\"inlineStr\"><is><t xml:space=\"preserve\">Is 1 &lt; 2 &amp; &quot;3&quot; &gt; 2?</t></is></c>"), sheet)
+        XCTAssertTrue(
+            sheet.contains(
+                "<c r=\"A2\" t=\"inlineStr\"><is><t xml:space=\"preserve\">Is 1 &lt; 2 &amp; &quot;3&quot; &gt; 2?</t></is></c>"
+            ), sheet)
         XCTAssertFalse(sheet.contains("r=\"B2\""), "NaN writes no cell")
         XCTAssertTrue(sheet.contains("<c r=\"C2\"><v>1000007</v></c>"), sheet)
         XCTAssertTrue(sheet.contains("<c r=\"C3\"><v>2.5</v></c>"), sheet)
@@ -60,7 +67,8 @@ final class XLSXWriterTests: XCTestCase {
     }
 
     func testColumnNames() {
-        XCTAssertEqual([0, 1, 25, 26, 27, 51, 52, 701, 702].map(XLSXWriter.columnName),
-                       ["A", "B", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"])
+        XCTAssertEqual(
+            [0, 1, 25, 26, 27, 51, 52, 701, 702].map(XLSXWriter.columnName),
+            ["A", "B", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"])
     }
 }

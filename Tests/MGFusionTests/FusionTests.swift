@@ -25,9 +25,13 @@ final class FusionTests: XCTestCase {
         let out = withNoGrad { fusion(low: low, high: high) }
         XCTAssertEqual(out.toArray(), low.toArray(), "zero-initialised projections make the module the identity")
         let keys = fusion.namedParameters().map { $0.0 }
-        XCTAssertEqual(keys, ["slow_conv.weight", "slow_conv.bias", "slow_proj.weight", "slow_proj.bias",
-                              "fast_conv.weight", "fast_conv.bias", "fast_proj.weight", "fast_proj.bias",
-                              "gate.0.weight", "gate.0.bias", "gate.2.weight", "gate.2.bias"])
+        XCTAssertEqual(
+            keys,
+            [
+                "slow_conv.weight", "slow_conv.bias", "slow_proj.weight", "slow_proj.bias",
+                "fast_conv.weight", "fast_conv.bias", "fast_proj.weight", "fast_proj.bias",
+                "gate.0.weight", "gate.0.bias", "gate.2.weight", "gate.2.bias"
+            ])
     }
 
     func testGradientsMatchFiniteDifferences() {

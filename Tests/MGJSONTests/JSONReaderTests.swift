@@ -51,7 +51,7 @@ final class JSONReaderTests: XCTestCase {
             (#"{"name": "a""#, 12, "expected ',' or '}' in the record, found end of input"),
             (#"{"x": [1,]}"#, 9, "expected a JSON value, found ']'"),
             ("{}\u{FEFF}", 2, "trailing characters after the JSON value"),
-            ("\u{FEFF}{}", 0, "the record must be an object, found byte 0xef"),
+            ("\u{FEFF}{}", 0, "the record must be an object, found byte 0xef")
         ]
         for (text, offset, message) in cases {
             XCTAssertEqual(error(text), JSONParseError(offset: offset, message: message), text)

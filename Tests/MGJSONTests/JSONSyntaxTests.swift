@@ -13,7 +13,7 @@ final class JSONSyntaxTests: XCTestCase {
         let valid = [
             "{}", "[]", "0", "-0.5e+10", "\"a\\u00e9\\n\"", "true", "null", " [1, [2, {\"a\": [false]}], \"x\"] ",
             "{\"a\": {\"b\": []}, \"c\": -1.25E-3}", "\u{FEFF}{\"bom\": 1}", "[\"é ☃ 😀\"]",
-            String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000),
+            String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         ]
         for text in valid { XCTAssertNil(error(text), text.prefix(40).description) }
     }
@@ -37,7 +37,7 @@ final class JSONSyntaxTests: XCTestCase {
             ("[1] [2]", 4, "end of the text"),
             ("", 0, "end of the text"),
             ("{\"a\": [1, 2", 11, "end of the text"),
-            ("\"open", 5, "unterminated"),
+            ("\"open", 5, "unterminated")
         ]
         for (text, offset, message) in cases {
             guard let e = error(text) else { XCTFail("accepted \(text)"); continue }

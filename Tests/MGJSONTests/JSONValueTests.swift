@@ -7,8 +7,10 @@ import XCTest
 final class JSONValueTests: XCTestCase {
     private func parse(_ text: String) throws -> JSONValue { try JSONValue.parse(Array(text.utf8)) }
 
-    private func parseError(_ bytes: [UInt8], maxDepth: Int = JSONValue.defaultMaxDepth,
-                            allowsByteOrderMark: Bool = true) -> JSONParseError? {
+    private func parseError(
+        _ bytes: [UInt8], maxDepth: Int = JSONValue.defaultMaxDepth,
+        allowsByteOrderMark: Bool = true
+    ) -> JSONParseError? {
         do {
             _ = try JSONValue.parse(bytes, maxDepth: maxDepth, allowsByteOrderMark: allowsByteOrderMark)
             return nil
@@ -78,7 +80,7 @@ final class JSONValueTests: XCTestCase {
             ("{} x", 3, "trailing characters after the JSON value"),
             ("\"a\u{01}\"", 2, "control character 0x1 in string"),
             ("\"open", 0, "unterminated string"),
-            ("'a'", 0, "expected a JSON value, found '''"),
+            ("'a'", 0, "expected a JSON value, found '''")
         ]
         for (text, offset, message) in cases {
             XCTAssertEqual(parseError(Array(text.utf8)), JSONParseError(offset: offset, message: message), text)
@@ -87,8 +89,9 @@ final class JSONValueTests: XCTestCase {
 
     func testInvalidUTF8IsReportedAtTheFirstBadByte() {
         XCTAssertEqual(parseError([0x22, 0xFF, 0x22]), JSONParseError(offset: 1, message: "invalid UTF-8"))
-        XCTAssertEqual(parseError([0x5B, 0x22, 0xC3, 0xA9, 0x22, 0x2C, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x5D]),
-                       JSONParseError(offset: 7, message: "invalid UTF-8"))
+        XCTAssertEqual(
+            parseError([0x5B, 0x22, 0xC3, 0xA9, 0x22, 0x2C, 0x22, 0xED, 0xA0, 0x80, 0x22, 0x5D]),
+            JSONParseError(offset: 7, message: "invalid UTF-8"))
     }
 
     func testByteOrderMarkOnlyWhenAllowed() throws {
@@ -99,7 +102,9 @@ final class JSONValueTests: XCTestCase {
 
     func testNestingLimitWithoutRecursion() throws {
         func nested(_ depth: Int) -> [UInt8] {
-            Array((String(repeating: "[{\"k\":", count: depth / 2) + "0" + String(repeating: "}]", count: depth / 2)).utf8)
+            Array(
+                (String(repeating: "[{\"k\":", count: depth / 2) + "0" + String(repeating: "}]", count: depth / 2)).utf8
+            )
         }
         XCTAssertNoThrow(try JSONValue.parse(nested(512)))
         XCTAssertEqual(parseError(nested(514))?.message, "nesting deeper than 512 levels")

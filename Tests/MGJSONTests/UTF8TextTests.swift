@@ -11,7 +11,7 @@ final class UTF8TextTests: XCTestCase {
         let valid: [[UInt8]] = [
             [], prefix, [0x00, 0x7F], [0xC2, 0x80], [0xDF, 0xBF], [0xE0, 0xA0, 0x80], [0xED, 0x9F, 0xBF],
             [0xEE, 0x80, 0x80], [0xEF, 0xBF, 0xBF], [0xF0, 0x90, 0x80, 0x80], [0xF4, 0x8F, 0xBF, 0xBF],
-            Array("\u{FEFF}BOM, tabs\tand ☃".utf8),
+            Array("\u{FEFF}BOM, tabs\tand ☃".utf8)
         ]
         for bytes in valid {
             XCTAssertNil(UTF8Text.firstInvalidOffset(in: bytes), "\(bytes)")
@@ -40,7 +40,7 @@ final class UTF8TextTests: XCTestCase {
             ("4-byte sequence cut by the end", [0xF0, 0x9F, 0x98]),
             ("2-byte sequence cut by ASCII", [0xC3, 0x41]),
             ("3-byte sequence cut by ASCII", [0xE2, 0x82, 0x41]),
-            ("4-byte sequence cut by a new lead", [0xF0, 0x9F, 0xC3, 0xA9]),
+            ("4-byte sequence cut by a new lead", [0xF0, 0x9F, 0xC3, 0xA9])
         ]
         for (name, bad) in cases {
             let bytes = prefix + bad + Array("tail".utf8)
@@ -76,8 +76,10 @@ final class UTF8TextTests: XCTestCase {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return state >> 33
         }
-        let interesting: [UInt8] = [0x41, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xE1, 0xED,
-                                    0xEF, 0xF0, 0xF1, 0xF4, 0xF5, 0xFF]
+        let interesting: [UInt8] = [
+            0x41, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xE1, 0xED,
+            0xEF, 0xF0, 0xF1, 0xF4, 0xF5, 0xFF
+        ]
         for _ in 0..<100_000 {
             let count = Int(next() % 10)
             let bytes = (0..<count).map { _ in

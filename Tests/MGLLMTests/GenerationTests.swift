@@ -6,7 +6,9 @@ final class GenerationTests: XCTestCase {
     func model(_ name: String) throws -> CausalLM { try CausalLM.load(directory: Fixtures.url("models/\(name)")) }
 
     func reference(_ name: String) throws -> (prompt: [Int], tokens: [Int]) {
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("reference/llm-\(name)-generate.json"))) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: Fixtures.url("reference/llm-\(name)-generate.json"))) as? [String: Any]
         // A renamed or missing key must fail, not compare two empty lists.
         let prompt = try XCTUnwrap(json?["prompt_ids"] as? [Int], "\(name): prompt_ids")
         let tokens = try XCTUnwrap(json?["new_tokens"] as? [Int], "\(name): new_tokens")
@@ -18,8 +20,9 @@ final class GenerationTests: XCTestCase {
         for name in ["vicuna-tiny", "llama3-tiny", "phi3-tiny"] {
             let m = try model(name)
             let (prompt, expected) = try reference(name)
-            let out = m.generate(prompts: [withNoGrad { m.embed([prompt]) }.squeezed(0)],
-                                 config: GenerationConfig(maxNewTokens: expected.count))
+            let out = m.generate(
+                prompts: [withNoGrad { m.embed([prompt]) }.squeezed(0)],
+                config: GenerationConfig(maxNewTokens: expected.count))
             XCTAssertEqual(out[0], expected, name)
         }
     }
@@ -33,7 +36,9 @@ final class GenerationTests: XCTestCase {
             let config = GenerationConfig(maxNewTokens: 12, sampling: sampling)
             let batch = m.generate(prompts: embeds, config: config)
             for (i, e) in embeds.enumerated() {
-                XCTAssertEqual(batch[i], m.generate(prompts: [e], config: config)[0], "row \(i), temperature \(sampling.temperature)")
+                XCTAssertEqual(
+                    batch[i], m.generate(prompts: [e], config: config)[0],
+                    "row \(i), temperature \(sampling.temperature)")
             }
         }
     }
@@ -43,8 +48,10 @@ final class GenerationTests: XCTestCase {
         let (prompt, expected) = try reference("vicuna-tiny")
         let stop = expected[5]
         var streamed: [Int] = []
-        let out = m.generate(prompts: [withNoGrad { m.embed([prompt]) }.squeezed(0)],
-                             config: GenerationConfig(maxNewTokens: 20, stopTokenIds: [stop])) { step in
+        let out = m.generate(
+            prompts: [withNoGrad { m.embed([prompt]) }.squeezed(0)],
+            config: GenerationConfig(maxNewTokens: 20, stopTokenIds: [stop])
+        ) { step in
             streamed.append(step.token)
             XCTAssertEqual(step.topLogprobs.count, 5)
             XCTAssertEqual(step.topLogprobs[0].0, step.token, "greedy picks the top-1")
@@ -64,7 +71,8 @@ final class GenerationTests: XCTestCase {
             var tinyP = TokenSampler(SamplingConfig(temperature: 1, topP: 0.01, seed: 2))
             XCTAssertEqual((0..<20).map { _ in tinyP.next(row) }, [Int](repeating: 4, count: 20))
             // Same seed, same draws.
-            var a = TokenSampler(SamplingConfig(temperature: 1.3, seed: 9)), b = TokenSampler(SamplingConfig(temperature: 1.3, seed: 9))
+            var a = TokenSampler(SamplingConfig(temperature: 1.3, seed: 9)),
+                b = TokenSampler(SamplingConfig(temperature: 1.3, seed: 9))
             XCTAssertEqual((0..<50).map { _ in a.next(row) }, (0..<50).map { _ in b.next(row) })
             // Frequencies follow softmax(logits / T).
             var s = TokenSampler(SamplingConfig(temperature: 2, seed: 4))

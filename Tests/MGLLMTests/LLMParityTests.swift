@@ -43,8 +43,9 @@ final class LLMParityTests: XCTestCase {
         compareReal(logits, try ref.tensor("output.logits"), mask: mask, atol: 1e-4, rtol: 1e-4, "\(name) logits")
         XCTAssertEqual(out.hiddenStates.count, 3)
         for i in 0..<3 {
-            compareReal(out.hiddenStates[i], try ref.tensor("output.hidden_states.\(i)"), mask: mask, atol: 1e-4,
-                        rtol: 1e-4, "\(name) hidden_states.\(i)")
+            compareReal(
+                out.hiddenStates[i], try ref.tensor("output.hidden_states.\(i)"), mask: mask, atol: 1e-4,
+                rtol: 1e-4, "\(name) hidden_states.\(i)")
         }
         let loss = CausalLM.causalLoss(logits: logits, labels: labels)
         XCTAssertEqual(loss.item(), try ref.tensor("output.loss").item(), accuracy: 1e-5, "\(name) loss")
@@ -95,8 +96,9 @@ final class LLMParityTests: XCTestCase {
             let model = try CausalLM.load(directory: Fixtures.url("models/\(name)"))
             let data = try Data(contentsOf: Fixtures.url("reference/llm-\(name)-generate.json"))
             guard let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let prompt = json["prompt_ids"] as? [Int], let expected = json["new_tokens"] as? [Int],
-                  let steps = json["steps"] as? [[String: Any]] else { return XCTFail("bad generate fixture") }
+                let prompt = json["prompt_ids"] as? [Int], let expected = json["new_tokens"] as? [Int],
+                let steps = json["steps"] as? [[String: Any]]
+            else { return XCTFail("bad generate fixture") }
             let cache = KVCache(architecture: model.architecture, batch: 1, capacity: 8)  // grows while decoding
             var tokens: [Int] = []
             var next = prompt
@@ -107,7 +109,8 @@ final class LLMParityTests: XCTestCase {
                     let top = logp.indices.sorted { logp[$0] > logp[$1] }.prefix(5)
                     // Every step must carry its top-5: a renamed key fails instead of comparing nothing.
                     guard step < steps.count, let ids = steps[step]["top5_ids"] as? [Int],
-                          let lps = steps[step]["top5_logprobs"] as? [Double], ids.count == 5, lps.count == 5 else {
+                        let lps = steps[step]["top5_logprobs"] as? [Double], ids.count == 5, lps.count == 5
+                    else {
                         return XCTFail("\(name) step \(step): the fixture has no top5_ids/top5_logprobs")
                     }
                     XCTAssertEqual(Array(top), ids, "\(name) step \(step) top-5")

@@ -21,11 +21,13 @@ final class LLMVariantTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mgllava-variant-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         for file in try FileManager.default.contentsOfDirectory(atPath: source.path) where file != "config.json" {
-            try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent(file),
-                                                       withDestinationURL: source.appendingPathComponent(file))
+            try FileManager.default.createSymbolicLink(
+                at: dir.appendingPathComponent(file),
+                withDestinationURL: source.appendingPathComponent(file))
         }
-        var config = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json")))
-                                   as? [String: Any])
+        var config = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json")))
+                as? [String: Any])
         for (key, value) in overrides { config[key] = value }
         try JSONSerialization.data(withJSONObject: config).write(to: dir.appendingPathComponent("config.json"))
         return dir
@@ -35,7 +37,9 @@ final class LLMVariantTests: XCTestCase {
         let data = try Data(contentsOf: Fixtures.url("reference/llm-variants.json"))
         let file = try JSONDecoder().decode(File.self, from: data)
         let raw = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
-        let overrides = try XCTUnwrap(raw["variants"] as? [[String: Any]]).map { $0["overrides"] as? [String: Any] ?? [:] }
+        let overrides = try XCTUnwrap(raw["variants"] as? [[String: Any]]).map {
+            $0["overrides"] as? [String: Any] ?? [:]
+        }
         XCTAssertEqual(file.variants.count, 5)
         let expected = try SafeTensorsFile(url: Fixtures.url("reference/llm-variants.safetensors"))
         for (variant, override) in zip(file.variants, overrides) {
@@ -55,7 +59,9 @@ final class LLMVariantTests: XCTestCase {
             // Token by token through the cache (the window and the scaled positions in the decode path).
             let cache = KVCache(architecture: model.architecture, batch: 1, capacity: 4)  // grows
             for (position, id) in ids.enumerated() {
-                let step = withNoGrad { model(inputsEmbeds: model.embed([[id]]), cache: cache, logitsForLastOnly: true).logits! }
+                let step = withNoGrad {
+                    model(inputsEmbeds: model.embed([[id]]), cache: cache, logitsForLastOnly: true).logits!
+                }
                 let s = compare(step.reshaped([-1]), reference.select(axis: 0, position), atol: 2e-4, rtol: 1e-4)
                 XCTAssertTrue(s.ok, "\(variant.name) cached step \(position): \(s.message)")
             }

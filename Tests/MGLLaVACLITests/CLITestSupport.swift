@@ -9,8 +9,11 @@ struct CLIResult {
     var stderr: String
 }
 
-func runCLI(_ arguments: [String], input: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws -> CLIResult {
-    let directory = Bundle.main.bundleURL.hasDirectoryPath && Bundle.main.bundleURL.pathExtension != "xctest"
+func runCLI(
+    _ arguments: [String], input: String? = nil, file: StaticString = #filePath, line: UInt = #line
+) throws -> CLIResult {
+    let directory =
+        Bundle.main.bundleURL.hasDirectoryPath && Bundle.main.bundleURL.pathExtension != "xctest"
         ? Bundle.main.bundleURL : Bundle.main.bundleURL.deletingLastPathComponent()
     let executable = directory.appendingPathComponent("mgllava")
     guard FileManager.default.isExecutableFile(atPath: executable.path) else {
@@ -36,9 +39,12 @@ func runCLI(_ arguments: [String], input: String? = nil, file: StaticString = #f
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    if timedOut.isSet { XCTFail("mgllava \(arguments.joined(separator: " ")) did not exit within 300 s", file: file, line: line) }
-    return CLIResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                     stderr: String(decoding: stderr, as: UTF8.self))
+    if timedOut.isSet {
+        XCTFail("mgllava \(arguments.joined(separator: " ")) did not exit within 300 s", file: file, line: line)
+    }
+    return CLIResult(
+        status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        stderr: String(decoding: stderr, as: UTF8.self))
 }
 
 func temporaryDirectory() throws -> URL {

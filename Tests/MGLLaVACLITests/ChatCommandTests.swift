@@ -7,20 +7,31 @@ import MGTestSupport
 /// standard input, the dummy-box note, and a prompt too long for the context refused before any compute.
 final class ChatCommandTests: XCTestCase {
     var base: [String] {
-        ["chat", "--llm", Fixtures.url("models/vicuna-tiny").path, "--visual-encoder", Fixtures.url("models/clip-vit-tiny").path,
-         "--visual-encoder-aux", Fixtures.url("models/convnext-tiny").path, "--pth", Fixtures.url("models/mgllava-tiny/sft.pth").path,
-         "--tokenizer", Fixtures.url("tokenizers/vicuna-tiny").path, "--image", Fixtures.url("preprocess/photo0.jpg").path,
-         "--image-size-aux", "128"]
+        [
+            "chat", "--llm", Fixtures.url("models/vicuna-tiny").path, "--visual-encoder",
+            Fixtures.url("models/clip-vit-tiny").path,
+            "--visual-encoder-aux", Fixtures.url("models/convnext-tiny").path, "--pth",
+            Fixtures.url("models/mgllava-tiny/sft.pth").path,
+            "--tokenizer", Fixtures.url("tokenizers/vicuna-tiny").path, "--image",
+            Fixtures.url("preprocess/photo0.jpg").path,
+            "--image-size-aux", "128"
+        ]
     }
-    let question = "Look at the suit.\nWhat colour is the suit?\nA. white\nB. red\nC. green\nD. black\n"
+    let question =
+        "Look at the suit.\nWhat colour is the suit?\nA. white\nB. red\nC. green\nD. black\n"
         + "Answer with the option's letter from the given choices directly."
 
     func testOneShotMatchesTheReference() throws {
-        let r = try runCLI(base + ["--boxes", Fixtures.url("preprocess/boxes.json").path, "--box-id", "case0",
-                                   "--max-new-tokens", "16", "--json", "--prompt", question])
+        let r = try runCLI(
+            base + [
+                "--boxes", Fixtures.url("preprocess/boxes.json").path, "--box-id", "case0",
+                "--max-new-tokens", "16", "--json", "--prompt", question
+            ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-        XCTAssertEqual(json?["generated_ids"] as? [Int], [459, 22, 655, 341, 140, 679, 550, 485, 682, 190, 280, 584, 461, 64, 586, 37])
+        XCTAssertEqual(
+            json?["generated_ids"] as? [Int],
+            [459, 22, 655, 341, 140, 679, 550, 485, 682, 190, 280, 584, 461, 64, 586, 37])
         let steps = json?["steps"] as? [[String: Any]] ?? []
         XCTAssertEqual(steps.count, 16)
         XCTAssertEqual((steps.first?["top5"] as? [[Any]])?.count, 5)
@@ -33,13 +44,15 @@ final class ChatCommandTests: XCTestCase {
         let plain = try runCLI(arguments), json = try runCLI(arguments + ["--json"])
         XCTAssertEqual(plain.status, 0, plain.stderr)
         XCTAssertEqual(json.status, 0, json.stderr)
-        let text = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])?["text"] as? String)
+        let text = try XCTUnwrap(
+            (try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])?["text"] as? String)
         XCTAssertTrue(text.contains("\u{FFFD}"), text)
         XCTAssertEqual(plain.stdout, "ASSISTANT: \(text)\n")
     }
 
     func testInteractiveMultiTurnAndDummyBox() throws {
-        let r = try runCLI(base + ["--max-new-tokens", "4"], input: "What is this?\n\nAnd the colour?\nexit\nnever read\n")
+        let r = try runCLI(
+            base + ["--max-new-tokens", "4"], input: "What is this?\n\nAnd the colour?\nexit\nnever read\n")
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout.components(separatedBy: "ASSISTANT: ").count - 1, 2, r.stdout)
         XCTAssertTrue(r.stderr.contains("dummy box"), r.stderr)
@@ -50,10 +63,12 @@ final class ChatCommandTests: XCTestCase {
     /// and out-of-range sampling flags exit 1 (64 for usage errors) naming the flag and what fits, instead of trapping in the fusion.
     func testGeometryAndSamplingFlagsAreCheckedByName() throws {
         let arguments = base.dropLast(2) + ["--prompt", "What is this?", "--max-new-tokens", "1"]
-        for (flags, expected) in [(["--image-size-aux", "768"], "--image-size-aux 768"),
-                                  (["--image-size-aux", "4096"], "sizes that fit: 128…"),
-                                  (["--image-size-aux", "1", "--top-p", "0"], "--top-p 0.0"),
-                                  (["--image-size-aux", "128", "--temperature", "nan"], "--temperature nan")] {
+        for (flags, expected) in [
+            (["--image-size-aux", "768"], "--image-size-aux 768"),
+            (["--image-size-aux", "4096"], "sizes that fit: 128…"),
+            (["--image-size-aux", "1", "--top-p", "0"], "--top-p 0.0"),
+            (["--image-size-aux", "128", "--temperature", "nan"], "--temperature nan")
+        ] {
             let r = try runCLI(Array(arguments) + flags)
             // 1 for a failed run, 64 (EX_USAGE, swift-argument-parser's) for a flag refused by validation; a trap
             // would be 132/133/134.
@@ -65,7 +80,8 @@ final class ChatCommandTests: XCTestCase {
     /// Negative coordinates parse as a value of --box; a box entirely outside the image is refused by name, one
     /// partly outside is used.
     func testBoxesWithNegativeCoordinatesAndBoxesOutsideTheImage() throws {
-        let outside = try runCLI(base + ["--box", "-50,-50,-10,-10", "--prompt", "What is this?", "--max-new-tokens", "1"])
+        let outside = try runCLI(
+            base + ["--box", "-50,-50,-10,-10", "--prompt", "What is this?", "--max-new-tokens", "1"])
         XCTAssertEqual(outside.status, 64, outside.stderr)
         XCTAssertTrue(outside.stderr.contains("--box \"-50,-50,-10,-10\" lies entirely outside the"), outside.stderr)
         let partly = try runCLI(base + ["--box", "-50,-50,40,40", "--prompt", "What is this?", "--max-new-tokens", "1"])

@@ -12,9 +12,12 @@ final class DistributedTrainingTests: XCTestCase {
 
     override func setUpWithError() throws {
         root = try temporaryDirectory()
-        try EmbeddedDefault.ensure(root: root, dataset: SyntheticDatasetSpec(pretrainSamples: 16, sftSamples: 8,
-                                                                              mmbenchQuestions: 2, seed: 5),
-                                   dataFolder: "data", modelsFolder: "models")
+        try EmbeddedDefault.ensure(
+            root: root,
+            dataset: SyntheticDatasetSpec(
+                pretrainSamples: 16, sftSamples: 8,
+                mmbenchQuestions: 2, seed: 5),
+            dataFolder: "data", modelsFolder: "models")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
@@ -37,7 +40,8 @@ final class DistributedTrainingTests: XCTestCase {
     }
 
     private func executable() -> URL {
-        let directory = Bundle.main.bundleURL.hasDirectoryPath && Bundle.main.bundleURL.pathExtension != "xctest"
+        let directory =
+            Bundle.main.bundleURL.hasDirectoryPath && Bundle.main.bundleURL.pathExtension != "xctest"
             ? Bundle.main.bundleURL : Bundle.main.bundleURL.deletingLastPathComponent()
         return directory.appendingPathComponent("mgllava")
     }
@@ -98,8 +102,9 @@ final class DistributedTrainingTests: XCTestCase {
             XCTAssertEqual(x["tokens"] as? Int, y["tokens"] as? Int, "tokens summed over ranks", file: file, line: line)
             for key in ["loss", "grad_norm", "lr"] {
                 let u = try XCTUnwrap(x[key] as? Double), v = try XCTUnwrap(y[key] as? Double)
-                XCTAssertEqual(u, v, accuracy: 1e-5 * max(1, abs(u)), "\(key) at iteration \(x["iteration"] ?? "?")",
-                               file: file, line: line)
+                XCTAssertEqual(
+                    u, v, accuracy: 1e-5 * max(1, abs(u)), "\(key) at iteration \(x["iteration"] ?? "?")",
+                    file: file, line: line)
             }
         }
         let fa = try SafeTensorsFile(url: root.appendingPathComponent("\(a)/iter_8/model.safetensors"))
@@ -119,16 +124,21 @@ final class DistributedTrainingTests: XCTestCase {
     /// pinned to one thread too (BLAS sums in another order with another thread count, so the equality would
     /// otherwise depend on the machine's cores).
     private func reference() throws -> String {
-        let single = try run(["train", "pretrain", "--config-file", try writeConfig(accumulation: 2),
-                              "--work-dir", "single", "--plain", "--threads", "1"])
+        let single = try run([
+            "train", "pretrain", "--config-file", try writeConfig(accumulation: 2),
+            "--work-dir", "single", "--plain", "--threads", "1"
+        ])
         XCTAssertEqual(single.status, 0, single.output)
         return "single"
     }
 
     func testTwoRanksEqualOneRankWithDoubledAccumulation() throws {
         let single = try reference()
-        let parallel = try run(["train", "pretrain", "--config-file", try writeConfig(accumulation: 1, bucket: 10_000),
-                                "--work-dir", "parallel", "--plain", "--threads", "1"], ranks: 2)
+        let parallel = try run(
+            [
+                "train", "pretrain", "--config-file", try writeConfig(accumulation: 1, bucket: 10_000),
+                "--work-dir", "parallel", "--plain", "--threads", "1"
+            ], ranks: 2)
         XCTAssertEqual(parallel.status, 0, parallel.output)
         XCTAssertTrue(parallel.output.contains("× 2 ranks"), parallel.output)
         // Rank 0 alone prints: one summary, one "outputs:" block.
@@ -138,8 +148,11 @@ final class DistributedTrainingTests: XCTestCase {
 
     func testZeroStage1EqualsOneRankWithDoubledAccumulation() throws {
         let single = try reference()
-        let sharded = try run(["train", "pretrain", "--config-file", try writeConfig(accumulation: 1, zeroStage: 1, bucket: 2_000),
-                               "--work-dir", "sharded", "--plain", "--threads", "1"], ranks: 2)
+        let sharded = try run(
+            [
+                "train", "pretrain", "--config-file", try writeConfig(accumulation: 1, zeroStage: 1, bucket: 2_000),
+                "--work-dir", "sharded", "--plain", "--threads", "1"
+            ], ranks: 2)
         XCTAssertEqual(sharded.status, 0, sharded.output)
         XCTAssertTrue(sharded.output.contains("ZeRO stage 1"), sharded.output)
         try assertEquivalent(single, "sharded")
@@ -161,11 +174,16 @@ final class DistributedTrainingTests: XCTestCase {
 
     func testTwoRankCheckpointResumesOnOneRank() throws {
         let single = try reference()
-        let first = try run(["train", "pretrain", "--config-file", try writeConfig(accumulation: 1, zeroStage: 1),
-                             "--work-dir", "moved", "--plain", "--max-steps", "2", "--threads", "1"], ranks: 2)
+        let first = try run(
+            [
+                "train", "pretrain", "--config-file", try writeConfig(accumulation: 1, zeroStage: 1),
+                "--work-dir", "moved", "--plain", "--max-steps", "2", "--threads", "1"
+            ], ranks: 2)
         XCTAssertEqual(first.status, 0, first.output)
-        let resumed = try run(["train", "pretrain", "--config-file", try writeConfig(accumulation: 2),
-                               "--work-dir", "moved", "--plain", "--resume", "--threads", "1"])
+        let resumed = try run([
+            "train", "pretrain", "--config-file", try writeConfig(accumulation: 2),
+            "--work-dir", "moved", "--plain", "--resume", "--threads", "1"
+        ])
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("resumed from"), resumed.output)
         try assertEquivalent(single, "moved")

@@ -12,29 +12,36 @@ final class EvalCommandTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     private func expectedPercent() throws -> [String: Double] {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("reference/mmbench/expected.json")))
+        let object = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: Fixtures.url("reference/mmbench/expected.json")))
         return try XCTUnwrap((object as? [String: Any])?["scores_percent"] as? [String: Double])
     }
 
     func testScoreReproducesUpstreamOnTheFixturePredictions() throws {
         let work = dir.appendingPathComponent("scored")
-        let result = try runCLI(["eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_dev.tsv").path,
-                                 "--predictions", Fixtures.url("reference/mmbench/predictions.jsonl").path,
-                                 "--work-dir", work.path])
+        let result = try runCLI([
+            "eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_dev.tsv").path,
+            "--predictions", Fixtures.url("reference/mmbench/predictions.jsonl").path,
+            "--work-dir", work.path
+        ])
         XCTAssertEqual(result.status, 0, result.stderr)
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("mmbench_dev-results.json")))
+        let json = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: work.appendingPathComponent("mmbench_dev-results.json")))
         let percent = try XCTUnwrap((json as? [String: Any])?["scores_percent"] as? [String: Double])
         for (name, value) in try expectedPercent() {
             XCTAssertEqual(try XCTUnwrap(percent[name], name), value, accuracy: 1e-9, name)
         }
         XCTAssertTrue(result.stdout.contains("Average"), result.stdout)
         XCTAssertTrue(result.stdout.contains("50.00"), result.stdout)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: work.appendingPathComponent("mmbench_dev-results.xlsx").path))
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: work.appendingPathComponent("mmbench_dev-results.xlsx").path))
 
         // The test split: no score, the xlsx is the submission, and the command says so.
-        let test = try runCLI(["eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_test.tsv").path,
-                               "--predictions", Fixtures.url("reference/mmbench/predictions_test.jsonl").path,
-                               "--work-dir", work.path])
+        let test = try runCLI([
+            "eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_test.tsv").path,
+            "--predictions", Fixtures.url("reference/mmbench/predictions_test.jsonl").path,
+            "--work-dir", work.path
+        ])
         XCTAssertEqual(test.status, 0, test.stderr)
         XCTAssertTrue(test.stdout.contains("test split"), test.stdout)
         XCTAssertTrue(test.stdout.contains("mmbench_test-results.xlsx is the file to submit"), test.stdout)
@@ -42,8 +49,10 @@ final class EvalCommandTests: XCTestCase {
         // A predictions file missing a row is an error naming the index.
         let partial = dir.appendingPathComponent("partial.jsonl")
         try Data("{\"index\": 0, \"prediction\": \"A\"}\n".utf8).write(to: partial)
-        let missing = try runCLI(["eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_dev.tsv").path,
-                                  "--predictions", partial.path, "--work-dir", work.path])
+        let missing = try runCLI([
+            "eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_dev.tsv").path,
+            "--predictions", partial.path, "--work-dir", work.path
+        ])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.stderr.contains("1000007") || missing.stderr.contains("index"), missing.stderr)
     }
@@ -53,16 +62,20 @@ final class EvalCommandTests: XCTestCase {
         let llm = dir.appendingPathComponent("vicuna-tiny")
         try FileManager.default.copyItem(at: Fixtures.url("models/vicuna-tiny"), to: llm)
         for file in ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"] {
-            try FileManager.default.copyItem(at: Fixtures.url("tokenizers/vicuna-tiny/\(file)"), to: llm.appendingPathComponent(file))
+            try FileManager.default.copyItem(
+                at: Fixtures.url("tokenizers/vicuna-tiny/\(file)"), to: llm.appendingPathComponent(file))
         }
         return llm
     }
 
     private func evalArguments(data: URL, work: URL) throws -> [String] {
-        ["eval", "mmbench", "--llm", try llmFolder().path, "--visual-encoder", Fixtures.url("models/clip-vit-tiny").path,
-         "--visual-encoder-aux", Fixtures.url("models/convnext-tiny").path,
-         "--pth", Fixtures.url("models/mgllava-tiny/sft.pth").path, "--image-size-aux", "128",
-         "--data", data.path, "--work-dir", work.path, "--max-new-tokens", "4"]
+        [
+            "eval", "mmbench", "--llm", try llmFolder().path, "--visual-encoder",
+            Fixtures.url("models/clip-vit-tiny").path,
+            "--visual-encoder-aux", Fixtures.url("models/convnext-tiny").path,
+            "--pth", Fixtures.url("models/mgllava-tiny/sft.pth").path, "--image-size-aux", "128",
+            "--data", data.path, "--work-dir", work.path, "--max-new-tokens", "4"
+        ]
     }
 
     func testEvalRunsOnTheFixtureTSVAndResumes() throws {
@@ -80,11 +93,15 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(lines.count, 1 + 17, "header + one line per row")
         XCTAssertTrue(lines[0].hasPrefix("{\"meta\":"))
         // Re-scoring the log without the model gives the same table.
-        let rescored = try runCLI(["eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_dev.tsv").path,
-                                   "--predictions", work.appendingPathComponent("mmbench_dev-predictions.jsonl").path,
-                                   "--work-dir", dir.appendingPathComponent("rescored").path])
+        let rescored = try runCLI([
+            "eval", "score", "mmbench", "--data", Fixtures.url("reference/mmbench/mmbench_dev.tsv").path,
+            "--predictions", work.appendingPathComponent("mmbench_dev-predictions.jsonl").path,
+            "--work-dir", dir.appendingPathComponent("rescored").path
+        ])
         XCTAssertEqual(rescored.status, 0, rescored.stderr)
-        let table = { (text: String) in text.components(separatedBy: "Category")[1].components(separatedBy: "outputs:")[0] }
+        let table = { (text: String) in
+            text.components(separatedBy: "Category")[1].components(separatedBy: "outputs:")[0]
+        }
         XCTAssertEqual(table(rescored.stdout), table(full.stdout))
     }
 
@@ -94,7 +111,7 @@ final class EvalCommandTests: XCTestCase {
             #"{"question_id": 1, "image": "photo0.jpg", "text": "Is there a person in the image?", "label": "yes"}"#,
             #"{"question_id": 2, "image": "photo1.png", "text": "Is there a dog in the image?", "label": "no"}"#,
             #"{"question_id": 3, "image": "photo2.jpg", "text": "Is there a car in the image?", "label": "no"}"#,
-            #"{"question_id": 4, "image": "missing.jpg", "text": "Is there a cat in the image?", "label": "yes"}"#,
+            #"{"question_id": 4, "image": "missing.jpg", "text": "Is there a cat in the image?", "label": "yes"}"#
         ]
         let random = dir.appendingPathComponent("coco_pope_random.json")
         let popular = dir.appendingPathComponent("coco_pope_popular.json")
@@ -110,7 +127,8 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("coco_pope_popular"), result.stdout)
         XCTAssertTrue(result.stdout.contains("score (mean F1)"), result.stdout)
         XCTAssertTrue(result.stdout.contains("1 questions skipped"), result.stdout)
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("pope-results.json")))
+        let json = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: work.appendingPathComponent("pope-results.json")))
         let splits = try XCTUnwrap((json as? [String: Any])?["splits"] as? [[String: Any]])
         XCTAssertEqual(splits.count, 2)
         XCTAssertEqual(splits.compactMap { $0["count"] as? Int }.sorted(), [2, 4])
@@ -118,15 +136,17 @@ final class EvalCommandTests: XCTestCase {
 
     func testTextVQARunsEndToEnd() throws {
         let questions = dir.appendingPathComponent("llava_textvqa_val.jsonl")
-        try [#"{"question_id": "img0", "image": "photo0.jpg", "text": "What is written?\nAnswer the question using a single word or phrase."}"#,
-             #"{"question_id": "img1", "image": "photo1.png", "text": "What colour is it?\nAnswer the question using a single word or phrase."}"#]
-            .joined(separator: "\n").write(to: questions, atomically: true, encoding: .utf8)
+        try [
+            #"{"question_id": "img0", "image": "photo0.jpg", "text": "What is written?\nAnswer the question using a single word or phrase."}"#,
+            #"{"question_id": "img1", "image": "photo1.png", "text": "What colour is it?\nAnswer the question using a single word or phrase."}"#
+        ]
+        .joined(separator: "\n").write(to: questions, atomically: true, encoding: .utf8)
         let ten = { (a: String) in Array(repeating: "\"\(a)\"", count: 10).joined(separator: ", ") }
         let annotations = dir.appendingPathComponent("TextVQA_val.json")
         try """
-            {"data": [{"image_id": "img0", "question": "What is written?", "answers": [\(ten("stop"))]},
-                      {"image_id": "img1", "question": "What colour is it?", "answers": [\(ten("red"))]}]}
-            """.write(to: annotations, atomically: true, encoding: .utf8)
+        {"data": [{"image_id": "img0", "question": "What is written?", "answers": [\(ten("stop"))]},
+                  {"image_id": "img1", "question": "What colour is it?", "answers": [\(ten("red"))]}]}
+        """.write(to: annotations, atomically: true, encoding: .utf8)
         let work = dir.appendingPathComponent("textvqa")
         var arguments = try evalArguments(data: questions, work: work)
         arguments[1] = "textvqa"
@@ -135,26 +155,29 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("TextVQA accuracy:"), result.stdout)
         XCTAssertTrue(result.stdout.contains("(2 questions)"), result.stdout)
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("llava_textvqa_val-results.json")))
+        let json = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: work.appendingPathComponent("llava_textvqa_val-results.json")))
         XCTAssertEqual(((json as? [String: Any])?["perQuestion"] as? [Double])?.count, 2)
     }
 
     func testGQARunsEndToEnd() throws {
         let asked = dir.appendingPathComponent("llava_gqa_testdev_balanced.jsonl")
-        try [#"{"question_id": "201", "image": "photo0.jpg", "text": "Is it sunny?\nAnswer the question using a single word or phrase."}"#,
-             #"{"question_id": "202", "image": "photo2.jpg", "text": "What is on the table?\nAnswer the question using a single word or phrase."}"#]
-            .joined(separator: "\n").write(to: asked, atomically: true, encoding: .utf8)
+        try [
+            #"{"question_id": "201", "image": "photo0.jpg", "text": "Is it sunny?\nAnswer the question using a single word or phrase."}"#,
+            #"{"question_id": "202", "image": "photo2.jpg", "text": "What is on the table?\nAnswer the question using a single word or phrase."}"#
+        ]
+        .joined(separator: "\n").write(to: asked, atomically: true, encoding: .utf8)
         let official = dir.appendingPathComponent("testdev_balanced_questions.json")
         try """
-            {"201": {"question": "Is it sunny?", "answer": "yes", "isBalanced": true,
-                     "types": {"structural": "verify", "semantic": "attr"},
-                     "semantic": [{"operation": "select", "argument": "sky"}, {"operation": "verify weather", "argument": "sunny"}],
-                     "groups": {"global": null}},
-             "202": {"question": "What is on the table?", "answer": "cup", "isBalanced": true,
-                     "types": {"structural": "query", "semantic": "rel"},
-                     "semantic": [{"operation": "select", "argument": "table"}, {"operation": "query", "argument": "name"}],
-                     "groups": {"global": "tableware"}}}
-            """.write(to: official, atomically: true, encoding: .utf8)
+        {"201": {"question": "Is it sunny?", "answer": "yes", "isBalanced": true,
+                 "types": {"structural": "verify", "semantic": "attr"},
+                 "semantic": [{"operation": "select", "argument": "sky"}, {"operation": "verify weather", "argument": "sunny"}],
+                 "groups": {"global": null}},
+         "202": {"question": "What is on the table?", "answer": "cup", "isBalanced": true,
+                 "types": {"structural": "query", "semantic": "rel"},
+                 "semantic": [{"operation": "select", "argument": "table"}, {"operation": "query", "argument": "name"}],
+                 "groups": {"global": "tableware"}}}
+        """.write(to: official, atomically: true, encoding: .utf8)
         let work = dir.appendingPathComponent("gqa")
         var arguments = try evalArguments(data: asked, work: work)
         arguments[1] = "gqa"
@@ -163,17 +186,23 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("GQA accuracy:"), result.stdout)
         XCTAssertTrue(result.stdout.contains("2 questions"), result.stdout)
-        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("testdev_balanced_predictions.json")))
+        let rows = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: work.appendingPathComponent("testdev_balanced_predictions.json")))
         XCTAssertEqual((rows as? [[String: String]])?.map { $0["questionId"] }, ["201", "202"])
     }
 
     func testVQAv2WritesTheUploadFileOverEveryTestID() throws {
         let asked = dir.appendingPathComponent("llava_vqav2_test-dev.jsonl")
-        try [#"{"question_id": 11, "image": "photo0.jpg", "text": "What is this?\nAnswer the question using a single word or phrase."}"#]
-            .joined(separator: "\n").write(to: asked, atomically: true, encoding: .utf8)
+        try [
+            #"{"question_id": 11, "image": "photo0.jpg", "text": "What is this?\nAnswer the question using a single word or phrase."}"#
+        ]
+        .joined(separator: "\n").write(to: asked, atomically: true, encoding: .utf8)
         let all = dir.appendingPathComponent("llava_vqav2_test.jsonl")
-        try [#"{"question_id": 10, "image": "a.jpg", "text": "x"}"#, #"{"question_id": 11, "image": "photo0.jpg", "text": "y"}"#]
-            .joined(separator: "\n").write(to: all, atomically: true, encoding: .utf8)
+        try [
+            #"{"question_id": 10, "image": "a.jpg", "text": "x"}"#,
+            #"{"question_id": 11, "image": "photo0.jpg", "text": "y"}"#
+        ]
+        .joined(separator: "\n").write(to: all, atomically: true, encoding: .utf8)
         let work = dir.appendingPathComponent("vqav2")
         var arguments = try evalArguments(data: asked, work: work)
         arguments[1] = "vqav2"
@@ -181,7 +210,8 @@ final class EvalCommandTests: XCTestCase {
         let result = try runCLI(arguments)
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stdout.contains("2 entries (1 unanswered"), result.stdout)
-        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: work.appendingPathComponent("vqav2_testdev_balanced_predictions.json")))
+        let rows = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: work.appendingPathComponent("vqav2_testdev_balanced_predictions.json")))
         let list = try XCTUnwrap(rows as? [[String: Any]])
         XCTAssertEqual(list.compactMap { $0["question_id"] as? Int }, [10, 11])
         XCTAssertEqual(list.first?["answer"] as? String, "")
@@ -196,7 +226,7 @@ final class EvalCommandTests: XCTestCase {
             "0\t\(photo0)\tIs there a person in this image? Please answer yes or no.\tYes\texistence\texistence/0.jpg",
             "1\t0\tIs there a giraffe in this image? Please answer yes or no.\tNo\texistence\texistence/0.jpg",
             "2\t\(photo1)\tIs the word STOP in the image? Please answer yes or no.\tNo\tOCR\tOCR/1.png",
-            "3\t2\tIs there any text in the image? Please answer yes or no.\tYes\tOCR\tOCR/1.png",
+            "3\t2\tIs there any text in the image? Please answer yes or no.\tYes\tOCR\tOCR/1.png"
         ]
         let tsv = dir.appendingPathComponent("MME.tsv")
         try rows.joined(separator: "\n").write(to: tsv, atomically: true, encoding: .utf8)

@@ -10,11 +10,13 @@ final class FeaturesCommandTests: XCTestCase {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("features.safetensors")
-        let r = try runCLI(["features", "--visual-encoder", Fixtures.url("models/clip-vit-tiny").path,
-                            "--visual-encoder-aux", Fixtures.url("models/convnext-tiny").path,
-                            "--pth", Fixtures.url("models/mgllava-tiny/pretrain.pth").path, "--image-size-aux", "128",
-                            "--image", Fixtures.url("preprocess/photo0.jpg").path,
-                            "--boxes", Fixtures.url("preprocess/boxes.json").path, "--box-id", "case0", "--out", out.path])
+        let r = try runCLI([
+            "features", "--visual-encoder", Fixtures.url("models/clip-vit-tiny").path,
+            "--visual-encoder-aux", Fixtures.url("models/convnext-tiny").path,
+            "--pth", Fixtures.url("models/mgllava-tiny/pretrain.pth").path, "--image-size-aux", "128",
+            "--image", Fixtures.url("preprocess/photo0.jpg").path,
+            "--boxes", Fixtures.url("preprocess/boxes.json").path, "--box-id", "case0", "--out", out.path
+        ])
         XCTAssertEqual(r.status, 0, r.stderr + r.stdout)
         let got = try SafeTensorsFile(url: out)
         let inputs = try SafeTensorsFile(url: Fixtures.url("reference/mgllava-e2e-inputs.safetensors"))
@@ -35,14 +37,19 @@ final class FeaturesCommandTests: XCTestCase {
     }
 
     func testBadInputsAreReported() throws {
-        let common = ["features", "--visual-encoder", Fixtures.url("models/clip-vit-tiny").path,
-                      "--visual-encoder-aux", Fixtures.url("models/convnext-tiny").path, "--image-size-aux", "128",
-                      "--out", "/tmp/unused.safetensors"]
+        let common = [
+            "features", "--visual-encoder", Fixtures.url("models/clip-vit-tiny").path,
+            "--visual-encoder-aux", Fixtures.url("models/convnext-tiny").path, "--image-size-aux", "128",
+            "--out", "/tmp/unused.safetensors"
+        ]
         let missingImage = try runCLI(common + ["--image", "/nonexistent/photo.jpg"])
         XCTAssertNotEqual(missingImage.status, 0)
         XCTAssertTrue(missingImage.stderr.contains("/nonexistent/photo.jpg"), missingImage.stderr)
-        let badId = try runCLI(common + ["--image", Fixtures.url("preprocess/photo0.jpg").path,
-                                         "--boxes", Fixtures.url("preprocess/boxes.json").path, "--box-id", "case99"])
+        let badId = try runCLI(
+            common + [
+                "--image", Fixtures.url("preprocess/photo0.jpg").path,
+                "--boxes", Fixtures.url("preprocess/boxes.json").path, "--box-id", "case99"
+            ])
         XCTAssertNotEqual(badId.status, 0)
         XCTAssertTrue(badId.stderr.contains("case99"), badId.stderr)
     }

@@ -13,7 +13,8 @@ final class InspectConvertTests: XCTestCase {
         let gate = tensors.first { $0["name"] as? String == "fuse_module.gate.2.weight" }
         XCTAssertEqual(gate?["shape"] as? [Int], [1, 16])
         XCTAssertEqual(gate?["dtype"] as? String, "F32")
-        XCTAssertTrue((json?["opaque_globals"] as? [String] ?? []).contains("mmengine.logging.history_buffer.HistoryBuffer"))
+        XCTAssertTrue(
+            (json?["opaque_globals"] as? [String] ?? []).contains("mmengine.logging.history_buffer.HistoryBuffer"))
 
         let folder = try runCLI(["inspect", Fixtures.url("models/vicuna-tiny").path])
         XCTAssertEqual(folder.status, 0, folder.stderr)
@@ -39,8 +40,10 @@ final class InspectConvertTests: XCTestCase {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("converted")
-        let r = try runCLI(["convert", Fixtures.url("models/mgllava-tiny/sft.pth").path, out.path,
-                            "--llm", Fixtures.url("models/vicuna-tiny").path])
+        let r = try runCLI([
+            "convert", Fixtures.url("models/mgllava-tiny/sft.pth").path, out.path,
+            "--llm", Fixtures.url("models/vicuna-tiny").path
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         // The LLM folder loads as an HF model with the SFT weights (bf16 kept as stored).
         let source = try Checkpoint.open(Fixtures.url("models/mgllava-tiny/sft.pth"))
@@ -51,8 +54,9 @@ final class InspectConvertTests: XCTestCase {
         let modules = try SafeTensorsFile(url: out.appendingPathComponent("mgllava_modules.safetensors"))
         XCTAssertEqual(modules.keys.count, 20)
         XCTAssertEqual(try modules.info(for: "fuse_module.gate.0.weight").dtype.rawValue, "BF16")
-        XCTAssertEqual(try modules.tensor("projector.model.0.bias").float().toArray(),
-                       try source.tensor("projector.model.0.bias").float().toArray())
+        XCTAssertEqual(
+            try modules.tensor("projector.model.0.bias").float().toArray(),
+            try source.tensor("projector.model.0.bias").float().toArray())
     }
 
     func testConvertShardsTheLLMAsTransformersDoes() throws {
@@ -60,7 +64,9 @@ final class InspectConvertTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("converted")
         // 0.0001 GB = 100 kB shards: the tiny LLM's bf16 weights span several.
-        let r = try runCLI(["convert", Fixtures.url("models/mgllava-tiny/sft.pth").path, out.path, "--max-shard-gb", "0.0001"])
+        let r = try runCLI([
+            "convert", Fixtures.url("models/mgllava-tiny/sft.pth").path, out.path, "--max-shard-gb", "0.0001"
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let llm = try ShardedSafeTensors.open(out)
         XCTAssertGreaterThan(llm.shardNames.count, 1)
@@ -78,8 +84,9 @@ final class InspectConvertTests: XCTestCase {
             XCTAssertTrue(bytes <= 100_000 || keys.count == 1, "\(shard): \(keys.count) tensors, \(bytes) bytes")
         }
         for key in llmKeys {
-            XCTAssertEqual(try llm.tensor(String(key.dropFirst(4))).float().toArray(),
-                           try source.tensor(key).float().toArray(), key)
+            XCTAssertEqual(
+                try llm.tensor(String(key.dropFirst(4))).float().toArray(),
+                try source.tensor(key).float().toArray(), key)
         }
     }
 

@@ -17,14 +17,18 @@ final class TokenizeCommandTests: XCTestCase {
     }
 
     func testConversationMatchesTheReference() throws {
-        let reference = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("reference/conversations-vicuna.json"))) as? [String: Any]
+        let reference =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: Fixtures.url("reference/conversations-vicuna.json"))) as? [String: Any]
         let records = reference?["records"] as? [[String: Any]] ?? []
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("conversations.json")
         try JSONSerialization.data(withJSONObject: records.map { $0["record"] ?? [:] }).write(to: file)
-        let r = try runCLI(["tokenize", "--tokenizer", Fixtures.url("tokenizers/vicuna-tiny").path, "--template", "vicuna",
-                            "--conversation", file.path])
+        let r = try runCLI([
+            "tokenize", "--tokenizer", Fixtures.url("tokenizers/vicuna-tiny").path, "--template", "vicuna",
+            "--conversation", file.path
+        ])
         XCTAssertEqual(r.status, 0, r.stderr)
         let out = try json(r) as? [[String: Any]] ?? []
         XCTAssertEqual(out.count, records.count)
@@ -32,7 +36,9 @@ final class TokenizeCommandTests: XCTestCase {
             XCTAssertEqual(got["input_ids"] as? [Int], want["input_ids"] as? [Int])
             XCTAssertEqual(got["labels"] as? [Int], want["labels"] as? [Int])
         }
-        let bad = try runCLI(["tokenize", "--tokenizer", Fixtures.url("tokenizers/vicuna-tiny").path, "--template", "nope", "x"])
+        let bad = try runCLI([
+            "tokenize", "--tokenizer", Fixtures.url("tokenizers/vicuna-tiny").path, "--template", "nope", "x"
+        ])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("nope"), bad.stderr)
     }

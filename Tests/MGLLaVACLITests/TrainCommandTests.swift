@@ -10,9 +10,12 @@ final class TrainCommandTests: XCTestCase {
 
     override func setUpWithError() throws {
         root = try temporaryDirectory()
-        try EmbeddedDefault.ensure(root: root, dataset: SyntheticDatasetSpec(pretrainSamples: 16, sftSamples: 8,
-                                                                              mmbenchQuestions: 2, seed: 11),
-                                   dataFolder: "data", modelsFolder: "models")
+        try EmbeddedDefault.ensure(
+            root: root,
+            dataset: SyntheticDatasetSpec(
+                pretrainSamples: 16, sftSamples: 8,
+                mmbenchQuestions: 2, seed: 11),
+            dataFolder: "data", modelsFolder: "models")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
@@ -32,7 +35,8 @@ final class TrainCommandTests: XCTestCase {
     }
 
     private func executable() throws -> URL {
-        let directory = Bundle.main.bundleURL.hasDirectoryPath && Bundle.main.bundleURL.pathExtension != "xctest"
+        let directory =
+            Bundle.main.bundleURL.hasDirectoryPath && Bundle.main.bundleURL.pathExtension != "xctest"
             ? Bundle.main.bundleURL : Bundle.main.bundleURL.deletingLastPathComponent()
         return directory.appendingPathComponent("mgllava")
     }
@@ -98,12 +102,16 @@ final class TrainCommandTests: XCTestCase {
         let expected = try losses("straight")
         XCTAssertEqual(expected.count, 16)
         XCTAssertTrue(straight.output.contains("outputs:"), straight.output)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("straight/loss_curve.svg").path))
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: root.appendingPathComponent("straight/loss_curve.svg").path))
 
         // Kill with SIGKILL while the run waits after step 4 (checkpoint iter_4 written, iteration 5 not started).
         let pause = root.appendingPathComponent("killed.pause")
-        let process = try start(["train", "pretrain", "--config-file", config, "--work-dir", "killed", "--plain",
-                                 "--pause-after-steps", "4", "--pause-file", pause.path], log: "killed.txt")
+        let process = try start(
+            [
+                "train", "pretrain", "--config-file", config, "--work-dir", "killed", "--plain",
+                "--pause-after-steps", "4", "--pause-file", pause.path
+            ], log: "killed.txt")
         try waitFor(pause, process)
         kill(process.processIdentifier, SIGKILL)
         try wait(process)
@@ -114,9 +122,12 @@ final class TrainCommandTests: XCTestCase {
         // Without --resume the earlier run is not touched.
         let refused = try run(["train", "pretrain", "--config-file", config, "--work-dir", "killed"])
         XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.output.contains("holds an earlier run (latest iter_\(at)): pass --resume"), refused.output)
+        XCTAssertTrue(
+            refused.output.contains("holds an earlier run (latest iter_\(at)): pass --resume"), refused.output)
 
-        let resumed = try run(["train", "pretrain", "--config-file", config, "--work-dir", "killed", "--resume", "--plain"])
+        let resumed = try run([
+            "train", "pretrain", "--config-file", config, "--work-dir", "killed", "--resume", "--plain"
+        ])
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("resumed from"), resumed.output)
         XCTAssertEqual(try losses("killed"), expected, "killed at iteration ≥ \(at)")
@@ -129,8 +140,11 @@ final class TrainCommandTests: XCTestCase {
     func testSIGTERMCheckpointsAndExits() throws {
         let config = try writeConfig { $0.saveSteps = 100 }  // no periodic checkpoint before the signal
         let pause = root.appendingPathComponent("stopped.pause")
-        let process = try start(["train", "pretrain", "--config-file", config, "--work-dir", "stopped", "--plain",
-                                 "--pause-after-steps", "1", "--pause-file", pause.path], log: "stopped.txt")
+        let process = try start(
+            [
+                "train", "pretrain", "--config-file", config, "--work-dir", "stopped", "--plain",
+                "--pause-after-steps", "1", "--pause-file", pause.path
+            ], log: "stopped.txt")
         // Signal while the run waits after its first step.
         let log = root.appendingPathComponent("stopped.txt")
         try waitFor(pause, process)
@@ -154,11 +168,15 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(failed.output.contains("pretrain_000003"), failed.output)
         XCTAssertFalse(failed.output.contains("Fatal error"), failed.output)
 
-        let skipped = try run(["train", "pretrain", "--config-file", config, "--work-dir", "skip", "--plain",
-                               "--on-bad-sample", "skip"])
+        let skipped = try run([
+            "train", "pretrain", "--config-file", config, "--work-dir", "skip", "--plain",
+            "--on-bad-sample", "skip"
+        ])
         // --overwrite starts the same work dir again from scratch.
-        let again = try run(["train", "pretrain", "--config-file", config, "--work-dir", "skip", "--plain",
-                             "--on-bad-sample", "skip", "--overwrite"])
+        let again = try run([
+            "train", "pretrain", "--config-file", config, "--work-dir", "skip", "--plain",
+            "--on-bad-sample", "skip", "--overwrite"
+        ])
         XCTAssertEqual(again.status, 0, again.output)
         XCTAssertEqual(try losses("skip").count, 8)
         XCTAssertEqual(skipped.status, 0, skipped.output)
@@ -177,17 +195,23 @@ final class TrainCommandTests: XCTestCase {
     /// Config values that used to trap or allocate without bound exit 1 with a message naming the field.
     func testExtremeConfigValuesExitOneNamingTheField() throws {
         let config = try writeConfig()
-        for (set, field) in [("image_size_aux=256", "image_size_aux 256"), ("limit_num=1000000000", "limit_num"),
-                             ("max_epochs=1000000000000", "max_epochs"), ("batch_size=-1", "batch_size"),
-                             ("lr=-1", "lr"), ("data_path=\"missing.json\"", "data_path"), ("max_length=true", "max_length")] {
-            let r = try run(["train", "pretrain", "--config-file", config, "--work-dir", "extreme", "--plain",
-                             "--set", set])
+        for (set, field) in [
+            ("image_size_aux=256", "image_size_aux 256"), ("limit_num=1000000000", "limit_num"),
+            ("max_epochs=1000000000000", "max_epochs"), ("batch_size=-1", "batch_size"),
+            ("lr=-1", "lr"), ("data_path=\"missing.json\"", "data_path"), ("max_length=true", "max_length")
+        ] {
+            let r = try run([
+                "train", "pretrain", "--config-file", config, "--work-dir", "extreme", "--plain",
+                "--set", set
+            ])
             XCTAssertEqual(r.status, 1, "\(set): \(r.output)")
             XCTAssertTrue(r.output.contains(field), "\(set): \(r.output)")
         }
         // A batch larger than the data trains as one batch of all of it (no padded repeats).
-        let big = try run(["train", "pretrain", "--config-file", config, "--work-dir", "big", "--plain",
-                           "--set", "batch_size=100000", "--set", "max_epochs=1"])
+        let big = try run([
+            "train", "pretrain", "--config-file", config, "--work-dir", "big", "--plain",
+            "--set", "batch_size=100000", "--set", "max_epochs=1"
+        ])
         XCTAssertEqual(big.status, 0, big.output)
         XCTAssertTrue(big.output.contains("batch 16 (batch_size 100000 > the 16 samples)"), big.output)
         XCTAssertEqual(try losses("big").count, 1)
@@ -205,14 +229,19 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertFalse(checkpoints.isEmpty)
 
         for bad in [["--set", "lr=-1"], ["--set", "data_path=\"nowhere.json\""], ["--set", "image_size_aux=256"]] {
-            let failed = try run(["train", "pretrain", "--config-file", config, "--work-dir", "ow", "--plain",
-                                  "--overwrite"] + bad)
+            let failed = try run(
+                [
+                    "train", "pretrain", "--config-file", config, "--work-dir", "ow", "--plain",
+                    "--overwrite"
+                ] + bad)
             XCTAssertEqual(failed.status, 1, "\(bad): \(failed.output)")
             XCTAssertEqual(try Data(contentsOf: workDir.appendingPathComponent("metrics.jsonl")), before, "\(bad)")
             XCTAssertEqual(Trainer.checkpoints(in: workDir).map(\.iteration), checkpoints, "\(bad)")
         }
-        let again = try run(["train", "pretrain", "--config-file", config, "--work-dir", "ow", "--plain", "--overwrite",
-                             "--set", "lr=0.002"])
+        let again = try run([
+            "train", "pretrain", "--config-file", config, "--work-dir", "ow", "--plain", "--overwrite",
+            "--set", "lr=0.002"
+        ])
         XCTAssertEqual(again.status, 0, again.output)
         XCTAssertTrue(again.output.contains("the earlier run is in"), again.output)
         let names = try FileManager.default.contentsOfDirectory(atPath: workDir.path)
@@ -231,8 +260,10 @@ final class TrainCommandTests: XCTestCase {
         }
         let refused = try run(["train", "pretrain", "--config-file", config, "--work-dir", "locked", "--plain"])
         XCTAssertEqual(refused.status, 1, refused.output)
-        XCTAssertTrue(refused.output.contains("in use by another training process (pid \(ProcessInfo.processInfo.processIdentifier))"),
-                      refused.output)
+        XCTAssertTrue(
+            refused.output.contains(
+                "in use by another training process (pid \(ProcessInfo.processInfo.processIdentifier))"),
+            refused.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: workDir.appendingPathComponent("metrics.jsonl").path))
         withExtendedLifetime(lock) {}
         lock = nil
@@ -243,16 +274,21 @@ final class TrainCommandTests: XCTestCase {
     /// An lr that blows the weights up stops the run with an error after a few non-finite steps, and no checkpoint
     /// with non-finite weights is written.
     func testDivergedRunStopsWithoutWritingNonFiniteCheckpoints() throws {
-        let config = try writeConfig { $0.maxEpochs = 1; $0.saveSteps = 1 }
-        let r = try run(["train", "pretrain", "--config-file", config, "--work-dir", "nan", "--plain",
-                         "--set", "lr=1e308", "--set", "warmup_ratio=0"])
+        let config = try writeConfig {
+            $0.maxEpochs = 1; $0.saveSteps = 1
+        }
+        let r = try run([
+            "train", "pretrain", "--config-file", config, "--work-dir", "nan", "--plain",
+            "--set", "lr=1e308", "--set", "warmup_ratio=0"
+        ])
         XCTAssertEqual(r.status, 1, r.output)
         XCTAssertTrue(r.output.contains("training diverged"), r.output)
         let workDir = root.appendingPathComponent("nan")
         for checkpoint in Trainer.checkpoints(in: workDir) {
             let weights = try SafeTensorsFile(url: checkpoint.url.appendingPathComponent(Trainer.modelFile))
             for name in weights.keys {
-                XCTAssertNil(try weights.tensor(name).firstNonFiniteIndex, "\(checkpoint.url.lastPathComponent) \(name)")
+                XCTAssertNil(
+                    try weights.tensor(name).firstNonFiniteIndex, "\(checkpoint.url.lastPathComponent) \(name)")
             }
         }
     }
@@ -269,23 +305,29 @@ final class TrainCommandTests: XCTestCase {
         let processed = try run(["data", "process", "--config-file", config, "--save-folder", "processed"])
         XCTAssertEqual(processed.status, 0, processed.output)
         XCTAssertTrue(processed.output.contains("16 records tokenised (0 skipped)"), processed.output)
-        let offline = try run(["train", "pretrain", "--config-file", config, "--work-dir", "offline", "--plain",
-                               "--set", "offline_processed_text_folder=\"processed\""])
+        let offline = try run([
+            "train", "pretrain", "--config-file", config, "--work-dir", "offline", "--plain",
+            "--set", "offline_processed_text_folder=\"processed\""
+        ])
         XCTAssertEqual(offline.status, 0, offline.output)
         XCTAssertTrue(offline.output.contains("reading the pre-tokenised"), offline.output)
         XCTAssertEqual(try losses("offline"), expected)
-        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("json/iter_8/model.safetensors")),
-                       try Data(contentsOf: root.appendingPathComponent("offline/iter_8/model.safetensors")))
+        XCTAssertEqual(
+            try Data(contentsOf: root.appendingPathComponent("json/iter_8/model.safetensors")),
+            try Data(contentsOf: root.appendingPathComponent("offline/iter_8/model.safetensors")))
 
         // A new work dir continuing from the JSON run's iter_4 (kept by save_total_limit 3 of a 2-step interval:
         // iter_4, iter_6, iter_8 remain).
-        let resumed = try run(["train", "pretrain", "--config-file", config, "--work-dir", "continued", "--plain",
-                               "--resume-from", "json/iter_4"])
+        let resumed = try run([
+            "train", "pretrain", "--config-file", config, "--work-dir", "continued", "--plain",
+            "--resume-from", "json/iter_4"
+        ])
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("resumed from json/iter_4 at iteration 4"), resumed.output)
         XCTAssertEqual(try losses("continued"), expected)
-        XCTAssertEqual(try Data(contentsOf: root.appendingPathComponent("json/iter_8/model.safetensors")),
-                       try Data(contentsOf: root.appendingPathComponent("continued/iter_8/model.safetensors")))
+        XCTAssertEqual(
+            try Data(contentsOf: root.appendingPathComponent("json/iter_8/model.safetensors")),
+            try Data(contentsOf: root.appendingPathComponent("continued/iter_8/model.safetensors")))
     }
 
     func testWrongStageAndUnknownConfigAreClearErrors() throws {
@@ -300,10 +342,15 @@ final class TrainCommandTests: XCTestCase {
     func testEvalMMBenchWritesResultsAndTable() throws {
         let config = try writeConfig { $0.maxEpochs = 1 }
         XCTAssertEqual(try run(["train", "pretrain", "--config-file", config, "--work-dir", "pre"]).status, 0)
-        let sets = ["llm_name_or_path=models/llm", "visual_encoder_name_or_path=models/clip",
-                    "visual_encoder_aux_path=models/convnext"].flatMap { ["--set", $0] }
-        let eval = try run(["eval", "mmbench", "--checkpoint", "pre", "--data", "data/mmbench_dev.tsv",
-                            "--work-dir", "eval", "--max-new-tokens", "3"] + sets)
+        let sets = [
+            "llm_name_or_path=models/llm", "visual_encoder_name_or_path=models/clip",
+            "visual_encoder_aux_path=models/convnext"
+        ].flatMap { ["--set", $0] }
+        let eval = try run(
+            [
+                "eval", "mmbench", "--checkpoint", "pre", "--data", "data/mmbench_dev.tsv",
+                "--work-dir", "eval", "--max-new-tokens", "3"
+            ] + sets)
         XCTAssertEqual(eval.status, 0, eval.output)
         XCTAssertTrue(eval.output.contains("Average"), eval.output)
         // A missing TSV or checkpoint is named.
@@ -314,7 +361,8 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertNotEqual(untrained.status, 0)
         XCTAssertTrue(untrained.output.contains("checkpoint \(root.path)/never does not exist"), untrained.output)
         for file in ["mmbench_dev-results.csv", "mmbench_dev-results.json"] {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/\(file)").path), file)
+            XCTAssertTrue(
+                FileManager.default.fileExists(atPath: root.appendingPathComponent("eval/\(file)").path), file)
         }
     }
 }

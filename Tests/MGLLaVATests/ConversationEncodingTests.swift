@@ -17,13 +17,18 @@ final class ConversationEncodingTests: XCTestCase {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let source = Fixtures.url("tokenizers/llama3-tiny")
             for name in ["tokenizer_config.json", "special_tokens_map.json"] {
-                try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+                try FileManager.default.copyItem(
+                    at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
             }
-            var json = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("tokenizer.json"))) as? [String: Any] ?? [:]
+            var json =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: source.appendingPathComponent("tokenizer.json"))) as? [String: Any] ?? [:]
             var added = json["added_tokens"] as? [[String: Any]] ?? []
             for (content, id) in [("<|im_start|>", 916), ("<|im_end|>", 917)] {
-                added.append(["id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
-                              "normalized": false, "special": true])
+                added.append([
+                    "id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
+                    "normalized": false, "special": true
+                ])
             }
             json["added_tokens"] = added
             try JSONSerialization.data(withJSONObject: json).write(to: dir.appendingPathComponent("tokenizer.json"))
@@ -41,7 +46,10 @@ final class ConversationEncodingTests: XCTestCase {
     func testEveryTemplateMatchesXTuner() throws {
         var checked = 0
         for name in ["vicuna", "phi3_chat", "llama3_chat", "qwen_chat"] {
-            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("reference/conversations-\(name).json"))) as? [String: Any] ?? [:]
+            let json =
+                try JSONSerialization.jsonObject(
+                    with: Data(contentsOf: Fixtures.url("reference/conversations-\(name).json"))) as? [String: Any]
+                ?? [:]
             guard let template = PromptTemplate.named(name), let records = json["records"] as? [[String: Any]] else {
                 return XCTFail("\(name): fixture or template missing")
             }
@@ -56,8 +64,9 @@ final class ConversationEncodingTests: XCTestCase {
                 XCTAssertEqual(turns, mapped, "\(id) llava_map_fn")
                 let templated = ConversationEncoder.applyTemplate(turns, template: template)
                 let expectedTemplated = (r["after_template_map_fn"] as? [[String: Any]] ?? []).map {
-                    TemplatedTurn(input: $0["input"] as? String ?? "", output: $0["output"] as? String ?? "",
-                                  needEOSToken: $0["need_eos_token"] as? Bool ?? false, separator: $0["sep"] as? String ?? "")
+                    TemplatedTurn(
+                        input: $0["input"] as? String ?? "", output: $0["output"] as? String ?? "",
+                        needEOSToken: $0["need_eos_token"] as? Bool ?? false, separator: $0["sep"] as? String ?? "")
                 }
                 XCTAssertEqual(templated, expectedTemplated, "\(id) template_map_fn")
                 let encoded = try ConversationEncoder.encode(templated, tokenizer: tok, sample: id)
@@ -76,12 +85,17 @@ final class ConversationEncodingTests: XCTestCase {
     }
 
     func testErrors() throws {
-        XCTAssertThrowsError(try ConversationEncoder.llavaMap([ConversationMessage(from: "system", value: "x")], sample: "s1")) {
+        XCTAssertThrowsError(
+            try ConversationEncoder.llavaMap([ConversationMessage(from: "system", value: "x")], sample: "s1")
+        ) {
             XCTAssertTrue("\($0)".contains("s1") && "\($0)".contains("system"))
         }
         let tok = try tokenizer(for: "vicuna")
-        XCTAssertThrowsError(try ConversationEncoder.encode(
-            ConversationEncoder.applyTemplate([ConversationTurn(input: "<image> and <image>", output: "ok")], template: .vicuna),
-            tokenizer: tok, sample: "s2")) { XCTAssertTrue("\($0)".contains("s2")) }
+        XCTAssertThrowsError(
+            try ConversationEncoder.encode(
+                ConversationEncoder.applyTemplate(
+                    [ConversationTurn(input: "<image> and <image>", output: "ok")], template: .vicuna),
+                tokenizer: tok, sample: "s2")
+        ) { XCTAssertTrue("\($0)".contains("s2")) }
     }
 }

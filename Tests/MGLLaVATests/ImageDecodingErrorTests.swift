@@ -8,7 +8,6 @@ final class ImageDecodingErrorTests: XCTestCase {
     private var jpeg: Data { get throws { try Data(contentsOf: PreprocessFixture.url("photo0.jpg")) } }
     private var png: Data { get throws { try Data(contentsOf: PreprocessFixture.url("photo1.png")) } }
 
-
     /// Byte offset of the first SOF0/SOF2 marker segment (its length field starts 2 bytes later).
     private func startOfFrame(_ data: Data) -> Int? {
         let b = [UInt8](data)
@@ -43,8 +42,9 @@ final class ImageDecodingErrorTests: XCTestCase {
 
     func testEmptyMissingAndUnknownInputs() throws {
         XCTAssertEqual(failure(Data(), "empty.jpg"), .empty)
-        XCTAssertEqual(failure(Data("just some text, not an image".utf8), "notes.txt"),
-                       .unknownFormat(signature: "6a 75 73 74 20 73 6f 6d"))
+        XCTAssertEqual(
+            failure(Data("just some text, not an image".utf8), "notes.txt"),
+            .unknownFormat(signature: "6a 75 73 74 20 73 6f 6d"))
         // GIF is decoded now: a bare header is a truncated file (ImageFormatParityTests covers the rest).
         XCTAssertEqual(failure(Data("GIF89a\u{1}\u{0}\u{1}\u{0}".utf8), "anim.gif"), .truncated)
         let missing = URL(fileURLWithPath: "/nonexistent/dir/image.jpg")
@@ -106,11 +106,14 @@ final class ImageDecodingErrorTests: XCTestCase {
     func testDecompressionBombIsRefusedFromTheHeader() throws {
         // 13400² = 179,560,000 > 178,956,970; the files hold no pixel data for that size, so a decoder that went
         // on would report truncation instead.
-        XCTAssertEqual(failure(try jpegClaiming(width: 13400, height: 13400), "bomb.jpg"),
-                       .tooLarge(width: 13400, height: 13400))
-        XCTAssertEqual(failure(pngHeader(width: 20000, height: 20000), "bomb.png"), .tooLarge(width: 20000, height: 20000))
-        XCTAssertEqual(failure(pngHeader(width: 1, height: 178_956_971), "tall-bomb.png"),
-                       .tooLarge(width: 1, height: 178_956_971))
+        XCTAssertEqual(
+            failure(try jpegClaiming(width: 13400, height: 13400), "bomb.jpg"),
+            .tooLarge(width: 13400, height: 13400))
+        XCTAssertEqual(
+            failure(pngHeader(width: 20000, height: 20000), "bomb.png"), .tooLarge(width: 20000, height: 20000))
+        XCTAssertEqual(
+            failure(pngHeader(width: 1, height: 178_956_971), "tall-bomb.png"),
+            .tooLarge(width: 1, height: 178_956_971))
         XCTAssertEqual(ImageDecoder.maximumPixels, 178_956_970)
     }
 

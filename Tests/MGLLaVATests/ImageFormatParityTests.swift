@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import XCTest
 import MGLLaVA
@@ -34,8 +34,9 @@ final class ImageFormatParityTests: XCTestCase {
             let base64 = try XCTUnwrap(row["rgb"] as? String)
             let pixels = try XCTUnwrap(Data(base64Encoded: base64), "\(name): bad base64")
             XCTAssertEqual(pixels.count, width * height * 3, name)
-            return Expected(name: name, image: RGBImage(width: width, height: height, pixels: [UInt8](pixels)),
-                            mode: row["mode"] as? String ?? "?")
+            return Expected(
+                name: name, image: RGBImage(width: width, height: height, pixels: [UInt8](pixels)),
+                mode: row["mode"] as? String ?? "?")
         }
     }
 
@@ -52,9 +53,10 @@ final class ImageFormatParityTests: XCTestCase {
         }
         for row in rows {
             // A fixture of one flat colour would not tell a right decoder from a wrong one (1-bit files have 2).
-            let colours = Set(stride(from: 0, to: row.image.pixels.count, by: 3).map {
-                Array(row.image.pixels[$0..<($0 + 3)])
-            })
+            let colours = Set(
+                stride(from: 0, to: row.image.pixels.count, by: 3).map {
+                    Array(row.image.pixels[$0..<($0 + 3)])
+                })
             XCTAssertGreaterThanOrEqual(colours.count, 2, "\(row.name): Pillow's decode is flat")
 
             let decoded: RGBImage
@@ -65,14 +67,17 @@ final class ImageFormatParityTests: XCTestCase {
                 continue
             }
             guard decoded.width == row.image.width, decoded.height == row.image.height else {
-                XCTFail("\(row.name): \(decoded.width)×\(decoded.height), Pillow \(row.image.width)×\(row.image.height)")
+                XCTFail(
+                    "\(row.name): \(decoded.width)×\(decoded.height), Pillow \(row.image.width)×\(row.image.height)")
                 continue
             }
             // Exact, lossy files included: Pillow 10.4's libwebp / libjpeg and Debian's give the same samples on
             // these files (if a library update ever changes that, this is where it shows).
             let diff = pixelDifference(decoded, row.image)
-            XCTAssertEqual(diff.count, 0, "\(row.name) (Pillow mode \(row.mode)): \(diff.count) of "
-                           + "\(decoded.pixels.count) bytes differ from Pillow's, by up to \(diff.max)")
+            XCTAssertEqual(
+                diff.count, 0,
+                "\(row.name) (Pillow mode \(row.mode)): \(diff.count) of "
+                    + "\(decoded.pixels.count) bytes differ from Pillow's, by up to \(diff.max)")
         }
     }
 
@@ -84,7 +89,6 @@ final class ImageFormatParityTests: XCTestCase {
     }
 
     // MARK: - Damaged data
-
 
     func testFirstHalfOfEveryFixtureThrows() throws {
         // Files whose first image lies wholly in their first half: Pillow decodes those halves too.
@@ -140,10 +144,12 @@ final class ImageFormatParityTests: XCTestCase {
     }
 
     func testUnknownAndUnsupportedSignatures() throws {
-        XCTAssertEqual(failure(Data([0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]), "mystery.bin"),
-                       .unknownFormat(signature: "00 11 22 33 44 55 66 77"))
-        XCTAssertEqual(failure(Data("RIFF\u{4}\u{0}\u{0}\u{0}WAVE".utf8), "sound.wav"),
-                       .unknownFormat(signature: "52 49 46 46 04 00 00 00"))
+        XCTAssertEqual(
+            failure(Data([0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]), "mystery.bin"),
+            .unknownFormat(signature: "00 11 22 33 44 55 66 77"))
+        XCTAssertEqual(
+            failure(Data("RIFF\u{4}\u{0}\u{0}\u{0}WAVE".utf8), "sound.wav"),
+            .unknownFormat(signature: "52 49 46 46 04 00 00 00"))
         let error = ImageDecodingError(source: "x", reason: .unknownFormat(signature: "00"))
         XCTAssertTrue(error.description.contains("WebP, GIF, BMP, TIFF"), error.description)
         // Recognised, still not decoded: said so, with the formats that are.
@@ -185,7 +191,8 @@ final class ImageFormatParityTests: XCTestCase {
         // Pillow 10.4 decodes minimum code sizes 9 to 12 too (the spec stops at 8); giflib does not, and the error
         // says so instead of giflib's "Failed to read from given file" (not reproduced).
         for codeSize in [9, 12] {
-            guard case .unsupported(let what)? = failure(tinyGIF(codeSize: codeSize, pixels: 8), "cs\(codeSize).gif") else {
+            guard case .unsupported(let what)? = failure(tinyGIF(codeSize: codeSize, pixels: 8), "cs\(codeSize).gif")
+            else {
                 XCTFail("code size \(codeSize): expected unsupported"); continue
             }
             XCTAssertTrue(what.contains("code size \(codeSize)"), what)
@@ -206,8 +213,10 @@ final class ImageFormatParityTests: XCTestCase {
 
     /// A little-endian TIFF of one `bits`-bit grey strip with the given (tag, LONG value) entries added.
     private func tiffHeader(bits: UInt32 = 8, _ extra: [(UInt16, UInt32)]) -> Data {
-        var entries: [(UInt16, UInt16, UInt32)] = [(258, 3, bits), (259, 3, 1), (262, 3, 1), (273, 4, 0),
-                                                   (277, 3, 1), (279, 4, 1)]
+        var entries: [(UInt16, UInt16, UInt32)] = [
+            (258, 3, bits), (259, 3, 1), (262, 3, 1), (273, 4, 0),
+            (277, 3, 1), (279, 4, 1)
+        ]
         entries += extra.map { ($0.0, 4, $0.1) }
         entries.sort { $0.0 < $1.0 }
         var data = Data([0x49, 0x49, 0x2A, 0, 8, 0, 0, 0])
@@ -226,8 +235,9 @@ final class ImageFormatParityTests: XCTestCase {
         // does not, and the pixel limit must then be checked without overflowing.
         let huge = [(UInt16(256), UInt32(0xFFFF_FFFF)), (257, 0xFFFF_FFFF), (278, 0xFFFF_FFFF)]
         guard case .corrupt? = failure(tiffHeader(huge), "huge.tif") else { return XCTFail("expected corrupt") }
-        XCTAssertEqual(failure(tiffHeader(bits: 1, huge), "huge-1bit.tif"),
-                       .tooLarge(width: 0xFFFF_FFFF, height: 0xFFFF_FFFF))
+        XCTAssertEqual(
+            failure(tiffHeader(bits: 1, huge), "huge-1bit.tif"),
+            .tooLarge(width: 0xFFFF_FFFF, height: 0xFFFF_FFFF))
         // The same for a BMP (32-bit width, height below 0xFF000000), and the message survives the product.
         var bmp = Data("BM".utf8) + Data(count: 12)
         bmp += Data([40, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 1, 0, 24, 0]) + Data(count: 24)
@@ -236,8 +246,12 @@ final class ImageFormatParityTests: XCTestCase {
         XCTAssertTrue(message.description.contains("more than"), message.description)
         // A small image in enormous tiles: refused, without overflow.
         for bits: UInt32 in [1, 8] {
-            let tiles = tiffHeader(bits: bits, [(256, 4), (257, 4), (322, 0xFFFF_FFF0), (323, 0xFFFF_FFF0), (324, 0),
-                                                (325, 1)])
+            let tiles = tiffHeader(
+                bits: bits,
+                [
+                    (256, 4), (257, 4), (322, 0xFFFF_FFF0), (323, 0xFFFF_FFF0), (324, 0),
+                    (325, 1)
+                ])
             guard case .corrupt? = failure(tiles, "huge-tiles-\(bits).tif") else { return XCTFail("expected corrupt") }
         }
     }
@@ -266,9 +280,11 @@ final class ImageFormatParityTests: XCTestCase {
                 return XCTFail("\(path): expected unreadable, got \(error)", file: file, line: line)
             }
             XCTAssertEqual(e.source, path, file: file, line: line)
-            XCTAssertTrue(reason.contains(why), "\(path): reason \"\(reason)\" lacks \"\(why)\"", file: file, line: line)
-            XCTAssertTrue(e.description.contains(path) && e.description.contains(reason), e.description,
-                          file: file, line: line)
+            XCTAssertTrue(
+                reason.contains(why), "\(path): reason \"\(reason)\" lacks \"\(why)\"", file: file, line: line)
+            XCTAssertTrue(
+                e.description.contains(path) && e.description.contains(reason), e.description,
+                file: file, line: line)
         }
     }
 
@@ -291,7 +307,8 @@ final class ImageFormatParityTests: XCTestCase {
         assertUnreadable(a, "symbolic links")
 
         let dangling = dir.appendingPathComponent("dangling.gif").path
-        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: dir.appendingPathComponent("gone").path)
+        try FileManager.default.createSymbolicLink(
+            atPath: dangling, withDestinationPath: dir.appendingPathComponent("gone").path)
         assertUnreadable(dangling, "does not exist")
 
         let underFile = Self.fixtureURL("gif-palette.gif").appendingPathComponent("inside.gif").path
@@ -299,9 +316,11 @@ final class ImageFormatParityTests: XCTestCase {
 
         // A symbolic link to a good file is followed.
         let link = dir.appendingPathComponent("link.webp").path
-        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: Self.fixtureURL("webp-lossless-rgb.webp").path)
-        XCTAssertEqual(try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: link)),
-                       try ImageDecoder.decode(contentsOf: Self.fixtureURL("webp-lossless-rgb.webp")))
+        try FileManager.default.createSymbolicLink(
+            atPath: link, withDestinationPath: Self.fixtureURL("webp-lossless-rgb.webp").path)
+        XCTAssertEqual(
+            try ImageDecoder.decode(contentsOf: URL(fileURLWithPath: link)),
+            try ImageDecoder.decode(contentsOf: Self.fixtureURL("webp-lossless-rgb.webp")))
         // An empty regular file is `.empty`, not unreadable.
         let empty = dir.appendingPathComponent("empty.bmp")
         try Data().write(to: empty)

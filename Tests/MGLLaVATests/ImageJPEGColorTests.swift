@@ -7,8 +7,10 @@ import MGLLaVA
 /// decode to exactly the written samples, so the expected RGB follows from Pillow's formulas by hand).
 final class ImageJPEGColorTests: XCTestCase {
     /// Writes a `size × size` JPEG of one repeated pixel with libjpeg (default error handler: inputs are valid).
-    private func flatJPEG(pixel: [UInt8], inputSpace: J_COLOR_SPACE, fileSpace: J_COLOR_SPACE? = nil,
-                          size: Int = 16) -> Data {
+    private func flatJPEG(
+        pixel: [UInt8], inputSpace: J_COLOR_SPACE, fileSpace: J_COLOR_SPACE? = nil,
+        size: Int = 16
+    ) -> Data {
         let cinfo = UnsafeMutablePointer<jpeg_compress_struct>.allocate(capacity: 1)
         let jerr = UnsafeMutablePointer<jpeg_error_mgr>.allocate(capacity: 1)
         let buffer = UnsafeMutablePointer<UnsafeMutablePointer<UInt8>?>.allocate(capacity: 1)
@@ -44,12 +46,14 @@ final class ImageJPEGColorTests: XCTestCase {
         let image = try ImageDecoder.decode(data, source: name)
         XCTAssertEqual(image.width, 16)
         let first = Array(image.pixels[0..<3])
-        XCTAssertTrue(stride(from: 0, to: image.pixels.count, by: 3).allSatisfy { Array(image.pixels[$0..<($0 + 3)]) == first })
+        XCTAssertTrue(
+            stride(from: 0, to: image.pixels.count, by: 3).allSatisfy { Array(image.pixels[$0..<($0 + 3)]) == first })
         return first
     }
 
     func testGrayscaleIsReplicated() throws {
-        XCTAssertEqual(try uniformColour(flatJPEG(pixel: [173], inputSpace: JCS_GRAYSCALE), "gray.jpg"), [173, 173, 173])
+        XCTAssertEqual(
+            try uniformColour(flatJPEG(pixel: [173], inputSpace: JCS_GRAYSCALE), "gray.jpg"), [173, 173, 173])
     }
 
     func testRGBStoredAsRGB() throws {
@@ -72,8 +76,9 @@ final class ImageJPEGColorTests: XCTestCase {
         let cmyk = flatJPEG(pixel: [225, 155, 55, 205], inputSpace: JCS_CMYK)
         XCTAssertEqual(try uniformColour(cmyk, "cmyk.jpg"), [181, 125, 44])
         // YCCK (Adobe transform 2): libjpeg converts back to CMYK (±1 from the YCC round trip), then the same rule.
-        let ycck = try uniformColour(flatJPEG(pixel: [225, 155, 55, 205], inputSpace: JCS_CMYK, fileSpace: JCS_YCCK),
-                                     "ycck.jpg")
+        let ycck = try uniformColour(
+            flatJPEG(pixel: [225, 155, 55, 205], inputSpace: JCS_CMYK, fileSpace: JCS_YCCK),
+            "ycck.jpg")
         for (got, want) in zip(ycck, [181, 125, 44]) { XCTAssertLessThanOrEqual(abs(Int(got) - want), 1, "\(ycck)") }
     }
 }

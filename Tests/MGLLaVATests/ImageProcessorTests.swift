@@ -24,7 +24,9 @@ final class ImageProcessorTests: XCTestCase {
         let processor = ImageProcessor(auxSize: 128, clipSize: 56)
         for (index, name) in PreprocessFixture.photos.enumerated() {
             let processed = processor.process(try ImageDecoder.decode(contentsOf: PreprocessFixture.url(name)))
-            let aux = compare(processed.pixelValuesAux, try PreprocessFixture.tensors(photo: index).tensor("output.pixel_values_aux"), atol: 0)
+            let aux = compare(
+                processed.pixelValuesAux, try PreprocessFixture.tensors(photo: index).tensor("output.pixel_values_aux"),
+                atol: 0)
             XCTAssertTrue(aux.ok, "\(name): \(aux.message)")
         }
     }

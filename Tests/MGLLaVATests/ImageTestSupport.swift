@@ -50,8 +50,10 @@ enum PNGWriter {
     /// A PNG of `width × height` from its scanlines (packed sample bytes, without the filter byte; for an
     /// interlaced image the Adam7 pass lines from `adam7`), colour type and bit depth as given; `palette` and
     /// `transparency` add PLTE and tRNS chunks.
-    static func png(width: Int, height: Int, bitDepth: UInt8, colorType: UInt8, interlaced: Bool = false,
-                    palette: [UInt8]? = nil, transparency: [UInt8]? = nil, scanlines: [[UInt8]]) -> Data {
+    static func png(
+        width: Int, height: Int, bitDepth: UInt8, colorType: UInt8, interlaced: Bool = false,
+        palette: [UInt8]? = nil, transparency: [UInt8]? = nil, scanlines: [[UInt8]]
+    ) -> Data {
         var data = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         var ihdr = Data()
         ihdr.append(bigEndian: UInt32(width)); ihdr.append(bigEndian: UInt32(height))
@@ -111,7 +113,9 @@ enum PNGWriter {
 
 extension Data {
     mutating func append(bigEndian value: UInt32) {
-        append(contentsOf: [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)])
+        append(contentsOf: [
+            UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)
+        ])
     }
 
     mutating func append(chunk type: String, _ body: Data) {
@@ -125,11 +129,15 @@ extension Data {
 extension XCTestCase {
     /// Decodes `data` named `name`, expecting an `ImageDecodingError` that names it; returns its reason.
     @discardableResult
-    func failure(_ data: Data, _ name: String, file: StaticString = #filePath, line: UInt = #line)
-        -> ImageDecodingError.Reason? {
+    func failure(
+        _ data: Data, _ name: String, file: StaticString = #filePath, line: UInt = #line
+    )
+        -> ImageDecodingError.Reason?
+    {
         do {
             let image = try ImageDecoder.decode(data, source: name)
-            XCTFail("\(name): decoded a \(image.width)×\(image.height) image, expected an error", file: file, line: line)
+            XCTFail(
+                "\(name): decoded a \(image.width)×\(image.height) image, expected an error", file: file, line: line)
             return nil
         } catch let error as ImageDecodingError {
             XCTAssertEqual(error.source, name, file: file, line: line)

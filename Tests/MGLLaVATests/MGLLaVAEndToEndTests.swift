@@ -12,15 +12,19 @@ final class MGLLaVAEndToEndTests: XCTestCase {
     }
 
     func loadModel(_ pth: String, frozen: Bool = false) throws -> MGLLaVAModel {
-        try MGLLaVAModel.load(llm: Fixtures.url("models/vicuna-tiny"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
-                              visualEncoderAux: Fixtures.url("models/convnext-tiny"),
-                              pth: Fixtures.url("models/mgllava-tiny/\(pth)"), frozen: frozen)
+        try MGLLaVAModel.load(
+            llm: Fixtures.url("models/vicuna-tiny"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
+            visualEncoderAux: Fixtures.url("models/convnext-tiny"),
+            pth: Fixtures.url("models/mgllava-tiny/\(pth)"), frozen: frozen)
     }
 
     func fixture() throws -> Fixture {
         let inputs = try SafeTensorsFile(url: Fixtures.url("reference/mgllava-e2e-inputs.safetensors"))
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("reference/mgllava-e2e.json"))) as? [String: Any]
-        guard let samplesJSON = json?["samples"] as? [[String: Any]], let generate = json?["generate"] as? [String: Any] else {
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("reference/mgllava-e2e.json")))
+            as? [String: Any]
+        guard let samplesJSON = json?["samples"] as? [[String: Any]], let generate = json?["generate"] as? [String: Any]
+        else {
             throw MGLLaVALoadError(source: "mgllava-e2e.json", reason: "unexpected layout")
         }
         let pixels = try inputs.tensor("input.pixel_values"), aux = try inputs.tensor("input.pixel_values_aux")
@@ -28,15 +32,19 @@ final class MGLLaVAEndToEndTests: XCTestCase {
         for (i, s) in samplesJSON.enumerated() {
             let b = try inputs.tensor("input.boxes_\(i)").toArray()
             let boxes = (0..<(b.count / 4)).map { RoIBox(b[4 * $0], b[4 * $0 + 1], b[4 * $0 + 2], b[4 * $0 + 3]) }
-            samples.append(MultimodalSample(inputIds: s["input_ids"] as? [Int] ?? [], labels: s["labels"] as? [Int],
-                                            pixelValues: pixels.select(axis: 0, i), pixelValuesAux: aux.select(axis: 0, i),
-                                            boxes: boxes))
+            samples.append(
+                MultimodalSample(
+                    inputIds: s["input_ids"] as? [Int] ?? [], labels: s["labels"] as? [Int],
+                    pixelValues: pixels.select(axis: 0, i), pixelValuesAux: aux.select(axis: 0, i),
+                    boxes: boxes))
         }
         return Fixture(samples: samples, generate: generate)
     }
 
-    func check(_ actual: Tensor?, _ ref: SafeTensorsFile, _ key: String, atol: Float, rtol: Float = 1e-4,
-               line: UInt = #line) throws {
+    func check(
+        _ actual: Tensor?, _ ref: SafeTensorsFile, _ key: String, atol: Float, rtol: Float = 1e-4,
+        line: UInt = #line
+    ) throws {
         guard let actual else { return XCTFail("\(key): missing", line: line) }
         let r = compare(actual, try ref.tensor(key), atol: atol, rtol: rtol)
         XCTAssertTrue(r.ok, "\(key): \(r.message)", line: line)
@@ -56,7 +64,9 @@ final class MGLLaVAEndToEndTests: XCTestCase {
         }
         try check(out.inputs.inputsEmbeds, ref, "output.inputs_embeds", atol: 1e-5)
         XCTAssertEqual(out.inputs.labels.flatMap { $0 }, try ref.tensor("output.labels").toInt64Array().map { Int($0) })
-        XCTAssertEqual(out.inputs.attentionMask.flatMap { $0 }, try ref.tensor("output.attention_mask").toInt64Array().map { Int($0) })
+        XCTAssertEqual(
+            out.inputs.attentionMask.flatMap { $0 },
+            try ref.tensor("output.attention_mask").toInt64Array().map { Int($0) })
         // Logits only where the mask is 1.
         let mask = out.inputs.attentionMask.flatMap { $0 }
         let logits = out.logits.toArray(), expected = try ref.tensor("output.logits").toArray()
@@ -146,7 +156,8 @@ final class MGLLaVAEndToEndTests: XCTestCase {
             sample.inputIds = Array(sample.inputIds.prefix(keep))
             rows.append(sample)
         }
-        var textOnly = MultimodalSample(inputIds: Array(fx.samples[0].inputIds.filter { $0 != MGLLaVAModel.imageTokenIndex }.prefix(9)))
+        var textOnly = MultimodalSample(
+            inputIds: Array(fx.samples[0].inputIds.filter { $0 != MGLLaVAModel.imageTokenIndex }.prefix(9)))
         textOnly.labels = nil
         rows.append(textOnly)
         rows.append(rows[1])  // the same image twice in one batch

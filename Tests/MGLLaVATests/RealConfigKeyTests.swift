@@ -13,12 +13,16 @@ final class RealConfigKeyTests: XCTestCase {
 
     func manifest(_ folder: String) throws -> Manifest {
         let dir = Fixtures.url("real-configs/\(folder)")
-        let list = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("keys.json"))) as? [[String: Any]] ?? []
+        let list =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("keys.json")))
+            as? [[String: Any]] ?? []
         var shapes: [String: [Int]] = [:]
         for entry in list {
             if let name = entry["name"] as? String, let shape = entry["shape"] as? [Int] { shapes[name] = shape }
         }
-        let summary = try? JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("summary.json"))) as? [String: Any]
+        let summary =
+            try? JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("summary.json")))
+            as? [String: Any]
         return Manifest(shapes: shapes, totalParameters: summary?["total_parameters"] as? Int)
     }
 
@@ -39,7 +43,8 @@ final class RealConfigKeyTests: XCTestCase {
     }
 
     func clipL() throws -> CLIPVisionModel {
-        CLIPVisionModel(CLIPVisionArchitecture(try CLIPVisionConfig.load(Fixtures.url("real-configs/clip-vit-large-patch14-336"))))
+        CLIPVisionModel(
+            CLIPVisionArchitecture(try CLIPVisionConfig.load(Fixtures.url("real-configs/clip-vit-large-patch14-336"))))
     }
 
     func llm(_ folder: String) throws -> CausalLM {
@@ -53,7 +58,8 @@ final class RealConfigKeyTests: XCTestCase {
         let expected = full.shapes.filter { !CLIPVisionModel.isIgnoredKey($0.key) }
         assertSameKeys(ours(model), expected, "CLIP ViT-L/14-336")
         let subset = try manifest("clip-vit-large-patch14-336/vision-tower-subset")
-        assertSameKeys(ours(model), subset.shapes.filter { !CLIPVisionModel.isIgnoredKey($0.key) }, "vision tower subset")
+        assertSameKeys(
+            ours(model), subset.shapes.filter { !CLIPVisionModel.isIgnoredKey($0.key) }, "vision tower subset")
         XCTAssertEqual(model.parameterCount, subset.totalParameters)
     }
 
@@ -68,7 +74,9 @@ final class RealConfigKeyTests: XCTestCase {
     }
 
     func testLLMs() throws {
-        for folder in ["vicuna-7b-v1.5", "vicuna-13b-v1.5", "Meta-Llama-3-8B-Instruct", "Phi-3-mini-4k-instruct", "Yi-1.5-34B-Chat"] {
+        for folder in [
+            "vicuna-7b-v1.5", "vicuna-13b-v1.5", "Meta-Llama-3-8B-Instruct", "Phi-3-mini-4k-instruct", "Yi-1.5-34B-Chat"
+        ] {
             let model = try llm(folder)
             let m = try manifest(folder)
             assertSameKeys(ours(model), m.shapes.filter { !CausalLM.isIgnoredKey($0.key) }, folder)
@@ -79,16 +87,22 @@ final class RealConfigKeyTests: XCTestCase {
     func testMGLLaVACheckpoints() throws {
         let clip = try clipL()
         let convnext = ConvNeXtTrunk(.large)
-        for (variant, llmFolder) in [("vicuna7b", "vicuna-7b-v1.5"), ("vicuna13b", "vicuna-13b-v1.5"),
-                                     ("llama3-8b", "Meta-Llama-3-8B-Instruct"), ("phi3-mini", "Phi-3-mini-4k-instruct"),
-                                     ("yi-34b", "Yi-1.5-34B-Chat")] {
+        for (variant, llmFolder) in [
+            ("vicuna7b", "vicuna-7b-v1.5"), ("vicuna13b", "vicuna-13b-v1.5"),
+            ("llama3-8b", "Meta-Llama-3-8B-Instruct"), ("phi3-mini", "Phi-3-mini-4k-instruct"),
+            ("yi-34b", "Yi-1.5-34B-Chat")
+        ] {
             let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: convnext, llm: try llm(llmFolder))
             let pretrain = try manifest("mg-llava-\(variant)-pretrain.pth")
-            assertSameKeys(ours(model) { k in ["fuse_module", "projector", "bbox_projector"].contains { Module.key(k, hasPrefix: $0) } },
-                           pretrain.shapes, "\(variant) pretrain .pth")
+            assertSameKeys(
+                ours(model) { k in
+                    ["fuse_module", "projector", "bbox_projector"].contains { Module.key(k, hasPrefix: $0) }
+                },
+                pretrain.shapes, "\(variant) pretrain .pth")
             let sft = try manifest("mg-llava-\(variant)-sft.pth")
-            assertSameKeys(ours(model) { k in MGLLaVAModel.checkpointPrefixes.contains { Module.key(k, hasPrefix: $0) } },
-                           sft.shapes, "\(variant) SFT .pth")
+            assertSameKeys(
+                ours(model) { k in MGLLaVAModel.checkpointPrefixes.contains { Module.key(k, hasPrefix: $0) } },
+                sft.shapes, "\(variant) SFT .pth")
         }
     }
 }

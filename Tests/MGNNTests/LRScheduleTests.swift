@@ -16,24 +16,27 @@ final class LRScheduleTests: XCTestCase {
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         let schedules = try XCTUnwrap((json["lr_schedule"] as? [String: Any])?["schedules"] as? [String: Any])
         let s = try XCTUnwrap(schedules[String(n)] as? [String: Any])
-        return Reference(iterations: try XCTUnwrap(s["iterations"] as? Int),
-                         baseLR: try XCTUnwrap(s["base_lr"] as? Double),
-                         warmup: try XCTUnwrap(s["warmup_iters_W"] as? Int),
-                         values: try XCTUnwrap(s["lr_per_iteration"] as? [Double]))
+        return Reference(
+            iterations: try XCTUnwrap(s["iterations"] as? Int),
+            baseLR: try XCTUnwrap(s["base_lr"] as? Double),
+            warmup: try XCTUnwrap(s["warmup_iters_W"] as? Int),
+            values: try XCTUnwrap(s["lr_per_iteration"] as? [Double]))
     }
 
     func assertMatchesMMEngine(_ n: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         let ref = try reference(n)
-        let schedule = WarmupCosineSchedule(baseLR: ref.baseLR, iterations: ref.iterations, warmupRatio: 0.03,
-                                            startFactor: 1e-5, etaMin: 0)
+        let schedule = WarmupCosineSchedule(
+            baseLR: ref.baseLR, iterations: ref.iterations, warmupRatio: 0.03,
+            startFactor: 1e-5, etaMin: 0)
         XCTAssertEqual(schedule.warmupIterations, ref.warmup, file: file, line: line)
         XCTAssertEqual(schedule.values.count, ref.values.count, file: file, line: line)
         for (t, expected) in ref.values.enumerated() {
             let actual = schedule.lr(at: t)
             XCTAssertEqual(actual, expected, accuracy: 1e-9 * abs(expected), "N=\(n) t=\(t)", file: file, line: line)
         }
-        XCTAssertEqual(lrSchedule(baseLR: ref.baseLR, iterations: n, warmupRatio: 0.03), schedule.values,
-                       file: file, line: line)
+        XCTAssertEqual(
+            lrSchedule(baseLR: ref.baseLR, iterations: n, warmupRatio: 0.03), schedule.values,
+            file: file, line: line)
     }
 
     func testMatchesMMEngineWithSixWarmupIterations() throws { try assertMatchesMMEngine(200) }
@@ -49,7 +52,8 @@ final class LRScheduleTests: XCTestCase {
         let base = 2e-4, n = 1000, w = 30
         let schedule = WarmupCosineSchedule(baseLR: base, iterations: n, warmupIterations: w)
         for t in 0..<n {
-            let closed = t < w
+            let closed =
+                t < w
                 ? base * (1e-5 + (1 - 1e-5) * Double(t) / Double(w - 1))
                 : base * 0.5 * (1 + cos(Double.pi * Double(t - w) / Double(n - w)))
             XCTAssertEqual(schedule.lr(at: t), closed, accuracy: 1e-12 + 1e-9 * closed, "t=\(t)")

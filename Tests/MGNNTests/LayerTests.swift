@@ -2,8 +2,10 @@ import XCTest
 import MGNN
 
 final class LayerTests: XCTestCase {
-    func assertClose(_ actual: [Float], _ expected: [Float], tolerance: Float = 1e-5,
-                     file: StaticString = #filePath, line: UInt = #line) {
+    func assertClose(
+        _ actual: [Float], _ expected: [Float], tolerance: Float = 1e-5,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(actual.count, expected.count, "count", file: file, line: line)
         for (i, (a, e)) in zip(actual, expected).enumerated() {
             XCTAssertEqual(a, e, accuracy: tolerance, "element \(i): \(actual) vs \(expected)", file: file, line: line)
@@ -41,8 +43,9 @@ final class LayerTests: XCTestCase {
         try norm.load(["weight": Tensor([1, 1, 2, 2]), "bias": Tensor([0, 0, 0, 1])])
         // mean 2.5, biased variance 1.25
         let r = 1 / (1.25 + 1e-5 as Float).squareRoot()
-        assertClose(norm(Tensor([1, 2, 3, 4], shape: [1, 4])).toArray(),
-                    [-1.5 * r, -0.5 * r, 2 * 0.5 * r, 2 * 1.5 * r + 1])
+        assertClose(
+            norm(Tensor([1, 2, 3, 4], shape: [1, 4])).toArray(),
+            [-1.5 * r, -0.5 * r, 2 * 0.5 * r, 2 * 1.5 * r + 1])
         XCTAssertTrue(LayerNorm(4, affine: false).ownParameters.isEmpty)
 
         let norm2d = LayerNorm2d(2)
@@ -123,6 +126,8 @@ final class LayerTests: XCTestCase {
 
         // Same seed, same weights.
         var a = Generator(seed: 7), b = Generator(seed: 7)
-        XCTAssertEqual(Linear(3, 3).initialize(generator: &a).weight.value.toArray(), Linear(3, 3).initialize(generator: &b).weight.value.toArray())
+        XCTAssertEqual(
+            Linear(3, 3).initialize(generator: &a).weight.value.toArray(),
+            Linear(3, 3).initialize(generator: &b).weight.value.toArray())
     }
 }

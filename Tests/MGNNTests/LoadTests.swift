@@ -25,24 +25,27 @@ final class LoadTests: XCTestCase {
         let model = TinyModel()
         var state = model.stateDict()
         let before = model.llmExtra.weight.value.toArray()
-        state["llm_extra.weight"] = Tensor.ones([2, 3]).copy()            // fine, would change the value
-        state.removeValue(forKey: "llm.weight")                            // missing
-        state.removeValue(forKey: "encoder.layers.1.scale")                // missing
-        state["llm.lm_head.weight"] = Tensor.zeros([2, 2])                 // unexpected
-        state["projector.model.2.weight"] = Tensor.zeros([3, 4])           // wrong shape (expects [3, 3])
+        state["llm_extra.weight"] = Tensor.ones([2, 3]).copy()  // fine, would change the value
+        state.removeValue(forKey: "llm.weight")  // missing
+        state.removeValue(forKey: "encoder.layers.1.scale")  // missing
+        state["llm.lm_head.weight"] = Tensor.zeros([2, 2])  // unexpected
+        state["projector.model.2.weight"] = Tensor.zeros([3, 4])  // wrong shape (expects [3, 3])
         state["projector.model.0.bias"] = Tensor(int64: [1, 2, 3], shape: [3])  // wrong dtype
         XCTAssertThrowsError(try model.load(state, source: "/ckpt/model.safetensors")) { error in
             guard let e = error as? LoadError else { return XCTFail("expected LoadError, got \(error)") }
             XCTAssertEqual(e.source, "/ckpt/model.safetensors")
             XCTAssertEqual(e.missing, ["encoder.layers.1.scale", "llm.weight"])
             XCTAssertEqual(e.unexpected, ["llm.lm_head.weight"])
-            XCTAssertEqual(e.shapeMismatches,
-                           [.init(key: "projector.model.2.weight", expected: [3, 3], found: [3, 4])])
+            XCTAssertEqual(
+                e.shapeMismatches,
+                [.init(key: "projector.model.2.weight", expected: [3, 3], found: [3, 4])])
             XCTAssertEqual(e.dtypeMismatches, [.init(key: "projector.model.0.bias", expected: .float32, found: .int64)])
             let text = e.description
-            for fragment in ["/ckpt/model.safetensors", "2 missing", "1 unexpected", "missing key: llm.weight",
-                             "missing key: encoder.layers.1.scale", "unexpected key: llm.lm_head.weight",
-                             "projector.model.2.weight expected [3, 3], found [3, 4]", "projector.model.0.bias"] {
+            for fragment in [
+                "/ckpt/model.safetensors", "2 missing", "1 unexpected", "missing key: llm.weight",
+                "missing key: encoder.layers.1.scale", "unexpected key: llm.lm_head.weight",
+                "projector.model.2.weight expected [3, 3], found [3, 4]", "projector.model.0.bias"
+            ] {
                 XCTAssertTrue(text.contains(fragment), "\(fragment) not in:\n\(text)")
             }
         }

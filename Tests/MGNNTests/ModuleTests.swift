@@ -4,12 +4,16 @@ import MGNN
 final class ModuleTests: XCTestCase {
     func testKeysFollowDeclarationOrderWithIndexedListsAndSequential() {
         let model = TinyModel()
-        let block = ["scale", "self_attn.q_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.weight",
-                     "layer_norm.weight", "layer_norm.bias"]
-        let expected = block.map { "encoder.layers.0." + $0 } + block.map { "encoder.layers.1." + $0 } + [
-            "projector.model.0.weight", "projector.model.0.bias", "projector.model.2.weight", "projector.model.2.bias",
-            "llm.weight", "llm_extra.weight", "llm_extra.bias",
+        let block = [
+            "scale", "self_attn.q_proj.weight", "self_attn.q_proj.bias", "self_attn.k_proj.weight",
+            "layer_norm.weight", "layer_norm.bias"
         ]
+        let expected =
+            block.map { "encoder.layers.0." + $0 } + block.map { "encoder.layers.1." + $0 } + [
+                "projector.model.0.weight", "projector.model.0.bias", "projector.model.2.weight",
+                "projector.model.2.bias",
+                "llm.weight", "llm_extra.weight", "llm_extra.bias"
+            ]
         XCTAssertEqual(model.namedParameters().map { $0.0 }, expected)
         XCTAssertEqual(model.namedBuffers().map { $0.0 }, ["position_ids"])
         XCTAssertEqual(Set(model.stateDict().keys), Set(expected + ["position_ids"]))

@@ -22,8 +22,10 @@ final class OptimizerTests: XCTestCase {
         try (0..<3).map { i in ("p\(i)", Parameter(try file.tensor("input.param.\(i)", copy: true))) }
     }
 
-    func assertMatches(_ actual: Tensor?, _ file: SafeTensorsFile, _ key: String,
-                       sourceLine line: UInt = #line) throws {
+    func assertMatches(
+        _ actual: Tensor?, _ file: SafeTensorsFile, _ key: String,
+        sourceLine line: UInt = #line
+    ) throws {
         let expected = try file.tensor(key)
         let actual = try XCTUnwrap(actual, "\(key): no tensor", line: line)
         let r = compare(actual, expected, atol: 1e-6, rtol: 1e-5)
@@ -100,7 +102,8 @@ final class OptimizerTests: XCTestCase {
         }
         let state = before.exportState()
         XCTAssertEqual(state.steps, ["p0": 3, "p1": 3, "p2": 3])
-        XCTAssertEqual(Set(state.tensors.keys), Set(["p0", "p1", "p2"].flatMap { ["exp_avg.\($0)", "exp_avg_sq.\($0)"] }))
+        XCTAssertEqual(
+            Set(state.tensors.keys), Set(["p0", "p1", "p2"].flatMap { ["exp_avg.\($0)", "exp_avg_sq.\($0)"] }))
         let resumed = first.map { ($0.0, Parameter($0.1.value.copy())) }
         let after = AdamW(resumed, lr: 1e-2, weightDecay: 0.05)
         try after.importState(state)
@@ -117,17 +120,21 @@ final class OptimizerTests: XCTestCase {
         let params = [("a", Parameter(Tensor.zeros([2]))), ("b", Parameter(Tensor.zeros([3])))]
         let optimizer = AdamW(params)
         let state = AdamW.State(
-            tensors: ["exp_avg.a": Tensor.zeros([2]), "exp_avg_sq.a": Tensor.zeros([5]),
-                      "exp_avg.b": Tensor.zeros([3]), "exp_avg.zzz": Tensor.zeros([1])],
+            tensors: [
+                "exp_avg.a": Tensor.zeros([2]), "exp_avg_sq.a": Tensor.zeros([5]),
+                "exp_avg.b": Tensor.zeros([3]), "exp_avg.zzz": Tensor.zeros([1])
+            ],
             steps: ["a": 2, "b": 1, "c": 4])
         XCTAssertThrowsError(try optimizer.importState(state, source: "run/optimizer.safetensors")) { error in
             guard let e = error as? OptimizerStateError else { return XCTFail("\(error)") }
-            XCTAssertEqual(e.problems, [
-                "exp_avg_sq.a: expected shape [2], found [5]",
-                "missing tensor exp_avg_sq.b",
-                "state for unknown parameter c",
-                "unexpected tensor exp_avg.zzz",
-            ])
+            XCTAssertEqual(
+                e.problems,
+                [
+                    "exp_avg_sq.a: expected shape [2], found [5]",
+                    "missing tensor exp_avg_sq.b",
+                    "state for unknown parameter c",
+                    "unexpected tensor exp_avg.zzz"
+                ])
             XCTAssertTrue(e.description.contains("run/optimizer.safetensors"))
         }
     }

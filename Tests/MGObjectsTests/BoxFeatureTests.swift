@@ -13,7 +13,8 @@ final class BoxFeatureTests: XCTestCase {
             var boxes = [RoIBox(0, 0, 0, 0), RoIBox(0, 0, Float(aux), Float(aux)), RoIBox(-10, 5, 40, Float(aux) + 20)]
             for _ in 0..<10 {
                 let x1 = Float(gen.nextInt(below: aux)), y1 = Float(gen.nextInt(below: aux))
-                boxes.append(RoIBox(x1, y1, x1 + Float(gen.nextInt(below: aux)), y1 + Float(1 + gen.nextInt(below: 30))))
+                boxes.append(
+                    RoIBox(x1, y1, x1 + Float(gen.nextInt(below: aux)), y1 + Float(1 + gen.nextInt(below: 30))))
             }
             let extractor = BoxFeatureExtractor()
             let lazy = extractor(stages: stages, boxes: boxes, auxSize: aux)

@@ -9,8 +9,10 @@ final class BackwardKernelTests: XCTestCase {
 
     func values(_ n: Int, scale: Float = 1) -> [Float] { (0..<n).map { _ in generator.nextNormal() * scale } }
 
-    func assertClose(_ a: [Float], _ b: [Double], tolerance: Double, _ name: String, file: StaticString = #filePath,
-                     line: UInt = #line) {
+    func assertClose(
+        _ a: [Float], _ b: [Double], tolerance: Double, _ name: String, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         XCTAssertEqual(a.count, b.count, name, file: file, line: line)
         let worst = zip(a, b).map { abs(Double($0) - $1) / max(1, abs($1)) }.max() ?? 0
         XCTAssertLessThan(worst, tolerance, "\(name): worst relative error \(worst)", file: file, line: line)
@@ -93,8 +95,9 @@ final class BackwardKernelTests: XCTestCase {
             }
         }
         var out = [Float](repeating: 1, count: logits.count)
-        crossEntropyBackward(logProbabilities: logp, targets: targets, ignoreIndex: -100, scale: scale, rows: rows,
-                             classes: classes, gradInput: &out)
+        crossEntropyBackward(
+            logProbabilities: logp, targets: targets, ignoreIndex: -100, scale: scale, rows: rows,
+            classes: classes, gradInput: &out)
         assertClose(out, expected, tolerance: 1e-6, "cross_entropy")
     }
 
@@ -102,7 +105,8 @@ final class BackwardKernelTests: XCTestCase {
         // 4 query heads over 2 key/value heads, 3 queries over 5 keys.
         let b = 1, h = 4, hkv = 2, l = 3, s = 5, d = 4, dv = 3
         let scale: Float = 0.5
-        let q = values(b * h * l * d), k = values(b * hkv * s * d), v = values(b * hkv * s * dv), gOut = values(b * h * l * dv)
+        let q = values(b * h * l * d), k = values(b * hkv * s * d), v = values(b * hkv * s * dv),
+            gOut = values(b * h * l * dv)
         var probs = [Float](repeating: 0, count: b * h * l * s)
         var eq = [Double](repeating: 0, count: q.count), ek = [Double](repeating: 0, count: k.count)
         var ev = [Double](repeating: 0, count: v.count)
@@ -132,15 +136,17 @@ final class BackwardKernelTests: XCTestCase {
         var gq = [Float](repeating: 0, count: q.count), gk = [Float](repeating: 0, count: k.count)
         var gv = [Float](repeating: 0, count: v.count)
         let layout = AttentionLayout(b: b, h: h, hkv: hkv, l: l, capacity: s, d: d, dv: dv, tokensMajor: false)
-        attentionBackward(layout, s: s, scale: scale, qp: q, kp: k, vp: v, probs: probs, gradOut: gOut,
-                          gq: &gq, gk: &gk, gv: &gv)
+        attentionBackward(
+            layout, s: s, scale: scale, qp: q, kp: k, vp: v, probs: probs, gradOut: gOut,
+            gq: &gq, gk: &gk, gv: &gv)
         assertClose(gq, eq, tolerance: 1e-5, "dQ")
         assertClose(gk, ek, tolerance: 1e-5, "dK (two query heads accumulate)")
         assertClose(gv, ev, tolerance: 1e-5, "dV (two query heads accumulate)")
     }
 
     func testForwardsAreIdenticalWithAndWithoutSavedState() {
-        let x = Tensor(values(3 * 8), shape: [3, 8]), w = Tensor(values(8), shape: [8]), bias = Tensor(values(8), shape: [8])
+        let x = Tensor(values(3 * 8), shape: [3, 8]), w = Tensor(values(8), shape: [8]),
+            bias = Tensor(values(8), shape: [8])
         let plain = withNoGrad { x.layerNorm(weight: w, bias: bias, eps: 1e-5) }
         let recorded = x.requiringGrad().layerNorm(weight: w, bias: bias, eps: 1e-5)
         XCTAssertFalse(plain.requiresGrad)

@@ -34,8 +34,10 @@ final class GradientCheckTests: XCTestCase {
         return s.isEmpty ? [1] : s
     }
 
-    func check(_ name: String, _ inputs: [Tensor], eps: Float = 1e-2, atol: Double? = nil, rtol: Double = 5e-3,
-               file: StaticString = #filePath, line: UInt = #line, _ f: @escaping ([Tensor]) -> Tensor) {
+    func check(
+        _ name: String, _ inputs: [Tensor], eps: Float = 1e-2, atol: Double? = nil, rtol: Double = 5e-3,
+        file: StaticString = #filePath, line: UInt = #line, _ f: @escaping ([Tensor]) -> Tensor
+    ) {
         let r = gradCheck(inputs, eps: eps, atol: atol, rtol: rtol, f)
         XCTAssertTrue(r.ok, "\(name) \(inputs.map { $0.shape }): \(r.message)", file: file, line: line)
     }
@@ -47,7 +49,7 @@ final class GradientCheckTests: XCTestCase {
     func testOnePercentGradientErrorFails() {
         let ops: [(String, (Tensor) -> Tensor)] = [
             ("identity", { $0 }), ("tanh", { $0.tanh() }), ("silu", { $0.silu() }), ("exp", { $0.exp() }),
-            ("softmax", { $0.softmax(axis: -1) }),
+            ("softmax", { $0.softmax(axis: -1) })
         ]
         for (name, op) in ops {
             for shape in [[3], [2, 5], [2, 3, 4]] {
@@ -161,7 +163,9 @@ final class GradientCheckTests: XCTestCase {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             for (m, k, n) in [(3, 4, 5), (1, 4, 3), (3, 4, 1), (1, 1, 1)] {
                 let a = randn(ta ? [k, m] : [m, k]), b = randn(tb ? [n, k] : [k, n])
-                check("matmul \(ta)\(tb) \(m)x\(k)x\(n)", [a, b]) { $0[0].matmul($0[1], transposeA: ta, transposeB: tb) }
+                check("matmul \(ta)\(tb) \(m)x\(k)x\(n)", [a, b]) {
+                    $0[0].matmul($0[1], transposeA: ta, transposeB: tb)
+                }
                 let ab = randn([2] + (ta ? [k, m] : [m, k])), bb = randn([2] + (tb ? [n, k] : [k, n]))
                 check("bmm \(ta)\(tb)", [ab, bb]) { $0[0].matmul($0[1], transposeA: ta, transposeB: tb) }
                 check("shared rhs \(ta)\(tb)", [ab, b]) { $0[0].matmul($0[1], transposeA: ta, transposeB: tb) }
@@ -228,10 +232,16 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testNorms() {
-        check("layer_norm", [randn([2, 3, 6]), randn([6]), randn([6])]) { $0[0].layerNorm(weight: $0[1], bias: $0[2], eps: 1e-5) }
+        check("layer_norm", [randn([2, 3, 6]), randn([6]), randn([6])]) {
+            $0[0].layerNorm(weight: $0[1], bias: $0[2], eps: 1e-5)
+        }
         check("layer_norm no affine", [randn([4, 5])]) { $0[0].layerNorm(weight: nil, bias: nil, eps: 1e-6) }
-        check("layer_norm d=1", [randn([3, 1]), randn([1]), randn([1])]) { $0[0].layerNorm(weight: $0[1], bias: $0[2], eps: 1e-5) }
-        check("layer_norm_2d", [randn([2, 4, 3, 2]), randn([4]), randn([4])]) { $0[0].layerNorm2d(weight: $0[1], bias: $0[2], eps: 1e-6) }
+        check("layer_norm d=1", [randn([3, 1]), randn([1]), randn([1])]) {
+            $0[0].layerNorm(weight: $0[1], bias: $0[2], eps: 1e-5)
+        }
+        check("layer_norm_2d", [randn([2, 4, 3, 2]), randn([4]), randn([4])]) {
+            $0[0].layerNorm2d(weight: $0[1], bias: $0[2], eps: 1e-6)
+        }
         check("rms_norm", [randn([2, 3, 6]), randn([6])]) { $0[0].rmsNorm(weight: $0[1], eps: 1e-6) }
         check("rms_norm row", [randn([1, 8]), randn([8])]) { $0[0].rmsNorm(weight: $0[1], eps: 1e-5) }
     }
@@ -245,7 +255,9 @@ final class GradientCheckTests: XCTestCase {
         check("conv k4s4", [randn([1, 2, 9, 8]), randn([3, 2, 4, 4]), randn([3])]) {
             $0[0].conv2d(weight: $0[1], bias: $0[2], stride: (4, 4))
         }
-        check("conv 1x1", [randn([2, 4, 3, 3]), randn([2, 4, 1, 1]), randn([2])]) { $0[0].conv2d(weight: $0[1], bias: $0[2]) }
+        check("conv 1x1", [randn([2, 4, 3, 3]), randn([2, 4, 1, 1]), randn([2])]) {
+            $0[0].conv2d(weight: $0[1], bias: $0[2])
+        }
         check("conv groups 2", [randn([1, 4, 5, 5]), randn([6, 2, 3, 3])]) {
             $0[0].conv2d(weight: $0[1], bias: nil, stride: (2, 1), padding: (1, 0), groups: 2)
         }
@@ -258,10 +270,18 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func testInterpolate() {
-        check("bilinear up", [randn([1, 2, 3, 4])]) { $0[0].interpolateBilinear(height: 7, width: 5, alignCorners: false) }
-        check("bilinear down", [randn([2, 1, 9, 7])]) { $0[0].interpolateBilinear(height: 4, width: 3, alignCorners: false) }
-        check("bilinear corners", [randn([1, 2, 4, 3])]) { $0[0].interpolateBilinear(height: 6, width: 7, alignCorners: true) }
-        check("bilinear to 1x1", [randn([1, 1, 3, 3])]) { $0[0].interpolateBilinear(height: 1, width: 1, alignCorners: true) }
+        check("bilinear up", [randn([1, 2, 3, 4])]) {
+            $0[0].interpolateBilinear(height: 7, width: 5, alignCorners: false)
+        }
+        check("bilinear down", [randn([2, 1, 9, 7])]) {
+            $0[0].interpolateBilinear(height: 4, width: 3, alignCorners: false)
+        }
+        check("bilinear corners", [randn([1, 2, 4, 3])]) {
+            $0[0].interpolateBilinear(height: 6, width: 7, alignCorners: true)
+        }
+        check("bilinear to 1x1", [randn([1, 1, 3, 3])]) {
+            $0[0].interpolateBilinear(height: 1, width: 1, alignCorners: true)
+        }
     }
 
     // MARK: - Attention, loss, dropout, rope

@@ -47,11 +47,14 @@ final class TokenMajorAttentionTests: XCTestCase {
         let mask = Tensor((0..<(b * s)).map { $0 % 5 == 3 ? 0 : 1 }, shape: [b, 1, 1, s])
         func heads(_ t: Tensor, _ n: Int) -> Tensor { t.reshaped([t.shape[0], t.shape[1], n, d]).transposed(1, 2) }
         for causal in [false, true] {
-            let reference = Tensor.scaledDotProductAttention(query: heads(q, h), key: heads(k, hkv), value: heads(v, hkv),
-                                                             mask: mask, isCausal: causal, causalOffset: 2)
-                .transposed(1, 2).reshaped([b, l, h * d])
-            let fast = Tensor.scaledDotProductAttention(tokensMajorQuery: q, key: k, value: v, heads: h, keyValueHeads: hkv,
-                                                        mask: mask, isCausal: causal, causalOffset: 2)
+            let reference = Tensor.scaledDotProductAttention(
+                query: heads(q, h), key: heads(k, hkv), value: heads(v, hkv),
+                mask: mask, isCausal: causal, causalOffset: 2
+            )
+            .transposed(1, 2).reshaped([b, l, h * d])
+            let fast = Tensor.scaledDotProductAttention(
+                tokensMajorQuery: q, key: k, value: v, heads: h, keyValueHeads: hkv,
+                mask: mask, isCausal: causal, causalOffset: 2)
             let r = compare(fast, reference, atol: 1e-6)
             XCTAssertTrue(r.ok, "causal \(causal): \(r.message)")
         }

@@ -10,8 +10,10 @@ final class OpFixtureTests: XCTestCase {
         try SafeTensorsFile(url: Fixtures.url("reference/\(name).safetensors"))
     }
 
-    func assertClose(_ actual: Tensor?, _ expected: Tensor, atol: Float, rtol: Float = 0, _ what: String,
-                     file: StaticString = #filePath, line: UInt = #line) {
+    func assertClose(
+        _ actual: Tensor?, _ expected: Tensor, atol: Float, rtol: Float = 0, _ what: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         guard let actual else { return XCTFail("\(what): no value", file: file, line: line) }
         let r = compare(actual, expected, atol: atol, rtol: rtol)
         XCTAssertTrue(r.ok, "\(what): \(r.message)", file: file, line: line)
@@ -30,7 +32,7 @@ final class OpFixtureTests: XCTestCase {
         let x = try f.tensor("input.x")
         let cases: [(String, (Tensor) -> Tensor)] = [
             ("gelu_exact", { $0.gelu() }), ("gelu_tanh", { $0.geluTanh() }), ("quick_gelu", { $0.quickGelu() }),
-            ("softmax", { $0.softmax(axis: -1) }), ("log_softmax", { $0.logSoftmax(axis: -1) }),
+            ("softmax", { $0.softmax(axis: -1) }), ("log_softmax", { $0.logSoftmax(axis: -1) })
         ]
         for (name, op) in cases {
             let (y, grads) = forwardBackward([x], gradOutput: try f.tensor("input.\(name).grad_output")) { op($0[0]) }
@@ -72,22 +74,32 @@ final class OpFixtureTests: XCTestCase {
         let f = try open("ops-norm")
         for (name, eps) in [("layernorm_eps1e-5", Float(1e-5)), ("layernorm_eps1e-6", 1e-6)] {
             let (y, g) = forwardBackward(
-                [try f.tensor("input.\(name).x"), try f.tensor("input.\(name).weight"), try f.tensor("input.\(name).bias")],
-                gradOutput: try f.tensor("input.\(name).grad_output")) { $0[0].layerNorm(weight: $0[1], bias: $0[2], eps: eps) }
+                [
+                    try f.tensor("input.\(name).x"), try f.tensor("input.\(name).weight"),
+                    try f.tensor("input.\(name).bias")
+                ],
+                gradOutput: try f.tensor("input.\(name).grad_output")
+            ) { $0[0].layerNorm(weight: $0[1], bias: $0[2], eps: eps) }
             assertClose(y, try f.tensor("output.\(name)"), atol: 1e-5, name)
             for (i, p) in ["x", "weight", "bias"].enumerated() {
                 assertClose(g[i], try f.tensor("grad.\(name).\(p)"), atol: 1e-5, "grad \(name).\(p)")
             }
         }
         let (y2d, g2d) = forwardBackward(
-            [try f.tensor("input.layernorm2d.x"), try f.tensor("input.layernorm2d.weight"), try f.tensor("input.layernorm2d.bias")],
-            gradOutput: try f.tensor("input.layernorm2d.grad_output")) { $0[0].layerNorm2d(weight: $0[1], bias: $0[2], eps: 1e-6) }
+            [
+                try f.tensor("input.layernorm2d.x"), try f.tensor("input.layernorm2d.weight"),
+                try f.tensor("input.layernorm2d.bias")
+            ],
+            gradOutput: try f.tensor("input.layernorm2d.grad_output")
+        ) { $0[0].layerNorm2d(weight: $0[1], bias: $0[2], eps: 1e-6) }
         assertClose(y2d, try f.tensor("output.layernorm2d"), atol: 1e-5, "layernorm2d")
         for (i, p) in ["x", "weight", "bias"].enumerated() {
             assertClose(g2d[i], try f.tensor("grad.layernorm2d.\(p)"), atol: 1e-5, "grad layernorm2d.\(p)")
         }
-        let (yr, gr) = forwardBackward([try f.tensor("input.rmsnorm.x"), try f.tensor("input.rmsnorm.weight")],
-                                       gradOutput: try f.tensor("input.rmsnorm.grad_output")) { $0[0].rmsNorm(weight: $0[1], eps: 1e-6) }
+        let (yr, gr) = forwardBackward(
+            [try f.tensor("input.rmsnorm.x"), try f.tensor("input.rmsnorm.weight")],
+            gradOutput: try f.tensor("input.rmsnorm.grad_output")
+        ) { $0[0].rmsNorm(weight: $0[1], eps: 1e-6) }
         assertClose(yr, try f.tensor("output.rmsnorm"), atol: 1e-5, "rmsnorm")
         assertClose(gr[0], try f.tensor("grad.rmsnorm.x"), atol: 1e-5, "grad rmsnorm.x")
         assertClose(gr[1], try f.tensor("grad.rmsnorm.weight"), atol: 1e-5, "grad rmsnorm.weight")
@@ -105,8 +117,10 @@ final class OpFixtureTests: XCTestCase {
     func testDepthwiseStride1AgainstDirect() {
         var gen = Generator(seed: 11)
         // (batch, channels, multiplier, height, width, kernel, padding)
-        let shapes = [(2, 3, 1, 23, 37, 7, 3), (1, 4, 2, 9, 9, 3, 1), (1, 2, 1, 9, 30, 7, 0), (1, 2, 1, 16, 17, 4, 2),
-                      (1, 1, 1, 3, 3, 7, 3), (1, 3, 1, 12, 64, 5, 2)]
+        let shapes = [
+            (2, 3, 1, 23, 37, 7, 3), (1, 4, 2, 9, 9, 3, 1), (1, 2, 1, 9, 30, 7, 0), (1, 2, 1, 16, 17, 4, 2),
+            (1, 1, 1, 3, 3, 7, 3), (1, 3, 1, 12, 64, 5, 2)
+        ]
         for (b, c, m, h, w, k, p) in shapes {
             let x = Tensor.randn([b, c, h, w], generator: &gen)
             let weight = Tensor.randn([c * m, 1, k, k], generator: &gen), bias = Tensor.randn([c * m], generator: &gen)
@@ -115,15 +129,25 @@ final class OpFixtureTests: XCTestCase {
             XCTAssertEqual(y.shape, [b, c * m, oh, ow])
             let xs = x.toArray(), ws = weight.toArray(), bs = bias.toArray(), ys = y.toArray()
             var worst = 0.0
-            for n in 0..<b { for oc in 0..<(c * m) { for oy in 0..<oh { for ox in 0..<ow {
-                var acc = Double(bs[oc])
-                for ky in 0..<k { for kx in 0..<k {
-                    let iy = oy - p + ky, ix = ox - p + kx
-                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-                    acc += Double(ws[(oc * k + ky) * k + kx]) * Double(xs[((n * c + oc / m) * h + iy) * w + ix])
-                } }
-                worst = max(worst, abs(Double(ys[((n * c * m + oc) * oh + oy) * ow + ox]) - acc))
-            } } } }
+            for n in 0..<b {
+                for oc in 0..<(c * m) {
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            var acc = Double(bs[oc])
+                            for ky in 0..<k {
+                                for kx in 0..<k {
+                                    let iy = oy - p + ky, ix = ox - p + kx
+                                    guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                    acc +=
+                                        Double(ws[(oc * k + ky) * k + kx])
+                                        * Double(xs[((n * c + oc / m) * h + iy) * w + ix])
+                                }
+                            }
+                            worst = max(worst, abs(Double(ys[((n * c * m + oc) * oh + oy) * ow + ox]) - acc))
+                        }
+                    }
+                }
+            }
             XCTAssertLessThan(worst, 1e-4, "\((b, c, m, h, w, k, p))")
         }
     }
@@ -131,13 +155,19 @@ final class OpFixtureTests: XCTestCase {
     func testConv() throws {
         let f = try open("ops-conv")
         // (case, stride, padding, groups)
-        let cases: [(String, Int, Int, Int)] = [("dw7x7", 1, 3, 6), ("pw1x1", 1, 0, 1), ("k4s4", 4, 0, 1), ("k2s2", 2, 0, 1)]
+        let cases: [(String, Int, Int, Int)] = [
+            ("dw7x7", 1, 3, 6), ("pw1x1", 1, 0, 1), ("k4s4", 4, 0, 1), ("k2s2", 2, 0, 1)
+        ]
         for (name, s, p, groups) in cases {
             let (y, g) = forwardBackward(
-                [try f.tensor("input.\(name).x"), try f.tensor("input.\(name).weight"), try f.tensor("input.\(name).bias")],
-                gradOutput: try f.tensor("input.\(name).grad_output")) {
-                    $0[0].conv2d(weight: $0[1], bias: $0[2], stride: (s, s), padding: (p, p), groups: groups)
-                }
+                [
+                    try f.tensor("input.\(name).x"), try f.tensor("input.\(name).weight"),
+                    try f.tensor("input.\(name).bias")
+                ],
+                gradOutput: try f.tensor("input.\(name).grad_output")
+            ) {
+                $0[0].conv2d(weight: $0[1], bias: $0[2], stride: (s, s), padding: (p, p), groups: groups)
+            }
             assertClose(y, try f.tensor("output.\(name)"), atol: 1e-5, name)
             for (i, part) in ["x", "weight", "bias"].enumerated() {
                 assertClose(g[i], try f.tensor("grad.\(name).\(part)"), atol: 1e-5, "grad \(name).\(part)")
@@ -149,10 +179,13 @@ final class OpFixtureTests: XCTestCase {
         let f = try open("ops-interpolate")
         for name in ["up8", "up_to_square", "down_768_to_336", "down_nonint", "align_corners_true"] {
             let expected = try f.tensor("output.\(name)")
-            let (y, g) = forwardBackward([try f.tensor("input.\(name).x")],
-                                         gradOutput: try f.tensor("input.\(name).grad_output")) {
-                $0[0].interpolateBilinear(height: expected.shape[2], width: expected.shape[3],
-                                          alignCorners: name == "align_corners_true")
+            let (y, g) = forwardBackward(
+                [try f.tensor("input.\(name).x")],
+                gradOutput: try f.tensor("input.\(name).grad_output")
+            ) {
+                $0[0].interpolateBilinear(
+                    height: expected.shape[2], width: expected.shape[3],
+                    alignCorners: name == "align_corners_true")
             }
             assertClose(y, expected, atol: 1e-6, name)
             assertClose(g[0], try f.tensor("grad.\(name).x"), atol: 1e-5, "grad \(name)")
@@ -168,8 +201,10 @@ final class OpFixtureTests: XCTestCase {
         assertClose(cos, try f.tensor("output.rope.cos"), atol: 1e-5, "rope cos")
         assertClose(sin, try f.tensor("output.rope.sin"), atol: 1e-5, "rope sin")
         for part in ["q", "k"] {
-            let (y, g) = forwardBackward([try f.tensor("input.rope.\(part)")],
-                                         gradOutput: try f.tensor("input.rope.grad_\(part)_embed")) {
+            let (y, g) = forwardBackward(
+                [try f.tensor("input.rope.\(part)")],
+                gradOutput: try f.tensor("input.rope.grad_\(part)_embed")
+            ) {
                 $0[0].applyingRotary(cos: cos, sin: sin)
             }
             assertClose(y, try f.tensor("output.rope.\(part)_embed"), atol: 1e-5, "rope \(part)")

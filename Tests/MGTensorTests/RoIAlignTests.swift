@@ -11,7 +11,9 @@ final class RoIAlignTests: XCTestCase {
         var result: [RoIBox] = []
         for image in 0..<2 {
             let b = try file.tensor("input.boxes_scale\(scale)_image\(image)").toArray()
-            for k in 0..<4 { result.append(RoIBox(batchIndex: image, b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3])) }
+            for k in 0..<4 {
+                result.append(RoIBox(batchIndex: image, b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3]))
+            }
         }
         return result
     }
@@ -26,7 +28,8 @@ final class RoIAlignTests: XCTestCase {
                 for aligned in [false, true] {
                     for sr in [-1, 2] {
                         let name = "scale\(scale)_aligned\(aligned ? 1 : 0)_sr\(sr)_out\(out)"
-                        let spec = RoIAlignSpec(outputSize: out, spatialScale: Float(scale)!, samplingRatio: sr, aligned: aligned)
+                        let spec = RoIAlignSpec(
+                            outputSize: out, spatialScale: Float(scale)!, samplingRatio: sr, aligned: aligned)
                         let leaf = x.requiringGrad()
                         let y = leaf.roiAlign(boxes: roi, spec)
                         let r = compare(y, try f.tensor("output.\(name)"), atol: 1e-5)
@@ -45,8 +48,10 @@ final class RoIAlignTests: XCTestCase {
     func testGradientCheck() {
         var gen = Generator(seed: 8)
         let x = Tensor.randn([2, 2, 6, 7], generator: &gen)
-        let boxes = [RoIBox(batchIndex: 0, 2.2, 3.1, 17.5, 20.3), RoIBox(batchIndex: 1, -3, 4, 12, 30),
-                     RoIBox(batchIndex: 1, 0, 0, 0, 0)]
+        let boxes = [
+            RoIBox(batchIndex: 0, 2.2, 3.1, 17.5, 20.3), RoIBox(batchIndex: 1, -3, 4, 12, 30),
+            RoIBox(batchIndex: 1, 0, 0, 0, 0)
+        ]
         for aligned in [false, true] {
             let spec = RoIAlignSpec(outputSize: 3, spatialScale: 0.25, samplingRatio: -1, aligned: aligned)
             let r = gradCheck([x]) { $0[0].roiAlign(boxes: boxes, spec) }
@@ -59,9 +64,9 @@ final class RoIAlignTests: XCTestCase {
         let x = Tensor.randn([1, 3, 9, 11], generator: &gen)
         let boxes = [RoIBox(4, 5, 30, 33), RoIBox(-5, 2, 10, 50), RoIBox(0, 0, 0, 0), RoIBox(40, 40, 44, 47)]
         let spec = RoIAlignSpec(outputSize: 7, spatialScale: 0.25)
-        let direct = x.roiAlign(boxes: boxes, spec).mean(axes: [2, 3])                     // [K, C]
+        let direct = x.roiAlign(boxes: boxes, spec).mean(axes: [2, 3])  // [K, C]
         let weights = Tensor.roiAlignMeanWeights(boxes: boxes, height: 9, width: 11, spec)  // [K, H·W]
-        let viaWeights = weights.matmul(x.reshaped([3, 99]), transposeB: true)              // [K, C]
+        let viaWeights = weights.matmul(x.reshaped([3, 99]), transposeB: true)  // [K, C]
         let r = compare(viaWeights, direct, atol: 1e-6)
         XCTAssertTrue(r.ok, r.message)
     }

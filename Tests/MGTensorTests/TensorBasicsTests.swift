@@ -8,7 +8,11 @@ final class TensorBasicsTests: XCTestCase {
         var gen = Generator(seed: 9)
         func permutations(_ r: Int) -> [[Int]] {
             if r == 1 { return [[0]] }
-            return permutations(r - 1).flatMap { p in (0...p.count).map { i in var q = p; q.insert(r - 1, at: i); return q } }
+            return permutations(r - 1).flatMap { p in
+                (0...p.count).map { i in
+                    var q = p; q.insert(r - 1, at: i); return q
+                }
+            }
         }
         var shapes: [[Int]] = [[2, 20, 9, 7], [1, 17, 33], [3, 1, 16, 5], [31, 16], [1, 40, 12, 12]]
         for _ in 0..<6 { shapes.append((0..<(2 + gen.nextInt(below: 3))).map { _ in 1 + gen.nextInt(below: 20) }) }

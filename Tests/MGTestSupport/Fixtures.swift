@@ -13,7 +13,9 @@ public enum Fixtures {
 }
 
 /// Largest |a − b| and whether every element satisfies |a − b| ≤ atol + rtol·|b| (b = reference).
-public func compare(_ actual: Tensor, _ expected: Tensor, atol: Float, rtol: Float = 0) -> (ok: Bool, maxAbs: Float, message: String) {
+public func compare(
+    _ actual: Tensor, _ expected: Tensor, atol: Float, rtol: Float = 0
+) -> (ok: Bool, maxAbs: Float, message: String) {
     guard actual.shape == expected.shape else {
         return (false, .infinity, "shape \(actual.shape) vs expected \(expected.shape)")
     }
@@ -24,6 +26,7 @@ public func compare(_ actual: Tensor, _ expected: Tensor, atol: Float, rtol: Flo
         if !(diff <= atol + rtol * Swift.abs(b[i])) { ok = false }
         if diff > worst || diff.isNaN { worst = diff; worstIndex = i }
     }
-    let msg = a.isEmpty ? "empty" : "max |diff| \(worst) at \(worstIndex) (got \(a[worstIndex]), expected \(b[worstIndex]))"
+    let msg =
+        a.isEmpty ? "empty" : "max |diff| \(worst) at \(worstIndex) (got \(a[worstIndex]), expected \(b[worstIndex]))"
     return (ok, worst, msg)
 }

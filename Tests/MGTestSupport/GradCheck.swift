@@ -56,8 +56,12 @@ public func gradCheck(
             func central(_ h: Float) -> Double {
                 let plus = inputs[k].copy(), minus = inputs[k].copy()
                 var up = 0.0, down = 0.0
-                plus.unsafeMutableFloats { $0[i] += h; up = Double($0[i]) }
-                minus.unsafeMutableFloats { $0[i] -= h; down = Double($0[i]) }
+                plus.unsafeMutableFloats {
+                    $0[i] += h; up = Double($0[i])
+                }
+                minus.unsafeMutableFloats {
+                    $0[i] -= h; down = Double($0[i])
+                }
                 xs[k] = plus
                 let lp = lossValue(xs)
                 xs[k] = minus
@@ -72,6 +76,7 @@ public func gradCheck(
             }
         }
     }
-    return GradCheckResult(ok: failures.isEmpty, worst: worst,
-                           message: failures.prefix(5).joined(separator: "; "))
+    return GradCheckResult(
+        ok: failures.isEmpty, worst: worst,
+        message: failures.prefix(5).joined(separator: "; "))
 }

@@ -16,21 +16,24 @@ final class ByteTextTests: XCTestCase {
 
     func testComponentsAndReplaceAreByteWise() {
         // ">" + U+0301 is one Character: Foundation would find no "<image>" here.
-        XCTAssertEqual(ByteText.components("a<image>\u{301}b", separatedBy: "<image>").map { Array($0.utf8) },
-                       [Array("a".utf8), Array("\u{301}b".utf8)])
+        XCTAssertEqual(
+            ByteText.components("a<image>\u{301}b", separatedBy: "<image>").map { Array($0.utf8) },
+            [Array("a".utf8), Array("\u{301}b".utf8)])
         XCTAssertEqual(ByteText.components("<image><image>", separatedBy: "<image>"), ["", "", ""])
         XCTAssertEqual(ByteText.components("none", separatedBy: "<image>"), ["none"])
         XCTAssertTrue(ByteText.contains("x<image>\u{301}", "<image>"))
         XCTAssertFalse(ByteText.contains("x<imag", "<image>"))
-        XCTAssertEqual(Array(ByteText.replacingAll("e\u{301}", with: "E", in: "caf\u{E9} cafe\u{301}").utf8),
-                       Array("caf\u{E9} cafE".utf8), "only the exact bytes are replaced")
+        XCTAssertEqual(
+            Array(ByteText.replacingAll("e\u{301}", with: "E", in: "caf\u{E9} cafe\u{301}").utf8),
+            Array("caf\u{E9} cafE".utf8), "only the exact bytes are replaced")
     }
 
     func testStreamedDeltaWaitsForCompleteCharacters() {
         XCTAssertEqual(ByteText.streamedDelta(printed: "He", text: "Hello"), "llo")
         XCTAssertNil(ByteText.streamedDelta(printed: "He", text: "Hel\u{FFFD}"), "wait for the rest of the bytes")
-        XCTAssertEqual(ByteText.streamedDelta(printed: "e", text: "e\u{301}").map { Array($0.utf8) }, [0xCC, 0x81],
-                       "a combining mark after printed text is still printed")
+        XCTAssertEqual(
+            ByteText.streamedDelta(printed: "e", text: "e\u{301}").map { Array($0.utf8) }, [0xCC, 0x81],
+            "a combining mark after printed text is still printed")
         XCTAssertNil(ByteText.streamedDelta(printed: "abc", text: "abd"))
     }
 }

@@ -17,18 +17,24 @@ final class CanonicalEquivalenceTests: XCTestCase {
         var hfIds: [Int], hfDecoded: String
     }
 
-    private func expected() throws -> (pairs: [(a: String, b: String, aId: Int, bId: Int)], cases: [Case], pieceCount: Int) {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("expected.json")))
+    private func expected() throws -> (
+        pairs: [(a: String, b: String, aId: Int, bId: Int)], cases: [Case], pieceCount: Int
+    ) {
+        let object = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: directory.appendingPathComponent("expected.json")))
         let root = try XCTUnwrap(object as? [String: Any])
         let pairs = try XCTUnwrap(root["pairs"] as? [[String: Any]]).map { p in
-            (a: try XCTUnwrap(p["a"] as? String), b: try XCTUnwrap(p["b"] as? String),
-             aId: try XCTUnwrap(p["a_id"] as? Int), bId: try XCTUnwrap(p["b_id"] as? Int))
+            (
+                a: try XCTUnwrap(p["a"] as? String), b: try XCTUnwrap(p["b"] as? String),
+                aId: try XCTUnwrap(p["a_id"] as? Int), bId: try XCTUnwrap(p["b_id"] as? Int)
+            )
         }
         let cases = try XCTUnwrap(root["cases"] as? [[String: Any]]).map { c in
-            Case(text: try XCTUnwrap(c["text"] as? String),
-                 sentencePieceIds: try XCTUnwrap(c["sentencepiece_ids"] as? [Int]),
-                 sentencePieceDecoded: try XCTUnwrap(c["sentencepiece_decoded"] as? String),
-                 hfIds: try XCTUnwrap(c["hf_ids"] as? [Int]), hfDecoded: try XCTUnwrap(c["hf_decoded"] as? String))
+            Case(
+                text: try XCTUnwrap(c["text"] as? String),
+                sentencePieceIds: try XCTUnwrap(c["sentencepiece_ids"] as? [Int]),
+                sentencePieceDecoded: try XCTUnwrap(c["sentencepiece_decoded"] as? String),
+                hfIds: try XCTUnwrap(c["hf_ids"] as? [Int]), hfDecoded: try XCTUnwrap(c["hf_decoded"] as? String))
         }
         return (pairs, cases, try XCTUnwrap(root["piece_count"] as? Int))
     }
@@ -61,8 +67,9 @@ final class CanonicalEquivalenceTests: XCTestCase {
         XCTAssertGreaterThan(cases.count, 60)
         for c in cases {
             XCTAssertEqual(processor.encode(c.text), c.sentencePieceIds, "encode \(c.text.unicodeScalars.map(\.value))")
-            XCTAssertEqual(Array(try processor.decode(c.sentencePieceIds).utf8), Array(c.sentencePieceDecoded.utf8),
-                           "decode \(c.sentencePieceIds)")
+            XCTAssertEqual(
+                Array(try processor.decode(c.sentencePieceIds).utf8), Array(c.sentencePieceDecoded.utf8),
+                "decode \(c.sentencePieceIds)")
         }
     }
 
@@ -77,7 +84,9 @@ final class CanonicalEquivalenceTests: XCTestCase {
             XCTAssertEqual(tokenizer.token(for: pair.bId).map { Array($0.utf8) }, Array(pair.b.utf8))
         }
         for c in cases {
-            XCTAssertEqual(tokenizer.encode(c.text, addSpecialTokens: false), c.hfIds, "encode \(c.text.unicodeScalars.map(\.value))")
+            XCTAssertEqual(
+                tokenizer.encode(c.text, addSpecialTokens: false), c.hfIds,
+                "encode \(c.text.unicodeScalars.map(\.value))")
             XCTAssertEqual(Array(tokenizer.decode(c.hfIds).utf8), Array(c.hfDecoded.utf8), "decode \(c.hfIds)")
         }
     }
@@ -86,10 +95,13 @@ final class CanonicalEquivalenceTests: XCTestCase {
     /// tokenizer.model, transformers for a tokenizer folder): ours round-trips exactly where theirs does, and
     /// gives their ids where theirs does not.
     func testRoundTripSweepOverEveryFixtureVocabulary() throws {
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: Fixtures.url("tokenizers/round-trip-sweep.json")))
+        let object = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: Fixtures.url("tokenizers/round-trip-sweep.json")))
         let sweep = try XCTUnwrap(object as? [String: [[Int]]])
-        let expectedVocabularies = ["sentencepiece:vicuna-tiny", "sentencepiece:phi3-tiny", "sentencepiece:canonical-pairs",
-                                    "hf:vicuna-tiny", "hf:llama3-tiny", "hf:phi3-tiny", "hf:canonical-pairs"]
+        let expectedVocabularies = [
+            "sentencepiece:vicuna-tiny", "sentencepiece:phi3-tiny", "sentencepiece:canonical-pairs",
+            "hf:vicuna-tiny", "hf:llama3-tiny", "hf:phi3-tiny", "hf:canonical-pairs"
+        ]
         XCTAssertEqual(Set(sweep.keys), Set(expectedVocabularies))
         for key in expectedVocabularies {
             let peer = try XCTUnwrap(sweep[key])
@@ -124,11 +136,11 @@ final class CanonicalEquivalenceTests: XCTestCase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let json = """
-        {"version": "1.0", "added_tokens": [], "normalizer": null, "pre_tokenizer": null, "post_processor": null,
-         "decoder": null, "model": {"type": "BPE", "unk_token": null, "fuse_unk": false, "byte_fallback": false,
-         "vocab": {"a": 0, "\\u0301": 1, "a\\u0301": 2, "e\\u0301": 3, "e": 4, "\\u00e9": 5},
-         "merges": ["a \\u0301", "e \\u0301"]}}
-        """
+            {"version": "1.0", "added_tokens": [], "normalizer": null, "pre_tokenizer": null, "post_processor": null,
+             "decoder": null, "model": {"type": "BPE", "unk_token": null, "fuse_unk": false, "byte_fallback": false,
+             "vocab": {"a": 0, "\\u0301": 1, "a\\u0301": 2, "e\\u0301": 3, "e": 4, "\\u00e9": 5},
+             "merges": ["a \\u0301", "e \\u0301"]}}
+            """
         try Data(json.utf8).write(to: folder.appendingPathComponent("tokenizer.json"))
         let tokenizer = try Tokenizer.load(directory: folder)
         XCTAssertEqual(tokenizer.encode("a\u{301}", addSpecialTokens: false), [2])

@@ -25,8 +25,10 @@ final class JSONObjectTests: XCTestCase {
 
     func testParseErrorsNameTheFileAndByte() throws {
         let url = try temporaryDirectory().appendingPathComponent("tokenizer.json")
-        for (text, reason) in [("{\"a\": [1,]}", "expected a JSON value, found ']' at byte 9"),
-                               ("[1]", "the top level is not an object")] {
+        for (text, reason) in [
+            ("{\"a\": [1,]}", "expected a JSON value, found ']' at byte 9"),
+            ("[1]", "the top level is not an object")
+        ] {
             try Data(text.utf8).write(to: url)
             XCTAssertThrowsError(try JSONObject.load(url)) { error in
                 XCTAssertEqual(error as? TokenizerError, .invalidJSON(file: url.path, reason: reason))
@@ -42,10 +44,10 @@ final class JSONObjectTests: XCTestCase {
     func testCanonicallyEquivalentTokensStayDistinct() throws {
         let directory = try temporaryDirectory()
         let json = #"""
-        {"added_tokens": [], "normalizer": null, "pre_tokenizer": null, "post_processor": null, "decoder": null,
-         "model": {"type": "BPE", "vocab": {"\u00c5": 0, "\u212b": 1, "e": 2, "\u0301": 3, "\u00e9": 4, "e\u0301": 5},
-                   "merges": [["e", "\u0301"]]}}
-        """#
+            {"added_tokens": [], "normalizer": null, "pre_tokenizer": null, "post_processor": null, "decoder": null,
+             "model": {"type": "BPE", "vocab": {"\u00c5": 0, "\u212b": 1, "e": 2, "\u0301": 3, "\u00e9": 4, "e\u0301": 5},
+                       "merges": [["e", "\u0301"]]}}
+            """#
         try Data(json.utf8).write(to: directory.appendingPathComponent("tokenizer.json"))
         let tokenizer = try Tokenizer.load(directory: directory)
         XCTAssertEqual(tokenizer.vocabSize, 6)

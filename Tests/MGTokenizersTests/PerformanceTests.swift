@@ -8,10 +8,11 @@ final class PerformanceTests: XCTestCase {
     /// Deterministic mixed text: English-like sentences plus every reference string (CJK, emoji, NBSP, combining
     /// marks, digits, code) — about 1 MB.
     static let megabyte: String = {
-        let words = ("the of and to in is that for it as was with be by on not he this are or from at which but have an "
-                     + "they you were her she there been one all we their has would when if so no will more can out up "
-                     + "about into them than only other new some could time these two may then do first any my now "
-                     + "tokenizer model vision language image multimodal training benchmark performance").split(separator: " ")
+        let words =
+            ("the of and to in is that for it as was with be by on not he this are or from at which but have an "
+            + "they you were her she there been one all we their has would when if so no will more can out up "
+            + "about into them than only other new some could time these two may then do first any my now "
+            + "tokenizer model vision language image multimodal training benchmark performance").split(separator: " ")
         let extras = (try? ReferenceFile.load("vicuna-tiny").cases.map(\.text)) ?? []
         var generator = SplitMix64(seed: 42)
         var text = ""
@@ -25,7 +26,9 @@ final class PerformanceTests: XCTestCase {
             var sentence = (0..<count).map { _ in String(words[Int(generator.next() % UInt64(words.count))]) }
                 .joined(separator: " ")
             sentence = sentence.prefix(1).uppercased() + sentence.dropFirst()
-            text += sentence + [". ", ", ", "? ", ".\n", ".\n\n", " (\(generator.next() % 100_000)) "][Int(generator.next() % 6)]
+            text +=
+                sentence
+                + [". ", ", ", "? ", ".\n", ".\n\n", " (\(generator.next() % 100_000)) "][Int(generator.next() % 6)]
         }
         return text
     }()
@@ -41,14 +44,17 @@ final class PerformanceTests: XCTestCase {
 
     /// Encoding time grows linearly with the input: 4× the text takes well under 16× (quadratic) the time. A ratio
     /// measured in one run, so the machine's speed cancels out; absolute speed is `mgllava bench`'s business.
-    private func assertLinear(_ name: String, small: String, large: String, _ encode: (String) -> Int,
-                              file: StaticString = #filePath, line: UInt = #line) {
+    private func assertLinear(
+        _ name: String, small: String, large: String, _ encode: (String) -> Int,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertGreaterThan(encode(small), 1000, name, file: file, line: line)
         let smallTime = bestTime { _ = encode(small) }, largeTime = bestTime { _ = encode(large) }
         let ratio = largeTime / max(smallTime, 1e-6)
         print("\(name): \(small.utf8.count) → \(large.utf8.count) bytes, time ×\(String(format: "%.1f", ratio))")
-        XCTAssertLessThan(ratio, 9, "\(name): 4× the input took \(ratio)× the time (quadratic would be 16×)",
-                          file: file, line: line)
+        XCTAssertLessThan(
+            ratio, 9, "\(name): 4× the input took \(ratio)× the time (quadratic would be 16×)",
+            file: file, line: line)
     }
 
     func testOneMegabyteEncodesInLinearTime() throws {

@@ -13,8 +13,9 @@ final class PipelineVariantTests: XCTestCase {
         XCTAssertEqual(root.count, 6)
         for (name, value) in root.sorted(by: { $0.key < $1.key }) {
             let variant = try XCTUnwrap(value as? [String: Any])
-            let tokenizer = try build(base: try XCTUnwrap(variant["base"] as? String),
-                                      replacing: try XCTUnwrap(variant["replace"] as? [String: Any]))
+            let tokenizer = try build(
+                base: try XCTUnwrap(variant["base"] as? String),
+                replacing: try XCTUnwrap(variant["replace"] as? [String: Any]))
             var failures = 0
             for c in try XCTUnwrap(variant["encode"] as? [[String: Any]]) {
                 let text = try XCTUnwrap(c["text"] as? String)
@@ -28,8 +29,9 @@ final class PipelineVariantTests: XCTestCase {
             for d in try XCTUnwrap(variant["decode"] as? [[String: Any]]) {
                 let ids = try XCTUnwrap(d["ids"] as? [Int])
                 let expected = try XCTUnwrap(d["skip_special_tokens"] as? String)
-                XCTAssertEqual(Array(tokenizer.decode(ids, skipSpecialTokens: true).unicodeScalars),
-                               Array(expected.unicodeScalars), "\(name) \(ids)")
+                XCTAssertEqual(
+                    Array(tokenizer.decode(ids, skipSpecialTokens: true).unicodeScalars),
+                    Array(expected.unicodeScalars), "\(name) \(ids)")
             }
             XCTAssertEqual(failures, 0, name)
         }

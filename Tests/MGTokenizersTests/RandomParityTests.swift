@@ -17,8 +17,9 @@ final class RandomParityTests: XCTestCase {
         let root = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         let all = try XCTUnwrap(root["tokenizers"] as? [String: Any])
         let entry = try XCTUnwrap(all[name] as? [String: Any])
-        return Expected(encode: try XCTUnwrap(entry["encode"] as? [[String: Any]]),
-                        decode: try XCTUnwrap(entry["decode"] as? [[String: Any]]))
+        return Expected(
+            encode: try XCTUnwrap(entry["encode"] as? [[String: Any]]),
+            decode: try XCTUnwrap(entry["decode"] as? [[String: Any]]))
     }
 
     private func checkTokenizer(_ name: String) throws {
@@ -42,7 +43,8 @@ final class RandomParityTests: XCTestCase {
             let gotKeep = tokenizer.decode(ids), gotSkip = tokenizer.decode(ids, skipSpecialTokens: true)
             // Compare scalars: String == would accept canonically equivalent but different text.
             if Array(gotKeep.unicodeScalars) != Array(keep.unicodeScalars)
-                || Array(gotSkip.unicodeScalars) != Array(skip.unicodeScalars) {
+                || Array(gotSkip.unicodeScalars) != Array(skip.unicodeScalars)
+            {
                 failures += 1
                 XCTFail("\(name) decode \(ids): \(gotKeep.debugDescription) != \(keep.debugDescription)")
             }
@@ -64,7 +66,8 @@ final class RandomParityTests: XCTestCase {
         let expected = try load("vicuna-tiny")
         for c in expected.encode {
             let text = try XCTUnwrap(c["text"] as? String)
-            XCTAssertEqual(processor.encode(text), try XCTUnwrap(c["sentencepiece_ids"] as? [Int]), text.debugDescription)
+            XCTAssertEqual(
+                processor.encode(text), try XCTUnwrap(c["sentencepiece_ids"] as? [Int]), text.debugDescription)
         }
         for d in expected.decode {
             let ids = try XCTUnwrap(d["ids"] as? [Int])

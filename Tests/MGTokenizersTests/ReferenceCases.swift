@@ -40,7 +40,8 @@ struct ReferenceFile {
                 sentencePieceIds: c["sentencepiece_ids"] as? [Int],
                 sentencePieceDecoded: c["sentencepiece_decoded"] as? String)
         }
-        return ReferenceFile(name: name, length: root["len"] as? Int ?? 0, bosTokenId: root["bos_token_id"] as? Int,
-                             eosTokenId: root["eos_token_id"] as? Int, cases: cases)
+        return ReferenceFile(
+            name: name, length: root["len"] as? Int ?? 0, bosTokenId: root["bos_token_id"] as? Int,
+            eosTokenId: root["eos_token_id"] as? Int, cases: cases)
     }
 }

@@ -13,7 +13,9 @@ private struct ProtoWriter {
     }
     mutating func key(_ field: Int, _ wire: UInt64) { varint(UInt64(field) << 3 | wire) }
     mutating func int(_ field: Int, _ value: Int64) { key(field, 0); varint(UInt64(bitPattern: value)) }
-    mutating func bytesField(_ field: Int, _ payload: [UInt8]) { key(field, 2); varint(UInt64(payload.count)); bytes += payload }
+    mutating func bytesField(_ field: Int, _ payload: [UInt8]) {
+        key(field, 2); varint(UInt64(payload.count)); bytes += payload
+    }
     mutating func string(_ field: Int, _ s: String) { bytesField(field, Array(s.utf8)) }
     mutating func float(_ field: Int, _ f: Float) {
         key(field, 5)
@@ -23,11 +25,16 @@ private struct ProtoWriter {
 }
 
 /// A tiny valid BPE model: <unk>, <s>, </s>, ▁, a, b, ▁a, ab, plus anything in `extra`.
-private func tinyModel(modelType: Int64 = 2, charsmap: [UInt8] = [], extra: (inout ProtoWriter) -> Void = { _ in })
-    -> [UInt8] {
+private func tinyModel(
+    modelType: Int64 = 2, charsmap: [UInt8] = [], extra: (inout ProtoWriter) -> Void = { _ in }
+)
+    -> [UInt8]
+{
     var model = ProtoWriter()
-    let pieces: [(String, Float, Int64)] = [("<unk>", 0, 2), ("<s>", 0, 3), ("</s>", 0, 3), ("▁", -1, 1), ("a", -2, 1),
-                                            ("b", -3, 1), ("▁a", -4, 1), ("ab", -5, 1)]
+    let pieces: [(String, Float, Int64)] = [
+        ("<unk>", 0, 2), ("<s>", 0, 3), ("</s>", 0, 3), ("▁", -1, 1), ("a", -2, 1),
+        ("b", -3, 1), ("▁a", -4, 1), ("ab", -5, 1)
+    ]
     for (piece, score, type) in pieces {
         var p = ProtoWriter()
         p.string(1, piece)
@@ -71,7 +78,9 @@ final class SentencePieceModelErrorTests: XCTestCase {
     func testTruncatedFileNamesTheFile() throws {
         let bytes = try [UInt8](Data(contentsOf: Fixtures.url("tokenizers/vicuna-tiny/tokenizer.model")))
         for length in [1, 2, 7, 100, bytes.count / 2, bytes.count - 1] {
-            XCTAssertThrowsError(try SentencePieceModel(serializedBytes: Array(bytes[..<length]), fileName: "cut.model")) {
+            XCTAssertThrowsError(
+                try SentencePieceModel(serializedBytes: Array(bytes[..<length]), fileName: "cut.model")
+            ) {
                 error in
                 guard let e = error as? TokenizerError else { return XCTFail("\(error)") }
                 XCTAssertTrue(e.description.hasPrefix("cut.model: "), e.description)
@@ -97,8 +106,9 @@ final class SentencePieceModelErrorTests: XCTestCase {
                 bytes = Array(bytes[..<(at + Int(rng.next() % UInt64(bytes.count - at)))])
             default:
                 let at = Int(rng.next() % UInt64(bytes.count))
-                bytes.insert(contentsOf: (0..<(1 + rng.next() % 6)).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
-                             at: at)
+                bytes.insert(
+                    contentsOf: (0..<(1 + rng.next() % 6)).map { _ in UInt8(truncatingIfNeeded: rng.next()) },
+                    at: at)
             }
             do {
                 let model = try SentencePieceModel(serializedBytes: bytes, fileName: "fuzz.model")
@@ -162,12 +172,14 @@ final class SentencePieceModelErrorTests: XCTestCase {
     func testUnsupportedModelsAreRejectedClearly() throws {
         let unigram = try SentencePieceModel(serializedBytes: tinyModel(modelType: 1), fileName: "uni.model")
         XCTAssertThrowsError(try SentencePieceProcessor(model: unigram, fileName: "uni.model")) { error in
-            XCTAssertEqual("\(error)", "uni.model: unsupported \"trainer_spec.model_type\" = unigram (only BPE is implemented)")
+            XCTAssertEqual(
+                "\(error)", "uni.model: unsupported \"trainer_spec.model_type\" = unigram (only BPE is implemented)")
         }
         let nfkc = try SentencePieceModel(serializedBytes: tinyModel(charsmap: [1, 2, 3, 4, 5]), fileName: "nfkc.model")
         XCTAssertThrowsError(try SentencePieceProcessor(model: nfkc, fileName: "nfkc.model")) { error in
-            XCTAssertTrue("\(error)".hasPrefix("nfkc.model: unsupported \"normalizer_spec.precompiled_charsmap\""),
-                          "\(error)")
+            XCTAssertTrue(
+                "\(error)".hasPrefix("nfkc.model: unsupported \"normalizer_spec.precompiled_charsmap\""),
+                "\(error)")
         }
     }
 }

@@ -32,7 +32,8 @@ final class SentencePieceTests: XCTestCase {
 
     /// Phi-3 ships Llama-2's tokenizer.model next to its tokenizer.json; its reference file has sentencepiece fields too.
     func testPhi3TokenizerModelMatchesSentencePiece() throws {
-        try checkSentencePieceFields(model: Fixtures.url("tokenizers/phi3-tiny/tokenizer.model"), reference: "phi3-tiny")
+        try checkSentencePieceFields(
+            model: Fixtures.url("tokenizers/phi3-tiny/tokenizer.model"), reference: "phi3-tiny")
     }
 
     private func checkSentencePieceFields(model: URL, reference name: String) throws {
@@ -44,7 +45,9 @@ final class SentencePieceTests: XCTestCase {
                 XCTFail("case \(c.text.debugDescription) lacks sentencepiece fields"); continue
             }
             XCTAssertEqual(processor.encode(c.text), expectedIds, "encode \(c.text.debugDescription)")
-            XCTAssertEqual(Array(try processor.decode(expectedIds).utf8), Array(expectedText.utf8), "decode \(c.text.debugDescription)")
+            XCTAssertEqual(
+                Array(try processor.decode(expectedIds).utf8), Array(expectedText.utf8),
+                "decode \(c.text.debugDescription)")
         }
     }
 
@@ -80,7 +83,8 @@ final class SentencePieceTests: XCTestCase {
     /// treat_whitespace_as_suffix and no dummy prefix.
     func testModelVariantsMatchSentencePiece() throws {
         let directory = Fixtures.url("tokenizers/sentencepiece-variants")
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("expected.json")))
+        let object = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: directory.appendingPathComponent("expected.json")))
         let root = try XCTUnwrap(object as? [String: Any])
         XCTAssertEqual(root.count, 4)
         for (name, value) in root {
@@ -88,15 +92,18 @@ final class SentencePieceTests: XCTestCase {
             let processor = try SentencePieceProcessor(contentsOf: directory.appendingPathComponent("\(name).model"))
             for c in try XCTUnwrap(expected["cases"] as? [[String: Any]]) {
                 let text = try XCTUnwrap(c["text"] as? String)
-                XCTAssertEqual(processor.encode(text), try XCTUnwrap(c["ids"] as? [Int]), "\(name) \(text.debugDescription)")
-                XCTAssertEqual(processor.encodeAsPieces(text).map { Array($0.unicodeScalars) },
-                               try XCTUnwrap(c["pieces"] as? [String]).map { Array($0.unicodeScalars) },
-                               "\(name) pieces \(text.debugDescription)")
+                XCTAssertEqual(
+                    processor.encode(text), try XCTUnwrap(c["ids"] as? [Int]), "\(name) \(text.debugDescription)")
+                XCTAssertEqual(
+                    processor.encodeAsPieces(text).map { Array($0.unicodeScalars) },
+                    try XCTUnwrap(c["pieces"] as? [String]).map { Array($0.unicodeScalars) },
+                    "\(name) pieces \(text.debugDescription)")
             }
             for d in try XCTUnwrap(expected["decodes"] as? [[String: Any]]) {
                 let ids = try XCTUnwrap(d["ids"] as? [Int])
-                XCTAssertEqual(Array(try processor.decode(ids).unicodeScalars),
-                               Array(try XCTUnwrap(d["text"] as? String).unicodeScalars), "\(name) decode \(ids)")
+                XCTAssertEqual(
+                    Array(try processor.decode(ids).unicodeScalars),
+                    Array(try XCTUnwrap(d["text"] as? String).unicodeScalars), "\(name) decode \(ids)")
             }
         }
     }

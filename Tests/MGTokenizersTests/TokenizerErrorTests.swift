@@ -25,8 +25,10 @@ final class TokenizerErrorTests: XCTestCase {
         return directory
     }
 
-    private func expectError(_ directory: URL, _ expected: (String) -> TokenizerError,
-                             file: StaticString = #filePath, line: UInt = #line) {
+    private func expectError(
+        _ directory: URL, _ expected: (String) -> TokenizerError,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let path = directory.appendingPathComponent("tokenizer.json").path
         XCTAssertThrowsError(try Tokenizer.load(directory: directory), file: file, line: line) { error in
             XCTAssertEqual(error as? TokenizerError, expected(path), "\(error)", file: file, line: line)
@@ -56,12 +58,14 @@ final class TokenizerErrorTests: XCTestCase {
             json["pre_tokenizer"] = ["type": "Sequence", "pretokenizers": [["type": "BertPreTokenizer"]]]
         }
         expectError(dir) {
-            .unsupported(file: $0, field: "pre_tokenizer.pretokenizers[0].type", value: "pre-tokenizer \"BertPreTokenizer\"")
+            .unsupported(
+                file: $0, field: "pre_tokenizer.pretokenizers[0].type", value: "pre-tokenizer \"BertPreTokenizer\"")
         }
     }
 
     func testUnknownNormalizerAndDecoder() throws {
-        let dir = try llama3Copy { json in json["normalizer"] = ["type": "Precompiled", "precompiled_charsmap": "AAAA"] }
+        let dir = try llama3Copy { json in json["normalizer"] = ["type": "Precompiled", "precompiled_charsmap": "AAAA"]
+        }
         expectError(dir) { .unsupported(file: $0, field: "normalizer.type", value: "normalizer \"Precompiled\"") }
         let dir2 = try llama3Copy { json in json["decoder"] = ["type": "WordPiece", "prefix": "##"] }
         expectError(dir2) { .unsupported(file: $0, field: "decoder.type", value: "decoder \"WordPiece\"") }
@@ -76,8 +80,9 @@ final class TokenizerErrorTests: XCTestCase {
             }
         }
         expectError(dir) {
-            .invalidField(file: $0, field: "model.merges",
-                          reason: "merge 644 (\"zz\", \"qq\") uses a token missing from the vocabulary")
+            .invalidField(
+                file: $0, field: "model.merges",
+                reason: "merge 644 (\"zz\", \"qq\") uses a token missing from the vocabulary")
         }
     }
 
@@ -108,7 +113,9 @@ final class TokenizerErrorTests: XCTestCase {
         let bytes = try Data(contentsOf: Fixtures.url("tokenizers/vicuna-tiny/tokenizer.model"))
         try bytes.prefix(5000).write(to: model)
         XCTAssertThrowsError(try Tokenizer.load(directory: dir)) { error in
-            guard case .malformedProtobuf(let file, let reason)? = error as? TokenizerError else { return XCTFail("\(error)") }
+            guard case .malformedProtobuf(let file, let reason)? = error as? TokenizerError else {
+                return XCTFail("\(error)")
+            }
             XCTAssertEqual(file, model.path)
             XCTAssertTrue(reason.contains("ModelProto"), reason)
         }
@@ -118,9 +125,11 @@ final class TokenizerErrorTests: XCTestCase {
         let dir = try llama3Copy { _ in }
         try Data("{\"add_bos_token\": \"yes\"}".utf8).write(to: dir.appendingPathComponent("tokenizer_config.json"))
         XCTAssertThrowsError(try Tokenizer.load(directory: dir)) { error in
-            XCTAssertEqual(error as? TokenizerError,
-                           .invalidField(file: dir.appendingPathComponent("tokenizer_config.json").path,
-                                         field: "add_bos_token", reason: "expected true or false"))
+            XCTAssertEqual(
+                error as? TokenizerError,
+                .invalidField(
+                    file: dir.appendingPathComponent("tokenizer_config.json").path,
+                    field: "add_bos_token", reason: "expected true or false"))
         }
     }
 
@@ -137,10 +146,12 @@ final class TokenizerErrorTests: XCTestCase {
             var damaged = iteration % 2 == 0 ? json : config
             for _ in 0..<(1 + Int(rng.next() % 4)) {
                 let replacements = Array(#"{}[]",:0129-eu\ "#.utf8)
-                damaged[Int(rng.next() % UInt64(damaged.count))] = replacements[Int(rng.next() % UInt64(replacements.count))]
+                damaged[Int(rng.next() % UInt64(damaged.count))] =
+                    replacements[Int(rng.next() % UInt64(replacements.count))]
             }
             try Data(iteration % 2 == 0 ? damaged : json).write(to: dir.appendingPathComponent("tokenizer.json"))
-            try Data(iteration % 2 == 0 ? config : damaged).write(to: dir.appendingPathComponent("tokenizer_config.json"))
+            try Data(iteration % 2 == 0 ? config : damaged).write(
+                to: dir.appendingPathComponent("tokenizer_config.json"))
             do {
                 let tokenizer = try Tokenizer.load(directory: dir)
                 _ = tokenizer.decode(tokenizer.encode("Hello <|user|> wörld 東京 <s>"))

@@ -22,13 +22,24 @@ final class TokenizerParityTests: XCTestCase {
             let checks: [(Bool, String)] = [
                 (withSpecial == c.idsWithSpecial, "ids (special) \(withSpecial) != \(c.idsWithSpecial)"),
                 (withoutSpecial == c.idsWithoutSpecial, "ids \(withoutSpecial) != \(c.idsWithoutSpecial)"),
-                (tokenizer.tokens(c.text).map { Array($0.utf8) } == c.tokens.map { Array($0.utf8) }, "tokens \(tokenizer.tokens(c.text)) != \(c.tokens)"),
-                (Array(tokenizer.decode(c.idsWithoutSpecial).utf8) == Array(c.decoded.utf8),
-                 "decoded \(tokenizer.decode(c.idsWithoutSpecial).debugDescription) != \(c.decoded.debugDescription)"),
-                (Array(tokenizer.decode(c.idsWithSpecial, skipSpecialTokens: true).utf8) == Array(c.decodedSkip.utf8),
-                 "skip \(tokenizer.decode(c.idsWithSpecial, skipSpecialTokens: true).debugDescription) != \(c.decodedSkip.debugDescription)"),
-                (Array(tokenizer.decode(c.idsWithSpecial, skipSpecialTokens: false).utf8) == Array(c.decodedKeep.utf8),
-                 "keep \(tokenizer.decode(c.idsWithSpecial).debugDescription) != \(c.decodedKeep.debugDescription)"),
+                (
+                    tokenizer.tokens(c.text).map { Array($0.utf8) } == c.tokens.map { Array($0.utf8) },
+                    "tokens \(tokenizer.tokens(c.text)) != \(c.tokens)"
+                ),
+                (
+                    Array(tokenizer.decode(c.idsWithoutSpecial).utf8) == Array(c.decoded.utf8),
+                    "decoded \(tokenizer.decode(c.idsWithoutSpecial).debugDescription) != \(c.decoded.debugDescription)"
+                ),
+                (
+                    Array(tokenizer.decode(c.idsWithSpecial, skipSpecialTokens: true).utf8)
+                        == Array(c.decodedSkip.utf8),
+                    "skip \(tokenizer.decode(c.idsWithSpecial, skipSpecialTokens: true).debugDescription) != \(c.decodedSkip.debugDescription)"
+                ),
+                (
+                    Array(tokenizer.decode(c.idsWithSpecial, skipSpecialTokens: false).utf8)
+                        == Array(c.decodedKeep.utf8),
+                    "keep \(tokenizer.decode(c.idsWithSpecial).debugDescription) != \(c.decodedKeep.debugDescription)"
+                )
             ]
             for (ok, message) in checks where !ok {
                 failures += 1

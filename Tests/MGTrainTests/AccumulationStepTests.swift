@@ -28,26 +28,35 @@ final class AccumulationStepTests: XCTestCase {
     }
 
     func testTwoMicroBatchesEqualPyTorchWithMMEngineAccumulation() throws {
-        let ref = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: Fixtures.url("reference/accumulation-step.json")))
+        let ref = try JSONDecoder().decode(
+            Reference.self, from: Data(contentsOf: Fixtures.url("reference/accumulation-step.json")))
         let tensors = try SafeTensorsFile(url: Fixtures.url("reference/accumulation-step.safetensors"))
-        let model = try MGLLaVAModel.load(llm: Fixtures.url("models/vicuna-tiny"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
-                                          visualEncoderAux: Fixtures.url("models/convnext-tiny"))
+        let model = try MGLLaVAModel.load(
+            llm: Fixtures.url("models/vicuna-tiny"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
+            visualEncoderAux: Fixtures.url("models/convnext-tiny"))
         // Two one-sample batches per epoch, one epoch, two per step: N = 2 iterations, one optimizer step, whose lr
         // is the cosine schedule's at iteration 1 (base × (1 + cos(π/2)) / 2 = base / 2).
         let records = (0..<2).map { i in
-            LLaVARecord(id: "\(i)", image: nil, conversations: [ConversationMessage(from: "human", value: "hi"),
-                                                                ConversationMessage(from: "gpt", value: "yes")])
+            LLaVARecord(
+                id: "\(i)", image: nil,
+                conversations: [
+                    ConversationMessage(from: "human", value: "hi"),
+                    ConversationMessage(from: "gpt", value: "yes")
+                ])
         }
-        let dataset = try LLaVADataset(records: records, imageFolder: workDir, boxes: nil,
-                                       tokenizer: try Tokenizer.load(directory: Fixtures.url("tokenizers/vicuna-tiny")),
-                                       template: .vicuna, maxLength: 64)
+        let dataset = try LLaVADataset(
+            records: records, imageFolder: workDir, boxes: nil,
+            tokenizer: try Tokenizer.load(directory: Fixtures.url("tokenizers/vicuna-tiny")),
+            template: .vicuna, maxLength: 64)
         let config = tiny_sft.with {
             $0.batchSize = 1; $0.accumulativeCounts = ref.accumulative_counts; $0.maxEpochs = 1; $0.warmupRatio = 0
             $0.lr = ref.lr * 2; $0.maxNorm = ref.max_norm; $0.weightDecay = 0; $0.betas = [0.9, 0.999]
         }
         let trainer = try Trainer(config: config, model: model, dataset: dataset, workDir: workDir)
         XCTAssertEqual(trainer.totalIterations, 2)
-        var feed = ref.micro_batches.map { batch in batch.map { MultimodalSample(inputIds: $0.input_ids, labels: $0.labels) } }
+        var feed = ref.micro_batches.map { batch in
+            batch.map { MultimodalSample(inputIds: $0.input_ids, labels: $0.labels) }
+        }
         let record = try XCTUnwrap(try trainer.step(drawing: { feed.removeFirst() }))
         XCTAssertTrue(feed.isEmpty, "one step draws both micro-batches")
         XCTAssertEqual(record.lr, ref.lr, accuracy: 1e-12)

@@ -14,16 +14,21 @@ final class ConfigExtremesTests: XCTestCase {
     override func setUpWithError() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("mgtrain-extremes-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        try EmbeddedDefault.ensure(root: root, dataset: SyntheticDatasetSpec(pretrainSamples: 12, sftSamples: 4,
-                                                                              mmbenchQuestions: 1, seed: 5),
-                                   dataFolder: "data", modelsFolder: "models")
+        try EmbeddedDefault.ensure(
+            root: root,
+            dataset: SyntheticDatasetSpec(
+                pretrainSamples: 12, sftSamples: 4,
+                mmbenchQuestions: 1, seed: 5),
+            dataFolder: "data", modelsFolder: "models")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
     /// The values every field is tried with, as `--set` text.
-    static let extremes = ["0", "-1", "-9223372036854775808", "9223372036854775807", "1000000000000", "1e308",
-                           "-1e308", "1.5", "\"\"", "\"x\"", "true", "[]", "null", "[1e308, 1e308]"]
+    static let extremes = [
+        "0", "-1", "-9223372036854775808", "9223372036854775807", "1000000000000", "1e308",
+        "-1e308", "1.5", "\"\"", "\"x\"", "true", "[]", "null", "[1e308, 1e308]"
+    ]
 
     func testEveryFieldAtItsExtremesIsAcceptedOrRefusedByName() throws {
         let base = EmbeddedDefault.relocate(tiny_pretrain, dataFolder: "data", modelsFolder: "models")
@@ -40,8 +45,9 @@ final class ConfigExtremesTests: XCTestCase {
                     continue
                 }
                 do {
-                    let run = try TrainingRun.prepare(config: config, workDir: root.appendingPathComponent("w"),
-                                                      root: root)
+                    let run = try TrainingRun.prepare(
+                        config: config, workDir: root.appendingPathComponent("w"),
+                        root: root)
                     // Accepted: the summary's arithmetic must hold too (it multiplies config values).
                     XCTAssertGreaterThan(run.estimatedMemoryBytes, 0, set)
                     XCTAssertFalse(run.summary.isEmpty, set)
@@ -61,21 +67,30 @@ final class ConfigExtremesTests: XCTestCase {
 
     func testBatchLargerThanTheDataIsClampedAndHugeEpochCountsAreRefused() throws {
         let base = EmbeddedDefault.relocate(tiny_pretrain, dataFolder: "data", modelsFolder: "models")
-        let big = try TrainingRun.prepare(config: base.with { $0.batchSize = 100_000 },
-                                          workDir: root.appendingPathComponent("big"), root: root)
+        let big = try TrainingRun.prepare(
+            config: base.with { $0.batchSize = 100_000 },
+            workDir: root.appendingPathComponent("big"), root: root)
         XCTAssertEqual(big.trainer.batchSize, big.dataset.count)
         XCTAssertEqual(big.trainer.batchesPerEpoch, 1)
         XCTAssertTrue(big.summary.contains("batch_size 100000 >"), big.summary)
         // 12 samples at batch 1 × 1e6 epochs = 1.2e7 iterations: past the limit, refused before any table is sized.
-        XCTAssertThrowsError(try TrainingRun.prepare(config: base.with { $0.batchSize = 1; $0.maxEpochs = 1_000_000 },
-                                                     workDir: root.appendingPathComponent("epochs"), root: root)) {
+        XCTAssertThrowsError(
+            try TrainingRun.prepare(
+                config: base.with {
+                    $0.batchSize = 1; $0.maxEpochs = 1_000_000
+                },
+                workDir: root.appendingPathComponent("epochs"), root: root)
+        ) {
             XCTAssertTrue("\($0)".contains("max_epochs"), "\($0)")
         }
         XCTAssertThrowsError(try base.with { $0.maxEpochs = 1_000_000_000_000 }.validate()) {
             XCTAssertTrue("\($0)".contains("max_epochs"), "\($0)")
         }
-        XCTAssertThrowsError(try TrainingRun.prepare(config: base.with { $0.imageSizeAux = 256 },
-                                                     workDir: root.appendingPathComponent("aux"), root: root)) {
+        XCTAssertThrowsError(
+            try TrainingRun.prepare(
+                config: base.with { $0.imageSizeAux = 256 },
+                workDir: root.appendingPathComponent("aux"), root: root)
+        ) {
             XCTAssertTrue("\($0)".contains("image_size_aux 256") && "\($0)".contains("sizes that fit"), "\($0)")
         }
     }
@@ -87,12 +102,17 @@ final class ConfigExtremesTests: XCTestCase {
         let data = root.appendingPathComponent(base.dataPath)
         let original = try Data(contentsOf: data)
         try Data("[]".utf8).write(to: data)
-        XCTAssertThrowsError(try TrainingRun.prepare(config: base, workDir: root.appendingPathComponent("w"), root: root)) {
+        XCTAssertThrowsError(
+            try TrainingRun.prepare(config: base, workDir: root.appendingPathComponent("w"), root: root)
+        ) {
             XCTAssertTrue("\($0)".contains("the dataset is empty: \(data.path) holds no records"), "\($0)")
         }
         try original.write(to: data)
-        XCTAssertThrowsError(try TrainingRun.prepare(config: base.with { $0.maxLength = 3 },
-                                                     workDir: root.appendingPathComponent("w"), root: root)) {
+        XCTAssertThrowsError(
+            try TrainingRun.prepare(
+                config: base.with { $0.maxLength = 3 },
+                workDir: root.appendingPathComponent("w"), root: root)
+        ) {
             XCTAssertTrue("\($0)".contains("12 records read from \(data.path)"), "\($0)")
             XCTAssertTrue("\($0)".contains("12 dropped because no answer token is left"), "\($0)")
             XCTAssertTrue("\($0)".contains("max_length 3"), "\($0)")

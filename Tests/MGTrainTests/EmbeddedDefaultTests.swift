@@ -70,7 +70,8 @@ final class EmbeddedDefaultTests: XCTestCase {
             for record in records where !record.isTextOnly {
                 let box = try boxes.record(for: record.id)
                 try box.validate()
-                let image = try ImageDecoder.decode(contentsOf: data.appendingPathComponent("images/\(record.image ?? "")"))
+                let image = try ImageDecoder.decode(
+                    contentsOf: data.appendingPathComponent("images/\(record.image ?? "")"))
                 let answers = record.conversations.filter { $0.from == "gpt" }.map(\.value).joined(separator: " ")
                 for (b, label) in zip(box.boxes, box.labels) {
                     let colour = image[Int((b[0] + b[2]) / 2), Int((b[1] + b[3]) / 2)]
@@ -119,9 +120,10 @@ final class EmbeddedDefaultTests: XCTestCase {
         try makeSmall()
         let models = root.appendingPathComponent("models")
         XCTAssertTrue(TinyStack.isComplete(models, spec: TinyStackSpec()))
-        let model = try MGLLaVAModel.load(llm: models.appendingPathComponent("llm"),
-                                          visualEncoder: models.appendingPathComponent("clip"),
-                                          visualEncoderAux: models.appendingPathComponent("convnext"))
+        let model = try MGLLaVAModel.load(
+            llm: models.appendingPathComponent("llm"),
+            visualEncoder: models.appendingPathComponent("clip"),
+            visualEncoderAux: models.appendingPathComponent("convnext"))
         let spec = TinyStackSpec()
         XCTAssertEqual(model.llm.architecture.hiddenSize, spec.llmHidden)
         XCTAssertEqual(model.visualEncoderAux.architecture.dims, spec.convnextDims)
@@ -155,30 +157,35 @@ final class EmbeddedDefaultTests: XCTestCase {
     /// an image question in the MMBench format: the question, the four options, the answer letter, the image.
     private func mmbenchFromSFTRecords() throws -> (tsv: URL, boxes: URL, rows: Int) {
         let data = root.appendingPathComponent("data")
-        let records = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: data.appendingPathComponent("sft.json")))
-                                    as? [[String: Any]])
-        let boxList = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: data.appendingPathComponent("sft_boxes.json")))
-                                    as? [[String: Any]])
+        let records = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: data.appendingPathComponent("sft.json")))
+                as? [[String: Any]])
+        let boxList = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: Data(contentsOf: data.appendingPathComponent("sft_boxes.json")))
+                as? [[String: Any]])
         var lines = ["index\tquestion\thint\tA\tB\tC\tD\tanswer\tcategory\timage\tl2-category\tsplit"]
         var boxes: [[String: Any]] = []
         for record in records {
             guard let image = record["image"] as? String, let id = record["id"] as? String,
-                  let turns = record["conversations"] as? [[String: String]], turns.count >= 2,
-                  let prompt = turns[0]["value"], let answer = turns[1]["value"],
-                  prompt.hasSuffix(SyntheticDataset.answerInstruction) else { continue }
+                let turns = record["conversations"] as? [[String: String]], turns.count >= 2,
+                let prompt = turns[0]["value"], let answer = turns[1]["value"],
+                prompt.hasSuffix(SyntheticDataset.answerInstruction)
+            else { continue }
             // "<image>\nWhat colour is the square?\nA. red\nB. …\nD. …\nAnswer with …"
             let parts = prompt.replacingOccurrences(of: "<image>\n", with: "").components(separatedBy: "\n")
             guard parts.count == 6 else { continue }
             let options = parts[1...4].map { String($0.dropFirst(3)) }
             let index = lines.count - 1
             let png = try Data(contentsOf: data.appendingPathComponent("images/\(image)")).base64EncodedString()
-            lines.append(([String(index), parts[0], ""] + options
-                          + [String(answer.suffix(1)), "recognition", png, "CP", "dev"]).joined(separator: "\t"))
+            lines.append(
+                ([String(index), parts[0], ""] + options
+                    + [String(answer.suffix(1)), "recognition", png, "CP", "dev"]).joined(separator: "\t"))
             var box = try XCTUnwrap(boxList.first { $0["id"] as? String == id })
             box["id"] = index
             boxes.append(box)
         }
-        let tsv = root.appendingPathComponent("sft_as_mmbench.tsv"), boxFile = root.appendingPathComponent("sft_as_mmbench_boxes.json")
+        let tsv = root.appendingPathComponent("sft_as_mmbench.tsv"),
+            boxFile = root.appendingPathComponent("sft_as_mmbench_boxes.json")
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: tsv)
         try JSONSerialization.data(withJSONObject: boxes).write(to: boxFile)
         return (tsv, boxFile, lines.count - 1)
@@ -192,7 +199,9 @@ final class EmbeddedDefaultTests: XCTestCase {
     func testPretrainThenSFTThenMMBenchEndToEnd() throws {
         try makeSmall()
         let pre = EmbeddedDefault.relocate(tiny_pretrain, dataFolder: "data", modelsFolder: "models")
-            .with { $0.batchSize = 4; $0.maxEpochs = 8; $0.saveSteps = 6 }
+            .with {
+                $0.batchSize = 4; $0.maxEpochs = 8; $0.saveSteps = 6
+            }
         let preDir = root.appendingPathComponent("work_dirs/pre")
         let pretrain = try TrainingRun.prepare(config: pre, workDir: preDir, root: root)
         XCTAssertTrue(pretrain.summary.contains("samples: 12 read, 12 used, 0 skipped"), pretrain.summary)
@@ -208,8 +217,11 @@ final class EmbeddedDefaultTests: XCTestCase {
         // SFT starts from the pretrain work dir's latest checkpoint: its weights, exactly. A 10 % warmup: the
         // from-scratch tiny LLM stalls at the uniform loss when a short run's warmup rounds to one iteration.
         let sft = EmbeddedDefault.relocate(tiny_sft, dataFolder: "data", modelsFolder: "models")
-            .with { $0.batchSize = 4; $0.maxEpochs = 12; $0.warmupRatio = 0.1; $0.pretrainedPth = "work_dirs/pre" }
-        let run = try TrainingRun.prepare(config: sft, workDir: root.appendingPathComponent("work_dirs/sft"), root: root)
+            .with {
+                $0.batchSize = 4; $0.maxEpochs = 12; $0.warmupRatio = 0.1; $0.pretrainedPth = "work_dirs/pre"
+            }
+        let run = try TrainingRun.prepare(
+            config: sft, workDir: root.appendingPathComponent("work_dirs/sft"), root: root)
         XCTAssertEqual(run.pretrained?.summary.loadedPrefixes, ["bbox_projector", "fuse_module", "projector"])
         XCTAssertEqual(run.pretrained?.url.deletingLastPathComponent().lastPathComponent, "iter_24")
         let saved = try SafeTensorsFile(url: preDir.appendingPathComponent("iter_24/model.safetensors"))
@@ -227,9 +239,11 @@ final class EmbeddedDefaultTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(rows, 6)
         let dataset = try MultipleChoiceDataset.load(tsv)
         run.model.eval()
-        let pipeline = try InferencePipeline(model: run.model, tokenizer: run.tokenizer, template: .vicuna, imageSizeAux: 128)
-        let evaluator = MultipleChoiceEvaluator(pipeline: pipeline, boxes: try BoxIndex.load(contentsOf: boxFile),
-                                                maxNewTokens: 4)
+        let pipeline = try InferencePipeline(
+            model: run.model, tokenizer: run.tokenizer, template: .vicuna, imageSizeAux: 128)
+        let evaluator = MultipleChoiceEvaluator(
+            pipeline: pipeline, boxes: try BoxIndex.load(contentsOf: boxFile),
+            maxNewTokens: 4)
         let predictions = try evaluator.predictAll(dataset)
         XCTAssertEqual(predictions.count, rows)
         let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: predictions)
@@ -244,8 +258,9 @@ final class EmbeddedDefaultTests: XCTestCase {
         let llm = root.appendingPathComponent("vicuna-tiny")
         try FileManager.default.copyItem(at: Fixtures.url("models/vicuna-tiny"), to: llm)
         for file in ["tokenizer.model", "tokenizer_config.json", "special_tokens_map.json"] {
-            try FileManager.default.copyItem(at: Fixtures.url("tokenizers/vicuna-tiny/\(file)"),
-                                             to: llm.appendingPathComponent(file))
+            try FileManager.default.copyItem(
+                at: Fixtures.url("tokenizers/vicuna-tiny/\(file)"),
+                to: llm.appendingPathComponent(file))
         }
         let pth = Fixtures.url("models/mgllava-tiny/pretrain.pth")
         let config = EmbeddedDefault.relocate(tiny_sft, dataFolder: "data", modelsFolder: "models").with {
@@ -267,8 +282,11 @@ final class EmbeddedDefaultTests: XCTestCase {
         }
         XCTAssertTrue(try run.trainer.step()?.loss.isFinite ?? false)
         // A missing pretrained_pth is a clear error naming it.
-        XCTAssertThrowsError(try TrainingRun.prepare(config: config.with { $0.pretrainedPth = "nope/iter_9.pth" },
-                                                     workDir: root.appendingPathComponent("x"), root: root)) {
+        XCTAssertThrowsError(
+            try TrainingRun.prepare(
+                config: config.with { $0.pretrainedPth = "nope/iter_9.pth" },
+                workDir: root.appendingPathComponent("x"), root: root)
+        ) {
             XCTAssertTrue("\($0)".contains("nope/iter_9.pth does not exist"), "\($0)")
         }
     }
@@ -276,17 +294,21 @@ final class EmbeddedDefaultTests: XCTestCase {
     func testOfflineProcessedTextFolderGivesTheSameSamples() throws {
         try makeSmall()
         let config = EmbeddedDefault.relocate(tiny_sft, dataFolder: "data", modelsFolder: "models")
-            .with { $0.batchSize = 4; $0.pretrainedPth = nil; $0.stage = .pretrain }
+            .with {
+                $0.batchSize = 4; $0.pretrainedPth = nil; $0.stage = .pretrain
+            }
         let tokenizer = try Tokenizer.load(directory: root.appendingPathComponent("models/llm"))
         let records = try LLaVARecord.load(contentsOf: root.appendingPathComponent(config.dataPath))
         let folder = root.appendingPathComponent("processed")
-        let meta = try ProcessedTextCache.write(records: records, dataPath: config.dataPath, tokenizer: tokenizer,
-                                                template: .vicuna, maxLength: config.maxLength, to: folder)
+        let meta = try ProcessedTextCache.write(
+            records: records, dataPath: config.dataPath, tokenizer: tokenizer,
+            template: .vicuna, maxLength: config.maxLength, to: folder)
         XCTAssertEqual(meta.records, records.count)
 
         let direct = try TrainingRun.prepare(config: config, workDir: root.appendingPathComponent("a"), root: root)
-        let cached = try TrainingRun.prepare(config: config.with { $0.offlineProcessedTextFolder = "processed" },
-                                             workDir: root.appendingPathComponent("b"), root: root)
+        let cached = try TrainingRun.prepare(
+            config: config.with { $0.offlineProcessedTextFolder = "processed" },
+            workDir: root.appendingPathComponent("b"), root: root)
         XCTAssertEqual(cached.dataset.count, direct.dataset.count)
         for i in 0..<direct.dataset.count {
             XCTAssertEqual(cached.dataset.encoding(at: i), direct.dataset.encoding(at: i))
@@ -295,35 +317,51 @@ final class EmbeddedDefaultTests: XCTestCase {
         XCTAssertEqual(try cached.trainer.step()?.loss, try direct.trainer.step()?.loss)
 
         // A cache made for another max_length or template is refused, naming what differs.
-        XCTAssertThrowsError(try ProcessedTextCache.load(folder, template: .vicuna, maxLength: 99, tokenizer: tokenizer)) {
+        XCTAssertThrowsError(
+            try ProcessedTextCache.load(folder, template: .vicuna, maxLength: 99, tokenizer: tokenizer)
+        ) {
             XCTAssertTrue("\($0)".contains("max_length \(config.maxLength) ≠ 99"), "\($0)")
         }
-        XCTAssertThrowsError(try ProcessedTextCache.load(folder, template: .phi3Chat, maxLength: config.maxLength,
-                                                         tokenizer: tokenizer)) {
+        XCTAssertThrowsError(
+            try ProcessedTextCache.load(
+                folder, template: .phi3Chat, maxLength: config.maxLength,
+                tokenizer: tokenizer)
+        ) {
             XCTAssertTrue("\($0)".contains("template vicuna ≠ phi3_chat"), "\($0)")
         }
         // A tampered line (an id outside the vocabulary) names the file and line; a truncated file is caught.
-        let lines = try String(contentsOf: folder.appendingPathComponent(ProcessedTextCache.recordsFile), encoding: .utf8)
-            .split(separator: "\n").map(String.init)
+        let lines = try String(
+            contentsOf: folder.appendingPathComponent(ProcessedTextCache.recordsFile), encoding: .utf8
+        )
+        .split(separator: "\n").map(String.init)
         var tampered = lines
         tampered[1] = tampered[1].replacingOccurrences(of: "\"input_ids\":[1,", with: "\"input_ids\":[999999,")
-        try tampered.joined(separator: "\n").write(to: folder.appendingPathComponent(ProcessedTextCache.recordsFile),
-                                                  atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try ProcessedTextCache.load(folder, template: .vicuna, maxLength: config.maxLength,
-                                                         tokenizer: tokenizer)) {
+        try tampered.joined(separator: "\n").write(
+            to: folder.appendingPathComponent(ProcessedTextCache.recordsFile),
+            atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(
+            try ProcessedTextCache.load(
+                folder, template: .vicuna, maxLength: config.maxLength,
+                tokenizer: tokenizer)
+        ) {
             XCTAssertTrue("\($0)".contains("records.jsonl: record 1: line 2: position 0: input id 999999"), "\($0)")
         }
-        try lines.dropLast().joined(separator: "\n").write(to: folder.appendingPathComponent(ProcessedTextCache.recordsFile),
-                                                          atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try ProcessedTextCache.load(folder, template: .vicuna, maxLength: config.maxLength,
-                                                         tokenizer: tokenizer)) {
+        try lines.dropLast().joined(separator: "\n").write(
+            to: folder.appendingPathComponent(ProcessedTextCache.recordsFile),
+            atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(
+            try ProcessedTextCache.load(
+                folder, template: .vicuna, maxLength: config.maxLength,
+                tokenizer: tokenizer)
+        ) {
             XCTAssertTrue("\($0)".contains("truncated"), "\($0)")
         }
     }
 
     func testLossCurveSVG() throws {
         let records = (1...30).map {
-            TrainMetricsRecord(iteration: $0, step: $0, epoch: 0, loss: 5 / Double($0), lr: 1e-3, gradNorm: 1, tokens: 10)
+            TrainMetricsRecord(
+                iteration: $0, step: $0, epoch: 0, loss: 5 / Double($0), lr: 1e-3, gradNorm: 1, tokens: 10)
         }
         let svg = LossCurve.svg(records, title: "a <b> & c")
         XCTAssertTrue(svg.hasPrefix("<svg"))

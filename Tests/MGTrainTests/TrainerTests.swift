@@ -28,15 +28,17 @@ final class TrainerTests: XCTestCase {
     }
 
     private func model() throws -> MGLLaVAModel {
-        try MGLLaVAModel.load(llm: Fixtures.url("models/vicuna-tiny"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
-                              visualEncoderAux: Fixtures.url("models/convnext-tiny"),
-                              pth: Fixtures.url("models/mgllava-tiny/pretrain.pth"))
+        try MGLLaVAModel.load(
+            llm: Fixtures.url("models/vicuna-tiny"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
+            visualEncoderAux: Fixtures.url("models/convnext-tiny"),
+            pth: Fixtures.url("models/mgllava-tiny/pretrain.pth"))
     }
 
     /// The reference records (images → fixture photos, boxes re-keyed), `limit` of them.
     private func dataset(limit: Int? = nil) throws -> LLaVADataset {
-        let reference = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: Fixtures.url("reference/conversations-vicuna.json"))) as! [String: Any]
+        let reference =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: Fixtures.url("reference/conversations-vicuna.json"))) as! [String: Any]
         let photos = ["photo0.jpg", "photo1.png", "photo2.jpg"]
         var records: [[String: Any]] = []
         for (i, item) in (reference["records"] as! [[String: Any]]).enumerated() {
@@ -48,14 +50,16 @@ final class TrainerTests: XCTestCase {
         let url = tempDir.appendingPathComponent("records-\(UUID().uuidString).json")
         try JSONSerialization.data(withJSONObject: records).write(to: url)
         let boxList = try BoxRecord.decodeFile(Data(contentsOf: Fixtures.url("preprocess/boxes.json")))
-        let boxes = try BoxIndex(records: records.enumerated().map { i, record -> BoxRecord in
-            var box = boxList[i % boxList.count]
-            box.id = .string("\(record["id"]!)")
-            return box
-        })
-        return try LLaVADataset(records: try LLaVARecord.load(contentsOf: url), imageFolder: Fixtures.url("preprocess"),
-                                boxes: boxes, tokenizer: try Tokenizer.load(directory: Fixtures.url("tokenizers/vicuna-tiny")),
-                                template: .vicuna, maxLength: 256, processor: ImageProcessor(auxSize: 128, clipSize: 56))
+        let boxes = try BoxIndex(
+            records: records.enumerated().map { i, record -> BoxRecord in
+                var box = boxList[i % boxList.count]
+                box.id = .string("\(record["id"]!)")
+                return box
+            })
+        return try LLaVADataset(
+            records: try LLaVARecord.load(contentsOf: url), imageFolder: Fixtures.url("preprocess"),
+            boxes: boxes, tokenizer: try Tokenizer.load(directory: Fixtures.url("tokenizers/vicuna-tiny")),
+            template: .vicuna, maxLength: 256, processor: ImageProcessor(auxSize: 128, clipSize: 56))
     }
 
     private func trainer(_ config: TrainConfig, _ dataset: LLaVADataset, _ dir: String) throws -> Trainer {
@@ -84,8 +88,10 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(head + tail, expected)
         XCTAssertEqual(second.history.map(\.loss), expected)
         // metrics.jsonl describes the one run: the resumed file holds the same six records.
-        let straightMetrics = try String(contentsOf: straight.workDir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-        let resumedMetrics = try String(contentsOf: second.workDir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        let straightMetrics = try String(
+            contentsOf: straight.workDir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        let resumedMetrics = try String(
+            contentsOf: second.workDir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
         XCTAssertEqual(straightMetrics.split(separator: "\n").count, 6)
         XCTAssertEqual(resumedMetrics, straightMetrics)
     }
@@ -115,19 +121,26 @@ final class TrainerTests: XCTestCase {
     }
 
     func testPretrainLeavesFrozenModulesUnchanged() throws {
-        let trainer = try trainer(config { $0.lr = 1e-2; $0.warmupRatio = 0 }, try dataset(limit: 4), "frozen")
-        let before = Dictionary(uniqueKeysWithValues: trainer.model.namedParameters().map { ($0.0, $0.1.value.toArray()) })
+        let trainer = try trainer(
+            config {
+                $0.lr = 1e-2; $0.warmupRatio = 0
+            }, try dataset(limit: 4), "frozen")
+        let before = Dictionary(
+            uniqueKeysWithValues: trainer.model.namedParameters().map { ($0.0, $0.1.value.toArray()) })
         try trainer.train(maxSteps: 2)
         var changed = Set<String>()
         for (key, parameter) in trainer.model.namedParameters() where parameter.value.toArray() != before[key] {
             changed.insert(String(key.prefix { $0 != "." }))
         }
         XCTAssertEqual(changed, ["fuse_module", "projector", "bbox_projector"])
-        XCTAssertTrue(trainer.optimizer.entries.allSatisfy { !$0.name.hasPrefix("llm.") && !$0.name.hasPrefix("visual_encoder") })
+        XCTAssertTrue(
+            trainer.optimizer.entries.allSatisfy { !$0.name.hasPrefix("llm.") && !$0.name.hasPrefix("visual_encoder") })
     }
 
     func testCheckpointRotationLayoutAndTornFolders() throws {
-        let cfg = config { $0.saveSteps = 1; $0.saveTotalLimit = 2 }
+        let cfg = config {
+            $0.saveSteps = 1; $0.saveTotalLimit = 2
+        }
         let trainer = try trainer(cfg, try dataset(limit: 4), "rotate")
         try trainer.train(maxSteps: 4)
         let dir = trainer.workDir
@@ -136,12 +149,14 @@ final class TrainerTests: XCTestCase {
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
         XCTAssertEqual(names, ["iter_3", "iter_4", "latest", "metrics.jsonl"])
         let last = dir.appendingPathComponent("iter_4")
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: last.path).sorted(),
-                       ["model.safetensors", "optimizer.safetensors", "trainer_state.json"])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: last.path).sorted(),
+            ["model.safetensors", "optimizer.safetensors", "trainer_state.json"])
 
         // model.safetensors holds the trained modules under upstream keys and loads into a fresh model.
         let weights = try SafeTensorsFile(url: last.appendingPathComponent("model.safetensors"))
-        XCTAssertEqual(Set(weights.keys.map { String($0.prefix { $0 != "." }) }), ["fuse_module", "projector", "bbox_projector"])
+        XCTAssertEqual(
+            Set(weights.keys.map { String($0.prefix { $0 != "." }) }), ["fuse_module", "projector", "bbox_projector"])
         let fresh = try model()
         let summary = try fresh.loadCheckpoint(last.appendingPathComponent("model.safetensors"))
         XCTAssertEqual(summary.loadedPrefixes, ["bbox_projector", "fuse_module", "projector"])
@@ -175,7 +190,9 @@ final class TrainerTests: XCTestCase {
         // the run: both save.
         let data = try dataset(limit: 3)
         XCTAssertEqual(data.count, 3)
-        let cfg = config { $0.batchSize = 1; $0.accumulativeCounts = 2; $0.maxEpochs = 1; $0.saveSteps = 2 }
+        let cfg = config {
+            $0.batchSize = 1; $0.accumulativeCounts = 2; $0.maxEpochs = 1; $0.saveSteps = 2
+        }
         let trainer = try trainer(cfg, data, "accumulate")
         let records = try trainer.train()
         XCTAssertEqual(records.map(\.iteration), [2, 3])

@@ -13,16 +13,21 @@ final class TrainingSessionTests: XCTestCase {
     override func setUpWithError() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("mgtrain-session-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        try EmbeddedDefault.ensure(root: root, dataset: SyntheticDatasetSpec(pretrainSamples: 8, sftSamples: 4,
-                                                                              mmbenchQuestions: 1, seed: 3),
-                                   dataFolder: "data", modelsFolder: "models")
+        try EmbeddedDefault.ensure(
+            root: root,
+            dataset: SyntheticDatasetSpec(
+                pretrainSamples: 8, sftSamples: 4,
+                mmbenchQuestions: 1, seed: 3),
+            dataFolder: "data", modelsFolder: "models")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
     func testStopResumeAndWorkDirPolicyThroughTheLibrary() throws {
         let config = EmbeddedDefault.relocate(tiny_pretrain, dataFolder: "data", modelsFolder: "models")
-            .with { $0.batchSize = 2; $0.maxEpochs = 2; $0.saveSteps = 100 }
+            .with {
+                $0.batchSize = 2; $0.maxEpochs = 2; $0.saveSteps = 100
+            }
         let straightDir = root.appendingPathComponent("straight"), stoppedDir = root.appendingPathComponent("stopped")
         let expected = try {
             let session = try TrainingSession(config: config, workDir: straightDir, root: root)

@@ -24,30 +24,40 @@ final class TrainingStepParityTests: XCTestCase {
         let pixels = try inputs.tensor("input.pixel_values"), aux = try inputs.tensor("input.pixel_values_aux")
         return try samples.enumerated().map { i, s in
             let b = try inputs.tensor("input.boxes_\(i)").toArray()
-            return MultimodalSample(inputIds: try XCTUnwrap(s["input_ids"] as? [Int]), labels: s["labels"] as? [Int],
-                                    pixelValues: pixels.select(axis: 0, i), pixelValuesAux: aux.select(axis: 0, i),
-                                    boxes: (0..<(b.count / 4)).map { RoIBox(b[4 * $0], b[4 * $0 + 1], b[4 * $0 + 2], b[4 * $0 + 3]) })
+            return MultimodalSample(
+                inputIds: try XCTUnwrap(s["input_ids"] as? [Int]), labels: s["labels"] as? [Int],
+                pixelValues: pixels.select(axis: 0, i), pixelValuesAux: aux.select(axis: 0, i),
+                boxes: (0..<(b.count / 4)).map { RoIBox(b[4 * $0], b[4 * $0 + 1], b[4 * $0 + 2], b[4 * $0 + 3]) })
         }
     }
 
     /// A one-record dataset: the trainer needs one for its sampler; the step itself is fed the reference batch.
     private func placeholderDataset() throws -> LLaVADataset {
-        let record = LLaVARecord(id: "0", image: nil, conversations: [ConversationMessage(from: "human", value: "hi"),
-                                                                       ConversationMessage(from: "gpt", value: "yes")])
-        return try LLaVADataset(records: [record], imageFolder: workDir, boxes: nil,
-                                tokenizer: try Tokenizer.load(directory: Fixtures.url("tokenizers/vicuna-tiny")),
-                                template: .vicuna, maxLength: 64)
+        let record = LLaVARecord(
+            id: "0", image: nil,
+            conversations: [
+                ConversationMessage(from: "human", value: "hi"),
+                ConversationMessage(from: "gpt", value: "yes")
+            ])
+        return try LLaVADataset(
+            records: [record], imageFolder: workDir, boxes: nil,
+            tokenizer: try Tokenizer.load(directory: Fixtures.url("tokenizers/vicuna-tiny")),
+            template: .vicuna, maxLength: 64)
     }
 
     private func checkStep(stage: String, base: TrainConfig, pth: String) throws {
-        let model = try MGLLaVAModel.load(llm: Fixtures.url("models/vicuna-tiny"),
-                                          visualEncoder: Fixtures.url("models/clip-vit-tiny"),
-                                          visualEncoderAux: Fixtures.url("models/convnext-tiny"),
-                                          pth: Fixtures.url("models/mgllava-tiny/\(pth)"))
+        let model = try MGLLaVAModel.load(
+            llm: Fixtures.url("models/vicuna-tiny"),
+            visualEncoder: Fixtures.url("models/clip-vit-tiny"),
+            visualEncoderAux: Fixtures.url("models/convnext-tiny"),
+            pth: Fixtures.url("models/mgllava-tiny/\(pth)"))
         let lr = 1e-3
-        let config = base.with { $0.batchSize = 2; $0.warmupRatio = 0; $0.lr = lr; $0.maxNorm = 1; $0.weightDecay = 0 }
+        let config = base.with {
+            $0.batchSize = 2; $0.warmupRatio = 0; $0.lr = lr; $0.maxNorm = 1; $0.weightDecay = 0
+        }
         let trainer = try Trainer(config: config, model: model, dataset: try placeholderDataset(), workDir: workDir)
-        let before = Dictionary(model.namedParameters().map { ($0.0, $0.1.value.float().toArray()) }, uniquingKeysWith: { a, _ in a })
+        let before = Dictionary(
+            model.namedParameters().map { ($0.0, $0.1.value.float().toArray()) }, uniquingKeysWith: { a, _ in a })
         let batch = try referenceBatch()
         let record = try XCTUnwrap(try trainer.step(drawing: { batch }))
 
@@ -87,7 +97,8 @@ final class TrainingStepParityTests: XCTestCase {
                 }
             }
             XCTAssertLessThanOrEqual(worst, Float(lr) * 0.01, "\(stage): \(name)")
-            XCTAssertLessThan(Double(illConditioned), Double(g.count) * 0.05, "\(stage): \(name) has mostly tiny gradients")
+            XCTAssertLessThan(
+                Double(illConditioned), Double(g.count) * 0.05, "\(stage): \(name) has mostly tiny gradients")
         }
         // Frozen weights did not move: every one of them, bit for bit.
         var frozenChecked = 0

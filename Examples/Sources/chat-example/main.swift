@@ -11,7 +11,8 @@ struct ChatExample: ParsableCommand {
     @Option(help: "HF LLM folder (upstream's llm_name_or_path).") var llm: String
     @Option(help: "HF CLIP folder (visual_encoder_name_or_path).") var visualEncoder: String
     @Option(help: "open_clip ConvNeXt folder (visual_encoder_aux_path).") var visualEncoderAux: String
-    @Option(help: "MG-LLaVA checkpoint (.pth or safetensors): fusion, projectors, and the LLM after SFT.") var pth: String
+    @Option(help: "MG-LLaVA checkpoint (.pth or safetensors): fusion, projectors, and the LLM after SFT.") var pth:
+        String
     @Option(help: "The image (JPEG, PNG, WebP, GIF, BMP or TIFF).") var image: String
     @Option(help: "The question.") var prompt: String
     @Option(help: "Side of the high-resolution (ConvNeXt) input; upstream's is 768.") var imageSizeAux = 768

@@ -10,7 +10,8 @@ import MGLLaVA
 struct FeaturesExample: ParsableCommand {
     @Option(help: "HF CLIP folder (visual_encoder_name_or_path).") var visualEncoder: String
     @Option(help: "open_clip ConvNeXt folder (visual_encoder_aux_path).") var visualEncoderAux: String
-    @Option(help: "MG-LLaVA checkpoint with the fusion and projectors (adds fused, image_tokens, box_tokens).") var pth: String?
+    @Option(help: "MG-LLaVA checkpoint with the fusion and projectors (adds fused, image_tokens, box_tokens).") var pth:
+        String?
     @Option(help: "The image.") var image: String
     @Option(help: "Side of the high-resolution (ConvNeXt) input; upstream's is 768.") var imageSizeAux = 768
     @Option(help: "The .safetensors file to write.") var out: String
@@ -33,8 +34,9 @@ struct FeaturesExample: ParsableCommand {
         for (name, tensor) in tensors.sorted(by: { $0.key < $1.key }) {
             print("\(name) \(tensor.shape)")
         }
-        try SafeTensorsWriter.write(tensors, metadata: ["image": image, "image_size_aux": String(imageSizeAux)],
-                                    to: URL(fileURLWithPath: out))
+        try SafeTensorsWriter.write(
+            tensors, metadata: ["image": image, "image_size_aux": String(imageSizeAux)],
+            to: URL(fileURLWithPath: out))
         print("wrote \(out)")
     }
 }

@@ -13,16 +13,19 @@ struct TrainExample: ParsableCommand {
     var folder: String?
 
     func run() throws {
-        let root = folder.map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.temporaryDirectory.appendingPathComponent("mgllava-train-example-\(UUID().uuidString)")
+        let root =
+            folder.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent(
+                "mgllava-train-example-\(UUID().uuidString)")
         defer { if folder == nil { try? FileManager.default.removeItem(at: root) } }
 
         // 1. Data and models: a small synthetic dataset (pictures of coloured shapes with their boxes, captions for
         //    stage 1, questions for stage 2) and a tiny random stack (CLIP ViT, ConvNeXt, Llama with its
         //    tokenizer), in upstream's file formats, under `root`. Whatever is already complete is kept.
         let spec = SyntheticDatasetSpec(pretrainSamples: 16, sftSamples: 8, mmbenchQuestions: 1, seed: 1)
-        try EmbeddedDefault.ensure(root: root, dataset: spec, dataFolder: "data", modelsFolder: "models",
-                                   log: { print($0) })
+        try EmbeddedDefault.ensure(
+            root: root, dataset: spec, dataFolder: "data", modelsFolder: "models",
+            log: { print($0) })
 
         // 2. Stage 1 (pretrain): the towers and the LLM frozen, the fusion and projectors trained. A config is a
         //    value: take a built-in one, point it at the folders above, change what you like. Relative paths in
@@ -48,10 +51,14 @@ struct TrainExample: ParsableCommand {
         let session = try TrainingSession(config: config, workDir: workDir, root: root, start: .overwrite)
         // `train` runs until the schedule's end, `maxSteps`, a callback returning .stop or a stop request (e.g. a
         // signal flag). Stopping early saves a checkpoint; metrics.jsonl and loss_curve.svg go to the work dir.
-        let outcome = try session.train(maxSteps: steps, afterStep: { record in
-            print("\(config.name) step \(record.iteration): loss " + String(format: "%.4f (lr %.2e)", record.loss, record.lr))
-            return .proceed
-        })
+        let outcome = try session.train(
+            maxSteps: steps,
+            afterStep: { record in
+                print(
+                    "\(config.name) step \(record.iteration): loss "
+                        + String(format: "%.4f (lr %.2e)", record.loss, record.lr))
+                return .proceed
+            })
         let checkpoint = Trainer.latestCheckpoint(in: workDir)?.lastPathComponent ?? "none"
         print("\(config.name): \(outcome.steps) steps of \(session.trainer.totalIterations), checkpoint \(checkpoint)")
     }

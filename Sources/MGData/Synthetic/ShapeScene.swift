@@ -20,7 +20,7 @@ public struct ShapeColour: Hashable, Sendable {
         ShapeColour(name: "blue", rgb: RGBColor(red: 40, green: 80, blue: 220)),
         ShapeColour(name: "yellow", rgb: RGBColor(red: 235, green: 210, blue: 40)),
         ShapeColour(name: "purple", rgb: RGBColor(red: 140, green: 60, blue: 180)),
-        ShapeColour(name: "orange", rgb: RGBColor(red: 245, green: 140, blue: 30)),
+        ShapeColour(name: "orange", rgb: RGBColor(red: 245, green: 140, blue: 30))
     ]
 }
 
@@ -69,8 +69,9 @@ public struct ShapeScene: Sendable {
         let sizes = [(96, 96), (112, 84), (84, 112)]
         let (width, height) = sizes[generator.nextInt(below: sizes.count)]
         let grey = 228 + generator.nextInt(below: 20)
-        let background = RGBColor(red: UInt8(grey), green: UInt8(grey - generator.nextInt(below: 6)),
-                                  blue: UInt8(grey - generator.nextInt(below: 6)))
+        let background = RGBColor(
+            red: UInt8(grey), green: UInt8(grey - generator.nextInt(below: 6)),
+            blue: UInt8(grey - generator.nextInt(below: 6)))
         let kinds = pick(ShapeKind.allCases, count, &generator)
         let colours = pick(ShapeColour.palette, count, &generator)
         var shapes: [PlacedShape] = []
@@ -117,7 +118,8 @@ public struct ShapeScene: Sendable {
 
     /// The box JSON entry upstream's detector would give: xyxy integer boxes, the kind as the tag, score 1.
     public func boxRecord(id: BoxRecordID) -> BoxRecord {
-        BoxRecord(id: id, boxes: shapes.map { $0.box.map(Double.init) }, labels: shapes.map(\.kind.rawValue),
-                  scores: shapes.map { _ in 1 })
+        BoxRecord(
+            id: id, boxes: shapes.map { $0.box.map(Double.init) }, labels: shapes.map(\.kind.rawValue),
+            scores: shapes.map { _ in 1 })
     }
 }

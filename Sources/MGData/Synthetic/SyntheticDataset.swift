@@ -42,17 +42,20 @@ public enum SyntheticDataset {
     /// Whether `folder` holds a complete dataset written with `spec`.
     public static func isComplete(_ folder: URL, spec: SyntheticDatasetSpec) -> Bool {
         guard let data = try? Data(contentsOf: folder.appendingPathComponent(specFile)),
-              let found = try? JSONDecoder().decode(SyntheticDatasetSpec.self, from: data) else { return false }
+            let found = try? JSONDecoder().decode(SyntheticDatasetSpec.self, from: data)
+        else { return false }
         return found == spec
     }
 
     /// Every phrase the generator can emit, for building a vocabulary that tokenises it compactly.
     public static var phrases: [String] {
-        var out = ["Describe the image briefly.", "What is in the picture?", "Give a short caption.",
-                   "What colour is the", "What shape is the", "object?", "Answer with a single word.",
-                   "There is", "There are", "shapes.", "shape.", "on the left and", "on the right.",
-                   "How many shapes are there?", answerInstruction, "USER:", "ASSISTANT:", "A", "B", "C", "D",
-                   "A.", "B.", "C.", "D.", "a", "an", "and", "one", "two", "three", "1", "2", "3", "4"]
+        var out = [
+            "Describe the image briefly.", "What is in the picture?", "Give a short caption.",
+            "What colour is the", "What shape is the", "object?", "Answer with a single word.",
+            "There is", "There are", "shapes.", "shape.", "on the left and", "on the right.",
+            "How many shapes are there?", answerInstruction, "USER:", "ASSISTANT:", "A", "B", "C", "D",
+            "A.", "B.", "C.", "D.", "a", "an", "and", "one", "two", "three", "1", "2", "3", "4"
+        ]
         out += ["Which option is", "?"]
         out += ShapeKind.allCases.flatMap { [$0.rawValue, $0.rawValue + "?", $0.rawValue + ".", $0.rawValue + "s"] }
         out += ShapeColour.palette.flatMap { [$0.name, $0.name + "."] }
@@ -122,12 +125,17 @@ public enum SyntheticDataset {
             var turns: [[String: String]] = []
             for _ in 0..<3 {
                 let word = words[generator.nextInt(below: words.count)]
-                let pool = ShapeColour.palette.contains { $0.name == word } ? ShapeColour.palette.map(\.name)
-                                                                              : ShapeKind.allCases.map(\.rawValue)
-                let q = Question(text: "Which option is \(word)?", answer: word, distractors: pool.filter { $0 != word },
-                                 category: "", l2Category: "")
+                let pool =
+                    ShapeColour.palette.contains { $0.name == word }
+                    ? ShapeColour.palette.map(\.name)
+                    : ShapeKind.allCases.map(\.rawValue)
+                let q = Question(
+                    text: "Which option is \(word)?", answer: word, distractors: pool.filter { $0 != word },
+                    category: "", l2Category: "")
                 let mc = multipleChoice(q, &generator)
-                turns += [["from": "human", "value": mc.prompt], ["from": "gpt", "value": "\(word) \(letters[mc.answer])"]]
+                turns += [
+                    ["from": "human", "value": mc.prompt], ["from": "gpt", "value": "\(word) \(letters[mc.answer])"]
+                ]
             }
             sft.append(["id": String(format: "lookup_%06d", i), "conversations": turns])
         }
@@ -164,18 +172,23 @@ public enum SyntheticDataset {
         let shape = scene.shapes[generator.nextInt(below: scene.shapes.count)]
         if generator.nextInt(below: 2) == 0 {
             let others = ShapeColour.palette.map(\.name).filter { $0 != shape.colour.name }
-            return Question(text: "What colour is the \(shape.kind.rawValue)?", answer: shape.colour.name,
-                            distractors: others, category: "attribute_recognition", l2Category: "FP-S")
+            return Question(
+                text: "What colour is the \(shape.kind.rawValue)?", answer: shape.colour.name,
+                distractors: others, category: "attribute_recognition", l2Category: "FP-S")
         }
         let others = ShapeKind.allCases.map(\.rawValue).filter { $0 != shape.kind.rawValue }
-        return Question(text: "What shape is the \(shape.colour.name) object?", answer: shape.kind.rawValue,
-                        distractors: others, category: "shape_recognition", l2Category: "CP")
+        return Question(
+            text: "What shape is the \(shape.colour.name) object?", answer: shape.kind.rawValue,
+            distractors: others, category: "shape_recognition", l2Category: "CP")
     }
 
     /// Four options in random order: the answer and three distractors. Returns the prompt text (SPEC §6's
     /// layout after `<image>\n`) and the answer's option position.
-    static func multipleChoice(_ q: Question, _ generator: inout Generator)
-        -> (prompt: String, options: [String], answer: Int) {
+    static func multipleChoice(
+        _ q: Question, _ generator: inout Generator
+    )
+        -> (prompt: String, options: [String], answer: Int)
+    {
         let options = ShapeScene.pick([q.answer] + ShapeScene.pick(q.distractors, 3, &generator), 4, &generator)
         let answer = options.firstIndex(of: q.answer) ?? 0
         return (promptText(question: q.text, options: options), options, answer)
@@ -197,8 +210,10 @@ public enum SyntheticDataset {
     }
 
     static func boxJSON(_ scene: ShapeScene, id: Any) -> [String: Any] {
-        ["id": id, "boxes": scene.shapes.map(\.box), "labels": scene.shapes.map(\.kind.rawValue),
-         "scores": scene.shapes.map { _ in 1.0 }]
+        [
+            "id": id, "boxes": scene.shapes.map(\.box), "labels": scene.shapes.map(\.kind.rawValue),
+            "scores": scene.shapes.map { _ in 1.0 }
+        ]
     }
 
     static func writeJSON(_ value: Any, to url: URL) throws {
@@ -221,7 +236,8 @@ public enum SyntheticDataset {
                 let index = i + k * 1_000_000
                 let options = (0..<4).map { mc.options[($0 + k) % 4] }
                 let answer = letters[(mc.answer - k + 4) % 4]
-                let fields = [String(index), q.text, ""] + options
+                let fields =
+                    [String(index), q.text, ""] + options
                     + [answer, q.category, k == 0 ? image : String(i), q.l2Category, "dev"]
                 lines.append(fields.map(tsvField).joined(separator: "\t"))
                 boxes.append(boxJSON(scene, id: index))

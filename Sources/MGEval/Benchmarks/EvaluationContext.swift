@@ -15,8 +15,10 @@ public struct EvaluationContext {
     /// Answer only the first N rows or questions of each file (a quick look).
     public let limit: Int?
 
-    public init(pipeline: InferencePipeline, maxNewTokens: Int, weights: URL, llm: URL, imageSizeAux: Int,
-                workDir: URL, limit: Int? = nil) {
+    public init(
+        pipeline: InferencePipeline, maxNewTokens: Int, weights: URL, llm: URL, imageSizeAux: Int,
+        workDir: URL, limit: Int? = nil
+    ) {
         loop = EvaluationLoop(pipeline: pipeline, maxNewTokens: maxNewTokens)
         self.workDir = workDir
         self.weights = weights
@@ -33,18 +35,23 @@ public struct EvaluationContext {
         func bytes(_ url: URL) -> Int {
             ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? -1
         }
-        let meta = PredictionLog.Meta(dataset: data.path, datasetBytes: bytes(data), checkpoint: weights.path,
-                                      checkpointBytes: bytes(weights), llm: llm.path, template: pipeline.template.name,
-                                      maxNewTokens: loop.maxNewTokens, imageSizeAux: imageSizeAux)
+        let meta = PredictionLog.Meta(
+            dataset: data.path, datasetBytes: bytes(data), checkpoint: weights.path,
+            checkpointBytes: bytes(weights), llm: llm.path, template: pipeline.template.name,
+            maxNewTokens: loop.maxNewTokens, imageSizeAux: imageSizeAux)
         return try PredictionLog(url: workDir.appendingPathComponent("\(name)-predictions.jsonl"), meta: meta)
     }
 
     /// Answers an open-ended question file (its first `limit` questions), logged under the file's base name.
-    public func answer(_ questions: [EvalQuestion], file: URL, imageFolder: URL, suffix: String, boxes: BoxIndex?,
-                       onLog: (PredictionLog) -> Void = { _ in }, onRow: (Int, Int) -> Void = { _, _ in }) throws
-        -> (answers: [String], log: PredictionLog) {
-        let evaluator = OpenEndedEvaluator(pipeline: pipeline, boxes: boxes, maxNewTokens: loop.maxNewTokens,
-                                           imageFolder: imageFolder, suffix: suffix)
+    public func answer(
+        _ questions: [EvalQuestion], file: URL, imageFolder: URL, suffix: String, boxes: BoxIndex?,
+        onLog: (PredictionLog) -> Void = { _ in }, onRow: (Int, Int) -> Void = { _, _ in }
+    ) throws
+        -> (answers: [String], log: PredictionLog)
+    {
+        let evaluator = OpenEndedEvaluator(
+            pipeline: pipeline, boxes: boxes, maxNewTokens: loop.maxNewTokens,
+            imageFolder: imageFolder, suffix: suffix)
         let log = try openLog(for: file, name: file.deletingPathExtension().lastPathComponent)
         onLog(log)
         return (try evaluator.predictAll(questions, limit: limit, log: log, onRow: onRow), log)

@@ -22,9 +22,12 @@ public enum MultipleChoiceEvaluation {
         return FileManager.default.fileExists(atPath: guess.path) ? guess : nil
     }
 
-    public static func run(_ context: EvaluationContext, dataset: MultipleChoiceDataset, boxes: BoxIndex?,
-                           onLog: (PredictionLog) -> Void = { _ in }, onRow: (Int, Int) -> Void = { _, _ in }) throws -> Result {
-        let evaluator = MultipleChoiceEvaluator(pipeline: context.pipeline, boxes: boxes, maxNewTokens: context.loop.maxNewTokens)
+    public static func run(
+        _ context: EvaluationContext, dataset: MultipleChoiceDataset, boxes: BoxIndex?,
+        onLog: (PredictionLog) -> Void = { _ in }, onRow: (Int, Int) -> Void = { _, _ in }
+    ) throws -> Result {
+        let evaluator = MultipleChoiceEvaluator(
+            pipeline: context.pipeline, boxes: boxes, maxNewTokens: context.loop.maxNewTokens)
         // Predictions go to disk as they come; a rerun with the same settings continues from them.
         let log = try context.openLog(for: dataset.url, name: dataset.name)
         onLog(log)
@@ -36,8 +39,11 @@ public enum MultipleChoiceEvaluation {
             let groups = Dictionary(grouping: dataset.rows, by: { $0.index % MultipleChoiceScorer.circularStride })
             let complete = groups.filter { $0.value.allSatisfy { kept.contains($0.index) } }
             let rows = dataset.rows.filter { complete[$0.index % MultipleChoiceScorer.circularStride] != nil }
-            guard !rows.isEmpty else { return Result(scores: nil, scored: dataset, files: [log.url], skipped: [], log: log) }
-            scored = MultipleChoiceDataset(url: dataset.url, rows: rows, split: dataset.split, hasL2Category: dataset.hasL2Category)
+            guard !rows.isEmpty else {
+                return Result(scores: nil, scored: dataset, files: [log.url], skipped: [], log: log)
+            }
+            scored = MultipleChoiceDataset(
+                url: dataset.url, rows: rows, split: dataset.split, hasL2Category: dataset.hasL2Category)
             predictions = predictions.filter { complete[$0.key % MultipleChoiceScorer.circularStride] != nil }
         }
         let skipped = log.skipped.filter { predictions[$0.index] != nil }
@@ -46,8 +52,11 @@ public enum MultipleChoiceEvaluation {
     }
 
     /// Upstream's scoring of `predictions` (row index → answer text) and the results files in `workDir`.
-    public static func score(_ dataset: MultipleChoiceDataset, predictions: [Int: String], workDir: URL) throws
-        -> (scores: MultipleChoiceScores, files: [URL]) {
+    public static func score(
+        _ dataset: MultipleChoiceDataset, predictions: [Int: String], workDir: URL
+    ) throws
+        -> (scores: MultipleChoiceScores, files: [URL])
+    {
         let scores = try MultipleChoiceScorer.evaluate(dataset: dataset, predictions: predictions)
         let files = try MultipleChoiceResults.write(dataset: dataset, scores: scores, to: workDir)
         return (scores, files.all)

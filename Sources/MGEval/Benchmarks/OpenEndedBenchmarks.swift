@@ -6,20 +6,24 @@ import MGData
 public enum POPEEvaluation {
     public static let questionSuffix = "\nPlease answer the question with yes or no."
 
-    public static func run(_ context: EvaluationContext, files: [URL], imageFolder: URL, boxes: BoxIndex?,
-                           onFile: (String, Int, PredictionLog) -> Void = { _, _, _ in },
-                           onRow: (Int, Int) -> Void = { _, _ in }) throws -> (scores: POPEScores, outputs: EvaluationOutputs) {
+    public static func run(
+        _ context: EvaluationContext, files: [URL], imageFolder: URL, boxes: BoxIndex?,
+        onFile: (String, Int, PredictionLog) -> Void = { _, _, _ in },
+        onRow: (Int, Int) -> Void = { _, _ in }
+    ) throws -> (scores: POPEScores, outputs: EvaluationOutputs) {
         var samples: [POPESample] = []
         var skipped = 0
         for url in files {
             let questions = try EvalQuestions.load(url)
             for q in questions where q.label == nil {
-                throw EvalError.invalidValue(file: url.path, line: q.line, column: "label", value: nil,
-                                             problem: "question \(q.id) has no \"label\"")
+                throw EvalError.invalidValue(
+                    file: url.path, line: q.line, column: "label", value: nil,
+                    problem: "question \(q.id) has no \"label\"")
             }
             let split = url.deletingPathExtension().lastPathComponent
-            let (answers, log) = try context.answer(questions, file: url, imageFolder: imageFolder, suffix: questionSuffix,
-                                                    boxes: boxes, onLog: { onFile(split, questions.count, $0) }, onRow: onRow)
+            let (answers, log) = try context.answer(
+                questions, file: url, imageFolder: imageFolder, suffix: questionSuffix,
+                boxes: boxes, onLog: { onFile(split, questions.count, $0) }, onRow: onRow)
             skipped += log.skipped.count
             for (q, answer) in zip(questions, answers) {
                 samples.append(POPESample(questionID: q.id, split: split, label: q.label ?? "", prediction: answer))
@@ -34,10 +38,13 @@ public enum POPEEvaluation {
 /// TextVQA val (SPEC §6.2): the questions as stored in LLaVA's `llava_textvqa_val_v051_ocr.jsonl` (they hold the OCR
 /// reference and the instruction), matched to `TextVQA_0.5.1_val.json` as upstream matches them, VQA soft accuracy.
 public enum TextVQAEvaluation {
-    public static func run(_ context: EvaluationContext, questions file: URL, annotations: URL, imageFolder: URL,
-                           boxes: BoxIndex?, onLog: (PredictionLog) -> Void = { _ in },
-                           onRow: (Int, Int) -> Void = { _, _ in }) throws
-        -> (score: VQAAccuracyResult, questions: Int, outputs: EvaluationOutputs) {
+    public static func run(
+        _ context: EvaluationContext, questions file: URL, annotations: URL, imageFolder: URL,
+        boxes: BoxIndex?, onLog: (PredictionLog) -> Void = { _ in },
+        onRow: (Int, Int) -> Void = { _, _ in }
+    ) throws
+        -> (score: VQAAccuracyResult, questions: Int, outputs: EvaluationOutputs)
+    {
         let questions = try EvalQuestions.load(file)
         let references: [TextVQAAnnotation]
         do {
@@ -47,8 +54,9 @@ public enum TextVQAEvaluation {
         } catch {
             throw EvalError.unreadable(file: annotations.path, detail: DataError.plainReason(error))
         }
-        let (answers, log) = try context.answer(questions, file: file, imageFolder: imageFolder, suffix: "", boxes: boxes,
-                                                onLog: onLog, onRow: onRow)
+        let (answers, log) = try context.answer(
+            questions, file: file, imageFolder: imageFolder, suffix: "", boxes: boxes,
+            onLog: onLog, onRow: onRow)
         let results = zip(questions, answers).map { (questionID: $0.id, prompt: $0.text, prediction: $1) }
         let entries = try TextVQAMatching.entries(results: results, annotations: references)
         let score = try VQAAccuracy.evaluate(entries)
@@ -60,29 +68,35 @@ public enum TextVQAEvaluation {
 /// GQA testdev-balanced (SPEC §6.2): answers normalised as upstream (`rstrip('.').lower()`), upstream's prediction
 /// file, and `eval_gqa`'s accuracy, binary/open, distribution and breakdowns. A `limit` run scores what it answered.
 public enum GQAEvaluation {
-    public static func run(_ context: EvaluationContext, questions file: URL, official: URL, imageFolder: URL,
-                           boxes: BoxIndex?, onLog: (PredictionLog) -> Void = { _ in },
-                           onRow: (Int, Int) -> Void = { _, _ in }) throws -> (scores: GQAScores, outputs: EvaluationOutputs) {
+    public static func run(
+        _ context: EvaluationContext, questions file: URL, official: URL, imageFolder: URL,
+        boxes: BoxIndex?, onLog: (PredictionLog) -> Void = { _ in },
+        onRow: (Int, Int) -> Void = { _, _ in }
+    ) throws -> (scores: GQAScores, outputs: EvaluationOutputs) {
         let asked = try EvalQuestions.load(file)
         let questions: [GQAQuestion]
         do {
             questions = try GQAScorer.parseQuestions(try Data(contentsOf: official))
         } catch {
-            throw EvalError.unreadable(file: official.path, detail: "\(error is ScorerError ? "\(error)" : DataError.plainReason(error))")
+            throw EvalError.unreadable(
+                file: official.path, detail: "\(error is ScorerError ? "\(error)" : DataError.plainReason(error))")
         }
-        let (answers, log) = try context.answer(asked, file: file, imageFolder: imageFolder, suffix: "", boxes: boxes,
-                                                onLog: onLog, onRow: onRow)
+        let (answers, log) = try context.answer(
+            asked, file: file, imageFolder: imageFolder, suffix: "", boxes: boxes,
+            onLog: onLog, onRow: onRow)
         let predictions = GQAScorer.predictions(zip(asked, answers).map { (questionID: $0.id, text: $1) })
         // Upstream's upload/eval file: [{"questionId", "prediction"}] in question order.
         let rows = asked.prefix(answers.count).map { ["questionId": $0.id, "prediction": predictions[$0.id] ?? ""] }
         let predictionsURL = context.workDir.appendingPathComponent("testdev_balanced_predictions.json")
         do {
-            try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]).write(to: predictionsURL, options: .atomic)
+            try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys]).write(
+                to: predictionsURL, options: .atomic)
         } catch {
             throw EvalError.writeFailed(file: predictionsURL.path, detail: DataError.plainReason(error))
         }
-        let scores = try GQAScorer.evaluate(questions: questions, predictions: predictions,
-                                            requireAllPredictions: context.limit == nil)
+        let scores = try GQAScorer.evaluate(
+            questions: questions, predictions: predictions,
+            requireAllPredictions: context.limit == nil)
         let out = try context.writeJSON(scores, name: "gqa-results.json")
         return (scores, EvaluationOutputs(files: [out, predictionsURL, log.url], skipped: log.skipped.count))
     }
@@ -91,14 +105,18 @@ public enum GQAEvaluation {
 /// VQAv2 test-dev (SPEC §6.2): no local score; the upload file over every test question id, in the test file's
 /// order, answers normalised as the EvalAI server expects, "" where unanswered.
 public enum VQAv2Evaluation {
-    public static func run(_ context: EvaluationContext, questions file: URL, testQuestions: URL, imageFolder: URL,
-                           boxes: BoxIndex?, onLog: (PredictionLog) -> Void = { _ in },
-                           onRow: (Int, Int) -> Void = { _, _ in }) throws
-        -> (submission: VQAv2Submission, outputs: EvaluationOutputs) {
+    public static func run(
+        _ context: EvaluationContext, questions file: URL, testQuestions: URL, imageFolder: URL,
+        boxes: BoxIndex?, onLog: (PredictionLog) -> Void = { _ in },
+        onRow: (Int, Int) -> Void = { _, _ in }
+    ) throws
+        -> (submission: VQAv2Submission, outputs: EvaluationOutputs)
+    {
         let asked = try EvalQuestions.load(file)
         let all = try EvalQuestions.load(testQuestions).map(\.id)
-        let (answers, log) = try context.answer(asked, file: file, imageFolder: imageFolder, suffix: "", boxes: boxes,
-                                                onLog: onLog, onRow: onRow)
+        let (answers, log) = try context.answer(
+            asked, file: file, imageFolder: imageFolder, suffix: "", boxes: boxes,
+            onLog: onLog, onRow: onRow)
         var predictions: [String: String] = [:]
         for (q, answer) in zip(asked, answers) { predictions[q.id] = answer }
         let submission: VQAv2Submission
@@ -117,15 +135,18 @@ public enum VQAv2Evaluation {
 
 /// MME (SPEC §6.2): `MMEDataset`'s rows through the loop, upstream's extraction and rating.
 public enum MMEEvaluation {
-    public static func run(_ context: EvaluationContext, data: URL, boxes: BoxIndex?,
-                           onLog: (PredictionLog) -> Void = { _ in },
-                           onRow: (Int, Int) -> Void = { _, _ in }) throws -> (scores: MMEScores, outputs: EvaluationOutputs) {
+    public static func run(
+        _ context: EvaluationContext, data: URL, boxes: BoxIndex?,
+        onLog: (PredictionLog) -> Void = { _ in },
+        onRow: (Int, Int) -> Void = { _, _ in }
+    ) throws -> (scores: MMEScores, outputs: EvaluationOutputs) {
         let dataset = try MMEDataset.load(data)
         let name = data.deletingPathExtension().lastPathComponent
         let log = try context.openLog(for: data, name: name)
         onLog(log)
-        let answers = try context.loop.run(dataset.items(limit: context.limit, boxes: boxes), dataset: data.path,
-                                           log: log, onRow: onRow)
+        let answers = try context.loop.run(
+            dataset.items(limit: context.limit, boxes: boxes), dataset: data.path,
+            log: log, onRow: onRow)
         let scores = try MMEScorer.evaluate(dataset.samples(answers: answers, limit: context.limit))
         let out = try context.writeJSON(scores, name: "\(name)-results.json")
         return (scores, EvaluationOutputs(files: [out, log.url], skipped: log.skipped.count))

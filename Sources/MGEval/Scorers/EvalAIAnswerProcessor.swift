@@ -94,7 +94,8 @@ enum PyText {
     /// `str.strip()` without arguments.
     static func strip(_ text: Scalars) -> Scalars {
         guard let first = text.firstIndex(where: { !isSpace($0) }),
-              let last = text.lastIndex(where: { !isSpace($0) }) else { return [] }
+            let last = text.lastIndex(where: { !isSpace($0) })
+        else { return [] }
         return Array(text[first...last])
     }
 
@@ -145,8 +146,10 @@ enum PyText {
 /// only in the comma test).
 enum VQAPunctuation {
     /// Removed (or turned into spaces) one after the other, in this order. No '.', ':', "'" or '*'.
-    static let marks: [String] = [";", "/", "[", "]", "\"", "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<",
-                                  "@", "`", ",", "?", "!"]
+    static let marks: [String] = [
+        ";", "/", "[", "]", "\"", "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<",
+        "@", "`", ",", "?", "!"
+    ]
 
     /// Which "comma between digits" test switches every mark to deletion.
     enum CommaTest {
@@ -251,13 +254,13 @@ public enum EvalAIAnswerProcessor {
         "wouldnt've": "wouldn't've", "wouldn'tve": "wouldn't've", "yall": "y'all", "yall'll": "y'all'll",
         "y'allll": "y'all'll", "yall'd've": "y'all'd've", "y'alld've": "y'all'd've", "y'all'dve": "y'all'd've",
         "youd": "you'd", "youd've": "you'd've", "you'dve": "you'd've", "youll": "you'll", "youre": "you're",
-        "youve": "you've",
+        "youve": "you've"
     ]
 
     /// Upstream's `NUMBER_MAP`: only the number words up to ten, plus "none".
     public static let numberMap: [String: String] = [
         "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
-        "seven": "7", "eight": "8", "nine": "9", "ten": "10",
+        "seven": "7", "eight": "8", "nine": "9", "ten": "10"
     ]
 
     public static let articles: Set<String> = ["a", "an", "the"]

@@ -32,8 +32,10 @@ public struct GQAQuestion: Equatable, Sendable {
     /// `groups.global`; nil for JSON null (such questions stay out of the distribution score).
     public var globalGroup: String?
 
-    public init(id: String, question: String, answer: String, isBalanced: Bool = true, structuralType: String,
-                semanticType: String, semantic: [GQAOperation] = [], globalGroup: String? = nil) {
+    public init(
+        id: String, question: String, answer: String, isBalanced: Bool = true, structuralType: String,
+        semanticType: String, semantic: [GQAOperation] = [], globalGroup: String? = nil
+    ) {
         self.id = id
         self.question = question
         self.answer = answer
@@ -129,8 +131,9 @@ public enum GQAScorer {
                 isBalanced: isBalanced, structuralType: try field(types?["structural"], "types.structural"),
                 semanticType: try field(types?["semantic"], "types.semantic"),
                 semantic: try semantic.map { step in
-                    GQAOperation(operation: try field(step["operation"], "semantic.operation"),
-                                 argument: try field(step["argument"], "semantic.argument"))
+                    GQAOperation(
+                        operation: try field(step["operation"], "semantic.operation"),
+                        argument: try field(step["argument"], "semantic.argument"))
                 },
                 globalGroup: groups?["global"] as? String)
         }
@@ -156,8 +159,10 @@ public enum GQAScorer {
     ///
     /// Upstream stops when a balanced question has no prediction; so does this with `requireAllPredictions`
     /// (the default). With it off, balanced questions without a prediction are left out (for partial runs).
-    public static func evaluate(questions: [GQAQuestion], predictions: [String: String],
-                                requireAllPredictions: Bool = true) throws -> GQAScores {
+    public static func evaluate(
+        questions: [GQAQuestion], predictions: [String: String],
+        requireAllPredictions: Bool = true
+    ) throws -> GQAScores {
         var accuracy: [Double] = [], binary: [Double] = [], open: [Double] = []
         var structural: [String: [Double]] = [:], semantic: [String: [Double]] = [:]
         var steps: [Int: [Double]] = [:], length: [Int: [Double]] = [:]
@@ -209,19 +214,22 @@ public enum GQAScorer {
         }
         let distribution = sumOverall > 0 ? sumScore / Double(sumOverall) / 100 : nil
 
-        func breakdown<Key>(_ groups: [Key: [Double]], _ name: (Key) -> String,
-                            _ less: (Key, Key) -> Bool) -> [GQAGroupScore] {
+        func breakdown<Key>(
+            _ groups: [Key: [Double]], _ name: (Key) -> String,
+            _ less: (Key, Key) -> Bool
+        ) -> [GQAGroupScore] {
             groups.keys.sorted(by: less).map { key in
                 let values = groups[key] ?? []
                 return GQAGroupScore(name: name(key), accuracy: average(values) * 100, count: values.count)
             }
         }
-        return GQAScores(count: accuracy.count, accuracy: average(accuracy) * 100, binary: average(binary) * 100,
-                         open: average(open) * 100, distribution: distribution,
-                         perStructuralType: breakdown(structural, { $0 }, PyText.codePointLess),
-                         perSemanticType: breakdown(semantic, { $0 }, PyText.codePointLess),
-                         perSteps: breakdown(steps, { String($0) }, <),
-                         perLength: breakdown(length, { String($0) }, <))
+        return GQAScores(
+            count: accuracy.count, accuracy: average(accuracy) * 100, binary: average(binary) * 100,
+            open: average(open) * 100, distribution: distribution,
+            perStructuralType: breakdown(structural, { $0 }, PyText.codePointLess),
+            perSemanticType: breakdown(semantic, { $0 }, PyText.codePointLess),
+            perSteps: breakdown(steps, { String($0) }, <),
+            perLength: breakdown(length, { String($0) }, <))
     }
 
     /// `avg`: 0 for an empty list, else the sum (exact for 0/1 scores) over the count.

@@ -64,11 +64,15 @@ public struct MMEScores: Equatable, Codable, Sendable {
 /// MME scoring as MG-LLaVA's `MMEDataset.evaluate` and `MME_rating` compute it.
 public enum MMEScorer {
     /// Upstream's `super_cates['perception']`, in its summation order.
-    public static let perceptionCategories = ["OCR", "artwork", "celebrity", "color", "count", "existence",
-                                              "landmark", "position", "posters", "scene"]
+    public static let perceptionCategories = [
+        "OCR", "artwork", "celebrity", "color", "count", "existence",
+        "landmark", "position", "posters", "scene"
+    ]
     /// Upstream's `super_cates['reasoning']` (MME's "cognition"), in its summation order.
-    public static let reasoningCategories = ["code_reasoning", "commonsense_reasoning", "numerical_calculation",
-                                             "text_translation"]
+    public static let reasoningCategories = [
+        "code_reasoning", "commonsense_reasoning", "numerical_calculation",
+        "text_translation"
+    ]
     public static let answers = ["Yes", "No"]
 
     /// Scores the samples: rows sorted by index, each reply through `YesNoExtraction`, right when the extraction
@@ -86,8 +90,9 @@ public enum MMEScorer {
                 throw ScorerError.duplicateQuestion(benchmark: "MME", questionID: id)
             }
             guard answers.contains(sample.answer) else {
-                throw ScorerError.unknownLabel(benchmark: "MME", questionID: id, label: sample.answer,
-                                               expected: answers)
+                throw ScorerError.unknownLabel(
+                    benchmark: "MME", questionID: id, label: sample.answer,
+                    expected: answers)
             }
             guard sample.prediction != nil else {
                 throw ScorerError.missingPrediction(benchmark: "MME", questionID: id)
@@ -116,8 +121,9 @@ public enum MMEScorer {
             for image in images {
                 let outcomes = results[category]?[image] ?? []
                 guard outcomes.count >= 2 else {
-                    throw ScorerError.unpairedImage(benchmark: "MME", category: category, image: image,
-                                                    questionIDs: outcomes.map { String($0.index) })
+                    throw ScorerError.unpairedImage(
+                        benchmark: "MME", category: category, image: image,
+                        questionIDs: outcomes.map { String($0.index) })
                 }
                 questions += outcomes.count
                 right += outcomes.filter(\.right).count
@@ -126,9 +132,11 @@ public enum MMEScorer {
             // np.mean of 0/1 values: the sum is exact, then one division; ×100 afterwards.
             let accuracy = Double(right) / Double(questions) * 100
             let accuracyPlus = Double(bothRight) / Double(images.count) * 100
-            categories.append(MMECategoryScore(category: category, accuracy: accuracy, accuracyPlus: accuracyPlus,
-                                               score: accuracy + accuracyPlus, questions: questions,
-                                               images: images.count))
+            categories.append(
+                MMECategoryScore(
+                    category: category, accuracy: accuracy, accuracyPlus: accuracyPlus,
+                    score: accuracy + accuracyPlus, questions: questions,
+                    images: images.count))
         }
 
         func total(_ names: [String]) -> Double? {
@@ -139,7 +147,8 @@ public enum MMEScorer {
             }
             return sum
         }
-        return MMEScores(perception: total(perceptionCategories), reasoning: total(reasoningCategories),
-                         categories: categories, extracted: extracted)
+        return MMEScores(
+            perception: total(perceptionCategories), reasoning: total(reasoningCategories),
+            categories: categories, extracted: extracted)
     }
 }

@@ -62,8 +62,9 @@ public enum POPEScorer {
         var bySplit: [String: [(prediction: Bool, label: Bool)]] = [:]
         for sample in samples {
             guard labels.contains(sample.label) else {
-                throw ScorerError.unknownLabel(benchmark: "POPE", questionID: sample.questionID, label: sample.label,
-                                               expected: labels)
+                throw ScorerError.unknownLabel(
+                    benchmark: "POPE", questionID: sample.questionID, label: sample.label,
+                    expected: labels)
             }
             guard let prediction = sample.prediction else {
                 throw ScorerError.missingPrediction(benchmark: "POPE", questionID: sample.questionID)
@@ -100,8 +101,9 @@ public enum POPEScorer {
         var f1: Double?
         if let p = precision, let r = recall, p + r > 0 { f1 = 2 * p * r / (p + r) }
         let n = pairs.count
-        return POPESplitScores(split: split, count: n, truePositives: tp, falsePositives: fp, trueNegatives: tn,
-                               falseNegatives: fn, accuracy: Double(tp + tn) / Double(n), precision: precision,
-                               recall: recall, f1: f1, yesRatio: Double(tp + fp) / Double(n))
+        return POPESplitScores(
+            split: split, count: n, truePositives: tp, falsePositives: fp, trueNegatives: tn,
+            falseNegatives: fn, accuracy: Double(tp + tn) / Double(n), precision: precision,
+            recall: recall, f1: f1, yesRatio: Double(tp + fp) / Double(n))
     }
 }

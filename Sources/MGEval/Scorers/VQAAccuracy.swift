@@ -70,16 +70,19 @@ public enum VQAAccuracy {
     }
 
     /// `eval_pred_list`. Throws on an empty list or a question without exactly 10 references (upstream asserts).
-    public static func evaluate(_ entries: [VQAAccuracyEntry],
-                                benchmark: String = "TextVQA") throws -> VQAAccuracyResult {
+    public static func evaluate(
+        _ entries: [VQAAccuracyEntry],
+        benchmark: String = "TextVQA"
+    ) throws -> VQAAccuracyResult {
         guard !entries.isEmpty else { throw ScorerError.emptyInput(benchmark: benchmark, detail: "no questions") }
         var perQuestion: [Double] = []
         perQuestion.reserveCapacity(entries.count)
         var sum = 0.0
         for entry in entries {
             guard entry.groundTruth.count == answersPerQuestion else {
-                throw ScorerError.wrongAnswerCount(benchmark: benchmark, questionID: entry.questionID,
-                                                   count: entry.groundTruth.count, expected: answersPerQuestion)
+                throw ScorerError.wrongAnswerCount(
+                    benchmark: benchmark, questionID: entry.questionID,
+                    count: entry.groundTruth.count, expected: answersPerQuestion)
             }
             let value = score(prediction: entry.prediction, groundTruth: entry.groundTruth)
             perQuestion.append(value)
@@ -111,15 +114,20 @@ public enum TextVQAMatching {
     public static func parseAnnotations(_ data: Data) throws -> [TextVQAAnnotation] {
         func bad(_ detail: String) -> ScorerError { .invalidFile(benchmark: "TextVQA", detail: detail) }
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-              let list = root["data"] as? [Any] else {
+            let list = root["data"] as? [Any]
+        else {
             throw bad("annotation file is not a JSON object with a 'data' list")
         }
         return try list.enumerated().map { position, any in
             guard let object = any as? [String: Any] else { throw bad("data[\(position)] is not an object") }
             let imageID: String
-            if let text = object["image_id"] as? String { imageID = text }
-            else if let number = object["image_id"] as? Int { imageID = String(number) }
-            else { throw bad("data[\(position)] has no string 'image_id'") }
+            if let text = object["image_id"] as? String {
+                imageID = text
+            } else if let number = object["image_id"] as? Int {
+                imageID = String(number)
+            } else {
+                throw bad("data[\(position)] has no string 'image_id'")
+            }
             guard let question = object["question"] as? String else { throw bad("data[\(position)] has no 'question'") }
             guard let answers = object["answers"] as? [String] else {
                 throw bad("data[\(position)] has no list of string 'answers'")
@@ -141,7 +149,8 @@ public enum TextVQAMatching {
         if PyText.hasPrefix(text, PyText.scalars("OCR tokens: ")) {
             let open = PyText.scalars("Question: "), close = PyText.scalars(" Short answer:")
             guard let start = PyText.firstMatch(text, open, from: 0),
-                  let end = PyText.firstMatch(text, close, from: start + open.count) else { return nil }
+                let end = PyText.firstMatch(text, close, from: start + open.count)
+            else { return nil }
             question = Array(text[(start + open.count)..<end])
         } else if PyText.contains(text, PyText.scalars("Reference OCR token: ")) && lines.count == 3 {
             question = PyText.hasPrefix(text, PyText.scalars("Reference OCR token:")) ? lines[1] : lines[0]
@@ -155,21 +164,26 @@ public enum TextVQAMatching {
 
     /// Pairs results (`question_id`, the prompt as written to the results file, the reply) with their references,
     /// in result order.
-    public static func entries(results: [(questionID: String, prompt: String, prediction: String)],
-                               annotations: [TextVQAAnnotation]) throws -> [VQAAccuracyEntry] {
+    public static func entries(
+        results: [(questionID: String, prompt: String, prediction: String)],
+        annotations: [TextVQAAnnotation]
+    ) throws -> [VQAAccuracyEntry] {
         var byKey: [PyText.Scalars: TextVQAAnnotation] = [:]
         for annotation in annotations { byKey[key(annotation.imageID, PyText.lower(annotation.question))] = annotation }
         return try results.map { result in
             guard let question = question(fromPrompt: result.prompt) else {
-                throw ScorerError.unrecognizedPrompt(benchmark: "TextVQA", questionID: result.questionID,
-                                                     prompt: result.prompt)
+                throw ScorerError.unrecognizedPrompt(
+                    benchmark: "TextVQA", questionID: result.questionID,
+                    prompt: result.prompt)
             }
             guard let annotation = byKey[key(result.questionID, question)] else {
-                throw ScorerError.missingAnnotation(benchmark: "TextVQA", questionID: result.questionID,
-                                                    key: "image '\(result.questionID)', question '\(question)'")
+                throw ScorerError.missingAnnotation(
+                    benchmark: "TextVQA", questionID: result.questionID,
+                    key: "image '\(result.questionID)', question '\(question)'")
             }
-            return VQAAccuracyEntry(questionID: result.questionID, prediction: result.prediction,
-                                    groundTruth: annotation.answers)
+            return VQAAccuracyEntry(
+                questionID: result.questionID, prediction: result.prediction,
+                groundTruth: annotation.answers)
         }
     }
 

@@ -12,21 +12,24 @@ extension LLMArchitecture {
             case "default": scaling = nil
             case "linear": scaling = .linear(factor: Float(rs.factor))
             case "llama3":
-                scaling = .llama3(factor: Float(rs.factor), lowFreqFactor: Float(rs.lowFreqFactor ?? 1),
-                                  highFreqFactor: Float(rs.highFreqFactor ?? 4),
-                                  originalMaxPositions: rs.originalMaxPositionEmbeddings ?? 8192)
+                scaling = .llama3(
+                    factor: Float(rs.factor), lowFreqFactor: Float(rs.lowFreqFactor ?? 1),
+                    highFreqFactor: Float(rs.highFreqFactor ?? 4),
+                    originalMaxPositions: rs.originalMaxPositionEmbeddings ?? 8192)
             default:
-                throw ConfigError(path: path, key: "rope_scaling.rope_type",
-                                  reason: "rope scaling \"\(rs.type)\" is not supported (supported: default, linear, llama3)")
+                throw ConfigError(
+                    path: path, key: "rope_scaling.rope_type",
+                    reason: "rope scaling \"\(rs.type)\" is not supported (supported: default, linear, llama3)")
             }
         }
-        self.init(layout: c.family == .phi3 ? .phi3 : .llama, vocabSize: c.vocabSize, hiddenSize: c.hiddenSize,
-                  intermediateSize: c.intermediateSize, numLayers: c.numHiddenLayers, numHeads: c.numAttentionHeads,
-                  numKeyValueHeads: c.numKeyValueHeads, headDim: c.headDim, rmsNormEps: Float(c.rmsNormEps),
-                  ropeTheta: Float(c.ropeTheta), ropeScaling: scaling, maxPositionEmbeddings: c.maxPositionEmbeddings,
-                  tieWordEmbeddings: c.tieWordEmbeddings, attentionBias: c.attentionBias, mlpBias: c.mlpBias,
-                  // Phi-3 applies its window only when a sequence can exceed it.
-                  slidingWindow: c.family == .phi3 ? c.slidingWindow : nil)
+        self.init(
+            layout: c.family == .phi3 ? .phi3 : .llama, vocabSize: c.vocabSize, hiddenSize: c.hiddenSize,
+            intermediateSize: c.intermediateSize, numLayers: c.numHiddenLayers, numHeads: c.numAttentionHeads,
+            numKeyValueHeads: c.numKeyValueHeads, headDim: c.headDim, rmsNormEps: Float(c.rmsNormEps),
+            ropeTheta: Float(c.ropeTheta), ropeScaling: scaling, maxPositionEmbeddings: c.maxPositionEmbeddings,
+            tieWordEmbeddings: c.tieWordEmbeddings, attentionBias: c.attentionBias, mlpBias: c.mlpBias,
+            // Phi-3 applies its window only when a sequence can exceed it.
+            slidingWindow: c.family == .phi3 ? c.slidingWindow : nil)
     }
 }
 
@@ -40,8 +43,9 @@ extension CausalLM {
         let model = CausalLM(try LLMArchitecture(config, path: configURL.path))
         let weights = try Checkpoint.open(directory)
         if frozen { model.freeze() }
-        try model.load(try weights.loadAll(), source: weights.description, ignoring: CausalLM.isIgnoredKey,
-                       inPlaceWhenFrozen: frozen)
+        try model.load(
+            try weights.loadAll(), source: weights.description, ignoring: CausalLM.isIgnoredKey,
+            inPlaceWhenFrozen: frozen)
         return model
     }
 }

@@ -32,8 +32,10 @@ extension MGLLaVAModel {
     /// Modules the checkpoint does not hold keep upstream's initialisation from `seed`.
     /// `frozen`: for inference — everything is frozen and every weight is used in place in its stored dtype
     /// (no float32 copy of a 16-bit LLM).
-    public static func load(llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil,
-                            seed: UInt64 = 0, frozen: Bool = false) throws -> MGLLaVAModel {
+    public static func load(
+        llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil,
+        seed: UInt64 = 0, frozen: Bool = false
+    ) throws -> MGLLaVAModel {
         let clip = try CLIPVisionModel.load(directory: visualEncoder)
         let convnext = try ConvNeXtTrunk.load(directory: visualEncoderAux)
         let decoder = try CausalLM.load(directory: llm, frozen: frozen)
@@ -61,8 +63,9 @@ extension MGLLaVAModel {
         var problems: [String] = []
         let outside = state.keys.filter { key in !Self.checkpointPrefixes.contains { Module.key(key, hasPrefix: $0) } }
         if !outside.isEmpty {
-            problems.append("keys outside \(Self.checkpointPrefixes.joined(separator: ", ")): "
-                            + outside.sorted().prefix(10).joined(separator: ", ") + (outside.count > 10 ? ", …" : ""))
+            problems.append(
+                "keys outside \(Self.checkpointPrefixes.joined(separator: ", ")): "
+                    + outside.sorted().prefix(10).joined(separator: ", ") + (outside.count > 10 ? ", …" : ""))
         }
         var loaded: [String] = []
         for prefix in Self.checkpointPrefixes {
@@ -72,12 +75,14 @@ extension MGLLaVAModel {
             let expected = own.keys.filter { Module.key($0, hasPrefix: prefix) }
             let missing = Set(expected).subtracting(provided), unexpected = Set(provided).subtracting(expected)
             if !missing.isEmpty {
-                problems.append("missing \(prefix) keys: " + missing.sorted().prefix(10).joined(separator: ", ")
-                                + (missing.count > 10 ? ", … (\(missing.count) in all)" : ""))
+                problems.append(
+                    "missing \(prefix) keys: " + missing.sorted().prefix(10).joined(separator: ", ")
+                        + (missing.count > 10 ? ", … (\(missing.count) in all)" : ""))
             }
             if !unexpected.isEmpty {
-                problems.append("unexpected \(prefix) keys: " + unexpected.sorted().prefix(10).joined(separator: ", ")
-                                + (unexpected.count > 10 ? ", … (\(unexpected.count) in all)" : ""))
+                problems.append(
+                    "unexpected \(prefix) keys: " + unexpected.sorted().prefix(10).joined(separator: ", ")
+                        + (unexpected.count > 10 ? ", … (\(unexpected.count) in all)" : ""))
             }
         }
         if !problems.isEmpty {
@@ -85,7 +90,8 @@ extension MGLLaVAModel {
         }
         // Shapes and dtypes are checked by Module.load; every key is known to be one of ours by now.
         try load(state, strict: false, source: weights.description, inPlaceWhenFrozen: inPlaceWhenFrozen)
-        return CheckpointLoadSummary(loadedPrefixes: loaded.sorted(), tensorCount: state.count,
-                                     opaqueGlobals: weights.opaqueGlobals)
+        return CheckpointLoadSummary(
+            loadedPrefixes: loaded.sorted(), tensorCount: state.count,
+            opaqueGlobals: weights.opaqueGlobals)
     }
 }

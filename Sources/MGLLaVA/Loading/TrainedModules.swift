@@ -24,13 +24,17 @@ public struct TrainedModules {
             try f.load(fuse, source: weights.description + " (fuse_module)")
             result.fusion = f
         }
-        for (prefix, keyPath) in [("projector", \TrainedModules.projector), ("bbox_projector", \TrainedModules.bboxProjector)] {
+        for (prefix, keyPath) in [
+            ("projector", \TrainedModules.projector), ("bbox_projector", \TrainedModules.bboxProjector)
+        ] {
             let g = try group(prefix)
             if g.isEmpty { continue }
             guard let w0 = g["model.0.weight"], let w2 = g["model.2.weight"] else {
-                throw MGLLaVALoadError(source: weights.description, reason: "\(prefix) lacks model.0.weight or model.2.weight")
+                throw MGLLaVALoadError(
+                    source: weights.description, reason: "\(prefix) lacks model.0.weight or model.2.weight")
             }
-            let mlp = Sequential(Linear(w0.shape[1], w0.shape[0]), ActivationLayer(.gelu), Linear(w2.shape[1], w2.shape[0]))
+            let mlp = Sequential(
+                Linear(w0.shape[1], w0.shape[0]), ActivationLayer(.gelu), Linear(w2.shape[1], w2.shape[0]))
             try ModuleGroup(["model": mlp]).load(g, source: weights.description + " (\(prefix))")
             result[keyPath: keyPath] = mlp
         }

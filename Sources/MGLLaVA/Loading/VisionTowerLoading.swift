@@ -6,10 +6,11 @@ import MGConvNeXt
 extension CLIPVisionArchitecture {
     /// The architecture described by an HF CLIP config.
     public init(_ config: CLIPVisionConfig) {
-        self.init(hiddenSize: config.hiddenSize, intermediateSize: config.intermediateSize,
-                  numHiddenLayers: config.numHiddenLayers, numAttentionHeads: config.numAttentionHeads,
-                  numChannels: config.numChannels, imageSize: config.imageSize, patchSize: config.patchSize,
-                  layerNormEps: Float(config.layerNormEps), hiddenAct: config.hiddenAct)
+        self.init(
+            hiddenSize: config.hiddenSize, intermediateSize: config.intermediateSize,
+            numHiddenLayers: config.numHiddenLayers, numAttentionHeads: config.numAttentionHeads,
+            numChannels: config.numChannels, imageSize: config.imageSize, patchSize: config.patchSize,
+            layerNormEps: Float(config.layerNormEps), hiddenAct: config.hiddenAct)
     }
 }
 
@@ -25,8 +26,9 @@ extension CLIPVisionModel {
         // Frozen first, so the weights are used in place (memory-mapped, no copy).
         model.freeze()
         model.eval()
-        try model.load(try weights.loadAll(), source: weights.description, ignoring: CLIPVisionModel.isIgnoredKey,
-                       inPlaceWhenFrozen: true)
+        try model.load(
+            try weights.loadAll(), source: weights.description, ignoring: CLIPVisionModel.isIgnoredKey,
+            inPlaceWhenFrozen: true)
         return model
     }
 }
@@ -42,19 +44,24 @@ extension ConvNeXtTrunk {
         var shapes: [String: [Int]] = [:]
         for info in try weights.infos() { shapes[info.name] = info.shape }
         guard let inferred = ConvNeXtArchitecture.infer(fromShapes: shapes, prefix: keyPrefix) else {
-            throw ConfigError(path: weights.description, key: "visual.trunk.stages",
-                              reason: "no ConvNeXt trunk keys (visual.trunk.stem.0.weight, visual.trunk.stages.N.blocks.M.gamma)")
+            throw ConfigError(
+                path: weights.description, key: "visual.trunk.stages",
+                reason: "no ConvNeXt trunk keys (visual.trunk.stem.0.weight, visual.trunk.stages.N.blocks.M.gamma)")
         }
-        if let named = ConvNeXtArchitecture.named(config.timmModelName), named.depths != inferred.depths || named.dims != inferred.dims {
-            throw ConfigError(path: weights.description, key: "visual.trunk.stages",
-                              reason: "the weights have depths \(inferred.depths) and widths \(inferred.dims), but "
-                                + "open_clip_config.json names \(config.timmModelName) (\(named.depths), \(named.dims))")
+        if let named = ConvNeXtArchitecture.named(config.timmModelName),
+            named.depths != inferred.depths || named.dims != inferred.dims
+        {
+            throw ConfigError(
+                path: weights.description, key: "visual.trunk.stages",
+                reason: "the weights have depths \(inferred.depths) and widths \(inferred.dims), but "
+                    + "open_clip_config.json names \(config.timmModelName) (\(named.depths), \(named.dims))")
         }
         let trunk = ConvNeXtTrunk(inferred)
         trunk.freeze()
         trunk.eval()
-        try trunk.load(try weights.loadAll(), source: weights.description, ignoring: ConvNeXtTrunk.isIgnoredKey,
-                       inPlaceWhenFrozen: true)
+        try trunk.load(
+            try weights.loadAll(), source: weights.description, ignoring: ConvNeXtTrunk.isIgnoredKey,
+            inPlaceWhenFrozen: true)
         return trunk
     }
 }

@@ -11,28 +11,36 @@ public enum EmbeddedDefault {
 
     /// Whether a config trains on the embedded data (and so may generate it).
     public static func uses(_ config: TrainConfig) -> Bool {
-        [config.dataPath, config.llmNameOrPath].contains { $0.hasPrefix(dataFolder + "/") || $0.hasPrefix(modelsFolder + "/") }
+        [config.dataPath, config.llmNameOrPath].contains {
+            $0.hasPrefix(dataFolder + "/") || $0.hasPrefix(modelsFolder + "/")
+        }
     }
 
     /// Generates whatever is missing or stale under `root` (data in `dataFolder`, models in `modelsFolder`, both
     /// relative to `root`); returns the folders it wrote, and logs what it does.
     @discardableResult
-    public static func ensure(root: URL, dataset: SyntheticDatasetSpec = SyntheticDatasetSpec(),
-                              stack: TinyStackSpec = TinyStackSpec(), dataFolder: String = dataFolder,
-                              modelsFolder: String = modelsFolder, log: (String) -> Void = { _ in }) throws -> [URL] {
+    public static func ensure(
+        root: URL, dataset: SyntheticDatasetSpec = SyntheticDatasetSpec(),
+        stack: TinyStackSpec = TinyStackSpec(), dataFolder: String = dataFolder,
+        modelsFolder: String = modelsFolder, log: (String) -> Void = { _ in }
+    ) throws -> [URL] {
         var made: [URL] = []
         let data = root.appendingPathComponent(dataFolder)
         if !SyntheticDataset.isComplete(data, spec: dataset) {
-            log("generating the synthetic dataset in \(data.path) (\(dataset.pretrainSamples) captions, "
-                + "\(dataset.sftSamples) question records, \(dataset.mmbenchQuestions)×4 MMBench rows)…")
+            log(
+                "generating the synthetic dataset in \(data.path) (\(dataset.pretrainSamples) captions, "
+                    + "\(dataset.sftSamples) question records, \(dataset.mmbenchQuestions)×4 MMBench rows)…")
             try SyntheticDataset.write(to: data, spec: dataset)
             made.append(data)
         }
         let models = root.appendingPathComponent(modelsFolder)
         if !TinyStack.isComplete(models, spec: stack) {
-            log("writing the tiny model folders (random CLIP ViT, ConvNeXt and Llama with its tokenizer) in \(models.path)…")
-            try TinyStack.write(to: models, spec: stack, phrases: SyntheticDataset.phrases,
-                                units: SyntheticDataset.optionLines)
+            log(
+                "writing the tiny model folders (random CLIP ViT, ConvNeXt and Llama with its tokenizer) in \(models.path)…"
+            )
+            try TinyStack.write(
+                to: models, spec: stack, phrases: SyntheticDataset.phrases,
+                units: SyntheticDataset.optionLines)
             made.append(models)
         }
         return made

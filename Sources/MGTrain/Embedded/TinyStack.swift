@@ -41,7 +41,8 @@ public enum TinyStack {
     /// Whether `folder` holds complete model folders written with `spec`.
     public static func isComplete(_ folder: URL, spec: TinyStackSpec) -> Bool {
         guard let data = try? Data(contentsOf: folder.appendingPathComponent(specFile)),
-              let found = try? JSONDecoder().decode(TinyStackSpec.self, from: data) else { return false }
+            let found = try? JSONDecoder().decode(TinyStackSpec.self, from: data)
+        else { return false }
         return found == spec
     }
 
@@ -56,58 +57,67 @@ public enum TinyStack {
         let llmDir = folder.appendingPathComponent("llm")
         let tokens = try TinyTokenizerBuilder.write(to: llmDir, phrases: phrases, units: units)
         let vocab = (tokens + 7) / 8 * 8
-        let llmArch = LLMArchitecture(layout: .llama, vocabSize: vocab, hiddenSize: spec.llmHidden,
-                                      intermediateSize: spec.llmIntermediate, numLayers: spec.llmLayers,
-                                      numHeads: spec.llmHeads, numKeyValueHeads: spec.llmHeads, rmsNormEps: 1e-5,
-                                      maxPositionEmbeddings: spec.llmMaxPositions)
-        try writeWeights(CausalLM(llmArch), to: llmDir.appendingPathComponent("model.safetensors"),
-                         std: Float(spec.llmInitializerRange), &generator)
-        try writeJSON([
-            "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": vocab,
-            "hidden_size": spec.llmHidden, "intermediate_size": spec.llmIntermediate,
-            "num_hidden_layers": spec.llmLayers, "num_attention_heads": spec.llmHeads,
-            "num_key_value_heads": spec.llmHeads, "max_position_embeddings": spec.llmMaxPositions,
-            "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "hidden_act": "silu", "bos_token_id": 1,
-            "eos_token_id": 2, "pad_token_id": 0, "tie_word_embeddings": false, "attention_bias": false,
-            "mlp_bias": false, "torch_dtype": "float32", "initializer_range": spec.llmInitializerRange,
-        ], to: llmDir.appendingPathComponent("config.json"))
+        let llmArch = LLMArchitecture(
+            layout: .llama, vocabSize: vocab, hiddenSize: spec.llmHidden,
+            intermediateSize: spec.llmIntermediate, numLayers: spec.llmLayers,
+            numHeads: spec.llmHeads, numKeyValueHeads: spec.llmHeads, rmsNormEps: 1e-5,
+            maxPositionEmbeddings: spec.llmMaxPositions)
+        try writeWeights(
+            CausalLM(llmArch), to: llmDir.appendingPathComponent("model.safetensors"),
+            std: Float(spec.llmInitializerRange), &generator)
+        try writeJSON(
+            [
+                "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": vocab,
+                "hidden_size": spec.llmHidden, "intermediate_size": spec.llmIntermediate,
+                "num_hidden_layers": spec.llmLayers, "num_attention_heads": spec.llmHeads,
+                "num_key_value_heads": spec.llmHeads, "max_position_embeddings": spec.llmMaxPositions,
+                "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "hidden_act": "silu", "bos_token_id": 1,
+                "eos_token_id": 2, "pad_token_id": 0, "tie_word_embeddings": false, "attention_bias": false,
+                "mlp_bias": false, "torch_dtype": "float32", "initializer_range": spec.llmInitializerRange
+            ], to: llmDir.appendingPathComponent("config.json"))
 
         // CLIP vision tower (HF CLIPVisionModel layout).
         let clipDir = folder.appendingPathComponent("clip")
         try fm.createDirectory(at: clipDir, withIntermediateDirectories: true)
-        let clipArch = CLIPVisionArchitecture(hiddenSize: spec.clipHidden, intermediateSize: spec.clipIntermediate,
-                                              numHiddenLayers: spec.clipLayers, numAttentionHeads: spec.clipHeads,
-                                              numChannels: 3, imageSize: spec.clipImageSize,
-                                              patchSize: spec.clipPatchSize, layerNormEps: 1e-5,
-                                              hiddenAct: "quick_gelu")
+        let clipArch = CLIPVisionArchitecture(
+            hiddenSize: spec.clipHidden, intermediateSize: spec.clipIntermediate,
+            numHiddenLayers: spec.clipLayers, numAttentionHeads: spec.clipHeads,
+            numChannels: 3, imageSize: spec.clipImageSize,
+            patchSize: spec.clipPatchSize, layerNormEps: 1e-5,
+            hiddenAct: "quick_gelu")
         try writeWeights(CLIPVisionModel(clipArch), to: clipDir.appendingPathComponent("model.safetensors"), &generator)
-        try writeJSON([
-            "architectures": ["CLIPVisionModel"], "model_type": "clip_vision_model",
-            "hidden_size": spec.clipHidden, "intermediate_size": spec.clipIntermediate,
-            "num_hidden_layers": spec.clipLayers, "num_attention_heads": spec.clipHeads, "num_channels": 3,
-            "image_size": spec.clipImageSize, "patch_size": spec.clipPatchSize, "hidden_act": "quick_gelu",
-            "layer_norm_eps": 1e-5, "projection_dim": spec.clipHidden,
-        ], to: clipDir.appendingPathComponent("config.json"))
-        try writeJSON([
-            "crop_size": ["height": spec.clipImageSize, "width": spec.clipImageSize], "do_center_crop": true,
-            "do_normalize": true, "do_resize": true, "image_mean": ImageProcessor.openAIMean,
-            "image_std": ImageProcessor.openAIStd, "resample": 3, "size": ["shortest_edge": spec.clipImageSize],
-            "image_processor_type": "CLIPImageProcessor",
-        ], to: clipDir.appendingPathComponent("preprocessor_config.json"))
+        try writeJSON(
+            [
+                "architectures": ["CLIPVisionModel"], "model_type": "clip_vision_model",
+                "hidden_size": spec.clipHidden, "intermediate_size": spec.clipIntermediate,
+                "num_hidden_layers": spec.clipLayers, "num_attention_heads": spec.clipHeads, "num_channels": 3,
+                "image_size": spec.clipImageSize, "patch_size": spec.clipPatchSize, "hidden_act": "quick_gelu",
+                "layer_norm_eps": 1e-5, "projection_dim": spec.clipHidden
+            ], to: clipDir.appendingPathComponent("config.json"))
+        try writeJSON(
+            [
+                "crop_size": ["height": spec.clipImageSize, "width": spec.clipImageSize], "do_center_crop": true,
+                "do_normalize": true, "do_resize": true, "image_mean": ImageProcessor.openAIMean,
+                "image_std": ImageProcessor.openAIStd, "resample": 3, "size": ["shortest_edge": spec.clipImageSize],
+                "image_processor_type": "CLIPImageProcessor"
+            ], to: clipDir.appendingPathComponent("preprocessor_config.json"))
 
         // ConvNeXt trunk (open_clip folder).
         let convDir = folder.appendingPathComponent("convnext")
         try fm.createDirectory(at: convDir, withIntermediateDirectories: true)
         let trunk = ConvNeXtTrunk(ConvNeXtArchitecture(depths: spec.convnextDepths, dims: spec.convnextDims))
         try writeWeights(trunk, to: convDir.appendingPathComponent("open_clip_pytorch_model.safetensors"), &generator)
-        try writeJSON([
-            "model_cfg": [
-                "embed_dim": spec.convnextDims.last ?? 0,
-                "vision_cfg": ["timm_model_name": "convnext_mgllava_tiny", "timm_model_pretrained": false,
-                               "timm_pool": "", "timm_proj": "mlp", "image_size": 128] as [String: Any],
-            ] as [String: Any],
-            "preprocess_cfg": ["mean": ImageProcessor.openAIMean, "std": ImageProcessor.openAIStd],
-        ], to: convDir.appendingPathComponent("open_clip_config.json"))
+        try writeJSON(
+            [
+                "model_cfg": [
+                    "embed_dim": spec.convnextDims.last ?? 0,
+                    "vision_cfg": [
+                        "timm_model_name": "convnext_mgllava_tiny", "timm_model_pretrained": false,
+                        "timm_pool": "", "timm_proj": "mlp", "image_size": 128
+                    ] as [String: Any]
+                ] as [String: Any],
+                "preprocess_cfg": ["mean": ImageProcessor.openAIMean, "std": ImageProcessor.openAIStd]
+            ], to: convDir.appendingPathComponent("open_clip_config.json"))
 
         try JSONEncoder().encode(spec).write(to: folder.appendingPathComponent(specFile), options: .atomic)
     }

@@ -17,7 +17,9 @@ public enum TinyTokenizerBuilder {
     /// characters, or bytes), just less compactly. Each of `units` (multi-word strings that are frequent as a whole,
     /// like the option lines `A. red`) then becomes one token through merges of its word tokens, ranked last — what
     /// BPE trained on this corpus would learn, since those lines recur in almost every sample.
-    public static func vocabulary(phrases: [String], units: [String] = []) -> (vocab: [String: Int], merges: [(String, String)]) {
+    public static func vocabulary(
+        phrases: [String], units: [String] = []
+    ) -> (vocab: [String: Int], merges: [(String, String)]) {
         var vocab: [String: Int] = [:]
         var order: [String] = []
         func add(_ token: String) {
@@ -33,7 +35,8 @@ public enum TinyTokenizerBuilder {
         var words: [String] = []
         var seen = Set<String>()
         for phrase in phrases {
-            for word in phrase.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) where seen.insert(word).inserted {
+            for word in phrase.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+            where seen.insert(word).inserted {
                 words.append(word)
             }
         }
@@ -77,37 +80,47 @@ public enum TinyTokenizerBuilder {
     public static func write(to folder: URL, phrases: [String], units: [String] = []) throws -> Int {
         let (vocab, merges) = vocabulary(phrases: phrases, units: units)
         func special(_ content: String, id: Int) -> [String: Any] {
-            ["id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
-             "normalized": false, "special": true]
+            [
+                "id": id, "content": content, "single_word": false, "lstrip": false, "rstrip": false,
+                "normalized": false, "special": true
+            ]
         }
         let tokenizer: [String: Any] = [
             "version": "1.0",
             "truncation": NSNull(),
             "padding": NSNull(),
             "added_tokens": specials.enumerated().map { special($1, id: $0) },
-            "normalizer": ["type": "Sequence", "normalizers": [
-                ["type": "Prepend", "prepend": "▁"],
-                ["type": "Replace", "pattern": ["String": " "], "content": "▁"],
-            ]],
+            "normalizer": [
+                "type": "Sequence",
+                "normalizers": [
+                    ["type": "Prepend", "prepend": "▁"],
+                    ["type": "Replace", "pattern": ["String": " "], "content": "▁"]
+                ]
+            ],
             "pre_tokenizer": NSNull(),
             "post_processor": [
                 "type": "TemplateProcessing",
                 "single": [["SpecialToken": ["id": "<s>", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]],
-                "pair": [["SpecialToken": ["id": "<s>", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]],
-                         ["SpecialToken": ["id": "<s>", "type_id": 1]], ["Sequence": ["id": "B", "type_id": 1]]],
-                "special_tokens": ["<s>": ["id": "<s>", "ids": [1], "tokens": ["<s>"]]],
+                "pair": [
+                    ["SpecialToken": ["id": "<s>", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]],
+                    ["SpecialToken": ["id": "<s>", "type_id": 1]], ["Sequence": ["id": "B", "type_id": 1]]
+                ],
+                "special_tokens": ["<s>": ["id": "<s>", "ids": [1], "tokens": ["<s>"]]]
             ] as [String: Any],
-            "decoder": ["type": "Sequence", "decoders": [
-                ["type": "Replace", "pattern": ["String": "▁"], "content": " "],
-                ["type": "ByteFallback"],
-                ["type": "Fuse"],
-                ["type": "Strip", "content": " ", "start": 1, "stop": 0],
-            ]],
+            "decoder": [
+                "type": "Sequence",
+                "decoders": [
+                    ["type": "Replace", "pattern": ["String": "▁"], "content": " "],
+                    ["type": "ByteFallback"],
+                    ["type": "Fuse"],
+                    ["type": "Strip", "content": " ", "start": 1, "stop": 0]
+                ]
+            ],
             "model": [
                 "type": "BPE", "dropout": NSNull(), "unk_token": "<unk>", "continuing_subword_prefix": NSNull(),
                 "end_of_word_suffix": NSNull(), "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
-                "vocab": vocab, "merges": merges.map { [$0.0, $0.1] },
-            ] as [String: Any],
+                "vocab": vocab, "merges": merges.map { [$0.0, $0.1] }
+            ] as [String: Any]
         ]
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try JSONSerialization.data(withJSONObject: tokenizer, options: [.sortedKeys])
@@ -118,12 +131,14 @@ public enum TinyTokenizerBuilder {
         let config: [String: Any] = [
             "add_bos_token": true, "add_eos_token": false, "bos_token": token("<s>"), "eos_token": token("</s>"),
             "unk_token": token("<unk>"), "pad_token": NSNull(), "clean_up_tokenization_spaces": false,
-            "legacy": true, "model_max_length": 512, "padding_side": "right", "tokenizer_class": "LlamaTokenizer",
+            "legacy": true, "model_max_length": 512, "padding_side": "right", "tokenizer_class": "LlamaTokenizer"
         ]
         try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys, .prettyPrinted])
             .write(to: folder.appendingPathComponent("tokenizer_config.json"), options: .atomic)
-        let map: [String: Any] = ["bos_token": token("<s>"), "eos_token": token("</s>"), "unk_token": token("<unk>"),
-                                  "pad_token": "<unk>"]
+        let map: [String: Any] = [
+            "bos_token": token("<s>"), "eos_token": token("</s>"), "unk_token": token("<unk>"),
+            "pad_token": "<unk>"
+        ]
         try JSONSerialization.data(withJSONObject: map, options: [.sortedKeys, .prettyPrinted])
             .write(to: folder.appendingPathComponent("special_tokens_map.json"), options: .atomic)
         return vocab.count
