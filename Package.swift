@@ -47,18 +47,18 @@ let package = Package(
         // to build, and only processes launched by mpirun need it installed (Debian: libopenmpi3 openmpi-bin).
         .target(name: "MGDistributed", swiftSettings: swiftSettings, linkerSettings: [.linkedLibrary("dl")]),
 
-        // MARK: - Model parts (each depends only on MGNN / MGTensor)
-        .target(name: "MGCLIP", dependencies: ["MGNN"], swiftSettings: swiftSettings),
-        .target(name: "MGConvNeXt", dependencies: ["MGNN"], swiftSettings: swiftSettings),
+        // MARK: - Model parts (each depends only on MGNN / MGTensor, and MGJSON to read its config file)
+        .target(name: "MGCLIP", dependencies: ["MGNN", "MGJSON"], swiftSettings: swiftSettings),
+        .target(name: "MGConvNeXt", dependencies: ["MGNN", "MGJSON"], swiftSettings: swiftSettings),
         .target(name: "MGFusion", dependencies: ["MGNN"], swiftSettings: swiftSettings),
         .target(name: "MGObjects", dependencies: ["MGNN", "MGJSON"], swiftSettings: swiftSettings),
-        .target(name: "MGLLM", dependencies: ["MGNN"], swiftSettings: swiftSettings),
+        .target(name: "MGLLM", dependencies: ["MGNN", "MGJSON"], swiftSettings: swiftSettings),
 
         // MARK: - Assembly, data, training, evaluation
         .target(
             name: "MGLLaVA",
             dependencies: [
-                "MGTensor", "MGNN", "MGCheckpoint", "MGTokenizers", "CImageCodecs",
+                "MGTensor", "MGNN", "MGCheckpoint", "MGJSON", "MGTokenizers", "CImageCodecs",
                 "MGCLIP", "MGConvNeXt", "MGFusion", "MGObjects", "MGLLM"
             ],
             swiftSettings: swiftSettings),

@@ -23,19 +23,19 @@ extension RandomCheckpoints {
         }
         try? FileManager.default.removeItem(at: clipDir.appendingPathComponent("config.json"))
         try FileManager.default.copyItem(at: clipConfig, to: clipDir.appendingPathComponent("config.json"))
-        let clip = CLIPVisionModel(CLIPVisionArchitecture(try CLIPVisionConfig.load(clipConfig)))
+        let clip = CLIPVisionModel(CLIPVisionArchitecture(try CLIPVisionConfiguration.load(clipConfig)))
         try SafeTensorsWriter.write(
             random(clip, dtype: .float32), to: clipDir.appendingPathComponent("model.safetensors"))
         let trunk = ConvNeXtTrunk(.large)
         let openCLIP: [String: Any] = [
             "model_cfg": ["embed_dim": 768, "vision_cfg": ["timm_model_name": "convnext_large", "image_size": 320]],
-            "preprocess_cfg": ["mean": OpenCLIPConfig.openAIMean, "std": OpenCLIPConfig.openAIStd]
+            "preprocess_cfg": ["mean": OpenCLIPConfiguration.openAIMean, "std": OpenCLIPConfiguration.openAIStd]
         ]
         try JSONSerialization.data(withJSONObject: openCLIP).write(
             to: convDir.appendingPathComponent("open_clip_config.json"))
         try SafeTensorsWriter.write(
             random(trunk, dtype: .float32), to: convDir.appendingPathComponent("open_clip_pytorch_model.safetensors"))
-        let decoded = try DecoderConfig.load(llm.appendingPathComponent("config.json"))
+        let decoded = try LLMConfiguration.load(llm.appendingPathComponent("config.json"))
         let skeleton = MGLLaVAModel(
             visualEncoder: clip, visualEncoderAux: trunk, llm: CausalLM(try LLMArchitecture(decoded)))
         var modules: [String: Tensor] = [:]

@@ -8,7 +8,7 @@ public enum RandomCheckpoints {
     /// A random bf16 LLM with the config's shapes and key names, in ≤ 5 GB safetensors shards plus an index;
     /// `log` receives one line per shard written.
     public static func writeLLM(config: URL, to dir: URL, log: (String) -> Void) throws {
-        let decoded = try DecoderConfig.load(config)
+        let decoded = try LLMConfiguration.load(config)
         let skeleton = CausalLM(try LLMArchitecture(decoded, path: config.path))
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try? FileManager.default.removeItem(at: dir.appendingPathComponent("config.json"))

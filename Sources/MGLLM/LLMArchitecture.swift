@@ -1,7 +1,8 @@
 import Foundation
 
 /// The architecture of a decoder-only LLM as MG-LLaVA uses them: LLaMA layout (Vicuna-1.5, Llama-3 with GQA,
-/// Yi-1.5) or Phi-3 layout (fused `qkv_proj` and `gate_up_proj`). Decoded from an HF `config.json` by MGLLaVA.
+/// Yi-1.5) or Phi-3 layout (fused `qkv_proj` and `gate_up_proj`). Built from an HF `config.json` through
+/// `LLMConfiguration` (`init(_:path:)`), or from a preset.
 public struct LLMArchitecture: Sendable, Equatable {
     /// Separate q/k/v and gate/up projections (Llama) or fused ones (Phi-3).
     public enum Layout: String, Sendable { case llama, phi3 }

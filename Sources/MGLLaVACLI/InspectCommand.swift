@@ -76,15 +76,15 @@ struct InspectReport {
 
     static func describeConfig(_ url: URL) -> String? {
         let config = url.appendingPathComponent("config.json")
-        if let d = try? DecoderConfig.load(config) {
+        if let d = try? LLMConfiguration.load(config) {
             return "\(d.family.rawValue) decoder: \(d.numHiddenLayers) layers, hidden \(d.hiddenSize), "
                 + "\(d.numAttentionHeads) heads (\(d.numKeyValueHeads) kv), vocab \(d.vocabSize)"
         }
-        if let c = try? CLIPVisionConfig.load(url) {
+        if let c = try? CLIPVisionConfiguration.load(url) {
             return
                 "CLIP vision tower: \(c.numHiddenLayers) layers, hidden \(c.hiddenSize), image \(c.imageSize), patch \(c.patchSize)"
         }
-        if let o = try? OpenCLIPConfig.load(url) { return "open_clip: \(o.timmModelName) at \(o.imageSize)" }
+        if let o = try? OpenCLIPConfiguration.load(url) { return "open_clip: \(o.timmModelName) at \(o.imageSize)" }
         return nil
     }
 

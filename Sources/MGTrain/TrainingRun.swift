@@ -72,7 +72,7 @@ public struct TrainingRun {
                     + PromptTemplate.all.map(\.name).joined(separator: ", "))
         }
         let clipConfig = try loading(.visualEncoderNameOrPath, config.visualEncoderNameOrPath) {
-            try CLIPVisionConfig.load(clipDir)
+            try CLIPVisionConfiguration.load(clipDir)
         }
         let processor = ImageProcessor(
             auxSize: config.imageSizeAux, clipSize: clipConfig.imageSize,

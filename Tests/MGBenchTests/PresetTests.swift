@@ -14,13 +14,13 @@ final class PresetTests: XCTestCase {
         ]
         for (preset, folder) in cases {
             let url = Fixtures.url("real-configs/\(folder)/config.json")
-            XCTAssertEqual(preset, try LLMArchitecture(DecoderConfig.load(url)), folder)
+            XCTAssertEqual(preset, try LLMArchitecture(LLMConfiguration.load(url)), folder)
         }
     }
 
     func testCLIPPresetIsThePublishedConfig() throws {
         let url = Fixtures.url("real-configs/clip-vit-large-patch14-336/config.json")
-        XCTAssertEqual(CLIPVisionArchitecture.vitL14_336, CLIPVisionArchitecture(try CLIPVisionConfig.load(url)))
+        XCTAssertEqual(CLIPVisionArchitecture.vitL14_336, CLIPVisionArchitecture(try CLIPVisionConfiguration.load(url)))
         XCTAssertEqual(CLIPVisionArchitecture.vitL14_336.numPositions, 577)
     }
 

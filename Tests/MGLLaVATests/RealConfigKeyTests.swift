@@ -44,12 +44,13 @@ final class RealConfigKeyTests: XCTestCase {
 
     func clipL() throws -> CLIPVisionModel {
         CLIPVisionModel(
-            CLIPVisionArchitecture(try CLIPVisionConfig.load(Fixtures.url("real-configs/clip-vit-large-patch14-336"))))
+            CLIPVisionArchitecture(
+                try CLIPVisionConfiguration.load(Fixtures.url("real-configs/clip-vit-large-patch14-336"))))
     }
 
     func llm(_ folder: String) throws -> CausalLM {
         let url = Fixtures.url("real-configs/\(folder)/config.json")
-        return CausalLM(try LLMArchitecture(try DecoderConfig.load(url), path: url.path))
+        return CausalLM(try LLMArchitecture(try LLMConfiguration.load(url), path: url.path))
     }
 
     func testCLIPViTL336() throws {

@@ -1,18 +1,8 @@
 import Foundation
 import MGCheckpoint
+import MGJSON
 import MGCLIP
 import MGConvNeXt
-
-extension CLIPVisionArchitecture {
-    /// The architecture described by an HF CLIP config.
-    public init(_ config: CLIPVisionConfig) {
-        self.init(
-            hiddenSize: config.hiddenSize, intermediateSize: config.intermediateSize,
-            numHiddenLayers: config.numHiddenLayers, numAttentionHeads: config.numAttentionHeads,
-            numChannels: config.numChannels, imageSize: config.imageSize, patchSize: config.patchSize,
-            layerNormEps: Float(config.layerNormEps), hiddenAct: config.hiddenAct)
-    }
-}
 
 extension CLIPVisionModel {
     /// Loads the vision tower from an HF CLIP folder (a full `CLIPModel` or a `CLIPVisionModel`): `config.json`
@@ -20,7 +10,7 @@ extension CLIPVisionModel {
     /// documented extras ignored, anything else reported. The tower comes back frozen and in eval mode,
     /// its weights used in place from the checkpoint.
     public static func load(directory: URL) throws -> CLIPVisionModel {
-        let config = try CLIPVisionConfig.load(directory)
+        let config = try CLIPVisionConfiguration.load(directory)
         let model = CLIPVisionModel(CLIPVisionArchitecture(config))
         let weights = try Checkpoint.open(directory)
         // Frozen first, so the weights are used in place (memory-mapped, no copy).
@@ -39,7 +29,7 @@ extension ConvNeXtTrunk {
     /// the checkpoint's keys; only `visual.trunk.stem.*` and `visual.trunk.stages.*` are used (the head, the text
     /// tower and `logit_scale` are ignored, as upstream drops them). Comes back frozen, in eval mode.
     public static func load(directory: URL) throws -> ConvNeXtTrunk {
-        let config = try OpenCLIPConfig.load(directory)
+        let config = try OpenCLIPConfiguration.load(directory)
         let weights = try Checkpoint.open(directory)
         var shapes: [String: [Int]] = [:]
         for info in try weights.infos() { shapes[info.name] = info.shape }
@@ -48,7 +38,7 @@ extension ConvNeXtTrunk {
                 path: weights.description, key: "visual.trunk.stages",
                 reason: "no ConvNeXt trunk keys (visual.trunk.stem.0.weight, visual.trunk.stages.N.blocks.M.gamma)")
         }
-        if let named = ConvNeXtArchitecture.named(config.timmModelName),
+        if let named = ConvNeXtArchitecture(config),
             named.depths != inferred.depths || named.dims != inferred.dims
         {
             throw ConfigError(
