@@ -55,7 +55,7 @@ struct ChatCommand: ParsableCommand {
 
     func run() throws {
         if estimateMemory {
-            try MemoryEstimate.print(
+            try MemoryEstimatePrinter.print(
                 llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux, pth: pth)
             return
         }
@@ -149,34 +149,23 @@ struct ChatCommand: ParsableCommand {
 }
 
 /// What a model will need in memory, from the checkpoints' headers only.
-enum MemoryEstimate {
+/// Prints `MemoryEstimate` for the chat command's four paths.
+enum MemoryEstimatePrinter {
     static func print(llm: String, visualEncoder: String, visualEncoderAux: String, pth: String?) throws {
-        var parts: [(String, Int, Int)] = []  // name, stored bytes, parameters
-        for (name, path) in [("LLM", llm), ("CLIP", visualEncoder), ("ConvNeXt", visualEncoderAux)]
-            + (pth.map { [("checkpoint", $0)] } ?? [])
-        {
-            let infos = try Checkpoint.open(URL(fileURLWithPath: path)).infos()
-            parts.append((name, infos.reduce(0) { $0 + $1.byteCount }, infos.reduce(0) { $0 + $1.elementCount }))
-        }
-        var total = 0
-        // Inference uses every weight in place, in its stored dtype (memory-mapped): resident = stored bytes of
-        // what the model reads. An SFT checkpoint replaces the LLM folder's weights, so those are not read.
-        let replacesLLM =
-            pth.map { path in
-                (try? Checkpoint.open(URL(fileURLWithPath: path)).keys.contains { $0.hasPrefix("llm.") }) == true
-            } ?? false
-        for (name, stored, params) in parts {
-            let read = name == "LLM" && replacesLLM ? 0 : stored
-            total += read
+        let estimate = try MemoryEstimate(
+            llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
+            visualEncoderAux: URL(fileURLWithPath: visualEncoderAux), pth: pth.map { URL(fileURLWithPath: $0) })
+        for part in estimate.parts {
             Swift.print(
                 String(
-                    format: "%-10@ %9.2f M parameters, %8.2f GB stored%@", name as NSString, Double(params) / 1e6,
-                    Double(stored) / 1e9, (read == 0 ? " (replaced by the checkpoint's llm.*)" : "") as NSString))
+                    format: "%-10@ %9.2f M parameters, %8.2f GB stored%@", part.name as NSString,
+                    Double(part.parameters) / 1e6, Double(part.storedBytes) / 1e9,
+                    (part.resident ? "" : " (replaced by the checkpoint's llm.*)") as NSString))
         }
         Swift.print(
             String(
                 format:
                     "total weights resident (memory-mapped, stored dtype): %.2f GB, plus activations and the KV cache",
-                Double(total) / 1e9))
+                Double(estimate.residentBytes) / 1e9))
     }
 }
