@@ -6,10 +6,12 @@ import MGObjects
 /// towers). `mgllava chat`, every `mgllava eval` benchmark and library callers answer through it.
 public final class InferencePipeline {
     public let model: MGLLaVAModel
-    public let tokenizer: Tokenizer
-    public let template: PromptTemplate
-    public let processor: ImageProcessor
-    public let boxConfig: BoxPipelineConfig
+    /// The tokenizer, template, image processor and box settings (the same set-up training uses).
+    public let inputs: InputSettings
+    public var tokenizer: Tokenizer { inputs.tokenizer }
+    public var template: PromptTemplate { inputs.template }
+    public var processor: ImageProcessor { inputs.processor }
+    public var boxConfig: BoxPipelineConfig { inputs.boxConfig }
 
     /// The name `imageSizeAux` goes by in errors (`image_size_aux`, `--image-size-aux`).
     public let sizeField: String
@@ -17,20 +19,30 @@ public final class InferencePipeline {
     /// Assembles a pipeline around a loaded model. `imageSizeAux` is checked against the towers now (the error
     /// names `field`), or, with `forImages: false` (a text-only chat), when the first image is prepared; the CLIP
     /// input size comes from the model.
-    public init(
+    public convenience init(
         model: MGLLaVAModel, tokenizer: Tokenizer, template: PromptTemplate, imageSizeAux: Int = 768,
         padToSquare: Bool = true, limitNum: Int = 100, field: String = "image_size_aux",
         forImages: Bool = true
     ) throws {
-        if forImages { try model.checkImageSizeAux(imageSizeAux, field: field) }
+        try self.init(
+            model: model,
+            inputs: InputSettings(
+                tokenizer: tokenizer, template: template, clipSize: model.visualEncoder.architecture.imageSize,
+                imageSizeAux: imageSizeAux, padToSquare: padToSquare, limitNum: limitNum),
+            field: field, forImages: forImages)
+    }
+
+    /// Assembles a pipeline from a loaded model and input settings built for it (their CLIP size must be the
+    /// model's); the high-resolution size is checked as in the other initialiser.
+    public init(
+        model: MGLLaVAModel, inputs: InputSettings, field: String = "image_size_aux", forImages: Bool = true
+    )
+        throws
+    {
+        if forImages { try model.checkImageSizeAux(inputs.processor.auxSize, field: field) }
         sizeField = field
         self.model = model
-        self.tokenizer = tokenizer
-        self.template = template
-        processor = ImageProcessor(
-            auxSize: imageSizeAux, clipSize: model.visualEncoder.architecture.imageSize,
-            padToSquare: padToSquare)
-        boxConfig = BoxPipelineConfig(auxSize: imageSizeAux, limitNum: limitNum, padToSquare: padToSquare)
+        self.inputs = inputs
     }
 
     /// Loads a model for inference from upstream's artifacts: the HF LLM folder, the HF CLIP folder, the open_clip

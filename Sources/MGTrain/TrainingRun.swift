@@ -74,12 +74,11 @@ public struct TrainingRun {
         let clipConfig = try loading(.visualEncoderNameOrPath, config.visualEncoderNameOrPath) {
             try CLIPVisionConfiguration.load(clipDir)
         }
-        let processor = ImageProcessor(
-            auxSize: config.imageSizeAux, clipSize: clipConfig.imageSize,
-            padToSquare: config.padImageToSquare)
-        let boxConfig = BoxPipelineConfig(
-            auxSize: config.imageSizeAux, limitNum: config.limitNum,
-            maxLength: config.maxLength, padToSquare: config.padImageToSquare)
+        // The one input set-up (as `InferencePipeline` uses), built before the model loads.
+        let inputs = InputSettings(
+            tokenizer: tokenizer, template: template, clipSize: clipConfig.imageSize, imageSizeAux: config.imageSizeAux,
+            padToSquare: config.padImageToSquare, limitNum: config.limitNum, maxLength: config.maxLength)
+        let processor = inputs.processor, boxConfig = inputs.boxConfig
         // The box JSON is needed either way (upstream too: the offline folder holds text only).
         let boxes = try loading(.boxJsonPath, config.boxJsonPath) {
             try BoxIndex.load(contentsOf: path(config.boxJsonPath))
