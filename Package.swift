@@ -53,13 +53,18 @@ let package = Package(
         .target(name: "MGFusion", dependencies: ["MGNN"], swiftSettings: swiftSettings),
         .target(name: "MGObjects", dependencies: ["MGNN", "MGJSON"], swiftSettings: swiftSettings),
         .target(name: "MGLLM", dependencies: ["MGNN", "MGJSON"], swiftSettings: swiftSettings),
+        // The OWLv2 open-vocabulary detector (MG-LLaVA's box generator): its image processor, the CLIP text tower and
+        // the detection heads; the vision tower is MGCLIP's.
+        .target(
+            name: "MGDetect", dependencies: ["MGNN", "MGJSON", "MGCLIP", "MGCheckpoint", "MGTokenizers"],
+            swiftSettings: swiftSettings),
 
         // MARK: - Assembly, data, training, evaluation
         .target(
             name: "MGLLaVA",
             dependencies: [
                 "MGTensor", "MGNN", "MGCheckpoint", "MGJSON", "MGTokenizers", "CImageCodecs",
-                "MGCLIP", "MGConvNeXt", "MGFusion", "MGObjects", "MGLLM"
+                "MGCLIP", "MGConvNeXt", "MGFusion", "MGObjects", "MGLLM", "MGDetect"
             ],
             swiftSettings: swiftSettings),
         .target(name: "MGData", dependencies: ["MGLLaVA", "MGJSON"], swiftSettings: swiftSettings),
@@ -111,6 +116,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "MGCLIPTests", dependencies: ["MGLLaVA", "MGTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MGConvNeXtTests", dependencies: ["MGLLaVA", "MGTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MGDetectTests", dependencies: ["MGDetect", "MGTestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MGFusionTests", dependencies: ["MGLLaVA", "MGTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MGLLMTests", dependencies: ["MGLLaVA", "MGTestSupport"],
