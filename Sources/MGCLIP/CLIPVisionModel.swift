@@ -78,15 +78,18 @@ public final class CLIPVisionEmbeddings: Module {
     }
 }
 
-/// `self_attn`: q/k/v/out projections with biases, softmax(q·kᵀ/√d)·v over all tokens (no mask).
+/// `self_attn`: q/k/v/out projections with biases, softmax(q·kᵀ/√d)·v over all tokens (the vision tower), or over
+/// the tokens up to each position (`isCausal`: CLIP's text tower).
 public final class CLIPAttention: Module {
     public let qProj, kProj, vProj, outProj: Linear
     let heads: Int
+    let isCausal: Bool
 
-    init(_ arch: CLIPVisionArchitecture) {
-        func linear() -> Linear { Linear(arch.hiddenSize, arch.hiddenSize) }
+    init(hiddenSize: Int, heads: Int, isCausal: Bool) {
+        func linear() -> Linear { Linear(hiddenSize, hiddenSize) }
         qProj = linear(); kProj = linear(); vProj = linear(); outProj = linear()
-        heads = arch.numAttentionHeads
+        self.heads = heads
+        self.isCausal = isCausal
         super.init()
     }
 
@@ -103,10 +106,11 @@ public final class CLIPAttention: Module {
             return outProj(
                 Tensor.scaledDotProductAttention(
                     tokensMajorQuery: q, key: k, value: v, heads: heads,
-                    keyValueHeads: heads))
+                    keyValueHeads: heads, isCausal: isCausal))
         }
         func split(_ t: Tensor) -> Tensor { t.reshaped([b, l, heads, hd]).transposed(1, 2) }  // [B, H, L, hd]
-        let attended = Tensor.scaledDotProductAttention(query: split(q), key: split(k), value: split(v))
+        let attended = Tensor.scaledDotProductAttention(
+            query: split(q), key: split(k), value: split(v), isCausal: isCausal)
         return outProj(attended.transposed(1, 2).reshaped([b, l, d]))
     }
 }
@@ -117,14 +121,23 @@ public final class CLIPEncoderLayer: Module {
     public let layerNorm1, layerNorm2: LayerNorm
     public let mlp: MLP
 
-    init(_ arch: CLIPVisionArchitecture) {
-        selfAttn = CLIPAttention(arch)
-        layerNorm1 = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
-        layerNorm2 = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
-        let activation: Activation =
-            arch.hiddenAct == "gelu" ? .gelu : (arch.hiddenAct == "gelu_new" ? .geluTanh : .quickGelu)
-        mlp = MLP(arch.hiddenSize, hidden: arch.intermediateSize, activation: activation)
+    /// A layer of width `hiddenSize` with an MLP of `intermediateSize` (`hiddenAct`: "quick_gelu", "gelu" or
+    /// "gelu_new"); `isCausal` for the text tower. Zero weights until loaded.
+    public init(
+        hiddenSize: Int, intermediateSize: Int, heads: Int, layerNormEps: Float, hiddenAct: String, isCausal: Bool
+    ) {
+        selfAttn = CLIPAttention(hiddenSize: hiddenSize, heads: heads, isCausal: isCausal)
+        layerNorm1 = LayerNorm(hiddenSize, eps: layerNormEps)
+        layerNorm2 = LayerNorm(hiddenSize, eps: layerNormEps)
+        let activation: Activation = hiddenAct == "gelu" ? .gelu : (hiddenAct == "gelu_new" ? .geluTanh : .quickGelu)
+        mlp = MLP(hiddenSize, hidden: intermediateSize, activation: activation)
         super.init()
+    }
+
+    convenience init(_ arch: CLIPVisionArchitecture) {
+        self.init(
+            hiddenSize: arch.hiddenSize, intermediateSize: arch.intermediateSize, heads: arch.numAttentionHeads,
+            layerNormEps: arch.layerNormEps, hiddenAct: arch.hiddenAct, isCausal: false)
     }
 
     public override var children: [(String, Module)] {
@@ -132,7 +145,7 @@ public final class CLIPEncoderLayer: Module {
     }
 
     /// [B, L, D] → [B, L, D]
-    func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor {
         let h = x + selfAttn(layerNorm1(x))
         return h + mlp(layerNorm2(h))
     }
@@ -146,8 +159,13 @@ public final class CLIPVisionTransformer: Module {
     public let preLayrnorm: LayerNorm
     public let layers: ModuleList<CLIPEncoderLayer>
     public let postLayernorm: LayerNorm
+    /// The pre-norm's checkpoint name: HF CLIP spells it `pre_layrnorm`, OWL-ViT/OWLv2 `pre_layernorm`.
+    let preNormKey: String
 
-    init(_ arch: CLIPVisionArchitecture) {
+    /// A tower with zero weights; `preNormKey` is the pre-norm's key (`pre_layrnorm` in CLIP, `pre_layernorm` in
+    /// OWLv2).
+    public init(_ arch: CLIPVisionArchitecture, preNormKey: String = "pre_layrnorm") {
+        self.preNormKey = preNormKey
         embeddings = CLIPVisionEmbeddings(arch)
         preLayrnorm = LayerNorm(arch.hiddenSize, eps: arch.layerNormEps)
         layers = ModuleList((0..<arch.numHiddenLayers).map { _ in CLIPEncoderLayer(arch) })
@@ -155,10 +173,10 @@ public final class CLIPVisionTransformer: Module {
         super.init()
     }
 
-    /// HF's spelling: `pre_layrnorm`; the layers sit under `encoder.layers`.
+    /// The layers sit under `encoder.layers`.
     public override var children: [(String, Module)] {
         [
-            ("embeddings", embeddings), ("pre_layrnorm", preLayrnorm), ("encoder", ModuleGroup(["layers": layers])),
+            ("embeddings", embeddings), (preNormKey, preLayrnorm), ("encoder", ModuleGroup(["layers": layers])),
             ("post_layernorm", postLayernorm)
         ]
     }
@@ -173,6 +191,11 @@ public final class CLIPVisionTransformer: Module {
         }
         let cls = h.select(axis: 1, 0)
         return CLIPVisionModel.Output(hiddenStates: states, poolerOutput: postLayernorm(cls))
+    }
+
+    /// The last layer's output for every token (HF's `last_hidden_state`, no post-norm), [B, 1 + N, D].
+    public func lastHiddenState(_ pixels: Tensor) -> Tensor {
+        hiddenState(pixels, index: layers.count)
     }
 
     /// Hidden state `index` alone (0 = embeddings after `pre_layrnorm`, i = output of layer i − 1), [B, 1 + N, D]:
