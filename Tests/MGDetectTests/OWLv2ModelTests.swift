@@ -135,3 +135,58 @@ final class OWLv2ModelTests: XCTestCase {
         }
     }
 }
+
+/// `post_process_object_detection` + `.int()` on the model's own outputs vs transformers' boxes, scores and labels.
+final class OWLv2PostProcessingTests: XCTestCase {
+    struct Reference: Decodable {
+        struct Result: Decodable {
+            var threshold: Float
+            var boxes: [[Int]]
+            var scores: [Float]
+            var labels: [String]
+        }
+        struct Image: Decodable {
+            var width: Int
+            var height: Int
+            var results: [Result]
+        }
+        var tags: [String]
+        var images: [String: Image]
+    }
+
+    func testBoxesScoresAndLabelsMatchTransformers() throws {
+        let reference = try JSONDecoder().decode(
+            Reference.self, from: Data(contentsOf: Fixtures.url("owlv2/reference.json")))
+        let model = try OWLv2Model.load(directory: Fixtures.url("owlv2/owlv2-tiny"))
+        let tensors = try SafeTensorsFile(url: Fixtures.url("owlv2/reference.safetensors"))
+        let queries = try tensors.tensor("text_embeds").reshaped([reference.tags.count, 32])
+        var compared = 0
+        for name in OWLv2ModelTests.images {
+            let image = try XCTUnwrap(reference.images[name])
+            let outputs = withNoGrad {
+                model.heads(model.imageFeatures(try! tensors.tensor("\(name).pixel_values")), queries: queries)
+            }
+            for expected in image.results {
+                let found = outputs.detections(threshold: expected.threshold, side: max(image.width, image.height))
+                XCTAssertEqual(found.map(\.box), expected.boxes, "\(name) at \(expected.threshold)")
+                XCTAssertEqual(found.map { reference.tags[$0.queryIndex] }, expected.labels, name)
+                XCTAssertEqual(found.count, expected.scores.count, name)
+                for (a, b) in zip(found.map(\.score), expected.scores) { XCTAssertEqual(a, b, accuracy: 1e-5, name) }
+                compared += found.count
+            }
+        }
+        XCTAssertGreaterThan(compared, 300)
+    }
+
+    func testThresholdIsStrictAndBoxesTruncateTowardZero() {
+        // One patch, two queries (tie → the first); logit 0 → score exactly 0.5.
+        let outputs = OWLv2Model.Outputs(
+            logits: Tensor([0, 0], shape: [1, 1, 2]), objectnessLogits: Tensor.zeros([1, 1]),
+            predBoxes: Tensor([0.01, 0.5, 0.1, 0.2], shape: [1, 1, 4]), classEmbeds: Tensor.zeros([1, 1, 2]))
+        XCTAssertEqual(outputs.detections(threshold: 0.5, side: 100), [])
+        let kept = outputs.detections(threshold: 0.4999, side: 100)
+        // x0 = (0.01 − 0.05)·100 = −4 → −4 (toward zero, not −5); y0 = 40, x1 = 6, y1 = 60.
+        XCTAssertEqual(kept.map(\.box), [[-4, 40, 6, 60]])
+        XCTAssertEqual(kept.first?.queryIndex, 0)
+    }
+}
