@@ -1,7 +1,9 @@
 /// The BPE model of HF tokenizers (`models/bpe`): a word is split into characters (or, after the ByteLevel
 /// pre-tokenizer, into one symbol per byte), characters missing from the vocabulary become `<0xNN>` byte tokens
 /// (byte_fallback) or the unknown token (fused when fuse_unk), then merges are applied lowest rank first, ties
-/// leftmost. With ignore_merges a word that is itself in the vocabulary is emitted whole.
+/// leftmost. With ignore_merges a word that is itself in the vocabulary is emitted whole. With an
+/// end_of_word_suffix (CLIP's "</w>") the word's last character is looked up with the suffix appended, and with a
+/// continuing_subword_prefix every character but the first with the prefix in front, before any merge.
 final class BPEModel: Sendable {
     /// Token text (exact bytes) → id.
     let vocabulary: ByteKeyedTable<Int32>
@@ -23,19 +25,32 @@ final class BPEModel: Sendable {
     private let rawByteVocabulary: ByteKeyedTable<Int32>
     /// See `SymbolVocabulary.canSplitBeforeMetaspace`; here the condition is on the merges.
     let splitsAtMetaspace: Bool
+    /// HF `continuing_subword_prefix` and `end_of_word_suffix` (UTF-8), empty when unset.
+    let continuingSubwordPrefix: [UInt8]
+    let endOfWordSuffix: [UInt8]
 
     /// `merges`: pairs of token strings in rank order. Throws (naming `file` and `field`) when a merge refers to a
     /// token that is not in the vocabulary, as HF tokenizers does.
     init(
         vocabulary vocab: [(String, Int)], merges mergeList: [(String, String)], unknownToken: String?,
-        fuseUnknown: Bool, byteFallback: Bool, ignoreMerges: Bool, file: String, field: String
+        fuseUnknown: Bool, byteFallback: Bool, ignoreMerges: Bool, continuingSubwordPrefix: String = "",
+        endOfWordSuffix: String = "", file: String, field: String
     ) throws {
+        let prefix = Array(continuingSubwordPrefix.utf8)
+        self.continuingSubwordPrefix = prefix
+        self.endOfWordSuffix = Array(endOfWordSuffix.utf8)
+        if byteFallback && !(prefix.isEmpty && self.endOfWordSuffix.isEmpty) {
+            // HF falls back on the bytes of the prefixed/suffixed symbol; no real tokenizer combines these.
+            throw TokenizerError.unsupported(
+                file: file, field: subfield(field, "byte_fallback"),
+                value: "true together with continuing_subword_prefix or end_of_word_suffix")
+        }
         var table = ByteKeyedTable<Int32>()
         var maxId = -1
         for (token, id) in vocab {
             guard id >= 0, id <= Int(Int32.max) else {
                 throw TokenizerError.invalidField(
-                    file: file, field: "\(field).vocab", reason: "token id \(id) out of range")
+                    file: file, field: subfield(field, "vocab"), reason: "token id \(id) out of range")
             }
             table.set(Int32(id), for: token)
             maxId = max(maxId, id)
@@ -43,7 +58,7 @@ final class BPEModel: Sendable {
         // Ids index a dense table; refuse absurdly sparse ones rather than allocating gigabytes.
         guard maxId < max(4 * vocab.count, 1 << 20) else {
             throw TokenizerError.invalidField(
-                file: file, field: "\(field).vocab",
+                file: file, field: subfield(field, "vocab"),
                 reason: "token id \(maxId) is far beyond the \(vocab.count) tokens")
         }
         var tokens = [String?](repeating: nil, count: maxId + 1)
@@ -57,13 +72,22 @@ final class BPEModel: Sendable {
         for (rank, (left, right)) in mergeList.enumerated() {
             guard let l = table.value(for: left), let r = table.value(for: right) else {
                 throw TokenizerError.invalidField(
-                    file: file, field: "\(field).merges",
+                    file: file, field: subfield(field, "merges"),
                     reason: "merge \(rank) (\"\(left)\", \"\(right)\") uses a token missing from the vocabulary")
             }
-            guard let merged = table.value(for: left + right) else {
+            // HF: the merged token is `a + b[prefix_len..]`, the right side's continuing prefix dropped.
+            let rightBytes = Array(right.utf8)
+            guard rightBytes.count >= prefix.count else {
                 throw TokenizerError.invalidField(
-                    file: file, field: "\(field).merges",
-                    reason: "merge \(rank) produces \"\(left + right)\", which is not in the vocabulary")
+                    file: file, field: subfield(field, "merges"),
+                    reason: "merge \(rank) right side \"\(right)\" is shorter than continuing_subword_prefix")
+            }
+            let mergedBytes = Array(left.utf8) + rightBytes[prefix.count...]
+            guard let merged = table.value(forBytes: mergedBytes) else {
+                throw TokenizerError.invalidField(
+                    file: file, field: subfield(field, "merges"),
+                    reason: "merge \(rank) produces \"\(String(decoding: mergedBytes, as: UTF8.self))\", "
+                        + "which is not in the vocabulary")
             }
             // A later duplicate overrides an earlier one, as when HF collects the merges into a map.
             mergeTable[SymbolVocabulary.pairKey(l, r)] = UInt64(rank) << 32 | UInt64(UInt32(bitPattern: merged))
@@ -78,7 +102,7 @@ final class BPEModel: Sendable {
         if let unknownToken {
             guard let id = table.value(for: unknownToken) else {
                 throw TokenizerError.invalidField(
-                    file: file, field: "\(field).unk_token",
+                    file: file, field: subfield(field, "unk_token"),
                     reason: "\"\(unknownToken)\" is not in the vocabulary")
             }
             unknownId = id
@@ -121,7 +145,8 @@ final class BPEModel: Sendable {
             return c < 128 ? ascii[Int(c)] : scalars[c] ?? -1
         }
         let metaspaceKnown = scalars[metaspaceScalar] != nil
-        splitsAtMetaspace = splitSafe && metaspaceKnown
+        // Cutting a word into runs would put the suffix on every run's last character.
+        splitsAtMetaspace = splitSafe && metaspaceKnown && prefix.isEmpty && self.endOfWordSuffix.isEmpty
     }
 
     var maxTokenId: Int { tokens.count - 1 }
@@ -179,12 +204,15 @@ final class BPEModel: Sendable {
         scratch: inout BPEScratch, into ids: inout [Int32]
     ) {
         scratch.reset()
+        let affixed = !(continuingSubwordPrefix.isEmpty && endOfWordSuffix.isEmpty)
         var pendingUnknown: (id: Int32, length: Int)?
         var i = range.lowerBound
         while i < range.upperBound {
             var id: Int32
             let length: Int
-            if byteLevel {
+            if affixed {
+                (id, length) = affixedSymbol(p, i, range, byteLevel: byteLevel, scratch: &scratch)
+            } else if byteLevel {
                 id = byteLevelIds[Int(p[i])]
                 length = 1
             } else {
@@ -225,6 +253,28 @@ final class BPEModel: Sendable {
         scratch.appendResult(to: &ids)
     }
 
+    /// HF `merge_word` with a prefix or suffix: the character at `i` (a byte's stand-in after ByteLevel), with
+    /// continuing_subword_prefix before it unless it starts the word and end_of_word_suffix after it if it ends the
+    /// word, looked up as one symbol. Returns its id (-1 when missing) and its length in the input.
+    private func affixedSymbol(
+        _ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ range: Range<Int>, byteLevel: Bool,
+        scratch: inout BPEScratch
+    ) -> (Int32, Int) {
+        let length = byteLevel ? 1 : scalarAt(p, i).length
+        var symbol = scratch.symbol
+        symbol.removeAll(keepingCapacity: true)
+        if i != range.lowerBound { symbol.append(contentsOf: continuingSubwordPrefix) }
+        if byteLevel {
+            appendUTF8(ByteLevel.character(forByte: p[i]), to: &symbol)
+        } else {
+            symbol.append(contentsOf: UnsafeBufferPointer(rebasing: p[i..<(i + length)]))
+        }
+        if i + length == range.upperBound { symbol.append(contentsOf: endOfWordSuffix) }
+        let id = vocabulary.value(forBytes: symbol) ?? -1
+        scratch.symbol = symbol
+        return (id, length)
+    }
+
     /// Byte fallback for one character: all its UTF-8 bytes as `<0xNN>` tokens, or nothing if one is missing.
     private func appendByteTokens(
         _ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ length: Int, byteLevel: Bool,
@@ -244,6 +294,9 @@ final class BPEModel: Sendable {
     }
 }
 
+/// `field.key`, or `key` alone when the model is the whole file (vocab.json + merges.txt).
+private func subfield(_ field: String, _ key: String) -> String { field.isEmpty ? key : "\(field).\(key)" }
+
 /// Reusable buffers for `BPEModel` (symbols, merge queue) plus the per-call word cache.
 struct BPEScratch {
     private var ids: [Int32] = []
@@ -252,6 +305,8 @@ struct BPEScratch {
     private var next: [Int32] = []
     private var queue = MergeQueue()
     var cache = ByteKeyedTable<[Int32]>()
+    /// The bytes of one prefixed or suffixed symbol being looked up.
+    var symbol: [UInt8] = []
 
     mutating func reset() {
         ids.removeAll(keepingCapacity: true)

@@ -11,6 +11,8 @@ indirect enum Decoder {
     case strip(content: Unicode.Scalar, start: Int, stop: Int)
     case byteLevel
     case metaspace(replacement: Unicode.Scalar, prependScheme: PrependScheme)
+    /// HF `BPEDecoder`: the suffix (CLIP's "</w>") becomes a space in every token but the last, where it is dropped.
+    case bpe(suffix: String)
 
     func decode(_ tokens: [String]) -> String { decodeChain(tokens).joined() }
 
@@ -42,6 +44,13 @@ indirect enum Decoder {
             }
         case .byteLevel:
             return [ByteLevel.decode(tokens)]
+        case .bpe(let suffix):
+            guard !suffix.isEmpty else { return tokens }
+            let pattern = Array(suffix.utf8)
+            return tokens.enumerated().map { index, token in
+                let replacement: [UInt8] = index == tokens.count - 1 ? [] : [0x20]
+                return String(decoding: Normalizer.replaceAll(Array(token.utf8), pattern, replacement), as: UTF8.self)
+            }
         case .metaspace(let replacement, let scheme):
             return tokens.enumerated().map { index, token in
                 var out = String.UnicodeScalarView()

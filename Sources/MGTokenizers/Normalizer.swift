@@ -6,6 +6,8 @@ indirect enum Normalizer {
     case sequence([Normalizer])
     case prepend([UInt8])
     case replace(pattern: [UInt8], content: [UInt8])
+    /// `Replace` with a `Regex` pattern (CLIP's `\s+` → " "): every match, left to right, becomes `content`.
+    case replaceRegex(RegexSplitter, content: [UInt8])
     case nfc, nfd, nfkc, nfkd
     case lowercase
     case strip(left: Bool, right: Bool)
@@ -19,6 +21,20 @@ indirect enum Normalizer {
             return text.isEmpty ? text : prefix + text
         case .replace(let pattern, let content):
             return Self.replaceAll(text, pattern, content)
+        case .replaceRegex(let regex, let content):
+            var matches: [Range<Int>] = []
+            text.withUnsafeBufferPointer { regex.matches($0, 0..<$0.count, into: &matches) }
+            guard !matches.isEmpty else { return text }
+            var out: [UInt8] = []
+            out.reserveCapacity(text.count)
+            var previous = 0
+            for m in matches {
+                out.append(contentsOf: text[previous..<m.lowerBound])
+                out.append(contentsOf: content)
+                previous = m.upperBound
+            }
+            out.append(contentsOf: text[previous...])
+            return out
         case .nfc: return Array(string(text).precomposedStringWithCanonicalMapping.utf8)
         case .nfd: return Array(string(text).decomposedStringWithCanonicalMapping.utf8)
         case .nfkc: return Array(string(text).precomposedStringWithCompatibilityMapping.utf8)

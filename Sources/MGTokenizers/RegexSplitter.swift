@@ -8,6 +8,13 @@ enum RegexSplitter {
     case llama3(maxDigits: Int)
     /// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+` (GPT-2, ByteLevel use_regex).
     case gpt2
+    /// `\s+`: the whitespace runs that CLIP's normalizer turns into one space (Oniguruma's `\s`, the Unicode
+    /// White_Space scalars, as `UnicodeClasses` classifies them).
+    case whitespaceRuns
+    /// CLIP's `'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+`, in older files led by
+    /// `<\|startoftext\|>|<\|endoftext\|>|` (`specialTokens`). Hand-compiled like the others so that `\p{L}` and
+    /// `\p{N}` are the reference's classes, not the newer ones of the toolchain's ICU.
+    case clip(specialTokens: Bool)
     case literal([UInt8])
     case foundation(NSRegularExpression)
 
@@ -15,6 +22,8 @@ enum RegexSplitter {
         #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
     static let qwen2Pattern =
         #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    static let clipPattern = #"'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"#
+    static let clipSpecialPrefix = #"<\|startoftext\|>|<\|endoftext\|>|"#
     static let gpt2Pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
 
     /// A splitter for a regex pattern; nil if NSRegularExpression rejects it.
@@ -23,6 +32,9 @@ enum RegexSplitter {
         case llama3Pattern: return .llama3(maxDigits: 3)
         case qwen2Pattern: return .llama3(maxDigits: 1)
         case gpt2Pattern: return .gpt2
+        case #"\s+"#: return .whitespaceRuns
+        case clipPattern: return .clip(specialTokens: false)
+        case clipSpecialPrefix + clipPattern: return .clip(specialTokens: true)
         default:
             guard let regex = try? NSRegularExpression(pattern: pattern) else { return nil }
             return .foundation(regex)
@@ -44,6 +56,28 @@ enum RegexSplitter {
                 let end = Self.matchGPT2(p, i, range.upperBound)
                 out.append(i..<end)
                 i = end
+            }
+        case .clip(let specialTokens):
+            var i = range.lowerBound
+            while i < range.upperBound {
+                guard let end = Self.matchCLIP(p, i, range.upperBound, specialTokens: specialTokens) else {
+                    i += scalarAt(p, i).length
+                    continue
+                }
+                out.append(i..<end)
+                i = end
+            }
+        case .whitespaceRuns:
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let (v, len) = scalarAt(p, i)
+                guard UnicodeClasses.isWhitespace(v) else {
+                    i += len
+                    continue
+                }
+                let start = i
+                i = Self.run(p, i, range.upperBound, .whitespace)
+                out.append(start..<i)
             }
         case .literal(let needle):
             guard !needle.isEmpty else { return }
@@ -159,6 +193,26 @@ enum RegexSplitter {
         if lastNewlineEnd >= 0 { return lastNewlineEnd }
         if j == end || count < 2 { return max(j, next) }
         return lastStart
+    }
+
+    private static let clipSpecials: [[UInt8]] = [Array("<|startoftext|>".utf8), Array("<|endoftext|>".utf8)]
+
+    /// End of the leftmost-first match of CLIP's pattern at `i`, nil at whitespace (which no alternative matches;
+    /// the inverted, Removed split drops it).
+    static func matchCLIP(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int, specialTokens: Bool) -> Int? {
+        if specialTokens && p[i] == 0x3C {
+            for special in clipSpecials where end - i >= special.count {
+                if special.indices.allSatisfy({ p[i + $0] == special[$0] }) { return i + special.count }
+            }
+        }
+        let (c0, l0) = scalarAt(p, i)
+        if c0 == 0x27, let e = contraction(p, i, end, caseInsensitive: false) { return e }
+        switch classOf(c0) {
+        case .letter: return run(p, i, end, .letter)
+        case .number: return i + l0
+        case .other: return run(p, i, end, .other)
+        case .whitespace: return nil
+        }
     }
 
     /// End of the leftmost-first match of the GPT-2 pattern at `i`.

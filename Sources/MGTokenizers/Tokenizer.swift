@@ -1,7 +1,7 @@
 import Foundation
 
 /// A Hugging Face–compatible tokenizer: what `AutoTokenizer.from_pretrained(directory)` gives, for BPE models
-/// (Llama-2/Vicuna SentencePiece, Phi-3, Llama-3 byte-level). Encoding runs added-token splitting, normalizer,
+/// (Llama-2/Vicuna SentencePiece, Phi-3, Llama-3 byte-level, CLIP as OWLv2 ships it). Encoding runs added-token splitting, normalizer,
 /// pre-tokenizer, BPE and post-processor exactly as HF tokenizers; decoding runs the decoder chain.
 ///
 /// Immutable after loading, so one instance can be shared across threads (`@unchecked` only because the optional
@@ -13,6 +13,9 @@ public final class Tokenizer: @unchecked Sendable {
     private let model: BPEModel
     private let decoder: Decoder?
     private let postProcessor: PostProcessor
+    /// CLIPTokenizer(Fast) decodes through its own last step: the end-of-word suffix becomes a space and the text
+    /// is stripped (`_wrap_decode_method_backend_tokenizer`); nil for other tokenizers.
+    private let clipDecodeSuffix: [UInt8]?
 
     public let bosToken: String?
     public let eosToken: String?
@@ -26,6 +29,11 @@ public final class Tokenizer: @unchecked Sendable {
     public let vocabSize: Int
     /// `tokenizer_config.json` "tokenizer_class", if any.
     public let tokenizerClass: String?
+    /// `tokenizer_config.json` "model_max_length" (16 for OWLv2's CLIP text encoder); nil when absent or "no limit".
+    public let modelMaxLength: Int?
+    /// `tokenizer_config.json` "clean_up_tokenization_spaces", true when absent as in transformers 4.x: pass it to
+    /// `decode(_:skipSpecialTokens:cleanUpTokenizationSpaces:)` to get what transformers' `decode` returns.
+    public let cleanUpTokenizationSpaces: Bool
 
     /// Loads from a model directory: tokenizer.json if present, else tokenizer.model (converted as transformers
     /// converts LlamaTokenizer), plus tokenizer_config.json, special_tokens_map.json and added_tokens.json.
@@ -52,6 +60,10 @@ public final class Tokenizer: @unchecked Sendable {
         padTokenId = assembly.id(of: padToken)
         vocabSize = assembly.vocabularySize
         tokenizerClass = config.tokenizerClass
+        modelMaxLength = config.modelMaxLength
+        cleanUpTokenizationSpaces = config.cleanUpTokenizationSpaces ?? true
+        let suffix = assembly.model.endOfWordSuffix
+        clipDecodeSuffix = CLIPConversion.isCLIP(config.tokenizerClass) && !suffix.isEmpty ? suffix : nil
     }
 
     // MARK: - Vocabulary
@@ -118,6 +130,9 @@ public final class Tokenizer: @unchecked Sendable {
         return postProcessor.apply(ids, addSpecialTokens: addSpecialTokens)
     }
 
+    /// The post-processor's special tokens around `ids` (what `encode` adds with `addSpecialTokens`).
+    func withSpecialTokens(_ ids: [Int32]) -> [Int32] { postProcessor.apply(ids, addSpecialTokens: true) }
+
     /// One stretch of raw text between added tokens: normalize, match normalized added tokens, pre-tokenize, BPE.
     private func encodeText(
         _ raw: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, scratch: inout BPEScratch,
@@ -153,8 +168,24 @@ public final class Tokenizer: @unchecked Sendable {
 
     // MARK: - Decode
 
-    /// HF decode: ids → token strings (unknown ids are dropped, special tokens too when asked), then the decoder.
-    public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
+    /// HF decode: ids → token strings (unknown ids are dropped, special tokens too when asked), then the decoder;
+    /// for a CLIP tokenizer the "</w>" suffix then becomes a space and the ends are stripped, as CLIPTokenizerFast
+    /// does. `cleanUpTokenizationSpaces` adds transformers' `clean_up_tokenization` (" ." → "." and the like); the
+    /// default leaves the text as the tokenizers library returns it.
+    public func decode(
+        _ ids: [Int], skipSpecialTokens: Bool = false, cleanUpTokenizationSpaces: Bool = false
+    )
+        -> String
+    {
+        var text = backendDecode(ids, skipSpecialTokens: skipSpecialTokens)
+        if let suffix = clipDecodeSuffix {
+            text = PythonText.strip(
+                String(decoding: Normalizer.replaceAll(Array(text.utf8), suffix, [0x20]), as: UTF8.self))
+        }
+        return cleanUpTokenizationSpaces ? PythonText.cleanUpTokenization(text) : text
+    }
+
+    private func backendDecode(_ ids: [Int], skipSpecialTokens: Bool) -> String {
         var tokens: [String] = []
         tokens.reserveCapacity(ids.count)
         for id in ids {

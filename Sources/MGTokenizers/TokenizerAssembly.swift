@@ -2,7 +2,8 @@ import Foundation
 
 /// Everything a `Tokenizer` runs, assembled from a model directory the way transformers' AutoTokenizer does it:
 /// the pipeline from tokenizer.json (or converted from tokenizer.model), then the tokens and settings of
-/// tokenizer_config.json, special_tokens_map.json and added_tokens.json on top.
+/// tokenizer_config.json, special_tokens_map.json and added_tokens.json on top. A CLIPTokenizer folder without
+/// tokenizer.json is converted from vocab.json and merges.txt.
 struct TokenizerAssembly {
     var addedVocabulary = AddedVocabulary()
     var normalizer: Normalizer?
@@ -17,7 +18,12 @@ struct TokenizerAssembly {
         config = try TokenizerConfig(directory: directory)
         let jsonURL = directory.appendingPathComponent("tokenizer.json")
         let modelURL = directory.appendingPathComponent("tokenizer.model")
-        let fromSentencePiece: Bool
+        let vocabURL = directory.appendingPathComponent("vocab.json")
+        let mergesURL = directory.appendingPathComponent("merges.txt")
+        let isCLIP = CLIPConversion.isCLIP(config.tokenizerClass)
+        if isCLIP { config.applyCLIPDefaults() }
+        var fromSentencePiece = false
+        var fromCLIPFiles = false
         if fm.fileExists(atPath: jsonURL.path) {
             let json = try TokenizerJSON(url: jsonURL)
             model = json.model
@@ -31,7 +37,16 @@ struct TokenizerAssembly {
                 if let id = json.model.id(forToken: token.content) { token.id = Int(id) }
                 addedVocabulary.add(token)
             }
-            fromSentencePiece = false
+        } else if isCLIP && fm.fileExists(atPath: vocabURL.path) && fm.fileExists(atPath: mergesURL.path) {
+            let converted = try CLIPConversion(
+                vocabURL: vocabURL, mergesURL: mergesURL,
+                unknownToken: config.unk?.content ?? CLIPConversion.defaultEos)
+            model = converted.model
+            normalizer = converted.normalizer
+            preTokenizer = converted.preTokenizer
+            decoder = converted.decoder
+            postProcessor = .none
+            fromCLIPFiles = true
         } else if fm.fileExists(atPath: modelURL.path) {
             let sp = try SentencePieceModel(contentsOf: modelURL)
             let converted = try SentencePieceConversion(
@@ -49,6 +64,13 @@ struct TokenizerAssembly {
         }
         registerConfigTokens()
         addedVocabulary.buildMatchers(normalizer: normalizer)
+
+        // CLIPConverter's RobertaProcessing: bos before, eos after, with the slow tokenizer's ids.
+        if fromCLIPFiles {
+            postProcessor = PostProcessor(
+                prefix: id(of: config.bos?.content).map { [Int32($0)] } ?? [],
+                suffix: id(of: config.eos?.content).map { [Int32($0)] } ?? [])
+        }
 
         // LlamaTokenizer's add_bos_token / add_eos_token set the template when the config has them, and always for
         // a converted tokenizer.model (LlamaTokenizer defaults: BOS yes, EOS no).

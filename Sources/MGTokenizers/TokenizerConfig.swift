@@ -15,6 +15,10 @@ struct TokenizerConfig {
     var addEosToken: Bool?
     var legacy: Bool?
     var addPrefixSpace: Bool?
+    /// "model_max_length"; nil when absent or when it is transformers' "no limit" value (1e30, not an Int).
+    var modelMaxLength: Int?
+    /// "clean_up_tokenization_spaces"; nil when absent (transformers 4.x then defaults to true).
+    var cleanUpTokenizationSpaces: Bool?
     var bos: SpecialToken?
     var eos: SpecialToken?
     var unk: SpecialToken?
@@ -35,6 +39,12 @@ struct TokenizerConfig {
             addEosToken = try o.optionalBool("add_eos_token")
             legacy = try o.optionalBool("legacy")
             addPrefixSpace = try o.optionalBool("add_prefix_space")
+            if let value = o.value("model_max_length") {
+                guard let number = value.double else { throw o.invalid("model_max_length", "expected a number") }
+                // The "no limit" placeholder VERY_LARGE_INTEGER is written as a float past Int's range.
+                modelMaxLength = number > 0 ? value.int : nil
+            }
+            cleanUpTokenizationSpaces = try o.optionalBool("clean_up_tokenization_spaces")
             try readSpecialTokens(o)
             if let decoder = try o.optionalObject("added_tokens_decoder") {
                 for (key, entry) in try decoder.memberObjects() {
@@ -104,6 +114,14 @@ struct TokenizerConfig {
             lstrip: try o.bool("lstrip", default: false), rstrip: try o.bool("rstrip", default: false),
             normalized: try o.bool("normalized", default: false), special: true)
         return SpecialToken(content: content, token: token)
+    }
+
+    /// CLIPTokenizer(Fast)'s constructor defaults for the tokens the files leave out.
+    mutating func applyCLIPDefaults() {
+        if bos == nil { bos = SpecialToken(content: CLIPConversion.defaultBos, token: nil) }
+        if eos == nil { eos = SpecialToken(content: CLIPConversion.defaultEos, token: nil) }
+        if unk == nil { unk = SpecialToken(content: CLIPConversion.defaultEos, token: nil) }
+        if pad == nil { pad = SpecialToken(content: CLIPConversion.defaultEos, token: nil) }
     }
 
     var specialTokens: [SpecialToken] {

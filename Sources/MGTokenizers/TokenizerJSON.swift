@@ -42,12 +42,20 @@ struct TokenizerJSON {
         case "Prepend": return .prepend(Array(try o.string("prepend").utf8))
         case "Replace":
             let pattern = try o.object("pattern")
-            guard let literal = try pattern.optionalString("String") else {
-                throw TokenizerError.unsupported(
-                    file: o.file, field: pattern.path,
-                    value: "Regex pattern (only String patterns are implemented)")
+            let content = Array(try o.string("content").utf8)
+            if let literal = try pattern.optionalString("String") {
+                return .replace(pattern: Array(literal.utf8), content: content)
             }
-            return .replace(pattern: Array(literal.utf8), content: Array(try o.string("content").utf8))
+            if let regex = try pattern.optionalString("Regex") {
+                guard let compiled = RegexSplitter.regex(regex) else {
+                    throw TokenizerError.unsupported(file: o.file, field: pattern.field("Regex"), value: regex)
+                }
+                return .replaceRegex(compiled, content: content)
+            }
+            throw TokenizerError.unsupported(
+                file: o.file, field: pattern.path,
+                value: "pattern \(pattern.members.map { "\"\($0.key)\"" }.joined(separator: ", ")) "
+                    + "(only String and Regex patterns are implemented)")
         case "NFC": return .nfc
         case "NFD": return .nfd
         case "NFKC": return .nfkc
@@ -154,11 +162,6 @@ struct TokenizerJSON {
         if let dropout = try o.optionalDouble("dropout"), dropout > 0 {
             throw TokenizerError.unsupported(file: o.file, field: o.field("dropout"), value: "\(dropout) (BPE dropout)")
         }
-        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
-            if let value = try o.optionalString(key), !value.isEmpty {
-                throw TokenizerError.unsupported(file: o.file, field: o.field(key), value: "\"\(value)\"")
-            }
-        }
         guard let vocabMembers = try o.require("vocab").members else {
             throw o.invalid("vocab", "expected an object of token → id")
         }
@@ -189,7 +192,9 @@ struct TokenizerJSON {
             vocabulary: vocab, merges: merges, unknownToken: try o.optionalString("unk_token"),
             fuseUnknown: try o.bool("fuse_unk", default: false),
             byteFallback: try o.bool("byte_fallback", default: false),
-            ignoreMerges: try o.bool("ignore_merges", default: false), file: o.file, field: o.path)
+            ignoreMerges: try o.bool("ignore_merges", default: false),
+            continuingSubwordPrefix: try o.optionalString("continuing_subword_prefix") ?? "",
+            endOfWordSuffix: try o.optionalString("end_of_word_suffix") ?? "", file: o.file, field: o.path)
     }
 
     // MARK: - Decoders
@@ -215,6 +220,7 @@ struct TokenizerJSON {
             }
             return .strip(content: scalar, start: try o.optionalInt("start") ?? 0, stop: try o.optionalInt("stop") ?? 0)
         case "ByteLevel": return .byteLevel
+        case "BPEDecoder": return .bpe(suffix: try o.optionalString("suffix") ?? "</w>")
         case "Metaspace":
             let replacement = try metaspaceReplacement(o)
             return .metaspace(
