@@ -13,6 +13,11 @@ public final class InferencePipeline {
     public var processor: ImageProcessor { inputs.processor }
     public var boxConfig: BoxPipelineConfig { inputs.boxConfig }
 
+    /// Finds boxes for images that come without them (`detectBoxes`); nil: such images get the dummy box.
+    public var detector: (any BoxDetector)?
+    /// What `detector` looks for.
+    public var detectionQueries = DetectionQueries(tags: [])
+
     /// The name `imageSizeAux` goes by in errors (`image_size_aux`, `--image-size-aux`).
     public let sizeField: String
 
@@ -70,6 +75,16 @@ public final class InferencePipeline {
     public func visualInputs(_ image: RGBImage, boxes: BoxRecord?) throws -> VisualInputs {
         try model.checkImageSizeAux(processor.auxSize, field: sizeField)
         return try VisualInputs.prepare(image, boxes: boxes, processor: processor, boxConfig: boxConfig)
+    }
+
+    /// Boxes for an image that has none: `detector` on `detectionQueries`, as upstream's box JSON entry `id`
+    /// (its boxes in original pixels, scores, tag labels). Throws when no detector or no tags are set.
+    public func detectBoxes(in image: RGBImage, id: BoxRecordID = .string("image")) throws -> BoxRecord {
+        guard let detector else { throw DetectorError("no detector is set: give one (--detector DIR) to make boxes") }
+        guard !detectionQueries.tags.isEmpty else {
+            throw DetectorError("the detector has no tags to look for (--queries or --queries-file)")
+        }
+        return BoxRecord(id: id, detections: try detector.detect(image, queries: detectionQueries))
     }
 
     /// A conversation about `image` (nil: text only).

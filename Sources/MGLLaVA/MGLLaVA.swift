@@ -8,3 +8,4 @@
 @_exported import MGFusion
 @_exported import MGObjects
 @_exported import MGLLM
+@_exported import MGDetect

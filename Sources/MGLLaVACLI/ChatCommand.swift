@@ -24,6 +24,8 @@ struct ChatCommand: ParsableCommand {
     @Option(
         name: .customLong("box"), parsing: .unconditionalSingleValue,
         help: "A box x1,y1,x2,y2 in original image pixels (repeatable).") var box: [String] = []
+    @OptionGroup(title: "Boxes made by a detector when neither --boxes nor --box is given") var detection:
+        DetectorOptions
     @Option(help: "Prompt template: \(PromptTemplate.all.map(\.name).joined(separator: ", ")).") var template: String =
         "vicuna"
     @Option(help: "System prompt (upstream uses none by default).") var system: String = ""
@@ -59,6 +61,8 @@ struct ChatCommand: ParsableCommand {
                 llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux, pth: pth)
             return
         }
+        // The detector (small) loads first, so a bad folder is reported before the LLM is read.
+        let detector = image != nil && boxes == nil && box.isEmpty ? try detection.loadDetector() : nil
         let pipeline = try InferencePipeline.load(
             llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
             visualEncoderAux: URL(fileURLWithPath: visualEncoderAux), pth: pth.map { URL(fileURLWithPath: $0) },
@@ -80,6 +84,16 @@ struct ChatCommand: ParsableCommand {
                             + "\(picture.width)×\(picture.height) image")
                 }
                 record = manual
+            }
+            if record == nil, let detector {
+                pipeline.detector = detector
+                pipeline.detectionQueries = try detection.detectionQueries()
+                let found = try pipeline.detectBoxes(in: picture, id: .string(boxId ?? "image"))
+                FileHandle.standardError.write(
+                    Data(
+                        ("note: OWLv2 found \(found.boxes.count) boxes for \(pipeline.detectionQueries.tags.count) "
+                            + "tags (threshold \(detection.threshold))\n").utf8))
+                record = found
             }
         }
         let session = try pipeline.chat(about: decoded, boxes: record, system: system)

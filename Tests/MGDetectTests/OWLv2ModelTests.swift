@@ -1,6 +1,7 @@
 import Foundation
 import MGCheckpoint
 import MGJSON
+import MGTokenizers
 import MGTestSupport
 import XCTest
 
@@ -188,5 +189,24 @@ final class OWLv2PostProcessingTests: XCTestCase {
         // x0 = (0.01 − 0.05)·100 = −4 → −4 (toward zero, not −5); y0 = 40, x1 = 6, y1 = 60.
         XCTAssertEqual(kept.map(\.box), [[-4, 40, 6, 60]])
         XCTAssertEqual(kept.first?.queryIndex, 0)
+    }
+}
+
+/// The tiny OWLv2 folder's CLIP tokenizer encodes the queries as `Owlv2Processor` did (padded to 16 with "!").
+final class OWLv2QueryTokenizationTests: XCTestCase {
+    func testQueriesEncodeAsTheProcessorDid() throws {
+        let tokenizer = try Tokenizer.load(directory: Fixtures.url("owlv2/owlv2-tiny"))
+        let reference =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: Fixtures.url("owlv2/reference.json"))) as? [String: Any]
+        let queries = try XCTUnwrap(reference?["queries"] as? [String])
+        let ids = try SafeTensorsFile(url: Fixtures.url("owlv2/reference.safetensors")).tensor("input_ids")
+            .toInt64Array().map { Int($0) }
+        XCTAssertEqual(ids.count, queries.count * 16)
+        for (i, query) in queries.enumerated() {
+            let encoded = try XCTUnwrap(tokenizer.encodePadded(query, length: 16), query)
+            XCTAssertEqual(encoded.ids, Array(ids[(i * 16)..<((i + 1) * 16)]), query)
+            XCTAssertFalse(encoded.truncated, query)
+        }
     }
 }
