@@ -37,11 +37,13 @@ public struct MultipleChoiceEvaluator {
     }
 
     /// The boxes of a row: looked up by the row's `index` as upstream does; a circular copy without its own entry
-    /// falls back to its main question's (same image). A box file that lacks both is an error naming the index.
+    /// falls back to its main question's (same image). A box file that lacks both is an error naming the index,
+    /// unless the pipeline has a detector (which then makes the row's boxes).
     func boxRecord(for row: MultipleChoiceRow, dataset: MultipleChoiceDataset) throws -> BoxRecord? {
         guard let boxes else { return nil }
         if let found = try? boxes.record(for: String(row.index)) { return found }
         if let found = try? boxes.record(for: String(row.index % 1_000_000)) { return found }
+        if loop.pipeline.detector != nil { return nil }
         throw MissingEvalBoxes(dataset: dataset.url.path, index: row.index)
     }
 
@@ -50,7 +52,8 @@ public struct MultipleChoiceEvaluator {
         EvaluationItem(logIndex: row.index, name: "index \(row.index)", prompt: dataset.promptText(for: row)) {
             let image = try ImageDecoder.decode(
                 try dataset.imageData(for: row), source: "\(dataset.url.path) index \(row.index)")
-            return (image, try boxRecord(for: row, dataset: dataset))
+            let record = try boxRecord(for: row, dataset: dataset)
+            return (image, try loop.pipeline.boxes(record, orDetectIn: image, id: .int(row.index)))
         }
     }
 

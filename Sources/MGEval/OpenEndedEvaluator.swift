@@ -32,11 +32,12 @@ public struct OpenEndedEvaluator {
     public func item(_ question: EvalQuestion, position: Int) -> EvaluationItem {
         EvaluationItem(logIndex: position, name: "question \(question.id)", prompt: promptText(question)) {
             let image = try ImageDecoder.decode(contentsOf: imageFolder.appendingPathComponent(question.image))
-            guard let boxes else { return (image, nil) }
-            guard let record = try? boxes.record(for: question.id) else {
+            let record = try boxes.flatMap { boxes -> BoxRecord? in
+                if let found = try? boxes.record(for: question.id) { return found }
+                if loop.pipeline.detector != nil { return nil }  // the detector makes them
                 throw MissingEvalBoxes(dataset: imageFolder.path, index: Int(question.id) ?? -1)
             }
-            return (image, record)
+            return (image, try loop.pipeline.boxes(record, orDetectIn: image, id: .string(question.id)))
         }
     }
 

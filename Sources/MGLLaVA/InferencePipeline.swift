@@ -17,6 +17,8 @@ public final class InferencePipeline {
     public var detector: (any BoxDetector)?
     /// What `detector` looks for.
     public var detectionQueries = DetectionQueries(tags: [])
+    /// Every record `boxes(_:orDetectIn:id:)` made with the detector, in order (evaluation writes them out).
+    public private(set) var detectedBoxes: [BoxRecord] = []
 
     /// The name `imageSizeAux` goes by in errors (`image_size_aux`, `--image-size-aux`).
     public let sizeField: String
@@ -85,6 +87,16 @@ public final class InferencePipeline {
             throw DetectorError("the detector has no tags to look for (--queries or --queries-file)")
         }
         return BoxRecord(id: id, detections: try detector.detect(image, queries: detectionQueries))
+    }
+
+    /// `record` when there is one; otherwise, with a detector set, its boxes for `image` (kept in `detectedBoxes`);
+    /// otherwise nil (the dummy box).
+    public func boxes(_ record: BoxRecord?, orDetectIn image: RGBImage, id: BoxRecordID) throws -> BoxRecord? {
+        if let record { return record }
+        guard detector != nil else { return nil }
+        let found = try detectBoxes(in: image, id: id)
+        detectedBoxes.append(found)
+        return found
     }
 
     /// A conversation about `image` (nil: text only).

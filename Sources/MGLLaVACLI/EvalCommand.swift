@@ -44,7 +44,9 @@ struct EvalCommand: ParsableCommand {
             let dataset = try MultipleChoiceDataset.load(path(tsvPath))
             let boxURL = boxJson.map(path) ?? MultipleChoiceEvaluation.defaultBoxFile(for: dataset)
             let boxes = try boxURL.map { try BoxIndex.load(contentsOf: $0) }
-            if boxURL == nil { print("no box JSON: every image gets the dummy box, as upstream without detections") }
+            if boxURL == nil && model.detection.detector == nil {
+                print("no box JSON: every image gets the dummy box, as upstream without detections")
+            }
             let context = try model.prepare(cfg, root: root)
             let progress = RowProgress()
             let result = try MultipleChoiceEvaluation.run(
@@ -60,7 +62,7 @@ struct EvalCommand: ParsableCommand {
                 print("\(result.skipped.count) rows skipped (scored as wrong):")
                 for entry in result.skipped.prefix(10) { print("  \(entry.skipped ?? "index \(entry.index)")") }
             }
-            report(result.scored, scores: scores, files: result.files)
+            try report(result.scored, scores: scores, files: result.files, context: context)
             print(String(format: "done in %.1f s", Date().timeIntervalSince(started)))
         }
     }
@@ -92,12 +94,14 @@ struct EvalCommand: ParsableCommand {
             let loaded = try PredictionLog.readPredictions(predictionsURL)
             let out = workDir.map { URL(fileURLWithPath: $0) } ?? predictionsURL.deletingLastPathComponent()
             let (scores, files) = try MultipleChoiceEvaluation.score(dataset, predictions: loaded, workDir: out)
-            report(dataset, scores: scores, files: files)
+            try report(dataset, scores: scores, files: files, context: nil)
         }
     }
 
     /// Prints the table (or the test split's submission note), the warnings and where everything went.
-    static func report(_ dataset: MultipleChoiceDataset, scores: MultipleChoiceScores, files: [URL]) {
+    static func report(
+        _ dataset: MultipleChoiceDataset, scores: MultipleChoiceScores, files: [URL], context: EvaluationContext?
+    ) throws {
         if dataset.split == "test" {
             print(
                 "\(dataset.name) is a test split (no answers): \(files[0].path) is the file to submit to the "
@@ -106,7 +110,7 @@ struct EvalCommand: ParsableCommand {
             print(scores.table(title: "\(dataset.name) (\(dataset.split), \(dataset.rows.count) rows)"))
         }
         for warning in scores.warnings { print("note: \(warning)") }
-        printOutputs(files)
+        try printOutputs(files, context)
     }
 }
 
@@ -142,6 +146,8 @@ struct EvalModelOptions: ParsableArguments {
     @Option(help: "Generation limit (default: the config's evaluate_max_tokens, else 100 as upstream).")
     var maxNewTokens: Int?
 
+    @OptionGroup(title: "Boxes made by a detector for images the box JSON lacks") var detection: DetectorOptions
+
     @Option(help: "Boxes kept per category (upstream's eval datasets use 100).")
     var limitNum: Int = 100
 
@@ -173,12 +179,21 @@ struct EvalModelOptions: ParsableArguments {
     /// Loads the model (frozen, weights in place) into the evaluation context every benchmark runs in.
     func prepare(_ cfg: TrainConfig, root: URL) throws -> EvaluationContext {
         func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
+        // The detector (small) loads first, so a bad folder is reported before the model is read.
+        let detector = try detection.loadDetector()
         let weights = try TrainingRun.pretrainedWeights(
             path(checkpoint ?? "work_dirs/\(cfg.name)"), field: "checkpoint")
         print(
             "loading \(cfg.llmNameOrPath), \(cfg.visualEncoderNameOrPath), \(cfg.visualEncoderAuxPath) + \(weights.path)"
         )
         let pipeline = try InferencePipeline.load(config: cfg, root: root, weights: weights, limitNum: limitNum)
+        if let detector {
+            pipeline.detector = detector
+            pipeline.detectionQueries = try detection.detectionQueries()
+            print(
+                "detector: \(detector.directory.path), \(pipeline.detectionQueries.tags.count) tags, threshold "
+                    + "\(detection.threshold) (images without boxes get OWLv2's)")
+        }
         return EvaluationContext(
             pipeline: pipeline, maxNewTokens: maxNewTokens ?? cfg.evaluateMaxTokens ?? 100,
             weights: weights, llm: path(cfg.llmNameOrPath), imageSizeAux: cfg.imageSizeAux,
@@ -193,9 +208,12 @@ func announce(_ log: PredictionLog) {
 }
 
 /// The "outputs:" block every command ends with.
-func printOutputs(_ files: [URL]) {
+func printOutputs(_ files: [URL], _ context: EvaluationContext?) throws {
     print("outputs:")
     for file in files { print("  results     \(file.path)") }
+    if let context, let detected = try context.writeDetectedBoxes() {
+        print("  boxes       \(detected.path) (OWLv2 boxes for \(context.pipeline.detectedBoxes.count) images)")
+    }
 }
 
 /// Rows done, rows/s and ETA, on one line redrawn on a terminal, every 5 s otherwise.

@@ -42,6 +42,6 @@ struct EvalGQACommand: ParsableCommand {
             String(
                 format: "GQA accuracy: %.2f (binary %.2f, open %.2f; %d questions)", scores.accuracy, scores.binary,
                 scores.open, scores.count))
-        printOutputs(outputs.files)
+        try printOutputs(outputs.files, context)
     }
 }

@@ -38,6 +38,6 @@ struct EvalMMECommand: ParsableCommand {
         }
         func total(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "n/a (categories missing)" }
         print("perception \(total(scores.perception)), reasoning \(total(scores.reasoning))")
-        printOutputs(outputs.files)
+        try printOutputs(outputs.files, context)
     }
 }

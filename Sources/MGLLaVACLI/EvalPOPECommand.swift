@@ -49,6 +49,6 @@ struct EvalPOPECommand: ParsableCommand {
                     + "  \(pct(s.accuracy))  \(pct(s.precision))  \(pct(s.recall))  \(pct(s.f1))  \(pct(s.yesRatio))")
         }
         print("score (mean F1): \(pct(scores.score))")
-        printOutputs(outputs.files)
+        try printOutputs(outputs.files, context)
     }
 }

@@ -40,6 +40,6 @@ struct EvalTextVQACommand: ParsableCommand {
             print("\(outputs.skipped) questions skipped (no usable image or boxes; scored as \"\")")
         }
         print(String(format: "TextVQA accuracy: %.2f (%d questions)", score.percent, questions))
-        printOutputs(outputs.files)
+        try printOutputs(outputs.files, context)
     }
 }

@@ -38,6 +38,6 @@ struct EvalVQAv2Command: ParsableCommand {
             "\(submission.entries.count) entries (\(submission.unanswered.count) unanswered test ids left empty, "
                 + "\(submission.unused.count) answers to ids outside the test file dropped)")
         print("VQAv2 has no local score: upload \(outputs.files[0].path) to the EvalAI server")
-        printOutputs(outputs.files)
+        try printOutputs(outputs.files, context)
     }
 }

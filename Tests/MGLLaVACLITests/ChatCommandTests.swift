@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import MGLLaVA
 import MGTestSupport
 
 /// `mgllava chat` on the tiny fixture stack (SFT weights): one-shot greedy output equals the reference
@@ -100,5 +101,37 @@ final class ChatCommandTests: XCTestCase {
         let r = try runCLI(base + ["--estimate-memory"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("total weights resident"), r.stdout)
+    }
+
+    /// `--detector` with no --boxes/--box: OWLv2's boxes are made, said once with the count, and the answer is the
+    /// one the same boxes given by hand produce.
+    func testDetectorMakesTheBoxesWhenNoneAreGiven() throws {
+        let detector = try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny"))
+        let image = try ImageDecoder.decode(contentsOf: Fixtures.url("preprocess/photo0.jpg"))
+        let queries = DetectionQueries(tags: ["person", "suit", "tie"], threshold: 0.5)
+        let found = try detector.detect(image, queries: queries)
+        XCTAssertFalse(found.isEmpty)
+        let prompt = ["--max-new-tokens", "8", "--json", "--prompt", question]
+        let detected = try runCLI(
+            base + prompt + [
+                "--detector", Fixtures.url("owlv2/owlv2-tiny").path, "--queries", "Person, suit,tie",
+                "--threshold", "0.5"
+            ])
+        XCTAssertEqual(detected.status, 0, detected.stderr)
+        XCTAssertTrue(detected.stderr.contains("OWLv2 found \(found.count) boxes for 3 tags"), detected.stderr)
+        XCTAssertFalse(detected.stderr.contains("dummy box"), detected.stderr)
+        // The same boxes, scores and labels as a box JSON (labels matter: NMS and the caps are per label).
+        let file = try temporaryDirectory().appendingPathComponent("boxes.json")
+        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+        try JSONEncoder().encode([BoxRecord(id: .string("photo0"), detections: found)]).write(to: file)
+        let manual = try runCLI(base + prompt + ["--boxes", file.path, "--box-id", "photo0"])
+        XCTAssertEqual(manual.status, 0, manual.stderr)
+        func ids(_ stdout: String) throws -> [Int] {
+            let json = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
+            return try XCTUnwrap(json?["generated_ids"] as? [Int])
+        }
+        XCTAssertEqual(try ids(detected.stdout), try ids(manual.stdout))
+        let dummy = try runCLI(base + prompt)
+        XCTAssertNotEqual(try ids(detected.stdout), try ids(dummy.stdout), "the boxes change the answer")
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import MGData
+import MGLLaVA
 import MGTestSupport
 import XCTest
 
@@ -103,6 +105,49 @@ final class EvalCommandTests: XCTestCase {
             text.components(separatedBy: "Category")[1].components(separatedBy: "outputs:")[0]
         }
         XCTAssertEqual(table(rescored.stdout), table(full.stdout))
+    }
+
+    /// `--detector` with no box JSON: every image gets OWLv2's boxes (tiny fixture detector), recorded in
+    /// detected-boxes.json under the questions' ids, which the same run's answers used.
+    func testPOPEWithDetectorMakesAndRecordsBoxes() throws {
+        let lines = [
+            #"{"question_id": 1, "image": "photo0.jpg", "text": "Is there a person in the image?", "label": "yes"}"#,
+            #"{"question_id": 2, "image": "photo1.png", "text": "Is there a dog in the image?", "label": "no"}"#
+        ]
+        let random = dir.appendingPathComponent("coco_pope_random.json")
+        try lines.joined(separator: "\n").write(to: random, atomically: true, encoding: .utf8)
+        let work = dir.appendingPathComponent("pope-detected")
+        var arguments = try evalArguments(data: random, work: work)
+        arguments[1] = "pope"
+        arguments += [
+            "--image-folder", Fixtures.url("preprocess").path, "--detector", Fixtures.url("owlv2/owlv2-tiny").path,
+            "--queries", "person,dog,remote", "--threshold", "0.5"
+        ]
+        let result = try runCLI(arguments)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("detector: "), result.stdout)
+        XCTAssertTrue(result.stdout.contains("OWLv2 boxes for 2 images"), result.stdout)
+        let boxes = try BoxIndex.load(contentsOf: work.appendingPathComponent("detected-boxes.json"))
+        XCTAssertEqual(Set(boxes.records.keys), ["1", "2"])
+        let detector = try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny"))
+        let image = try ImageDecoder.decode(contentsOf: Fixtures.url("preprocess/photo0.jpg"))
+        let expected = try detector.detect(
+            image, queries: DetectionQueries(tags: ["person", "dog", "remote"], threshold: 0.5))
+        let record = try boxes.record(for: "1")
+        XCTAssertEqual(record.boxes, expected.map { $0.box.map(Double.init) })
+        XCTAssertEqual(record.labels, expected.map(\.label))
+        XCTAssertFalse(expected.isEmpty)
+        // A detector folder with a missing file fails before the model loads, naming the file.
+        let broken = dir.appendingPathComponent("owlv2-broken")
+        try FileManager.default.createDirectory(at: broken, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: Fixtures.url("owlv2/owlv2-tiny/config.json"), to: broken.appendingPathComponent("config.json"))
+        var bad = arguments
+        bad[bad.firstIndex(of: Fixtures.url("owlv2/owlv2-tiny").path) ?? 0] = broken.path
+        let failed = try runCLI(bad)
+        XCTAssertNotEqual(failed.status, 0)
+        XCTAssertTrue(failed.stderr.contains("preprocessor_config.json"), failed.stderr)
+        XCTAssertFalse(failed.stdout.contains("loading "), "refused before the model loads")
     }
 
     func testPOPERunsEndToEndWithPerSplitScores() throws {

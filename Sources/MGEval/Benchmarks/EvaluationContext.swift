@@ -57,6 +57,22 @@ public struct EvaluationContext {
         return (try evaluator.predictAll(questions, limit: limit, log: log, onRow: onRow), log)
     }
 
+    /// The boxes the pipeline's detector made for images the box JSON lacked, merged into `detected-boxes.json`
+    /// in the work dir (upstream's box JSON format, so it can be given as the box JSON next time; a resumed run adds
+    /// to it). Nil when nothing was detected.
+    public func writeDetectedBoxes() throws -> URL? {
+        guard !pipeline.detectedBoxes.isEmpty else { return nil }
+        let url = workDir.appendingPathComponent("detected-boxes.json")
+        var merged: [String: BoxRecord] = [:]
+        var order: [String] = []
+        let earlier = FileManager.default.fileExists(atPath: url.path) ? try BoxIndex.load(contentsOf: url) : nil
+        let before = earlier.map { $0.records.values.sorted { $0.id.key < $1.id.key } } ?? []
+        for record in before + pipeline.detectedBoxes {
+            if merged.updateValue(record, forKey: record.id.key) == nil { order.append(record.id.key) }
+        }
+        return try writeJSON(order.compactMap { merged[$0] }, name: url.lastPathComponent)
+    }
+
     /// Writes `value` as pretty, key-sorted JSON to `name` in the work dir and returns its URL.
     public func writeJSON<T: Encodable>(_ value: T, name: String) throws -> URL {
         let encoder = JSONEncoder()
