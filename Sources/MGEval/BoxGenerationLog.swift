@@ -8,6 +8,9 @@ import MGJSON
 /// The settings a log's lines were produced under; a log written under others is started afresh.
 struct BoxGenerationLogMeta: Codable, Equatable {
     var input: String
+    /// The input's size: a file replaced in place under the same name is not resumed from (PredictionLog does
+    /// the same with `dataset_bytes`).
+    var inputBytes: Int
     var tags: [String]
     var template: String
     var threshold: Float

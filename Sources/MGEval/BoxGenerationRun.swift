@@ -61,7 +61,10 @@ public struct BoxGenerationRun {
             throw BoxGenerationError.writeFailed(file: output.path, detail: DataError.plainReason(error))
         }
         let meta = BoxGenerationLogMeta(
-            input: plan.source.file.standardizedFileURL.path, tags: queries.tags, template: queries.template,
+            input: plan.source.file.standardizedFileURL.path,
+            inputBytes: ((try? FileManager.default.attributesOfItem(atPath: plan.source.file.path))?[.size]
+                as? NSNumber)?.intValue ?? -1,
+            tags: queries.tags, template: queries.template,
             threshold: queries.threshold, detector: detectorName)
         let log = try BoxGenerationLog(url: Self.logURL(for: output), meta: meta)
 

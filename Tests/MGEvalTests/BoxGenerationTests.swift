@@ -312,6 +312,15 @@ final class BoxGenerationTests: XCTestCase {
         ).run(detector: detector)
         XCTAssertTrue(summary.discardedStaleLog)
         XCTAssertEqual(detector.calls, [10, 11, 12, 13, 14])
+
+        // The same name with other contents (one more record) is another input.
+        let other = tempDir.appendingPathComponent("other.json")
+        _ = try run(source, output: other, detector: FakeDetector(), stopAfter: 2)
+        let text = try String(contentsOf: source.file, encoding: .utf8)
+        try Data(("[{\"id\": 0}," + text.dropFirst()).utf8).write(to: source.file)
+        let changed = try run(source, output: other, detector: FakeDetector())
+        XCTAssertTrue(changed.discardedStaleLog)
+        XCTAssertEqual(changed.skippedRecords, 1)
     }
 
     // MARK: Bad images
