@@ -188,9 +188,14 @@ def main():
     p.add_argument("--seq", type=int, default=1024)
     p.add_argument("--phi3-layers", type=int, default=2, help="0 skips the Phi-3 stack step")
     p.add_argument("--only-phi3", action="store_true")
+    p.add_argument("--detector", default="", help="b16,l14: only OWLv2 side by side with `mgllava bench detector`")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.detector:
+        for name in a.detector.split(","):
+            owlv2(name, a.repeats)
+        return
     if a.phi3_layers:
         phi3_step(a.phi3_layers)
     if a.only_phi3:
@@ -218,6 +223,36 @@ def main():
         F.cross_entropy(layer(x).view(-1, 1000), targets).backward()
     t = best(step, 2)
     print(f"torch 7B decoder layer, seq {a.seq}, forward+backward: {t * 1e3:.1f} ms")
+
+
+def owlv2(name, repeats, queries=20):
+    """transformers' Owlv2ForObjectDetection (random weights) on what `mgllava bench detector` times: the image
+    side, the class head against 20 query embeddings and the box head (no text tower, no objectness)."""
+    from transformers import Owlv2Config, Owlv2ForObjectDetection
+    if name == "b16":
+        config = Owlv2Config(vision_config=dict(image_size=960))
+    else:
+        config = Owlv2Config(
+            text_config=dict(hidden_size=768, intermediate_size=3072, num_attention_heads=12),
+            vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                               num_attention_heads=16, image_size=1008, patch_size=14),
+            projection_dim=768)
+    model = Owlv2ForObjectDetection(config).eval()
+    side = config.vision_config.image_size
+    pixels = torch.randn(1, 3, side, side)
+    q = F.normalize(torch.randn(1, queries, config.projection_dim), dim=-1)
+
+    def detect():
+        feats, _ = model.image_embedder(pixels)
+        b, h, w, d = feats.shape
+        flat = feats.reshape(b, h * w, d)
+        logits, _ = model.class_predictor(flat, q, None)
+        boxes = model.box_predictor(flat, feats)
+        return logits.max(-1).values.sigmoid(), boxes
+
+    with torch.no_grad():
+        t = best(detect, repeats)
+    print(f"torch OWLv2-{name.upper()} at {side}, detect ({queries} queries): {t:.2f} s")
 
 
 def phi3_step(layers, text=256, boxes=100):

@@ -17,6 +17,7 @@ public enum BenchSuite {
             ]
         ),
         ("decode", ["bench", "decode", "--json"]),
+        ("detector", ["bench", "detector", "--json"]),
         (
             "pretrain-7b",
             [

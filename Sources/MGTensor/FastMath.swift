@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // A branch-free exp that the compiler vectorises (SSE2 baseline), for the attention softmax where the exp of
@@ -40,30 +41,17 @@ func laneSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     return s
 }
 
-/// Maximum with eight independent lanes (NaN-free inputs).
-@inline(__always)
-func laneMax(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD8<Float>(repeating: -.infinity)
-    var i = 0
-    while i + 8 <= n {
-        acc = pointwiseMax(acc, UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self))
-        i += 8
-    }
-    var m = acc.max()
-    while i < n { m = Swift.max(m, p[i]); i += 1 }
-    return m
-}
-
 /// In place: row ← softmax(row), with masked entries already set to −∞. A row with no finite entry becomes zeros.
 @inline(__always)
 func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, _ n: Int) {
-    let m = laneMax(row, n)
+    let m = mg_max_f32(row, n)
     if m == -.infinity {
         row.initialize(repeating: 0, count: n)
         return
     }
-    // Two passes (exp, then sum) so each loop vectorises.
-    for j in 0..<n { row[j] = fastExp(row[j] - m) }
+    // Two passes (exp, then sum) so each loop vectorises; the exp pass in CKernels (8 wide where the CPU has AVX2,
+    // the same bits as `fastExp`).
+    mg_exp_shifted_f32(row, n, m)
     let inv = 1 / laneSum(row, n)
     for j in 0..<n { row[j] *= inv }
 }

@@ -1,4 +1,4 @@
-// CKernels — hot loops (GELU, depthwise convolution) that need wider vectors than Swift's baseline target (SSE2)
+// CKernels — hot loops (GELU, depthwise convolution, softmax's max and exp) that need wider vectors than Swift's baseline target (SSE2)
 // allows: each is compiled twice, for the baseline and for AVX2 + FMA, and picks the second at run time where the
 // CPU has it.
 #ifndef MGLLAVA_CKERNELS_H
@@ -17,6 +17,12 @@ void mg_gelu_backward_f32(const float *g, const float *x, float *dx, size_t n);
 /// Returns 0, or −1 when the padded scratch plane cannot be allocated (dst is then untouched).
 int mg_depthwise_plane_f32(const float *src, int h, int w, const float *k, int kh, int kw, int pad_h, int pad_w,
                             float bias, float *dst, int oh, int ow);
+
+/// The largest of x[0..<n] (−∞ when n = 0; NaN-free input).
+float mg_max_f32(const float *x, size_t n);
+
+/// x[i] ← exp(x[i] − m) in place, bit for bit MGTensor's `fastExp` (no fused multiply-adds): softmax's exp pass.
+void mg_exp_shifted_f32(float *x, size_t n, float m);
 
 /// 1 when the AVX2 + FMA versions run on this CPU (for benchmarks and notes).
 int mg_kernels_use_avx2(void);
