@@ -104,6 +104,7 @@ public struct GemmBench {
         if !quick {
             rows.append(convStem(&gen))
             rows.append(attention(&gen))
+            rows.append(longAttention(&gen))
         }
         return rows
     }
@@ -131,6 +132,40 @@ public struct GemmBench {
         return Row(
             name: "conv stem \(cin)×\(size)²→\(cout)×\(grid)² k4s4", flops: 2.0 * Double(m * n * k), ours: times[0],
             raw: times[1], rawName: "sgemm on im2col shape")
+    }
+
+    /// OWLv2-L/14's self-attention core at 1008 pixels: 16 heads × 5,185 tokens × 64 dims on the projections'
+    /// token-major layout (inference: query rows in cache-sized blocks) vs two multi-threaded sgemm per head.
+    private func longAttention(_ gen: inout Generator) -> Row {
+        let h = 16, l = 5185, d = 64
+        let scale = Float(1 / Double(d).squareRoot())
+        let q = Tensor.randn([1, l, h * d], generator: &gen), k = Tensor.randn([1, l, h * d], generator: &gen)
+        let v = Tensor.randn([1, l, h * d], generator: &gen)
+        let s = UnsafeMutablePointer<Float>.allocate(capacity: l * l),
+            o = UnsafeMutablePointer<Float>.allocate(capacity: l * h * d)
+        defer { s.deallocate(); o.deallocate() }
+        let times = BenchTiming.interleaved(
+            repeats: repeats,
+            [
+                {
+                    _ = Tensor.scaledDotProductAttention(
+                        tokensMajorQuery: q, key: k, value: v, heads: h, keyValueHeads: h)
+                },
+                {
+                    for hi in 0..<h {
+                        cblas_sgemm(
+                            CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(l), Int32(d), scale,
+                            q.storage.floats + hi * d, Int32(h * d), k.storage.floats + hi * d, Int32(h * d), 0, s,
+                            Int32(l))
+                        cblas_sgemm(
+                            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(d), Int32(l), 1, s, Int32(l),
+                            v.storage.floats + hi * d, Int32(h * d), 0, o + hi * d, Int32(h * d))
+                    }
+                }
+            ])
+        return Row(
+            name: "OWLv2-L attention \(h)×\(l)×\(d)", flops: 4.0 * Double(h * l * l * d), ours: times[0],
+            raw: times[1], rawName: "2 sgemm per head")
     }
 
     /// ViT-L self-attention core: 16 heads × 577 tokens × 64 dims (QKᵀ, softmax, PV).
