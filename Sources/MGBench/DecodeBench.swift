@@ -1,9 +1,10 @@
 import Foundation
 import MGLLaVA
 
-/// `mgllava bench decode`: prefill and decode speed of a full-size LLM kept in its stored bf16 weights
-/// (memory-mapped, or built in memory with random weights), against the memory-bandwidth bound measured in the
-/// same run (weight bytes per token ÷ a large-buffer copy bandwidth, `CopyBandwidth`).
+/// `mgllava bench decode`: prefill and decode speed of a full-size LLM kept in its stored 16-bit weights
+/// (memory-mapped, or built in memory with random bf16 weights), against bounds measured in the same run: decode
+/// against the weight bytes per token ÷ a streaming read bandwidth (`ReadBandwidth`), prefill against raw sgemm on
+/// the prefill's own GEMM shapes.
 public struct DecodeBench {
     /// Prompt tokens for the prefill measurement.
     public var promptTokens: Int
@@ -22,34 +23,61 @@ public struct DecodeBench {
         return model
     }
 
-    /// Prefills a random prompt and greedily decodes `newTokens` tokens, timing both.
-    public func measure(_ model: CausalLM, bandwidth: Double) -> DecodeBenchResult {
+    /// GEMM shapes (m, k, n, count) of one decoder layer's prefill of `l` tokens: q and o, k and v (grouped-query
+    /// widths), gate and up, down, and per head QKᵀ and PV.
+    public static func prefillLayerShapes(_ a: LLMArchitecture, tokens l: Int) -> GemmShapes {
+        let d = a.hiddenSize, f = a.intermediateSize, hd = a.headDim, kv = a.numKeyValueHeads * a.headDim
+        return [(l, d, d, 2), (l, d, kv, 2), (l, d, f, 2), (l, f, d, 1), (l, hd, l, a.numHeads), (l, l, hd, a.numHeads)]
+    }
+
+    /// For each of `kernels` (`HalfPrecision.kernel`): prefills a random prompt and greedily decodes `newTokens`
+    /// tokens, timing both; then times raw sgemm on one layer's prefill shapes (× the layer count, plus the LM
+    /// head's one row) for the prefill's bound.
+    public func measure(
+        _ model: CausalLM, readBandwidth: Double, copyBandwidth: Double, kernels: [HalfPrecisionKernel]
+    ) -> DecodeBenchResult {
         ResidentMemory.resetPeak()
+        let a = model.architecture
         let weightBytes = model.namedParameters().reduce(0) { $0 + $1.1.value.storage.byteCount }
         // Bytes a decode step reads: every weight except the embedding table (one row of it).
         let embedBytes = model.embedTokens.weight.value.storage.byteCount
-        let perToken = weightBytes - embedBytes + (model.architecture.tieWordEmbeddings ? embedBytes : 0)
+        let perToken = weightBytes - embedBytes + (a.tieWordEmbeddings ? embedBytes : 0)
         var gen = Generator(seed: 1)
-        let prompt = (0..<promptTokens).map { _ in 1 + gen.nextInt(below: model.architecture.vocabSize - 1) }
-        var prefill = 0.0, decode = 0.0
-        var produced = 0
+        let prompt = (0..<promptTokens).map { _ in 1 + gen.nextInt(below: a.vocabSize - 1) }
+        var runs: [DecodeBenchResult.Run] = []
+        let chosen = HalfPrecision.kernel
+        defer { HalfPrecision.kernel = chosen }
         withNoGrad {
-            let cache = KVCache(architecture: model.architecture, batch: 1, capacity: promptTokens + newTokens)
-            let tp = BenchTiming.now()
-            var out = model(inputsEmbeds: model.embed([prompt]), cache: cache, logitsForLastOnly: true)
-            prefill = BenchTiming.now() - tp
-            let td = BenchTiming.now()
-            for _ in 0..<newTokens {
-                guard let logits = out.logits else { break }
-                let next = logits.reshaped([-1]).argmax(axis: 0)[0]
-                out = model(inputsEmbeds: model.embed([[next]]), cache: cache, logitsForLastOnly: true)
-                produced += 1
+            for kernel in kernels {
+                HalfPrecision.kernel = kernel
+                let cache = KVCache(architecture: a, batch: 1, capacity: promptTokens + newTokens)
+                let tp = BenchTiming.now()
+                var out = model(inputsEmbeds: model.embed([prompt]), cache: cache, logitsForLastOnly: true)
+                let prefill = BenchTiming.now() - tp
+                var tokens: [Int] = []
+                let td = BenchTiming.now()
+                for _ in 0..<newTokens {
+                    guard let logits = out.logits else { break }
+                    let next = logits.reshaped([-1]).argmax(axis: 0)[0]
+                    tokens.append(next)
+                    out = model(inputsEmbeds: model.embed([[next]]), cache: cache, logitsForLastOnly: true)
+                }
+                runs.append(
+                    DecodeBenchResult.Run(
+                        kernel: kernel, prefillSeconds: prefill, decodeSeconds: BenchTiming.now() - td,
+                        tokens: tokens))
             }
-            decode = BenchTiming.now() - td
         }
+        let peak = ResidentMemory.peak()
+        let layerShapes = Self.prefillLayerShapes(a, tokens: promptTokens)
+        let layer = RawGemmSeries(layerShapes), head = RawGemmSeries([(1, a.hiddenSize, a.vocabSize, 1)])
+        let rawLayer = BenchTiming.interleaved(repeats: 1) { layer.run() }
+        let rawHead = BenchTiming.interleaved(repeats: 1) { head.run() }
+        let flops = RawGemmSeries.flops(layerShapes) * Double(a.numLayers) + 2 * Double(a.hiddenSize * a.vocabSize)
         return DecodeBenchResult(
             weightBytes: weightBytes, embedBytes: embedBytes, bytesPerToken: perToken,
-            promptTokens: promptTokens, prefillSeconds: prefill, decodedTokens: produced,
-            decodeSeconds: decode, bandwidth: bandwidth, peakRSS: ResidentMemory.peak())
+            promptTokens: promptTokens, runs: runs, prefillFlops: flops,
+            prefillBoundSeconds: rawLayer * Double(a.numLayers) + rawHead, readBandwidth: readBandwidth,
+            copyBandwidth: copyBandwidth, peakRSS: peak)
     }
 }

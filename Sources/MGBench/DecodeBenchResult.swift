@@ -1,8 +1,10 @@
 import Foundation
+import MGTensor
 
-/// What `DecodeBench` measured: prefill and decode times of a bf16 LLM and the copy bandwidth they are compared
-/// with (the bound: the bytes one decode step reads, at that bandwidth).
-public struct DecodeBenchResult: Equatable, Sendable {
+/// What `DecodeBench` measured: prefill and decode times of a 16-bit LLM and their bounds — raw sgemm on the
+/// prefill's shapes, and the bytes one decode step reads at the streaming read bandwidth. The copy bandwidth (the
+/// bound this bench used before: a memcpy also writes, so it understates the read bound ~1.5×) is reported beside.
+public struct DecodeBenchResult: Sendable {
     /// Where the model came from, for the report's first line.
     public enum Origin: Sendable {
         /// Opened from a checkpoint folder, weights memory-mapped.
@@ -11,66 +13,108 @@ public struct DecodeBenchResult: Equatable, Sendable {
         case inMemory
     }
 
+    /// One kernel's prefill and decode.
+    public struct Run: Sendable {
+        public var kernel: HalfPrecisionKernel
+        public var prefillSeconds: Double
+        public var decodeSeconds: Double
+        /// The greedy tokens decoded (kernels that agree on the numbers agree on these).
+        public var tokens: [Int]
+
+        public init(kernel: HalfPrecisionKernel, prefillSeconds: Double, decodeSeconds: Double, tokens: [Int]) {
+            self.kernel = kernel
+            self.prefillSeconds = prefillSeconds
+            self.decodeSeconds = decodeSeconds
+            self.tokens = tokens
+        }
+
+        public var decodeRate: Double { Double(tokens.count) / decodeSeconds }
+    }
+
     public var weightBytes: Int
     public var embedBytes: Int
     /// Bytes a decode step reads: every weight except the embedding table (one row of it).
     public var bytesPerToken: Int
     public var promptTokens: Int
-    public var prefillSeconds: Double
-    public var decodedTokens: Int
-    public var decodeSeconds: Double
-    /// Copy bandwidth in bytes per second.
-    public var bandwidth: Double
+    public var runs: [Run]
+    /// The prefill's GEMM FLOPs (every layer's linears and attention products, the LM head's last row).
+    public var prefillFlops: Double
+    /// Raw sgemm on the prefill's GEMM shapes (one layer's, times the layer count, plus the LM head).
+    public var prefillBoundSeconds: Double
+    /// Streaming read bandwidth in bytes per second (the decode bound).
+    public var readBandwidth: Double
+    /// memcpy bandwidth in bytes per second (reported for comparison with earlier figures).
+    public var copyBandwidth: Double
     public var peakRSS: Int
 
     public init(
-        weightBytes: Int, embedBytes: Int, bytesPerToken: Int, promptTokens: Int, prefillSeconds: Double,
-        decodedTokens: Int, decodeSeconds: Double, bandwidth: Double, peakRSS: Int
+        weightBytes: Int, embedBytes: Int, bytesPerToken: Int, promptTokens: Int, runs: [Run], prefillFlops: Double,
+        prefillBoundSeconds: Double, readBandwidth: Double, copyBandwidth: Double, peakRSS: Int
     ) {
         self.weightBytes = weightBytes
         self.embedBytes = embedBytes
         self.bytesPerToken = bytesPerToken
         self.promptTokens = promptTokens
-        self.prefillSeconds = prefillSeconds
-        self.decodedTokens = decodedTokens
-        self.decodeSeconds = decodeSeconds
-        self.bandwidth = bandwidth
+        self.runs = runs
+        self.prefillFlops = prefillFlops
+        self.prefillBoundSeconds = prefillBoundSeconds
+        self.readBandwidth = readBandwidth
+        self.copyBandwidth = copyBandwidth
         self.peakRSS = peakRSS
     }
 
-    public var decodeRate: Double { Double(decodedTokens) / decodeSeconds }
-    /// Tokens per second the copy bandwidth allows.
-    public var bound: Double { bandwidth / Double(bytesPerToken) }
+    /// Tokens per second the read bandwidth allows.
+    public var bound: Double { readBandwidth / Double(bytesPerToken) }
+    /// Tokens per second the copy bandwidth allows (the earlier, understated bound).
+    public var copyBound: Double { copyBandwidth / Double(bytesPerToken) }
 
-    /// The printed lines: model size and load, prefill, decode, bandwidth and bound, peak RSS.
+    /// The printed lines: model size and load, the bounds, then per kernel prefill (÷ sgemm) and decode (÷ the
+    /// read bound), peak RSS.
     public func report(loadTime: Double, origin: Origin) -> String {
         let source = origin == .memoryMapped ? "opened in %.2f s, memory-mapped" : "built in %.2f s, in memory"
-        let flops = 2.0 * Double(weightBytes - embedBytes) / 2 * Double(promptTokens)
-        return [
+        var lines = [
             String(
-                format: "model: %.2f B parameters, %.2f GB in bf16 (" + source + ")",
+                format: "model: %.2f B parameters, %.2f GB in 16 bits (" + source + ")",
                 Double(weightBytes) / 2e9, Double(weightBytes) / 1e9, loadTime),
             String(
-                format: "prefill: %d tokens in %.2f s = %.1f tokens/s (%.1f GFLOP/s)", promptTokens, prefillSeconds,
-                Double(promptTokens) / prefillSeconds, flops / prefillSeconds / 1e9),
-            String(format: "decode: %d tokens in %.2f s = %.3f tokens/s", decodedTokens, decodeSeconds, decodeRate),
-            String(
-                format:
-                    "copy bandwidth %.2f GB/s → bound %.3f tokens/s (%.2f GB read per token); decode ÷ bound = %.2f",
-                bandwidth / 1e9, bound, Double(bytesPerToken) / 1e9, decodeRate / bound),
-            String(format: "peak RSS %.2f GB", Double(peakRSS) / 1e9)
-        ].joined(separator: "\n")
+                format: "bounds: prefill of %d tokens = raw sgemm on its shapes %.2f s (%.1f GFLOP/s); decode = %.2f GB"
+                    + " per token at a read bandwidth of %.2f GB/s = %.3f tokens/s (copy bandwidth %.2f GB/s: %.3f,"
+                    + " the bound before)",
+                promptTokens, prefillBoundSeconds, prefillFlops / prefillBoundSeconds / 1e9,
+                Double(bytesPerToken) / 1e9, readBandwidth / 1e9, bound, copyBandwidth / 1e9, copyBound)
+        ]
+        for run in runs {
+            lines.append(
+                String(
+                    format: "%@: prefill %.2f s = %.1f tokens/s (%.2f of sgemm); decode %d tokens in %.2f s = %.3f"
+                        + " tokens/s (%.2f of the read bound)",
+                    run.kernel.flag, run.prefillSeconds, Double(promptTokens) / run.prefillSeconds,
+                    prefillBoundSeconds / run.prefillSeconds, run.tokens.count, run.decodeSeconds, run.decodeRate,
+                    run.decodeRate / bound))
+        }
+        if let first = runs.first, runs.count > 1 {
+            let same = runs.dropFirst().map { $0.tokens == first.tokens ? "same" : "different" }
+            lines.append("greedy tokens vs \(first.kernel.flag): " + same.joined(separator: ", "))
+        }
+        lines.append(String(format: "peak RSS %.2f GB", Double(peakRSS) / 1e9))
+        return lines.joined(separator: "\n")
     }
 
-    /// The suite's row (for `bench all`).
+    /// The suite's rows (for `bench all`): each kernel's prefill and decode.
     public var rows: [BenchRow] {
-        [
-            BenchRow(
-                name: "7B bf16 decode, one token (prompt \(promptTokens))", seconds: 1 / decodeRate,
-                boundSeconds: 1 / bound, bound: String(format: "copy bandwidth %.2f GB/s", bandwidth / 1e9),
-                peakRSS: peakRSS,
-                detail: String(
-                    format: "%.3f tokens/s; prefill %.1f tokens/s", decodeRate, Double(promptTokens) / prefillSeconds))
-        ]
+        runs.flatMap { run in
+            [
+                BenchRow(
+                    name: "7B bf16 prefill (\(run.kernel.flag)), \(promptTokens) tokens", seconds: run.prefillSeconds,
+                    boundSeconds: prefillBoundSeconds, bound: "sgemm on the same shapes", peakRSS: peakRSS,
+                    detail: String(format: "%.1f tokens/s", Double(promptTokens) / run.prefillSeconds)),
+                BenchRow(
+                    name: "7B bf16 decode (\(run.kernel.flag)), one token", seconds: 1 / run.decodeRate,
+                    boundSeconds: 1 / bound, bound: String(format: "read bandwidth %.2f GB/s", readBandwidth / 1e9),
+                    peakRSS: peakRSS,
+                    detail: String(
+                        format: "%.3f tokens/s; %.2f of the copy bound", run.decodeRate, run.decodeRate / copyBound))
+            ]
+        }
     }
 }

@@ -35,6 +35,11 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "Top-k filter (0 = off).") var topK: Int = 0
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
     @Option(help: "Side of the high-resolution input (upstream: 768).") var imageSizeAux: Int = 768
+    @Option(
+        help: ArgumentHelp(
+            "Products with bf16 weights: split (bf16 dot products, float32-like; default where the CPU has AVX512-BF16), bf16 (activations rounded to bf16, as PyTorch and llama.cpp: fastest), f32 (weights widened to float32).",
+            valueName: "split|bf16|f32"))
+    var bf16Kernel: String?
     @Flag(help: "Print generated ids, text and the top-5 log-probabilities of every step as JSON.") var json = false
     @Flag(help: "Print the memory the model will need, without loading it.") var estimateMemory = false
 
@@ -61,6 +66,7 @@ struct ChatCommand: ParsableCommand {
                 llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux, pth: pth)
             return
         }
+        if let bf16Kernel { HalfPrecision.kernel = try HalfPrecisionKernel(flag: bf16Kernel) }
         // The detector (small) loads first, so a bad folder is reported before the LLM is read.
         let detector = image != nil && boxes == nil && box.isEmpty ? try detection.loadDetector() : nil
         let pipeline = try InferencePipeline.load(

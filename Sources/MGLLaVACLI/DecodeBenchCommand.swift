@@ -27,7 +27,13 @@ struct DecodeBenchCommand: ParsableCommand {
     var clipConfig: String?
 
     @Option(help: "Prompt tokens for the prefill measurement.")
-    var promptTokens: Int = 128
+    var promptTokens: Int = 512
+
+    @Option(
+        help: ArgumentHelp(
+            "bf16 kernels to time, comma-separated: split (bf16 dot products, float32-like), bf16 (activations in bf16, as PyTorch and llama.cpp), f32 (weights widened to float32); default: the library's choice for this CPU.",
+            valueName: "split,bf16,f32"))
+    var kernels: String?
 
     @Option(help: "Tokens to decode.")
     var newTokens: Int = 16
@@ -45,6 +51,9 @@ struct DecodeBenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        let chosen =
+            try kernels?.split(separator: ",").map { try HalfPrecisionKernel(flag: String($0)) }
+            ?? [HalfPrecision.kernel]
         let t0 = BenchTiming.now()
         let model: CausalLM
         let origin: DecodeBenchResult.Origin
@@ -59,8 +68,9 @@ struct DecodeBenchCommand: ParsableCommand {
             origin = .inMemory
         }
         let loadTime = BenchTiming.now() - t0
+        let read = ReadBandwidth.measure(), copy = CopyBandwidth.measure()
         let result = DecodeBench(promptTokens: promptTokens, newTokens: newTokens)
-            .measure(model, bandwidth: CopyBandwidth.measure())
+            .measure(model, readBandwidth: read, copyBandwidth: copy, kernels: chosen)
         print(result.report(loadTime: loadTime, origin: origin))
         if json { BenchRows.emit(result.rows) }
     }

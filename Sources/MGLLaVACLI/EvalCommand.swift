@@ -148,6 +148,12 @@ struct EvalModelOptions: ParsableArguments {
 
     @OptionGroup(title: "Boxes made by a detector for images the box JSON lacks") var detection: DetectorOptions
 
+    @Option(
+        help: ArgumentHelp(
+            "Products with bf16 weights: split (bf16 dot products, float32-like; default where the CPU has AVX512-BF16), bf16 (activations rounded to bf16, as PyTorch and llama.cpp: fastest), f32 (weights widened to float32).",
+            valueName: "split|bf16|f32"))
+    var bf16Kernel: String?
+
     @Option(help: "Boxes kept per category (upstream's eval datasets use 100).")
     var limitNum: Int = 100
 
@@ -179,6 +185,7 @@ struct EvalModelOptions: ParsableArguments {
     /// Loads the model (frozen, weights in place) into the evaluation context every benchmark runs in.
     func prepare(_ cfg: TrainConfig, root: URL) throws -> EvaluationContext {
         func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
+        if let bf16Kernel { HalfPrecision.kernel = try HalfPrecisionKernel(flag: bf16Kernel) }
         // The detector (small) loads first, so a bad folder is reported before the model is read.
         let detector = try detection.loadDetector()
         let weights = try TrainingRun.pretrainedWeights(

@@ -17,7 +17,8 @@ extension Tensor {
     ) -> Tensor {
         let trainable = parameters.filter { $0.requiresGrad }
         guard GradMode.isEnabled, input.requiresGrad || !trainable.isEmpty else { return body(input) }
-        let output = withNoGrad { body(input) }
+        // The forward must compute what the backward's recomputation (with a graph) computes: float32 products.
+        let output = withNoGrad { HalfPrecision.$keepsFloat32.withValue(true) { body(input) } }
         let saved = input.detached()
         let inputNeedsGrad = input.requiresGrad
         return record("checkpoint", output, inputs: [input] + trainable) { gradient in

@@ -1,65 +1,122 @@
+import CKernels
 import Foundation
 
 // Products with 16-bit (bf16/f16) weights that stay in their stored dtype — memory-mapped from a checkpoint —
-// and are widened inside the kernel: a few rows (decoding) stream the weights once through a SIMD dot product;
-// many rows (prefill) widen one tile of weight rows at a time into a small float32 scratch and hand it to sgemm.
-// A full float32 copy of the weights is never made.
+// and are widened inside the kernel (CKernels' half.c and bf16dot.c, AVX-512/AVX2 chosen at run time). A few
+// rows (decoding) stream each weight row once through a dot product for all of them, the two cores reading
+// disjoint row ranges; many rows (prefill) either run `vdpbf16ps` tiles straight from the bf16 rows (CPUs with
+// AVX512-BF16) or widen blocks of weight rows into a float32 scratch for sgemm. A full float32 copy of the
+// weights is never made.
 
-/// Rows at or below this count use the streaming kernel (weights read once for all rows).
+/// Rows at or below this count use the streaming kernels (weights read once for all rows).
 let halfGEMVMaxRows = 8
-/// Weight rows widened per sgemm call on the tiled path.
-let halfTileRows = 256
+/// Float32 values of widened weight rows per sgemm call on the widening path (16 MiB): large enough that
+/// sgemm's packing of the prompt rows is repeated only a few times per product.
+let halfTileValues = 1 << 22
+/// Weight rows widened per sgemm call in the input-gradient product (training; unchanged so that training's
+/// numbers stay as they were).
+let halfGradientTileRows = 256
 
-@inline(__always)
-func widen8(_ p: UnsafeRawPointer, _ dtype: DType) -> SIMD8<Float> {
-    let raw = p.loadUnaligned(as: SIMD8<UInt16>.self)
-    if dtype == .bfloat16 {
-        return unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: raw) &<< 16, to: SIMD8<Float>.self)
-    }
-    var out = SIMD8<Float>()
-    for i in 0..<8 { out[i] = f16ToFloat(raw[i]) }
-    return out
+/// How products with bf16 weights treat the float32 activations (see `HalfPrecision.kernel`).
+public enum HalfPrecisionKernel: Sendable, Equatable {
+    /// Weights widened to float32 inside the kernel (decoding) or a block at a time for sgemm (prefill): float32
+    /// products throughout. The only kernel for f16 weights.
+    case widenedFloat32
+    /// AVX512-BF16 dot products on the stored bf16 rows with each activation split into two bf16 terms (value
+    /// and rounding remainder, 16 significant bits): float32-like results (relative error ~1e-5).
+    case bf16Split
+    /// AVX512-BF16 dot products with the activations rounded to bf16, as PyTorch and llama.cpp compute a bf16
+    /// model: the fastest, with bf16's rounding of every activation (relative error ~4e-3 per value).
+    case bf16
 }
 
-@inline(__always)
-func widen1(_ p: UnsafeRawPointer, _ i: Int, _ dtype: DType) -> Float {
-    let bits = p.load(fromByteOffset: i * 2, as: UInt16.self)
-    return dtype == .bfloat16 ? bf16ToFloat(bits) : f16ToFloat(bits)
+extension HalfPrecisionKernel {
+    /// The name on the command line: "split", "bf16" or "f32".
+    public var flag: String {
+        switch self {
+        case .bf16Split: "split"
+        case .bf16: "bf16"
+        case .widenedFloat32: "f32"
+        }
+    }
+
+    /// Parses `flag` ("split", "bf16", "f32"); anything else is an error naming the value and the choices.
+    public init(flag: String) throws {
+        switch flag {
+        case "split": self = .bf16Split
+        case "bf16": self = .bf16
+        case "f32": self = .widenedFloat32
+        default: throw HalfPrecisionKernelError(value: flag)
+        }
+    }
+}
+
+/// An unknown kernel name.
+public struct HalfPrecisionKernelError: Error, CustomStringConvertible {
+    public var value: String
+    public var description: String { "unknown 16-bit kernel \"\(value)\" (expected split, bf16 or f32)" }
+}
+
+/// The kernel choice for 16-bit weights.
+public enum HalfPrecision {
+    /// Whether this CPU has AVX512-BF16 (the `.bf16Split`/`.bf16` kernels need it).
+    public static var hasBF16Dot: Bool { mg_kernels_have_bf16_dot() != 0 }
+
+    /// The kernel for bf16 weights in products that record no graph (inference): `.bf16Split` where the CPU has
+    /// AVX512-BF16, else `.widenedFloat32`. A bf16 kernel on a CPU without AVX512-BF16 falls back to widening.
+    /// Products recorded for a backward pass (a frozen bf16 LLM in training) and checkpointed forwards always
+    /// widen, so training's numbers do not depend on this setting.
+    nonisolated(unsafe) public static var kernel: HalfPrecisionKernel =
+        mg_kernels_have_bf16_dot() != 0 ? .bf16Split : .widenedFloat32
+
+    /// Set while a checkpointed forward runs without a graph: its products must equal the recomputation's.
+    @TaskLocal static var keepsFloat32 = false
 }
 
 /// y[m, n] = Σ_k x[m, k] · w[n, k] for a 16-bit w [N, K] and float32 x [M, K] (row-major), written to y [M, N].
+/// `recorded`: the product is part of a graph (training), which keeps float32 arithmetic.
 func halfWeightProduct(
     x: UnsafePointer<Float>, m: Int, k: Int, w: UnsafeRawPointer, dtype: DType, n: Int,
-    y: UnsafeMutablePointer<Float>, accumulate: Bool
+    y: UnsafeMutablePointer<Float>, accumulate: Bool, recorded: Bool = false
 ) {
-    if m <= halfGEMVMaxRows {
-        Parallel.forEachChunk(n, costPerItem: k * m) { rows in
-            for row in rows {
-                let wr = w + row * k * 2
-                for r in 0..<m {
-                    let xr = x + r * k
-                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-                    var j = 0
-                    while j + 16 <= k {
-                        a0 += widen8(wr + j * 2, dtype) * UnsafeRawPointer(xr + j).loadUnaligned(as: SIMD8<Float>.self)
-                        a1 +=
-                            widen8(wr + (j + 8) * 2, dtype)
-                            * UnsafeRawPointer(xr + j + 8).loadUnaligned(as: SIMD8<Float>.self)
-                        j += 16
-                    }
-                    var s = (a0 + a1).sum()
-                    while j < k { s += widen1(wr, j, dtype) * xr[j]; j += 1 }
-                    if accumulate { y[r * n + row] += s } else { y[r * n + row] = s }
-                }
+    let wh = w.assumingMemoryBound(to: UInt16.self)
+    let kernel = HalfPrecision.kernel
+    if dtype == .bfloat16 && !recorded && !HalfPrecision.keepsFloat32 && kernel != .widenedFloat32
+        && HalfPrecision.hasBF16Dot
+    {
+        let terms = kernel == .bf16Split ? 2 : 1
+        let xb = UnsafeMutablePointer<UInt16>.allocate(capacity: m * terms * k)
+        defer { xb.deallocate() }
+        Parallel.forEachChunk(m, costPerItem: k) { r in
+            mg_bf16_split(x + r.lowerBound * k, r.count, k, terms, xb + r.lowerBound * terms * k)
+        }
+        // Both cores take disjoint blocks of 4 weight rows (the kernels' unit).
+        Parallel.forEachChunk((n + 3) / 4, costPerItem: 4 * k * m * terms) { blocks in
+            let begin = blocks.lowerBound * 4, end = Swift.min(n, blocks.upperBound * 4)
+            if m <= halfGEMVMaxRows {
+                mg_bf16_rows_dot(xb, terms, m, k, wh, begin, end, y, n, accumulate ? 1 : 0)
+            } else {
+                mg_bf16_dot_rows(xb, terms, m, k, wh, begin, end, y, n, accumulate ? 1 : 0)
             }
         }
         return
     }
-    let tile = UnsafeMutablePointer<Float>.allocate(capacity: halfTileRows * k)
+    let bf16: Int32 = dtype == .bfloat16 ? 1 : 0
+    if m <= halfGEMVMaxRows {
+        // Both cores stream disjoint blocks of 4 weight rows; each block is read once for all m prompt rows.
+        Parallel.forEachChunk((n + 3) / 4, costPerItem: 4 * k * m) { blocks in
+            mg_half_rows_dot(
+                wh, bf16, k, x, m, k, blocks.lowerBound * 4, Swift.min(n, blocks.upperBound * 4), y, n,
+                accumulate ? 1 : 0)
+        }
+        return
+    }
+    let tileRows = Swift.max(1, Swift.min(n, halfTileValues / Swift.max(k, 1)))
+    let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
     defer { tile.deallocate() }
     var start = 0
     while start < n {
-        let rows = Swift.min(halfTileRows, n - start)
+        let rows = Swift.min(tileRows, n - start)
         widenRows(w + start * k * 2, dtype, rows * k, into: tile)
         gemm(
             transA: false, transB: true, m: m, n: rows, k: k, a: x, lda: k, b: tile, ldb: k,
@@ -73,11 +130,12 @@ func halfWeightTransposedProduct(
     g: UnsafePointer<Float>, m: Int, n: Int, w: UnsafeRawPointer, dtype: DType, k: Int,
     gx: UnsafeMutablePointer<Float>
 ) {
-    let tile = UnsafeMutablePointer<Float>.allocate(capacity: halfTileRows * k)
+    let tileRows = halfGradientTileRows
+    let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * k)
     defer { tile.deallocate() }
     var start = 0
     while start < n {
-        let rows = Swift.min(halfTileRows, n - start)
+        let rows = Swift.min(tileRows, n - start)
         widenRows(w + start * k * 2, dtype, rows * k, into: tile)
         gemm(
             transA: false, transB: false, m: m, n: k, k: rows, a: g + start, lda: n, b: tile, ldb: k,
@@ -88,10 +146,9 @@ func halfWeightTransposedProduct(
 
 /// Widens `count` 16-bit values into float32.
 func widenRows(_ src: UnsafeRawPointer, _ dtype: DType, _ count: Int, into dst: UnsafeMutablePointer<Float>) {
-    Parallel.forEachChunk(count / 8, costPerItem: 8) { r in
-        for i in r {
-            UnsafeMutableRawPointer(dst + i * 8).storeBytes(of: widen8(src + i * 16, dtype), as: SIMD8<Float>.self)
-        }
+    let s = src.assumingMemoryBound(to: UInt16.self)
+    let bf16: Int32 = dtype == .bfloat16 ? 1 : 0
+    Parallel.forEachChunk(count, costPerItem: 1) { r in
+        mg_half_widen(s + r.lowerBound, bf16, r.count, dst + r.lowerBound)
     }
-    for i in (count / 8 * 8)..<count { dst[i] = widen1(src, i, dtype) }
 }

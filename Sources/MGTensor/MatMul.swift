@@ -142,9 +142,10 @@ extension Tensor {
             beta = 1
         }
         if halfWeight {
+            let recorded = GradMode.isEnabled && (requiresGrad || weight.requiresGrad || bias?.requiresGrad == true)
             halfWeightProduct(
                 x: x.storage.floats, m: rows, k: inFeatures, w: w.storage.pointer, dtype: w.dtype,
-                n: outFeatures, y: pc, accumulate: beta == 1)
+                n: outFeatures, y: pc, accumulate: beta == 1, recorded: recorded)
         } else {
             gemm(
                 transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,

@@ -1,10 +1,11 @@
-// CKernels — hot loops (GELU, depthwise convolution, softmax's max and exp) that need wider vectors than Swift's baseline target (SSE2)
+// CKernels — hot loops (GELU, depthwise convolution, softmax's max and exp, 16-bit weight products) that need wider vectors than Swift's baseline target (SSE2)
 // allows: each is compiled twice, for the baseline and for AVX2 + FMA, and picks the second at run time where the
 // CPU has it.
 #ifndef MGLLAVA_CKERNELS_H
 #define MGLLAVA_CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// y[i] = x[i]·Φ(x[i]), exact GELU (PyTorch approximate='none'); Φ from an erfc fit with relative error < 1.2e-7.
 void mg_gelu_f32(const float *x, float *y, size_t n);
@@ -26,5 +27,43 @@ void mg_exp_shifted_f32(float *x, size_t n, float m);
 
 /// 1 when the AVX2 + FMA versions run on this CPU (for benchmarks and notes).
 int mg_kernels_use_avx2(void);
+
+// ---- 16-bit weights kept as stored (half.c, bf16dot.c) --------------------------------------------------------
+// w is a row-major [n, k] matrix of bf16 (bf16 ≠ 0) or IEEE f16 values; each kernel runs its AVX-512 (F, BW, VL),
+// AVX2 + FMA + F16C or baseline version, whichever this CPU has (at most the limit set below).
+
+/// y[r·ldy + row] (+)= Σ_j x[r·ldx + j]·w[row·k + j] for row in [row_begin, row_end) and r < m (accumulate ≠ 0 adds
+/// to y): each weight row is read once for all m rows — decoding, where the weights' bytes are the whole cost.
+void mg_half_rows_dot(const uint16_t *w, int bf16, size_t k, const float *x, size_t m, size_t ldx,
+                      size_t row_begin, size_t row_end, float *y, size_t ldy, int accumulate);
+
+/// dst[i] = src[i] widened to float32 (exact), i < n.
+void mg_half_widen(const uint16_t *src, int bf16, size_t n, float *dst);
+
+/// Σ x[i] with several vector accumulators: a streaming read, for measuring the read bandwidth decoding is bound by.
+double mg_read_sum_f32(const float *x, size_t n);
+
+/// The vector level the 16-bit kernels run: 2 AVX-512, 1 AVX2 + FMA + F16C, 0 baseline.
+int mg_vector_level(void);
+
+/// Caps the level (tests run the AVX2 and baseline versions on a CPU that has more; 2 restores the default).
+void mg_limit_vector_level(int level);
+
+/// 1 when this CPU has AVX512-BF16 (and the level is not capped below AVX-512): mg_bf16_dot_rows uses `vdpbf16ps`.
+int mg_kernels_have_bf16_dot(void);
+
+/// Rounds float32 rows x [m, k] to bf16 for mg_bf16_dot_rows: `terms` = 1 writes each row rounded to nearest even;
+/// `terms` = 2 writes it and then the rounding remainder (x − hi, rounded) as the next row — 16 significant bits.
+void mg_bf16_split(const float *x, size_t m, size_t k, size_t terms, uint16_t *xb);
+
+/// y[r·ldy + n] (+)= Σ_t Σ_j xb[(r·terms + t)·k + j]·w[n·k + j] for n in [n_begin, n_end), r < m, with bf16 weights:
+/// `vdpbf16ps` tiles of 4 × 4 rows straight from the stored rows (float32 sums; scalar where the CPU lacks it).
+void mg_bf16_dot_rows(const uint16_t *xb, size_t terms, size_t m, size_t k, const uint16_t *w, size_t n_begin,
+                      size_t n_end, float *y, size_t ldy, int accumulate);
+
+/// The same sums for a few prompt rows (decoding): blocks of four weight rows, each read once for all m rows, and
+/// each result summed the same way whatever m is.
+void mg_bf16_rows_dot(const uint16_t *xb, size_t terms, size_t m, size_t k, const uint16_t *w, size_t row_begin,
+                      size_t row_end, float *y, size_t ldy, int accumulate);
 
 #endif

@@ -1,0 +1,314 @@
+// Products with 16-bit weights kept as stored (bf16 or f16, memory-mapped from a checkpoint), see CKernels.h:
+// decoding's streaming dot products (each weight row read once for every prompt row), widening a block of rows to
+// float32 (the f32 prefill path), and the streaming read that measures the bandwidth decoding is bounded by.
+// Each kernel is compiled for the baseline, AVX2 + FMA + F16C and AVX-512 (F, BW, VL), chosen at run time.
+#include "CKernels.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static inline float bf16_to_f32(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+// IEEE half → float, exact for normals, subnormals, infinities and NaNs (no F16C needed).
+static inline float f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
+    if (exp == 0) {
+        if (man == 0) {
+            u = sign;
+        } else {  // subnormal: normalise
+            int e = -1;
+            do { man <<= 1; e++; } while (!(man & 0x400));
+            u = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
+        }
+    } else if (exp == 31) {
+        u = sign | 0x7f800000u | man << 13;
+    } else {
+        u = sign | (exp + 127 - 15) << 23 | man << 13;
+    }
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline float widen_one(const uint16_t *w, size_t i, int bf16) {
+    return bf16 ? bf16_to_f32(w[i]) : f16_to_f32(w[i]);
+}
+
+// ---- baseline ---------------------------------------------------------------------------------------------------
+
+static void rows_dot_baseline(const uint16_t *w, int bf16, size_t k, const float *x, size_t m, size_t ldx,
+                              size_t row_begin, size_t row_end, float *y, size_t ldy, int accumulate) {
+    for (size_t row = row_begin; row < row_end; row++) {
+        const uint16_t *wr = w + row * k;
+        for (size_t r = 0; r < m; r++) {
+            const float *xr = x + r * ldx;
+            float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            size_t j = 0;
+            for (; j + 8 <= k; j += 8)
+                for (int l = 0; l < 8; l++) s[l] += widen_one(wr, j + l, bf16) * xr[j + l];
+            float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+            for (; j < k; j++) t += widen_one(wr, j, bf16) * xr[j];
+            if (accumulate) y[r * ldy + row] += t; else y[r * ldy + row] = t;
+        }
+    }
+}
+
+static void widen_baseline(const uint16_t *src, int bf16, size_t n, float *dst) {
+    for (size_t i = 0; i < n; i++) dst[i] = widen_one(src, i, bf16);
+}
+
+static double read_sum_baseline(const float *x, size_t n) {
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += x[i + l];
+    double t = 0;
+    for (int l = 0; l < 8; l++) t += s[l];
+    for (; i < n; i++) t += x[i];
+    return t;
+}
+
+#if defined(__x86_64__)
+
+// ---- AVX2 + FMA + F16C: 8 lanes ---------------------------------------------------------------------------------
+
+#define AVX2_ATTR __attribute__((target("avx2,fma,f16c")))
+
+AVX2_ATTR static inline __m256 widen8_avx2(const uint16_t *p, int bf16) {
+    __m128i h = _mm_loadu_si128((const __m128i *)p);
+    if (bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    return _mm256_cvtph_ps(h);
+}
+
+AVX2_ATTR static inline float hsum8_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Four weight rows against one prompt row: every x vector loaded once serves four rows, which keeps the loads per
+// weight byte low enough for the weights to stream at the read bandwidth. Each dot is summed the same way wherever
+// it sits (chunk pairs of 8 into two accumulators, then the scalar tail), so a result never depends on its
+// neighbours; a block at the edge repeats its last row and drops the repeats.
+AVX2_ATTR static inline __attribute__((always_inline)) void dot4_avx2(const uint16_t *w0, const uint16_t *w1, const uint16_t *w2, const uint16_t *w3,
+                                int bf16, size_t k, const float *x, float t[4]) {
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    size_t j = 0;
+    for (; j + 16 <= k; j += 16) {
+        __m256 x0 = _mm256_loadu_ps(x + j), x1 = _mm256_loadu_ps(x + j + 8);
+        a00 = _mm256_fmadd_ps(widen8_avx2(w0 + j, bf16), x0, a00);
+        a01 = _mm256_fmadd_ps(widen8_avx2(w0 + j + 8, bf16), x1, a01);
+        a10 = _mm256_fmadd_ps(widen8_avx2(w1 + j, bf16), x0, a10);
+        a11 = _mm256_fmadd_ps(widen8_avx2(w1 + j + 8, bf16), x1, a11);
+        a20 = _mm256_fmadd_ps(widen8_avx2(w2 + j, bf16), x0, a20);
+        a21 = _mm256_fmadd_ps(widen8_avx2(w2 + j + 8, bf16), x1, a21);
+        a30 = _mm256_fmadd_ps(widen8_avx2(w3 + j, bf16), x0, a30);
+        a31 = _mm256_fmadd_ps(widen8_avx2(w3 + j + 8, bf16), x1, a31);
+    }
+    if (j + 8 <= k) {
+        __m256 x0 = _mm256_loadu_ps(x + j);
+        a00 = _mm256_fmadd_ps(widen8_avx2(w0 + j, bf16), x0, a00);
+        a10 = _mm256_fmadd_ps(widen8_avx2(w1 + j, bf16), x0, a10);
+        a20 = _mm256_fmadd_ps(widen8_avx2(w2 + j, bf16), x0, a20);
+        a30 = _mm256_fmadd_ps(widen8_avx2(w3 + j, bf16), x0, a30);
+        j += 8;
+    }
+    t[0] = hsum8_avx2(_mm256_add_ps(a00, a01));
+    t[1] = hsum8_avx2(_mm256_add_ps(a10, a11));
+    t[2] = hsum8_avx2(_mm256_add_ps(a20, a21));
+    t[3] = hsum8_avx2(_mm256_add_ps(a30, a31));
+    for (; j < k; j++) {
+        t[0] += widen_one(w0, j, bf16) * x[j];
+        t[1] += widen_one(w1, j, bf16) * x[j];
+        t[2] += widen_one(w2, j, bf16) * x[j];
+        t[3] += widen_one(w3, j, bf16) * x[j];
+    }
+}
+
+// Blocks of four weight rows; each block is read from memory once and stays in cache for the other prompt rows.
+#define DEFINE_ROWS_DOT(suffix, attributes)                                                                        \
+    attributes static void rows_dot_##suffix(const uint16_t *w, int bf16, size_t k, const float *x, size_t m,      \
+                                             size_t ldx, size_t row_begin, size_t row_end, float *y, size_t ldy,   \
+                                             int accumulate) {                                                     \
+        float t[4];                                                                                                \
+        for (size_t row = row_begin; row < row_end; row += 4) {                                                    \
+            size_t nr = row_end - row < 4 ? row_end - row : 4;                                                     \
+            const uint16_t *w0 = w + row * k, *w1 = w + (row + (nr > 1 ? 1 : 0)) * k,                              \
+                           *w2 = w + (row + (nr > 2 ? 2 : 0)) * k, *w3 = w + (row + (nr > 3 ? 3 : 0)) * k;         \
+            for (size_t r = 0; r < m; r++) {                                                                       \
+                if (bf16) /* a constant inside dot4: no per-vector branch */                                       \
+                    dot4_##suffix(w0, w1, w2, w3, 1, k, x + r * ldx, t);                                           \
+                else                                                                                               \
+                    dot4_##suffix(w0, w1, w2, w3, 0, k, x + r * ldx, t);                                           \
+                for (size_t i = 0; i < nr; i++) {                                                                  \
+                    if (accumulate) y[r * ldy + row + i] += t[i]; else y[r * ldy + row + i] = t[i];                \
+                }                                                                                                  \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+
+DEFINE_ROWS_DOT(avx2, AVX2_ATTR)
+
+AVX2_ATTR static void widen_avx2(const uint16_t *src, int bf16, size_t n, float *dst) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, widen8_avx2(src + i, bf16));
+    for (; i < n; i++) dst[i] = widen_one(src, i, bf16);
+}
+
+AVX2_ATTR static double read_sum_avx2(const float *x, size_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+        a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+        a2 = _mm256_add_ps(a2, _mm256_loadu_ps(x + i + 16));
+        a3 = _mm256_add_ps(a3, _mm256_loadu_ps(x + i + 24));
+    }
+    double t = hsum8_avx2(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) t += x[i];
+    return t;
+}
+
+// ---- AVX-512 (F, BW, VL) + F16C: 16 lanes -----------------------------------------------------------------------
+
+#define AVX512_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
+
+AVX512_ATTR static inline __m512 widen16_avx512(const uint16_t *p, int bf16) {
+    __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    if (bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+// As dot4_avx2, 16 lanes.
+AVX512_ATTR static inline __attribute__((always_inline)) void dot4_avx512(const uint16_t *w0, const uint16_t *w1, const uint16_t *w2, const uint16_t *w3,
+                                    int bf16, size_t k, const float *x, float t[4]) {
+    __m512 a00 = _mm512_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    size_t j = 0;
+    for (; j + 32 <= k; j += 32) {
+        __m512 x0 = _mm512_loadu_ps(x + j), x1 = _mm512_loadu_ps(x + j + 16);
+        a00 = _mm512_fmadd_ps(widen16_avx512(w0 + j, bf16), x0, a00);
+        a01 = _mm512_fmadd_ps(widen16_avx512(w0 + j + 16, bf16), x1, a01);
+        a10 = _mm512_fmadd_ps(widen16_avx512(w1 + j, bf16), x0, a10);
+        a11 = _mm512_fmadd_ps(widen16_avx512(w1 + j + 16, bf16), x1, a11);
+        a20 = _mm512_fmadd_ps(widen16_avx512(w2 + j, bf16), x0, a20);
+        a21 = _mm512_fmadd_ps(widen16_avx512(w2 + j + 16, bf16), x1, a21);
+        a30 = _mm512_fmadd_ps(widen16_avx512(w3 + j, bf16), x0, a30);
+        a31 = _mm512_fmadd_ps(widen16_avx512(w3 + j + 16, bf16), x1, a31);
+    }
+    if (j + 16 <= k) {
+        __m512 x0 = _mm512_loadu_ps(x + j);
+        a00 = _mm512_fmadd_ps(widen16_avx512(w0 + j, bf16), x0, a00);
+        a10 = _mm512_fmadd_ps(widen16_avx512(w1 + j, bf16), x0, a10);
+        a20 = _mm512_fmadd_ps(widen16_avx512(w2 + j, bf16), x0, a20);
+        a30 = _mm512_fmadd_ps(widen16_avx512(w3 + j, bf16), x0, a30);
+        j += 16;
+    }
+    t[0] = _mm512_reduce_add_ps(_mm512_add_ps(a00, a01));
+    t[1] = _mm512_reduce_add_ps(_mm512_add_ps(a10, a11));
+    t[2] = _mm512_reduce_add_ps(_mm512_add_ps(a20, a21));
+    t[3] = _mm512_reduce_add_ps(_mm512_add_ps(a30, a31));
+    for (; j < k; j++) {
+        t[0] += widen_one(w0, j, bf16) * x[j];
+        t[1] += widen_one(w1, j, bf16) * x[j];
+        t[2] += widen_one(w2, j, bf16) * x[j];
+        t[3] += widen_one(w3, j, bf16) * x[j];
+    }
+}
+
+DEFINE_ROWS_DOT(avx512, AVX512_ATTR)
+
+AVX512_ATTR static void widen_avx512(const uint16_t *src, int bf16, size_t n, float *dst) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, widen16_avx512(src + i, bf16));
+    for (; i < n; i++) dst[i] = widen_one(src, i, bf16);
+}
+
+AVX512_ATTR static double read_sum_avx512(const float *x, size_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        a0 = _mm512_add_ps(a0, _mm512_loadu_ps(x + i));
+        a1 = _mm512_add_ps(a1, _mm512_loadu_ps(x + i + 16));
+        a2 = _mm512_add_ps(a2, _mm512_loadu_ps(x + i + 32));
+        a3 = _mm512_add_ps(a3, _mm512_loadu_ps(x + i + 48));
+    }
+    double t = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    for (; i < n; i++) t += x[i];
+    return t;
+}
+
+#endif  // __x86_64__
+
+// ---- dispatch ---------------------------------------------------------------------------------------------------
+
+static int detected_level(void) {
+#if defined(__x86_64__)
+    static int level = -1;
+    if (level < 0) {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma"))
+            level = 2;
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+            level = 1;
+        else
+            level = 0;
+    }
+    return level;
+#else
+    return 0;
+#endif
+}
+
+static int level_limit = 2;
+
+void mg_limit_vector_level(int level) { level_limit = level < 0 ? 0 : level > 2 ? 2 : level; }
+
+int mg_vector_level(void) {
+    int level = detected_level();
+    return level < level_limit ? level : level_limit;
+}
+
+void mg_half_rows_dot(const uint16_t *w, int bf16, size_t k, const float *x, size_t m, size_t ldx,
+                      size_t row_begin, size_t row_end, float *y, size_t ldy, int accumulate) {
+#if defined(__x86_64__)
+    switch (mg_vector_level()) {
+    case 2: rows_dot_avx512(w, bf16, k, x, m, ldx, row_begin, row_end, y, ldy, accumulate); return;
+    case 1: rows_dot_avx2(w, bf16, k, x, m, ldx, row_begin, row_end, y, ldy, accumulate); return;
+    default: break;
+    }
+#endif
+    rows_dot_baseline(w, bf16, k, x, m, ldx, row_begin, row_end, y, ldy, accumulate);
+}
+
+void mg_half_widen(const uint16_t *src, int bf16, size_t n, float *dst) {
+#if defined(__x86_64__)
+    switch (mg_vector_level()) {
+    case 2: widen_avx512(src, bf16, n, dst); return;
+    case 1: widen_avx2(src, bf16, n, dst); return;
+    default: break;
+    }
+#endif
+    widen_baseline(src, bf16, n, dst);
+}
+
+double mg_read_sum_f32(const float *x, size_t n) {
+#if defined(__x86_64__)
+    switch (mg_vector_level()) {
+    case 2: return read_sum_avx512(x, n);
+    case 1: return read_sum_avx2(x, n);
+    default: break;
+    }
+#endif
+    return read_sum_baseline(x, n);
+}

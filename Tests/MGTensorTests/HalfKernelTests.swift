@@ -1,0 +1,162 @@
+import CKernels
+import XCTest
+
+@testable import MGTensor
+import MGTestSupport
+
+/// The 16-bit weight kernels of CKernels (half.c, bf16dot.c) against Double references on awkward shapes, at every
+/// vector level this CPU runs (AVX-512, AVX2, baseline), and the bf16-dot prefill against the widened float32 path.
+final class HalfKernelTests: XCTestCase {
+    override func tearDown() {
+        mg_limit_vector_level(2)
+        super.tearDown()
+    }
+
+    /// 16-bit values with every sign and a wide range of magnitudes, subnormal f16 values included.
+    private func halfBits(_ count: Int, _ dtype: DType, _ gen: inout Generator) -> [UInt16] {
+        let t = Tensor.randn([count], std: 0.5, generator: &gen).converted(to: dtype)
+        var bits = t.storage.pointer.withMemoryRebound(to: UInt16.self, capacity: count) {
+            Array(UnsafeBufferPointer(start: $0, count: count))
+        }
+        if dtype == .float16 && count > 3 { bits[1] = 0x0001; bits[2] = 0x83ff; bits[3] = 0x7bff }  // subnormals, 65504
+        return bits
+    }
+
+    private func widened(_ bits: [UInt16], _ dtype: DType) -> [Double] {
+        bits.map { Double(dtype == .bfloat16 ? bf16ToFloat($0) : f16ToFloat($0)) }
+    }
+
+    func testRowsDotMatchesDoubleAtEveryLevel() {
+        var gen = Generator(seed: 41)
+        for level in [2, 1, 0] {
+            mg_limit_vector_level(Int32(level))
+            for dtype in [DType.bfloat16, .float16] {
+                for (m, k, n) in [
+                    (1, 1, 3), (1, 15, 2), (2, 16, 5), (3, 17, 4), (4, 63, 3), (5, 64, 2), (8, 65, 3),
+                    (1, 100, 7), (7, 1000, 3), (1, 4096, 2)
+                ] {
+                    let w = halfBits(n * k, dtype, &gen), wd = widened(w, dtype)
+                    let x = Tensor.randn([m, k], generator: &gen).toArray()
+                    for accumulate in [false, true] {
+                        var y = [Float](repeating: 0.5, count: m * n)
+                        w.withUnsafeBufferPointer { wp in
+                            mg_half_rows_dot(
+                                wp.baseAddress, dtype == .bfloat16 ? 1 : 0, k, x, m, k, 0, n, &y, n,
+                                accumulate ? 1 : 0)
+                        }
+                        for r in 0..<m {
+                            for c in 0..<n {
+                                var s = 0.0, scale = 0.0
+                                for j in 0..<k {
+                                    s += wd[c * k + j] * Double(x[r * k + j])
+                                    scale += abs(wd[c * k + j] * Double(x[r * k + j]))
+                                }
+                                if accumulate { s += 0.5 }
+                                XCTAssertEqual(
+                                    Double(y[r * n + c]), s, accuracy: 1e-6 * scale + 1e-7,
+                                    "level \(level) \(dtype) m \(m) k \(k) n \(n) row \(r) col \(c)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testWidenAndReadSumAtEveryLevel() {
+        var gen = Generator(seed: 42)
+        for level in [2, 1, 0] {
+            mg_limit_vector_level(Int32(level))
+            for dtype in [DType.bfloat16, .float16] {
+                for n in [0, 1, 7, 8, 9, 16, 33, 1000] {
+                    let bits = halfBits(n, dtype, &gen)
+                    var out = [Float](repeating: .nan, count: n)
+                    mg_half_widen(bits, dtype == .bfloat16 ? 1 : 0, n, &out)
+                    XCTAssertEqual(out.map(Double.init), widened(bits, dtype), "level \(level) \(dtype) n \(n)")
+                }
+            }
+            for n in [0, 1, 63, 64, 65, 1000] {
+                let x = (0..<n).map { Float($0 % 7) - 2.5 }
+                XCTAssertEqual(mg_read_sum_f32(x, n), x.reduce(0.0) { $0 + Double($1) }, "level \(level) n \(n)")
+            }
+        }
+    }
+
+    /// NaN and infinity in f16 widen as IEEE says (the kernel's scalar tail and the F16C path agree).
+    func testF16SpecialValues() {
+        let bits: [UInt16] = [0x7c00, 0xfc00, 0x7e00, 0x0000, 0x8000, 0x3c00, 0x0400, 0x03ff]
+        for level in [2, 1, 0] {
+            mg_limit_vector_level(Int32(level))
+            var out = [Float](repeating: 0, count: bits.count)
+            mg_half_widen(bits, 0, bits.count, &out)
+            XCTAssertEqual(out[0], .infinity)
+            XCTAssertEqual(out[1], -.infinity)
+            XCTAssertTrue(out[2].isNaN)
+            XCTAssertEqual(out[3].bitPattern, 0)
+            XCTAssertEqual(out[4].bitPattern, 0x8000_0000)
+            XCTAssertEqual(out[5], 1)
+            XCTAssertEqual(out[6], Float(sign: .plus, exponent: -14, significand: 1))
+            XCTAssertEqual(out[7], Float(1023) * Float(sign: .plus, exponent: -24, significand: 1))
+        }
+    }
+
+    /// A prompt row's result does not depend on the other rows of its batch (batched decoding equals one by one),
+    /// for every kernel.
+    func testRowsDoNotDependOnTheBatch() {
+        var gen = Generator(seed: 45)
+        defer { HalfPrecision.kernel = HalfPrecision.hasBF16Dot ? .bf16Split : .widenedFloat32 }
+        let w = Tensor.randn([7, 70], generator: &gen).converted(to: .bfloat16)
+        let x = Tensor.randn([6, 70], generator: &gen)
+        for kernel in [HalfPrecisionKernel.widenedFloat32, .bf16Split, .bf16] {
+            HalfPrecision.kernel = kernel
+            let batched = withNoGrad { x.linear(weight: w) }.toArray()
+            for r in 0..<6 {
+                let alone = withNoGrad { x.slice(axis: 0, r, r + 1).linear(weight: w) }.toArray()
+                XCTAssertEqual(Array(batched[(r * 7)..<(r * 7 + 7)]), alone, "\(kernel) row \(r)")
+            }
+        }
+    }
+
+    /// The bf16-dot kernels (both activation modes, decoding's ≤ 8 rows and prefill's tiles) against the widened
+    /// float32 path on awkward shapes: rows and columns that do not fill the 4×4 tile, k across the 32-value step
+    /// and the 1024-value pass, n across the 64-row block. `.bf16Split` stays within float32-like error; `.bf16`
+    /// within bf16 rounding of the rows.
+    func testBF16DotAgainstWidenedFloat32() throws {
+        try XCTSkipUnless(HalfPrecision.hasBF16Dot, "this CPU has no AVX512-BF16; the widening path runs instead")
+        var gen = Generator(seed: 43)
+        defer { HalfPrecision.kernel = HalfPrecision.hasBF16Dot ? .bf16Split : .widenedFloat32 }
+        for (m, k, n) in [
+            (1, 1, 3), (1, 33, 5), (3, 64, 7), (8, 1025, 6), (9, 1, 3), (10, 31, 5), (11, 32, 4),
+            (13, 33, 67), (16, 1025, 9), (9, 2049, 130), (31, 64, 1)
+        ] {
+            let w = Tensor.randn([n, k], std: 0.3, generator: &gen).converted(to: .bfloat16)
+            let x = Tensor.randn([m, k], generator: &gen), b = Tensor.randn([n], generator: &gen)
+            HalfPrecision.kernel = .widenedFloat32
+            let reference = withNoGrad { x.linear(weight: w, bias: b) }.toArray()
+            let scale = withNoGrad { x.abs().linear(weight: w.float().abs()) }.toArray()
+            for (kernel, relative) in [(HalfPrecisionKernel.bf16Split, 2e-5), (.bf16, 8e-3)] {
+                HalfPrecision.kernel = kernel
+                let y = withNoGrad { x.linear(weight: w, bias: b) }.toArray()
+                for i in 0..<y.count {
+                    XCTAssertEqual(
+                        Double(y[i]), Double(reference[i]), accuracy: relative * Double(scale[i]) + 1e-6,
+                        "\(kernel) m \(m) k \(k) n \(n) at \(i)")
+                }
+            }
+        }
+    }
+
+    /// A product recorded for backward (training with a frozen bf16 LLM) keeps float32 arithmetic, whatever the
+    /// inference kernel is.
+    func testRecordedProductsKeepFloat32() throws {
+        var gen = Generator(seed: 44)
+        let w = Tensor.randn([6, 40], generator: &gen).converted(to: .bfloat16)
+        let x = Tensor.randn([12, 40], generator: &gen)
+        let reference = x.linear(weight: w.float()).toArray()
+        HalfPrecision.kernel = .bf16
+        defer { HalfPrecision.kernel = HalfPrecision.hasBF16Dot ? .bf16Split : .widenedFloat32 }
+        let y = x.requiringGrad().linear(weight: w)
+        let r = compare(y, Tensor(reference, shape: [12, 6]), atol: 1e-5, rtol: 1e-5)
+        XCTAssertTrue(r.ok, r.message)
+    }
+}
