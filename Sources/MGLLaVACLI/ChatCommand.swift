@@ -41,6 +41,8 @@ struct ChatCommand: ParsableCommand {
             valueName: "split|bf16|f32"))
     var bf16Kernel: String?
     @Flag(help: "Print generated ids, text and the top-5 log-probabilities of every step as JSON.") var json = false
+    @Flag(help: "After each answer, print where the time went (visual encoding, prefill, decode) to standard error.")
+    var timings = false
     @Flag(help: "Print the memory the model will need, without loading it.") var estimateMemory = false
 
     func validate() throws {
@@ -148,6 +150,7 @@ struct ChatCommand: ParsableCommand {
         } else {
             print("")
         }
+        if timings { FileHandle.standardError.write(Data(("timings: " + reply.timings.summary + "\n").utf8)) }
     }
 
     private func manualBoxes(_ specs: [String]) throws -> BoxRecord {
