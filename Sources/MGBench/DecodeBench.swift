@@ -23,6 +23,21 @@ public struct DecodeBench {
         return model
     }
 
+    /// Reads one byte of every page of every weight, so that a memory-mapped model's first prefill does not time
+    /// the disk (llama-bench warms up the same way). Returns the bytes' sum (kept so the reads happen).
+    @discardableResult
+    public static func pageIn(_ model: CausalLM) -> Int {
+        var sum = 0
+        for (_, parameter) in model.namedParameters() {
+            let storage = parameter.value.storage
+            let bytes = UnsafeRawPointer(storage.pointer)
+            for offset in stride(from: 0, to: storage.byteCount, by: 4096) {
+                sum &+= Int(bytes.load(fromByteOffset: offset, as: UInt8.self))
+            }
+        }
+        return sum
+    }
+
     /// GEMM shapes (m, k, n, count) of one decoder layer's prefill of `l` tokens: q and o, k and v (grouped-query
     /// widths), gate and up, down, and per head QKᵀ and PV.
     public static func prefillLayerShapes(_ a: LLMArchitecture, tokens l: Int) -> GemmShapes {

@@ -62,6 +62,8 @@ struct DecodeBenchCommand: ParsableCommand {
             if try writeModels(dir) { return }
             model = try CausalLM.load(directory: dir, frozen: true)
             origin = .memoryMapped
+            print("paging the weights in (not timed)…")
+            DecodeBench.pageIn(model)
         } else {
             print("building a Vicuna-7B-shaped model with random bf16 weights in memory…")
             model = DecodeBench.randomModel(.vicuna7B)

@@ -13,14 +13,18 @@ public enum Parallel {
     nonisolated(unsafe) public static var minimumParallelWork: Int = 1 << 15
 
     /// Runs `body` over `0..<count` split into contiguous chunks, in parallel when `count × costPerItem` is large.
+    /// `chunksPerThread` > 1 makes smaller chunks that idle threads take in turn, so a core slowed by something
+    /// else does not hold the others up (bandwidth-bound loops that are short: decoding's matrix–vector products).
     @inlinable
-    public static func forEachChunk(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+    public static func forEachChunk(
+        _ count: Int, costPerItem: Int = 1, chunksPerThread: Int = 1, _ body: (Range<Int>) -> Void
+    ) {
         let threads = threadCount
         if threads <= 1 || count < 2 || count * max(costPerItem, 1) < minimumParallelWork {
             if count > 0 { body(0..<count) }
             return
         }
-        let chunks = min(threads, count)
+        let chunks = min(threads * max(1, chunksPerThread), count)
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let start = count * c / chunks
             let end = count * (c + 1) / chunks

@@ -121,8 +121,9 @@ final class HalfKernelTests: XCTestCase {
     /// float32 path on awkward shapes: rows and columns that do not fill the 4×4 tile, k across the 32-value step
     /// and the 1024-value pass, n across the 64-row block. `.bf16Split` stays within float32-like error; `.bf16`
     /// within bf16 rounding of the rows.
-    func testBF16DotAgainstWidenedFloat32() throws {
-        try XCTSkipUnless(HalfPrecision.hasBF16Dot, "this CPU has no AVX512-BF16; the widening path runs instead")
+    func testBF16DotAgainstWidenedFloat32() {
+        // Without AVX512-BF16 the kernels fall back to widening and this compares that path with itself; the C
+        // kernels' own fallback is checked in testBF16KernelsAgainstDoubleAtEveryLevel.
         var gen = Generator(seed: 43)
         defer { HalfPrecision.kernel = HalfPrecision.hasBF16Dot ? .bf16Split : .widenedFloat32 }
         for (m, k, n) in [
@@ -141,6 +142,56 @@ final class HalfKernelTests: XCTestCase {
                     XCTAssertEqual(
                         Double(y[i]), Double(reference[i]), accuracy: relative * Double(scale[i]) + 1e-6,
                         "\(kernel) m \(m) k \(k) n \(n) at \(i)")
+                }
+            }
+        }
+    }
+
+    /// mg_bf16_split and both dot kernels (prefill tiles, decoding blocks) against Double sums of the same bf16
+    /// terms, with AVX512-BF16 where the CPU has it and the scalar fallback (level capped) everywhere.
+    func testBF16KernelsAgainstDoubleAtEveryLevel() {
+        var gen = Generator(seed: 46)
+        for level in [2, 0] {
+            mg_limit_vector_level(Int32(level))
+            for terms in [1, 2] {
+                for (m, k, n) in [(1, 1, 1), (2, 31, 5), (5, 33, 9), (9, 64, 3), (12, 1030, 70)] {
+                    let w = halfBits(n * k, .bfloat16, &gen), wd = widened(w, .bfloat16)
+                    let x = Tensor.randn([m, k], generator: &gen).toArray()
+                    var xb = [UInt16](repeating: 0, count: m * terms * k)
+                    mg_bf16_split(x, m, k, terms, &xb)
+                    let xd = widened(xb, .bfloat16)
+                    for r in 0..<m * k where terms == 2 {
+                        // The two terms hold the value to 16 significant bits.
+                        let (row, j) = (r / k, r % k)
+                        let sum = xd[row * 2 * k + j] + xd[row * 2 * k + k + j]
+                        XCTAssertEqual(sum, Double(x[r]), accuracy: abs(Double(x[r])) * 1e-5)
+                    }
+                    for decoding in [false, true] {
+                        var y = [Float](repeating: 0.25, count: m * n)
+                        w.withUnsafeBufferPointer { wp in
+                            if decoding {
+                                mg_bf16_rows_dot(xb, terms, m, k, wp.baseAddress, 0, n, &y, n, 1)
+                            } else {
+                                mg_bf16_dot_rows(xb, terms, m, k, wp.baseAddress, 0, n, &y, n, 1)
+                            }
+                        }
+                        for r in 0..<m {
+                            for c in 0..<n {
+                                var s = 0.25, scale = 0.0
+                                for t in 0..<terms {
+                                    for j in 0..<k {
+                                        let p = xd[(r * terms + t) * k + j] * wd[c * k + j]
+                                        s += p
+                                        scale += abs(p)
+                                    }
+                                }
+                                XCTAssertEqual(
+                                    Double(y[r * n + c]), s, accuracy: 1e-5 * scale + 1e-6,
+                                    "level \(level) terms \(terms) decoding \(decoding) m \(m) k \(k) n \(n) at \(r),\(c)"
+                                )
+                            }
+                        }
+                    }
                 }
             }
         }
