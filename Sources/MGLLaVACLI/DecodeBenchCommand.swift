@@ -31,7 +31,7 @@ struct DecodeBenchCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "bf16 kernels to time, comma-separated: split (bf16 dot products, float32-like), bf16 (activations in bf16, as PyTorch and llama.cpp), f32 (weights widened to float32); default: the library's choice for this CPU.",
+            "bf16 kernels to time, comma-separated: split (bf16 dot products, float32-like), bf16 (activations in bf16, as PyTorch and llama.cpp), f32 (weights widened to float32); default: the library's default (f32).",
             valueName: "split,bf16,f32"))
     var kernels: String?
 

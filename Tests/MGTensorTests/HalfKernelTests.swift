@@ -104,7 +104,7 @@ final class HalfKernelTests: XCTestCase {
     /// for every kernel.
     func testRowsDoNotDependOnTheBatch() {
         var gen = Generator(seed: 45)
-        defer { HalfPrecision.kernel = HalfPrecision.hasBF16Dot ? .bf16Split : .widenedFloat32 }
+        defer { HalfPrecision.kernel = .widenedFloat32 }
         let w = Tensor.randn([7, 70], generator: &gen).converted(to: .bfloat16)
         let x = Tensor.randn([6, 70], generator: &gen)
         for kernel in [HalfPrecisionKernel.widenedFloat32, .bf16Split, .bf16] {
@@ -125,7 +125,7 @@ final class HalfKernelTests: XCTestCase {
         // Without AVX512-BF16 the kernels fall back to widening and this compares that path with itself; the C
         // kernels' own fallback is checked in testBF16KernelsAgainstDoubleAtEveryLevel.
         var gen = Generator(seed: 43)
-        defer { HalfPrecision.kernel = HalfPrecision.hasBF16Dot ? .bf16Split : .widenedFloat32 }
+        defer { HalfPrecision.kernel = .widenedFloat32 }
         for (m, k, n) in [
             (1, 1, 3), (1, 33, 5), (3, 64, 7), (8, 1025, 6), (9, 1, 3), (10, 31, 5), (11, 32, 4),
             (13, 33, 67), (16, 1025, 9), (9, 2049, 130), (31, 64, 1)
@@ -205,7 +205,7 @@ final class HalfKernelTests: XCTestCase {
         let x = Tensor.randn([12, 40], generator: &gen)
         let reference = x.linear(weight: w.float()).toArray()
         HalfPrecision.kernel = .bf16
-        defer { HalfPrecision.kernel = HalfPrecision.hasBF16Dot ? .bf16Split : .widenedFloat32 }
+        defer { HalfPrecision.kernel = .widenedFloat32 }
         let y = x.requiringGrad().linear(weight: w)
         let r = compare(y, Tensor(reference, shape: [12, 6]), atol: 1e-5, rtol: 1e-5)
         XCTAssertTrue(r.ok, r.message)
