@@ -140,58 +140,48 @@ BF16_ATTR static void dot_rows_avx512bf16(const uint16_t *xb, size_t terms, size
     }
 }
 
-// Decoding (a few prompt rows): four weight rows against one prompt row's `terms` bf16 rows, each x vector
-// loaded once for the four. Every dot is summed the same way wherever it sits (one accumulator per term, the
-// masked tail last), so a result does not depend on its neighbours or on the batch.
-BF16_ATTR static void dot4_rows_avx512bf16(const uint16_t *w0, const uint16_t *w1, const uint16_t *w2,
-                                           const uint16_t *w3, const uint16_t *xh, const uint16_t *xl, size_t k,
-                                           float t[4]) {
+// Decoding (a few prompt rows): one weight row at a time against each prompt row's `terms` bf16 rows — a single
+// sequential stream per core, with the prompt rows (2 bytes a value) and the current weight row in L1. Measured
+// on a 7B decode step: 0.90 of the read bound, where four interleaved weight rows per x load reached 0.67–0.84.
+// Every dot is summed the same way whatever m is (four accumulators per term over 128-value steps, then the
+// 32-value steps into the first, the masked tail into the second), so batched rows equal rows alone.
+BF16_ATTR static float dot1_avx512bf16(const uint16_t *wr, const uint16_t *xh, const uint16_t *xl, size_t k) {
     __m512 h0 = _mm512_setzero_ps(), h1 = h0, h2 = h0, h3 = h0, l0 = h0, l1 = h0, l2 = h0, l3 = h0;
-#define DOT4_STEP(LOAD)                                                                                            \
+#define DOT1_STEP(LOAD, H, L, OFF)                                                                                 \
     {                                                                                                              \
-        __m512bh h = (__m512bh)LOAD(xh);                                                                           \
-        __m512bh p0 = (__m512bh)LOAD(w0), p1 = (__m512bh)LOAD(w1), p2 = (__m512bh)LOAD(w2),                        \
-                 p3 = (__m512bh)LOAD(w3);                                                                          \
-        h0 = _mm512_dpbf16_ps(h0, p0, h); h1 = _mm512_dpbf16_ps(h1, p1, h);                                        \
-        h2 = _mm512_dpbf16_ps(h2, p2, h); h3 = _mm512_dpbf16_ps(h3, p3, h);                                        \
-        if (xl) {                                                                                                  \
-            __m512bh l = (__m512bh)LOAD(xl);                                                                       \
-            l0 = _mm512_dpbf16_ps(l0, p0, l); l1 = _mm512_dpbf16_ps(l1, p1, l);                                    \
-            l2 = _mm512_dpbf16_ps(l2, p2, l); l3 = _mm512_dpbf16_ps(l3, p3, l);                                    \
-        }                                                                                                          \
+        __m512bh p = (__m512bh)LOAD(wr, OFF);                                                                      \
+        H = _mm512_dpbf16_ps(H, p, (__m512bh)LOAD(xh, OFF));                                                       \
+        if (xl) L = _mm512_dpbf16_ps(L, p, (__m512bh)LOAD(xl, OFF));                                               \
     }
-    size_t t0 = 0;
-    for (; t0 + 32 <= k; t0 += 32) {
-#define FULL_LOAD(p) _mm512_loadu_si512((const void *)((p) + t0))
-        DOT4_STEP(FULL_LOAD)
+#define FULL_LOAD(p, off) _mm512_loadu_si512((const void *)((p) + (off)))
+    size_t t = 0;
+    for (; t + 128 <= k; t += 128) {
+        DOT1_STEP(FULL_LOAD, h0, l0, t)
+        DOT1_STEP(FULL_LOAD, h1, l1, t + 32)
+        DOT1_STEP(FULL_LOAD, h2, l2, t + 64)
+        DOT1_STEP(FULL_LOAD, h3, l3, t + 96)
+    }
+    for (; t + 32 <= k; t += 32) DOT1_STEP(FULL_LOAD, h0, l0, t)
 #undef FULL_LOAD
-    }
-    if (t0 < k) {
-        __mmask32 mask = (__mmask32)((1ull << (k - t0)) - 1);
-#define MASKED_LOAD(p) _mm512_maskz_loadu_epi16(mask, (const void *)((p) + t0))
-        DOT4_STEP(MASKED_LOAD)
+    if (t < k) {
+        __mmask32 mask = (__mmask32)((1ull << (k - t)) - 1);
+#define MASKED_LOAD(p, off) _mm512_maskz_loadu_epi16(mask, (const void *)((p) + (off)))
+        DOT1_STEP(MASKED_LOAD, h1, l1, t)
 #undef MASKED_LOAD
     }
-#undef DOT4_STEP
-    t[0] = _mm512_reduce_add_ps(_mm512_add_ps(h0, l0));
-    t[1] = _mm512_reduce_add_ps(_mm512_add_ps(h1, l1));
-    t[2] = _mm512_reduce_add_ps(_mm512_add_ps(h2, l2));
-    t[3] = _mm512_reduce_add_ps(_mm512_add_ps(h3, l3));
+#undef DOT1_STEP
+    __m512 h = _mm512_add_ps(_mm512_add_ps(h0, h1), _mm512_add_ps(h2, h3));
+    __m512 l = _mm512_add_ps(_mm512_add_ps(l0, l1), _mm512_add_ps(l2, l3));
+    return _mm512_reduce_add_ps(_mm512_add_ps(h, l));
 }
 
 BF16_ATTR static void rows_dot_avx512bf16(const uint16_t *xb, size_t terms, size_t m, size_t k, const uint16_t *w,
                                           size_t row_begin, size_t row_end, float *y, size_t ldy, int accumulate) {
-    float t[4];
-    for (size_t row = row_begin; row < row_end; row += 4) {
-        size_t nr = row_end - row < 4 ? row_end - row : 4;
-        const uint16_t *w0 = w + row * k, *w1 = w + (row + (nr > 1 ? 1 : 0)) * k,
-                       *w2 = w + (row + (nr > 2 ? 2 : 0)) * k, *w3 = w + (row + (nr > 3 ? 3 : 0)) * k;
+    for (size_t row = row_begin; row < row_end; row++) {
         for (size_t r = 0; r < m; r++) {
             const uint16_t *xh = xb + r * terms * k;
-            dot4_rows_avx512bf16(w0, w1, w2, w3, xh, terms == 2 ? xh + k : NULL, k, t);
-            for (size_t i = 0; i < nr; i++) {
-                if (accumulate) y[r * ldy + row + i] += t[i]; else y[r * ldy + row + i] = t[i];
-            }
+            float v = dot1_avx512bf16(w + row * k, xh, terms == 2 ? xh + k : NULL, k);
+            if (accumulate) y[r * ldy + row] += v; else y[r * ldy + row] = v;
         }
     }
 }

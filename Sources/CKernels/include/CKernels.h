@@ -61,8 +61,8 @@ void mg_bf16_split(const float *x, size_t m, size_t k, size_t terms, uint16_t *x
 void mg_bf16_dot_rows(const uint16_t *xb, size_t terms, size_t m, size_t k, const uint16_t *w, size_t n_begin,
                       size_t n_end, float *y, size_t ldy, int accumulate);
 
-/// The same sums for a few prompt rows (decoding): blocks of four weight rows, each read once for all m rows, and
-/// each result summed the same way whatever m is.
+/// The same sums for a few prompt rows (decoding): one weight row at a time, read once for all m rows (a single
+/// sequential stream per core), each result summed the same way whatever m is.
 void mg_bf16_rows_dot(const uint16_t *xb, size_t terms, size_t m, size_t k, const uint16_t *w, size_t row_begin,
                       size_t row_end, float *y, size_t ldy, int accumulate);
 
