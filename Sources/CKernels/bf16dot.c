@@ -3,6 +3,7 @@
 // twice float32 FMA's rate) straight from the weights' stored row-major layout — nothing is widened or packed.
 // This is what PyTorch and llama.cpp do with a bf16 model: activations in bf16, products summed in float32.
 #include "CKernels.h"
+#include "scalar.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -15,20 +16,6 @@
 // prompt tile of KC bf16 values stays in L1).
 #define BF16_BLOCK_ROWS 64
 #define BF16_KC 1024
-
-static inline float bf16_bits_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static inline uint16_t f32_to_bf16_rne(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);  // NaN stays a (quiet) NaN
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
-}
 
 int mg_kernels_have_bf16_dot(void) {
 #if defined(__x86_64__)
@@ -52,7 +39,7 @@ static void dot_rows_scalar(const uint16_t *xb, size_t terms, size_t m, size_t k
             float s = 0;
             for (size_t t = 0; t < terms; t++) {
                 const uint16_t *xr = xb + (r * terms + t) * k;
-                for (size_t j = 0; j < k; j++) s += bf16_bits_to_f32(xr[j]) * bf16_bits_to_f32(w[n * k + j]);
+                for (size_t j = 0; j < k; j++) s += bf16_to_f32(xr[j]) * bf16_to_f32(w[n * k + j]);
             }
             if (accumulate) y[r * ldy + n] += s; else y[r * ldy + n] = s;
         }
@@ -194,7 +181,7 @@ void mg_bf16_split(const float *x, size_t m, size_t k, size_t terms, uint16_t *x
         for (size_t j = 0; j < k; j++) {
             float v = x[r * k + j];
             hi[j] = f32_to_bf16_rne(v);
-            if (terms == 2) hi[k + j] = f32_to_bf16_rne(v - bf16_bits_to_f32(hi[j]));
+            if (terms == 2) hi[k + j] = f32_to_bf16_rne(v - bf16_to_f32(hi[j]));
         }
     }
 }

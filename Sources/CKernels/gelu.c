@@ -1,36 +1,13 @@
 // Exact GELU forward and backward (see CKernels.h). Branch-free scalar code that clang's loop vectoriser turns into
 // 4-wide SSE2 or 8-wide AVX2 + FMA loops.
 #include "CKernels.h"
+#include "scalar.h"
 
 #include <stdint.h>
 #include <string.h>
 
 static const float sqrt_half = 0.70710678118654752440f;
 static const float inv_sqrt_2pi = 0.39894228040143267794f;
-
-static inline uint32_t float_bits(float v) { uint32_t u; memcpy(&u, &v, 4); return u; }
-static inline float bits_float(uint32_t u) { float v; memcpy(&v, &u, 4); return v; }
-
-// exp(x): Cody–Waite reduction x = n·ln2 + r and the Cephes expf polynomial (relative error < 2 ulp on
-// [-87, 88]); below −87.3 (−∞ included) exactly 0. n is rounded with the 1.5·2^23 trick, so no libm call.
-static inline float fast_exp(float x) {
-    float safe = x > 88.3f ? 88.3f : x;
-    safe = safe < -87.3f ? -87.3f : safe;
-    const float magic = 12582912.0f;
-    float t = safe * 1.44269504f + magic;
-    float n = t - magic;
-    int32_t ni = (int32_t)(float_bits(t) - float_bits(magic));
-    float r = (safe - n * 0.693359375f) - n * -2.1219444e-4f;
-    float p = 1.98756915e-4f;
-    p = p * r + 1.39819995e-3f;
-    p = p * r + 8.3334519e-3f;
-    p = p * r + 4.1665796e-2f;
-    p = p * r + 1.66666655e-1f;
-    p = p * r + 5.0000001e-1f;
-    float e = p * r * r + r + 1.0f;
-    float scale = bits_float((uint32_t)(ni + 127) << 23);
-    return x < -87.3f ? 0.0f : e * scale;
-}
 
 // Φ(v) = ½·erfc(−v/√2): erfc(|z|) is the Numerical Recipes Chebyshev fit t·exp(−z² + P(t)), t = 1/(1 + |z|/2),
 // fractional error < 1.2e-7; taking Φ from erfc (not 1 + erf) keeps the negative tail relatively accurate.

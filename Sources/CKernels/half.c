@@ -3,6 +3,7 @@
 // float32 (the f32 prefill path), and the streaming read that measures the bandwidth decoding is bounded by.
 // Each kernel is compiled for the baseline, AVX2 + FMA + F16C and AVX-512 (F, BW, VL), chosen at run time.
 #include "CKernels.h"
+#include "scalar.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -10,34 +11,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-
-static inline float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-// IEEE half → float, exact for normals, subnormals, infinities and NaNs (no F16C needed).
-static inline float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
-    if (exp == 0) {
-        if (man == 0) {
-            u = sign;
-        } else {  // subnormal: normalise
-            int e = -1;
-            do { man <<= 1; e++; } while (!(man & 0x400));
-            u = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-        }
-    } else if (exp == 31) {
-        u = sign | 0x7f800000u | man << 13;
-    } else {
-        u = sign | (exp + 127 - 15) << 23 | man << 13;
-    }
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 
 static inline float widen_one(const uint16_t *w, size_t i, int bf16) {
     return bf16 ? bf16_to_f32(w[i]) : f16_to_f32(w[i]);

@@ -1,6 +1,7 @@
 // The softmax row pieces of attention (see CKernels.h): the maximum, and exp(x − m) in place. Long rows (OWLv2's
 // 3,601–5,185 keys) spend most of their non-GEMM time here, and Swift's SSE2 baseline runs them 4 wide.
 #include "CKernels.h"
+#include "scalar.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -9,29 +10,6 @@
 // No fused multiply-adds: the result must equal MGTensor's `fastExp` bit for bit (training and inference share
 // attention, and their numbers must not depend on which CPU ran them).
 #pragma clang fp contract(off)
-
-static inline uint32_t float_bits(float v) { uint32_t u; memcpy(&u, &v, 4); return u; }
-static inline float bits_float(uint32_t u) { float v; memcpy(&v, &u, 4); return v; }
-
-// MGTensor's fastExp, operation for operation.
-static inline float fast_exp_exact(float x) {
-    float safe = x < 88.3f ? x : 88.3f;
-    safe = safe > -87.3f ? safe : -87.3f;
-    const float magic = 12582912.0f;
-    float t = safe * 1.44269504f + magic;
-    float n = t - magic;
-    int32_t ni = (int32_t)(float_bits(t) - float_bits(magic));
-    float r = (safe - n * 0.693359375f) - n * -2.1219444e-4f;
-    float p = 1.98756915e-4f;
-    p = p * r + 1.39819995e-3f;
-    p = p * r + 8.3334519e-3f;
-    p = p * r + 4.1665796e-2f;
-    p = p * r + 1.66666655e-1f;
-    p = p * r + 5.0000001e-1f;
-    float e = p * r * r + r + 1.0f;
-    float scale = bits_float((uint32_t)(ni + 127) << 23);
-    return x < -87.3f ? 0.0f : e * scale;
-}
 
 #define DEFINE_SOFTMAX_PIECES(suffix, attributes)                                                             \
     attributes static float max_##suffix(const float *x, size_t n) {                                          \
@@ -46,7 +24,7 @@ static inline float fast_exp_exact(float x) {
         return m;                                                                                             \
     }                                                                                                         \
     attributes static void exp_shifted_##suffix(float *x, size_t n, float m) {                                \
-        for (size_t i = 0; i < n; i++) x[i] = fast_exp_exact(x[i] - m);                                       \
+        for (size_t i = 0; i < n; i++) x[i] = fast_exp(x[i] - m);                                       \
     }
 
 DEFINE_SOFTMAX_PIECES(baseline, )

@@ -94,7 +94,8 @@ func halfWeightProduct(
         Parallel.forEachChunk(m, costPerItem: k) { r in
             mg_bf16_split(x + r.lowerBound * k, r.count, k, terms, xb + r.lowerBound * terms * k)
         }
-        // Both cores take disjoint blocks of 4 weight rows (the kernels' unit).
+        // The cores take disjoint blocks of 4 weight rows (the prefill tile's width); decoding takes them in 8 chunks
+        // per core.
         Parallel.forEachChunk(
             (n + 3) / 4, costPerItem: 4 * k * m * terms, chunksPerThread: m <= halfGEMVMaxRows ? decodeChunks : 1
         ) { blocks in
