@@ -35,7 +35,7 @@ let package = Package(
 
         // MARK: - Core
         // Hot loops (GELU, depthwise conv) built for the baseline and for AVX2 + FMA, chosen at run time.
-        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("m")]),
         .target(name: "MGTensor", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: swiftSettings),
         .target(name: "MGNN", dependencies: ["MGTensor"], swiftSettings: swiftSettings),
         .target(name: "MGCheckpoint", dependencies: ["MGTensor", "MGJSON"], swiftSettings: swiftSettings),

@@ -125,7 +125,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case let .tensorNotFound(path, key):
             return "\(path): no tensor '\(key)'"
         case let .unsupportedDType(path, key, dtype, format):
-            let dtypes = DType.allCases.map(\.rawValue).joined(separator: ", ")
+            let dtypes = DType.allCases.filter { !$0.isBlockQuantized }.map(\.rawValue).joined(separator: ", ")
             switch format {
             case .safetensors:
                 return "\(path): tensor '\(key)': unsupported dtype \(dtype) (supported: \(dtypes))"

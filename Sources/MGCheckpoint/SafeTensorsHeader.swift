@@ -29,7 +29,8 @@ public enum SafeTensorsDType: String, CaseIterable, Sendable {
     /// The `Tensor` element type, or nil when this package has none.
     public var tensorDType: DType? { DType(rawValue: rawValue) }
 
-    public init(_ dtype: DType) {
+    /// The safetensors dtype of a `Tensor` element type; nil for ggml's block-quantized types.
+    public init?(_ dtype: DType) {
         switch dtype {
         case .float32: self = .F32
         case .float16: self = .F16
@@ -38,6 +39,7 @@ public enum SafeTensorsDType: String, CaseIterable, Sendable {
         case .int32: self = .I32
         case .uint8: self = .U8
         case .bool: self = .BOOL
+        case .q8_0, .q5_0, .q4_K, .q6_K: return nil
         }
     }
 }

@@ -39,15 +39,23 @@ public enum SafeTensorsWriter {
     /// a 100 MB header.
     static func write(_ tensors: [String: Tensor], metadata: [String: String]?, to url: URL, headerLimit: UInt64) throws
     {
-        let path = url.path
-        let layout = try Layout(tensors, metadata: metadata, path: path, headerLimit: headerLimit)
-        let folder = url.deletingLastPathComponent().path
-        let (fd, tempPath) = try createTemporaryFile(beside: url)
-        do {
+        let layout = try Layout(tensors, metadata: metadata, path: url.path, headerLimit: headerLimit)
+        try atomicWrite(to: url) { fd, tempPath in
             try layout.prefix.withUnsafeBytes { try writeAll(fd, $0, path: tempPath) }
             for (_, tensor, count) in layout.ordered {
                 try writeAll(fd, UnsafeRawBufferPointer(start: tensor.storage.pointer, count: count), path: tempPath)
             }
+        }
+    }
+
+    /// Runs `body` on a new temporary file beside `url` (its descriptor and path), then fsyncs it and renames it
+    /// over `url`. On failure the destination is left as it was and the temporary file is removed.
+    static func atomicWrite(to url: URL, _ body: (Int32, String) throws -> Void) throws {
+        let path = url.path
+        let folder = url.deletingLastPathComponent().path
+        let (fd, tempPath) = try createTemporaryFile(beside: url)
+        do {
+            try body(fd, tempPath)
             guard fsync(fd) == 0 else { throw CheckpointError.io(path: tempPath, operation: "fsync", errno: errno) }
         } catch {
             close(fd)
@@ -175,6 +183,13 @@ public enum SafeTensorsWriter {
                     throw CheckpointError.invalidWrite(
                         path: path, reason: "'__metadata__' is reserved, not a tensor key")
                 }
+                guard SafeTensorsDType(tensor.dtype) != nil else {
+                    throw CheckpointError.invalidWrite(
+                        path: path,
+                        reason:
+                            "tensor '\(key)': \(tensor.dtype.rawValue) is a GGUF block type, not a safetensors dtype "
+                            + "(dequantize it, or write a GGUF file)")
+                }
                 let count = tensor.count * tensor.dtype.size
                 guard tensor.storage.byteCount >= count else {
                     throw CheckpointError.invalidWrite(
@@ -231,7 +246,7 @@ public enum SafeTensorsWriter {
 
         /// Position in the reference's `Dtype` enum, which is declared in increasing alignment order.
         static func alignmentRank(_ dtype: DType) -> Int {
-            SafeTensorsDType.allCases.firstIndex(of: SafeTensorsDType(dtype)) ?? 0
+            SafeTensorsDType(dtype).flatMap { SafeTensorsDType.allCases.firstIndex(of: $0) } ?? 0
         }
 
         /// A JSON string literal escaped as serde_json does: `"` and `\`, short escapes for \b \f \n \r \t,
@@ -278,7 +293,7 @@ public enum SafeTensorsWriter {
     }
 
     /// Writes all of `buffer`, in chunks below Linux's 2 GiB per-call limit, retrying on EINTR and short writes.
-    private static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
+    static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws {
         guard var pointer = buffer.baseAddress else { return }
         var remaining = buffer.count
         while remaining > 0 {

@@ -69,7 +69,7 @@ public enum CheckpointFormat: String, Sendable, Equatable, CaseIterable {
 
 /// Opening the weights of a model folder or file, whatever format they are stored in.
 public enum Checkpoint {
-    /// The weights at `url`: safetensors (`model.safetensors`, a sharded index, a single file) or PyTorch pickles
+    /// The weights at `url`: safetensors (`model.safetensors`, a sharded index, a single file), a `.gguf` file, or PyTorch pickles
     /// read safely (`pytorch_model.bin`, its sharded index, the open_clip `open_clip_pytorch_model.bin`, an
     /// MG-LLaVA `.pth`). Tensors are read lazily, one at a time; the result's `description` is the path opened.
     ///
@@ -84,6 +84,7 @@ public enum Checkpoint {
         }
         let (safetensors, torch) = (CheckpointFormat.safetensors, CheckpointFormat.torch)
         if !isDirectory.boolValue {
+            if url.pathExtension == "gguf" { return try GGUFFile(path: url.path) }
             if url.pathExtension == "safetensors" || url.lastPathComponent == safetensors.indexFileName {
                 return try ShardedSafeTensors.open(url)
             }

@@ -15,6 +15,8 @@ public final class InferencePipeline {
 
     /// Finds boxes for images that come without them (`detectBoxes`); nil: such images get the dummy box.
     public var detector: (any BoxDetector)?
+    /// What loading noticed and a user should hear once (e.g. a checkpoint's LLM tensors left out for a GGUF LLM).
+    public internal(set) var loadNotes: [String] = []
     /// What `detector` looks for.
     public var detectionQueries = DetectionQueries(tags: [])
     /// Every record `boxes(_:orDetectIn:id:)` made with the detector, in order (evaluation writes them out).
@@ -62,14 +64,31 @@ public final class InferencePipeline {
         limitNum: Int = 100, field: String = "image_size_aux",
         forImages: Bool = true
     ) throws -> InferencePipeline {
+        var notes: [String] = []
         let model = try MGLLaVAModel.load(
             llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux,
-            pth: pth, frozen: true)
+            pth: pth, frozen: true
+        ) { summary in
+            if summary.skippedLLMTensors > 0, let pth {
+                notes.append(
+                    "\(pth.path): its \(summary.skippedLLMTensors) llm.* tensors are not used (the LLM weights come "
+                        + "from \(llm.lastPathComponent))")
+            }
+        }
         model.eval()
-        return try InferencePipeline(
-            model: model, tokenizer: try Tokenizer.load(directory: tokenizer ?? llm),
-            template: template, imageSizeAux: imageSizeAux, padToSquare: padToSquare,
+        let text: Tokenizer
+        if let tokenizer {
+            text = try Tokenizer.load(directory: tokenizer)
+        } else if CausalLM.isGGUF(llm) {
+            text = try GGUFLLM(path: llm.path).tokenizer()
+        } else {
+            text = try Tokenizer.load(directory: llm)
+        }
+        let pipeline = try InferencePipeline(
+            model: model, tokenizer: text, template: template, imageSizeAux: imageSizeAux, padToSquare: padToSquare,
             limitNum: limitNum, field: field, forImages: forImages)
+        pipeline.loadNotes = notes
+        return pipeline
     }
 
     /// Pixels at both resolutions and the image's boxes through upstream's box pipeline (nil or no detections:

@@ -10,7 +10,8 @@ struct ChatCommand: ParsableCommand {
         commandName: "chat",
         abstract: "Ask MG-LLaVA about an image, one-shot (--prompt) or interactively (messages on standard input).")
 
-    @Option(help: "HF LLM folder (llm_name_or_path).") var llm: String
+    @Option(help: "HF LLM folder (llm_name_or_path), or a llama.cpp GGUF file (F32/F16/BF16/Q8_0/Q5_0/Q4_K/Q6_K).")
+    var llm: String
     @Option(help: "HF CLIP folder (visual_encoder_name_or_path).") var visualEncoder: String
     @Option(help: "open_clip ConvNeXt folder (visual_encoder_aux_path).") var visualEncoderAux: String
     @Option(help: "MG-LLaVA checkpoint (.pth or safetensors) with the trained modules (and the LLM after SFT).")
@@ -76,6 +77,7 @@ struct ChatCommand: ParsableCommand {
             visualEncoderAux: URL(fileURLWithPath: visualEncoderAux), pth: pth.map { URL(fileURLWithPath: $0) },
             tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, template: PromptTemplate.named(template) ?? .vicuna,
             imageSizeAux: imageSizeAux, field: "--image-size-aux", forImages: image != nil)
+        for note in pipeline.loadNotes { FileHandle.standardError.write(Data((note + "\n").utf8)) }
         var decoded: RGBImage? = nil
         var record: BoxRecord? = nil
         if let image {

@@ -12,7 +12,7 @@ struct EvalCommand: ParsableCommand {
         abstract: "Evaluate a trained MG-LLaVA on a benchmark, or re-score saved predictions.",
         subcommands: [
             MMBench.self, EvalPOPECommand.self, EvalTextVQACommand.self, EvalGQACommand.self, EvalVQAv2Command.self,
-            EvalMMECommand.self, Score.self
+            EvalMMECommand.self, EvalPerplexityCommand.self, Score.self
         ])
 
     struct MMBench: ParsableCommand {
@@ -118,7 +118,7 @@ struct EvalCommand: ParsableCommand {
 struct EvalModelOptions: ParsableArguments {
     @OptionGroup var selection: ConfigSelection
 
-    @Option(help: "HF LLM folder (overrides the config's llm_name_or_path).")
+    @Option(help: "HF LLM folder or llama.cpp GGUF file (overrides the config's llm_name_or_path).")
     var llm: String?
 
     @Option(help: "HF CLIP folder (overrides visual_encoder_name_or_path).")
@@ -194,6 +194,7 @@ struct EvalModelOptions: ParsableArguments {
             "loading \(cfg.llmNameOrPath), \(cfg.visualEncoderNameOrPath), \(cfg.visualEncoderAuxPath) + \(weights.path)"
         )
         let pipeline = try InferencePipeline.load(config: cfg, root: root, weights: weights, limitNum: limitNum)
+        for note in pipeline.loadNotes { print(note) }
         if let detector {
             pipeline.detector = detector
             pipeline.detectionQueries = try detection.detectionQueries()

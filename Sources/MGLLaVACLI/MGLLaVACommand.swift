@@ -9,6 +9,6 @@ struct MGLLaVACommand: ParsableCommand {
         subcommands: [
             TrainCommand.self, EvalCommand.self, DataCommand.self, DemoCommand.self, ChatCommand.self,
             InspectCommand.self, ConvertCommand.self, TokenizeCommand.self, FeaturesCommand.self, BenchCommand.self,
-            ConfigsCommand.self, BoxesCommand.self
+            ConfigsCommand.self, BoxesCommand.self, QuantizeCommand.self
         ])
 }

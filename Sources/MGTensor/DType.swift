@@ -1,7 +1,12 @@
 // Element types. Compute is always Float32; the 16-bit floats are storage types (checkpoints, memory-mapped
 // weights) widened by the kernels that read them. Integer and bool types carry ids, masks and labels.
 
-/// A tensor's element type, named as safetensors names it.
+/// A tensor's element type, named as safetensors names it (the block-quantized types as GGUF names them).
+///
+/// The block-quantized types (`q8_0`, `q5_0`, `q4_K`, `q6_K`) are ggml's: a row is stored as blocks of
+/// `blockSize` values in `blockBytes` bytes each (a scale and small integers), byte for byte as llama.cpp stores
+/// them. They are storage types for inference weights only: the last dimension is a multiple of `blockSize`,
+/// products read them through the quantized kernels, and any other op sees them dequantized.
 public enum DType: String, Sendable, CaseIterable, Codable {
     case float32 = "F32"
     case float16 = "F16"
@@ -10,20 +15,57 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     case int32 = "I32"
     case uint8 = "U8"
     case bool = "BOOL"
+    // swift-format-ignore: AlwaysUseLowerCamelCase
+    /// ggml Q8_0: 32 values as an f16 scale and 32 int8 (34 bytes, 8.5 bits per value).
+    case q8_0 = "Q8_0"
+    // swift-format-ignore: AlwaysUseLowerCamelCase
+    /// ggml Q5_0: 32 values as an f16 scale and 32 five-bit integers (22 bytes).
+    case q5_0 = "Q5_0"
+    // swift-format-ignore: AlwaysUseLowerCamelCase
+    /// ggml Q4_K: 256 values in 8 sub-blocks of 32, 4-bit values with 6-bit sub-block scales and mins (144 bytes).
+    case q4_K = "Q4_K"
+    // swift-format-ignore: AlwaysUseLowerCamelCase
+    /// ggml Q6_K: 256 values in 16 sub-blocks of 16, 6-bit values with int8 sub-block scales (210 bytes).
+    case q6_K = "Q6_K"
 
-    /// Bytes per element.
-    @inlinable public var size: Int {
+    /// Bytes per element; for a block-quantized type, bytes per block (see `blockBytes`).
+    @inlinable public var size: Int { blockBytes }
+
+    /// Values per block: 1 for the element types.
+    @inlinable public var blockSize: Int {
+        switch self {
+        case .q8_0, .q5_0: return 32
+        case .q4_K, .q6_K: return 256
+        default: return 1
+        }
+    }
+
+    /// Bytes per block (per element for the element types).
+    @inlinable public var blockBytes: Int {
         switch self {
         case .float32, .int32: return 4
         case .float16, .bfloat16: return 2
         case .int64: return 8
         case .uint8, .bool: return 1
+        case .q8_0: return 34
+        case .q5_0: return 22
+        case .q4_K: return 144
+        case .q6_K: return 210
         }
     }
 
+    /// True for ggml's block-quantized types.
+    @inlinable public var isBlockQuantized: Bool { blockSize > 1 }
+
+    /// Bytes that `count` values take (`count` a multiple of `blockSize`).
+    @inlinable public func byteCount(for count: Int) -> Int { count / blockSize * blockBytes }
+
+    /// Values that `bytes` hold.
+    @inlinable public func valueCount(bytes: Int) -> Int { bytes / blockBytes * blockSize }
+
     public var isFloatingPoint: Bool {
         switch self {
-        case .float32, .float16, .bfloat16: return true
+        case .float32, .float16, .bfloat16, .q8_0, .q5_0, .q4_K, .q6_K: return true
         default: return false
         }
     }

@@ -83,6 +83,10 @@ func halfWeightProduct(
     x: UnsafePointer<Float>, m: Int, k: Int, w: UnsafeRawPointer, dtype: DType, n: Int,
     y: UnsafeMutablePointer<Float>, accumulate: Bool, recorded: Bool = false
 ) {
+    if dtype.isBlockQuantized && !recorded {
+        quantizedWeightProduct(x: x, m: m, k: k, w: w, dtype: dtype, n: n, y: y, accumulate: accumulate)
+        return
+    }
     let wh = w.assumingMemoryBound(to: UInt16.self)
     let kernel = HalfPrecision.kernel
     if dtype == .bfloat16 && !recorded && !HalfPrecision.keepsFloat32 && kernel != .widenedFloat32
@@ -109,7 +113,7 @@ func halfWeightProduct(
         return
     }
     let bf16: Int32 = dtype == .bfloat16 ? 1 : 0
-    if m <= halfGEMVMaxRows {
+    if m <= halfGEMVMaxRows && !dtype.isBlockQuantized {
         // Both cores stream disjoint blocks of 4 weight rows; each block is read once for all m prompt rows.
         Parallel.forEachChunk((n + 3) / 4, costPerItem: 4 * k * m, chunksPerThread: decodeChunks) { blocks in
             mg_half_rows_dot(
@@ -124,7 +128,7 @@ func halfWeightProduct(
     var start = 0
     while start < n {
         let rows = Swift.min(tileRows, n - start)
-        widenRows(w + start * k * 2, dtype, rows * k, into: tile)
+        widenRows(w + dtype.byteCount(for: start * k), dtype, rows * k, into: tile)
         gemm(
             transA: false, transB: true, m: m, n: rows, k: k, a: x, lda: k, b: tile, ldb: k,
             beta: accumulate ? 1 : 0, c: y + start, ldc: n)
@@ -143,7 +147,7 @@ func halfWeightTransposedProduct(
     var start = 0
     while start < n {
         let rows = Swift.min(tileRows, n - start)
-        widenRows(w + start * k * 2, dtype, rows * k, into: tile)
+        widenRows(w + dtype.byteCount(for: start * k), dtype, rows * k, into: tile)
         gemm(
             transA: false, transB: false, m: m, n: k, k: rows, a: g + start, lda: n, b: tile, ldb: k,
             beta: 1, c: gx, ldc: k)
@@ -153,6 +157,10 @@ func halfWeightTransposedProduct(
 
 /// Widens `count` 16-bit values into float32.
 func widenRows(_ src: UnsafeRawPointer, _ dtype: DType, _ count: Int, into dst: UnsafeMutablePointer<Float>) {
+    if dtype.isBlockQuantized {
+        BlockQuantization.dequantize(src, dtype, count: count, into: dst)
+        return
+    }
     let s = src.assumingMemoryBound(to: UInt16.self)
     let bf16: Int32 = dtype == .bfloat16 ? 1 : 0
     Parallel.forEachChunk(count, costPerItem: 1) { r in

@@ -10,8 +10,8 @@ extension Tensor {
         for i in indices {
             precondition(i >= 0 && i < n, "index_select: index \(i) out of range for dim \(axis) of size \(n)")
         }
-        if dtype == .bfloat16 || dtype == .float16 {
-            // A 16-bit table (memory-mapped embedding): widen only the selected rows.
+        if dtype == .bfloat16 || dtype == .float16 || (dtype.isBlockQuantized && ax == rank - 2) {
+            // A 16-bit or quantized table (memory-mapped embedding): widen only the selected rows.
             var outShape = shape
             outShape[ax] = indices.count
             let out = Tensor.uninitialized(outShape)
@@ -19,7 +19,7 @@ extension Tensor {
             for o in 0..<outer {
                 for j in 0..<k {
                     widenRows(
-                        storage.pointer + ((o * n + indices[j]) * inner) * 2, dtype, inner,
+                        storage.pointer + dtype.byteCount(for: (o * n + indices[j]) * inner), dtype, inner,
                         into: out.storage.floats + (o * k + j) * inner)
                 }
             }

@@ -125,9 +125,11 @@ extension Tensor {
         if let bias {
             precondition(bias.shape == [outFeatures], "linear: bias \(bias.shape) for \(outFeatures) outputs")
         }
-        let halfWeight = weight.dtype == .bfloat16 || weight.dtype == .float16
+        // 16-bit and block-quantized weights are read as stored (frozen: they take no gradient themselves).
+        let halfWeight = weight.dtype == .bfloat16 || weight.dtype == .float16 || weight.dtype.isBlockQuantized
         precondition(
-            !halfWeight || !weight.requiresGrad, "linear: a 16-bit weight cannot take gradients (keep it frozen)")
+            !halfWeight || !weight.requiresGrad,
+            "linear: a \(weight.dtype.rawValue) weight cannot take gradients (keep it frozen)")
         let x = float()
         let w = halfWeight ? weight : weight.float()
         let rows = count / Swift.max(inFeatures, 1)

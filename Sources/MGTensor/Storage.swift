@@ -16,9 +16,11 @@ public final class Storage: @unchecked Sendable {
     /// Uninitialised storage for `count` elements.
     public init(uninitializedCount count: Int, dtype: DType) {
         precondition(count >= 0, "Storage: negative element count \(count)")
-        let bytes = max(count * dtype.size, 1)
+        precondition(
+            count % dtype.blockSize == 0, "Storage: \(count) values are not whole \(dtype.rawValue) blocks")
+        let bytes = max(dtype.byteCount(for: count), 1)
         self.pointer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        self.byteCount = count * dtype.size
+        self.byteCount = dtype.byteCount(for: count)
         self.dtype = dtype
         self.owner = nil
         self.mappedByteCount = 0
@@ -29,7 +31,9 @@ public final class Storage: @unchecked Sendable {
     /// the parts never written.
     public init(zeroedCount count: Int, dtype: DType) {
         precondition(count >= 0, "Storage: negative element count \(count)")
-        let bytes = count * dtype.size
+        precondition(
+            count % dtype.blockSize == 0, "Storage: \(count) values are not whole \(dtype.rawValue) blocks")
+        let bytes = dtype.byteCount(for: count)
         self.byteCount = bytes
         self.dtype = dtype
         self.owner = nil
@@ -66,7 +70,7 @@ public final class Storage: @unchecked Sendable {
         }
     }
 
-    public var count: Int { byteCount / dtype.size }
+    public var count: Int { dtype.valueCount(bytes: byteCount) }
 
     @inlinable public var floats: UnsafeMutablePointer<Float> {
         precondition(dtype == .float32, "Storage.floats on a \(dtype.rawValue) storage")

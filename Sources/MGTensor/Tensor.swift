@@ -186,9 +186,15 @@ public struct Tensor: @unchecked Sendable {
         return converted(to: .float32)
     }
 
-    /// A copy in another dtype. Float→16-bit rounds to nearest even; float→int truncates toward zero.
+    /// A copy in another dtype. Float→16-bit rounds to nearest even; float→int truncates toward zero; float→a
+    /// block-quantized type quantizes each row as ggml's reference quantizer does (the last dimension must be a
+    /// multiple of the block size), and a block-quantized tensor dequantizes as ggml does.
     public func converted(to target: DType) -> Tensor {
         if target == dtype { return copy() }
+        precondition(
+            !target.isBlockQuantized || (shape.last ?? 0) % target.blockSize == 0,
+            "converted(to: \(target.rawValue)): rows of \(shape.last ?? 0) values are not whole blocks of \(target.blockSize)"
+        )
         let out = Storage(uninitializedCount: count, dtype: target)
         let n = count
         // Widen to float first (every source type), then narrow.
@@ -218,6 +224,8 @@ public struct Tensor: @unchecked Sendable {
                 for i in 0..<n { dst[i] = Float(p[i]) }
             case .float32:
                 break
+            case .q8_0, .q5_0, .q4_K, .q6_K:
+                BlockQuantization.dequantize(storage.pointer, dtype, count: n, into: dst)
             }
             src = dst
         }
@@ -245,6 +253,8 @@ public struct Tensor: @unchecked Sendable {
             return Tensor(storage: out, shape: shape)
         }
         switch target {
+        case .q8_0, .q5_0, .q4_K, .q6_K:
+            BlockQuantization.quantize(src, count: n, to: target, into: out.pointer)
         case .bfloat16:
             let p = out.pointer.assumingMemoryBound(to: UInt16.self)
             for i in 0..<n { p[i] = floatToBF16(src[i]) }

@@ -38,11 +38,74 @@ public final class Tokenizer: @unchecked Sendable {
     /// Loads from a model directory: tokenizer.json if present, else tokenizer.model (converted as transformers
     /// converts LlamaTokenizer), plus tokenizer_config.json, special_tokens_map.json and added_tokens.json.
     public static func load(directory: URL) throws -> Tokenizer {
-        try Tokenizer(directory: directory)
+        try Tokenizer(assembly: TokenizerAssembly(directory: directory))
     }
 
-    private init(directory: URL) throws {
-        let assembly = try TokenizerAssembly(directory: directory)
+    /// A SentencePiece BPE vocabulary given as arrays (what a llama.cpp GGUF file's `tokenizer.ggml.*` metadata
+    /// holds for `tokenizer.ggml.model` "llama"): pieces as UTF-8 bytes, scores, sentencepiece piece types (1 normal,
+    /// 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte), the special token ids, and the BOS/EOS and
+    /// space-prefix settings. Built as transformers converts the equivalent `tokenizer.model` with `legacy` true,
+    /// which is also how llama.cpp tokenizes: a "▁" before the text and after every special token.
+    public static func sentencePiece(
+        pieces: [[UInt8]], scores: [Float], types: [Int32], unknownId: Int?, bosId: Int?, eosId: Int?, padId: Int?,
+        addBos: Bool, addEos: Bool, addSpacePrefix: Bool, file: String
+    ) throws -> Tokenizer {
+        guard scores.count == pieces.count, types.count == pieces.count else {
+            throw TokenizerError.invalidField(
+                file: file, field: "tokenizer.ggml.scores/token_type",
+                reason: "\(scores.count) scores and \(types.count) types for \(pieces.count) tokens")
+        }
+        var list: [SentencePieceModel.Piece] = []
+        list.reserveCapacity(pieces.count)
+        for (i, bytes) in pieces.enumerated() {
+            guard let type = SentencePieceModel.PieceType(rawValue: types[i]) else {
+                throw TokenizerError.invalidField(
+                    file: file, field: "tokenizer.ggml.token_type", reason: "token \(i) has type \(types[i])")
+            }
+            list.append(.init(piece: String(decoding: bytes, as: UTF8.self), score: scores[i], type: type))
+        }
+        func piece(_ id: Int?, _ field: String) throws -> String? {
+            guard let id else { return nil }
+            guard id >= 0 && id < list.count else {
+                throw TokenizerError.invalidField(
+                    file: file, field: field, reason: "id \(id) is outside the \(list.count) tokens")
+            }
+            return list[id].piece
+        }
+        var trainer = SentencePieceModel.TrainerSpec()
+        trainer.modelType = .bpe
+        trainer.vocabSize = Int32(clamping: list.count)
+        trainer.byteFallback = list.contains { $0.type == .byte }
+        let unk = try piece(unknownId ?? list.firstIndex { $0.type == .unknown }, "tokenizer.ggml.unknown_token_id")
+        let bos = try piece(bosId, "tokenizer.ggml.bos_token_id"), eos = try piece(eosId, "tokenizer.ggml.eos_token_id")
+        let pad = try piece(padId, "tokenizer.ggml.padding_token_id")
+        (trainer.unkId, trainer.bosId, trainer.eosId, trainer.padId) = (
+            Int32(unknownId ?? -1), Int32(bosId ?? -1), Int32(eosId ?? -1), Int32(padId ?? -1)
+        )
+        if let unk { trainer.unkPiece = unk }
+        if let bos { trainer.bosPiece = bos }
+        if let eos { trainer.eosPiece = eos }
+        if let pad { trainer.padPiece = pad }
+        let named = Set([unk, bos, eos, pad].compactMap { $0.map { Array($0.utf8) } })
+        trainer.controlSymbols = list.filter { $0.type == .control && !named.contains(Array($0.piece.utf8)) }.map(
+            \.piece)
+        trainer.userDefinedSymbols = list.filter { $0.type == .userDefined }.map(\.piece)
+        var normalizer = SentencePieceModel.NormalizerSpec()
+        normalizer.addDummyPrefix = addSpacePrefix
+        let model = try SentencePieceModel(
+            pieces: list, trainerSpec: trainer, normalizerSpec: normalizer, fileName: file)
+        var config = TokenizerConfig()
+        config.addBosToken = addBos
+        config.addEosToken = addEos
+        config.legacy = true
+        config.bos = bos.map { .init(content: $0, token: nil) }
+        config.eos = eos.map { .init(content: $0, token: nil) }
+        config.unk = unk.map { .init(content: $0, token: nil) }
+        config.pad = pad.map { .init(content: $0, token: nil) }
+        return try Tokenizer(assembly: TokenizerAssembly(sentencePiece: model, config: config, file: file))
+    }
+
+    private init(assembly: TokenizerAssembly) throws {
         addedVocabulary = assembly.addedVocabulary
         normalizer = assembly.normalizer
         preTokenizer = assembly.preTokenizer

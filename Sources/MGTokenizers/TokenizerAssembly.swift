@@ -62,6 +62,26 @@ struct TokenizerAssembly {
         } else {
             throw TokenizerError.noTokenizerFiles(directory: directory.path)
         }
+        finish(fromSentencePiece: fromSentencePiece, fromCLIPFiles: fromCLIPFiles)
+    }
+
+    /// A converted SentencePiece model with the settings of `config` (a GGUF file's `tokenizer.ggml.*` vocabulary
+    /// arrives this way, with no files at all).
+    init(sentencePiece sp: SentencePieceModel, config: TokenizerConfig, file: String) throws {
+        self.config = config
+        let converted = try SentencePieceConversion(
+            model: sp, legacy: config.legacy ?? true, addPrefixSpace: config.addPrefixSpace, file: file)
+        model = converted.model
+        normalizer = converted.normalizer
+        preTokenizer = converted.preTokenizer
+        decoder = converted.decoder
+        postProcessor = .none
+        for token in converted.addedTokens { addedVocabulary.add(token) }
+        finish(fromSentencePiece: true, fromCLIPFiles: false)
+    }
+
+    /// The steps after the pipeline: config tokens registered, matchers built, BOS/EOS templates set.
+    private mutating func finish(fromSentencePiece: Bool, fromCLIPFiles: Bool) {
         registerConfigTokens()
         addedVocabulary.buildMatchers(normalizer: normalizer)
 

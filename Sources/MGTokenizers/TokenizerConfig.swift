@@ -29,6 +29,9 @@ struct TokenizerConfig {
     /// added_tokens.json (content → id), the older way of listing added tokens.
     var addedTokensFile: [(String, Int)] = []
 
+    /// No files: every setting absent.
+    init() {}
+
     init(directory: URL) throws {
         let fm = FileManager.default
         let configURL = directory.appendingPathComponent("tokenizer_config.json")

@@ -66,4 +66,36 @@ void mg_bf16_dot_rows(const uint16_t *xb, size_t terms, size_t m, size_t k, cons
 void mg_bf16_rows_dot(const uint16_t *xb, size_t terms, size_t m, size_t k, const uint16_t *w, size_t row_begin,
                       size_t row_end, float *y, size_t ldy, int accumulate);
 
+// ---- ggml block-quantized weights (quants.c) ----------------------------------------------------------------------
+// `type` is ggml's type id (GGML_TYPE_*: Q5_0 6, Q8_0 8, Q4_K 12, Q6_K 14, Q8_K 15). Blocks are byte for byte ggml's.
+// The dot products run their AVX512-VNNI, AVX2 or baseline version, whichever this CPU has (at most the level set by
+// mg_quant_limit_level).
+
+/// Quantizes n values (whole blocks) as ggml's reference quantizer for `type` (quantize_row_*_ref), bit for bit.
+void mg_quantize(int type, const float *x, void *out, size_t n);
+
+/// Dequantizes n values (whole blocks) as ggml's dequantize_row_* for `type`.
+void mg_dequantize(int type, const void *blocks, float *y, size_t n);
+
+/// The activation format a weight of `type` is multiplied with: Q8_0 for Q8_0 and Q5_0, Q8_K for Q4_K and Q6_K.
+int mg_quant_activation_type(int type);
+
+/// Bytes of one row of k values in `type` (k a multiple of its block size).
+size_t mg_quant_row_bytes(int type, size_t k);
+
+/// Quantizes one activation row of k values to `activation_type` (Q8_0 or Q8_K, as ggml's from_float).
+void mg_quantize_activation(int activation_type, const float *x, void *out, size_t k);
+
+/// y[r·ldy + row] = Σ_j w[row, j]·a[r, j] for row in [row_begin, row_end), r < m: weight rows of `type` ([N, k])
+/// against m activation rows already quantized to its activation format, each block's products summed in integers
+/// and scaled as ggml's vec_dot does. m > 1 runs as tiles of several weight rows × several activation rows.
+void mg_quant_rows_dot(int type, const void *w, size_t k, const void *a_rows, size_t m, size_t row_begin,
+                       size_t row_end, float *y, size_t ldy);
+
+/// The level the quantized kernels run: 2 AVX512-VNNI, 1 AVX2 + FMA, 0 baseline.
+int mg_quant_level(void);
+
+/// Caps that level (tests run the lower versions on a CPU that has more; 2 restores the default).
+void mg_quant_limit_level(int level);
+
 #endif

@@ -11,6 +11,8 @@ public struct CheckpointLoadSummary: Sendable, Equatable {
     public var tensorCount: Int
     /// Non-tensor globals the pickle referenced (mmengine metadata), kept inert.
     public var opaqueGlobals: [String]
+    /// `llm.*` tensors the checkpoint holds but that were not loaded because the LLM came from a GGUF file.
+    public var skippedLLMTensors: Int = 0
 }
 
 /// A model file or folder that cannot be loaded: which one, and why.
@@ -31,10 +33,11 @@ extension MGLLaVAModel {
     /// optionally `pretrained_pth` (an MG-LLaVA `.pth` or our safetensors checkpoint of the trained modules).
     /// Modules the checkpoint does not hold keep upstream's initialisation from `seed`.
     /// `frozen`: for inference — everything is frozen and every weight is used in place in its stored dtype
-    /// (no float32 copy of a 16-bit LLM).
+    /// (no float32 copy of a 16-bit LLM). `llm` may be a llama.cpp GGUF file: the LLM weights then come from it
+    /// (quantized or not), and the checkpoint's own `llm.*` tensors are left out (`summary` says how many).
     public static func load(
         llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil,
-        seed: UInt64 = 0, frozen: Bool = false
+        seed: UInt64 = 0, frozen: Bool = false, summary: ((CheckpointLoadSummary) -> Void)? = nil
     ) throws -> MGLLaVAModel {
         let clip = try CLIPVisionModel.load(directory: visualEncoder)
         let convnext = try ConvNeXtTrunk.load(directory: visualEncoderAux)
@@ -45,7 +48,11 @@ extension MGLLaVAModel {
             model.initialize(generator: &generator)
         }
         if frozen { model.freeze() }
-        if let pth { try model.loadCheckpoint(pth, inPlaceWhenFrozen: frozen) }
+        if let pth {
+            let loaded = try model.loadCheckpoint(
+                pth, inPlaceWhenFrozen: frozen, skippingLLM: CausalLM.isGGUF(llm))
+            summary?(loaded)
+        }
         return model
     }
 
@@ -54,9 +61,19 @@ extension MGLLaVAModel {
     /// its shape, and keys outside `fuse_module`, `projector`, `bbox_projector`, `llm` are an error (upstream loads
     /// with strict=False and silently ignores mismatches; we name them). 16-bit weights are widened to float32.
     @discardableResult
-    public func loadCheckpoint(_ url: URL, inPlaceWhenFrozen: Bool = false) throws -> CheckpointLoadSummary {
+    /// `skippingLLM`: leave the checkpoint's `llm.*` tensors out (the LLM came from elsewhere, a GGUF file).
+    public func loadCheckpoint(
+        _ url: URL, inPlaceWhenFrozen: Bool = false, skippingLLM: Bool = false
+    ) throws -> CheckpointLoadSummary {
         let weights = try Checkpoint.open(url)
         var state = try weights.loadAll()
+        var skipped = 0
+        if skippingLLM {
+            for key in state.keys where Module.key(key, hasPrefix: "llm") {
+                state.removeValue(forKey: key)
+                skipped += 1
+            }
+        }
         // Older transformers saved rotary buffers; they are not parameters.
         for key in state.keys where CausalLM.isIgnoredKey(key) { state.removeValue(forKey: key) }
         let own = Dictionary(namedParameters().map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
@@ -92,6 +109,6 @@ extension MGLLaVAModel {
         try load(state, strict: false, source: weights.description, inPlaceWhenFrozen: inPlaceWhenFrozen)
         return CheckpointLoadSummary(
             loadedPrefixes: loaded.sorted(), tensorCount: state.count,
-            opaqueGlobals: weights.opaqueGlobals)
+            opaqueGlobals: weights.opaqueGlobals, skippedLLMTensors: skipped)
     }
 }

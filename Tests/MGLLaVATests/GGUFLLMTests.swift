@@ -1,0 +1,71 @@
+import XCTest
+import MGCheckpoint
+import MGLLaVA
+import MGTestSupport
+
+/// GGUF LLMs written by llama.cpp's own converter (`convert_hf_to_gguf.py`, see Tests/Fixtures/README.md) load as the
+/// HF folder they came from.
+final class GGUFLLMTests: XCTestCase {
+    let prompt = [1, 15, 300, 42, 7, 650, 99, 3, 18]
+
+    func logits(_ model: CausalLM) -> [Float] {
+        withNoGrad { model(inputsEmbeds: model.embed([prompt])).logits! }.toArray()
+    }
+
+    func testFloat32GGUFEqualsTheHFFolder() throws {
+        let hf = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"))
+        let gguf = try CausalLM.load(gguf: Fixtures.url("gguf/vicuna-tiny-f32.gguf"))
+        XCTAssertEqual(gguf.architecture.hiddenSize, 64)
+        XCTAssertEqual(gguf.architecture.vocabSize, 700)
+        // Same float32 weights, q/k rows restored from llama.cpp's RoPE order: the same logits, bit for bit.
+        XCTAssertEqual(logits(gguf), logits(hf))
+    }
+
+    func testConfigurationFromMetadata() throws {
+        let hf = try LLMConfiguration.load(Fixtures.url("models/vicuna-tiny/config.json"))
+        let gguf = try GGUFLLM(path: Fixtures.url("gguf/vicuna-tiny-bf16.gguf").path).configuration
+        XCTAssertEqual(gguf.family, hf.family)
+        XCTAssertEqual(gguf.vocabSize, hf.vocabSize)
+        XCTAssertEqual(gguf.hiddenSize, hf.hiddenSize)
+        XCTAssertEqual(gguf.intermediateSize, hf.intermediateSize)
+        XCTAssertEqual(gguf.numHiddenLayers, hf.numHiddenLayers)
+        XCTAssertEqual(gguf.numAttentionHeads, hf.numAttentionHeads)
+        XCTAssertEqual(gguf.numKeyValueHeads, hf.numKeyValueHeads)
+        XCTAssertEqual(gguf.headDim, hf.headDim)
+        XCTAssertEqual(gguf.maxPositionEmbeddings, hf.maxPositionEmbeddings)
+        XCTAssertEqual(Float(gguf.rmsNormEps), Float(hf.rmsNormEps))  // GGUF stores it as FLOAT32
+        XCTAssertEqual(gguf.ropeTheta, hf.ropeTheta)
+        XCTAssertEqual(gguf.tieWordEmbeddings, hf.tieWordEmbeddings)
+        XCTAssertEqual(gguf.bosTokenId, hf.bosTokenId)
+        XCTAssertEqual(gguf.eosTokenIds, hf.eosTokenIds)
+        XCTAssertEqual(gguf.padTokenId, hf.padTokenId)
+    }
+
+    func testBF16GGUFEqualsTheHFFolderInBF16() throws {
+        let hf = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"))
+        for (_, p) in hf.namedParameters() where p.shape.count == 2 {
+            p.value = p.value.converted(to: .bfloat16).float()
+        }
+        let gguf = try CausalLM.load(gguf: Fixtures.url("gguf/vicuna-tiny-bf16.gguf"))
+        let (a, b) = (logits(gguf), logits(hf))
+        XCTAssertEqual(a.count, b.count)
+        for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * max(1, abs(b[i])), "logit \(i)") }
+    }
+
+    /// The vocabulary a GGUF file carries tokenizes as llama.cpp's `llama-tokenize` does with that file.
+    func testTokenizerMatchesLlamaCpp() throws {
+        let tokenizer = try GGUFLLM(path: Fixtures.url("gguf/vicuna-tiny-f32.gguf").path).tokenizer()
+        let json =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: Fixtures.url("gguf/vicuna-tiny-llamacpp-tokens.json"))) as? [String: Any]
+        let cases = try XCTUnwrap(json?["cases"] as? [[String: Any]])
+        XCTAssertEqual(cases.count, 7)
+        for c in cases {
+            let text = try XCTUnwrap(c["text"] as? String), ids = try XCTUnwrap(c["ids"] as? [Int])
+            XCTAssertEqual(tokenizer.encode(text), ids, text)
+        }
+        XCTAssertEqual(tokenizer.bosTokenId, 1)
+        XCTAssertEqual(tokenizer.eosTokenId, 2)
+        XCTAssertEqual(tokenizer.decode([598, 466, 479, 612]), "Hello world,")
+    }
+}
