@@ -3,7 +3,7 @@
 
 Uses llama.cpp from the llama-cpp-python source distribution on PyPI (the same tree `scripts/bench_llamacpp.py`
 builds): its `convert_hf_to_gguf.py` (with its own `gguf-py`) turns the vicuna-tiny fixture into F32, BF16 and Q8_0
-GGUF files, its `llama-tokenize` tokenizes a set of texts with the GGUF vocabulary (the reference for
+GGUF files (and phi3-tiny to F32), its `llama-tokenize` tokenizes a set of texts with the GGUF vocabulary (the reference for
 `GGUFLLM.tokenizer()`), and its `llama-perplexity` measures perplexity (F32 and Q8_0) and the Q8_0 file's KL
 divergence from the F32 one on `corpus.txt` (the first 6000 bytes of the project's LICENSE) with 128-token chunks:
 the reference for `mgllava eval perplexity`.
@@ -63,6 +63,12 @@ def main():
             out = os.path.join(OUT, f"vicuna-tiny-{outtype}.gguf")
             run([sys.executable, os.path.join(src, "convert_hf_to_gguf.py"), folder, "--outtype", outtype,
                  "--outfile", out], env=env)
+        phi3 = os.path.join(tmp, "phi3-tiny")
+        shutil.copytree(os.path.join(ROOT, "Tests/Fixtures/models/phi3-tiny"), phi3)
+        for name in os.listdir(os.path.join(ROOT, "Tests/Fixtures/tokenizers/phi3-tiny")):
+            shutil.copy(os.path.join(ROOT, "Tests/Fixtures/tokenizers/phi3-tiny", name), phi3)
+        run([sys.executable, os.path.join(src, "convert_hf_to_gguf.py"), phi3, "--outtype", "f32",
+             "--outfile", os.path.join(OUT, "phi3-tiny-f32.gguf")], env=env)
     tokens = []
     for text in TEXTS:
         r = run([os.path.join(bin_dir, "llama-tokenize"), "-m", os.path.join(OUT, "vicuna-tiny-f32.gguf"), "-p", text,

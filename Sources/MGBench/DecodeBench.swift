@@ -54,6 +54,14 @@ public struct DecodeBench {
         ResidentMemory.resetPeak()
         let a = model.architecture
         let weightBytes = model.namedParameters().reduce(0) { $0 + $1.1.value.storage.byteCount }
+        let parameterCount = model.namedParameters().reduce(0) { $0 + $1.1.value.count }
+        var types: [String: Int] = [:]
+        for (_, p) in model.namedParameters() where p.value.dtype.isBlockQuantized {
+            types[p.value.dtype.rawValue, default: 0] += p.value.storage.byteCount
+        }
+        // A quantized model is named by its types, largest share first ("Q4_K+Q6_K").
+        let format =
+            types.isEmpty ? "16 bits" : "GGUF " + types.sorted { $0.value > $1.value }.map(\.key).joined(separator: "+")
         // Bytes a decode step reads: every weight except the embedding table (one row of it).
         let embedBytes = model.embedTokens.weight.value.storage.byteCount
         let perToken = weightBytes - embedBytes + (a.tieWordEmbeddings ? embedBytes : 0)
@@ -90,7 +98,7 @@ public struct DecodeBench {
         let rawHead = BenchTiming.interleaved(repeats: 1) { head.run() }
         let flops = RawGemmSeries.flops(layerShapes) * Double(a.numLayers) + 2 * Double(a.hiddenSize * a.vocabSize)
         return DecodeBenchResult(
-            weightBytes: weightBytes, embedBytes: embedBytes, bytesPerToken: perToken,
+            parameterCount: parameterCount, format: format, weightBytes: weightBytes, embedBytes: embedBytes, bytesPerToken: perToken,
             promptTokens: promptTokens, runs: runs, prefillFlops: flops,
             prefillBoundSeconds: rawLayer * Double(a.numLayers) + rawHead, readBandwidth: readBandwidth,
             copyBandwidth: copyBandwidth, peakRSS: peak)

@@ -31,6 +31,9 @@ public struct DecodeBenchResult: Sendable {
         public var decodeRate: Double { Double(tokens.count) / decodeSeconds }
     }
 
+    /// Parameters of the model, and how its weights are stored ("16 bits", or the GGUF types of a quantized model).
+    public var parameterCount: Int
+    public var format: String
     public var weightBytes: Int
     public var embedBytes: Int
     /// Bytes a decode step reads: every weight except the embedding table (one row of it).
@@ -48,9 +51,12 @@ public struct DecodeBenchResult: Sendable {
     public var peakRSS: Int
 
     public init(
-        weightBytes: Int, embedBytes: Int, bytesPerToken: Int, promptTokens: Int, runs: [Run], prefillFlops: Double,
-        prefillBoundSeconds: Double, readBandwidth: Double, copyBandwidth: Double, peakRSS: Int
+        parameterCount: Int, format: String, weightBytes: Int, embedBytes: Int, bytesPerToken: Int, promptTokens: Int,
+        runs: [Run], prefillFlops: Double, prefillBoundSeconds: Double, readBandwidth: Double, copyBandwidth: Double,
+        peakRSS: Int
     ) {
+        self.parameterCount = parameterCount
+        self.format = format
         self.weightBytes = weightBytes
         self.embedBytes = embedBytes
         self.bytesPerToken = bytesPerToken
@@ -74,8 +80,8 @@ public struct DecodeBenchResult: Sendable {
         let source = origin == .memoryMapped ? "opened in %.2f s, memory-mapped" : "built in %.2f s, in memory"
         var lines = [
             String(
-                format: "model: %.2f B parameters, %.2f GB in 16 bits (" + source + ")",
-                Double(weightBytes) / 2e9, Double(weightBytes) / 1e9, loadTime),
+                format: "model: %.2f B parameters, %.2f GB in %@ (" + source + ")",
+                Double(parameterCount) / 1e9, Double(weightBytes) / 1e9, format, loadTime),
             String(
                 format: "bounds: prefill of %d tokens = raw sgemm on its shapes %.2f s (%.1f GFLOP/s); decode = %.2f GB"
                     + " per token at a read bandwidth of %.2f GB/s = %.3f tokens/s (copy bandwidth %.2f GB/s: %.3f,"
@@ -88,7 +94,7 @@ public struct DecodeBenchResult: Sendable {
                 String(
                     format: "%@: prefill %.2f s = %.1f tokens/s (%.2f of sgemm); decode %d tokens in %.2f s = %.3f"
                         + " tokens/s (%.2f of the read bound)",
-                    run.kernel.flag, run.prefillSeconds, Double(promptTokens) / run.prefillSeconds,
+                    label(run), run.prefillSeconds, Double(promptTokens) / run.prefillSeconds,
                     prefillBoundSeconds / run.prefillSeconds, run.tokens.count, run.decodeSeconds, run.decodeRate,
                     run.decodeRate / bound))
         }
@@ -100,16 +106,24 @@ public struct DecodeBenchResult: Sendable {
         return lines.joined(separator: "\n")
     }
 
+    /// A run's name: its 16-bit kernel, or the quantized model's format (the 16-bit kernels do not touch it).
+    func label(_ run: Run) -> String { isQuantized ? format : run.kernel.flag }
+
+    /// True when the weights are ggml block-quantized.
+    public var isQuantized: Bool { format != "16 bits" }
+
     /// The suite's rows (for `bench all`): each kernel's prefill and decode.
     public var rows: [BenchRow] {
         runs.flatMap { run in
             [
                 BenchRow(
-                    name: "7B bf16 prefill (\(run.kernel.flag)), \(promptTokens) tokens", seconds: run.prefillSeconds,
+                    name: "7B \(isQuantized ? format : "bf16 (" + run.kernel.flag + ")") prefill, \(promptTokens) tokens",
+                    seconds: run.prefillSeconds,
                     boundSeconds: prefillBoundSeconds, bound: "sgemm on the same shapes", peakRSS: peakRSS,
                     detail: String(format: "%.1f tokens/s", Double(promptTokens) / run.prefillSeconds)),
                 BenchRow(
-                    name: "7B bf16 decode (\(run.kernel.flag)), one token", seconds: 1 / run.decodeRate,
+                    name: "7B \(isQuantized ? format : "bf16 (" + run.kernel.flag + ")") decode, one token",
+                    seconds: 1 / run.decodeRate,
                     boundSeconds: 1 / bound, bound: String(format: "read bandwidth %.2f GB/s", readBandwidth / 1e9),
                     peakRSS: peakRSS,
                     detail: String(

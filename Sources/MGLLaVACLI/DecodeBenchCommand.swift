@@ -38,6 +38,12 @@ struct DecodeBenchCommand: ParsableCommand {
     @Option(help: "Tokens to decode.")
     var newTokens: Int = 16
 
+    @Option(
+        help: ArgumentHelp(
+            "Time the LLM quantized as llama.cpp's GGUF: DIRECTORY/model-TYPE.gguf, written by `mgllava quantize` first when it is not there (DIRECTORY may also be a .gguf file itself).",
+            valueName: "q8_0|q4_k_m|q4_k"))
+    var quant: String?
+
     @Flag(help: "Also print the rows as one JSON line (for `bench all`).")
     var json = false
 
@@ -47,6 +53,12 @@ struct DecodeBenchCommand: ParsableCommand {
         }
         if directory == nil && (generate != nil || clipConfig != nil) {
             throw ValidationError("--generate and --clip-config need the LLM folder to write")
+        }
+        if let quant {
+            guard directory != nil else { throw ValidationError("--quant needs the LLM folder to quantize") }
+            guard let type = GGUFQuantizationType(rawValue: quant.lowercased()), type != .f16 else {
+                throw ValidationError("--quant \(quant): expected q8_0, q4_k_m or q4_k")
+            }
         }
     }
 
@@ -58,8 +70,16 @@ struct DecodeBenchCommand: ParsableCommand {
         let model: CausalLM
         let origin: DecodeBenchResult.Origin
         if let directory {
-            let dir = URL(fileURLWithPath: directory)
+            var dir = URL(fileURLWithPath: directory)
             if try writeModels(dir) { return }
+            if let quant, let type = GGUFQuantizationType(rawValue: quant.lowercased()) {
+                let file = dir.appendingPathComponent("model-\(type.rawValue).gguf")
+                if !FileManager.default.fileExists(atPath: file.path) {
+                    print("quantizing to \(file.path) (once)…")
+                    try GGUFExport.write(llm: dir, type: type, to: file)
+                }
+                dir = file
+            }
             model = try CausalLM.load(directory: dir, frozen: true)
             origin = .memoryMapped
             print("paging the weights in (not timed)…")
@@ -71,8 +91,11 @@ struct DecodeBenchCommand: ParsableCommand {
         }
         let loadTime = BenchTiming.now() - t0
         let read = ReadBandwidth.measure(), copy = CopyBandwidth.measure()
+        // The 16-bit kernels do not touch a quantized model's products: one run.
+        let quantized = model.namedParameters().contains { $0.1.value.dtype.isBlockQuantized }
         let result = DecodeBench(promptTokens: promptTokens, newTokens: newTokens)
-            .measure(model, readBandwidth: read, copyBandwidth: copy, kernels: chosen)
+            .measure(
+                model, readBandwidth: read, copyBandwidth: copy, kernels: quantized ? [chosen[0]] : chosen)
         print(result.report(loadTime: loadTime, origin: origin))
         if json { BenchRows.emit(result.rows) }
     }

@@ -21,6 +21,14 @@ final class GGUFLLMTests: XCTestCase {
         XCTAssertEqual(logits(gguf), logits(hf))
     }
 
+    /// Phi-3 (`phi3` architecture: fused qkv and gate_up, no row reordering) loads as its HF folder.
+    func testPhi3GGUFEqualsTheHFFolder() throws {
+        let hf = try CausalLM.load(directory: Fixtures.url("models/phi3-tiny"))
+        let gguf = try CausalLM.load(gguf: Fixtures.url("gguf/phi3-tiny-f32.gguf"))
+        XCTAssertEqual(gguf.architecture.slidingWindow, hf.architecture.slidingWindow)
+        XCTAssertEqual(logits(gguf), logits(hf))
+    }
+
     func testConfigurationFromMetadata() throws {
         let hf = try LLMConfiguration.load(Fixtures.url("models/vicuna-tiny/config.json"))
         let gguf = try GGUFLLM(path: Fixtures.url("gguf/vicuna-tiny-bf16.gguf").path).configuration
@@ -67,5 +75,25 @@ final class GGUFLLMTests: XCTestCase {
         XCTAssertEqual(tokenizer.bosTokenId, 1)
         XCTAssertEqual(tokenizer.eosTokenId, 2)
         XCTAssertEqual(tokenizer.decode([598, 466, 479, 612]), "Hello world,")
+    }
+
+    /// `--estimate-memory` with a GGUF LLM: its stored (quantized) bytes count, and the checkpoint's llm.* tensors,
+    /// which are not loaded, do not.
+    func testMemoryEstimateWithAGGUFLLM() throws {
+        let gguf = Fixtures.url("gguf/llama-256-q4_k_m.gguf")
+        let pth = Fixtures.url("models/mgllava-tiny/sft.pth")
+        let estimate = try MemoryEstimate(
+            llm: gguf, visualEncoder: Fixtures.url("models/clip-vit-tiny"),
+            visualEncoderAux: Fixtures.url("models/convnext-tiny"), pth: pth)
+        let llm = try XCTUnwrap(estimate.parts.first { $0.name == "LLM" })
+        let file = try GGUFFile(path: gguf.path)
+        XCTAssertEqual(llm.storedBytes, file.tensorInfos.reduce(0) { $0 + $1.byteCount })
+        XCTAssertEqual(llm.parameters, file.tensorInfos.reduce(0) { $0 + $1.dimensions.reduce(1, *) })
+        XCTAssertTrue(llm.resident)
+        let checkpoint = try XCTUnwrap(estimate.parts.first { $0.name == "checkpoint" })
+        let all = try Checkpoint.open(pth).infos()
+        XCTAssertEqual(
+            checkpoint.storedBytes, all.filter { !$0.name.hasPrefix("llm.") }.reduce(0) { $0 + $1.byteCount })
+        XCTAssertLessThan(checkpoint.storedBytes, all.reduce(0) { $0 + $1.byteCount })
     }
 }

@@ -91,13 +91,18 @@ public struct MemoryEstimate {
     /// Bytes of weights resident for inference (activations and the KV cache come on top).
     public var residentBytes: Int { parts.filter(\.resident).reduce(0) { $0 + $1.storedBytes } }
 
+    /// `llm` may be a GGUF file (its tensor types' block sizes count): its weights are then the ones read, and the
+    /// checkpoint's `llm.*` tensors are not loaded (the checkpoint part counts the rest).
     public init(llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL?) throws {
-        let replacesLLM = try pth.map { try Checkpoint.open($0).keys.contains { $0.hasPrefix("llm.") } } ?? false
+        let gguf = CausalLM.isGGUF(llm)
+        let replacesLLM =
+            try !gguf && (pth.map { try Checkpoint.open($0).keys.contains { $0.hasPrefix("llm.") } } ?? false)
         parts = []
         for (name, url) in [("LLM", llm), ("CLIP", visualEncoder), ("ConvNeXt", visualEncoderAux)]
             + (pth.map { [("checkpoint", $0)] } ?? [])
         {
-            let infos = try Checkpoint.open(url).infos()
+            var infos = try Checkpoint.open(url).infos()
+            if name == "checkpoint" && gguf { infos = infos.filter { !$0.name.hasPrefix("llm.") } }
             parts.append(
                 Part(
                     name: name, storedBytes: infos.reduce(0) { $0 + $1.byteCount },
