@@ -98,7 +98,8 @@ public struct DecodeBench {
         let rawHead = BenchTiming.interleaved(repeats: 1) { head.run() }
         let flops = RawGemmSeries.flops(layerShapes) * Double(a.numLayers) + 2 * Double(a.hiddenSize * a.vocabSize)
         return DecodeBenchResult(
-            parameterCount: parameterCount, format: format, weightBytes: weightBytes, embedBytes: embedBytes, bytesPerToken: perToken,
+            parameterCount: parameterCount, format: format, weightBytes: weightBytes, embedBytes: embedBytes,
+            bytesPerToken: perToken,
             promptTokens: promptTokens, runs: runs, prefillFlops: flops,
             prefillBoundSeconds: rawLayer * Double(a.numLayers) + rawHead, readBandwidth: readBandwidth,
             copyBandwidth: copyBandwidth, peakRSS: peak)

@@ -117,7 +117,8 @@ public struct DecodeBenchResult: Sendable {
         runs.flatMap { run in
             [
                 BenchRow(
-                    name: "7B \(isQuantized ? format : "bf16 (" + run.kernel.flag + ")") prefill, \(promptTokens) tokens",
+                    name:
+                        "7B \(isQuantized ? format : "bf16 (" + run.kernel.flag + ")") prefill, \(promptTokens) tokens",
                     seconds: run.prefillSeconds,
                     boundSeconds: prefillBoundSeconds, bound: "sgemm on the same shapes", peakRSS: peakRSS,
                     detail: String(format: "%.1f tokens/s", Double(promptTokens) / run.prefillSeconds)),
