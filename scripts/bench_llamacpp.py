@@ -58,7 +58,9 @@ def main():
     p.add_argument("--llm", required=True, help="random 16-bit HF folder (mgllava bench decode DIR --generate …)")
     p.add_argument("--llama-cpp", required=True, help="the sdist's vendor/llama.cpp")
     p.add_argument("--mgllava", default=os.path.join(ROOT, ".build/release/mgllava"))
-    p.add_argument("--type", default="bf16", choices=["bf16", "f16"], help="GGUF tensor type")
+    p.add_argument("--type", default="bf16", choices=["bf16", "f16", "q8_0", "q4_k_m", "q4_k"],
+                   help="GGUF tensor type: bf16/f16 converted by llama.cpp's converter; the quantized types written by "
+                        "`mgllava bench decode --quant` (llama-quantize's types and blocks, bit for bit)")
     p.add_argument("--kernels", default="split,bf16", help="mgllava's kernels to time (bench decode --kernels)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--prompt", type=int, default=512)
@@ -67,9 +69,15 @@ def main():
     a = p.parse_args()
 
     bench = build_llama_bench(a.llama_cpp)
-    gguf = convert(a.llama_cpp, a.llm, a.type)
-    ours = run([a.mgllava, "bench", "decode", a.llm, "--kernels", a.kernels, "--prompt-tokens", str(a.prompt),
-                "--new-tokens", "32"]).stdout
+    if a.type in ("bf16", "f16"):
+        gguf = convert(a.llama_cpp, a.llm, a.type)
+        ours = run([a.mgllava, "bench", "decode", a.llm, "--kernels", a.kernels, "--prompt-tokens", str(a.prompt),
+                    "--new-tokens", "32"]).stdout
+    else:
+        # The same file for both: mgllava writes it once (model-TYPE.gguf) and times it, then llama-bench reads it.
+        ours = run([a.mgllava, "bench", "decode", a.llm, "--quant", a.type, "--prompt-tokens", str(a.prompt),
+                    "--new-tokens", "32"]).stdout
+        gguf = os.path.join(a.llm, f"model-{a.type}.gguf")
     print(ours)
     theirs = run([bench, "-m", gguf, "-t", str(a.threads), "-p", str(a.prompt), "-n", str(a.gen),
                   "-r", str(a.repetitions), "-o", "json"]).stdout
@@ -81,7 +89,8 @@ def main():
         print(f"llama.cpp {a.type} {kind} ({row.get('n_prompt') or row.get('n_gen')} tokens): "
               f"{row['avg_ts']:.2f} tokens/s (± {row.get('stddev_ts', 0):.2f})")
     for line in ours.splitlines():
-        m = re.match(r"(\w+): prefill [\d.]+ s = ([\d.]+) tokens/s .*decode \d+ tokens in [\d.]+ s = ([\d.]+)", line)
+        m = re.match(r"([\w +]+): prefill [\d.]+ s = ([\d.]+) tokens/s .*decode \d+ tokens in [\d.]+ s = ([\d.]+)",
+                     line)
         if m:
             kernel, pre, dec = m.group(1), float(m.group(2)), float(m.group(3))
             print(f"mgllava {kernel}: prefill {pre:.2f} tokens/s = {pre / summary['prefill']:.2f}× llama.cpp's; "

@@ -38,6 +38,7 @@ struct QuantizeCommand: ParsableCommand {
         ) { tensor, i, n in
             let note = tensor.fallback ? " (rows not whole blocks of the preferred type: fell back)" : ""
             print("[\(i + 1)/\(n)] \(tensor.name) → \(tensor.type.name)\(note)")
+            fflush(stdout)
         }
         if export.fromCheckpoint > 0, let pth { print("\(export.fromCheckpoint) LLM tensors taken from \(pth)") }
         let fallbacks = export.tensors.filter(\.fallback).count

@@ -121,4 +121,19 @@ final class QuantKernelTests: XCTestCase {
             XCTAssertEqual(Array(rows[(i * 256)..<((i + 1) * 256)]), Array(full[(id * 256)..<((id + 1) * 256)]))
         }
     }
+
+    /// A long prompt runs in activation blocks that stay in L2 (112 rows of 4096 values as Q8_K): each row's results
+    /// are still exactly the ones it gets alone.
+    func testLongPromptsEqualRowsAlone() {
+        var gen = Generator(seed: 65)
+        for dtype in [DType.q4_K, .q8_0] {
+            let w = Tensor.randn([6, 4096], generator: &gen).converted(to: dtype)
+            let x = Tensor.randn([150, 4096], generator: &gen)
+            let all = withNoGrad { x.linear(weight: w) }.toArray()
+            for r in [0, 111, 112, 149] {
+                let alone = withNoGrad { x.slice(axis: 0, r, r + 1).linear(weight: w) }.toArray()
+                XCTAssertEqual(alone, Array(all[(r * 6)..<((r + 1) * 6)]), "\(dtype) row \(r)")
+            }
+        }
+    }
 }
