@@ -72,6 +72,25 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
 
     deinit { munmap(base, byteCount) }
 
+    /// `count` bytes at file offset `offset` into `destination`, with pread (the mapping stays untouched).
+    private func readBytes(at offset: Int, count: Int, into destination: UnsafeMutableRawPointer, tensor: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open", errno: errno) }
+        defer { close(fd) }
+        var done = 0
+        while done < count {
+            let n = pread(fd, destination + done, count - done, off_t(offset + done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                if n == 0 {
+                    throw GGUFError.truncated(path: path, offset: offset + done, reading: "the data of '\(tensor)'")
+                }
+                throw CheckpointError.io(path: path, operation: "pread", errno: errno)
+            }
+            done += n
+        }
+    }
+
     /// The metadata value of `key`.
     public subscript(key: String) -> GGUFValue? { metadataIndex[key].map { metadata[$0].value } }
 
@@ -98,8 +117,10 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
         let source = base + t.offset
         let storage: Storage
         if copy {
+            // Read from the file rather than the mapping: the mapped pages are never touched, so the copy does
+            // not count twice in the resident set (a 7B model's q/k projections are reordered this way on load).
             storage = Storage(uninitializedCount: t.dimensions.reduce(1, *), dtype: dtype)
-            storage.pointer.copyMemory(from: source, byteCount: t.byteCount)
+            try readBytes(at: t.offset, count: t.byteCount, into: storage.pointer, tensor: key)
         } else {
             storage = Storage(borrowing: source, byteCount: t.byteCount, dtype: dtype, owner: self)
         }

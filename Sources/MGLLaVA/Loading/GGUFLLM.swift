@@ -111,14 +111,36 @@ public struct GGUFLLM: @unchecked Sendable {
                 throw GGUFError.invalidTensor(
                     path: file.path, tensor: name, reason: "no \(family.rawValue) weight has this name")
             }
-            var tensor = try file.tensor(name)
-            if GGUFTensorNames.isRopePermuted(key, family: family) {
-                tensor = try GGUFLLM.reorderRows(
-                    tensor, headDim: configuration.headDim, toGGUF: false, name: name, path: file.path)
+            let permuted = GGUFTensorNames.isRopePermuted(key, family: family)
+            // A reordered projection is read into its own memory (see `GGUFFile.tensor(_:copy:)`) and reordered there.
+            let tensor = try file.tensor(name, copy: permuted)
+            if permuted {
+                try GGUFLLM.reorderRowsInPlace(tensor, headDim: configuration.headDim, name: name, path: file.path)
             }
             state[key] = tensor
         }
         return state
+    }
+
+    /// Reorders the rows of an owned q/k projection (or bias) from llama.cpp's RoPE layout to HF's, one head at a
+    /// time through a head-sized scratch.
+    static func reorderRowsInPlace(_ t: Tensor, headDim: Int, name: String, path: String) throws {
+        let rows = t.shape[0]
+        guard headDim > 0, rows % headDim == 0 else {
+            throw GGUFError.invalidTensor(
+                path: path, tensor: name, reason: "\(rows) rows are not whole heads of \(headDim)")
+        }
+        let rowBytes = t.storage.byteCount / Swift.max(rows, 1)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(headDim * rowBytes, 1), alignment: 64)
+        defer { scratch.deallocate() }
+        for head in stride(from: 0, to: rows, by: headDim) {
+            let base = t.storage.pointer + head * rowBytes
+            scratch.copyMemory(from: base, byteCount: headDim * rowBytes)
+            for r in 0..<headDim {
+                let source = GGUFTensorNames.ropeRow(r, headDim: headDim, toGGUF: true)
+                (base + r * rowBytes).copyMemory(from: scratch + source * rowBytes, byteCount: rowBytes)
+            }
+        }
     }
 
     /// The rows of a q/k projection (or its bias) moved between HF's and llama.cpp's RoPE layouts, bytes copied row
