@@ -73,7 +73,8 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
     deinit { munmap(base, byteCount) }
 
     /// `count` bytes at file offset `offset` into `destination`, with pread (the mapping stays untouched).
-    private func readBytes(at offset: Int, count: Int, into destination: UnsafeMutableRawPointer, tensor: String) throws {
+    private func readBytes(at offset: Int, count: Int, into destination: UnsafeMutableRawPointer, tensor: String) throws
+    {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open", errno: errno) }
         defer { close(fd) }
