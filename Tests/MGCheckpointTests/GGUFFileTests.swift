@@ -169,6 +169,29 @@ final class GGUFFileTests: XCTestCase {
         }
     }
 
+    /// `general.alignment` sets the padding of the data section and of every tensor, written and read back.
+    func testCustomAlignmentRoundTrips() throws {
+        let url = try makeTemporaryFolder(self).appendingPathComponent("aligned.gguf")
+        let a = Tensor((0..<6).map(Float.init), shape: [2, 3]), b = Tensor.zeros([1, 64]).converted(to: .q8_0)
+        let entries = [
+            GGUFWriter.Entry(name: "a", shape: [2, 3], type: try XCTUnwrap(GGMLType(.float32))),
+            GGUFWriter.Entry(name: "b", shape: [1, 64], type: try XCTUnwrap(GGMLType(.q8_0)))
+        ]
+        try GGUFWriter.write(
+            to: url, metadata: [("general.alignment", .uint32(256)), ("x", .array(.int32, [.int32(-1), .int32(7)]))],
+            entries: entries
+        ) { [a, b][$0] }
+        let file = try GGUFFile(path: url.path)
+        XCTAssertEqual(file.alignment, 256)
+        XCTAssertEqual(file.tensorInfos.map { $0.offset % 256 }, [0, 0])
+        XCTAssertEqual(file.tensorInfos[1].offset - file.tensorInfos[0].offset, 256)
+        XCTAssertEqual(try file.tensor("a").toArray(), a.toArray())
+        XCTAssertEqual(try file.tensor("b", copy: true).float().toArray(), [Float](repeating: 0, count: 64))
+        XCTAssertEqual(file["x"], .array(.int32, [.int32(-1), .int32(7)]))
+        XCTAssertThrowsError(
+            try GGUFWriter.write(to: url, metadata: [("general.alignment", .uint32(24))], entries: []) { _ in a })
+    }
+
     private func firstRange(of needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {
         guard needle.count <= haystack.count else { return nil }
         for i in 0...(haystack.count - needle.count) where haystack[i..<(i + needle.count)].elementsEqual(needle) {
