@@ -9,11 +9,16 @@
  * Dot products run at one of three levels chosen at run time: portable scalar,
  * AVX2+FMA and AVX512-VNNI.  All levels compute the same exact integer partial
  * sums; they differ only in the order the per-block float terms are added.
+ * mg_quant_rows_dot runs small weight x activation tiles, or at AVX512-VNNI
+ * with GEMM_MIN_M or more activation rows (a prompt) a panel-decoding int8
+ * GEMM (see "GEMM for prefill").
  */
 #include "quants.h"
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__clang__)
@@ -1071,6 +1076,447 @@ T_VNNI INLINE void q6_k_vnni_body(const int NR, const int NC, const uint8_t *w, 
 DEFINE_TILE(q4_k_tile_vnni, q4_k_vnni_body, 2, T_VNNI)
 DEFINE_TILE(q6_k_tile_vnni, q6_k_vnni_body, 2, T_VNNI)
 
+/* ---------------- AVX512-VNNI GEMM for prefill (m >= GEMM_MIN_M) ---------------- */
+
+/*
+ * With many activation rows the tile kernels above spend most of their time
+ * re-decoding weights and applying scales per (weight row, activation row).
+ * This path decodes a panel of PR = 16 weight rows once into signed 8-bit
+ * values laid out [k/4][16 rows][4 bytes]: one 64-byte load then feeds a
+ * vpdpbusd whose 16 int32 lanes are 16 weight rows.  The activations are
+ * copied once per call into [k/4][GEMM_NC rows][4 bytes] with 128 added (so
+ * they are the unsigned operand vpdpbusd wants) and 4 bytes of one row are
+ * broadcast to all lanes.  Per-(sub-)block weight scales become vectors over
+ * a panel's rows, so each scaling step serves 16 rows.
+ *
+ * Exactness: sum((a + 128) * w) = sum(a * w) + 128 * sum(w), and the second
+ * term depends on the weights only, so each panel carries it per block and
+ * row (corr) and it costs nothing per activation row.  Q4_K's mins still need
+ * the activations' bsums (one vpdpwssd per 2 sub-blocks).  All sums are int32
+ * and exact; only the float accumulation of per-block terms differs in order
+ * from the tile kernels.
+ *
+ * The microkernel holds GEMM_NP panels (32 weight rows) x GEMM_NC activation
+ * rows of int32 accumulators, so each broadcast feeds two vpdpbusd.
+ */
+
+enum {
+    PR = 16,            /* weight rows per panel: the int32 lanes of a zmm */
+    GEMM_MIN_M = 8,     /* below this the tile kernels win: panel decoding is not amortized */
+};
+#define GEMM_NP 2       /* panels per microkernel call (32 weight rows) */
+#define GEMM_NC 4       /* activation rows per microkernel call: 2 x 4 int32 accumulators plus 2 x 4 for the scaled sums */
+/* Bytes of interleaved activations (a K slice of all m rows) kept in L2 (1 MB on Zen 4) while the weight
+ * panels pass over them.  Larger slices mean fewer passes over y; measured best around 3/4 of L2. */
+#define GEMM_ACT_L2_BYTES (768 * 1024)
+
+/* One decoded panel of PR weight rows over a K slice. */
+typedef struct {
+    int8_t *q;       /* [k/4][PR][4] signed values (zero past the slice's blocks) */
+    int32_t *wsum;   /* [k/16][PR]: sums of 16 consecutive values, for corr */
+    int32_t *corr;   /* [block][PR]: -128 * the block's (scaled) value sum, undoes the activation offset */
+    float *d;        /* [block][PR]: Q8_0/Q5_0 block scale, K-quant super-block d */
+    float *dmin;     /* [super-block][PR]: Q4_K dmin */
+    int32_t *dsc;    /* [super-block][16][PR]: sc[j] - sc[j+1] (sc past the last sub-block = 0), see qk_gemm_body */
+    int32_t *mins;   /* [super-block][4][PR]: Q4_K int16 pairs (min[2q], min[2q+1]) */
+} panel_t;
+
+/* One group of GEMM_NC activation rows over a K slice. */
+typedef struct {
+    const int32_t *q;   /* [k/4][GEMM_NC]: 4 values + 128 each */
+    const float *d;     /* [block][GEMM_NC] scales */
+    const int32_t *bs;  /* [super-block][4][GEMM_NC]: int16 pairs of 32-value sums (Q4_K mins) */
+} act_t;
+
+static inline int32_t load_i32(const void *p) { int32_t v; memcpy(&v, p, 4); return v; }
+
+/* Transpose 16x16 int32: afterwards r[j] lane i = old r[i] lane j.  Turns 16
+ * rows of 64 decoded values into 16 groups of 4 values x 16 rows. */
+T_VNNI INLINE void transpose16_epi32(__m512i r[16]) {
+    __m512i t[16], u[16];
+    UNROLL for (int i = 0; i < 8; i++) {          /* within 128-bit lanes: pairs of rows */
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    UNROLL for (int q = 0; q < 4; q++) {          /* u[4q+j] lane L: column 4L+j of rows 4q..4q+3 */
+        u[4 * q + 0] = _mm512_unpacklo_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 1] = _mm512_unpackhi_epi64(t[4 * q], t[4 * q + 2]);
+        u[4 * q + 2] = _mm512_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
+        u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
+    }
+    UNROLL for (int j = 0; j < 4; j++) {          /* 4x4 transpose of 128-bit lanes */
+        const __m512i v0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44), v1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
+        const __m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44), v3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
+        r[j] = _mm512_shuffle_i32x4(v0, v2, 0x88);
+        r[4 + j] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
+        r[8 + j] = _mm512_shuffle_i32x4(v1, v3, 0x88);
+        r[12 + j] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
+    }
+}
+
+/* Signed values 64t..64t+63 of one weight row, without the block scales (zeros past nb blocks). */
+T_VNNI INLINE __m512i values64(int type, const uint8_t *row, size_t t, size_t nb) {
+    switch (type) {
+    case MG_TYPE_Q8_0: {
+        const blk_q8_0 *b = (const blk_q8_0 *)row + 2 * t;
+        const __m256i hi = 2 * t + 1 < nb ? _mm256_loadu_si256((const __m256i *)b[1].qs) : _mm256_setzero_si256();
+        return join256(_mm256_loadu_si256((const __m256i *)b[0].qs), hi);
+    }
+    case MG_TYPE_Q5_0: {                          /* levels 0..31 -> -16..15; a missing second block stays 0 */
+        const __mmask64 both = 2 * t + 1 < nb ? ~(__mmask64)0 : 0xffffffffu;
+        const __m512i lv = q5_0_levels_vnni((const blk_q5_0 *)row + 2 * t, 2 * t + 1 < nb);
+        return _mm512_maskz_sub_epi8(both, lv, _mm512_set1_epi8(16));
+    }
+    case MG_TYPE_Q4_K: {                          /* low nibbles: values 0-31 of the 64, high: 32-63 */
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(((const blk_q4_k *)row + t / 4)->qs + 32 * (t % 4)));
+        const __m512i shift = join256(_mm256_setzero_si256(), _mm256_set1_epi16(4));
+        return _mm512_and_si512(_mm512_srlv_epi16(join256(raw, raw), shift), _mm512_set1_epi8(0x0F));
+    }
+    default: {                                    /* Q6_K, as q6_k_decode: (ql nibble | 2 bits of qh << 4) - 32 */
+        const blk_q6_k *b = (const blk_q6_k *)row + t / 4;
+        const int h = (int)(t % 4) / 2, upper = t & 1;
+        const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+        const __m512i ql = _mm512_loadu_si512(b->ql + 64 * h);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+        const __m512i qhz = join256(qh, _mm256_srli_epi16(qh, 2));
+        const __m512i lv = upper ? _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), _mm512_and_si512(qhz, m30))
+                                 : _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(_mm512_slli_epi16(qhz, 4), m30));
+        return _mm512_sub_epi8(lv, _mm512_set1_epi8(32));
+    }
+    }
+}
+
+static inline uint32_t pair16(int lo, int hi) { return (uint32_t)(uint16_t)lo | (uint32_t)(uint16_t)hi << 16; }
+
+/* Byte j of each lane as int32, zero- or sign-extended. */
+T_VNNI INLINE __m512i lane_byte(__m512i v, int j, int is_signed) {
+    const __m512i b = _mm512_slli_epi32(v, 24 - 8 * j);
+    return is_signed ? _mm512_srai_epi32(b, 24) : _mm512_srli_epi32(b, 24);
+}
+
+/* f16 in the low (hi = 0) or high half of each int32 lane -> float. */
+T_VNNI INLINE __m512 lane_half(__m512i v, int hi) {
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(hi ? _mm512_srli_epi32(v, 16) : v));
+}
+
+/* Per-block scalars of a panel, 16 rows at once: each block field is read with
+ * one gather per 4 bytes (lane r at rows[r], so a short panel's repeated rows
+ * work too), never past the block's last byte. */
+T_VNNI static void panel_scales(int type, const uint8_t *const rows[PR], size_t k, panel_t *P) {
+    int32_t off[PR];
+    for (int r = 0; r < PR; r++) off[r] = (int32_t)(rows[r] - rows[0]);
+    const __m512i idx = _mm512_loadu_si512(off);
+    const size_t bb = mg_quant_block_bytes(type);
+    if (type == MG_TYPE_Q8_0 || type == MG_TYPE_Q5_0) {   /* f16 d leads both block types */
+        for (size_t b = 0; b < k / QB; b++) {
+            const __m512i h = _mm512_i32gather_epi32(idx, rows[0] + b * bb, 1);
+            _mm512_store_ps(P->d + b * PR, lane_half(h, 0));
+            const __m512i ws = _mm512_add_epi32(_mm512_load_si512(P->wsum + 2 * b * PR), _mm512_load_si512(P->wsum + (2 * b + 1) * PR));
+            _mm512_store_si512(P->corr + b * PR, _mm512_mullo_epi32(ws, _mm512_set1_epi32(-128)));
+        }
+        return;
+    }
+    for (size_t i = 0; i < k / QKB; i++) {
+        const uint8_t *base = rows[0] + i * bb;
+        const int32_t *ws = P->wsum + i * 16 * PR;
+        __m512i sc[17], corr = _mm512_setzero_si512();
+        if (type == MG_TYPE_Q4_K) {
+            /* the 12 scale bytes as three words a, b, c, unpacked as in q4_k_scales_u64, lane by lane */
+            const __m512i dd = _mm512_i32gather_epi32(idx, base + offsetof(blk_q4_k, d), 1);
+            const __m512i a = _mm512_i32gather_epi32(idx, base + offsetof(blk_q4_k, scales), 1);
+            const __m512i b = _mm512_i32gather_epi32(idx, base + offsetof(blk_q4_k, scales) + 4, 1);
+            const __m512i c = _mm512_i32gather_epi32(idx, base + offsetof(blk_q4_k, scales) + 8, 1);
+            const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f), m2 = _mm512_set1_epi32(0x03030303);
+            const __m512i sc_lo = _mm512_and_si512(a, m6), mn_lo = _mm512_and_si512(b, m6);
+            const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(c, m4), _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(a, 6), m2), 4));
+            const __m512i mn_hi = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(c, 4), m4),
+                                                  _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(b, 6), m2), 4));
+            for (int j = 0; j < 4; j++) {
+                sc[j] = lane_byte(sc_lo, j, 0);
+                sc[4 + j] = lane_byte(sc_hi, j, 0);
+            }
+            for (int q = 0; q < 4; q++) {             /* mins pairs (2q, 2q+1) */
+                const __m512i mw = q < 2 ? mn_lo : mn_hi;
+                const int j = 2 * (q % 2);
+                _mm512_store_si512(P->mins + (i * 4 + q) * PR,
+                                   _mm512_or_si512(lane_byte(mw, j, 0), _mm512_slli_epi32(lane_byte(mw, j + 1, 0), 16)));
+            }
+            for (int j = 0; j < 8; j++) {
+                const __m512i s32 = _mm512_add_epi32(_mm512_load_si512(ws + 2 * j * PR), _mm512_load_si512(ws + (2 * j + 1) * PR));
+                corr = _mm512_add_epi32(corr, _mm512_mullo_epi32(sc[j], s32));
+            }
+            for (int j = 8; j < 17; j++) sc[j] = _mm512_setzero_si512();
+            _mm512_store_ps(P->d + i * PR, lane_half(dd, 0));
+            _mm512_store_ps(P->dmin + i * PR, lane_half(dd, 1));
+        } else {
+            for (int w4 = 0; w4 < 4; w4++) {          /* 16 signed scales, 4 per gather */
+                const __m512i s = _mm512_i32gather_epi32(idx, base + offsetof(blk_q6_k, scales) + 4 * w4, 1);
+                for (int j = 0; j < 4; j++) sc[4 * w4 + j] = lane_byte(s, j, 1);
+            }
+            sc[16] = _mm512_setzero_si512();
+            for (int j = 0; j < 16; j++) corr = _mm512_add_epi32(corr, _mm512_mullo_epi32(sc[j], _mm512_load_si512(ws + j * PR)));
+            /* d is the block's last 2 bytes: read the word ending there */
+            _mm512_store_ps(P->d + i * PR, lane_half(_mm512_i32gather_epi32(idx, base + offsetof(blk_q6_k, d) - 2, 1), 1));
+        }
+        /* int32 wraps harmlessly here: every sum this term joins is exact mod 2^32 */
+        _mm512_store_si512(P->corr + i * PR, _mm512_mullo_epi32(corr, _mm512_set1_epi32(-128)));
+        for (int j = 0; j < 16; j++) _mm512_store_si512(P->dsc + (i * 16 + j) * PR, _mm512_sub_epi32(sc[j], sc[j + 1]));
+    }
+}
+
+/* Decode k values of weight rows rows[0..PR) (a short panel repeats its last row). */
+T_VNNI static void panel_fill(int type, const uint8_t *const rows[PR], size_t k, panel_t *P) {
+    const size_t nb = k / mg_quant_block_size(type), chunks = (k + 63) / 64;
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (size_t t = 0; t < chunks; t++) {
+        __m512i v[PR];
+        UNROLL for (int r = 0; r < PR; r++) {
+            /* the rows are 16 streams from DRAM: more than the hardware prefetcher follows */
+            _mm_prefetch((const char *)rows[r] + (t * 64 + 256) * mg_quant_block_bytes(type) / mg_quant_block_size(type), _MM_HINT_T0);
+            v[r] = values64(type, rows[r], t, nb);
+        }
+        transpose16_epi32(v);
+        UNROLL for (int j = 0; j < PR; j++) _mm512_store_si512(P->q + (16 * t + j) * 64, v[j]);
+        UNROLL for (int i = 0; i < 4; i++) {      /* per-row sums of 16 values: vpdpbusd with 1s adds 4 bytes per lane */
+            __m512i s = _mm512_setzero_si512();
+            UNROLL for (int j = 4 * i; j < 4 * i + 4; j++) s = _mm512_dpbusd_epi32(s, ones, v[j]);
+            _mm512_store_si512(P->wsum + (4 * t + i) * PR, s);
+        }
+    }
+    panel_scales(type, rows, k, P);
+}
+
+/* Interleave k values of activation rows a[0..nc) (row stride as) into one act_t group, rows past nc zero.
+ * Q8_0 rows: d per 32-value block.  Q8_K rows: d per super-block and int16 pairs of 32-value bsums. */
+static void act_interleave(int q32, const uint8_t *a, size_t as, size_t nc, size_t k,
+                           int32_t *q, float *d, int32_t *bs) {
+    for (size_t c = 0; c < GEMM_NC; c++) {
+        const uint8_t *row = a + c * as;
+        if (q32) {
+            for (size_t b = 0; b < k / QB; b++) {
+                const blk_q8_0 *ab = (const blk_q8_0 *)row + b;
+                for (size_t g = 0; g < QB / 4; g++)
+                    q[(b * (QB / 4) + g) * GEMM_NC + c] = c < nc ? (int32_t)((uint32_t)load_i32(ab->qs + 4 * g) ^ 0x80808080u) : 0;
+                d[b * GEMM_NC + c] = c < nc ? mg_fp16_to_fp32(ab->d) : 0.0f;
+            }
+            continue;
+        }
+        for (size_t i = 0; i < k / QKB; i++) {
+            const blk_q8_k *ab = (const blk_q8_k *)row + i;
+            for (size_t g = 0; g < QKB / 4; g++)
+                q[(i * (QKB / 4) + g) * GEMM_NC + c] = c < nc ? (int32_t)((uint32_t)load_i32(ab->qs + 4 * g) ^ 0x80808080u) : 0;
+            d[i * GEMM_NC + c] = c < nc ? ab->d : 0.0f;
+            for (int p = 0; p < 4; p++) {             /* sub-blocks 2p, 2p+1: bsums 4p..4p+3 */
+                const int s0 = c < nc ? ab->bsums[4 * p] + ab->bsums[4 * p + 1] : 0;
+                const int s1 = c < nc ? ab->bsums[4 * p + 2] + ab->bsums[4 * p + 3] : 0;
+                bs[(i * 4 + p) * GEMM_NC + c] = (int32_t)pair16(s0, s1);
+            }
+        }
+    }
+}
+
+/* Output tile of NP x 16 weight rows by NC activation rows.  Slices after the
+ * first add to y: y is loaded only at the end, after a prefetch at the start,
+ * because y (m x n floats) lives beyond L2 and a load at the start would stall
+ * retirement of the whole tile on a cache miss. */
+T_VNNI INLINE void gemm_acc_begin(const int NP, const int NC, __m512 acc[][GEMM_NC], const float *y, size_t ldy, int add) {
+    UNROLL for (int p = 0; p < NP; p++)
+        UNROLL for (int c = 0; c < NC; c++) {
+            if (add) _mm_prefetch((const char *)(y + c * ldy + p * PR), _MM_HINT_T0);
+            acc[p][c] = _mm512_setzero_ps();
+        }
+}
+
+T_VNNI INLINE void gemm_acc_end(const int NP, const int NC, __m512 acc[][GEMM_NC], float *y, size_t ldy,
+                                const __mmask16 *rmask, int add) {
+    UNROLL for (int p = 0; p < NP; p++)
+        UNROLL for (int c = 0; c < NC; c++) {
+            float *o = y + c * ldy + p * PR;
+            _mm512_mask_storeu_ps(o, rmask[p], add ? _mm512_add_ps(acc[p][c], _mm512_maskz_loadu_ps(rmask[p], o)) : acc[p][c]);
+        }
+}
+
+/* Q8_0/Q5_0 microkernel: NP panels x NC activation rows over nb blocks of 32. */
+T_VNNI INLINE void q32_gemm_body(const int NP, const int NC, const panel_t *P, size_t nb, const act_t *A,
+                                 float *y, size_t ldy, const __mmask16 *rmask, int add) {
+    __m512 acc[GEMM_NP][GEMM_NC];
+    gemm_acc_begin(NP, NC, acc, y, ldy, add);
+    for (size_t b = 0; b < nb; b++) {
+        __m512i s[GEMM_NP][GEMM_NC];
+        UNROLL for (int p = 0; p < NP; p++) {
+            const __m512i corr = _mm512_load_si512(P[p].corr + b * PR);
+            UNROLL for (int c = 0; c < NC; c++) s[p][c] = corr;
+        }
+        UNROLL for (int g = 0; g < QB / 4; g++) {
+            const size_t G = b * (QB / 4) + g;
+            __m512i wv[GEMM_NP];
+            UNROLL for (int p = 0; p < NP; p++) wv[p] = _mm512_load_si512(P[p].q + G * 64);
+            UNROLL for (int c = 0; c < NC; c++) {
+                const __m512i x = _mm512_set1_epi32(A->q[G * GEMM_NC + c]);
+                UNROLL for (int p = 0; p < NP; p++) s[p][c] = _mm512_dpbusd_epi32(s[p][c], x, wv[p]);
+            }
+        }
+        UNROLL for (int p = 0; p < NP; p++) {
+            const __m512 dw = _mm512_load_ps(P[p].d + b * PR);
+            UNROLL for (int c = 0; c < NC; c++)
+                acc[p][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[p][c]), _mm512_mul_ps(dw, _mm512_set1_ps(A->d[b * GEMM_NC + c])), acc[p][c]);
+        }
+    }
+    gemm_acc_end(NP, NC, acc, y, ldy, rmask, add);
+}
+
+/* K-quant microkernel.  T accumulates the products of a whole super-block
+ * without a reset per sub-block; after sub-block j, s1 += T * (sc[j] - sc[j+1])
+ * telescopes to sum_j sc[j] * (sub-block j's sum).  int32 arithmetic wraps, so
+ * intermediate overflow is harmless: the true total (|.| < 2^28) comes out
+ * exactly.  Q4_K's mins have their own float scale dmin. */
+T_VNNI INLINE void qk_gemm_body(const int Q6, const int NP, const int NC, const panel_t *P, size_t nsb,
+                                const act_t *A, float *y, size_t ldy, const __mmask16 *rmask, int add) {
+    const int SUB = Q6 ? 16 : 32;
+    __m512 acc[GEMM_NP][GEMM_NC];
+    gemm_acc_begin(NP, NC, acc, y, ldy, add);
+    for (size_t i = 0; i < nsb; i++) {
+        __m512i T[GEMM_NP][GEMM_NC], s1[GEMM_NP][GEMM_NC];
+        UNROLL for (int p = 0; p < NP; p++) {
+            const __m512i corr = _mm512_load_si512(P[p].corr + i * PR);
+            UNROLL for (int c = 0; c < NC; c++) {
+                T[p][c] = _mm512_setzero_si512();
+                s1[p][c] = corr;
+            }
+        }
+        for (int j = 0; j < QKB / SUB; j++) {
+            UNROLL for (int g = 0; g < SUB / 4; g++) {
+                const size_t G = i * (QKB / 4) + (size_t)j * (SUB / 4) + g;   /* group of 4 values in the slice */
+                __m512i wv[GEMM_NP];
+                UNROLL for (int p = 0; p < NP; p++) wv[p] = _mm512_load_si512(P[p].q + G * 64);
+                UNROLL for (int c = 0; c < NC; c++) {
+                    const __m512i x = _mm512_set1_epi32(A->q[G * GEMM_NC + c]);
+                    UNROLL for (int p = 0; p < NP; p++) T[p][c] = _mm512_dpbusd_epi32(T[p][c], x, wv[p]);
+                }
+            }
+            UNROLL for (int p = 0; p < NP; p++) {
+                const __m512i ds = _mm512_load_si512(P[p].dsc + (i * 16 + j) * PR);
+                UNROLL for (int c = 0; c < NC; c++) s1[p][c] = _mm512_add_epi32(s1[p][c], _mm512_mullo_epi32(T[p][c], ds));
+            }
+        }
+        UNROLL for (int p = 0; p < NP; p++) {
+            const __m512 d = _mm512_load_ps(P[p].d + i * PR);
+            UNROLL for (int c = 0; c < NC; c++) {
+                const __m512 da = _mm512_set1_ps(A->d[i * GEMM_NC + c]);
+                __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(s1[p][c]), d);
+                if (!Q6) {
+                    __m512i s2 = _mm512_setzero_si512();
+                    UNROLL for (int q = 0; q < 4; q++)
+                        s2 = _mm512_dpwssd_epi32(s2, _mm512_load_si512(P[p].mins + (i * 4 + q) * PR),
+                                                 _mm512_set1_epi32(A->bs[(i * 4 + q) * GEMM_NC + c]));
+                    t = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(s2), _mm512_load_ps(P[p].dmin + i * PR), t);
+                }
+                acc[p][c] = _mm512_fmadd_ps(t, da, acc[p][c]);
+            }
+        }
+    }
+    gemm_acc_end(NP, NC, acc, y, ldy, rmask, add);
+}
+
+/* Instantiate a microkernel for 1 or GEMM_NP panels x 1..GEMM_NC activation rows (constant loop bounds keep
+ * the accumulators in registers). */
+#define GEMM_CASES(call, NP)                                                                    \
+    case 1: call(NP, 1); break; case 2: call(NP, 2); break; case 3: call(NP, 3); break;         \
+    default: call(NP, 4); break;
+#define DEFINE_GEMM(name, call)                                                                 \
+    T_VNNI static void name(int np, int nc, const panel_t *P, size_t nb, const act_t *A, float *y, \
+                            size_t ldy, const __mmask16 *rmask, int add) {                      \
+        if (np == 1) { switch (nc) { GEMM_CASES(call, 1) } }                                    \
+        else { switch (nc) { GEMM_CASES(call, GEMM_NP) } }                                      \
+    }
+_Static_assert(GEMM_NC == 4 && GEMM_NP == 2, "GEMM_CASES instantiates 1..4 activation rows, 1 or 2 panels");
+#define Q32_CALL(NP, NC) q32_gemm_body(NP, NC, P, nb, A, y, ldy, rmask, add)
+#define Q4K_CALL(NP, NC) qk_gemm_body(0, NP, NC, P, nb, A, y, ldy, rmask, add)
+#define Q6K_CALL(NP, NC) qk_gemm_body(1, NP, NC, P, nb, A, y, ldy, rmask, add)
+DEFINE_GEMM(q32_gemm, Q32_CALL)
+DEFINE_GEMM(q4_k_gemm, Q4K_CALL)
+DEFINE_GEMM(q6_k_gemm, Q6K_CALL)
+
+/* Carves 64-byte aligned arrays out of one allocation. */
+static void *carve(uint8_t **p, size_t bytes) { void *r = *p; *p += (bytes + 63) / 64 * 64; return r; }
+
+/*
+ * Loop order: K slices outermost, sized so that the slice of all m activation
+ * rows stays in L2; for each slice every weight panel of the row range is
+ * decoded once (so each weight is decoded once per call) and then meets all
+ * activation rows while its values sit in L1/L2.  Slices after the first add to y.
+ * Returns 0 (nothing written) if the buffer cannot be allocated.
+ */
+T_VNNI static int gemm_vnni(int type, const uint8_t *w, size_t k, const uint8_t *a, size_t m,
+                            size_t row_begin, size_t row_end, float *y, size_t ldy) {
+    const int q32 = type == MG_TYPE_Q8_0 || type == MG_TYPE_Q5_0;
+    const size_t bs = mg_quant_block_size(type), nb = k / bs;
+    const size_t wbb = mg_quant_block_bytes(type), abb = mg_quant_block_bytes(mg_quant_activation_type(type));
+    const size_t ws = nb * wbb, as = nb * abb, groups = (m + GEMM_NC - 1) / GEMM_NC;
+    /* K slice: whole multiples of 256 values (also for Q8_0/Q5_0, so 64-value panel chunks never straddle slices) */
+    size_t kc = GEMM_ACT_L2_BYTES / (groups * GEMM_NC) / QKB * QKB;
+    if (kc < QKB) kc = QKB;
+    if (kc > k) kc = k;
+    const size_t bc = kc / bs, sbc = (kc + QKB - 1) / QKB;   /* blocks, super-blocks per slice */
+    const size_t chunks = (kc + 63) / 64;                     /* panel_fill decodes 64 values at a time */
+    /* sizes of the arrays carved below, each a multiple of 64 bytes (PR int32 = 64 bytes) */
+    const size_t panel_bytes = chunks * 64 * PR + 4 * PR * (4 * chunks + 2 * bc + (1 + 16 + 4) * sbc);
+    const size_t act_bytes = groups * GEMM_NC * (kc + 4 * bc + 16 * sbc) + 3 * 64;
+    uint8_t *buf = malloc(GEMM_NP * panel_bytes + act_bytes + 64), *p;
+    if (!buf) return 0;
+    p = (uint8_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
+    panel_t P[GEMM_NP];
+    for (int i = 0; i < GEMM_NP; i++) {
+        P[i].q = carve(&p, chunks * 64 * PR);
+        P[i].wsum = carve(&p, 4 * 4 * chunks * PR);
+        P[i].corr = carve(&p, 4 * bc * PR);
+        P[i].d = carve(&p, 4 * bc * PR);
+        P[i].dmin = carve(&p, 4 * sbc * PR);
+        P[i].dsc = carve(&p, 4 * 16 * sbc * PR);
+        P[i].mins = carve(&p, 4 * 4 * sbc * PR);
+    }
+    int32_t *aq = carve(&p, kc * GEMM_NC * groups);
+    float *ad = carve(&p, 4 * bc * GEMM_NC * groups);
+    int32_t *apair = carve(&p, 4 * 4 * sbc * GEMM_NC * groups);
+
+    for (size_t k0 = 0; k0 < k; k0 += kc) {
+        const size_t kn = k - k0 < kc ? k - k0 : kc, b0 = k0 / bs, nbs = kn / bs;   /* this slice */
+        const size_t sbn = (kn + QKB - 1) / QKB;
+        const int add = k0 > 0;
+        for (size_t gi = 0; gi < groups; gi++) {
+            const size_t c = gi * GEMM_NC;
+            act_interleave(q32, a + c * as + b0 * abb, as, m - c < GEMM_NC ? m - c : GEMM_NC, kn,
+                           aq + gi * (kn / 4) * GEMM_NC, ad + gi * nbs * GEMM_NC, apair + gi * sbn * 4 * GEMM_NC);
+        }
+        for (size_t row = row_begin; row < row_end; row += GEMM_NP * PR) {
+            const size_t left = row_end - row;
+            const int np = left > PR ? GEMM_NP : 1;
+            __mmask16 rmask[GEMM_NP];
+            for (int i = 0; i < np; i++) {
+                const size_t first = row + (size_t)i * PR;
+                const int nr = left - (size_t)i * PR < PR ? (int)(left - (size_t)i * PR) : PR;
+                const uint8_t *rows[PR];
+                for (int r = 0; r < PR; r++) rows[r] = w + (first + (size_t)(r < nr ? r : nr - 1)) * ws + b0 * wbb;
+                panel_fill(type, rows, kn, &P[i]);
+                rmask[i] = (__mmask16)((1u << nr) - 1u);
+            }
+            for (size_t gi = 0; gi < groups; gi++) {
+                const size_t c = gi * GEMM_NC;
+                const int nc = m - c < GEMM_NC ? (int)(m - c) : GEMM_NC;
+                const act_t A = {aq + gi * (kn / 4) * GEMM_NC, ad + gi * nbs * GEMM_NC, apair + gi * sbn * 4 * GEMM_NC};
+                float *yc = y + c * ldy + row;
+                switch (type) {
+                case MG_TYPE_Q4_K: q4_k_gemm(np, nc, P, nbs, &A, yc, ldy, rmask, add); break;
+                case MG_TYPE_Q6_K: q6_k_gemm(np, nc, P, nbs, &A, yc, ldy, rmask, add); break;
+                default: q32_gemm(np, nc, P, nbs, &A, yc, ldy, rmask, add); break;
+                }
+            }
+        }
+    }
+    free(buf);
+    return 1;
+}
+
 /* ---------------- vectorized activation quantizers (AVX2) ---------------- */
 
 /* roundf (half away from zero) of 8 floats, exact for |v| < 2^23 */
@@ -1195,8 +1641,13 @@ enum { ACTIVATION_BLOCK_BYTES = 512 * 1024 };
 
 void mg_quant_rows_dot(int type, const void *w, size_t k, const void *a_rows, size_t m,
                        size_t row_begin, size_t row_end, float *y, size_t ldy) {
-    const kernel_t kn = kernel_for(type, mg_quant_level());
-    if (!kn.fn || m == 0) return;
+    const int level = mg_quant_level();
+    const kernel_t kn = kernel_for(type, level);
+    if (!kn.fn || m == 0 || row_begin >= row_end) return;
+#if MG_X86
+    /* prefill: a real int8 GEMM (falls back to the tiles if its buffer cannot be allocated) */
+    if (level >= 2 && m >= GEMM_MIN_M && gemm_vnni(type, w, k, a_rows, m, row_begin, row_end, y, ldy)) return;
+#endif
     const size_t nb = k / mg_quant_block_size(type);
     const size_t ws = mg_quant_row_bytes(type, k);
     const size_t as = mg_quant_row_bytes(mg_quant_activation_type(type), k);

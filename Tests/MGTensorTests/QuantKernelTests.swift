@@ -122,17 +122,29 @@ final class QuantKernelTests: XCTestCase {
         }
     }
 
-    /// A long prompt runs in activation blocks that stay in L2 (112 rows of 4096 values as Q8_K): each row's results
-    /// are still exactly the ones it gets alone.
+    /// A long prompt runs as an int8 GEMM (16-row weight panels, activations in L2-sized slices) at the VNNI level
+    /// and as tiles elsewhere: each row's results equal the ones it gets alone (one row at a time) up to the order
+    /// of the per-block float additions.
     func testLongPromptsEqualRowsAlone() {
         var gen = Generator(seed: 65)
-        for dtype in [DType.q4_K, .q8_0] {
-            let w = Tensor.randn([6, 4096], generator: &gen).converted(to: dtype)
-            let x = Tensor.randn([150, 4096], generator: &gen)
-            let all = withNoGrad { x.linear(weight: w) }.toArray()
-            for r in [0, 111, 112, 149] {
-                let alone = withNoGrad { x.slice(axis: 0, r, r + 1).linear(weight: w) }.toArray()
-                XCTAssertEqual(alone, Array(all[(r * 6)..<((r + 1) * 6)]), "\(dtype) row \(r)")
+        for level in [2, 1] {
+            mg_quant_limit_level(Int32(level))
+            for dtype in weightTypes {
+                let k = 4096, n = 37
+                let w = Tensor.randn([n, k], generator: &gen).converted(to: dtype)
+                let x = Tensor.randn([150, k], generator: &gen)
+                let all = withNoGrad { x.linear(weight: w) }.toArray()
+                let wd = w.float().toArray(), xs = x.toArray()
+                for r in [0, 7, 111, 112, 149] {
+                    let alone = withNoGrad { x.slice(axis: 0, r, r + 1).linear(weight: w) }.toArray()
+                    for c in 0..<n {
+                        var scale = 0.0
+                        for j in 0..<k { scale += abs(Double(wd[c * k + j]) * Double(xs[r * k + j])) }
+                        XCTAssertEqual(
+                            Double(all[r * n + c]), Double(alone[c]), accuracy: 1e-6 * scale,
+                            "\(dtype) level \(level) row \(r) col \(c)")
+                    }
+                }
             }
         }
     }
