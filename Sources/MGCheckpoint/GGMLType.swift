@@ -76,6 +76,15 @@ public struct GGMLType: Sendable, Equatable {
         .init(39, "MXFP4", 32, 17)
     ]
 
+    // The types a quantizer chooses between, by name.
+    public static let f32 = GGMLType(0, "F32", 1, 4)
+    public static let f16 = GGMLType(1, "F16", 1, 2)
+    public static let q5_0 = GGMLType(6, "Q5_0", 32, 22)
+    public static let q8_0 = GGMLType(8, "Q8_0", 32, 34)
+    public static let q4_K = GGMLType(12, "Q4_K", 256, 144)
+    public static let q5_K = GGMLType(13, "Q5_K", 256, 176)
+    public static let q6_K = GGMLType(14, "Q6_K", 256, 210)
+
     /// The types that load into a `Tensor`.
     public static var readable: [GGMLType] { all.filter { $0.dtype != nil } }
 }

@@ -30,7 +30,9 @@ struct QuantizeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let kind = GGUFQuantizationType(rawValue: type.lowercased())!  // checked in validate()
+        guard let kind = GGUFQuantizationType(rawValue: type.lowercased()) else {
+            throw ValidationError("--type \(type): expected one of q8_0, q4_k_m, q4_k, f16")
+        }
         let start = Date()
         let export = try GGUFExport.write(
             llm: URL(fileURLWithPath: llm), pth: pth.map { URL(fileURLWithPath: $0) }, type: kind,

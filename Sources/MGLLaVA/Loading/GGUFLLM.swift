@@ -28,7 +28,7 @@ public struct GGUFLLM: @unchecked Sendable {
                 path: path, key: "general.architecture",
                 reason: "\"\(arch)\" is not supported yet (supported: \(architectures.joined(separator: ", ")))")
         }
-        func integer(_ key: String, required: Bool = true) throws -> Int? {
+        func integer(_ key: String, required: Bool = false) throws -> Int? {
             guard let v = file[key] else {
                 if required { throw GGUFError.missingKey(path: path, key: key) }
                 return nil
@@ -36,6 +36,10 @@ public struct GGUFLLM: @unchecked Sendable {
             guard let n = v.integer, n >= 0 else {
                 throw GGUFError.invalidMetadata(path: path, key: key, reason: "expected a count, found \(v.summary)")
             }
+            return n
+        }
+        func count(_ key: String) throws -> Int {
+            guard let n = try integer(key, required: true) else { throw GGUFError.missingKey(path: path, key: key) }
             return n
         }
         func number(_ key: String) throws -> Double? {
@@ -55,25 +59,25 @@ public struct GGUFLLM: @unchecked Sendable {
         var json: [String: Any] = [
             "model_type": arch,
             "vocab_size": embedding.shape[0],
-            "hidden_size": try integer("\(arch).embedding_length")!,
-            "intermediate_size": try integer("\(arch).feed_forward_length")!,
-            "num_hidden_layers": try integer("\(arch).block_count")!,
-            "num_attention_heads": try integer("\(arch).attention.head_count")!,
+            "hidden_size": try count("\(arch).embedding_length"),
+            "intermediate_size": try count("\(arch).feed_forward_length"),
+            "num_hidden_layers": try count("\(arch).block_count"),
+            "num_attention_heads": try count("\(arch).attention.head_count"),
             "tie_word_embeddings": !file.keys.contains("output.weight"),
             "attention_bias": file.keys.contains("blk.0.attn_q.bias") || file.keys.contains("blk.0.attn_qkv.bias"),
             "hidden_act": "silu"
         ]
-        if let kv = try integer("\(arch).attention.head_count_kv", required: false) { json["num_key_value_heads"] = kv }
-        if let d = try integer("\(arch).attention.key_length", required: false) { json["head_dim"] = d }
-        if let n = try integer("\(arch).context_length", required: false) { json["max_position_embeddings"] = n }
+        if let kv = try integer("\(arch).attention.head_count_kv") { json["num_key_value_heads"] = kv }
+        if let d = try integer("\(arch).attention.key_length") { json["head_dim"] = d }
+        if let n = try integer("\(arch).context_length") { json["max_position_embeddings"] = n }
         if let eps = try number("\(arch).attention.layer_norm_rms_epsilon") { json["rms_norm_eps"] = eps }
         if let theta = try number("\(arch).rope.freq_base") { json["rope_theta"] = theta }
-        if let w = try integer("\(arch).attention.sliding_window", required: false), w > 0 {
+        if let w = try integer("\(arch).attention.sliding_window"), w > 0 {
             json["sliding_window"] = w
         }
-        if let id = try integer("tokenizer.ggml.bos_token_id", required: false) { json["bos_token_id"] = id }
-        if let id = try integer("tokenizer.ggml.eos_token_id", required: false) { json["eos_token_id"] = id }
-        if let id = try integer("tokenizer.ggml.padding_token_id", required: false) { json["pad_token_id"] = id }
+        if let id = try integer("tokenizer.ggml.bos_token_id") { json["bos_token_id"] = id }
+        if let id = try integer("tokenizer.ggml.eos_token_id") { json["eos_token_id"] = id }
+        if let id = try integer("tokenizer.ggml.padding_token_id") { json["pad_token_id"] = id }
         if let type = file["\(arch).rope.scaling.type"]?.text, type != "none" {
             guard type == "linear", let factor = try number("\(arch).rope.scaling.factor") else {
                 throw GGUFError.invalidMetadata(
@@ -88,7 +92,7 @@ public struct GGUFLLM: @unchecked Sendable {
         } catch {
             throw GGUFError.invalidMetadata(path: path, key: "\(arch).*", reason: "not a valid configuration: \(error)")
         }
-        if let ropeDim = try integer("\(arch).rope.dimension_count", required: false), ropeDim != config.headDim {
+        if let ropeDim = try integer("\(arch).rope.dimension_count"), ropeDim != config.headDim {
             throw GGUFError.invalidMetadata(
                 path: path, key: "\(arch).rope.dimension_count",
                 reason: "\(ropeDim) differs from the head size \(config.headDim) (partial rotary is not supported)")

@@ -48,36 +48,52 @@ public struct GGUFExport {
             }
         }
         let family = config.family
-        var plan: [(hf: String, entry: GGUFWriter.Entry, fallback: Bool)] = []
-        for key in orderedKeys(sources.keys, layers: config.numHiddenLayers) {
-            guard let name = GGUFTensorNames.gguf(forHF: key, family: family) else {
+        var plan: [Planned] = []
+        for key in orderedKeys(Array(sources.keys), layers: config.numHiddenLayers) {
+            guard let name = GGUFTensorNames.gguf(forHF: key, family: family), let (source, sourceKey) = sources[key]
+            else {
                 throw MGLLaVALoadError(source: llm.path, reason: "no llama.cpp name for '\(key)'")
             }
-            let (source, sourceKey) = sources[key]!
             let shape = try source.info(for: sourceKey).shape
             let choice = try type.type(
                 forGGUF: name, shape: shape, layers: config.numHiddenLayers,
                 tiedEmbeddings: config.tieWordEmbeddings)
-            plan.append((key, GGUFWriter.Entry(name: name, shape: shape, type: choice.type), choice.fallback))
+            guard let dtype = choice.type.dtype else {
+                throw MGLLaVALoadError(source: llm.path, reason: "'\(key)': no writer for \(choice.type.name)")
+            }
+            plan.append(
+                Planned(
+                    hf: key, source: source, sourceKey: sourceKey,
+                    entry: GGUFWriter.Entry(name: name, shape: shape, type: choice.type), dtype: dtype,
+                    fallback: choice.fallback))
         }
         let metadata = try self.metadata(llm: llm, config: config, type: type)
         let written = plan.map { Tensor(name: $0.entry.name, type: $0.entry.type, fallback: $0.fallback) }
         try GGUFWriter.write(to: out, metadata: metadata, entries: plan.map(\.entry)) { i in
-            let (source, sourceKey) = sources[plan[i].hf]!
-            var value = try source.tensor(sourceKey).float()
+            var value = try plan[i].source.tensor(plan[i].sourceKey).float()
             if GGUFTensorNames.isRopePermuted(plan[i].hf, family: family) {
                 value = try GGUFLLM.reorderRows(
                     value, headDim: config.headDim, toGGUF: true, name: plan[i].entry.name, path: llm.path)
             }
-            let dtype = plan[i].entry.type.dtype!  // every type `type(forGGUF:)` returns has one
+            let dtype = plan[i].dtype
             progress(written[i], i, plan.count)
             return dtype == .float32 ? value : value.converted(to: dtype)
         }
         return GGUFExport(configuration: config, tensors: written, fromCheckpoint: fromCheckpoint)
     }
 
+    /// One tensor to write: where it comes from, what it becomes.
+    private struct Planned {
+        var hf: String
+        var source: any TensorSource
+        var sourceKey: String
+        var entry: GGUFWriter.Entry
+        var dtype: DType
+        var fallback: Bool
+    }
+
     /// Embeddings, then each layer's tensors, then the final norm and the output matrix.
-    static func orderedKeys(_ keys: Dictionary<String, (any TensorSource, String)>.Keys, layers: Int) -> [String] {
+    static func orderedKeys(_ keys: [String], layers: Int) -> [String] {
         func rank(_ key: String) -> (Int, String) {
             if key.hasPrefix("model.embed_tokens") { return (-1, key) }
             if key.hasPrefix("model.layers.") {

@@ -34,9 +34,8 @@ public enum GGUFQuantizationType: String, CaseIterable, Sendable {
     public func type(
         forGGUF name: String, shape: [Int], layers: Int, tiedEmbeddings: Bool
     ) throws -> (type: GGMLType, fallback: Bool) {
-        func known(_ id: UInt32) -> GGMLType { GGMLType(id: id)! }  // ids from GGMLType.all
         let (f32, f16, q5_0, q8_0, q4_K, q5_K, q6_K) = (
-            known(0), known(1), known(6), known(8), known(12), known(13), known(14)
+            GGMLType.f32, GGMLType.f16, GGMLType.q5_0, GGMLType.q8_0, GGMLType.q4_K, GGMLType.q5_K, GGMLType.q6_K
         )
         guard shape.count >= 2, name.hasSuffix(".weight"), !name.contains("_norm.weight") else { return (f32, false) }
         if self == .f16 { return (f16, false) }
