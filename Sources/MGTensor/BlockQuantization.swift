@@ -48,8 +48,9 @@ public enum BlockQuantization {
 private let quantizedDecodeChunks = 8
 
 /// y[m, n] (+)= Σ_k x[m, k] · w[n, k] for a block-quantized w [N, K]: the activations are quantized to the weight's
-/// activation format (Q8_0 or Q8_K) once, then both cores take disjoint ranges of weight rows; a few prompt rows
-/// (decoding) stream the rows one at a time, more rows run as integer tiles of several rows against each block.
+/// activation format (Q8_0 or Q8_K) once, then both cores take disjoint ranges of weight rows; one prompt row
+/// (decoding) streams the weight rows one at a time, a prompt runs as an int8 GEMM (AVX512-VNNI) or as tiles of
+/// several weight rows × several prompt rows (`mg_quant_rows_dot`).
 func quantizedWeightProduct(
     x: UnsafePointer<Float>, m: Int, k: Int, w: UnsafeRawPointer, dtype: DType, n: Int,
     y: UnsafeMutablePointer<Float>, accumulate: Bool
