@@ -96,4 +96,51 @@ final class GGUFLLMTests: XCTestCase {
             checkpoint.storedBytes, all.filter { !$0.name.hasPrefix("llm.") }.reduce(0) { $0 + $1.byteCount })
         XCTAssertLessThan(checkpoint.storedBytes, all.reduce(0) { $0 + $1.byteCount })
     }
+
+    /// The fixture rewritten with one metadata change, to a temp file.
+    func rewritten(_ change: (inout [(key: String, value: GGUFValue)]) -> Void) throws -> URL {
+        let file = try GGUFFile(path: Fixtures.url("gguf/vicuna-tiny-f32.gguf").path)
+        var metadata = file.metadata
+        change(&metadata)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("gguf-llm-\(UUID().uuidString).gguf")
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        let entries = file.tensorInfos.map { GGUFWriter.Entry(name: $0.name, shape: $0.shape, type: $0.type) }
+        try GGUFWriter.write(to: url, metadata: metadata, entries: entries) { try file.tensor(entries[$0].name) }
+        return url
+    }
+
+    /// Metadata that disagrees with the tensors, or is missing, is named.
+    func testBadMetadataIsNamed() throws {
+        let noTokenizer = try rewritten { $0.removeAll { $0.key.hasPrefix("tokenizer.") } }
+        XCTAssertThrowsError(try GGUFLLM(path: noTokenizer.path).tokenizer()) { error in
+            XCTAssertEqual(error as? GGUFError, .missingKey(path: noTokenizer.path, key: "tokenizer.ggml.model"))
+        }
+        let wide = try rewritten { m in
+            if let i = m.firstIndex(where: { $0.key == "llama.embedding_length" }) { m[i].value = .uint32(128) }
+        }
+        XCTAssertThrowsError(try CausalLM.load(gguf: wide)) { error in
+            XCTAssertTrue("\(error)".contains("model.embed_tokens.weight"), "\(error)")
+            XCTAssertTrue("\(error)".contains("[700, 64]"), "\(error)")
+        }
+        let noLayers = try rewritten { $0.removeAll { $0.key == "llama.block_count" } }
+        XCTAssertThrowsError(try GGUFLLM(path: noLayers.path)) { error in
+            XCTAssertEqual(error as? GGUFError, .missingKey(path: noLayers.path, key: "llama.block_count"))
+        }
+        let gpt2 = try rewritten { m in
+            if let i = m.firstIndex(where: { $0.key == "tokenizer.ggml.model" }) {
+                m[i].value = .string(Array("gpt2".utf8))
+            }
+        }
+        XCTAssertThrowsError(try GGUFLLM(path: gpt2.path).tokenizer()) { error in
+            XCTAssertTrue("\(error)".contains("\"gpt2\" tokenizers are not supported yet"), "\(error)")
+        }
+        let falcon = try rewritten { m in
+            if let i = m.firstIndex(where: { $0.key == "general.architecture" }) {
+                m[i].value = .string(Array("falcon".utf8))
+            }
+        }
+        XCTAssertThrowsError(try GGUFLLM(path: falcon.path)) { error in
+            XCTAssertTrue("\(error)".contains("\"falcon\" is not supported yet"), "\(error)")
+        }
+    }
 }
