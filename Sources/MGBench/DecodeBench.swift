@@ -23,6 +23,19 @@ public struct DecodeBench {
         return model
     }
 
+    /// `folder/model-TYPE.gguf`, written by `GGUFExport` the first time (`log` hears it): the quantized model
+    /// `bench decode --quant` times, the same file `scripts/bench_llamacpp.py` hands to llama-bench.
+    public static func quantizedFile(
+        folder: URL, type: GGUFQuantizationType, log: (String) -> Void = { _ in }
+    ) throws -> URL {
+        let file = folder.appendingPathComponent("model-\(type.rawValue).gguf")
+        if !FileManager.default.fileExists(atPath: file.path) {
+            log("quantizing to \(file.path) (once)…")
+            try GGUFExport.write(llm: folder, type: type, to: file)
+        }
+        return file
+    }
+
     /// Reads one byte of every page of every weight, so that a memory-mapped model's first prefill does not time
     /// the disk (llama-bench warms up the same way). Returns the bytes' sum (kept so the reads happen).
     @discardableResult

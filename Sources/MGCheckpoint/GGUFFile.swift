@@ -31,23 +31,16 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
     public var opaqueGlobals: [String] { [] }
     public var description: String { path }
 
-    private let index: [String: Int]
-    private let metadataIndex: [String: Int]
+    // Keyed by UTF-8 bytes: String keys would equate canonically equivalent names the file keeps apart.
+    private let index: [[UInt8]: Int]
+    private let metadataIndex: [[UInt8]: Int]
     private let base: UnsafeMutableRawPointer
     private let byteCount: Int
 
     /// Maps and validates the file at `path`.
     public init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open", errno: errno) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw CheckpointError.io(path: path, operation: "fstat", errno: errno) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw CheckpointError.notARegularFile(path: path) }
-        let size = Int(st.st_size)
-        guard size >= 4 else { throw GGUFError.truncated(path: path, offset: size, reading: "the magic") }
-        guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
-            throw CheckpointError.io(path: path, operation: "mmap", errno: errno)
+        let (pointer, size) = try FileMapping.mapReadOnly(path: path, minimumSize: 4) {
+            GGUFError.truncated(path: path, offset: $0, reading: "the magic")
         }
         do {
             var parser = GGUFParser(UnsafeRawBufferPointer(start: pointer, count: size), path: path)
@@ -61,11 +54,11 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
         self.path = path
         self.base = pointer
         self.byteCount = size
-        var index: [String: Int] = [:]
-        for (i, t) in tensorInfos.enumerated() { index[t.name] = i }
+        var index: [[UInt8]: Int] = [:]
+        for (i, t) in tensorInfos.enumerated() { index[Array(t.name.utf8)] = i }
         self.index = index
-        var metadataIndex: [String: Int] = [:]
-        for (i, m) in metadata.enumerated() { metadataIndex[m.key] = i }
+        var metadataIndex: [[UInt8]: Int] = [:]
+        for (i, m) in metadata.enumerated() { metadataIndex[Array(m.key.utf8)] = i }
         self.metadataIndex = metadataIndex
         self.keys = tensorInfos.map(\.name).sorted()
     }
@@ -93,14 +86,14 @@ public final class GGUFFile: TensorSource, @unchecked Sendable {
     }
 
     /// The metadata value of `key`.
-    public subscript(key: String) -> GGUFValue? { metadataIndex[key].map { metadata[$0].value } }
+    public subscript(key: String) -> GGUFValue? { metadataIndex[Array(key.utf8)].map { metadata[$0].value } }
 
     /// `general.architecture` ("llama", "phi3", …).
     public var architecture: String? { self["general.architecture"]?.text }
 
     /// The description of tensor `name`.
     public func tensorInfo(_ name: String) throws -> GGUFTensorInfo {
-        guard let i = index[name] else { throw CheckpointError.tensorNotFound(path: path, key: name) }
+        guard let i = index[Array(name.utf8)] else { throw CheckpointError.tensorNotFound(path: path, key: name) }
         return tensorInfos[i]
     }
 
@@ -162,7 +155,10 @@ struct GGUFParser {
         var seenKeys = Set<[UInt8]>()
         for i in 0..<kvCount {
             let keyBytes = try string("the key of metadata entry \(i)")
-            let key = String(decoding: keyBytes, as: UTF8.self)
+            guard let key = String(bytes: keyBytes, encoding: .utf8) else {
+                throw GGUFError.invalidMetadata(
+                    path: path, key: String(decoding: keyBytes, as: UTF8.self), reason: "the key is not UTF-8")
+            }
             guard seenKeys.insert(keyBytes).inserted else {
                 throw GGUFError.invalidMetadata(path: path, key: key, reason: "the key appears twice")
             }
@@ -183,7 +179,10 @@ struct GGUFParser {
         var seenNames = Set<[UInt8]>()
         for i in 0..<tensorCount {
             let nameBytes = try string("the name of tensor \(i)")
-            let name = String(decoding: nameBytes, as: UTF8.self)
+            guard let name = String(bytes: nameBytes, encoding: .utf8) else {
+                throw GGUFError.invalidTensor(
+                    path: path, tensor: String(decoding: nameBytes, as: UTF8.self), reason: "the name is not UTF-8")
+            }
             guard nameBytes.count < 64 else {
                 throw GGUFError.invalidTensor(
                     path: path, tensor: name, reason: "the name is \(nameBytes.count) bytes (ggml allows 63)")

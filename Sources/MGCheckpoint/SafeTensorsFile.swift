@@ -83,18 +83,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// Opens and maps a regular file read-only. Files under 8 bytes are rejected before mapping (mmap cannot map
     /// an empty file, and the reference reports HeaderTooSmall for them).
     private static func map(path: String) throws -> (UnsafeMutableRawPointer, Int) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open", errno: errno) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw CheckpointError.io(path: path, operation: "fstat", errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CheckpointError.notARegularFile(path: path) }
-        let size = Int(info.st_size)
-        guard size >= 8 else { throw CheckpointError.headerTooSmall(path: path, fileSize: size) }
-        guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
-            throw CheckpointError.io(path: path, operation: "mmap", errno: errno)
+        try FileMapping.mapReadOnly(path: path, minimumSize: 8) {
+            CheckpointError.headerTooSmall(path: path, fileSize: $0)
         }
-        return (pointer, size)
     }
 
     // MARK: - Access

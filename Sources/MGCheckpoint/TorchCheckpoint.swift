@@ -144,18 +144,9 @@ public final class TorchCheckpointFile: @unchecked Sendable {
     // MARK: - Opening
 
     private static func map(path: String) throws -> (UnsafeMutableRawPointer, Int) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CheckpointError.io(path: path, operation: "open", errno: errno) }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw CheckpointError.io(path: path, operation: "fstat", errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw CheckpointError.notARegularFile(path: path) }
-        let size = Int(info.st_size)
-        guard size > 0 else { throw CheckpointError.notATorchSave(path: path, detail: "the file is empty") }
-        guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
-            throw CheckpointError.io(path: path, operation: "mmap", errno: errno)
+        try FileMapping.mapReadOnly(path: path, minimumSize: 1) { _ in
+            CheckpointError.notATorchSave(path: path, detail: "the file is empty")
         }
-        return (pointer, size)
     }
 
     private struct Parsed {

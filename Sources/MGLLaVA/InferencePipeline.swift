@@ -76,16 +76,9 @@ public final class InferencePipeline {
             }
         }
         model.eval()
-        let text: Tokenizer
-        if let tokenizer {
-            text = try Tokenizer.load(directory: tokenizer)
-        } else if CausalLM.isGGUF(llm) {
-            text = try GGUFLLM(path: llm.path).tokenizer()
-        } else {
-            text = try Tokenizer.load(directory: llm)
-        }
         let pipeline = try InferencePipeline(
-            model: model, tokenizer: text, template: template, imageSizeAux: imageSizeAux, padToSquare: padToSquare,
+            model: model, tokenizer: try Tokenizer.forLLM(llm, tokenizer: tokenizer), template: template,
+            imageSizeAux: imageSizeAux, padToSquare: padToSquare,
             limitNum: limitNum, field: field, forImages: forImages)
         pipeline.loadNotes = notes
         return pipeline

@@ -73,12 +73,7 @@ struct DecodeBenchCommand: ParsableCommand {
             var dir = URL(fileURLWithPath: directory)
             if try writeModels(dir) { return }
             if let quant, let type = GGUFQuantizationType(rawValue: quant.lowercased()) {
-                let file = dir.appendingPathComponent("model-\(type.rawValue).gguf")
-                if !FileManager.default.fileExists(atPath: file.path) {
-                    print("quantizing to \(file.path) (once)…")
-                    try GGUFExport.write(llm: dir, type: type, to: file)
-                }
-                dir = file
+                dir = try DecodeBench.quantizedFile(folder: dir, type: type) { print($0) }
             }
             model = try CausalLM.load(directory: dir, frozen: true)
             origin = .memoryMapped

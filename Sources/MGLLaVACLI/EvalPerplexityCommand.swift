@@ -43,10 +43,8 @@ struct EvalPerplexityCommand: ParsableCommand {
         func load(_ path: String) throws -> CausalLM {
             try CausalLM.load(directory: URL(fileURLWithPath: path), frozen: true)
         }
-        let url = URL(fileURLWithPath: llm)
-        let textTokenizer =
-            try tokenizer.map { try Tokenizer.load(directory: URL(fileURLWithPath: $0)) }
-            ?? (CausalLM.isGGUF(url) ? GGUFLLM(path: llm).tokenizer() : Tokenizer.load(directory: url))
+        let textTokenizer = try Tokenizer.forLLM(
+            URL(fileURLWithPath: llm), tokenizer: tokenizer.map { URL(fileURLWithPath: $0) })
         let model = try load(llm)
         let base = try klBase.map(load)
         let start = Date()

@@ -62,7 +62,12 @@ public final class Tokenizer: @unchecked Sendable {
                 throw TokenizerError.invalidField(
                     file: file, field: "tokenizer.ggml.token_type", reason: "token \(i) has type \(types[i])")
             }
-            list.append(.init(piece: String(decoding: bytes, as: UTF8.self), score: scores[i], type: type))
+            // A piece's bytes must survive as they are: invalid UTF-8 would be silently repaired by String.
+            guard let piece = String(bytes: bytes, encoding: .utf8) else {
+                throw TokenizerError.invalidField(
+                    file: file, field: "tokenizer.ggml.tokens", reason: "token \(i) is not UTF-8: \(bytes)")
+            }
+            list.append(.init(piece: piece, score: scores[i], type: type))
         }
         func piece(_ id: Int?, _ field: String) throws -> String? {
             guard let id else { return nil }

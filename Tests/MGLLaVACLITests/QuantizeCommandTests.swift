@@ -7,13 +7,7 @@ final class QuantizeCommandTests: XCTestCase {
     /// The vicuna-tiny folder with its tokenizer, in a temp dir.
     func llmFolder() throws -> URL {
         let dir = try temporaryDirectory()
-        for source in ["models/vicuna-tiny", "tokenizers/vicuna-tiny"] {
-            let from = Fixtures.url(source)
-            for name in try FileManager.default.contentsOfDirectory(atPath: from.path) {
-                try FileManager.default.copyItem(
-                    at: from.appendingPathComponent(name), to: dir.appendingPathComponent(name))
-            }
-        }
+        try Fixtures.assemble(["models/vicuna-tiny", "tokenizers/vicuna-tiny"], into: dir)
         return dir
     }
 

@@ -11,13 +11,7 @@ final class GGUFExportTests: XCTestCase {
             "gguf-export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-        for source in ["models/vicuna-tiny", "tokenizers/vicuna-tiny"] {
-            let from = Fixtures.url(source)
-            for name in try FileManager.default.contentsOfDirectory(atPath: from.path) {
-                try FileManager.default.copyItem(
-                    at: from.appendingPathComponent(name), to: dir.appendingPathComponent(name))
-            }
-        }
+        try Fixtures.assemble(["models/vicuna-tiny", "tokenizers/vicuna-tiny"], into: dir)
         return dir
     }
 

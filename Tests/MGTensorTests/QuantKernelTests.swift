@@ -148,4 +148,29 @@ final class QuantKernelTests: XCTestCase {
             }
         }
     }
+
+    /// Through a frozen quantized weight (the QLoRA case), a recorded product computes in float32 with the
+    /// dequantized weight, and the input gradient is the one of that float32 product.
+    func testInputGradientThroughAQuantizedWeight() {
+        var gen = Generator(seed: 66)
+        for dtype in weightTypes {
+            let k = dtype.blockSize * 2
+            let w = Tensor.randn([5, k], generator: &gen).converted(to: dtype)
+            let xValues = Tensor.randn([3, k], generator: &gen)
+            let g = Tensor.randn([3, 5], generator: &gen)
+            let x = xValues.copy().requiringGrad()
+            let y = x.linear(weight: w)
+            (y * g).sum().backward()
+            let xf = xValues.copy().requiringGrad()
+            let yf = xf.linear(weight: w.float())
+            (yf * g).sum().backward()
+            let (a, b) = (y.toArray(), yf.toArray())
+            for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * max(1, abs(b[i])), "\(dtype) y \(i)") }
+            let (ga, gb) = (x.grad?.toArray() ?? [], xf.grad?.toArray() ?? [])
+            XCTAssertEqual(ga.count, 3 * k, "\(dtype)")
+            for i in gb.indices {
+                XCTAssertEqual(ga[i], gb[i], accuracy: 1e-4 * max(1, abs(gb[i])), "\(dtype) gx \(i)")
+            }
+        }
+    }
 }

@@ -10,6 +10,18 @@ public enum Fixtures {
     }()
 
     public static func url(_ relative: String) -> URL { root.appendingPathComponent(relative) }
+
+    /// Copies the fixture folders `sources` (e.g. a model and its tokenizer) into the existing folder `directory`:
+    /// an LLM folder laid out as a download has it (config, weights and tokenizer files together).
+    public static func assemble(_ sources: [String], into directory: URL) throws {
+        for source in sources {
+            let from = url(source)
+            for name in try FileManager.default.contentsOfDirectory(atPath: from.path) {
+                try FileManager.default.copyItem(
+                    at: from.appendingPathComponent(name), to: directory.appendingPathComponent(name))
+            }
+        }
+    }
 }
 
 /// Largest |a − b| and whether every element satisfies |a − b| ≤ atol + rtol·|b| (b = reference).

@@ -232,3 +232,13 @@ extension GGUFLLM {
     /// The chat template the file carries (`tokenizer.chat_template`), if any.
     public var chatTemplate: String? { file["tokenizer.chat_template"]?.text }
 }
+
+extension Tokenizer {
+    /// The tokenizer for the LLM at `llm`: the folder `directory` when given, else the LLM's own — its GGUF
+    /// file's `tokenizer.ggml.*` metadata, or its HF folder.
+    public static func forLLM(_ llm: URL, tokenizer directory: URL? = nil) throws -> Tokenizer {
+        if let directory { return try Tokenizer.load(directory: directory) }
+        if CausalLM.isGGUF(llm) { return try GGUFLLM(path: llm.path).tokenizer() }
+        return try Tokenizer.load(directory: llm)
+    }
+}

@@ -172,11 +172,14 @@ public struct GGUFExport {
             types[id] = piece.type == .userDefined ? 1 : piece.type.rawValue
         }
         let tokenizer = try Tokenizer.load(directory: llm)
-        let named = [tokenizer.bosToken, tokenizer.eosToken, tokenizer.unkToken, tokenizer.padToken]
+        let named = Set(
+            [tokenizer.bosToken, tokenizer.eosToken, tokenizer.unkToken, tokenizer.padToken].compactMap {
+                $0.map { Array($0.utf8) }
+            })
         for token in tokenizer.addedTokens where token.id >= sp.pieces.count && token.id < n {
             tokens[token.id] = Array(token.content.utf8)
             scores[token.id] = -1000
-            types[token.id] = token.special || named.contains(token.content) ? 3 : 4
+            types[token.id] = token.special || named.contains(Array(token.content.utf8)) ? 3 : 4
         }
         var m: [(key: String, value: GGUFValue)] = [
             ("tokenizer.ggml.model", .string(Array("llama".utf8))),
