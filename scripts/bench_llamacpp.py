@@ -4,7 +4,9 @@
 Builds `llama-bench` from the llama.cpp source that the llama-cpp-python source distribution on PyPI vendors,
 converts a random 16-bit HF LLM folder (written by `mgllava bench decode DIR --generate CONFIG`) to GGUF with that
 source's own `convert_hf_to_gguf.py`, then runs `mgllava bench decode DIR` and, right after it, `llama-bench` on the
-GGUF of the same weights, with the same thread count. Prints both outputs and a summary with the ratios.
+GGUF of the same weights, with the same thread count: its prefill from an empty cache, its decode after as many
+positions as the prompt (`-d`), as `bench decode` decodes after its prompt. Prints both outputs and a summary with
+the ratios.
 
     python3 scripts/bench_llamacpp.py --llm /tmp/v7b --llama-cpp /tmp/llamacpp/llama_cpp_python-0.3.36/vendor/llama.cpp
 
@@ -72,21 +74,25 @@ def main():
     if a.type in ("bf16", "f16"):
         gguf = convert(a.llama_cpp, a.llm, a.type)
         ours = run([a.mgllava, "bench", "decode", a.llm, "--kernels", a.kernels, "--prompt-tokens", str(a.prompt),
-                    "--new-tokens", "32"]).stdout
+                    "--new-tokens", str(a.gen)]).stdout
     else:
         # The same file for both: mgllava writes it once (model-TYPE.gguf) and times it, then llama-bench reads it.
         ours = run([a.mgllava, "bench", "decode", a.llm, "--quant", a.type, "--prompt-tokens", str(a.prompt),
-                    "--new-tokens", "32"]).stdout
+                    "--new-tokens", str(a.gen)]).stdout
         gguf = os.path.join(a.llm, f"model-{a.type}.gguf")
     print(ours)
-    theirs = run([bench, "-m", gguf, "-t", str(a.threads), "-p", str(a.prompt), "-n", str(a.gen),
-                  "-r", str(a.repetitions), "-o", "json"]).stdout
-    rows = json.loads(theirs)
+    # `bench decode` decodes right after its prompt, so llama.cpp's decode runs at the same depth (`-d`; its tg
+    # test alone starts from an empty cache, where attention reads nothing): pp at depth 0, tg at depth PROMPT.
+    rows = []
+    for args in (["-p", str(a.prompt), "-n", "0"], ["-p", "0", "-n", str(a.gen), "-d", str(a.prompt)]):
+        rows += json.loads(run([bench, "-m", gguf, "-t", str(a.threads), *args, "-r", str(a.repetitions),
+                                "-o", "json"]).stdout)
     summary = {}
     for row in rows:
         kind = "prefill" if row.get("n_prompt", 0) > 0 else "decode"
         summary[kind] = row["avg_ts"]
-        print(f"llama.cpp {a.type} {kind} ({row.get('n_prompt') or row.get('n_gen')} tokens): "
+        print(f"llama.cpp {a.type} {kind} ({row.get('n_prompt') or row.get('n_gen')} tokens, "
+              f"after {row.get('n_depth', 0)}): "
               f"{row['avg_ts']:.2f} tokens/s (± {row.get('stddev_ts', 0):.2f})")
     for line in ours.splitlines():
         m = re.match(r"([\w +]+): prefill [\d.]+ s = ([\d.]+) tokens/s .*decode \d+ tokens in [\d.]+ s = ([\d.]+)",

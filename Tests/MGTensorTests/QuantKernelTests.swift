@@ -12,6 +12,58 @@ final class QuantKernelTests: XCTestCase {
 
     let weightTypes: [DType] = [.q8_0, .q5_0, .q4_K, .q6_K]
 
+    /// The decode GEMV (K-quants, fewer than 8 activation rows): a row range that starts mid-matrix, a K beyond the
+    /// kernel's stack buffer, and every row count from 1 to 7 give each activation row's result bit for bit as the
+    /// row alone, and the whole product the dequantized reference.
+    func testDecodeRowRangesAndLongRowsEqualRowsAlone() {
+        var gen = Generator(seed: 67)
+        for dtype in [DType.q4_K, .q6_K] {
+            let type = BlockQuantization.ggmlType(dtype)
+            let activation = mg_quant_activation_type(type)
+            let k = 256 * 70, n = 11
+            let w = Tensor.randn([n, k], generator: &gen).converted(to: dtype)
+            let rowBytes = Int(mg_quant_row_bytes(activation, k))
+            let x = Tensor.randn([7, k], generator: &gen).toArray()
+            var xq = [UInt8](repeating: 0, count: 7 * rowBytes)
+            for r in 0..<7 {
+                xq.withUnsafeMutableBytes {
+                    mg_quantize_activation(
+                        activation, Array(x[(r * k)..<((r + 1) * k)]), $0.baseAddress! + r * rowBytes, k)
+                }
+            }
+            func product(rows m: Int, first: Int = 0, from begin: Int, to end: Int) -> [Float] {
+                var y = [Float](repeating: .nan, count: m * n)
+                w.storage.pointer.withMemoryRebound(to: UInt8.self, capacity: w.storage.byteCount) { wp in
+                    xq.withUnsafeBytes { a in
+                        mg_quant_rows_dot(type, wp, k, a.baseAddress! + first * rowBytes, m, begin, end, &y, n)
+                    }
+                }
+                return y
+            }
+            let alone = (0..<7).map { product(rows: 1, first: $0, from: 0, to: n) }
+            for m in 1...7 {
+                let y = product(rows: m, from: 3, to: n)
+                for r in 0..<m {
+                    XCTAssertTrue(
+                        y[(r * n)..<(r * n + 3)].allSatisfy(\.isNaN), "\(dtype) m \(m): rows before the range")
+                    XCTAssertEqual(
+                        Array(y[(r * n + 3)..<((r + 1) * n)]), Array(alone[r][3...]), "\(dtype) m \(m) row \(r)")
+                }
+            }
+            let wd = w.float().toArray()
+            var xd = [Float](repeating: 0, count: k)
+            xq.withUnsafeBytes { mg_dequantize(activation, $0.baseAddress!, &xd, k) }
+            for c in 0..<n {
+                var s = 0.0, scale = 0.0
+                for j in 0..<k {
+                    s += Double(wd[c * k + j]) * Double(xd[j])
+                    scale += abs(Double(wd[c * k + j]) * Double(xd[j]))
+                }
+                XCTAssertEqual(Double(alone[0][c]), s, accuracy: 1e-5 * scale, "\(dtype) col \(c)")
+            }
+        }
+    }
+
     /// Dequantized values of `count` floats quantized to ggml type `type`.
     func roundTrip(_ x: [Float], type: Int32) -> [Float] {
         let bytes = Int(mg_quant_row_bytes(type, x.count))
