@@ -78,6 +78,9 @@ public struct DecodeBench {
         // Bytes a decode step reads: every weight except the embedding table (one row of it).
         let embedBytes = model.embedTokens.weight.value.storage.byteCount
         let perToken = weightBytes - embedBytes + (a.tieWordEmbeddings ? embedBytes : 0)
+        // Step i (from 0) attends over promptTokens + i + 1 cached positions, float32 keys and values per layer.
+        let positionBytes = a.numLayers * 2 * a.numKeyValueHeads * a.headDim * MemoryLayout<Float>.size
+        let cachePerToken = positionBytes * (2 * promptTokens + newTokens + 1) / 2
         var gen = Generator(seed: 1)
         let prompt = (0..<promptTokens).map { _ in 1 + gen.nextInt(below: a.vocabSize - 1) }
         var runs: [DecodeBenchResult.Run] = []
@@ -112,7 +115,7 @@ public struct DecodeBench {
         let flops = RawGemmSeries.flops(layerShapes) * Double(a.numLayers) + 2 * Double(a.hiddenSize * a.vocabSize)
         return DecodeBenchResult(
             parameterCount: parameterCount, format: format, weightBytes: weightBytes, embedBytes: embedBytes,
-            bytesPerToken: perToken,
+            bytesPerToken: perToken, cacheBytesPerToken: cachePerToken,
             promptTokens: promptTokens, runs: runs, prefillFlops: flops,
             prefillBoundSeconds: rawLayer * Double(a.numLayers) + rawHead, readBandwidth: readBandwidth,
             copyBandwidth: copyBandwidth, peakRSS: peak)

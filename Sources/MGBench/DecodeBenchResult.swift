@@ -36,8 +36,11 @@ public struct DecodeBenchResult: Sendable {
     public var format: String
     public var weightBytes: Int
     public var embedBytes: Int
-    /// Bytes a decode step reads: every weight except the embedding table (one row of it).
+    /// Weight bytes a decode step reads: every weight except the embedding table (one row of it).
     public var bytesPerToken: Int
+    /// KV-cache bytes a decode step reads, on average over the timed steps (float32 keys and values of every
+    /// layer at the positions before it: the prompt and the tokens decoded so far).
+    public var cacheBytesPerToken: Int
     public var promptTokens: Int
     public var runs: [Run]
     /// The prefill's GEMM FLOPs (every layer's linears and attention products, the LM head's last row).
@@ -51,8 +54,10 @@ public struct DecodeBenchResult: Sendable {
     public var peakRSS: Int
 
     public init(
-        parameterCount: Int, format: String, weightBytes: Int, embedBytes: Int, bytesPerToken: Int, promptTokens: Int,
-        runs: [Run], prefillFlops: Double, prefillBoundSeconds: Double, readBandwidth: Double, copyBandwidth: Double,
+        parameterCount: Int, format: String, weightBytes: Int, embedBytes: Int, bytesPerToken: Int,
+        cacheBytesPerToken: Int,
+        promptTokens: Int, runs: [Run], prefillFlops: Double, prefillBoundSeconds: Double, readBandwidth: Double,
+        copyBandwidth: Double,
         peakRSS: Int
     ) {
         self.parameterCount = parameterCount
@@ -60,6 +65,7 @@ public struct DecodeBenchResult: Sendable {
         self.weightBytes = weightBytes
         self.embedBytes = embedBytes
         self.bytesPerToken = bytesPerToken
+        self.cacheBytesPerToken = cacheBytesPerToken
         self.promptTokens = promptTokens
         self.runs = runs
         self.prefillFlops = prefillFlops
@@ -69,10 +75,10 @@ public struct DecodeBenchResult: Sendable {
         self.peakRSS = peakRSS
     }
 
-    /// Tokens per second the read bandwidth allows.
-    public var bound: Double { readBandwidth / Double(bytesPerToken) }
+    /// Tokens per second the read bandwidth allows for the weights and the KV cache a step reads.
+    public var bound: Double { readBandwidth / Double(bytesPerToken + cacheBytesPerToken) }
     /// Tokens per second the copy bandwidth allows (the earlier, understated bound).
-    public var copyBound: Double { copyBandwidth / Double(bytesPerToken) }
+    public var copyBound: Double { copyBandwidth / Double(bytesPerToken + cacheBytesPerToken) }
 
     /// The printed lines: model size and load, the bounds, then per kernel prefill (÷ sgemm) and decode (÷ the
     /// read bound), peak RSS.
@@ -84,10 +90,11 @@ public struct DecodeBenchResult: Sendable {
                 Double(parameterCount) / 1e9, Double(weightBytes) / 1e9, format, loadTime),
             String(
                 format: "bounds: prefill of %d tokens = raw sgemm on its shapes %.2f s (%.1f GFLOP/s); decode = %.2f GB"
-                    + " per token at a read bandwidth of %.2f GB/s = %.3f tokens/s (copy bandwidth %.2f GB/s: %.3f,"
+                    + " of weights + %.2f GB of KV cache per token at a read bandwidth of %.2f GB/s = %.3f tokens/s (copy bandwidth %.2f GB/s: %.3f,"
                     + " the bound before)",
                 promptTokens, prefillBoundSeconds, prefillFlops / prefillBoundSeconds / 1e9,
-                Double(bytesPerToken) / 1e9, readBandwidth / 1e9, bound, copyBandwidth / 1e9, copyBound)
+                Double(bytesPerToken) / 1e9, Double(cacheBytesPerToken) / 1e9, readBandwidth / 1e9, bound,
+                copyBandwidth / 1e9, copyBound)
         ]
         for run in runs {
             lines.append(

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Scaled dot-product attention (PyTorch `F.scaled_dot_product_attention` semantics, math path), with grouped
@@ -153,9 +154,15 @@ func attentionForward(
         for first in stride(from: 0, to: l, by: Swift.max(block, 1)) {
             let rows = Swift.min(block, l - first)
             guard let scores = scratch ?? pp.map({ $0 + bh * l * s }) else { return }
-            gemm(
-                transA: false, transB: true, m: rows, n: s, k: a.d, alpha: scale,
-                a: qp + qo + first * ldq, lda: ldq, b: kp + ko, ldb: ldk, c: scores, ldc: s)
+            if rows == 1 {
+                // One query row (decoding): the cache streams once through a plain dot-product kernel, faster than
+                // BLAS's gemv on these short rows.
+                mg_attention_scores_f32(qp + qo + first * ldq, kp + ko, ldk, s, a.d, scale, scores)
+            } else {
+                gemm(
+                    transA: false, transB: true, m: rows, n: s, k: a.d, alpha: scale,
+                    a: qp + qo + first * ldq, lda: ldq, b: kp + ko, ldb: ldk, c: scores, ldc: s)
+            }
             for r in 0..<rows {
                 let i = first + r, row = scores + r * s
                 if let mp {
@@ -172,9 +179,13 @@ func attentionForward(
                 }
                 softmaxRowInPlace(row, s)
             }
-            gemm(
-                transA: false, transB: false, m: rows, n: a.dv, k: s, a: scores, lda: s, b: vp + vo, ldb: ldv,
-                c: op + oo + first * ldo, ldc: ldo)
+            if rows == 1 {
+                mg_attention_values_f32(scores, vp + vo, ldv, s, a.dv, op + oo + first * ldo)
+            } else {
+                gemm(
+                    transA: false, transB: false, m: rows, n: a.dv, k: s, a: scores, lda: s, b: vp + vo, ldb: ldv,
+                    c: op + oo + first * ldo, ldc: ldo)
+            }
         }
     }
 }

@@ -25,6 +25,13 @@ float mg_max_f32(const float *x, size_t n);
 /// x[i] ← exp(x[i] − m) in place, bit for bit MGTensor's `fastExp` (no fused multiply-adds): softmax's exp pass.
 void mg_exp_shifted_f32(float *x, size_t n, float m);
 
+/// scores[j] = scale·Σ_i q[i]·k[j·ldk + i] for j < s (i < d): one query row against s cached key rows.
+void mg_attention_scores_f32(const float *q, const float *k, size_t ldk, size_t s, size_t d, float scale,
+                             float *scores);
+
+/// out[i] = Σ_j p[j]·v[j·ldv + i] for i < dv (j < s): one row of attention weights over s cached value rows.
+void mg_attention_values_f32(const float *p, const float *v, size_t ldv, size_t s, size_t dv, float *out);
+
 /// 1 when the AVX2 + FMA versions run on this CPU (for benchmarks and notes).
 int mg_kernels_use_avx2(void);
 
