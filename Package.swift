@@ -20,13 +20,17 @@ let package = Package(
         .library(name: "MGTrain", targets: ["MGTrain"]),
         .library(name: "MGEval", targets: ["MGEval"]),
         .library(name: "MGConfigs", targets: ["MGConfigs"]),
+        // `import MGServe`: the OpenAI-compatible server (`ChatServer`, `GenerationWorker`).
+        .library(name: "MGServe", targets: ["MGServe"]),
         .executable(name: "mgllava", targets: ["MGLLaVACLI"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // `swift package generate-documentation --target MGLLaVA` builds the DocC catalog (Sources/MGLLaVA/MGLLaVA.docc).
-        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0")
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // `mgllava serve`: the HTTP server (SwiftNIO underneath).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1")
     ],
     targets: [
         // MARK: - System libraries (Debian: libopenblas-dev liblapacke-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libtiff-dev)
@@ -80,10 +84,18 @@ let package = Package(
             name: "MGBench",
             dependencies: ["MGLLaVA", "MGData", "MGTrain", "MGConfigs", "COpenBLAS"],
             swiftSettings: swiftSettings),
+        // `mgllava serve`: the OpenAI-compatible server and its web page.
+        .target(
+            name: "MGServe",
+            dependencies: [
+                "MGLLaVA", "MGJSON", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log")
+            ],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "MGLLaVACLI",
             dependencies: [
-                "MGLLaVA", "MGData", "MGTrain", "MGEval", "MGConfigs", "MGBench",
+                "MGLLaVA", "MGData", "MGTrain", "MGEval", "MGConfigs", "MGBench", "MGServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ],
@@ -132,6 +144,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "MGJSONTests", dependencies: ["MGJSON"], swiftSettings: swiftSettings),
         .testTarget(name: "MGEvalTests", dependencies: ["MGEval", "MGTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MGServeTests", dependencies: ["MGServe", "MGTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "MGBenchTests", dependencies: ["MGBench", "MGLLaVA", "MGTestSupport"], swiftSettings: swiftSettings),
         // Runs the built `mgllava` executable (the dependency makes SwiftPM build it first).

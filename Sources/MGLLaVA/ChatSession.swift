@@ -32,6 +32,18 @@ public final class ChatSession {
         public var steps: [GeneratedStep]
         /// Where the time went (llama.cpp's `timings`, plus the visual side).
         public var timings: Timings
+        /// Why generation ended.
+        public var finishReason: FinishReason
+    }
+
+    /// Why an answer ended (OpenAI's `finish_reason`, plus the caller's own stop).
+    public enum FinishReason: String, Sendable {
+        /// EOS or a stop word.
+        case stop
+        /// The token budget (`maxNewTokens`, or the model's context) ran out.
+        case length
+        /// `shouldContinue` said no (a client went away, a stop string of the caller's appeared).
+        case cancelled
     }
 
     /// One answer's wall-clock time, split as llama.cpp reports it, with the image's encoding first.
@@ -85,6 +97,25 @@ public final class ChatSession {
         return model.visualEncoder.architecture.numPatches + visual.boxes.count
     }
 
+    /// Positions the conversation so far plus `message` fill (text tokens and the visual tokens), checked against
+    /// the model's context with room for one answer token: the checks `send` makes before any compute, for callers
+    /// that must refuse a request before they start it (a server's 400).
+    @discardableResult
+    public func positionsNeeded(for message: String) throws -> Int {
+        try positionsNeeded(history + promptIds(for: message))
+    }
+
+    private func positionsNeeded(_ ids: [Int]) throws -> Int {
+        let context = model.llm.architecture.maxPositionEmbeddings
+        let needed = ids.count - (ids.contains(ConversationEncoder.imageTokenIndex) ? 1 : 0) + visualTokenCount
+        if needed + 1 > context {
+            throw ChatError(
+                description: "the prompt needs \(needed) positions (\(ids.count) text tokens + \(visualTokenCount) "
+                    + "visual tokens) and the model's context is \(context): shorten the prompt or start a new chat")
+        }
+        return needed
+    }
+
     /// Ids that stop generation: EOS and every stop word that is a single token.
     public var stopTokenIds: Set<Int> {
         var ids = Set(tokenizer.eosTokenId.map { [$0] } ?? [])
@@ -94,21 +125,16 @@ public final class ChatSession {
 
     /// Generates the answer to `message`. Throws before any compute when the prompt cannot fit the model's context.
     /// `onText` gets the answer in pieces as it is generated; together they are the answer (`Reply.text` is it
-    /// trimmed of spaces at both ends).
+    /// trimmed of spaces at both ends). `shouldContinue` is asked after every token (and after `onText`): false ends
+    /// the answer there, with `FinishReason.cancelled`.
     public func send(
         _ message: String, maxNewTokens: Int, sampling: SamplingConfig,
-        onText: (String) -> Void = { _ in }
+        onText: (String) -> Void = { _ in }, shouldContinue: () -> Bool = { true }
     ) throws -> Reply {
         let prompt = try promptIds(for: message)
         let ids = history + prompt
-        let context = model.llm.architecture.maxPositionEmbeddings
-        let needed = ids.count - (ids.contains(ConversationEncoder.imageTokenIndex) ? 1 : 0) + visualTokenCount
-        if needed + 1 > context {
-            throw ChatError(
-                description: "the prompt needs \(needed) positions (\(ids.count) text tokens + \(visualTokenCount) "
-                    + "visual tokens) and the model's context is \(context): shorten the prompt or start a new chat")
-        }
-        let budget = min(maxNewTokens, context - needed)
+        let needed = try positionsNeeded(ids)
+        let budget = min(maxNewTokens, model.llm.architecture.maxPositionEmbeddings - needed)
         let sample = MultimodalSample(
             inputIds: ids, pixelValues: visual?.pixelValues,
             pixelValuesAux: visual?.pixelValuesAux, boxes: visual?.boxes ?? [])
@@ -119,12 +145,14 @@ public final class ChatSession {
         var steps: [GeneratedStep] = []
         var generated: [Int] = []
         var printed = ""
+        var cancelled = false
         let stopWords = template.stopWords
+        let stopIds = stopTokenIds
         _ = model.llm.generate(
             prompts: [embeds],
             config: GenerationConfig(
                 maxNewTokens: budget, sampling: sampling,
-                stopTokenIds: stopTokenIds)
+                stopTokenIds: stopIds)
         ) { step in
             if firstStep == nil { firstStep = DispatchTime.now().uptimeNanoseconds }
             steps.append(step)
@@ -139,7 +167,15 @@ public final class ChatSession {
                 printed = text
             }
             // Multi-token stop words end the answer once they appear in the text (compared as bytes).
-            return !stopWords.contains { !$0.isEmpty && tokenizer.id(for: $0) == nil && ByteText.hasSuffix(text, $0) }
+            if stopWords.contains(where: { !$0.isEmpty && tokenizer.id(for: $0) == nil && ByteText.hasSuffix(text, $0) }
+            ) {
+                return false
+            }
+            if !shouldContinue() {
+                cancelled = true
+                return false
+            }
+            return true
         }
         var answer = tokenizer.decode(generated, skipSpecialTokens: true)
         for word in stopWords { answer = ByteText.removingSuffix(word, from: answer) }
@@ -155,8 +191,15 @@ public final class ChatSession {
             promptTokens: embeds.shape[0], prefillSeconds: Double(first - prefillStart) / 1e9,
             decodedTokens: max(0, generated.count - 1), decodeSeconds: Double(end - first) / 1e9)
         commit(promptIds: prompt, answerIds: generated)
+        let stopped =
+            generated.last.map { stopIds.contains($0) } == true
+            || stopWords.contains {
+                !$0.isEmpty && ByteText.hasSuffix(tokenizer.decode(generated, skipSpecialTokens: true), $0)
+            }
+        let reason: FinishReason = cancelled ? .cancelled : stopped || generated.count < budget ? .stop : .length
         return Reply(
-            ids: generated, text: answer.trimmingCharacters(in: .whitespaces), steps: steps, timings: timings)
+            ids: generated, text: answer.trimmingCharacters(in: .whitespaces), steps: steps, timings: timings,
+            finishReason: reason)
     }
 
     /// Adds a turn whose answer is already known, as `send` does after generating `answerIds` (ending with the

@@ -164,12 +164,7 @@ struct ChatCommand: ParsableCommand {
             }
             boxes.append(parts.compactMap { $0 })
         }
-        // Distinct labels so that NMS never merges boxes the user gave by hand.
-        let record = BoxRecord(
-            id: .string("manual"), boxes: boxes, labels: boxes.indices.map { "box\($0)" },
-            scores: boxes.indices.map { 1 - Double($0) * 1e-6 })
-        try record.validate()
-        return record
+        return try BoxRecord.manual(boxes)
     }
 }
 

@@ -86,8 +86,17 @@ public struct BoxRecord: Equatable, Sendable, Codable {
         }
     }
 
-    /// Decodes a box JSON file: a list of records, or an object keyed by id whose records may omit `id`.
-    /// Python's NaN/Infinity literals are accepted here so that `validate()` can name the offending box.
+    /// Boxes given by hand (`chat --box`, a server request's `boxes`), xyxy in original-image pixels, validated:
+    /// each gets its own label (`box0`, `box1`, …) so that the per-label NMS never merges two of them, and
+    /// scores 1, 1 − 1e-6, … so that score order is the order given.
+    public static func manual(_ boxes: [[Double]], id: BoxRecordID = .string("manual")) throws -> BoxRecord {
+        let record = BoxRecord(
+            id: id, boxes: boxes, labels: boxes.indices.map { "box\($0)" },
+            scores: boxes.indices.map { 1 - Double($0) * 1e-6 })
+        try record.validate()
+        return record
+    }
+
     /// Indexes of the boxes that do not overlap a `width`×`height` image at all (they clip to nothing).
     public func boxesOutside(width: Int, height: Int) -> [Int] {
         boxes.indices.filter { i in
@@ -96,6 +105,8 @@ public struct BoxRecord: Equatable, Sendable, Codable {
         }
     }
 
+    /// Decodes a box JSON file: a list of records, or an object keyed by id whose records may omit `id`.
+    /// Python's NaN/Infinity literals are accepted here so that `validate()` can name the offending box.
     /// Syntax errors (a trailing comma, which the JSON5 decoder would let through) throw `JSONSyntaxError`.
     public static func decodeFile(_ data: Data) throws -> [BoxRecord] {
         if let syntax = JSONSyntax.firstError(in: data, allowNonFinite: true) { throw syntax }
