@@ -102,7 +102,8 @@ public final class ChatServer: @unchecked Sendable {
                 throw APIError.tooLarge(limit: self.configuration.maxBodyBytes)
             }
             let parsed = try ChatCompletionRequest.parse(Data(buffer: bytes), mediaPath: self.worker.mediaPath)
-            let (job, events) = try self.worker.submit(parsed)
+            let (image, boxes) = try self.worker.prepare(parsed)
+            let (job, events) = try self.worker.submit(parsed, image: image, boxes: boxes)
             holder.set(job)
             var iterator = events.makeAsyncIterator()
             // Nothing is sent before the worker accepts the prompt, so its errors keep their status (400 …).

@@ -29,12 +29,20 @@ public struct GenerationResult: Sendable {
 /// One request waiting for, or running on, the worker. `cancel()` (a client gone) stops it within one token.
 public final class GenerationJob: @unchecked Sendable {
     let request: ChatCompletionRequest
+    /// The request's image, decoded; its boxes, checked against it.
+    let image: RGBImage?
+    let boxes: BoxRecord?
     let continuation: AsyncStream<GenerationEvent>.Continuation
     private let lock = NSLock()
     private var cancelled = false
 
-    init(request: ChatCompletionRequest, continuation: AsyncStream<GenerationEvent>.Continuation) {
+    init(
+        request: ChatCompletionRequest, image: RGBImage?, boxes: BoxRecord?,
+        continuation: AsyncStream<GenerationEvent>.Continuation
+    ) {
         self.request = request
+        self.image = image
+        self.boxes = boxes
         self.continuation = continuation
     }
 
@@ -145,8 +153,34 @@ public final class GenerationWorker: @unchecked Sendable {
         thread.start()
     }
 
-    /// Queues a request. Throws 503 while the model loads or when the queue is full.
-    public func submit(_ request: ChatCompletionRequest) throws -> (GenerationJob, AsyncStream<GenerationEvent>) {
+    /// The request's image decoded and its boxes checked (400s), on the caller's thread, so that a bad image never
+    /// takes a place in the queue and a good one is decoded off the compute thread.
+    public func prepare(_ request: ChatCompletionRequest) throws -> (image: RGBImage?, boxes: BoxRecord?) {
+        do {
+            guard let source = request.image else { return (nil, nil) }
+            let image = try Self.decode(source)
+            guard let given = request.boxes, !given.isEmpty else { return (image, nil) }
+            let manual = try BoxRecord.manual(given)
+            if let outside = manual.boxesOutside(width: image.width, height: image.height).first {
+                throw APIError.badRequest(
+                    "boxes[\(outside)]: \(given[outside]) lies entirely outside the \(image.width)×\(image.height) image"
+                )
+            }
+            return (image, manual)
+        } catch let error as ImageDecodingError {
+            throw APIError.badRequest("image: \(error.description)")
+        } catch let error as BoxRecordError {
+            throw APIError.badRequest("boxes: \(error.description)")
+        }
+    }
+
+    /// Queues a request (its image and boxes from `prepare`). Throws 503 while the model loads or when the queue
+    /// is full.
+    public func submit(
+        _ request: ChatCompletionRequest, image: RGBImage?, boxes: BoxRecord?
+    ) throws -> (
+        GenerationJob, AsyncStream<GenerationEvent>
+    ) {
         condition.lock()
         defer { condition.unlock() }
         switch currentState {
@@ -159,7 +193,7 @@ public final class GenerationWorker: @unchecked Sendable {
                 "the server is busy: \(queue.count) requests are waiting (--max-queue \(maxQueue))", retryAfter: 10)
         }
         let (stream, continuation) = AsyncStream<GenerationEvent>.makeStream(bufferingPolicy: .unbounded)
-        let job = GenerationJob(request: request, continuation: continuation)
+        let job = GenerationJob(request: request, image: image, boxes: boxes, continuation: continuation)
         queue.append(job)
         condition.signal()
         return (job, stream)
@@ -186,23 +220,12 @@ public final class GenerationWorker: @unchecked Sendable {
         let events = job.continuation
         do {
             try withNoGrad {
-                let image = try request.image.map(Self.decode)
-                var record: BoxRecord? = nil
-                var source = "none"
-                if let image {
-                    if let given = request.boxes, !given.isEmpty {
-                        let manual = try BoxRecord.manual(given)
-                        if let outside = manual.boxesOutside(width: image.width, height: image.height).first {
-                            throw APIError.badRequest(
-                                "boxes[\(outside)]: \(given[outside]) lies entirely outside the "
-                                    + "\(image.width)×\(image.height) image")
-                        }
-                        record = manual
-                        source = "given"
-                    } else if pipeline.detector != nil {
-                        record = try pipeline.detectBoxes(in: image)
-                        source = "detected"
-                    }
+                let image = job.image
+                var record = job.boxes
+                var source = record == nil ? "none" : "given"
+                if let image, record == nil, pipeline.detector != nil {
+                    record = try pipeline.detectBoxes(in: image)
+                    source = "detected"
                 }
                 let session = try pipeline.chat(about: image, boxes: record, system: request.system)
                 let turns = request.turns
