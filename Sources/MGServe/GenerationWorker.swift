@@ -244,8 +244,9 @@ public final class GenerationWorker: @unchecked Sendable {
                     question, maxNewTokens: min(request.maxTokens ?? defaultMaxTokens, defaultMaxTokens),
                     sampling: sampling,
                     onText: { delta in
+                        // A plain request waits for the whole answer: no event (and no wake-up) per token.
                         let shown = matcher.feed(delta)
-                        if !shown.isEmpty { events.yield(.text(shown)) }
+                        if request.stream && !shown.isEmpty { events.yield(.text(shown)) }
                     },
                     shouldContinue: {
                         if delayPerToken > 0 { Thread.sleep(forTimeInterval: delayPerToken) }
@@ -253,7 +254,7 @@ public final class GenerationWorker: @unchecked Sendable {
                     })
                 if !matcher.stopped {
                     let rest = matcher.flush()
-                    if !rest.isEmpty { events.yield(.text(rest)) }
+                    if request.stream && !rest.isEmpty { events.yield(.text(rest)) }
                 }
                 condition.lock()
                 lastSummary = RunSummary(

@@ -26,9 +26,10 @@ final class ChatServerTests: XCTestCase {
 
     /// Starts a server (`maxQueue` waiting requests) and waits until it listens and its model is ready.
     static func start(
-        maxQueue: Int = 4, maxBodyBytes: Int = 4 << 20, apiKey: String? = nil, delayPerToken: Double = 0
+        maxQueue: Int = 4, maxBodyBytes: Int = 4 << 20, apiKey: String? = nil, delayPerToken: Double = 0,
+        idleTimeout: Int64 = 30, mediaPath: URL? = nil
     ) async throws -> (ChatServer, Int, Task<Void, Error>) {
-        let worker = GenerationWorker(maxQueue: maxQueue, defaultMaxTokens: 400)
+        let worker = GenerationWorker(maxQueue: maxQueue, defaultMaxTokens: 400, mediaPath: mediaPath)
         worker.delayPerToken = delayPerToken
         worker.start { try pipeline() }
         var configuration = ChatServer.Configuration()
@@ -37,6 +38,7 @@ final class ChatServerTests: XCTestCase {
         configuration.maxBodyBytes = maxBodyBytes
         configuration.pingSeconds = 0.2
         configuration.logLevel = .critical
+        configuration.idleTimeoutSeconds = idleTimeout
         let server = ChatServer(configuration: configuration, worker: worker)
         let (ports, sink) = AsyncStream<Int>.makeStream()
         let task = Task { try await server.run { sink.yield($0) } }

@@ -93,3 +93,100 @@ final class QueueAndCancelTests: XCTestCase {
         XCTAssertFalse(server.worker.isBusy)
     }
 }
+
+/// The rest of the wire behaviour that needs a server of its own: pings on a slow stream, a plain (not streamed)
+/// request whose client hangs up, a client that never finishes sending, `file://` images under `--media-path`, and an
+/// image whose header claims 200 megapixels.
+final class ServerEdgeTests: XCTestCase {
+    func testPingsWhileNothingElseIsReady() async throws {
+        let (_, port, task) = try await ChatServerTests.start(delayPerToken: 0.3)
+        defer { task.cancel() }
+        let client = try QueueAndCancelTests.RawClient(port: port)
+        defer { client.close() }
+        try client.post(
+            "/v1/chat/completions",
+            json: ["max_tokens": 4, "stream": true, "messages": [["role": "user", "content": "Hello"]]])
+        let text = client.read(until: "data: [DONE]")
+        XCTAssertTrue(text.contains("\n: ping\n\n"), text)
+        XCTAssertTrue(text.contains("data: [DONE]"), text)
+    }
+
+    func testAPlainRequestWhoseClientHangsUpStops() async throws {
+        let (server, port, task) = try await ChatServerTests.start(delayPerToken: 0.02)
+        defer { task.cancel() }
+        let client = try QueueAndCancelTests.RawClient(port: port)
+        try client.post(
+            "/v1/chat/completions", json: ["max_tokens": 400, "messages": [["role": "user", "content": "Hello"]]])
+        for _ in 0..<200 where !server.worker.isBusy { try await Task.sleep(nanoseconds: 10_000_000) }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        client.close()
+        var summary: GenerationWorker.RunSummary? = nil
+        for _ in 0..<1200 {
+            summary = server.worker.lastRun
+            if summary != nil && !server.worker.isBusy { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        let last = try XCTUnwrap(summary)
+        XCTAssertTrue(last.cancelled, "\(last)")
+        XCTAssertLessThan(last.generatedTokens, 100, "\(last)")
+    }
+
+    func testAClientThatNeverFinishesSendingIsClosed() async throws {
+        let (_, port, task) = try await ChatServerTests.start(idleTimeout: 1)
+        defer { task.cancel() }
+        let client = try QueueAndCancelTests.RawClient(port: port)
+        defer { client.close() }
+        let partial = Array("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"mess".utf8)
+        _ = partial.withUnsafeBytes { send(client.fd, $0.baseAddress, $0.count, 0) }
+        let started = Date()
+        _ = client.read(until: "never", timeout: 20)  // returns when the server closes the connection
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        // Others are still served.
+        let (_, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health")!)
+        XCTAssertEqual((response as? HTTPURLResponse)?.statusCode, 200)
+    }
+
+    func testFileImagesOnlyUnderTheMediaFolder() async throws {
+        let folder = Fixtures.url("preprocess")
+        let (_, port, task) = try await ChatServerTests.start(mediaPath: folder)
+        defer { task.cancel() }
+        func ask(_ url: String) async throws -> (Int, String) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/chat/completions")!)
+            request.httpMethod = "POST"
+            let content: [[String: Any]] = [
+                ["type": "image_url", "image_url": ["url": url]], ["type": "text", "text": "What is it?"]
+            ]
+            request.httpBody = try JSONSerialization.data(
+                withJSONObject: ["max_tokens": 2, "messages": [["role": "user", "content": content]]])
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        let inside = try await ask(folder.appendingPathComponent("photo0.jpg").absoluteString)
+        XCTAssertEqual(inside.0, 200, inside.1)
+        let escape = try await ask(folder.appendingPathComponent("../models/vicuna-tiny/config.json").absoluteString)
+        XCTAssertEqual(escape.0, 400, escape.1)
+        XCTAssertTrue(escape.1.contains("outside the media folder"), escape.1)
+    }
+
+    func testAnImageClaiming200MegapixelsIsRefusedFromItsHeader() async throws {
+        let (_, port, task) = try await ChatServerTests.start()
+        defer { task.cancel() }
+        // A PNG signature and an IHDR chunk for 20000 × 10000 pixels; no pixel data follows.
+        var png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
+        png += Array("IHDR".utf8)
+        for v in [UInt32(20000), UInt32(10000)] { png += withUnsafeBytes(of: v.bigEndian) { Array($0) } }
+        png += [8, 2, 0, 0, 0, 0, 0, 0, 0]
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/chat/completions")!)
+        request.httpMethod = "POST"
+        let content: [[String: Any]] = [
+            ["type": "image_url", "image_url": ["url": "data:image/png;base64," + Data(png).base64EncodedString()]]
+        ]
+        request.httpBody = try JSONSerialization.data(withJSONObject: [
+            "messages": [["role": "user", "content": content]]
+        ])
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let text = String(decoding: data, as: UTF8.self)
+        XCTAssertEqual((response as? HTTPURLResponse)?.statusCode, 400, text)
+        XCTAssertTrue(text.contains("20000") || text.contains("too large"), text)
+    }
+}
