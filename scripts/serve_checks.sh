@@ -5,7 +5,9 @@
 # never runs Python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build --product mgllava
+# The test build (scripts/test.sh) already made .build/debug/mgllava; `swift build --product` alone would compile
+# every module again without -enable-testing.
+[ -x .build/debug/mgllava ] || swift build --product mgllava
 venv=.build/venv-serve-checks
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"

@@ -4,6 +4,9 @@ import MGTensor
 public final class Linear: Module, Layer {
     public let weight: Parameter
     public let bias: Parameter?
+    /// A LoRA update added to the output (`attachLoRA`); its weights are this layer's `lora_A.weight` and
+    /// `lora_B.weight`, as PEFT names them.
+    public var adapter: LoRAAdapter?
 
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
@@ -41,8 +44,15 @@ public final class Linear: Module, Layer {
         return list
     }
 
+    public override var children: [(String, Module)] {
+        guard let adapter else { return [] }
+        return [("lora_A", adapter.a), ("lora_B", adapter.b)]
+    }
+
     /// [..., in] → [..., out]
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        x.linear(weight: weight.tensor, bias: bias?.tensor)
+        let y = x.linear(weight: weight.tensor, bias: bias?.tensor)
+        guard let adapter else { return y }
+        return y + adapter.delta(x, training: isTraining)
     }
 }

@@ -27,11 +27,18 @@ final class ChatServerTests: XCTestCase {
     /// Starts a server (`maxQueue` waiting requests) and waits until it listens and its model is ready.
     static func start(
         maxQueue: Int = 4, maxBodyBytes: Int = 4 << 20, apiKey: String? = nil, delayPerToken: Double = 0,
-        idleTimeout: Int64 = 30, mediaPath: URL? = nil
+        idleTimeout: Int64 = 30, mediaPath: URL? = nil, detector: Bool = false
     ) async throws -> (ChatServer, Int, Task<Void, Error>) {
         let worker = GenerationWorker(maxQueue: maxQueue, defaultMaxTokens: 400, mediaPath: mediaPath)
         worker.delayPerToken = delayPerToken
-        worker.start { try pipeline() }
+        worker.start {
+            let loaded = try pipeline()
+            if detector {
+                loaded.detector = try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny"))
+                loaded.detectionQueries = detectionQueries
+            }
+            return loaded
+        }
         var configuration = ChatServer.Configuration()
         configuration.port = 0
         configuration.apiKey = apiKey
@@ -87,6 +94,8 @@ final class ChatServerTests: XCTestCase {
             "POST", "/v1/chat/completions", port: port, body: try JSONSerialization.data(withJSONObject: object),
             key: key)
     }
+
+    static let detectionQueries = DetectionQueries(tags: ["person", "suit", "tie"], threshold: 0.5)
 
     static let question =
         "Look at the suit.\nWhat colour is the suit?\nA. white\nB. red\nC. green\nD. black\n"

@@ -190,3 +190,35 @@ final class ServerEdgeTests: XCTestCase {
         XCTAssertTrue(text.contains("20000") || text.contains("too large"), text)
     }
 }
+
+/// A server started with a detector makes the boxes for an image that comes without them, and the answer is the
+/// library chat's with those boxes.
+final class ServerDetectorTests: XCTestCase {
+    func testTheDetectorMakesTheBoxesWhenARequestGivesNone() async throws {
+        let (_, port, task) = try await ChatServerTests.start(detector: true)
+        defer { task.cancel() }
+        let pipeline = try ChatServerTests.pipeline()
+        let detector = try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny"))
+        let image = try ImageDecoder.decode(contentsOf: Fixtures.url("preprocess/photo0.jpg"))
+        let found = BoxRecord(
+            id: .string("image"), detections: try detector.detect(image, queries: ChatServerTests.detectionQueries))
+        XCTAssertFalse(found.boxes.isEmpty)
+        let session = try pipeline.chat(about: image, boxes: found)
+        let expected = try withNoGrad {
+            try session.send(ChatServerTests.question, maxNewTokens: 16, sampling: .greedy)
+        }.text
+
+        var request = try ChatServerTests.photoRequest()
+        request["boxes"] = nil
+        var urlRequest = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/chat/completions")!)
+        urlRequest.httpMethod = "POST"
+        urlRequest.httpBody = try JSONSerialization.data(withJSONObject: request)
+        let (data, _) = try await URLSession.shared.data(for: urlRequest)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let boxes = try XCTUnwrap(json["boxes"] as? [String: Any], String(decoding: data, as: UTF8.self))
+        XCTAssertEqual(boxes["source"] as? String, "detected")
+        XCTAssertEqual((boxes["boxes"] as? [[Double]])?.count, found.boxes.count)
+        let choice = try XCTUnwrap((json["choices"] as? [[String: Any]])?.first)
+        XCTAssertEqual((choice["message"] as? [String: Any])?["content"] as? String, expected)
+    }
+}

@@ -1,0 +1,115 @@
+import MGTensor
+
+/// A LoRA adapter's settings, with PEFT's `LoraConfig` names and meanings (XTuner's `llm_lora`).
+public struct LoRAConfig: Equatable, Sendable {
+    /// Rank of the update: A is [r, in], B is [out, r].
+    public var r: Int
+    /// The update is scaled by `alpha / r` (`alpha / √r` with `useRSLoRA`).
+    public var alpha: Float
+    /// Dropout on the input of A (training only).
+    public var dropout: Float
+    /// Names of the linear layers to adapt, matched as PEFT matches them: a module whose key is the name or ends with
+    /// "." + name. nil: every linear layer except `lm_head` (XTuner's `find_all_linear_names`).
+    public var targetModules: [String]?
+    /// rsLoRA's scaling (`use_rslora`).
+    public var useRSLoRA: Bool
+
+    public init(r: Int, alpha: Float, dropout: Float = 0, targetModules: [String]? = nil, useRSLoRA: Bool = false) {
+        self.r = r
+        self.alpha = alpha
+        self.dropout = dropout
+        self.targetModules = targetModules
+        self.useRSLoRA = useRSLoRA
+    }
+
+    /// The factor B·A is multiplied by.
+    public var scaling: Float { useRSLoRA ? alpha / Float(r).squareRoot() : alpha / Float(r) }
+
+    /// Throws for a rank or alpha that is not positive, or a dropout outside [0, 1).
+    public func validate() throws {
+        guard r > 0 else { throw LoRAError("r \(r): must be positive") }
+        guard alpha > 0, alpha.isFinite else { throw LoRAError("lora_alpha \(alpha): must be positive") }
+        guard dropout >= 0, dropout < 1 else { throw LoRAError("lora_dropout \(dropout): must be in [0, 1)") }
+        if let targets = targetModules, targets.isEmpty { throw LoRAError("target_modules is empty") }
+    }
+}
+
+/// A LoRA setting or attachment that cannot be used; the message names the value or module.
+public struct LoRAError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The low-rank update of one `Linear`: y += scaling · B(A(dropout(x))), A [r, in] and B [out, r] without biases,
+/// held as PEFT holds them (`lora_A.weight`, `lora_B.weight` beside the base layer's `weight`).
+public final class LoRAAdapter {
+    public let a: Linear
+    public let b: Linear
+    public let dropout: Dropout
+    public let scaling: Float
+
+    /// PEFT's initialisation: A ~ kaiming-uniform with a = √5 (U(−1/√in, 1/√in)), B = 0, so the adapted layer starts
+    /// as the base layer.
+    public init(inFeatures: Int, outFeatures: Int, config: LoRAConfig, generator: inout Generator, dropoutSeed: UInt64)
+    {
+        a = Linear(inFeatures, config.r, bias: false)
+        a.weight.value = Initialization.uniform(
+            [config.r, inFeatures], bound: Initialization.uniformBound(fanIn: inFeatures), generator: &generator)
+        b = Linear(config.r, outFeatures, bias: false)
+        dropout = Dropout(p: config.dropout, seed: dropoutSeed)
+        scaling = config.scaling
+    }
+
+    /// scaling · B(A(dropout(x))).
+    func delta(_ x: Tensor, training: Bool) -> Tensor {
+        dropout.train(training)
+        return b(a(dropout(x))) * scaling
+    }
+}
+
+extension Module {
+    /// Attaches a LoRA adapter to every `Linear` the config targets (see `LoRAConfig.targetModules`), freezing
+    /// everything else in this tree: only the adapters train. Returns the keys of the adapted layers, in tree order.
+    /// Throws when the config is invalid, when the targets match no linear layer, or when a named target matches
+    /// nothing (a typo would otherwise train nothing there).
+    @discardableResult
+    public func attachLoRA(_ config: LoRAConfig, generator: inout Generator) throws -> [String] {
+        try config.validate()
+        let linears = namedModules().compactMap { key, module in (module as? Linear).map { (key, $0) } }
+        func matches(_ key: String, _ name: String) -> Bool { key == name || key.hasSuffix("." + name) }
+        let chosen: [(String, Linear)]
+        if let targets = config.targetModules {
+            for name in targets where !linears.contains(where: { matches($0.0, name) }) {
+                throw LoRAError("target module \"\(name)\" matches no linear layer")
+            }
+            chosen = linears.filter { key, _ in targets.contains { matches(key, $0) } }
+        } else {
+            chosen = linears.filter { key, _ in !matches(key, "lm_head") }
+        }
+        guard !chosen.isEmpty else { throw LoRAError("no linear layer to adapt") }
+        freeze()
+        for (index, (key, linear)) in chosen.enumerated() {
+            if linear.adapter != nil { throw LoRAError("\(key) already has a LoRA adapter") }
+            linear.adapter = LoRAAdapter(
+                inFeatures: linear.inFeatures, outFeatures: linear.outFeatures, config: config, generator: &generator,
+                dropoutSeed: UInt64(index))
+        }
+        return chosen.map(\.0)
+    }
+
+    /// Folds every adapter into its base weight (W += scaling · B·A, in float32) and removes it. Throws when a base
+    /// weight is block-quantized (merging would need requantizing; merge into the 16-bit or float32 base instead).
+    public func mergeLoRA() throws {
+        for (key, module) in namedModules() {
+            guard let linear = module as? Linear, let adapter = linear.adapter else { continue }
+            if linear.weight.value.dtype.isBlockQuantized {
+                throw LoRAError("\(key): cannot merge into a \(linear.weight.value.dtype) weight")
+            }
+            let update = withNoGrad { adapter.b.weight.value.matmul(adapter.a.weight.value) * adapter.scaling }
+            let wasFrozen = linear.weight.frozen
+            linear.weight.value = withNoGrad { linear.weight.value.float() + update }
+            linear.weight.frozen = wasFrozen
+            linear.adapter = nil
+        }
+    }
+}
