@@ -57,9 +57,10 @@ public final class InferencePipeline {
     /// Loads a model for inference from upstream's artifacts: the HF LLM folder, the HF CLIP folder, the open_clip
     /// ConvNeXt folder and optionally MG-LLaVA's `.pth` (or a safetensors checkpoint). Weights stay in place
     /// (memory-mapped, 16-bit where stored so) and nothing is trainable. The tokenizer is read from `tokenizer`,
-    /// or from the LLM folder.
+    /// or from the LLM folder. `adapter`: a PEFT LoRA folder applied to the LLM without merging.
     public static func load(
-        llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil, tokenizer: URL? = nil,
+        llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil, adapter: URL? = nil,
+        tokenizer: URL? = nil,
         template: PromptTemplate = .vicuna, imageSizeAux: Int = 768, padToSquare: Bool = true,
         limitNum: Int = 100, field: String = "image_size_aux",
         forImages: Bool = true
@@ -74,6 +75,10 @@ public final class InferencePipeline {
                     "\(pth.path): its \(summary.skippedLLMTensors) llm.* tensors are not used (the LLM weights come "
                         + "from \(llm.lastPathComponent))")
             }
+        }
+        if let adapter {
+            let config = try PEFTAdapter.load(adapter, into: model.llm)
+            notes.append("\(adapter.path): LoRA r \(config.r), alpha \(config.alpha) on the LLM")
         }
         model.eval()
         let pipeline = try InferencePipeline(

@@ -16,6 +16,8 @@ struct ChatCommand: ParsableCommand {
     @Option(help: "open_clip ConvNeXt folder (visual_encoder_aux_path).") var visualEncoderAux: String
     @Option(help: "MG-LLaVA checkpoint (.pth or safetensors) with the trained modules (and the LLM after SFT).")
     var pth: String?
+    @Option(help: "A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for the LLM, unmerged.")
+    var adapter: String?
     @Option(help: "Tokenizer folder, when it is not the LLM folder.") var tokenizer: String?
     @Option(help: "The image (JPEG or PNG).") var image: String?
     @Option(help: "One-shot message; without it, messages are read from standard input.") var prompt: String?
@@ -75,6 +77,7 @@ struct ChatCommand: ParsableCommand {
         let pipeline = try InferencePipeline.load(
             llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
             visualEncoderAux: URL(fileURLWithPath: visualEncoderAux), pth: pth.map { URL(fileURLWithPath: $0) },
+            adapter: adapter.map { URL(fileURLWithPath: $0) },
             tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, template: PromptTemplate.named(template) ?? .vicuna,
             imageSizeAux: imageSizeAux, field: "--image-size-aux", forImages: image != nil)
         for note in pipeline.loadNotes { FileHandle.standardError.write(Data((note + "\n").utf8)) }

@@ -5,7 +5,8 @@ import MGLLaVA
 /// `mgllava convert IN OUT`: any readable checkpoint → safetensors. An MG-LLaVA `.pth` becomes a folder: the LLM as
 /// an HF-style folder (`llm.` stripped, sharded safetensors + index; config and tokenizer files copied from
 /// `--llm` when given) plus `mgllava_modules.safetensors` with `fuse_module`, `projector` and `bbox_projector`,
-/// which upstream's `pth_to_hf` drops. Tensors keep their stored dtype.
+/// which upstream's `pth_to_hf` drops. Tensors keep their stored dtype. With `--merge-lora`, IN is a PEFT LoRA
+/// adapter folder merged into the `--llm` folder's weights (`PEFTAdapter.merge`).
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
@@ -26,11 +27,22 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Largest shard of the converted LLM, in GB (as transformers' max_shard_size).")
     var maxShardGb: Double = 5
 
+    @Flag(help: "IN is a PEFT LoRA adapter folder: merge it into the --llm folder's weights and write the merged LLM.")
+    var mergeLora = false
+
     func validate() throws {
         guard maxShardGb > 0 else { throw ValidationError("--max-shard-gb must be positive, got \(maxShardGb)") }
+        if mergeLora && llm == nil { throw ValidationError("--merge-lora needs --llm, the base LLM folder") }
     }
 
     func run() throws {
+        if mergeLora, let llm {
+            try PEFTAdapter.merge(
+                adapter: URL(fileURLWithPath: input), baseLLM: URL(fileURLWithPath: llm),
+                output: URL(fileURLWithPath: output), maxShardBytes: Int(maxShardGb * 1e9)
+            ) { print($0) }
+            return
+        }
         try CheckpointConversion.convert(
             input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output),
             baseLLM: llm.map { URL(fileURLWithPath: $0) }, maxShardBytes: Int(maxShardGb * 1e9)

@@ -16,6 +16,8 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "open_clip ConvNeXt folder (visual_encoder_aux_path).") var visualEncoderAux: String
     @Option(help: "MG-LLaVA checkpoint (.pth or safetensors) with the trained modules (and the LLM after SFT).")
     var pth: String?
+    @Option(help: "A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for the LLM, unmerged.")
+    var adapter: String?
     @Option(help: "Tokenizer folder, when it is not the LLM folder.") var tokenizer: String?
     @Option(help: "Prompt template: \(PromptTemplate.all.map(\.name).joined(separator: ", ")).") var template: String =
         "vicuna"
@@ -59,11 +61,12 @@ struct ServeCommand: AsyncParsableCommand {
         let worker = GenerationWorker(
             maxQueue: maxQueue, defaultMaxTokens: maxTokens, mediaPath: mediaPath.map { URL(fileURLWithPath: $0) })
         let (llm, visualEncoder, visualEncoderAux) = (llm, visualEncoder, visualEncoderAux)
-        let (pth, tokenizer, template, imageSizeAux) = (pth, tokenizer, template, imageSizeAux)
+        let (pth, tokenizer, template, imageSizeAux, adapter) = (pth, tokenizer, template, imageSizeAux, adapter)
         worker.start {
             let pipeline = try InferencePipeline.load(
                 llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
                 visualEncoderAux: URL(fileURLWithPath: visualEncoderAux), pth: pth.map { URL(fileURLWithPath: $0) },
+                adapter: adapter.map { URL(fileURLWithPath: $0) },
                 tokenizer: tokenizer.map { URL(fileURLWithPath: $0) },
                 template: PromptTemplate.named(template) ?? .vicuna, imageSizeAux: imageSizeAux,
                 field: "--image-size-aux")

@@ -110,3 +110,111 @@ final class LoRATests: XCTestCase {
         XCTAssertThrowsError(try model.attachLoRA(LoRAConfig(r: 2, alpha: 4), generator: &generator))
     }
 }
+
+/// PEFT's adapter folder read and written by `PEFTAdapter`: PEFT's own folder gives PEFT's logits; ours reads back to
+/// the same weights; adapters that do not fit are refused by file and key.
+final class PEFTAdapterTests: XCTestCase {
+    let folder = Fixtures.url("lora/vicuna-tiny-r4")
+
+    func testPEFTsFolderLoadsAndOursRoundTrips() throws {
+        let model = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"))
+        let config = try PEFTAdapter.load(folder.appendingPathComponent("adapter"), into: model)
+        XCTAssertEqual(config.r, 4)
+        XCTAssertEqual(config.alpha, 8)
+        let reference = try SafeTensorsFile(url: folder.appendingPathComponent("reference.safetensors"))
+        let ids = try reference.tensor("input_ids", copy: true).toArray().map { Int($0) }
+        model.eval()
+        let logits = try XCTUnwrap(withNoGrad { model(inputsEmbeds: model.embed([ids])).logits })
+        let c = compare(logits, try reference.tensor("logits", copy: true), atol: 1e-4, rtol: 1e-4)
+        XCTAssertTrue(c.ok, c.message)
+
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("peft-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try PEFTAdapter.save(model, config: config, baseModel: "vicuna-tiny", to: out)
+        let again = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"))
+        try PEFTAdapter.load(out, into: again)
+        let first = Dictionary(uniqueKeysWithValues: model.namedParameters())
+        for (key, parameter) in again.namedParameters() where key.contains(".lora_") {
+            XCTAssertEqual(parameter.value.toArray(), first[key]?.value.toArray(), key)
+        }
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("adapter_config.json")))
+            as? [String: Any]
+        XCTAssertEqual(json?["peft_type"] as? String, "LORA")
+        XCTAssertEqual(json?["base_model_name_or_path"] as? String, "vicuna-tiny")
+        XCTAssertEqual(Set(json?["target_modules"] as? [String] ?? []), Set(config.targetModules ?? []))
+    }
+
+    func testAdaptersThatDoNotFitAreNamed() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("peft-bad-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let source = folder.appendingPathComponent("adapter")
+        let config = try String(contentsOf: source.appendingPathComponent("adapter_config.json"), encoding: .utf8)
+        func attempt(config text: String, weights: [String: Tensor]? = nil) -> String {
+            try? FileManager.default.removeItem(at: out.appendingPathComponent("adapter_config.json"))
+            try? FileManager.default.removeItem(at: out.appendingPathComponent("adapter_model.safetensors"))
+            try? text.write(to: out.appendingPathComponent("adapter_config.json"), atomically: true, encoding: .utf8)
+            if let weights {
+                try? SafeTensorsWriter.write(weights, to: out.appendingPathComponent("adapter_model.safetensors"))
+            } else {
+                try? FileManager.default.copyItem(
+                    at: source.appendingPathComponent("adapter_model.safetensors"),
+                    to: out.appendingPathComponent("adapter_model.safetensors"))
+            }
+            do {
+                let model = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"))
+                try PEFTAdapter.load(out, into: model)
+                return "loaded"
+            } catch {
+                return "\(error)"
+            }
+        }
+        XCTAssertTrue(attempt(config: config).contains("loaded"))
+        let r8 = attempt(config: config.replacingOccurrences(of: "\"r\": 4", with: "\"r\": 8"))
+        XCTAssertTrue(r8.contains("lora_A.weight") && r8.contains("shape"), r8)
+        let typo = attempt(config: config.replacingOccurrences(of: "\"k_proj\"", with: "\"k_prj\""))
+        XCTAssertTrue(typo.contains("target_modules") && typo.contains("k_prj"), typo)
+        let prefix = attempt(config: config.replacingOccurrences(of: "\"LORA\"", with: "\"IA3\""))
+        XCTAssertTrue(prefix.contains("peft_type"), prefix)
+        let weights = try SafeTensorsFile(url: source.appendingPathComponent("adapter_model.safetensors"))
+        var partial: [String: Tensor] = [:]
+        for key in weights.keys.dropLast() { partial[key] = try weights.tensor(key, copy: true) }
+        let missing = attempt(config: config, weights: partial)
+        XCTAssertTrue(missing.contains("missing") && missing.contains(weights.keys.last ?? "?"), missing)
+    }
+
+    /// `convert --merge-lora`'s library call: the merged HF folder loads as a plain model whose weights and logits are
+    /// PEFT's `merge_and_unload()`'s; a GGUF base is refused.
+    func testMergeWritesPEFTsMergedModel() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("merged-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var lines: [String] = []
+        try PEFTAdapter.merge(
+            adapter: folder.appendingPathComponent("adapter"), baseLLM: Fixtures.url("models/vicuna-tiny"),
+            output: out, maxShardBytes: 1 << 20
+        ) { lines.append($0) }
+        XCTAssertTrue(lines.last?.contains("into 14 weights") ?? false, "\(lines)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("config.json").path))
+        let merged = try CausalLM.load(directory: out)
+        XCTAssertTrue(merged.namedParameters().allSatisfy { !$0.0.contains("lora_") })
+        let reference = try SafeTensorsFile(url: folder.appendingPathComponent("reference.safetensors"))
+        let parameters = Dictionary(uniqueKeysWithValues: merged.namedParameters())
+        for key in reference.keys where key.hasPrefix("merged.") {
+            let name = String(key.dropFirst("merged.".count))
+            let w = compare(
+                try XCTUnwrap(parameters[name], name).value, try reference.tensor(key, copy: true), atol: 1e-6,
+                rtol: 1e-5)
+            XCTAssertTrue(w.ok, "\(name): \(w.message)")
+        }
+        let ids = try reference.tensor("input_ids", copy: true).toArray().map { Int($0) }
+        let logits = try XCTUnwrap(withNoGrad { merged(inputsEmbeds: merged.embed([ids])).logits })
+        let c = compare(logits, try reference.tensor("merged_logits", copy: true), atol: 1e-4, rtol: 1e-4)
+        XCTAssertTrue(c.ok, c.message)
+        XCTAssertThrowsError(
+            try PEFTAdapter.merge(
+                adapter: folder.appendingPathComponent("adapter"),
+                baseLLM: Fixtures.url("gguf/vicuna-tiny-f32.gguf"), output: out, maxShardBytes: 1 << 20)
+        ) { XCTAssertTrue("\($0)".contains("GGUF"), "\($0)") }
+    }
+}

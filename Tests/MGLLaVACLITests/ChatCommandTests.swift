@@ -134,4 +134,28 @@ final class ChatCommandTests: XCTestCase {
         let dummy = try runCLI(base + prompt)
         XCTAssertNotEqual(try ids(detected.stdout), try ids(dummy.stdout), "the boxes change the answer")
     }
+
+    /// `--adapter`: a PEFT LoRA folder on the LLM, unmerged; the answer is the library's with the same adapter, and
+    /// differs from the base model's.
+    func testAdapterChangesTheAnswerAsTheLibraryDoes() throws {
+        let adapter = Fixtures.url("lora/vicuna-tiny-r4/adapter")
+        let prompt = ["--max-new-tokens", "8", "--json", "--prompt", question]
+        let adapted = try runCLI(base + prompt + ["--adapter", adapter.path])
+        XCTAssertEqual(adapted.status, 0, adapted.stderr)
+        XCTAssertTrue(adapted.stderr.contains("LoRA r 4"), adapted.stderr)
+        let plain = try runCLI(base + prompt)
+        func ids(_ stdout: String) throws -> [Int] {
+            let json = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
+            return try XCTUnwrap(json?["generated_ids"] as? [Int])
+        }
+        XCTAssertNotEqual(try ids(adapted.stdout), try ids(plain.stdout))
+        let pipeline = try InferencePipeline.load(
+            llm: Fixtures.url("models/vicuna-tiny"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
+            visualEncoderAux: Fixtures.url("models/convnext-tiny"), pth: Fixtures.url("models/mgllava-tiny/sft.pth"),
+            adapter: adapter, tokenizer: Fixtures.url("tokenizers/vicuna-tiny"), imageSizeAux: 128)
+        let image = try ImageDecoder.decode(contentsOf: Fixtures.url("preprocess/photo0.jpg"))
+        let session = try pipeline.chat(about: image)
+        let reply = try withNoGrad { try session.send(question, maxNewTokens: 8, sampling: .greedy) }
+        XCTAssertEqual(try ids(adapted.stdout), reply.ids)
+    }
 }

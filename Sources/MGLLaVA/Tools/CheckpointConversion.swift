@@ -53,18 +53,23 @@ public enum CheckpointConversion {
             "wrote the LLM (\(llmKeys.count) tensors, \(shards.count) shard\(shards.count == 1 ? "" : "s")) to \(output.path)"
         )
         if let baseLLM {
-            for name in [
-                "config.json", "generation_config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
-                "special_tokens_map.json", "added_tokens.json"
-            ] {
-                let src = baseLLM.appendingPathComponent(name), dst = output.appendingPathComponent(name)
-                guard FileManager.default.fileExists(atPath: src.path) else { continue }
-                try? FileManager.default.removeItem(at: dst)
-                try FileManager.default.copyItem(at: src, to: dst)
-            }
+            try copyConfigAndTokenizer(from: baseLLM, to: output)
             log("copied config and tokenizer files from \(baseLLM.path)")
         } else {
             log("note: pass --llm <base LLM folder> to copy config.json and the tokenizer next to the weights")
+        }
+    }
+
+    /// Copies an HF LLM folder's config and tokenizer files (those it has) into `output`, replacing what is there.
+    static func copyConfigAndTokenizer(from baseLLM: URL, to output: URL) throws {
+        for name in [
+            "config.json", "generation_config.json", "tokenizer.model", "tokenizer.json", "tokenizer_config.json",
+            "special_tokens_map.json", "added_tokens.json"
+        ] {
+            let src = baseLLM.appendingPathComponent(name), dst = output.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: src.path) else { continue }
+            try? FileManager.default.removeItem(at: dst)
+            try FileManager.default.copyItem(at: src, to: dst)
         }
     }
 }
