@@ -9,8 +9,10 @@ public enum ConfigRegistry {
     public static let all: [TrainConfig] = [
         tiny_pretrain,
         tiny_sft,
+        tiny_sft_lora,
         fuse_more_vicuna7b_clip_L_14_336_pretrain_padding,
         fuse_more_vicuna7b_clip_L_14_336_sft_padding,
+        fuse_more_vicuna7b_clip_L_14_336_sft_lora,
         fuse_vicuna13b_clip_L_14_336_pretrain_padding,
         fuse_vicuna13b_clip_L_14_336_sft_padding,
         fuse_more_phi3_clip_L_14_336_pretrain_padding,

@@ -34,6 +34,48 @@ public struct LoRAConfig: Equatable, Sendable {
     }
 }
 
+extension LoRAConfig: Codable {
+    /// XTuner's `llm_lora = dict(...)` keys (PEFT's `LoraConfig` arguments); `bias` must be "none" and `task_type` is
+    /// kept for fidelity (always a causal LM here).
+    enum CodingKeys: String, CodingKey {
+        case r
+        case alpha = "lora_alpha"
+        case dropout = "lora_dropout"
+        case targetModules = "target_modules"
+        case useRSLoRA = "use_rslora"
+        case bias
+        case taskType = "task_type"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            r: try c.decode(Int.self, forKey: .r), alpha: try c.decode(Float.self, forKey: .alpha),
+            dropout: try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0,
+            targetModules: try c.decodeIfPresent([String].self, forKey: .targetModules),
+            useRSLoRA: try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA) ?? false)
+        if let bias = try c.decodeIfPresent(String.self, forKey: .bias), bias != "none" {
+            throw DecodingError.dataCorruptedError(
+                forKey: .bias, in: c, debugDescription: "\"\(bias)\" is not supported (only \"none\")")
+        }
+        if let task = try c.decodeIfPresent(String.self, forKey: .taskType), task != "CAUSAL_LM" {
+            throw DecodingError.dataCorruptedError(
+                forKey: .taskType, in: c, debugDescription: "\"\(task)\" is not supported (only \"CAUSAL_LM\")")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(r, forKey: .r)
+        try c.encode(alpha, forKey: .alpha)
+        try c.encode(dropout, forKey: .dropout)
+        try c.encode(targetModules, forKey: .targetModules)
+        try c.encode(useRSLoRA, forKey: .useRSLoRA)
+        try c.encode("none", forKey: .bias)
+        try c.encode("CAUSAL_LM", forKey: .taskType)
+    }
+}
+
 /// A LoRA setting or attachment that cannot be used; the message names the value or module.
 public struct LoRAError: Error, CustomStringConvertible, Equatable {
     public let description: String

@@ -17,7 +17,8 @@ extension InferencePipeline {
         return try load(
             llm: path(config.llmNameOrPath), visualEncoder: path(config.visualEncoderNameOrPath),
             visualEncoderAux: path(config.visualEncoderAuxPath),
-            pth: try TrainingRun.pretrainedWeights(weights, field: "checkpoint"), template: template,
+            pth: try TrainingRun.pretrainedWeights(weights, field: "checkpoint"), lora: config.llmLoRA,
+            template: template,
             imageSizeAux: config.imageSizeAux, padToSquare: config.padImageToSquare, limitNum: limitNum)
     }
 }

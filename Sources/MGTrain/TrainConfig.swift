@@ -91,6 +91,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var freezeLLM = true
     /// `model.freeze_visual_encoder`: CLIP stays frozen in both stages.
     public var freezeVisualEncoder = true
+    /// `model.llm_lora`: LoRA adapters on the LLM (XTuner's `dict(r=…, lora_alpha=…, lora_dropout=…)`); the LLM's own
+    /// weights then stay frozen and only the adapters (and the MG-LLaVA modules) train. nil: none.
+    public var llmLoRA: LoRAConfig? = nil
+    /// `model.visual_encoder_lora`: LoRA on CLIP; not supported yet (refused by `validate`).
+    public var visualEncoderLoRA: LoRAConfig? = nil
     /// `model.use_activation_checkpointing`: recompute each LLM decoder layer's activations during backward instead
     /// of keeping them (upstream's `LLaVAModel` default, on in every config; SPEC §5). nil = that default (on).
     /// Changes memory and time, never the numbers.
@@ -144,6 +149,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case evaluationFreq = "evaluation_freq"
         case freezeLLM = "freeze_llm"
         case freezeVisualEncoder = "freeze_visual_encoder"
+        case llmLoRA = "llm_lora"
+        case visualEncoderLoRA = "visual_encoder_lora"
         case useActivationCheckpointing = "use_activation_checkpointing"
         case zeroStage = "zero_stage"
         case reduceBucketSize = "reduce_bucket_size"

@@ -143,6 +143,17 @@ public final class Trainer {
         model.visualEncoderAux.freeze()
         for prefix in ["fuse_module", "projector", "bbox_projector"] { model.unfreeze(prefix: prefix) }
         if config.freezeLLM { model.freeze(prefix: "llm") } else { model.unfreeze(prefix: "llm") }
+        // XTuner's `llm_lora`: adapters on the LLM, whose own weights freeze (as PEFT's get_peft_model does).
+        // The adapters' A are drawn from the run's seed, so a resumed run rebuilds them before loading the saved
+        // ones and a new run is reproducible.
+        if let lora = config.llmLoRA, !model.llm.namedParameters().contains(where: { $0.0.contains(".lora_") }) {
+            var loraGenerator = Generator(seed: seed ^ 0x4C6F_5241)
+            do {
+                try model.llm.attachLoRA(lora, generator: &loraGenerator)
+            } catch let error as LoRAError {
+                throw TrainerError.invalidConfiguration("llm_lora: \(error.description)")
+            }
+        }
         model.train()
         model.llm.gradientCheckpointing = config.useActivationCheckpointing ?? true
 

@@ -94,7 +94,22 @@ final class ConfigRegistryTests: XCTestCase {
                 ]
             )
         ]
-        XCTAssertEqual(expected.count * 2, ConfigRegistry.names.count, "a config has no expected diff here")
+        // The LoRA variants (no upstream MG-LLaVA config; XTuner's llm_lora recipe) against their full-SFT config.
+        let lora: [(sft: String, lora: String, keys: Set<String>)] = [
+            ("tiny_sft", "tiny_sft_lora", ["name", "freeze_llm", "llm_lora"]),
+            (
+                "fuse_more_vicuna7b_clip_L_14_336_sft_padding", "fuse_more_vicuna7b_clip_L_14_336_sft_lora",
+                ["name", "lr", "freeze_llm", "llm_lora"]
+            )
+        ]
+        XCTAssertEqual(
+            expected.count * 2 + lora.count, ConfigRegistry.names.count, "a config has no expected diff here")
+        for (sftName, loraName, keys) in lora {
+            let sft = try XCTUnwrap(ConfigRegistry.config(named: sftName))
+            let variant = try XCTUnwrap(ConfigRegistry.config(named: loraName))
+            XCTAssertEqual(try differingKeys(sft, variant), keys, loraName)
+            XCTAssertNoThrow(try variant.validate(), loraName)
+        }
         for (pretrainName, sftName, keys) in expected {
             let pre = try XCTUnwrap(ConfigRegistry.config(named: pretrainName))
             let sft = try XCTUnwrap(ConfigRegistry.config(named: sftName))

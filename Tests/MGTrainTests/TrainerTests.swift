@@ -96,6 +96,39 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(resumedMetrics, straightMetrics)
     }
 
+    /// `llm_lora`: the adapters (and the MG-LLaVA modules) train, the LLM's own weights do not move, checkpoints hold
+    /// only what trains (the adapters under PEFT's names inside `llm.`), and a resumed run gives the same losses.
+    func testLoRARunTrainsOnlyTheAdaptersAndResumesExactly() throws {
+        let data = try dataset()
+        let cfg = config {
+            $0.stage = .sft
+            $0.pretrainedPth = Fixtures.url("models/mgllava-tiny/pretrain.pth").path
+            $0.freezeLLM = true
+            $0.llmLoRA = LoRAConfig(r: 4, alpha: 8, dropout: 0.1)
+            $0.lr = 1e-3
+        }
+        let straight = try trainer(cfg, data, "lora-straight")
+        let base = straight.model.llm.namedParameters().first { $0.0 == "model.layers.0.self_attn.q_proj.weight" }
+        let before = try XCTUnwrap(base).1.value.toArray()
+        let expected = try straight.train(maxSteps: 4).map(\.loss)
+        XCTAssertTrue(expected.allSatisfy(\.isFinite), "\(expected)")
+        XCTAssertEqual(try XCTUnwrap(base).1.value.toArray(), before, "the LLM's own weight moved")
+        let trainable = straight.model.namedParameters().filter { !$0.1.frozen }.map(\.0)
+        XCTAssertTrue(trainable.filter { $0.hasPrefix("llm.") }.allSatisfy { $0.contains(".lora_") })
+        XCTAssertEqual(trainable.filter { $0.contains(".lora_") }.count, 2 * 7 * straight.model.llm.layers.count)
+        // The checkpoint: adapters and modules only.
+        let folder = try XCTUnwrap(Trainer.checkpoints(in: straight.workDir).last).url
+        let saved = try Checkpoint.open(folder.appendingPathComponent(Trainer.modelFile)).keys
+        XCTAssertEqual(Set(saved), Set(trainable))
+
+        let first = try trainer(cfg, data, "lora-resumed")
+        let head = try first.train(maxSteps: 2).map(\.loss)
+        let second = try trainer(cfg, data, "lora-resumed")
+        try second.resume(from: second.workDir)
+        let tail = try second.train(maxSteps: 2).map(\.loss)
+        XCTAssertEqual(head + tail, expected)
+    }
+
     func testLossGoesDownOnARepeatedBatch() throws {
         // Two records, batch 2: every iteration sees the same batch; SFT so the LLM learns too.
         let data = try dataset(limit: 2)

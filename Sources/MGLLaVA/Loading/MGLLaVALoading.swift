@@ -37,7 +37,8 @@ extension MGLLaVAModel {
     /// (quantized or not), and the checkpoint's own `llm.*` tensors are left out (`summary` says how many).
     public static func load(
         llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil,
-        seed: UInt64 = 0, frozen: Bool = false, summary: ((CheckpointLoadSummary) -> Void)? = nil
+        seed: UInt64 = 0, frozen: Bool = false, lora: LoRAConfig? = nil,
+        summary: ((CheckpointLoadSummary) -> Void)? = nil
     ) throws -> MGLLaVAModel {
         let clip = try CLIPVisionModel.load(directory: visualEncoder)
         let convnext = try ConvNeXtTrunk.load(directory: visualEncoderAux)
@@ -48,6 +49,11 @@ extension MGLLaVAModel {
             model.initialize(generator: &generator)
         }
         if frozen { model.freeze() }
+        // A LoRA run's checkpoint holds the adapters, so they are attached before it loads.
+        if let lora {
+            var generator = Generator(seed: seed)
+            try decoder.attachLoRA(lora, generator: &generator)
+        }
         if let pth {
             let loaded = try model.loadCheckpoint(
                 pth, inPlaceWhenFrozen: frozen, skippingLLM: CausalLM.isGGUF(llm))
@@ -89,7 +95,11 @@ extension MGLLaVAModel {
             let provided = state.keys.filter { Module.key($0, hasPrefix: prefix) }
             if provided.isEmpty { continue }
             loaded.append(prefix)
-            let expected = own.keys.filter { Module.key($0, hasPrefix: prefix) }
+            var expected = own.keys.filter { Module.key($0, hasPrefix: prefix) }
+            // A LoRA run saves the adapters and not the frozen LLM under them.
+            if prefix == "llm" && provided.allSatisfy({ $0.contains(".lora_") }) {
+                expected = expected.filter { $0.contains(".lora_") }
+            }
             let missing = Set(expected).subtracting(provided), unexpected = Set(provided).subtracting(expected)
             if !missing.isEmpty {
                 problems.append(
