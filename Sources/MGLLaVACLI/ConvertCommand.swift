@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MGLLaVA
+import MGTrain
 
 /// `mgllava convert IN OUT`: any readable checkpoint → safetensors. An MG-LLaVA `.pth` becomes a folder: the LLM as
 /// an HF-style folder (`llm.` stripped, sharded safetensors + index; config and tokenizer files copied from
@@ -30,12 +31,25 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "IN is a PEFT LoRA adapter folder: merge it into the --llm folder's weights and write the merged LLM.")
     var mergeLora = false
 
+    @Flag(
+        help:
+            "IN is a LoRA training checkpoint (iter_N folder or work dir): write OUT as PEFT's adapter folder plus the MG-LLaVA modules."
+    )
+    var loraAdapter = false
+
     func validate() throws {
         guard maxShardGb > 0 else { throw ValidationError("--max-shard-gb must be positive, got \(maxShardGb)") }
         if mergeLora && llm == nil { throw ValidationError("--merge-lora needs --llm, the base LLM folder") }
+        if mergeLora && loraAdapter { throw ValidationError("give --merge-lora or --lora-adapter, not both") }
     }
 
     func run() throws {
+        if loraAdapter {
+            let count = try LoRAExport.exportAdapter(
+                checkpoint: URL(fileURLWithPath: input), to: URL(fileURLWithPath: output))
+            print("wrote \(count) LoRA tensors as a PEFT adapter folder (and the MG-LLaVA modules) to \(output)")
+            return
+        }
         if mergeLora, let llm {
             try PEFTAdapter.merge(
                 adapter: URL(fileURLWithPath: input), baseLLM: URL(fileURLWithPath: llm),

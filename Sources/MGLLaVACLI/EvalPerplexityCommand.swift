@@ -28,6 +28,9 @@ struct EvalPerplexityCommand: ParsableCommand {
     @Option(help: "Tokenizer folder (default: the LLM's own, from its folder or GGUF file).")
     var tokenizer: String?
 
+    @Option(help: "A PEFT LoRA adapter folder applied to --llm (unmerged).")
+    var adapter: String?
+
     func validate() throws {
         if context < 4 { throw ValidationError("--context \(context): must be at least 4") }
         if let chunks, chunks < 1 { throw ValidationError("--chunks \(chunks): must be positive") }
@@ -46,6 +49,8 @@ struct EvalPerplexityCommand: ParsableCommand {
         let textTokenizer = try Tokenizer.forLLM(
             URL(fileURLWithPath: llm), tokenizer: tokenizer.map { URL(fileURLWithPath: $0) })
         let model = try load(llm)
+        if let adapter { try PEFTAdapter.load(URL(fileURLWithPath: adapter), into: model) }
+        model.eval()
         let base = try klBase.map(load)
         let start = Date()
         let result = try PerplexityEvaluation.run(

@@ -121,6 +121,23 @@ final class TrainerTests: XCTestCase {
         let saved = try Checkpoint.open(folder.appendingPathComponent(Trainer.modelFile)).keys
         XCTAssertEqual(Set(saved), Set(trainable))
 
+        // As PEFT's adapter folder: it loads onto the plain LLM with the trained values.
+        let exported = tempDir.appendingPathComponent("adapter")
+        XCTAssertEqual(
+            try LoRAExport.exportAdapter(checkpoint: straight.workDir, to: exported),
+            saved.filter {
+                $0.contains(".lora_")
+            }.count)
+        let plain = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"))
+        let loaded = try PEFTAdapter.load(exported, into: plain)
+        XCTAssertEqual(loaded.r, 4)
+        let trained = Dictionary(uniqueKeysWithValues: straight.model.llm.namedParameters())
+        for (key, parameter) in plain.namedParameters() where key.contains(".lora_") {
+            XCTAssertEqual(parameter.value.toArray(), trained[key]?.value.toArray(), key)
+        }
+        XCTAssertTrue(
+            FileManager.default.fileExists(atPath: exported.appendingPathComponent("mgllava_modules.safetensors").path))
+
         let first = try trainer(cfg, data, "lora-resumed")
         let head = try first.train(maxSteps: 2).map(\.loss)
         let second = try trainer(cfg, data, "lora-resumed")

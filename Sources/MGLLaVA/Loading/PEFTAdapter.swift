@@ -67,12 +67,15 @@ public enum PEFTAdapter {
             )
             .sorted()
         let object: [String: Any] = [
-            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": config.r, "lora_alpha": Double(config.alpha),
-            "lora_dropout": Double(config.dropout), "target_modules": targets, "use_rslora": config.useRSLoRA,
+            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": config.r,
+            "lora_alpha": Double(String(config.alpha)) ?? 0,
+            "lora_dropout": Double(String(config.dropout)) ?? 0, "target_modules": targets,
+            "use_rslora": config.useRSLoRA,
             "bias": "none", "base_model_name_or_path": baseModel, "fan_in_fan_out": false, "inference_mode": true,
             "init_lora_weights": true, "modules_to_save": NSNull()
         ]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        let data = try JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try data.write(to: directory.appendingPathComponent("adapter_config.json"), options: .atomic)
     }
 

@@ -1,0 +1,66 @@
+import Foundation
+
+/// A LoRA training run's checkpoint as PEFT's adapter folder (`mgllava convert --lora-adapter`): the adapters from
+/// `model.safetensors` under PEFT's names, `adapter_config.json` from the run's `llm_lora` (its
+/// `llm_name_or_path` as the base model), and the MG-LLaVA modules it trained beside them
+/// (`mgllava_modules.safetensors`), so that PEFT, `--adapter` and `convert --merge-lora` read it.
+public enum LoRAExport {
+    /// Exports `checkpoint` (an `iter_N` folder, or a work dir: its latest) into `output`. Returns the number of
+    /// adapter tensors written. Throws when the checkpoint holds no adapter or its run had no `llm_lora`.
+    @discardableResult
+    public static func exportAdapter(checkpoint: URL, to output: URL) throws -> Int {
+        let modelFile = try TrainingRun.pretrainedWeights(checkpoint, field: "checkpoint")
+        let folder = modelFile.deletingLastPathComponent()
+        let stateURL = folder.appendingPathComponent(Trainer.stateFile)
+        let state: TrainerState
+        do {
+            state = try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL))
+        } catch {
+            throw TrainerError.invalidConfiguration("\(stateURL.path): cannot read the run's state (\(error))")
+        }
+        guard let lora = state.config.llmLoRA else {
+            throw TrainerError.invalidConfiguration(
+                "\(stateURL.path): the run has no llm_lora (a full fine-tune: use `mgllava convert` on its checkpoint)")
+        }
+        let weights = try Checkpoint.open(modelFile)
+        var adapters: [String: Tensor] = [:], modules: [String: Tensor] = [:]
+        for key in weights.keys {
+            if Module.key(key, hasPrefix: "llm") {
+                guard key.contains(".lora_") else { continue }
+                adapters["base_model.model." + String(key.dropFirst("llm.".count))] = try weights.tensor(key)
+            } else {
+                modules[key] = try weights.tensor(key)
+            }
+        }
+        guard !adapters.isEmpty else {
+            throw TrainerError.invalidConfiguration("\(modelFile.path): holds no LoRA adapter (llm.*.lora_A/B)")
+        }
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        try SafeTensorsWriter.write(
+            adapters, metadata: ["format": "pt"], to: output.appendingPathComponent("adapter_model.safetensors"))
+        let targets =
+            lora.targetModules
+            ?? Set(
+                adapters.keys.compactMap {
+                    $0.components(separatedBy: ".lora_").first?.components(separatedBy: ".").last
+                }
+            )
+            .sorted()
+        let object: [String: Any] = [
+            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": lora.r, "lora_alpha": Double(String(lora.alpha)) ?? 0,
+            "lora_dropout": Double(String(lora.dropout)) ?? 0, "target_modules": targets, "use_rslora": lora.useRSLoRA,
+            "bias": "none", "base_model_name_or_path": state.config.llmNameOrPath, "fan_in_fan_out": false,
+            "inference_mode": true, "init_lora_weights": true, "modules_to_save": NSNull()
+        ]
+        try JSONSerialization.data(
+            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        )
+        .write(to: output.appendingPathComponent("adapter_config.json"), options: .atomic)
+        if !modules.isEmpty {
+            try SafeTensorsWriter.write(
+                modules, metadata: ["format": "pt"],
+                to: output.appendingPathComponent(CheckpointConversion.moduleFileName))
+        }
+        return adapters.count
+    }
+}
