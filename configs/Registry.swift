@@ -13,6 +13,7 @@ public enum ConfigRegistry {
         fuse_more_vicuna7b_clip_L_14_336_pretrain_padding,
         fuse_more_vicuna7b_clip_L_14_336_sft_padding,
         fuse_more_vicuna7b_clip_L_14_336_sft_lora,
+        fuse_more_vicuna7b_clip_L_14_336_sft_qlora,
         fuse_vicuna13b_clip_L_14_336_pretrain_padding,
         fuse_vicuna13b_clip_L_14_336_sft_padding,
         fuse_more_phi3_clip_L_14_336_pretrain_padding,

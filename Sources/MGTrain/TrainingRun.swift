@@ -65,7 +65,10 @@ public struct TrainingRun {
         if let pth = config.pretrainedPth { _ = try loading(.pretrainedPth, pth) { try pretrainedWeights(path(pth)) } }
 
         let llmDir = path(config.llmNameOrPath), clipDir = path(config.visualEncoderNameOrPath)
-        let tokenizer = try loading(.llmNameOrPath, config.llmNameOrPath) { try Tokenizer.load(directory: llmDir) }
+        // An HF folder, or a GGUF (a quantized base under LoRA) whose tokenizer comes from the file.
+        let tokenizer = try loading(.llmNameOrPath, config.llmNameOrPath) {
+            try Tokenizer.forLLM(llmDir, tokenizer: nil)
+        }
         guard let template = PromptTemplate.named(config.promptTemplate) else {
             throw TrainerError.invalidConfiguration(
                 "prompt_template \"\(config.promptTemplate)\" is not one of "

@@ -100,6 +100,10 @@ final class ConfigRegistryTests: XCTestCase {
             (
                 "fuse_more_vicuna7b_clip_L_14_336_sft_padding", "fuse_more_vicuna7b_clip_L_14_336_sft_lora",
                 ["name", "lr", "freeze_llm", "llm_lora"]
+            ),
+            (
+                "fuse_more_vicuna7b_clip_L_14_336_sft_lora", "fuse_more_vicuna7b_clip_L_14_336_sft_qlora",
+                ["name", "llm_name_or_path"]
             )
         ]
         XCTAssertEqual(

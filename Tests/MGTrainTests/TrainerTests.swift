@@ -146,6 +146,35 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(head + tail, expected)
     }
 
+    /// The QLoRA analogue: LoRA over a block-quantized LLM (the Q8_0 GGUF of the same tiny Vicuna). The base stays
+    /// quantized and in place, the input gradient flows through it to the adapters of the layers below, and the loss
+    /// goes down on a repeated batch.
+    func testLoRAOverAQuantizedBaseTrains() throws {
+        let data = try dataset(limit: 2)
+        let cfg = config {
+            $0.stage = .sft
+            $0.pretrainedPth = Fixtures.url("models/mgllava-tiny/pretrain.pth").path
+            $0.batchSize = 2
+            $0.maxEpochs = 8
+            $0.freezeLLM = true
+            $0.llmLoRA = LoRAConfig(r: 4, alpha: 8)
+            $0.lr = 3e-3
+            $0.warmupRatio = 0
+        }
+        let quantized = try MGLLaVAModel.load(
+            llm: Fixtures.url("gguf/vicuna-tiny-q8_0.gguf"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
+            visualEncoderAux: Fixtures.url("models/convnext-tiny"),
+            pth: Fixtures.url("models/mgllava-tiny/pretrain.pth"))
+        let q = quantized.llm.namedParameters().first { $0.0 == "model.layers.0.self_attn.q_proj.weight" }
+        XCTAssertEqual(q?.1.value.dtype, .q8_0)
+        let trainer = try Trainer(
+            config: cfg, model: quantized, dataset: data, workDir: tempDir.appendingPathComponent("qlora"))
+        let losses = try trainer.train(maxSteps: 8).map(\.loss)
+        XCTAssertTrue(losses.allSatisfy(\.isFinite), "\(losses)")
+        XCTAssertLessThan(losses.last ?? .infinity, losses.first ?? 0, "\(losses)")
+        XCTAssertEqual(q?.1.value.dtype, .q8_0, "the base must stay quantized")
+    }
+
     func testLossGoesDownOnARepeatedBatch() throws {
         // Two records, batch 2: every iteration sees the same batch; SFT so the LLM learns too.
         let data = try dataset(limit: 2)

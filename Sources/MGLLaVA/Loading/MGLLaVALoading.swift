@@ -75,7 +75,8 @@ extension MGLLaVAModel {
         var state = try weights.loadAll()
         var skipped = 0
         if skippingLLM {
-            for key in state.keys where Module.key(key, hasPrefix: "llm") {
+            // (a LoRA run's adapters over that LLM stay)
+            for key in state.keys where Module.key(key, hasPrefix: "llm") && !key.contains(".lora_") {
                 state.removeValue(forKey: key)
                 skipped += 1
             }
