@@ -10,15 +10,7 @@ struct ChatCommand: ParsableCommand {
         commandName: "chat",
         abstract: "Ask MG-LLaVA about an image, one-shot (--prompt) or interactively (messages on standard input).")
 
-    @Option(help: "HF LLM folder (llm_name_or_path), or a llama.cpp GGUF file (F32/F16/BF16/Q8_0/Q5_0/Q4_K/Q6_K).")
-    var llm: String
-    @Option(help: "HF CLIP folder (visual_encoder_name_or_path).") var visualEncoder: String
-    @Option(help: "open_clip ConvNeXt folder (visual_encoder_aux_path).") var visualEncoderAux: String
-    @Option(help: "MG-LLaVA checkpoint (.pth or safetensors) with the trained modules (and the LLM after SFT).")
-    var pth: String?
-    @Option(help: "A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for the LLM, unmerged.")
-    var adapter: String?
-    @Option(help: "Tokenizer folder, when it is not the LLM folder.") var tokenizer: String?
+    @OptionGroup var model: ModelFlags
     @Option(help: "The image (JPEG or PNG).") var image: String?
     @Option(help: "One-shot message; without it, messages are read from standard input.") var prompt: String?
     @Option(help: "Box JSON (upstream format) holding this image's detections.") var boxes: String?
@@ -68,19 +60,15 @@ struct ChatCommand: ParsableCommand {
     func run() throws {
         if estimateMemory {
             try MemoryEstimatePrinter.print(
-                llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux, pth: pth)
+                llm: model.llm, visualEncoder: model.visualEncoder, visualEncoderAux: model.visualEncoderAux,
+                pth: model.pth)
             return
         }
         if let bf16Kernel { HalfPrecision.kernel = try HalfPrecisionKernel(flag: bf16Kernel) }
         // The detector (small) loads first, so a bad folder is reported before the LLM is read.
         let detector = image != nil && boxes == nil && box.isEmpty ? try detection.loadDetector() : nil
-        let pipeline = try InferencePipeline.load(
-            llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
-            visualEncoderAux: URL(fileURLWithPath: visualEncoderAux), pth: pth.map { URL(fileURLWithPath: $0) },
-            adapter: adapter.map { URL(fileURLWithPath: $0) },
-            tokenizer: tokenizer.map { URL(fileURLWithPath: $0) }, template: PromptTemplate.named(template) ?? .vicuna,
-            imageSizeAux: imageSizeAux, field: "--image-size-aux", forImages: image != nil)
-        for note in pipeline.loadNotes { FileHandle.standardError.write(Data((note + "\n").utf8)) }
+        let pipeline = try model.loadPipeline(
+            template: PromptTemplate.named(template) ?? .vicuna, imageSizeAux: imageSizeAux, forImages: image != nil)
         var decoded: RGBImage? = nil
         var record: BoxRecord? = nil
         if let image {

@@ -10,15 +10,7 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve MG-LLaVA over HTTP: OpenAI's /v1/chat/completions (images as data: URIs, SSE streaming), "
             + "/v1/models, /health, and a web page at /.")
 
-    @Option(help: "HF LLM folder (llm_name_or_path), or a llama.cpp GGUF file (F32/F16/BF16/Q8_0/Q5_0/Q4_K/Q6_K).")
-    var llm: String
-    @Option(help: "HF CLIP folder (visual_encoder_name_or_path).") var visualEncoder: String
-    @Option(help: "open_clip ConvNeXt folder (visual_encoder_aux_path).") var visualEncoderAux: String
-    @Option(help: "MG-LLaVA checkpoint (.pth or safetensors) with the trained modules (and the LLM after SFT).")
-    var pth: String?
-    @Option(help: "A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for the LLM, unmerged.")
-    var adapter: String?
-    @Option(help: "Tokenizer folder, when it is not the LLM folder.") var tokenizer: String?
+    @OptionGroup var model: ModelFlags
     @Option(help: "Prompt template: \(PromptTemplate.all.map(\.name).joined(separator: ", ")).") var template: String =
         "vicuna"
     @Option(help: "Side of the high-resolution input (upstream: 768).") var imageSizeAux: Int = 768
@@ -60,17 +52,9 @@ struct ServeCommand: AsyncParsableCommand {
         let queries = detector != nil ? try detection.detectionQueries() : nil
         let worker = GenerationWorker(
             maxQueue: maxQueue, defaultMaxTokens: maxTokens, mediaPath: mediaPath.map { URL(fileURLWithPath: $0) })
-        let (llm, visualEncoder, visualEncoderAux) = (llm, visualEncoder, visualEncoderAux)
-        let (pth, tokenizer, template, imageSizeAux, adapter) = (pth, tokenizer, template, imageSizeAux, adapter)
+        let (model, template, imageSizeAux) = (model, PromptTemplate.named(template) ?? .vicuna, imageSizeAux)
         worker.start {
-            let pipeline = try InferencePipeline.load(
-                llm: URL(fileURLWithPath: llm), visualEncoder: URL(fileURLWithPath: visualEncoder),
-                visualEncoderAux: URL(fileURLWithPath: visualEncoderAux), pth: pth.map { URL(fileURLWithPath: $0) },
-                adapter: adapter.map { URL(fileURLWithPath: $0) },
-                tokenizer: tokenizer.map { URL(fileURLWithPath: $0) },
-                template: PromptTemplate.named(template) ?? .vicuna, imageSizeAux: imageSizeAux,
-                field: "--image-size-aux")
-            for note in pipeline.loadNotes { FileHandle.standardError.write(Data((note + "\n").utf8)) }
+            let pipeline = try model.loadPipeline(template: template, imageSizeAux: imageSizeAux)
             if let detector, let queries {
                 pipeline.detector = detector
                 pipeline.detectionQueries = queries

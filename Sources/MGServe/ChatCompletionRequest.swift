@@ -53,8 +53,7 @@ public struct ChatCompletionRequest: Sendable {
             throw APIError.badRequest("the body is not valid JSON: \(error.description)")
         }
         guard let members = root.members else { throw APIError.badRequest("the body must be a JSON object") }
-        var fields: [String: JSONValue] = [:]
-        for member in members where !member.value.isNull { fields[member.key] = member.value }
+        let fields = present(members)
 
         var request = ChatCompletionRequest(
             model: nil, system: "", turns: [], image: nil, boxes: nil, maxTokens: nil, temperature: nil, topP: nil,
@@ -72,8 +71,7 @@ public struct ChatCompletionRequest: Sendable {
             guard let messageMembers = message.members else {
                 throw APIError.badRequest("\(at): must be an object, got \(describe(message))")
             }
-            var m: [String: JSONValue] = [:]
-            for member in messageMembers where !member.value.isNull { m[member.key] = member.value }
+            let m = present(messageMembers)
             guard let roleValue = m["role"] else { throw APIError.badRequest("\(at).role: required") }
             let role = try string(roleValue, "\(at).role")
             let (text, image) = try content(m["content"], at: "\(at).content", mediaPath: mediaPath)
@@ -209,8 +207,7 @@ public struct ChatCompletionRequest: Sendable {
             guard let partMembers = part.members else {
                 throw APIError.badRequest("\(here): must be an object, got \(describe(part))")
             }
-            var p: [String: JSONValue] = [:]
-            for member in partMembers where !member.value.isNull { p[member.key] = member.value }
+            let p = present(partMembers)
             guard let typeValue = p["type"] else { throw APIError.badRequest("\(here).type: required") }
             switch try string(typeValue, "\(here).type") {
             case "text":
@@ -269,6 +266,13 @@ public struct ChatCompletionRequest: Sendable {
             return .file(file)
         }
         return .base64(url)
+    }
+
+    /// An object's members by name, `null` ones left out (OpenAI clients send `null` for "not set").
+    private static func present(_ members: [JSONMember]) -> [String: JSONValue] {
+        var fields: [String: JSONValue] = [:]
+        for member in members where !member.value.isNull { fields[member.key] = member.value }
+        return fields
     }
 
     private static func string(_ value: JSONValue, _ field: String) throws -> String {

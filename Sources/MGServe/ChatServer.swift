@@ -108,9 +108,8 @@ public final class ChatServer: @unchecked Sendable {
             var iterator = events.makeAsyncIterator()
             // Nothing is sent before the worker accepts the prompt, so its errors keep their status (400 …).
             guard let first = await iterator.next() else { throw APIError.server("the request was dropped") }
-            let promptTokens: Int
             switch first {
-            case .accepted(let n): promptTokens = n
+            case .accepted: break
             case .failed(let error): throw error
             default: throw APIError.server("unexpected event before the prompt was accepted")
             }
@@ -130,7 +129,6 @@ public final class ChatServer: @unchecked Sendable {
                 }
             }
             guard let result else { throw APIError.server("the answer was cancelled") }
-            _ = promptTokens
             return Self.json(self.completion(id: id, result))
         } onInboundClosed: {
             holder.cancel()

@@ -27,7 +27,7 @@ public enum LoRAExport {
         for key in weights.keys {
             if Module.key(key, hasPrefix: "llm") {
                 guard key.contains(".lora_") else { continue }
-                adapters["base_model.model." + String(key.dropFirst("llm.".count))] = try weights.tensor(key)
+                adapters[String(key.dropFirst("llm.".count))] = try weights.tensor(key)
             } else {
                 modules[key] = try weights.tensor(key)
             }
@@ -35,27 +35,7 @@ public enum LoRAExport {
         guard !adapters.isEmpty else {
             throw TrainerError.invalidConfiguration("\(modelFile.path): holds no LoRA adapter (llm.*.lora_A/B)")
         }
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        try SafeTensorsWriter.write(
-            adapters, metadata: ["format": "pt"], to: output.appendingPathComponent("adapter_model.safetensors"))
-        let targets =
-            lora.targetModules
-            ?? Set(
-                adapters.keys.compactMap {
-                    $0.components(separatedBy: ".lora_").first?.components(separatedBy: ".").last
-                }
-            )
-            .sorted()
-        let object: [String: Any] = [
-            "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": lora.r, "lora_alpha": Double(String(lora.alpha)) ?? 0,
-            "lora_dropout": Double(String(lora.dropout)) ?? 0, "target_modules": targets, "use_rslora": lora.useRSLoRA,
-            "bias": "none", "base_model_name_or_path": state.config.llmNameOrPath, "fan_in_fan_out": false,
-            "inference_mode": true, "init_lora_weights": true, "modules_to_save": NSNull()
-        ]
-        try JSONSerialization.data(
-            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        )
-        .write(to: output.appendingPathComponent("adapter_config.json"), options: .atomic)
+        try PEFTAdapter.write(adapters, config: lora, baseModel: state.config.llmNameOrPath, to: output)
         if !modules.isEmpty {
             try SafeTensorsWriter.write(
                 modules, metadata: ["format": "pt"],

@@ -55,23 +55,32 @@ public enum PEFTAdapter {
     public static func save(_ llm: CausalLM, config: LoRAConfig, baseModel: String, to directory: URL) throws {
         let lora = llm.namedParameters().filter { $0.0.contains(".lora_") }
         guard !lora.isEmpty else { throw LoRAError("the model has no LoRA adapter to save") }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var tensors: [String: Tensor] = [:]
-        for (key, parameter) in lora { tensors[keyPrefix + key] = parameter.value }
+        for (key, parameter) in lora { tensors[key] = parameter.value }
+        try write(tensors, config: config, baseModel: baseModel, to: directory)
+    }
+
+    /// Writes adapter tensors keyed as the LLM's own parameters (`model.layers.0.self_attn.q_proj.lora_A.weight`)
+    /// as PEFT's folder: `adapter_model.safetensors` under `base_model.model.` + key, and `adapter_config.json`
+    /// (`target_modules` from the config, or the adapted layers' names when it has none).
+    public static func write(
+        _ tensors: [String: Tensor], config: LoRAConfig, baseModel: String, to directory: URL
+    )
+        throws
+    {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var prefixed: [String: Tensor] = [:]
+        for (key, tensor) in tensors { prefixed[keyPrefix + key] = tensor }
         try SafeTensorsWriter.write(
-            tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("adapter_model.safetensors"))
-        let targets =
-            config.targetModules
-            ?? Array(
-                Set(lora.map { $0.0.components(separatedBy: ".lora_")[0].components(separatedBy: ".").last ?? "" })
-            )
-            .sorted()
+            prefixed, metadata: ["format": "pt"], to: directory.appendingPathComponent("adapter_model.safetensors"))
+        let adapted = Set(tensors.keys.compactMap { $0.components(separatedBy: ".lora_").first })
+        let targets = config.targetModules ?? Set(adapted.compactMap { $0.components(separatedBy: ".").last }).sorted()
+        // Float → Double through the decimal text, so 0.05 is written as 0.05, not 0.05000000074505806.
         let object: [String: Any] = [
             "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": config.r,
-            "lora_alpha": Double(String(config.alpha)) ?? 0,
-            "lora_dropout": Double(String(config.dropout)) ?? 0, "target_modules": targets,
-            "use_rslora": config.useRSLoRA,
-            "bias": "none", "base_model_name_or_path": baseModel, "fan_in_fan_out": false, "inference_mode": true,
+            "lora_alpha": Double(String(config.alpha)) ?? 0, "lora_dropout": Double(String(config.dropout)) ?? 0,
+            "target_modules": targets, "use_rslora": config.useRSLoRA, "bias": "none",
+            "base_model_name_or_path": baseModel, "fan_in_fan_out": false, "inference_mode": true,
             "init_lora_weights": true, "modules_to_save": NSNull()
         ]
         let data = try JSONSerialization.data(
