@@ -150,7 +150,7 @@ struct EvalModelOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Products with bf16 weights: f32 (weights widened to float32; default), bf16 (AVX512-BF16 dot products with activations rounded to bf16, as PyTorch and llama.cpp: ~2× faster prefill, slightly different numbers), split (bf16 dot products on activations split in two bf16 terms: float32-like).",
+            "Products with bf16 weights: bf16 (AVX512-BF16 dot products with activations rounded to bf16, as PyTorch and llama.cpp compute a bf16 model; the default where the CPU has AVX512-BF16), f32 (weights widened to float32: float32 numbers, ~2× slower prefill; the default elsewhere), split (bf16 dot products on activations split in two bf16 terms: float32-like).",
             valueName: "split|bf16|f32"))
     var bf16Kernel: String?
 

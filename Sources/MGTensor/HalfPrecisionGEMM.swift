@@ -65,13 +65,16 @@ public enum HalfPrecision {
     /// Whether this CPU has AVX512-BF16 (the `.bf16Split`/`.bf16` kernels need it).
     public static var hasBF16Dot: Bool { mg_kernels_have_bf16_dot() != 0 }
 
-    /// The kernel for bf16 weights in products that record no graph (inference). The default, `.widenedFloat32`,
-    /// keeps float32 numbers: on the Zen 4 development machine `.bf16Split` measured the same speed (twice the
-    /// bf16 dot products land at the float32 rate), and `.bf16` is ~2× faster at prefill with bf16-rounded
-    /// activations (an opt-in, as it changes results). A bf16 kernel on a CPU without AVX512-BF16 falls back to
-    /// widening. Products recorded for a backward pass (a frozen bf16 LLM in training) and checkpointed forwards
-    /// always widen, so training's numbers do not depend on this setting.
-    nonisolated(unsafe) public static var kernel: HalfPrecisionKernel = .widenedFloat32
+    /// The kernel for bf16 weights in products that record no graph (inference), chosen at run time: `.bf16` on a
+    /// CPU with AVX512-BF16 — activations rounded to bf16 as PyTorch and llama.cpp compute a bf16 model, about twice
+    /// the widened prefill's speed and at the read bound when decoding — else `.widenedFloat32`. `.widenedFloat32`
+    /// (`--bf16-kernel f32`) keeps float32 numbers everywhere; `.bf16Split` float32-like numbers at the float32
+    /// rate. Products recorded for a backward pass (a frozen bf16 LLM in training) and checkpointed forwards always
+    /// widen, so training's numbers do not depend on this setting; f16 and float32 weights never use it.
+    nonisolated(unsafe) public static var kernel: HalfPrecisionKernel = defaultKernel
+
+    /// `.bf16` where the CPU has AVX512-BF16, else `.widenedFloat32`.
+    public static var defaultKernel: HalfPrecisionKernel { hasBF16Dot ? .bf16 : .widenedFloat32 }
 
     /// Set while a checkpointed forward runs without a graph: its products must equal the recomputation's.
     @TaskLocal static var keepsFloat32 = false

@@ -100,11 +100,20 @@ final class HalfKernelTests: XCTestCase {
         }
     }
 
+    /// The inference kernel is chosen at run time: bf16 dot products where the CPU has them, widening elsewhere.
+    func testDefaultKernelFollowsTheCPU() {
+        XCTAssertEqual(HalfPrecision.defaultKernel, HalfPrecision.hasBF16Dot ? .bf16 : .widenedFloat32)
+        mg_limit_vector_level(1)  // tearDown lifts the cap
+        XCTAssertFalse(HalfPrecision.hasBF16Dot, "a capped vector level must hide AVX512-BF16")
+        XCTAssertEqual(HalfPrecision.defaultKernel, .widenedFloat32)
+    }
+
     /// A prompt row's result does not depend on the other rows of its batch (batched decoding equals one by one),
     /// for every kernel.
     func testRowsDoNotDependOnTheBatch() {
         var gen = Generator(seed: 45)
-        defer { HalfPrecision.kernel = .widenedFloat32 }
+        let saved = HalfPrecision.kernel
+        defer { HalfPrecision.kernel = saved }
         let w = Tensor.randn([7, 70], generator: &gen).converted(to: .bfloat16)
         let x = Tensor.randn([6, 70], generator: &gen)
         for kernel in [HalfPrecisionKernel.widenedFloat32, .bf16Split, .bf16] {
@@ -125,7 +134,8 @@ final class HalfKernelTests: XCTestCase {
         // Without AVX512-BF16 the kernels fall back to widening and this compares that path with itself; the C
         // kernels' own fallback is checked in testBF16KernelsAgainstDoubleAtEveryLevel.
         var gen = Generator(seed: 43)
-        defer { HalfPrecision.kernel = .widenedFloat32 }
+        let saved = HalfPrecision.kernel
+        defer { HalfPrecision.kernel = saved }
         for (m, k, n) in [
             (1, 1, 3), (1, 33, 5), (3, 64, 7), (8, 1025, 6), (9, 1, 3), (10, 31, 5), (11, 32, 4),
             (13, 33, 67), (16, 1025, 9), (9, 2049, 130), (31, 64, 1)
@@ -204,8 +214,9 @@ final class HalfKernelTests: XCTestCase {
         let w = Tensor.randn([6, 40], generator: &gen).converted(to: .bfloat16)
         let x = Tensor.randn([12, 40], generator: &gen)
         let reference = x.linear(weight: w.float()).toArray()
+        let saved = HalfPrecision.kernel
+        defer { HalfPrecision.kernel = saved }
         HalfPrecision.kernel = .bf16
-        defer { HalfPrecision.kernel = .widenedFloat32 }
         let y = x.requiringGrad().linear(weight: w)
         let r = compare(y, Tensor(reference, shape: [12, 6]), atol: 1e-5, rtol: 1e-5)
         XCTAssertTrue(r.ok, r.message)

@@ -5,6 +5,20 @@ import MGTestSupport
 /// 16-bit weights used in place (widened inside the kernels) give the same results as their float32 widening:
 /// the streaming path (≤ 8 rows), the tiled sgemm path, odd sizes, the input gradient, embeddings.
 final class HalfWeightTests: XCTestCase {
+    // These tests check the widening path; the bf16-dot kernels are checked against it in HalfKernelTests.
+    private var savedKernel = HalfPrecision.kernel
+
+    override func setUp() {
+        super.setUp()
+        savedKernel = HalfPrecision.kernel
+        HalfPrecision.kernel = .widenedFloat32
+    }
+
+    override func tearDown() {
+        HalfPrecision.kernel = savedKernel
+        super.tearDown()
+    }
+
     func testLinearWithHalfWeightsMatchesFloat() {
         var gen = Generator(seed: 21)
         for dtype in [DType.bfloat16, .float16] {
