@@ -6,6 +6,9 @@ import MGLLaVA
 /// the loss, backward, gradient clipping and AdamW — on one sample of 576 image tokens + boxes + text, against raw
 /// sgemm on the step's GEMM shapes (`gemmShapes`).
 ///
+/// With `loraRank` the SFT step trains LoRA adapters on every linear of a frozen LLM (issue 19's memory check:
+/// a Vicuna-7B-shaped step with the bf16 base ≤ 20 GiB, with a Q4_K base from `llmFile` ≤ 12 GiB).
+///
 /// Two rows of the suite use it: a Phi-3-mini-shaped SFT step (LLM trained; `layers` of its 32 decoder layers,
 /// since a full 3.8 B-parameter model with float32 gradients and AdamW moments needs ~61 GB), and a
 /// Vicuna-7B-shaped pretrain step (all 32 layers frozen in bf16, activation checkpointing on), whose peak RSS is
@@ -49,6 +52,12 @@ public struct StackStepBench {
     public var warmup = 1
     /// Timed steps (the fastest is kept).
     public var repeats = 1
+    /// SFT with LoRA adapters of this rank (α = 2r, no dropout) on every linear of the LLM but `lm_head`, the
+    /// base frozen in its stored dtype (bf16 random weights, or `llmFile`'s); nil: no LoRA.
+    public var loraRank: Int?
+    /// The LLM's weights from this HF folder or GGUF file (in place, frozen) instead of random ones; its shape
+    /// must be `llm`'s.
+    public var llmFile: URL?
 
     public init() {}
 
@@ -71,17 +80,33 @@ public struct StackStepBench {
         RandomWeights.randomize(clip, &gen)
         let trunk = ConvNeXtTrunk(.large)
         RandomWeights.randomize(trunk, &gen)
-        let decoder = CausalLM(arch)
-        if bf16LLM {
-            RandomWeights.useBF16(decoder)
+        let decoder: CausalLM
+        if let llmFile {
+            decoder = try CausalLM.load(directory: llmFile, frozen: true)
+            guard decoder.architecture.hiddenSize == arch.hiddenSize && decoder.architecture.numLayers == arch.numLayers
+            else {
+                throw StackStepBenchError.shapeMismatch(
+                    "\(llmFile.path): \(decoder.architecture.numLayers) layers of width "
+                        + "\(decoder.architecture.hiddenSize), expected \(arch.numLayers) of \(arch.hiddenSize)")
+            }
         } else {
-            RandomWeights.randomize(decoder, &gen)
+            decoder = CausalLM(arch)
+            if bf16LLM || loraRank != nil {
+                RandomWeights.useBF16(decoder)
+            } else {
+                RandomWeights.randomize(decoder, &gen)
+            }
         }
         decoder.gradientCheckpointing = checkpointing
         let model = MGLLaVAModel(visualEncoder: clip, visualEncoderAux: trunk, llm: decoder)
         var initGenerator = Generator(seed: 1)
         model.initialize(generator: &initGenerator)
-        if stage == .pretrain { model.freeze(prefix: "llm") } else { model.unfreeze(prefix: "llm") }
+        if stage == .pretrain || loraRank != nil { model.freeze(prefix: "llm") } else { model.unfreeze(prefix: "llm") }
+        if let loraRank {
+            var loraGenerator = Generator(seed: 2)
+            _ = try decoder.attachLoRA(
+                LoRAConfig(r: loraRank, alpha: Float(2 * loraRank)), generator: &loraGenerator)
+        }
         model.train()
 
         // One sample: BOS, the image slot, text; supervised on the text.
@@ -137,12 +162,25 @@ public struct StackStepBench {
             }.min()
         }
         let layerText = arch.numLayers == fullLayers ? "\(fullLayers)" : "\(arch.numLayers) of \(fullLayers)"
-        let name = "\(llm.rawValue) stack, \(stage.rawValue) step (\(layerText) layers\(bf16LLM ? ", bf16" : ""))"
+        let base = llmFile.map { ", \($0.lastPathComponent)" } ?? (bf16LLM || loraRank != nil ? ", bf16" : "")
+        let lora = loraRank.map { ", LoRA r \($0)" } ?? ""
+        let name = "\(llm.rawValue) stack, \(stage.rawValue) step (\(layerText) layers\(base)\(lora))"
         return BenchRow(
             name: name, seconds: best, boundSeconds: boundTime, bound: bound ? "sgemm on the same shapes" : nil,
             peakRSS: rss,
             detail: String(
                 format: "%.0f tokens/s, seq %d; forward %.2f s, backward %.2f s, clip + AdamW %.2f s",
                 Double(sequence) / best, sequence, phases.0, phases.1, phases.2))
+    }
+}
+
+/// A `StackStepBench` setting that cannot be run.
+public enum StackStepBenchError: Error, CustomStringConvertible {
+    case shapeMismatch(String)
+
+    public var description: String {
+        switch self {
+        case .shapeMismatch(let text): "--llm-file does not have the --llm shape: \(text)"
+        }
     }
 }

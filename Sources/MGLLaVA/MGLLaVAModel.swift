@@ -76,12 +76,31 @@ public final class MGLLaVAModel: Module {
         let low = visualEncoder.architecture.hiddenSize
         let dims = visualEncoderAux.architecture.dims
         let h = llm.architecture.hiddenSize
-        fuseModule = ConvGateFusion(lowResDim: low, highResDim: dims[dims.count - 1])
-        projector = Sequential(Linear(low, h), ActivationLayer(.gelu), Linear(h, h))
-        bboxProjector = Sequential(Linear(dims.reduce(0, +), h), ActivationLayer(.gelu), Linear(h, h))
+        (fuseModule, projector, bboxProjector) = Self.addedModules(lowResDim: low, highResDims: dims, llmHidden: h)
         super.init()
         visualEncoder.freeze()
         visualEncoderAux.freeze()
+    }
+
+    /// Parameters of the modules MG-LLaVA adds (fusion, projector, box projector) for these widths, counted on
+    /// the modules themselves (built at zero weights, whose memory stays unmapped).
+    public static func moduleParameterCount(lowResDim low: Int, highResDims dims: [Int], llmHidden h: Int) -> Int {
+        let (fusion, projector, bboxProjector) = addedModules(lowResDim: low, highResDims: dims, llmHidden: h)
+        return [fusion, projector, bboxProjector].reduce(0) { total, module in
+            total + module.parameters().reduce(0) { $0 + $1.count }
+        }
+    }
+
+    /// The fusion (CLIP width `low`, the trunk's last width), the projector (CLIP → LLM) and the box projector
+    /// (the trunk's widths concatenated → LLM), at zero weights.
+    static func addedModules(
+        lowResDim low: Int, highResDims dims: [Int], llmHidden h: Int
+    ) -> (ConvGateFusion, Sequential, Sequential) {
+        (
+            ConvGateFusion(lowResDim: low, highResDim: dims[dims.count - 1]),
+            Sequential(Linear(low, h), ActivationLayer(.gelu), Linear(h, h)),
+            Sequential(Linear(dims.reduce(0, +), h), ActivationLayer(.gelu), Linear(h, h))
+        )
     }
 
     /// Upstream's initialisation of the modules MG-LLaVA adds: the fusion's (xavier-uniform convs, zero output

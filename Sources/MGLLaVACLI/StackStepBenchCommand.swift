@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import MGBench
 
@@ -44,6 +45,15 @@ struct StackStepBenchCommand: ParsableCommand {
     @Option(help: "Timed steps (the fastest is kept).")
     var repeats: Int = 1
 
+    @Option(
+        help: ArgumentHelp(
+            "SFT with LoRA adapters of rank R (α 2R) on every linear of the frozen LLM but lm_head (bf16 random base, or --llm-file's).",
+            valueName: "R"))
+    var lora: Int?
+
+    @Option(help: "The LLM's weights from this HF folder or GGUF file (e.g. a Q4_K_M GGUF: the QLoRA analogue).")
+    var llmFile: String?
+
     @Flag(help: "Also print the rows as one JSON line (for `bench all`).")
     var json = false
 
@@ -52,8 +62,16 @@ struct StackStepBenchCommand: ParsableCommand {
             throw ValidationError("--repeats ≥ 1, --warmup ≥ 0, --text-tokens ≥ 2 and --boxes ≥ 1")
         }
         if let layers, layers < 1 { throw ValidationError("--layers must be at least 1, got \(layers)") }
-        if bf16LLM && stage == .sft {
-            throw ValidationError("--bf16-llm needs --stage pretrain: a trained LLM keeps float32 weights")
+        if bf16LLM && stage == .sft && lora == nil {
+            throw ValidationError(
+                "--bf16-llm needs --stage pretrain or --lora: a trained LLM keeps float32 weights")
+        }
+        if let lora {
+            guard lora >= 1 else { throw ValidationError("--lora must be at least 1, got \(lora)") }
+            guard stage == .sft else { throw ValidationError("--lora trains adapters: it needs --stage sft") }
+        }
+        if llmFile != nil && stage == .sft && lora == nil {
+            throw ValidationError("--llm-file is a frozen base: it needs --stage pretrain or --lora")
         }
     }
 
@@ -69,10 +87,14 @@ struct StackStepBenchCommand: ParsableCommand {
         bench.bound = bound
         bench.warmup = warmup
         bench.repeats = repeats
+        bench.loraRank = lora
+        bench.llmFile = llmFile.map { URL(fileURLWithPath: $0) }
         let row: BenchRow
         do {
             row = try bench.run { print($0) }
         } catch let error as StackStepBench.NonFiniteLoss {
+            throw ValidationError(error.description)
+        } catch let error as StackStepBenchError {
             throw ValidationError(error.description)
         }
         print(BenchRows.table([row]))

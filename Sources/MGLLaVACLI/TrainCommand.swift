@@ -60,6 +60,9 @@ struct TrainOptions: ParsableArguments {
     @Flag(help: "Print one progress line per step instead of a bar.")
     var plain = false
 
+    @Flag(help: "Print the memory a step will need (from the files' headers; nothing is loaded) and stop.")
+    var estimateMemory = false
+
     /// Test hook: after this many optimizer steps (and any checkpoint they trigger), write --pause-file and wait
     /// while it exists (or until a signal), so a test can signal or kill the run at a known point without racing it.
     @Option(help: .hidden) var pauseAfterSteps: Int?
@@ -129,6 +132,20 @@ struct TrainOptions: ParsableArguments {
                     + "use `mgllava train \(config.stage.rawValue)`")
         }
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        // The memory estimate comes first, from the headers: a run that cannot fit says so before loading.
+        if leader {
+            if EmbeddedDefault.uses(config) { try EmbeddedDefault.ensure(root: root, log: { print($0) }) }
+            let estimate = try TrainingMemoryEstimate(config: config, root: root)
+            print("memory per rank, estimated: \(estimate.row)")
+            let physical = Int(ProcessInfo.processInfo.physicalMemory)
+            if estimate.totalBytes > physical {
+                print(
+                    String(
+                        format: "warning: that is more than this machine's %.1f GiB of memory",
+                        Double(physical) / Double(1 << 30)))
+            }
+        }
+        if estimateMemory { return }
         let workDir = TrainingRun.resolve(workDir ?? "work_dirs/\(config.name)", root: root)
         let start: TrainingStart =
             resumeFrom.map { .resumeFrom(TrainingRun.resolve($0, root: root)) }

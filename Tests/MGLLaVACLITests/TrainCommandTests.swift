@@ -95,6 +95,22 @@ final class TrainCommandTests: XCTestCase {
         }
     }
 
+    /// `--estimate-memory` prints the memory row from the headers and stops before anything is trained; a normal
+    /// run prints the same row first.
+    func testEstimateMemoryPrintsTheRowAndStops() throws {
+        let config = try writeConfig()
+        let estimate = try run(["train", "pretrain", "--config-file", config, "--work-dir", "est", "--estimate-memory"])
+        XCTAssertEqual(estimate.status, 0, estimate.output)
+        let line = try XCTUnwrap(
+            estimate.output.split(separator: "\n").first { $0.hasPrefix("memory per rank, estimated: frozen:") },
+            estimate.output)
+        XCTAssertTrue(line.contains("trainable parameters") && line.contains("→ about"), String(line))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("est").path))
+        let trained = try run(["train", "pretrain", "--config-file", config, "--work-dir", "est", "--max-steps", "1"])
+        XCTAssertEqual(trained.status, 0, trained.output)
+        XCTAssertTrue(trained.output.contains(String(line)), trained.output)
+    }
+
     func testKilledRunResumesToTheSameLosses() throws {
         let config = try writeConfig()
         let straight = try run(["train", "pretrain", "--config-file", config, "--work-dir", "straight", "--plain"])

@@ -1,0 +1,190 @@
+// What a training run will hold in memory, before anything is loaded (`mgllava train --estimate-memory`, the
+// table in docs/training.md): the LLM's weights (in place as stored when frozen, float32 when trained), the
+// frozen towers as stored, 16 bytes per trainable parameter (float32 value, gradient and AdamW's two moments) and
+// the float32 activations of one micro-batch.
+import Foundation
+import MGJSON
+import MGLLaVA
+
+/// Peak memory of a training step, part by part (bytes).
+public struct TrainingMemoryEstimate: Sendable, Equatable {
+    /// How the LLM takes part.
+    public enum Mode: String, Sendable {
+        /// Every LLM weight trained (float32 copies).
+        case full
+        /// The LLM frozen (pretrain): its weights in place, as stored.
+        case frozen
+        /// LoRA adapters trained on a frozen base kept as stored (bf16, or a quantized GGUF: the QLoRA analogue).
+        case lora = "LoRA"
+    }
+
+    public var mode: Mode
+    /// The LLM's weights: stored bytes of a frozen base, or the float32 values of a trained LLM.
+    public var llmWeightBytes: Int
+    /// The frozen towers' weights as stored.
+    public var towerBytes: Int
+    /// Parameters the optimizer updates: LoRA adapters or the whole LLM, plus MG-LLaVA's modules.
+    public var trainableParameters: Int
+    /// Float32 activations kept for backward and the working set of one layer and the loss (one micro-batch).
+    public var activationBytes: Int
+
+    /// The trainable parameters' float32 values, gradients and AdamW moments; a trained LLM's values are in
+    /// `llmWeightBytes` instead.
+    public var trainingStateBytes: Int { 16 * trainableParameters - (mode == .full ? llmWeightBytes : 0) }
+
+    public var totalBytes: Int { llmWeightBytes + towerBytes + trainingStateBytes + activationBytes }
+
+    /// The parts from the shapes. `llmStoredBytes`: the LLM file's bytes (used when the LLM is frozen or under LoRA);
+    /// `moduleParameters`: MG-LLaVA's fusion and projectors; `sequence`: tokens per sample (image, boxes and text);
+    /// `checkpointing`: activation checkpointing of the decoder layers.
+    public init(
+        architecture a: LLMArchitecture, llmStoredBytes: Int, towerBytes: Int, moduleParameters: Int,
+        trainLLM: Bool, lora: LoRAConfig?, sequence: Int, batch: Int, checkpointing: Bool
+    ) {
+        let llmParameters = Self.parameters(a)
+        if let lora {
+            mode = .lora
+            llmWeightBytes = llmStoredBytes
+            trainableParameters = Self.loraParameters(a, lora) + moduleParameters
+        } else if trainLLM {
+            mode = .full
+            llmWeightBytes = 4 * llmParameters
+            trainableParameters = llmParameters + moduleParameters
+        } else {
+            mode = .frozen
+            llmWeightBytes = llmStoredBytes
+            trainableParameters = moduleParameters
+        }
+        self.towerBytes = towerBytes
+        let (b, l, d, f) = (batch, sequence, a.hiddenSize, a.intermediateSize)
+        let kv = a.numKeyValueHeads * a.headDim
+        // One decoder layer's saved tensors: norms, q/k/v before and after RoPE, attention output and its
+        // projection, residuals, gate/up/SiLU/product, and the attention probabilities (heads × L × L).
+        let layer = 4 * b * (l * (10 * d + 3 * kv + 4 * f) + a.numHeads * l * l)
+        // Under checkpointing only each layer's input is kept, and one layer is recomputed at a time (its saved
+        // tensors plus as much again for their gradients); the logits, their log-softmax and gradient on top.
+        let layers = checkpointing ? 4 * b * l * d * a.numLayers + 2 * layer : a.numLayers * layer + layer
+        activationBytes = layers + 3 * 4 * b * l * a.vocabSize
+    }
+
+    /// Parameters of the LLM (embeddings, layers, final norm, an untied head).
+    public static func parameters(_ a: LLMArchitecture) -> Int {
+        let d = a.hiddenSize
+        let linears = Self.linears(a).reduce(0) { $0 + $1.input * $1.output }
+        let head = a.tieWordEmbeddings ? 0 : a.vocabSize * d
+        return a.vocabSize * d + head + d + a.numLayers * (linears + 2 * d)
+    }
+
+    /// Parameters of LoRA adapters on `lora`'s targets (every linear of the layers when it names none):
+    /// r × (in + out) each.
+    public static func loraParameters(_ a: LLMArchitecture, _ lora: LoRAConfig) -> Int {
+        let targets = Self.linears(a).filter { lora.targetModules?.contains($0.name) ?? true }
+        return a.numLayers * targets.reduce(0) { $0 + lora.r * ($1.input + $1.output) }
+    }
+
+    /// A decoder layer's linears as PEFT names them (the LoRA targets), with their shapes.
+    static func linears(_ a: LLMArchitecture) -> [(name: String, input: Int, output: Int)] {
+        let d = a.hiddenSize, f = a.intermediateSize, q = a.numHeads * a.headDim
+        let kv = a.numKeyValueHeads * a.headDim
+        switch a.layout {
+        case .llama:
+            return [
+                ("q_proj", d, q), ("k_proj", d, kv), ("v_proj", d, kv), ("o_proj", q, d), ("gate_proj", d, f),
+                ("up_proj", d, f), ("down_proj", f, d)
+            ]
+        case .phi3:
+            return [("qkv_proj", d, q + 2 * kv), ("o_proj", q, d), ("gate_up_proj", d, 2 * f), ("down_proj", f, d)]
+        }
+    }
+
+    /// One line of the memory table: mode, the parts and the total.
+    public var row: String {
+        func size(_ bytes: Int) -> String {
+            let gib = Double(bytes) / Double(1 << 30)
+            return gib >= 1 ? String(format: "%.2f GiB", gib) : String(format: "%.0f MiB", gib * 1024)
+        }
+        return "\(mode.rawValue): LLM weights \(size(llmWeightBytes)), towers \(size(towerBytes)), "
+            + String(format: "%.1f M trainable parameters", Double(trainableParameters) / 1e6)
+            + " (values, gradients, AdamW: \(size(trainingStateBytes))), activations \(size(activationBytes))"
+            + " → about \(size(totalBytes))"
+    }
+}
+
+extension TrainingMemoryEstimate {
+    /// The estimate for `config` from the files' headers and configs only (nothing is loaded): the LLM folder or
+    /// GGUF, the CLIP folder (its vision tower) and the open_clip folder (its trunk). A folder holding only its
+    /// config (weights not downloaded yet) counts parameters from the config: the LLM in its `torch_dtype`
+    /// (16-bit when it names none), the towers in float32 as their releases are stored. The sequence is the
+    /// longest a sample can be: `max_length` text tokens with the image slot replaced by the CLIP patches, plus
+    /// `limit_num` boxes.
+    public init(config: TrainConfig, root: URL) throws {
+        func path(_ p: String) -> URL { TrainingRun.resolve(p, root: root) }
+        let llmURL = path(config.llmNameOrPath), clipURL = path(config.visualEncoderNameOrPath)
+        let auxURL = path(config.visualEncoderAuxPath)
+        let (architecture, llmBytes) = try TrainingRun.loading(.llmNameOrPath, config.llmNameOrPath) {
+            () throws -> (LLMArchitecture, Int) in
+            if CausalLM.isGGUF(llmURL) {
+                let gguf = try GGUFLLM(path: llmURL.path)
+                let bytes = try Checkpoint.open(llmURL).infos().reduce(0) { $0 + $1.byteCount }
+                return (try LLMArchitecture(gguf.configuration, path: llmURL.path), bytes)
+            }
+            let configURL = llmURL.appendingPathComponent("config.json")
+            let llmConfig = try LLMConfiguration.load(configURL)
+            let a = try LLMArchitecture(llmConfig, path: configURL.path)
+            guard Self.holdsWeights(llmURL) else {
+                let width = llmConfig.torchDType.map { $0.contains("32") ? 4 : 2 } ?? 2
+                return (a, width * Self.parameters(a))
+            }
+            return (a, try Checkpoint.open(llmURL).infos().reduce(0) { $0 + $1.byteCount })
+        }
+        let (clipWidth, patches, clipBytes) = try TrainingRun.loading(
+            .visualEncoderNameOrPath, config.visualEncoderNameOrPath
+        ) { () throws -> (Int, Int, Int) in
+            let clip = try CLIPVisionConfiguration.load(clipURL)
+            let patches = clip.gridSize * clip.gridSize
+            guard Self.holdsWeights(clipURL) else {
+                return (clip.hiddenSize, patches, 4 * Self.count(CLIPVisionModel(CLIPVisionArchitecture(clip))))
+            }
+            let tower = try Checkpoint.open(clipURL).infos().filter { !CLIPVisionModel.isIgnoredKey($0.name) }
+            return (clip.hiddenSize, patches, tower.reduce(0) { $0 + $1.byteCount })
+        }
+        let (trunkDims, trunkBytes) = try TrainingRun.loading(.visualEncoderAuxPath, config.visualEncoderAuxPath) {
+            () throws -> ([Int], Int) in
+            guard Self.holdsWeights(auxURL) else {
+                let openCLIP = try OpenCLIPConfiguration.load(auxURL)
+                guard let a = ConvNeXtArchitecture(openCLIP) else {
+                    throw ConfigError(
+                        path: auxURL.path, key: "model_cfg.vision_cfg.timm_model_name",
+                        reason: "\"\(openCLIP.timmModelName)\" is not a known ConvNeXt and there are no weights "
+                            + "to read its shapes from")
+                }
+                return (a.dims, 4 * Self.count(ConvNeXtTrunk(a)))
+            }
+            let trunk = try Checkpoint.open(auxURL).infos().filter { !ConvNeXtTrunk.isIgnoredKey($0.name) }
+            var shapes: [String: [Int]] = [:]
+            for info in trunk { shapes[info.name] = info.shape }
+            guard let a = ConvNeXtArchitecture.infer(fromShapes: shapes, prefix: ConvNeXtTrunk.keyPrefix) else {
+                throw ConfigError(
+                    path: auxURL.path, key: "visual.trunk.stages",
+                    reason: "no ConvNeXt trunk keys (visual.trunk.stem.0.weight, visual.trunk.stages.N.blocks.M.gamma)")
+            }
+            return (a.dims, trunk.reduce(0) { $0 + $1.byteCount })
+        }
+        self.init(
+            architecture: architecture, llmStoredBytes: llmBytes, towerBytes: clipBytes + trunkBytes,
+            moduleParameters: MGLLaVAModel.moduleParameterCount(
+                lowResDim: clipWidth, highResDims: trunkDims, llmHidden: architecture.hiddenSize),
+            trainLLM: !config.freezeLLM, lora: config.llmLoRA,
+            sequence: config.maxLength - 1 + patches + config.limitNum, batch: config.batchSize,
+            checkpointing: config.useActivationCheckpointing ?? true)
+    }
+
+    /// Whether a model folder holds weight files (safetensors, PyTorch .bin/.pth) rather than only its config.
+    static func holdsWeights(_ folder: URL) -> Bool {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.contains { name in [".safetensors", ".bin", ".pth", ".pt"].contains { name.hasSuffix($0) } }
+    }
+
+    /// Parameters of a module built at zero weights (its memory stays unmapped).
+    static func count(_ module: Module) -> Int { module.parameters().reduce(0) { $0 + $1.count } }
+}
