@@ -14,6 +14,13 @@ which would test nothing), and writes Tests/Fixtures/lora/vicuna-tiny-r4/:
     after_step.<key>           every lora weight after one torch.optim.AdamW step (lr 1e-3, weight decay 0.01)
     merged.<key>               every adapted base weight after merge_and_unload() (of the saved adapter)
     merged_logits              the merged model's logits
+and Tests/Fixtures/lora/vicuna-tiny-r4-save/: the same adapter on q_proj/v_proj with `modules_to_save=["lm_head",
+"embed_tokens"]` (both modules set to seeded random weights after wrapping, as training would change them):
+  adapter/            PEFT's save_pretrained output (the modules saved as base_model.model.lm_head.weight, …)
+  reference.safetensors
+    input_ids, logits          the adapted model's logits (eval)
+    merged_logits              logits after merge_and_unload()
+    merged.lm_head.weight, merged.model.embed_tokens.weight
 
     /work/venv-torch/bin/python scripts/make_lora_fixtures.py
 """
@@ -30,6 +37,13 @@ OUT = os.path.join(ROOT, "Tests", "Fixtures", "lora", "vicuna-tiny-r4")
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
+def save_adapter(model, folder):
+    model.save_pretrained(folder)
+    card = os.path.join(folder, "README.md")  # PEFT's model card template: not a fixture
+    if os.path.exists(card):
+        os.remove(card)
+
+
 def main():
     torch.manual_seed(0)
     base = LlamaForCausalLM.from_pretrained(SRC, torch_dtype=torch.float32)
@@ -42,7 +56,7 @@ def main():
             if "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
     os.makedirs(OUT, exist_ok=True)
-    model.save_pretrained(os.path.join(OUT, "adapter"))
+    save_adapter(model, os.path.join(OUT, "adapter"))
 
     vocab = base.config.vocab_size
     input_ids = torch.randint(3, vocab, (1, 12), generator=gen)
@@ -79,5 +93,35 @@ def main():
     print(f"wrote {OUT}: {len(lora)} lora tensors, loss {out.loss.item():.6f}")
 
 
+def modules_to_save_fixture():
+    out = OUT + "-save"
+    torch.manual_seed(0)
+    base = LlamaForCausalLM.from_pretrained(SRC, torch_dtype=torch.float32)
+    config = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"], bias="none",
+                        modules_to_save=["lm_head", "embed_tokens"], task_type="CAUSAL_LM")
+    model = get_peft_model(base, config)
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)
+            elif "modules_to_save" in name:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    os.makedirs(out, exist_ok=True)
+    save_adapter(model, os.path.join(out, "adapter"))
+    input_ids = torch.randint(3, base.config.vocab_size, (1, 12), generator=gen)
+    model.eval()
+    ref = {"input_ids": input_ids}
+    with torch.no_grad():
+        ref["logits"] = model(input_ids=input_ids).logits
+        merged = model.merge_and_unload()
+        ref["merged_logits"] = merged(input_ids=input_ids).logits
+        ref["merged.lm_head.weight"] = merged.lm_head.weight.detach().clone()
+        ref["merged.model.embed_tokens.weight"] = merged.model.embed_tokens.weight.detach().clone()
+    save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(out, "reference.safetensors"))
+    print(f"wrote {out}")
+
+
 if __name__ == "__main__":
     main()
+    modules_to_save_fixture()

@@ -137,6 +137,10 @@ struct TrainOptions: ParsableArguments {
             if EmbeddedDefault.uses(config) { try EmbeddedDefault.ensure(root: root, log: { print($0) }) }
             let estimate = try TrainingMemoryEstimate(config: config, root: root)
             print("memory per rank, estimated: \(estimate.row)")
+            let row = try TrainingMemoryEstimate.row(config: config, root: root)
+            print(
+                "  this model: full fine-tune \(row.full.totalText), LoRA over the base as stored "
+                    + "\(row.lora.totalText), LoRA over a 4-bit base \(row.quantizedLoRA.totalText)")
             let physical = Int(ProcessInfo.processInfo.physicalMemory)
             if estimate.totalBytes > physical {
                 print(

@@ -13,13 +13,20 @@ public struct LoRAConfig: Equatable, Sendable {
     public var targetModules: [String]?
     /// rsLoRA's scaling (`use_rslora`).
     public var useRSLoRA: Bool
+    /// Modules trained in full beside the adapters and saved with them (PEFT's `modules_to_save`, e.g. `lm_head`
+    /// and `embed_tokens` when new tokens are added), matched as `targetModules` is.
+    public var modulesToSave: [String]?
 
-    public init(r: Int, alpha: Float, dropout: Float = 0, targetModules: [String]? = nil, useRSLoRA: Bool = false) {
+    public init(
+        r: Int, alpha: Float, dropout: Float = 0, targetModules: [String]? = nil, useRSLoRA: Bool = false,
+        modulesToSave: [String]? = nil
+    ) {
         self.r = r
         self.alpha = alpha
         self.dropout = dropout
         self.targetModules = targetModules
         self.useRSLoRA = useRSLoRA
+        self.modulesToSave = modulesToSave
     }
 
     /// The factor B·A is multiplied by.
@@ -31,6 +38,7 @@ public struct LoRAConfig: Equatable, Sendable {
         guard alpha > 0, alpha.isFinite else { throw LoRAError("lora_alpha \(alpha): must be positive") }
         guard dropout >= 0, dropout < 1 else { throw LoRAError("lora_dropout \(dropout): must be in [0, 1)") }
         if let targets = targetModules, targets.isEmpty { throw LoRAError("target_modules is empty") }
+        if let saved = modulesToSave, saved.isEmpty { throw LoRAError("modules_to_save is empty") }
     }
 }
 
@@ -43,6 +51,7 @@ extension LoRAConfig: Codable {
         case dropout = "lora_dropout"
         case targetModules = "target_modules"
         case useRSLoRA = "use_rslora"
+        case modulesToSave = "modules_to_save"
         case bias
         case taskType = "task_type"
     }
@@ -53,7 +62,8 @@ extension LoRAConfig: Codable {
             r: try c.decode(Int.self, forKey: .r), alpha: try c.decode(Float.self, forKey: .alpha),
             dropout: try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0,
             targetModules: try c.decodeIfPresent([String].self, forKey: .targetModules),
-            useRSLoRA: try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA) ?? false)
+            useRSLoRA: try c.decodeIfPresent(Bool.self, forKey: .useRSLoRA) ?? false,
+            modulesToSave: try c.decodeIfPresent([String].self, forKey: .modulesToSave))
         if let bias = try c.decodeIfPresent(String.self, forKey: .bias), bias != "none" {
             throw DecodingError.dataCorruptedError(
                 forKey: .bias, in: c, debugDescription: "\"\(bias)\" is not supported (only \"none\")")
@@ -71,6 +81,7 @@ extension LoRAConfig: Codable {
         try c.encode(dropout, forKey: .dropout)
         try c.encode(targetModules, forKey: .targetModules)
         try c.encode(useRSLoRA, forKey: .useRSLoRA)
+        try c.encodeIfPresent(modulesToSave, forKey: .modulesToSave)
         try c.encode("none", forKey: .bias)
         try c.encode("CAUSAL_LM", forKey: .taskType)
     }
@@ -111,14 +122,15 @@ public final class LoRAAdapter {
 
 extension Module {
     /// Attaches a LoRA adapter to every `Linear` the config targets (see `LoRAConfig.targetModules`), freezing
-    /// everything else in this tree: only the adapters train. Returns the keys of the adapted layers, in tree order.
-    /// Throws when the config is invalid, when the targets match no linear layer, or when a named target matches
-    /// nothing (a typo would otherwise train nothing there).
+    /// everything else in this tree: only the adapters train (`trainModulesToSave` unfreezes the config's
+    /// `modulesToSave` for training). Returns the keys of the adapted layers, in tree order. Throws when the config
+    /// is invalid, when the targets match no linear layer, or when a named target or module to save matches
+    /// nothing (a typo would otherwise train nothing there), or is also adapted.
     @discardableResult
     public func attachLoRA(_ config: LoRAConfig, generator: inout Generator) throws -> [String] {
         try config.validate()
         let linears = namedModules().compactMap { key, module in (module as? Linear).map { (key, $0) } }
-        func matches(_ key: String, _ name: String) -> Bool { key == name || key.hasSuffix("." + name) }
+        func matches(_ key: String, _ name: String) -> Bool { Module.key(key, matchesModule: name) }
         let chosen: [(String, Linear)]
         if let targets = config.targetModules {
             for name in targets where !linears.contains(where: { matches($0.0, name) }) {
@@ -129,6 +141,10 @@ extension Module {
             chosen = linears.filter { key, _ in !matches(key, "lm_head") }
         }
         guard !chosen.isEmpty else { throw LoRAError("no linear layer to adapt") }
+        let saved = try modulesToSave(config)
+        if let both = saved.first(where: { key, _ in chosen.contains { $0.0 == key } }) {
+            throw LoRAError("\(both.0) is both a LoRA target and in modules_to_save")
+        }
         freeze()
         for (index, (key, linear)) in chosen.enumerated() {
             if linear.adapter != nil { throw LoRAError("\(key) already has a LoRA adapter") }
@@ -137,6 +153,30 @@ extension Module {
                 dropoutSeed: UInt64(index))
         }
         return chosen.map(\.0)
+    }
+
+    /// The modules `config.modulesToSave` names (key, module); throws naming one that matches nothing.
+    public func modulesToSave(_ config: LoRAConfig) throws -> [(String, Module)] {
+        var found: [(String, Module)] = []
+        for name in config.modulesToSave ?? [] {
+            let matched = namedModules().filter { Module.key($0.0, matchesModule: name) }
+            guard !matched.isEmpty else { throw LoRAError("modules_to_save \"\(name)\" matches no module") }
+            found += matched
+        }
+        return found
+    }
+
+    /// Unfreezes the modules `config.modulesToSave` names (their in-place 16-bit weights become float32 copies),
+    /// so that they train beside the adapters, as PEFT trains its `modules_to_save`.
+    public func trainModulesToSave(_ config: LoRAConfig) throws {
+        for (_, module) in try modulesToSave(config) {
+            for parameter in module.parameters() { parameter.frozen = false }
+        }
+    }
+
+    /// Whether the module at `key` is the one PEFT's `name` selects: the key itself or ending in "." + name.
+    public static func key(_ key: String, matchesModule name: String) -> Bool {
+        key == name || key.hasSuffix("." + name)
     }
 
     /// Folds every adapter into its base weight (W += scaling · B·A, in float32) and removes it. Throws when a base

@@ -26,13 +26,13 @@ public enum LoRAExport {
         var adapters: [String: Tensor] = [:], modules: [String: Tensor] = [:]
         for key in weights.keys {
             if Module.key(key, hasPrefix: "llm") {
-                guard key.contains(".lora_") else { continue }
+                // The adapters, and the whole weights of the run's modules_to_save.
                 adapters[String(key.dropFirst("llm.".count))] = try weights.tensor(key)
             } else {
                 modules[key] = try weights.tensor(key)
             }
         }
-        guard !adapters.isEmpty else {
+        guard adapters.keys.contains(where: { $0.contains(".lora_") }) else {
             throw TrainerError.invalidConfiguration("\(modelFile.path): holds no LoRA adapter (llm.*.lora_A/B)")
         }
         try PEFTAdapter.write(adapters, config: lora, baseModel: state.config.llmNameOrPath, to: output)

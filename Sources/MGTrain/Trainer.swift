@@ -154,6 +154,13 @@ public final class Trainer {
                 throw TrainerError.invalidConfiguration("llm_lora: \(error.description)")
             }
         }
+        if let lora = config.llmLoRA {
+            do {
+                try model.llm.trainModulesToSave(lora)
+            } catch let error as LoRAError {
+                throw TrainerError.invalidConfiguration("llm_lora: \(error.description)")
+            }
+        }
         model.train()
         model.llm.gradientCheckpointing = config.useActivationCheckpointing ?? true
 

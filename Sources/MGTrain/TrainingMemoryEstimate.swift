@@ -76,10 +76,20 @@ public struct TrainingMemoryEstimate: Sendable, Equatable {
     }
 
     /// Parameters of LoRA adapters on `lora`'s targets (every linear of the layers when it names none):
-    /// r × (in + out) each.
+    /// r × (in + out) each; plus the whole modules it saves (`lm_head`, `embed_tokens`, a layer's linear).
     public static func loraParameters(_ a: LLMArchitecture, _ lora: LoRAConfig) -> Int {
         let targets = Self.linears(a).filter { lora.targetModules?.contains($0.name) ?? true }
-        return a.numLayers * targets.reduce(0) { $0 + lora.r * ($1.input + $1.output) }
+        let adapters = a.numLayers * targets.reduce(0) { $0 + lora.r * ($1.input + $1.output) }
+        let saved = (lora.modulesToSave ?? []).reduce(0) { total, name in
+            switch name {
+            case "embed_tokens": return total + a.vocabSize * a.hiddenSize
+            case "lm_head": return total + (a.tieWordEmbeddings ? 0 : a.vocabSize * a.hiddenSize)
+            default:
+                return total + a.numLayers
+                    * Self.linears(a).filter { $0.name == name }.reduce(0) { $0 + $1.input * $1.output }
+            }
+        }
+        return adapters + saved
     }
 
     /// A decoder layer's linears as PEFT names them (the LoRA targets), with their shapes.
@@ -97,12 +107,17 @@ public struct TrainingMemoryEstimate: Sendable, Equatable {
         }
     }
 
-    /// One line of the memory table: mode, the parts and the total.
+    /// The total, in GiB (MiB below one GiB).
+    public var totalText: String { Self.size(totalBytes) }
+
+    static func size(_ bytes: Int) -> String {
+        let gib = Double(bytes) / Double(1 << 30)
+        return gib >= 1 ? String(format: "%.2f GiB", gib) : String(format: "%.0f MiB", gib * 1024)
+    }
+
+    /// This run's line: mode, the parts and the total.
     public var row: String {
-        func size(_ bytes: Int) -> String {
-            let gib = Double(bytes) / Double(1 << 30)
-            return gib >= 1 ? String(format: "%.2f GiB", gib) : String(format: "%.0f MiB", gib * 1024)
-        }
+        let size = Self.size
         return "\(mode.rawValue): LLM weights \(size(llmWeightBytes)), towers \(size(towerBytes)), "
             + String(format: "%.1f M trainable parameters", Double(trainableParameters) / 1e6)
             + " (values, gradients, AdamW: \(size(trainingStateBytes))), activations \(size(activationBytes))"
@@ -187,4 +202,62 @@ extension TrainingMemoryEstimate {
 
     /// Parameters of a module built at zero weights (its memory stays unmapped).
     static func count(_ module: Module) -> Int { module.parameters().reduce(0) { $0 + $1.count } }
+}
+
+extension TrainingMemoryEstimate {
+    /// The memory table's row for `config`'s model: a full fine-tune, LoRA over the base as stored, and LoRA over a
+    /// Q4_K_M GGUF of it (Q4_K for Phi-3, whose fused attn_qkv Q4_K_M would store as Q5_K) — the config's
+    /// `llm_lora`, or XTuner's QLoRA recipe (r 512, α 256) when it has none. A config whose LLM already is a GGUF
+    /// gives its own bytes for the quantized column and the 16-bit size for the other two.
+    public static func row(config: TrainConfig, root: URL) throws -> (full: Self, lora: Self, quantizedLoRA: Self) {
+        let lora = config.llmLoRA ?? LoRAConfig(r: 512, alpha: 256, dropout: 0.05)
+        var full = config, adapted = config
+        full.freezeLLM = false
+        full.llmLoRA = nil
+        adapted.freezeLLM = true
+        adapted.llmLoRA = lora
+        let fullEstimate = try Self(config: full, root: root)
+        var base = try Self(config: adapted, root: root), quantized = base
+        let a = try architecture(config: config, root: root)
+        let sixteenBit = 2 * parameters(a)
+        if CausalLM.isGGUF(TrainingRun.resolve(config.llmNameOrPath, root: root)) {
+            base.llmWeightBytes = sixteenBit
+        } else {
+            quantized.llmWeightBytes = try quantizedBytes(a, type: a.layout == .phi3 ? .q4_K : .q4_K_M)
+        }
+        return (fullEstimate, base, quantized)
+    }
+
+    /// Bytes of the LLM's weights as `mgllava quantize --type TYPE` stores them (llama-quantize's choice per tensor;
+    /// norms in float32).
+    public static func quantizedBytes(_ a: LLMArchitecture, type: GGUFQuantizationType) throws -> Int {
+        let family: LLMConfiguration.Family = a.layout == .phi3 ? .phi3 : .llama
+        var tensors: [(String, [Int])] = [("token_embd.weight", [a.vocabSize, a.hiddenSize])]
+        if !a.tieWordEmbeddings { tensors.append(("output.weight", [a.vocabSize, a.hiddenSize])) }
+        tensors.append(("output_norm.weight", [a.hiddenSize]))
+        let shapes = Dictionary(uniqueKeysWithValues: linears(a).map { ($0.name, [$0.output, $0.input]) })
+        for layer in 0..<a.numLayers {
+            for (hf, gguf) in GGUFTensorNames.layerNames(family) {
+                let module = hf.split(separator: ".").last.map(String.init) ?? hf
+                tensors.append(("blk.\(layer).\(gguf).weight", shapes[module] ?? [a.hiddenSize]))
+            }
+        }
+        return try tensors.reduce(0) { total, tensor in
+            let chosen = try type.type(
+                forGGUF: tensor.0, shape: tensor.1, layers: a.numLayers, tiedEmbeddings: a.tieWordEmbeddings)
+            return total + (chosen.type.byteCount(for: tensor.1.reduce(1, *)) ?? 0)
+        }
+    }
+
+    /// The LLM architecture `config` names (from its config.json or GGUF metadata).
+    static func architecture(config: TrainConfig, root: URL) throws -> LLMArchitecture {
+        let url = TrainingRun.resolve(config.llmNameOrPath, root: root)
+        return try TrainingRun.loading(.llmNameOrPath, config.llmNameOrPath) {
+            if CausalLM.isGGUF(url) {
+                return try LLMArchitecture(GGUFLLM(path: url.path).configuration, path: url.path)
+            }
+            let configURL = url.appendingPathComponent("config.json")
+            return try LLMArchitecture(LLMConfiguration.load(configURL), path: configURL.path)
+        }
+    }
 }

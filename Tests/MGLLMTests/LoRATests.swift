@@ -218,3 +218,72 @@ final class PEFTAdapterTests: XCTestCase {
         ) { XCTAssertTrue("\($0)".contains("GGUF"), "\($0)") }
     }
 }
+
+/// PEFT's `modules_to_save` (Tests/Fixtures/lora/vicuna-tiny-r4-save: q_proj/v_proj adapters, `lm_head` and
+/// `embed_tokens` saved whole): PEFT's folder gives PEFT's logits unmerged and merged, ours writes the modules under
+/// PEFT's names, and training unfreezes exactly those modules.
+final class ModulesToSaveTests: XCTestCase {
+    let folder = Fixtures.url("lora/vicuna-tiny-r4-save")
+
+    func testPEFTsFolderWithModulesToSaveLoadsMergesAndRoundTrips() throws {
+        let reference = try SafeTensorsFile(url: folder.appendingPathComponent("reference.safetensors"))
+        let ids = try reference.tensor("input_ids", copy: true).toArray().map { Int($0) }
+        let model = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"), frozen: true)
+        let config = try PEFTAdapter.load(folder.appendingPathComponent("adapter"), into: model)
+        XCTAssertEqual(config.modulesToSave, ["lm_head", "embed_tokens"])
+        model.eval()
+        let logits = try XCTUnwrap(withNoGrad { model(inputsEmbeds: model.embed([ids])).logits })
+        let c = compare(logits, try reference.tensor("logits", copy: true), atol: 1e-4, rtol: 1e-4)
+        XCTAssertTrue(c.ok, c.message)
+
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("peft-save-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try PEFTAdapter.save(model, config: config, baseModel: "vicuna-tiny", to: out.appendingPathComponent("a"))
+        let keys = try SafeTensorsFile(url: out.appendingPathComponent("a/adapter_model.safetensors")).keys
+        XCTAssertEqual(
+            Set(try SafeTensorsFile(url: folder.appendingPathComponent("adapter/adapter_model.safetensors")).keys),
+            Set(keys))
+        XCTAssertTrue(keys.contains("base_model.model.lm_head.weight"))
+
+        var lines: [String] = []
+        try PEFTAdapter.merge(
+            adapter: out.appendingPathComponent("a"), baseLLM: Fixtures.url("models/vicuna-tiny"),
+            output: out.appendingPathComponent("merged"), maxShardBytes: 1 << 20
+        ) { lines.append($0) }
+        XCTAssertTrue(lines.last?.contains("replaced 2 (modules_to_save)") ?? false, "\(lines)")
+        let merged = try CausalLM.load(directory: out.appendingPathComponent("merged"))
+        let parameters = Dictionary(uniqueKeysWithValues: merged.namedParameters())
+        for name in ["lm_head.weight", "model.embed_tokens.weight"] {
+            XCTAssertEqual(
+                try XCTUnwrap(parameters[name]).value.toArray(),
+                try reference.tensor("merged." + name, copy: true).toArray(), name)
+        }
+        let mergedLogits = try XCTUnwrap(withNoGrad { merged(inputsEmbeds: merged.embed([ids])).logits })
+        let m = compare(mergedLogits, try reference.tensor("merged_logits", copy: true), atol: 1e-4, rtol: 1e-4)
+        XCTAssertTrue(m.ok, m.message)
+    }
+
+    func testTrainingUnfreezesTheModulesToSaveOnly() throws {
+        let model = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"), frozen: true)
+        let config = LoRAConfig(r: 2, alpha: 4, targetModules: ["q_proj"], modulesToSave: ["lm_head"])
+        var generator = Generator(seed: 0)
+        try model.attachLoRA(config, generator: &generator)
+        XCTAssertTrue(try XCTUnwrap(model.namedParameters().first { $0.0 == "lm_head.weight" }).1.frozen)
+        try model.trainModulesToSave(config)
+        let trainable = model.namedParameters().filter { !$0.1.frozen }.map(\.0)
+        XCTAssertTrue(trainable.contains("lm_head.weight"))
+        XCTAssertEqual(trainable.filter { !$0.contains(".lora_") }, ["lm_head.weight"])
+
+        // A name that matches nothing, or a module both adapted and saved, is refused by name.
+        for (bad, text) in [
+            (LoRAConfig(r: 2, alpha: 4, modulesToSave: ["lm_haed"]), "lm_haed"),
+            (LoRAConfig(r: 2, alpha: 4, targetModules: ["q_proj"], modulesToSave: ["q_proj"]), "q_proj"),
+            (LoRAConfig(r: 2, alpha: 4, modulesToSave: []), "modules_to_save")
+        ] {
+            let fresh = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"), frozen: true)
+            XCTAssertThrowsError(try fresh.attachLoRA(bad, generator: &generator)) {
+                XCTAssertTrue("\($0)".contains(text), "\($0)")
+            }
+        }
+    }
+}

@@ -34,13 +34,20 @@ final class TrainingMemoryEstimateTests: XCTestCase {
             let llm = CausalLM(a)
             XCTAssertEqual(TrainingMemoryEstimate.parameters(a), count(llm.parameters()), "\(layout) tied \(tied)")
             let targets: [String]? = layout == .phi3 ? ["qkv_proj", "down_proj"] : ["q_proj", "v_proj"]
-            for lora in [LoRAConfig(r: 3, alpha: 6), LoRAConfig(r: 2, alpha: 4, targetModules: targets)] {
+            let saved = tied ? ["embed_tokens"] : ["lm_head", "embed_tokens", "o_proj"]
+            for lora in [
+                LoRAConfig(r: 3, alpha: 6), LoRAConfig(r: 2, alpha: 4, targetModules: targets),
+                LoRAConfig(r: 2, alpha: 4, targetModules: targets, modulesToSave: saved)
+            ] {
                 let fresh = CausalLM(a)
                 let before = count(fresh.parameters())
                 _ = try fresh.attachLoRA(lora, generator: &gen)
+                try fresh.trainModulesToSave(lora)
                 XCTAssertEqual(
-                    TrainingMemoryEstimate.loraParameters(a, lora), count(fresh.parameters()) - before,
-                    "\(layout) targets \(lora.targetModules ?? ["all"])")
+                    TrainingMemoryEstimate.loraParameters(a, lora),
+                    count(fresh.parameters()) - before
+                        + count(fresh.namedParameters().filter { !$0.1.frozen && !$0.0.contains(".lora_") }.map(\.1)),
+                    "\(layout) targets \(lora.targetModules ?? ["all"]) saving \(lora.modulesToSave ?? [])")
             }
         }
     }
@@ -74,8 +81,12 @@ final class TrainingMemoryEstimateTests: XCTestCase {
         XCTAssertEqual(lora.mode, .lora)
         XCTAssertEqual(lora.llmWeightBytes, storedLLM)
         var gen = Generator(seed: 1)
-        _ = try model.llm.attachLoRA(try XCTUnwrap(loraConfig.llmLoRA), generator: &gen)
-        XCTAssertEqual(lora.trainableParameters, count(model.llm.parameters()) - llmParameters + modules)
+        let loraSettings = try XCTUnwrap(loraConfig.llmLoRA)
+        _ = try model.llm.attachLoRA(loraSettings, generator: &gen)
+        try model.llm.trainModulesToSave(loraSettings)
+        let saved = count(model.llm.namedParameters().filter { !$0.1.frozen && !$0.0.contains(".lora_") }.map(\.1))
+        XCTAssertGreaterThan(saved, 0)  // tiny_sft_lora trains lm_head and embed_tokens whole
+        XCTAssertEqual(lora.trainableParameters, count(model.llm.parameters()) - llmParameters + saved + modules)
         // Checkpointing keeps one layer's tensors instead of every layer's.
         var on = loraConfig, off = loraConfig
         on.useActivationCheckpointing = true

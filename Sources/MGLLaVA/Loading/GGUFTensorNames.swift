@@ -4,7 +4,7 @@ import MGLLM
 /// converter maps them): `model.layers.N.self_attn.q_proj.weight` ⇄ `blk.N.attn_q.weight`, and so on.
 public enum GGUFTensorNames {
     /// Per-layer HF module paths and their GGUF names, per family.
-    static func layerNames(_ family: LLMConfiguration.Family) -> [(hf: String, gguf: String)] {
+    public static func layerNames(_ family: LLMConfiguration.Family) -> [(hf: String, gguf: String)] {
         let shared = [
             ("input_layernorm", "attn_norm"), ("post_attention_layernorm", "ffn_norm"),
             ("self_attn.o_proj", "attn_output"), ("mlp.down_proj", "ffn_down")

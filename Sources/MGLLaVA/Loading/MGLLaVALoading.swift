@@ -97,9 +97,10 @@ extension MGLLaVAModel {
             if provided.isEmpty { continue }
             loaded.append(prefix)
             var expected = own.keys.filter { Module.key($0, hasPrefix: prefix) }
-            // A LoRA run saves the adapters and not the frozen LLM under them.
-            if prefix == "llm" && provided.allSatisfy({ $0.contains(".lora_") }) {
-                expected = expected.filter { $0.contains(".lora_") }
+            // A LoRA run saves the adapters (and its modules_to_save), not the frozen LLM under them.
+            if prefix == "llm" && provided.contains(where: { $0.contains(".lora_") }) {
+                let given = Set(provided)
+                expected = expected.filter { $0.contains(".lora_") || given.contains($0) }
             }
             let missing = Set(expected).subtracting(provided), unexpected = Set(provided).subtracting(expected)
             if !missing.isEmpty {

@@ -7,13 +7,14 @@ import MGNN
 /// A LoRA adapter folder as PEFT writes and reads it (`save_pretrained` / `PeftModel.from_pretrained`):
 /// `adapter_config.json` (`peft_type` "LORA", `r`, `lora_alpha`, `lora_dropout`, `target_modules`, `use_rslora`,
 /// `task_type`, `base_model_name_or_path`) and `adapter_model.safetensors` whose keys are the LLM's own with
-/// `base_model.model.` in front (`base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`).
+/// `base_model.model.` in front (`base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`), and the whole
+/// weights of its `modules_to_save` under their own names (`base_model.model.lm_head.weight`).
 public enum PEFTAdapter {
     static let keyPrefix = "base_model.model."
 
     /// Attaches the adapter in `directory` to `llm` and loads its weights: every tensor must be one of the attached
-    /// adapters' (same shape) and every attached adapter must get both of its tensors. Returns its config. Errors
-    /// name the file and the key or field.
+    /// adapters' or of a module to save (same shape), and every attached adapter and module to save must get its
+    /// tensors. Returns its config. Errors name the file and the key or field.
     @discardableResult
     public static func load(_ directory: URL, into llm: CausalLM) throws -> LoRAConfig {
         let configURL = directory.appendingPathComponent("adapter_config.json")
@@ -27,15 +28,28 @@ public enum PEFTAdapter {
         }
         let weightsURL = directory.appendingPathComponent("adapter_model.safetensors")
         let file = try SafeTensorsFile(url: weightsURL)
-        let parameters = Dictionary(uniqueKeysWithValues: llm.namedParameters().filter { $0.0.contains(".lora_") })
+        let saved: [(String, Module)]
+        do {
+            saved = try llm.modulesToSave(config)
+        } catch let error as LoRAError {
+            throw ConfigError(path: configURL.path, key: "modules_to_save", reason: error.description)
+        }
+        var parameters = Dictionary(uniqueKeysWithValues: llm.namedParameters().filter { $0.0.contains(".lora_") })
+        for (key, module) in saved {
+            for (name, parameter) in module.namedParameters() { parameters[key + "." + name] = parameter }
+        }
         var loaded = Set<String>()
         for key in file.keys {
             guard key.hasPrefix(keyPrefix), let parameter = parameters[String(key.dropFirst(keyPrefix.count))] else {
                 throw ConfigError(
                     path: weightsURL.path, key: key,
-                    reason: "no such LoRA weight in the model (adapted: \(adapted.count) linear layers)")
+                    reason:
+                        "no such LoRA weight or module to save in the model (adapted: \(adapted.count) linear layers)")
             }
-            let tensor = try file.tensor(key, copy: true)
+            var tensor = try file.tensor(key, copy: true)
+            if !key.contains(".lora_") && tensor.dtype != parameter.value.dtype {
+                tensor = tensor.converted(to: parameter.value.dtype)  // a saved module in the base's dtype
+            }
             guard tensor.shape == parameter.shape else {
                 throw ConfigError(
                     path: weightsURL.path, key: key,
@@ -57,12 +71,16 @@ public enum PEFTAdapter {
         guard !lora.isEmpty else { throw LoRAError("the model has no LoRA adapter to save") }
         var tensors: [String: Tensor] = [:]
         for (key, parameter) in lora { tensors[key] = parameter.value }
+        for (key, module) in try llm.modulesToSave(config) {
+            for (name, parameter) in module.namedParameters() { tensors[key + "." + name] = parameter.value }
+        }
         try write(tensors, config: config, baseModel: baseModel, to: directory)
     }
 
     /// Writes adapter tensors keyed as the LLM's own parameters (`model.layers.0.self_attn.q_proj.lora_A.weight`)
     /// as PEFT's folder: `adapter_model.safetensors` under `base_model.model.` + key, and `adapter_config.json`
-    /// (`target_modules` from the config, or the adapted layers' names when it has none).
+    /// (`target_modules` from the config, or the adapted layers' names when it has none); tensors that are not
+    /// adapters' are the config's modules to save.
     public static func write(
         _ tensors: [String: Tensor], config: LoRAConfig, baseModel: String, to directory: URL
     )
@@ -73,7 +91,8 @@ public enum PEFTAdapter {
         for (key, tensor) in tensors { prefixed[keyPrefix + key] = tensor }
         try SafeTensorsWriter.write(
             prefixed, metadata: ["format": "pt"], to: directory.appendingPathComponent("adapter_model.safetensors"))
-        let adapted = Set(tensors.keys.compactMap { $0.components(separatedBy: ".lora_").first })
+        let adapted = Set(
+            tensors.keys.filter { $0.contains(".lora_") }.compactMap { $0.components(separatedBy: ".lora_").first })
         let targets = config.targetModules ?? Set(adapted.compactMap { $0.components(separatedBy: ".").last }).sorted()
         // Float → Double through the decimal text, so 0.05 is written as 0.05, not 0.05000000074505806.
         let object: [String: Any] = [
@@ -81,7 +100,7 @@ public enum PEFTAdapter {
             "lora_alpha": Double(String(config.alpha)) ?? 0, "lora_dropout": Double(String(config.dropout)) ?? 0,
             "target_modules": targets, "use_rslora": config.useRSLoRA, "bias": "none",
             "base_model_name_or_path": baseModel, "fan_in_fan_out": false, "inference_mode": true,
-            "init_lora_weights": true, "modules_to_save": NSNull()
+            "init_lora_weights": true, "modules_to_save": config.modulesToSave.map { $0 as Any } ?? NSNull()
         ]
         let data = try JSONSerialization.data(
             withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
@@ -102,12 +121,18 @@ public enum PEFTAdapter {
         let weights = try Checkpoint.open(baseLLM)
         let llm = try CausalLM.load(directory: baseLLM, frozen: true)
         let config = try load(adapter, into: llm)
-        var updates: [String: Tensor] = [:]
+        var updates: [String: Tensor] = [:], replacements: [String: Tensor] = [:]
         for (key, module) in llm.namedModules() {
             guard let linear = module as? Linear, let lora = linear.adapter else { continue }
             updates[key + ".weight"] = withNoGrad { lora.b.weight.value.matmul(lora.a.weight.value) * lora.scaling }
         }
-        if let absent = updates.keys.sorted().first(where: { !weights.keys.contains($0) }) {
+        // modules_to_save: the adapter's weights replace the base's.
+        for (key, module) in try llm.modulesToSave(config) {
+            for (name, parameter) in module.namedParameters() { replacements[key + "." + name] = parameter.value }
+        }
+        if let absent = (Array(updates.keys) + Array(replacements.keys)).sorted().first(where: {
+            !weights.keys.contains($0)
+        }) {
             throw LoRAError("\(baseLLM.path) has no tensor \(absent) for the adapter's update")
         }
         let keys = weights.keys.filter { !CausalLM.isIgnoredKey($0) }.sorted()
@@ -117,6 +142,9 @@ public enum PEFTAdapter {
             entries, maxShardBytes: maxShardBytes, metadata: ["format": "pt"], to: output
         ) { key in
             let stored = try weights.tensor(key)
+            if let replacement = replacements[key] {
+                return replacement.dtype == stored.dtype ? replacement : replacement.float().converted(to: stored.dtype)
+            }
             guard let update = updates[key] else { return stored }
             if stored.dtype.isBlockQuantized {
                 throw LoRAError("\(key): cannot merge into a \(stored.dtype) weight")
@@ -126,7 +154,9 @@ public enum PEFTAdapter {
         }
         try CheckpointConversion.copyConfigAndTokenizer(from: baseLLM, to: output)
         log(
-            "merged LoRA r \(config.r), alpha \(config.alpha) into \(updates.count) weights; wrote \(keys.count) "
+            "merged LoRA r \(config.r), alpha \(config.alpha) into \(updates.count) weights"
+                + (replacements.isEmpty ? "" : " and replaced \(replacements.count) (modules_to_save)")
+                + "; wrote \(keys.count) "
                 + "tensors in \(shards.count) shard\(shards.count == 1 ? "" : "s") and the config and tokenizer "
                 + "files to \(output.path)")
     }
@@ -174,12 +204,22 @@ public enum PEFTAdapter {
                 throw fail(key, "per-module values are not supported")
             }
         }
-        for key in ["layers_to_transform", "modules_to_save"] where !(fields[key]?.isNull ?? true) {
-            throw fail(key, "is not supported")
+        if let layers = fields["layers_to_transform"], !layers.isNull {
+            throw fail("layers_to_transform", "is not supported")
+        }
+        var modulesToSave: [String]? = nil
+        switch fields["modules_to_save"] {
+        case .none, .some(.null): break
+        case .some(.array(let list)):
+            modulesToSave = try list.map { item in
+                guard let name = item.string else { throw fail("modules_to_save", "must hold strings") }
+                return name
+            }
+        default: throw fail("modules_to_save", "must be a list of module names or null")
         }
         let config = LoRAConfig(
             r: r, alpha: Float(alpha), dropout: Float(dropout), targetModules: targets,
-            useRSLoRA: fields["use_rslora"]?.bool ?? false)
+            useRSLoRA: fields["use_rslora"]?.bool ?? false, modulesToSave: modulesToSave)
         do { try config.validate() } catch let error as LoRAError { throw fail("", error.description) }
         return config
     }
