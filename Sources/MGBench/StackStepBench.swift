@@ -75,7 +75,8 @@ public struct StackStepBench {
         let clipArch = CLIPVisionArchitecture.vitL14_336, auxSize = BenchInputs.auxImageSize
         log(
             "building CLIP ViT-L/14-336, ConvNeXt-L and a \(llm.rawValue)-shaped LLM (\(arch.numLayers) layers, "
-                + "\(bf16LLM ? "bf16" : "float32")) with random weights…")
+                + (llmFile.map { "from \($0.path)) with random towers…" }
+                    ?? "\(bf16LLM || loraRank != nil ? "bf16" : "float32")) with random weights…"))
         let clip = CLIPVisionModel(clipArch)
         RandomWeights.randomize(clip, &gen)
         let trunk = ConvNeXtTrunk(.large)

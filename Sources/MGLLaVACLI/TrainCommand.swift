@@ -133,6 +133,7 @@ struct TrainOptions: ParsableArguments {
         }
         let root = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         // The memory estimate comes first, from the headers: a run that cannot fit says so before loading.
+        try config.validate()
         if leader {
             if EmbeddedDefault.uses(config) { try EmbeddedDefault.ensure(root: root, log: { print($0) }) }
             let estimate = try TrainingMemoryEstimate(config: config, root: root)

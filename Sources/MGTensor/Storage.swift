@@ -10,20 +10,19 @@ public final class Storage: @unchecked Sendable {
     public let dtype: DType
     /// Keeps borrowed memory alive (e.g. an mmap region); nil when this storage owns its allocation.
     private let owner: AnyObject?
-    /// Owned memory that came from an anonymous mmap (large zeroed storages) rather than the allocator.
+    /// Owned memory that came from an anonymous mmap (large storages) rather than the allocator.
     private let mappedByteCount: Int
 
-    /// Uninitialised storage for `count` elements.
+    /// Uninitialised storage for `count` elements. Large ones come from an anonymous mmap like zeroed ones (see
+    /// `mmapThreshold`).
     public init(uninitializedCount count: Int, dtype: DType) {
         precondition(count >= 0, "Storage: negative element count \(count)")
         precondition(
             count % dtype.blockSize == 0, "Storage: \(count) values are not whole \(dtype.rawValue) blocks")
-        let bytes = max(dtype.byteCount(for: count), 1)
-        self.pointer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         self.byteCount = dtype.byteCount(for: count)
         self.dtype = dtype
         self.owner = nil
-        self.mappedByteCount = 0
+        (pointer, mappedByteCount) = Storage.allocate(byteCount)
     }
 
     /// Zero-filled storage for `count` elements. Large ones come from an anonymous mmap, whose pages the kernel
@@ -33,24 +32,30 @@ public final class Storage: @unchecked Sendable {
         precondition(count >= 0, "Storage: negative element count \(count)")
         precondition(
             count % dtype.blockSize == 0, "Storage: \(count) values are not whole \(dtype.rawValue) blocks")
-        let bytes = dtype.byteCount(for: count)
-        self.byteCount = bytes
+        self.byteCount = dtype.byteCount(for: count)
         self.dtype = dtype
         self.owner = nil
-        if bytes >= Storage.mmapThreshold,
+        (pointer, mappedByteCount) = Storage.allocate(byteCount)
+        if mappedByteCount == 0 && byteCount > 0 { memset(pointer, 0, byteCount) }
+    }
+
+    /// `bytes` of owned memory, 64-byte aligned: an anonymous mapping (zero-filled; its size returned) from
+    /// `mmapThreshold` up, else the allocator's (size 0 returned).
+    private static func allocate(_ bytes: Int) -> (UnsafeMutableRawPointer, Int) {
+        if bytes >= mmapThreshold,
             let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
             region != MAP_FAILED
         {
-            self.pointer = region
-            self.mappedByteCount = bytes
-        } else {
-            self.pointer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
-            self.mappedByteCount = 0
-            if bytes > 0 { memset(pointer, 0, bytes) }
+            return (region, bytes)
         }
+        return (UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64), 0)
     }
 
-    /// Zeroed storages at least this large are mapped rather than allocated and cleared.
+    /// Storages at least this large are mapped rather than allocated (and cleared): the kernel zero-fills their
+    /// pages on first touch and munmap returns them at once. From the allocator, glibc's heap kept freed blocks of
+    /// this size (its mmap threshold rises to 32 MiB once such a block is freed) and fragmented: a Vicuna-7B-shaped
+    /// LoRA step on 4 layers peaked at 7.27 GiB that way, 5.20 GiB mapped, and the 32-layer step ran out of
+    /// 24 GiB.
     static let mmapThreshold = 1 << 20
 
     /// Borrowed storage: `pointer` stays valid as long as `owner` lives. No copy is made.

@@ -56,15 +56,16 @@ public struct TrainingMemoryEstimate: Sendable, Equatable {
             trainableParameters = moduleParameters
         }
         self.towerBytes = towerBytes
-        let (b, l, d, f) = (batch, sequence, a.hiddenSize, a.intermediateSize)
-        let kv = a.numKeyValueHeads * a.headDim
+        // In Double: the largest settings a config accepts (batch_size and max_length in the millions) overflow Int.
+        let (b, l, d, f) = (Double(batch), Double(sequence), Double(a.hiddenSize), Double(a.intermediateSize))
+        let kv = Double(a.numKeyValueHeads * a.headDim), n = Double(a.numLayers)
         // One decoder layer's saved tensors: norms, q/k/v before and after RoPE, attention output and its
         // projection, residuals, gate/up/SiLU/product, and the attention probabilities (heads × L × L).
-        let layer = 4 * b * (l * (10 * d + 3 * kv + 4 * f) + a.numHeads * l * l)
+        let layer = 4 * b * (l * (10 * d + 3 * kv + 4 * f) + Double(a.numHeads) * l * l)
         // Under checkpointing only each layer's input is kept, and one layer is recomputed at a time (its saved
         // tensors plus as much again for their gradients); the logits, their log-softmax and gradient on top.
-        let layers = checkpointing ? 4 * b * l * d * a.numLayers + 2 * layer : a.numLayers * layer + layer
-        activationBytes = layers + 3 * 4 * b * l * a.vocabSize
+        let layers = checkpointing ? 4 * b * l * d * n + 2 * layer : n * layer + layer
+        activationBytes = Int(min(layers + 3 * 4 * b * l * Double(a.vocabSize), Double(Int.max / 4)))
     }
 
     /// Parameters of the LLM (embeddings, layers, final norm, an untied head).
