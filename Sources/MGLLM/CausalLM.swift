@@ -92,7 +92,14 @@ public final class CausalLM: Module {
         for (i, layer) in layers.enumerated() {
             let run = { (h: Tensor) -> Tensor in layer(h, rotary: rotary, mask: mask, cache: cache) }
             if gradientCheckpointing && cache == nil {
-                h = Tensor.checkpointed(h, parameters: layer.namedParameters().map { $0.1.tensor }, run)
+                // The backward's recomputation must draw the forward's LoRA dropout masks (as PyTorch's checkpoint
+                // restores the RNG state): every run of the layer starts from the generators' state before it.
+                let dropouts = layer.loraDropouts().map(\.1), start = dropouts.map(\.generator)
+                let replay = { (h: Tensor) -> Tensor in
+                    for (dropout, state) in zip(dropouts, start) { dropout.generator = state }
+                    return run(h)
+                }
+                h = Tensor.checkpointed(h, parameters: layer.namedParameters().map { $0.1.tensor }, replay)
             } else {
                 h = run(h)
             }

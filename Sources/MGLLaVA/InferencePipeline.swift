@@ -58,10 +58,11 @@ public final class InferencePipeline {
     /// ConvNeXt folder and optionally MG-LLaVA's `.pth` (or a safetensors checkpoint). Weights stay in place
     /// (memory-mapped, 16-bit where stored so) and nothing is trainable. The tokenizer is read from `tokenizer`,
     /// or from the LLM folder. `adapter`: a PEFT LoRA folder applied to the LLM without merging; `lora`: the
-    /// adapters a LoRA training run's checkpoint (`pth`) holds (its config's `llm_lora`).
+    /// adapters a LoRA training run's checkpoint (`pth`) holds (its config's `llm_lora`; `visualEncoderLoRA`: its
+    /// `visual_encoder_lora`).
     public static func load(
         llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil, adapter: URL? = nil,
-        lora: LoRAConfig? = nil, tokenizer: URL? = nil,
+        lora: LoRAConfig? = nil, visualEncoderLoRA: LoRAConfig? = nil, tokenizer: URL? = nil,
         template: PromptTemplate = .vicuna, imageSizeAux: Int = 768, padToSquare: Bool = true,
         limitNum: Int = 100, field: String = "image_size_aux",
         forImages: Bool = true
@@ -69,7 +70,7 @@ public final class InferencePipeline {
         var notes: [String] = []
         let model = try MGLLaVAModel.load(
             llm: llm, visualEncoder: visualEncoder, visualEncoderAux: visualEncoderAux,
-            pth: pth, frozen: true, lora: lora
+            pth: pth, frozen: true, lora: lora, visualEncoderLoRA: visualEncoderLoRA
         ) { summary in
             if summary.skippedLLMTensors > 0, let pth {
                 notes.append(

@@ -4,7 +4,8 @@ import MGObjects
 
 /// The visual half of MG-LLaVA over a batch of images — what `MGLLaVAModel.prepareInputs` splices into the text
 /// and what `VisualFeatures` writes out, computed by one function: the CLIP features of the selected layer, the
-/// ConvNeXt stages (both without a graph: the towers are frozen), the Conv-Gate fusion and the image projector
+/// ConvNeXt stages (both without a graph: the towers are frozen — CLIP with one when it carries trained LoRA
+/// adapters), the Conv-Gate fusion and the image projector
 /// (with a graph when trainable), and per image the RoIAlign box features and their projection.
 public struct VisualEncoding {
     /// [B, N, D_clip]: the selected CLIP layer without its CLS token.
@@ -28,9 +29,12 @@ public struct VisualEncoding {
         projector: Sequential?, bboxProjector: Sequential?,
         boxExtractor: BoxFeatureExtractor
     ) -> VisualEncoding {
-        let (low, stages) = withNoGrad {
-            (visualEncoder.features(pixels, selectLayer: selectLayer), visualEncoderAux(pixelsAux))
-        }
+        let stages = withNoGrad { visualEncoderAux(pixelsAux) }
+        // CLIP records a graph only when something in it trains (LoRA adapters, `visual_encoder_lora`).
+        let low =
+            visualEncoder.parameters().contains { !$0.frozen }
+            ? visualEncoder.features(pixels, selectLayer: selectLayer)
+            : withNoGrad { visualEncoder.features(pixels, selectLayer: selectLayer) }
         let fused = fusion.map { $0(low: low, high: stages[stages.count - 1]) }
         let imageTokens = fused.flatMap { f in projector.map { $0(f) } }
         let auxSize = pixelsAux.shape[3]

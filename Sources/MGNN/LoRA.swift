@@ -174,6 +174,18 @@ extension Module {
         }
     }
 
+    /// The dropout of every attached adapter, keyed `<linear>.lora_dropout` in tree order: their generators are
+    /// training state (saved and restored by a trainer for an exact resume; reset for a checkpointed layer's
+    /// recomputation so that it draws the forward's masks).
+    public func loraDropouts() -> [(String, Dropout)] {
+        namedModules().compactMap { key, module in
+            guard let linear = module as? Linear, let adapter = linear.adapter, adapter.dropout.p > 0 else {
+                return nil
+            }
+            return (key.isEmpty ? "lora_dropout" : key + ".lora_dropout", adapter.dropout)
+        }
+    }
+
     /// Whether the module at `key` is the one PEFT's `name` selects: the key itself or ending in "." + name.
     public static func key(_ key: String, matchesModule name: String) -> Bool {
         key == name || key.hasSuffix("." + name)

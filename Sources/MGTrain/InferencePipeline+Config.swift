@@ -18,6 +18,7 @@ extension InferencePipeline {
             llm: path(config.llmNameOrPath), visualEncoder: path(config.visualEncoderNameOrPath),
             visualEncoderAux: path(config.visualEncoderAuxPath),
             pth: try TrainingRun.pretrainedWeights(weights, field: "checkpoint"), lora: config.llmLoRA,
+            visualEncoderLoRA: config.visualEncoderLoRA,
             template: template,
             imageSizeAux: config.imageSizeAux, padToSquare: config.padImageToSquare, limitNum: limitNum)
     }

@@ -94,7 +94,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// `model.llm_lora`: LoRA adapters on the LLM (XTuner's `dict(r=…, lora_alpha=…, lora_dropout=…)`); the LLM's own
     /// weights then stay frozen and only the adapters (and the MG-LLaVA modules) train. nil: none.
     public var llmLoRA: LoRAConfig? = nil
-    /// `model.visual_encoder_lora`: LoRA on CLIP; not supported yet (refused by `validate`).
+    /// `model.visual_encoder_lora`: LoRA adapters on CLIP's linears (every one when `target_modules` is unset, as
+    /// XTuner's `find_all_linear_names`); CLIP's own weights stay frozen, the ConvNeXt untouched.
     public var visualEncoderLoRA: LoRAConfig? = nil
     /// `model.use_activation_checkpointing`: recompute each LLM decoder layer's activations during backward instead
     /// of keeping them (upstream's `LLaVAModel` default, on in every config; SPEC §5). nil = that default (on).

@@ -62,11 +62,13 @@ extension TrainConfig {
         if !freezeVisualEncoder {
             throw fail(.freezeVisualEncoder, false, "false is not supported (the towers stay frozen)")
         }
-        if visualEncoderLoRA != nil {
-            throw fail(.visualEncoderLoRA, "set", "not supported yet (the towers stay frozen; LoRA on the LLM is)")
-        }
         if let lora = llmLoRA {
             do { try lora.validate() } catch let error as LoRAError { throw fail(.llmLoRA, "set", error.description) }
+        }
+        if let lora = visualEncoderLoRA {
+            do { try lora.validate() } catch let error as LoRAError {
+                throw fail(.visualEncoderLoRA, "set", error.description)
+            }
         }
     }
 

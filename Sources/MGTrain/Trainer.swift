@@ -161,6 +161,18 @@ public final class Trainer {
                 throw TrainerError.invalidConfiguration("llm_lora: \(error.description)")
             }
         }
+        // XTuner's `visual_encoder_lora`: adapters on CLIP (the towers stay frozen under them), from their own seed.
+        if let lora = config.visualEncoderLoRA {
+            do {
+                if !model.visualEncoder.namedParameters().contains(where: { $0.0.contains(".lora_") }) {
+                    var generator = Generator(seed: seed ^ 0x5649_4C52)
+                    try model.visualEncoder.attachLoRA(lora, generator: &generator)
+                }
+                try model.visualEncoder.trainModulesToSave(lora)
+            } catch let error as LoRAError {
+                throw TrainerError.invalidConfiguration("visual_encoder_lora: \(error.description)")
+            }
+        }
         model.train()
         model.llm.gradientCheckpointing = config.useActivationCheckpointing ?? true
 

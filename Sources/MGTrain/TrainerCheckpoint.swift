@@ -17,10 +17,14 @@ public struct TrainerState: Codable, Equatable, Sendable {
     public var history: [TrainMetricsRecord]
     /// Ranks the run had when it saved (1 for checkpoints written before data parallelism existed).
     public var worldSize: Int
+    /// The LoRA adapters' dropout generators by `Module.loraDropouts()` key (empty without LoRA dropout, and in
+    /// checkpoints written before it was saved).
+    public var dropoutGenerators: [String: Generator] = [:]
 
     enum CodingKeys: String, CodingKey {
         case format, iteration, cursor, generator, config, history
         case worldSize = "world_size"
+        case dropoutGenerators = "dropout_generators"
         case optimizerSteps = "optimizer_steps"
         case parameterSteps = "parameter_steps"
     }
@@ -42,6 +46,7 @@ extension TrainerState {
             config: try TrainConfig.decode(jsonObject: fields),
             history: try c.decode([TrainMetricsRecord].self, forKey: .history),
             worldSize: try c.decodeIfPresent(Int.self, forKey: .worldSize) ?? 1)
+        dropoutGenerators = try c.decodeIfPresent([String: Generator].self, forKey: .dropoutGenerators) ?? [:]
     }
 }
 
@@ -109,7 +114,9 @@ extension Trainer {
                 format: TrainerState.currentFormat, iteration: iteration,
                 optimizerSteps: optimizerSteps, parameterSteps: optimizerState.steps,
                 cursor: batcher.cursor, generator: generator, config: config, history: history,
-                worldSize: communicator.size)
+                worldSize: communicator.size,
+                dropoutGenerators: Dictionary(
+                    model.loraDropouts().map { ($0.0, $0.1.generator) }, uniquingKeysWith: { a, _ in a }))
             try TrainJSON.encoder(pretty: true).encode(state)
                 .write(to: temp.appendingPathComponent(Self.stateFile), options: .atomic)
             // A re-run over an existing iteration (after a resume from an older checkpoint) replaces it.
@@ -213,6 +220,9 @@ extension Trainer {
             try optimizer.importState(optimizerState, source: source)
         }
         try model.loadCheckpoint(folder.appendingPathComponent(Self.modelFile))
+        for (key, dropout) in model.loraDropouts() {
+            if let saved = state.dropoutGenerators[key] { dropout.generator = saved }
+        }
         try restore(
             iteration: state.iteration, optimizerSteps: state.optimizerSteps, cursor: state.cursor,
             generator: state.generator, history: state.history)

@@ -153,17 +153,16 @@ extension TrainingMemoryEstimate {
             }
             return (a, try Checkpoint.open(llmURL).infos().reduce(0) { $0 + $1.byteCount })
         }
-        let (clipWidth, patches, clipBytes) = try TrainingRun.loading(
-            .visualEncoderNameOrPath, config.visualEncoderNameOrPath
-        ) { () throws -> (Int, Int, Int) in
+        let (clip, clipBytes) = try TrainingRun.loading(.visualEncoderNameOrPath, config.visualEncoderNameOrPath) {
+            () throws -> (CLIPVisionConfiguration, Int) in
             let clip = try CLIPVisionConfiguration.load(clipURL)
-            let patches = clip.gridSize * clip.gridSize
             guard Self.holdsWeights(clipURL) else {
-                return (clip.hiddenSize, patches, 4 * Self.count(CLIPVisionModel(CLIPVisionArchitecture(clip))))
+                return (clip, 4 * Self.count(CLIPVisionModel(CLIPVisionArchitecture(clip))))
             }
             let tower = try Checkpoint.open(clipURL).infos().filter { !CLIPVisionModel.isIgnoredKey($0.name) }
-            return (clip.hiddenSize, patches, tower.reduce(0) { $0 + $1.byteCount })
+            return (clip, tower.reduce(0) { $0 + $1.byteCount })
         }
+        let patches = clip.gridSize * clip.gridSize
         let (trunkDims, trunkBytes) = try TrainingRun.loading(.visualEncoderAuxPath, config.visualEncoderAuxPath) {
             () throws -> ([Int], Int) in
             guard Self.holdsWeights(auxURL) else {
@@ -189,10 +188,22 @@ extension TrainingMemoryEstimate {
         self.init(
             architecture: architecture, llmStoredBytes: llmBytes, towerBytes: clipBytes + trunkBytes,
             moduleParameters: MGLLaVAModel.moduleParameterCount(
-                lowResDim: clipWidth, highResDims: trunkDims, llmHidden: architecture.hiddenSize),
+                lowResDim: clip.hiddenSize, highResDims: trunkDims, llmHidden: architecture.hiddenSize)
+                + (config.visualEncoderLoRA.map { Self.clipLoRAParameters(clip, $0) } ?? 0),
             trainLLM: !config.freezeLLM, lora: config.llmLoRA,
             sequence: config.maxLength - 1 + patches + config.limitNum, batch: config.batchSize,
             checkpointing: config.useActivationCheckpointing ?? true)
+    }
+
+    /// Parameters of `visual_encoder_lora`'s adapters on CLIP's linears (q/k/v/out_proj, fc1, fc2 of every layer, or
+    /// the named ones). Their activations (CLIP then records a graph: ~1 GB for ViT-L at 336) are not counted.
+    public static func clipLoRAParameters(_ clip: CLIPVisionConfiguration, _ lora: LoRAConfig) -> Int {
+        let d = clip.hiddenSize, i = clip.intermediateSize
+        let linears = [
+            ("q_proj", d, d), ("k_proj", d, d), ("v_proj", d, d), ("out_proj", d, d), ("fc1", d, i), ("fc2", i, d)
+        ]
+        let chosen = linears.filter { lora.targetModules?.contains($0.0) ?? true }
+        return clip.numHiddenLayers * chosen.reduce(0) { $0 + lora.r * ($1.1 + $1.2) }
     }
 
     /// Whether a model folder holds weight files (safetensors, PyTorch .bin/.pth) rather than only its config.

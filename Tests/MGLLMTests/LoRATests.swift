@@ -287,3 +287,34 @@ final class ModulesToSaveTests: XCTestCase {
         }
     }
 }
+
+/// LoRA dropout under activation checkpointing: the backward's recomputation draws the forward's masks (as
+/// PyTorch's checkpoint restores the RNG state), so checkpointed gradients equal plain ones.
+final class LoRADropoutCheckpointTests: XCTestCase {
+    func testCheckpointedGradientsEqualPlainOnesWithDropout() throws {
+        func gradients(checkpointing: Bool) throws -> [String: [Float]] {
+            let model = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"))
+            var generator = Generator(seed: 3)
+            try model.attachLoRA(LoRAConfig(r: 2, alpha: 4, dropout: 0.5), generator: &generator)
+            for (key, parameter) in model.namedParameters() where key.contains("lora_B") {
+                parameter.value = Tensor.randn(parameter.shape, std: 0.1, generator: &generator)
+            }
+            model.gradientCheckpointing = checkpointing
+            model.train()
+            let ids = [[5, 17, 9, 33, 2, 41, 8]]
+            let logits = try XCTUnwrap(model(inputsEmbeds: model.embed(ids)).logits)
+            logits.square().mean().backward()
+            var out: [String: [Float]] = [:]
+            for (key, parameter) in model.namedParameters() where key.contains(".lora_") {
+                out[key] = try XCTUnwrap(parameter.grad, key).toArray()
+            }
+            return out
+        }
+        let plain = try gradients(checkpointing: false), checkpointed = try gradients(checkpointing: true)
+        XCTAssertEqual(plain.count, 2 * 7 * 2)
+        for (key, g) in plain {
+            let c = try XCTUnwrap(checkpointed[key], key)
+            for i in g.indices { XCTAssertEqual(c[i], g[i], accuracy: 1e-5 * max(1, abs(g[i])), "\(key)[\(i)]") }
+        }
+    }
+}

@@ -146,6 +146,62 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(head + tail, expected)
     }
 
+    /// `visual_encoder_lora` beside `llm_lora`: CLIP's adapters get gradients through the fusion (its own weights and
+    /// the ConvNeXt stay as they were), the checkpoint holds them under `visual_encoder.`, a resumed run gives the
+    /// same losses, and the inference pipeline built from the config loads them.
+    func testVisualEncoderLoRATrainsCLIPsAdaptersAndResumesExactly() throws {
+        let data = try dataset()
+        let cfg = config {
+            $0.stage = .sft
+            $0.pretrainedPth = Fixtures.url("models/mgllava-tiny/pretrain.pth").path
+            $0.freezeLLM = true
+            $0.llmLoRA = LoRAConfig(r: 4, alpha: 8)
+            $0.visualEncoderLoRA = LoRAConfig(r: 2, alpha: 4, dropout: 0.05)
+            $0.lr = 1e-3
+        }
+        let straight = try trainer(cfg, data, "vlora-straight")
+        let clip = Dictionary(uniqueKeysWithValues: straight.model.visualEncoder.namedParameters())
+        let qKey = try XCTUnwrap(clip.keys.first { $0.hasSuffix("layers.0.self_attn.q_proj.weight") })
+        let before = try XCTUnwrap(clip[qKey]).value.toArray()
+        let expected = try straight.train(maxSteps: 3).map(\.loss)
+        XCTAssertTrue(expected.allSatisfy(\.isFinite), "\(expected)")
+        XCTAssertEqual(try XCTUnwrap(clip[qKey]).value.toArray(), before, "CLIP's own weight moved")
+        let clipAdapters = straight.model.visualEncoder.namedParameters().filter { $0.0.contains(".lora_B") }
+        XCTAssertFalse(clipAdapters.isEmpty)
+        // B starts at zero: after three steps every CLIP adapter's B below the selected layer (−2) has moved; the
+        // last layer's output is not used, so its adapters get no gradient (as upstream's).
+        let last = straight.model.visualEncoder.architecture.numHiddenLayers - 1
+        for (key, parameter) in clipAdapters {
+            let unused = key.contains("layers.\(last).")
+            XCTAssertEqual(parameter.value.toArray().contains { $0 != 0 }, !unused, "\(key)")
+        }
+        XCTAssertTrue(straight.model.visualEncoderAux.parameters().allSatisfy(\.frozen))
+        let folder = try XCTUnwrap(Trainer.checkpoints(in: straight.workDir).last).url
+        let saved = try Checkpoint.open(folder.appendingPathComponent(Trainer.modelFile)).keys
+        XCTAssertTrue(saved.contains { $0.hasPrefix("visual_encoder.") && $0.contains(".lora_A") }, "\(saved)")
+        XCTAssertFalse(saved.contains { $0.hasPrefix("visual_encoder.") && !$0.contains(".lora_") })
+
+        let first = try trainer(cfg, data, "vlora-resumed")
+        let head = try first.train(maxSteps: 2).map(\.loss)
+        let second = try trainer(cfg, data, "vlora-resumed")
+        try second.resume(from: second.workDir)
+        let tail = try second.train(maxSteps: 1).map(\.loss)
+        XCTAssertEqual(head + tail, expected)
+
+        let pipeline = try InferencePipeline.load(
+            llm: Fixtures.url("models/vicuna-tiny"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
+            visualEncoderAux: Fixtures.url("models/convnext-tiny"),
+            pth: folder.appendingPathComponent(Trainer.modelFile), lora: cfg.llmLoRA,
+            visualEncoderLoRA: cfg.visualEncoderLoRA, tokenizer: Fixtures.url("tokenizers/vicuna-tiny"),
+            imageSizeAux: 128)
+        let loaded = Dictionary(uniqueKeysWithValues: pipeline.model.visualEncoder.namedParameters())
+        let file = try Checkpoint.open(folder.appendingPathComponent(Trainer.modelFile))
+        for (key, _) in clipAdapters {
+            XCTAssertEqual(
+                loaded[key]?.value.toArray(), try file.tensor("visual_encoder." + key).toArray(), key)
+        }
+    }
+
     /// The QLoRA analogue: LoRA over a block-quantized LLM (the Q8_0 GGUF of the same tiny Vicuna). The base stays
     /// quantized and in place, the input gradient flows through it to the adapters of the layers below, and the loss
     /// goes down on a repeated batch.

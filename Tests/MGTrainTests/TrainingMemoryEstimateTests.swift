@@ -52,6 +52,20 @@ final class TrainingMemoryEstimateTests: XCTestCase {
         }
     }
 
+    /// `visual_encoder_lora`'s adapter count equals the adapters attached to the loaded CLIP (all linears, or some).
+    func testCLIPLoRACountEqualsTheAttachedAdapters() throws {
+        let folder = Fixtures.url("models/clip-vit-tiny")
+        let configuration = try CLIPVisionConfiguration.load(folder)
+        for lora in [LoRAConfig(r: 3, alpha: 6), LoRAConfig(r: 2, alpha: 4, targetModules: ["q_proj", "fc2"])] {
+            let clip = try CLIPVisionModel.load(directory: folder)
+            let before = count(clip.parameters())
+            var gen = Generator(seed: 2)
+            try clip.attachLoRA(lora, generator: &gen)
+            XCTAssertEqual(
+                TrainingMemoryEstimate.clipLoRAParameters(configuration, lora), count(clip.parameters()) - before)
+        }
+    }
+
     /// From the embedded default's folders: the stored bytes and counts of what `MGLLaVAModel.load` loads, and
     /// each mode's parts (full: float32 LLM; frozen and LoRA: the base as stored).
     func testEstimateFromTheFilesMatchesTheLoadedModel() throws {

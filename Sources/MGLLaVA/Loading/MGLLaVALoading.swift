@@ -37,7 +37,7 @@ extension MGLLaVAModel {
     /// (quantized or not), and the checkpoint's own `llm.*` tensors are left out (`summary` says how many).
     public static func load(
         llm: URL, visualEncoder: URL, visualEncoderAux: URL, pth: URL? = nil,
-        seed: UInt64 = 0, frozen: Bool = false, lora: LoRAConfig? = nil,
+        seed: UInt64 = 0, frozen: Bool = false, lora: LoRAConfig? = nil, visualEncoderLoRA: LoRAConfig? = nil,
         summary: ((CheckpointLoadSummary) -> Void)? = nil
     ) throws -> MGLLaVAModel {
         let clip = try CLIPVisionModel.load(directory: visualEncoder)
@@ -53,6 +53,10 @@ extension MGLLaVAModel {
         if let lora {
             var generator = Generator(seed: seed)
             try decoder.attachLoRA(lora, generator: &generator)
+        }
+        if let visualEncoderLoRA {
+            var generator = Generator(seed: seed)
+            try clip.attachLoRA(visualEncoderLoRA, generator: &generator)
         }
         if let pth {
             let loaded = try model.loadCheckpoint(
@@ -85,20 +89,22 @@ extension MGLLaVAModel {
         for key in state.keys where CausalLM.isIgnoredKey(key) { state.removeValue(forKey: key) }
         let own = Dictionary(namedParameters().map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
         var problems: [String] = []
-        let outside = state.keys.filter { key in !Self.checkpointPrefixes.contains { Module.key(key, hasPrefix: $0) } }
+        // Beside upstream's modules, a `visual_encoder_lora` run's CLIP adapters.
+        let prefixes = Self.checkpointPrefixes + ["visual_encoder"]
+        let outside = state.keys.filter { key in !prefixes.contains { Module.key(key, hasPrefix: $0) } }
         if !outside.isEmpty {
             problems.append(
-                "keys outside \(Self.checkpointPrefixes.joined(separator: ", ")): "
+                "keys outside \(prefixes.joined(separator: ", ")): "
                     + outside.sorted().prefix(10).joined(separator: ", ") + (outside.count > 10 ? ", …" : ""))
         }
         var loaded: [String] = []
-        for prefix in Self.checkpointPrefixes {
+        for prefix in prefixes {
             let provided = state.keys.filter { Module.key($0, hasPrefix: prefix) }
             if provided.isEmpty { continue }
             loaded.append(prefix)
             var expected = own.keys.filter { Module.key($0, hasPrefix: prefix) }
-            // A LoRA run saves the adapters (and its modules_to_save), not the frozen LLM under them.
-            if prefix == "llm" && provided.contains(where: { $0.contains(".lora_") }) {
+            // A LoRA run saves the adapters (and its modules_to_save), not the frozen LLM or CLIP under them.
+            if provided.contains(where: { $0.contains(".lora_") }) {
                 let given = Set(provided)
                 expected = expected.filter { $0.contains(".lora_") || given.contains($0) }
             }
