@@ -47,7 +47,9 @@ struct ConvertCommand: ParsableCommand {
         if loraAdapter {
             let count = try LoRAExport.exportAdapter(
                 checkpoint: URL(fileURLWithPath: input), to: URL(fileURLWithPath: output))
-            print("wrote \(count) LoRA tensors as a PEFT adapter folder (and the MG-LLaVA modules) to \(output)")
+            print(
+                "wrote \(count) adapter tensors (LoRA and modules_to_save) as a PEFT folder, and the MG-LLaVA modules, to \(output)"
+            )
             return
         }
         if mergeLora, let llm {
