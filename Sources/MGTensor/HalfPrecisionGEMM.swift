@@ -4,8 +4,9 @@ import Foundation
 // Products with 16-bit (bf16/f16) weights that stay in their stored dtype — memory-mapped from a checkpoint —
 // and are widened inside the kernel (CKernels' half.c and bf16dot.c, AVX-512/AVX2 chosen at run time). A few
 // rows (decoding) stream each weight row once through a dot product for all of them, the two cores reading
-// disjoint row ranges; many rows (prefill) either run `vdpbf16ps` tiles straight from the bf16 rows (CPUs with
-// AVX512-BF16) or widen blocks of weight rows into a float32 scratch for sgemm. A full float32 copy of the
+// disjoint row ranges; many rows (prefill) run `vdpbf16ps` tiles straight from the bf16 rows (CPUs with
+// AVX512-BF16, the `.bf16` kernel), float32 register tiles that widen as they load (AVX-512), or widen blocks of
+// weight rows into a float32 scratch for sgemm (other CPUs). A full float32 copy of the
 // weights is never made.
 
 /// Rows at or below this count use the streaming kernels (weights read once for all rows).
@@ -121,6 +122,16 @@ func halfWeightProduct(
         Parallel.forEachChunk((n + 3) / 4, costPerItem: 4 * k * m, chunksPerThread: decodeChunks) { blocks in
             mg_half_rows_dot(
                 wh, bf16, k, x, m, k, blocks.lowerBound * 4, Swift.min(n, blocks.upperBound * 4), y, n,
+                accumulate ? 1 : 0)
+        }
+        return
+    }
+    if mg_half_gemm_available() != 0 && !dtype.isBlockQuantized {
+        // 5 × 5 register tiles straight from the stored rows (halfgemm.c: at sgemm's rate with no widened copy);
+        // the cores take disjoint blocks of 64 weight rows.
+        Parallel.forEachChunk((n + 63) / 64, costPerItem: 64 * k * m) { blocks in
+            mg_half_gemm(
+                x, m, k, wh, bf16, blocks.lowerBound * 64, Swift.min(n, blocks.upperBound * 64), y, n,
                 accumulate ? 1 : 0)
         }
         return

@@ -100,6 +100,42 @@ final class HalfKernelTests: XCTestCase {
         }
     }
 
+    /// mg_half_gemm (prefill's 5 × 5 register tiles) against Double sums on shapes that do not fill the tiles, the
+    /// 16-value step or the 64-row block, a sub-range of weight rows, accumulating or not; AVX-512 and the reference.
+    func testHalfGEMMTilesAgainstDouble() {
+        var gen = Generator(seed: 47)
+        for level in [2, 0] {
+            mg_limit_vector_level(Int32(level))
+            for dtype in [DType.bfloat16, .float16] {
+                for (m, k, n) in [(1, 1, 1), (5, 16, 5), (6, 17, 7), (9, 33, 64), (11, 1030, 70), (13, 15, 131)] {
+                    let w = halfBits(n * k, dtype, &gen), wd = widened(w, dtype)
+                    let x = Tensor.randn([m, k], generator: &gen).toArray()
+                    let (begin, end) = n > 8 ? (3, n - 2) : (0, n)
+                    for accumulate in [0, 1] {
+                        var y = [Float](repeating: 0.5, count: m * n)
+                        mg_half_gemm(x, m, k, w, dtype == .bfloat16 ? 1 : 0, begin, end, &y, n, Int32(accumulate))
+                        for r in 0..<m {
+                            for c in 0..<n {
+                                guard c >= begin && c < end else {
+                                    XCTAssertEqual(y[r * n + c], 0.5, "row \(c) outside the range was written")
+                                    continue
+                                }
+                                var sum = Double(accumulate) * 0.5, scale = 0.0
+                                for j in 0..<k {
+                                    sum += Double(x[r * k + j]) * wd[c * k + j]
+                                    scale += abs(Double(x[r * k + j]) * wd[c * k + j])
+                                }
+                                XCTAssertEqual(
+                                    Double(y[r * n + c]), sum, accuracy: 1e-5 * scale + 1e-6,
+                                    "level \(level) \(dtype) m \(m) k \(k) n \(n) at \(r),\(c)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The inference kernel is chosen at run time: bf16 dot products where the CPU has them, widening elsewhere.
     func testDefaultKernelFollowsTheCPU() {
         XCTAssertEqual(HalfPrecision.defaultKernel, HalfPrecision.hasBF16Dot ? .bf16 : .widenedFloat32)

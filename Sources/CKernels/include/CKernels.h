@@ -44,6 +44,15 @@ int mg_kernels_use_avx2(void);
 void mg_half_rows_dot(const uint16_t *w, int bf16, size_t k, const float *x, size_t m, size_t ldx,
                       size_t row_begin, size_t row_end, float *y, size_t ldy, int accumulate);
 
+/// y[r·ldy + row] (+)= Σ_j x[r·k + j]·w[row·k + j] for row in [n_begin, n_end) and r < m: prefill with 16-bit weights
+/// in 5 × 5 register tiles, widening in registers (halfgemm.c). AVX-512 only (see mg_half_gemm_available); elsewhere a
+/// plain reference loop.
+void mg_half_gemm(const float *x, size_t m, size_t k, const uint16_t *w, int bf16, size_t n_begin, size_t n_end,
+                  float *y, size_t ldy, int accumulate);
+
+/// 1 when mg_half_gemm runs its AVX-512 tiles (the vector level is 2).
+int mg_half_gemm_available(void);
+
 /// dst[i] = src[i] widened to float32 (exact), i < n.
 void mg_half_widen(const uint16_t *src, int bf16, size_t n, float *dst);
 
