@@ -135,6 +135,18 @@ final class TrainingMemoryEstimateTests: XCTestCase {
             32 * 512 * (4 * 8192 + 3 * (4096 + 11008)))
     }
 
+    /// The quantized column's bytes equal what llama-quantize wrote for the same shapes (Q4_K_M and Q8_0 files).
+    func testQuantizedBytesEqualLlamaQuantizesFiles() throws {
+        for (file, type) in [
+            ("gguf/llama-256-q4_k_m.gguf", GGUFQuantizationType.q4_K_M), ("gguf/llama-256-q8_0.gguf", .q8_0)
+        ] {
+            let url = Fixtures.url(file)
+            let a = try LLMArchitecture(GGUFLLM(path: url.path).configuration, path: url.path)
+            let stored = try Checkpoint.open(url).infos().reduce(0) { $0 + $1.byteCount }
+            XCTAssertEqual(try TrainingMemoryEstimate.quantizedBytes(a, type: type), stored, file)
+        }
+    }
+
     /// A missing LLM folder names the config field.
     func testMissingFolderNamesTheField() throws {
         var c = try config("tiny_sft")
