@@ -139,15 +139,9 @@ extension TrainingMemoryEstimate {
         let auxURL = path(config.visualEncoderAuxPath)
         let (architecture, llmBytes) = try TrainingRun.loading(.llmNameOrPath, config.llmNameOrPath) {
             () throws -> (LLMArchitecture, Int) in
-            if CausalLM.isGGUF(llmURL) {
-                let gguf = try GGUFLLM(path: llmURL.path)
-                let bytes = try Checkpoint.open(llmURL).infos().reduce(0) { $0 + $1.byteCount }
-                return (try LLMArchitecture(gguf.configuration, path: llmURL.path), bytes)
-            }
-            let configURL = llmURL.appendingPathComponent("config.json")
-            let llmConfig = try LLMConfiguration.load(configURL)
-            let a = try LLMArchitecture(llmConfig, path: configURL.path)
-            guard Self.holdsWeights(llmURL) else {
+            let (llmConfig, configPath) = try Self.llmConfiguration(llmURL)
+            let a = try LLMArchitecture(llmConfig, path: configPath)
+            guard CausalLM.isGGUF(llmURL) || Self.holdsWeights(llmURL) else {
                 let width = llmConfig.torchDType.map { $0.contains("32") ? 4 : 2 } ?? 2
                 return (a, width * Self.parameters(a))
             }
@@ -265,11 +259,15 @@ extension TrainingMemoryEstimate {
     static func architecture(config: TrainConfig, root: URL) throws -> LLMArchitecture {
         let url = TrainingRun.resolve(config.llmNameOrPath, root: root)
         return try TrainingRun.loading(.llmNameOrPath, config.llmNameOrPath) {
-            if CausalLM.isGGUF(url) {
-                return try LLMArchitecture(GGUFLLM(path: url.path).configuration, path: url.path)
-            }
-            let configURL = url.appendingPathComponent("config.json")
-            return try LLMArchitecture(LLMConfiguration.load(configURL), path: configURL.path)
+            let (configuration, path) = try llmConfiguration(url)
+            return try LLMArchitecture(configuration, path: path)
         }
+    }
+
+    /// The LLM's configuration — a GGUF's metadata or the folder's config.json — and the path errors name.
+    static func llmConfiguration(_ url: URL) throws -> (LLMConfiguration, String) {
+        if CausalLM.isGGUF(url) { return (try GGUFLLM(path: url.path).configuration, url.path) }
+        let configURL = url.appendingPathComponent("config.json")
+        return (try LLMConfiguration.load(configURL), configURL.path)
     }
 }
