@@ -73,9 +73,9 @@ def main():
     bench = build_llama_bench(a.llama_cpp)
     if a.type in ("bf16", "f16"):
         gguf = convert(a.llama_cpp, a.llm, a.type)
-        # f16: mgllava times the same F16 GGUF (its f16 weights take the widening kernel, the only one for f16);
-        # bf16: the bf16 folder, with each kernel asked for.
-        target, kernels = (gguf, "f32") if a.type == "f16" else (a.llm, a.kernels)
+        # f16: mgllava times the same F16 GGUF with float32 activations (f32) and with f16 activations as llama.cpp
+        # (the 16-bit kernel, "bf16"); bf16: the bf16 folder, with each kernel asked for.
+        target, kernels = (gguf, "f32,bf16") if a.type == "f16" else (a.llm, a.kernels)
         ours = run([a.mgllava, "bench", "decode", target, "--kernels", kernels, "--prompt-tokens", str(a.prompt),
                     "--new-tokens", str(a.gen)]).stdout
     else:

@@ -31,6 +31,26 @@ static inline uint16_t f32_to_bf16_rne(float f) {
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
 }
 
+// float → IEEE half, rounded to nearest even: overflow to ±∞ (from 65520 up), subnormal halves below 2^-14, NaN to a
+// quiet NaN. The same result as F16C's vcvtps2ph with round-to-nearest (F. Giesen's float_to_half_fast3_rtne).
+static inline uint16_t f32_to_f16_rne(float f) {
+    uint32_t u = float_bits(f), sign = u & 0x80000000u;
+    u ^= sign;
+    uint16_t o;
+    if (u >= (uint32_t)(127 + 16) << 23) {
+        o = u > 0x7f800000u ? 0x7e00 : 0x7c00;
+    } else if (u < (uint32_t)113 << 23) {
+        // Below the smallest normal half: adding 0.5 (as a float with the right exponent) rounds the mantissa.
+        const float magic = bits_float((uint32_t)((127 - 15) + (23 - 10) + 1) << 23);
+        o = (uint16_t)(float_bits(bits_float(u) + magic) - float_bits(magic));
+    } else {
+        uint32_t odd = (u >> 13) & 1;
+        u += ((uint32_t)(15 - 127) << 23) + 0xfff + odd;
+        o = (uint16_t)(u >> 13);
+    }
+    return (uint16_t)(o | (sign >> 16));
+}
+
 // exp(x), MGTensor's `fastExp` operation for operation (bit for bit: no fused multiply-adds): Cody–Waite reduction
 // x = n·ln2 + r and the Cephes expf polynomial (relative error < 2 ulp on [-87, 88]); below −87.3 (−∞ included)
 // exactly 0. n is rounded with the 1.5·2^23 trick, so no libm call.

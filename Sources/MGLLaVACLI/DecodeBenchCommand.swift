@@ -31,7 +31,7 @@ struct DecodeBenchCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "bf16 kernels to time, comma-separated: split (bf16 dot products, float32-like), bf16 (activations in bf16, as PyTorch and llama.cpp), f32 (weights widened to float32); default: the library's default (f32).",
+            "16-bit kernels to time, comma-separated: split (bf16 dot products, float32-like), bf16 (activations in the weights' 16-bit type, as PyTorch and llama.cpp), f32 (weights widened to float32); default: the library's default (bf16 where the CPU has AVX512-BF16, else f32).",
             valueName: "split,bf16,f32"))
     var kernels: String?
 

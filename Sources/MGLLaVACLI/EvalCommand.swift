@@ -150,7 +150,7 @@ struct EvalModelOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Products with bf16 weights: bf16 (AVX512-BF16 dot products with activations rounded to bf16, as PyTorch and llama.cpp compute a bf16 model; the default where the CPU has AVX512-BF16), f32 (weights widened to float32: float32 numbers, ~2× slower prefill; the default elsewhere), split (bf16 dot products on activations split in two bf16 terms: float32-like).",
+            "Products with 16-bit weights: bf16 (activations rounded to the weights' type, as PyTorch and llama.cpp compute a 16-bit model: AVX512-BF16 dot products for bf16 weights, f16 activations for f16 weights; the default where the CPU has AVX512-BF16), f32 (weights widened to float32: float32 numbers, ~2× slower bf16 prefill; the default elsewhere), split (bf16 weights: bf16 dot products on activations split in two bf16 terms, float32-like).",
             valueName: "split|bf16|f32"))
     var bf16Kernel: String?
 

@@ -25,7 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "max_tokens when a request gives none, and the most a request may ask for.") var maxTokens: Int = 512
     @Option(
         help: ArgumentHelp(
-            "Products with bf16 weights (as chat's --bf16-kernel).", valueName: "split|bf16|f32"))
+            "Products with 16-bit weights (as chat's --bf16-kernel).", valueName: "split|bf16|f32"))
     var bf16Kernel: String?
 
     func validate() throws {

@@ -21,16 +21,18 @@ let decodeChunks = 8
 /// numbers stay as they were).
 let halfGradientTileRows = 256
 
-/// How products with bf16 weights treat the float32 activations (see `HalfPrecision.kernel`).
+/// How products with 16-bit weights treat the float32 activations (see `HalfPrecision.kernel`).
 public enum HalfPrecisionKernel: Sendable, Equatable {
     /// Weights widened to float32 inside the kernel (decoding) or a block at a time for sgemm (prefill): float32
-    /// products throughout. The only kernel for f16 weights.
+    /// products throughout.
     case widenedFloat32
     /// AVX512-BF16 dot products on the stored bf16 rows with each activation split into two bf16 terms (value
     /// and rounding remainder, 16 significant bits): float32-like results (relative error ~1e-5).
     case bf16Split
-    /// AVX512-BF16 dot products with the activations rounded to bf16, as PyTorch and llama.cpp compute a bf16
-    /// model: the fastest, with bf16's rounding of every activation (relative error ~4e-3 per value).
+    /// Activations rounded to the weights' 16-bit type, as PyTorch and llama.cpp compute a 16-bit model: for bf16
+    /// weights AVX512-BF16 dot products (the fastest, relative error ~4e-3 per activation); for f16 weights f16
+    /// activations widened in registers beside the weights (llama.cpp's F16 path; ~5e-4 per activation), whose
+    /// halved activation bytes let decoding stream at the read bandwidth.
     case bf16
 }
 
@@ -66,12 +68,13 @@ public enum HalfPrecision {
     /// Whether this CPU has AVX512-BF16 (the `.bf16Split`/`.bf16` kernels need it).
     public static var hasBF16Dot: Bool { mg_kernels_have_bf16_dot() != 0 }
 
-    /// The kernel for bf16 weights in products that record no graph (inference), chosen at run time: `.bf16` on a
+    /// The kernel for 16-bit weights in products that record no graph (inference), chosen at run time: `.bf16` on a
     /// CPU with AVX512-BF16 — activations rounded to bf16 as PyTorch and llama.cpp compute a bf16 model, about twice
     /// the widened prefill's speed and at the read bound when decoding — else `.widenedFloat32`. `.widenedFloat32`
     /// (`--bf16-kernel f32`) keeps float32 numbers everywhere; `.bf16Split` float32-like numbers at the float32
     /// rate. Products recorded for a backward pass (a frozen bf16 LLM in training) and checkpointed forwards always
-    /// widen, so training's numbers do not depend on this setting; f16 and float32 weights never use it.
+    /// widen, so training's numbers do not depend on this setting; float32 weights never use it, f16 weights only
+    /// with `.bf16` (f16 activations; `.bf16Split` keeps float32 for them).
     nonisolated(unsafe) public static var kernel: HalfPrecisionKernel = defaultKernel
 
     /// `.bf16` where the CPU has AVX512-BF16, else `.widenedFloat32`.
@@ -116,6 +119,38 @@ func halfWeightProduct(
         }
         return
     }
+    if dtype == .float16 && !recorded && !HalfPrecision.keepsFloat32 && kernel == .bf16 {
+        // The 16-bit kernel for f16 weights: the activations rounded to f16, as llama.cpp computes an F16 model.
+        let xh = UnsafeMutablePointer<UInt16>.allocate(capacity: m * k)
+        defer { xh.deallocate() }
+        Parallel.forEachChunk(m * k, costPerItem: 1) { r in mg_f16_round(x + r.lowerBound, r.count, xh + r.lowerBound) }
+        if m <= halfGEMVMaxRows {
+            Parallel.forEachChunk((n + 3) / 4, costPerItem: 4 * k * m, chunksPerThread: decodeChunks) { blocks in
+                mg_half_rows_dot_f16x(
+                    wh, 0, k, xh, m, k, blocks.lowerBound * 4, Swift.min(n, blocks.upperBound * 4), y, n,
+                    accumulate ? 1 : 0)
+            }
+            return
+        }
+        // Prefill: the rounded rows widened back to float32 for the float32 tiles.
+        let rounded = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
+        defer { rounded.deallocate() }
+        Parallel.forEachChunk(m * k, costPerItem: 1) { r in
+            mg_half_widen(xh + r.lowerBound, 0, r.count, rounded + r.lowerBound)
+        }
+        halfWeightProductFloat32(x: rounded, m: m, k: k, wh: wh, dtype: dtype, n: n, y: y, accumulate: accumulate)
+        return
+    }
+    halfWeightProductFloat32(x: x, m: m, k: k, wh: wh, dtype: dtype, n: n, y: y, accumulate: accumulate)
+}
+
+/// The float32-activation products of `halfWeightProduct`: streaming dot products for a few rows, register tiles or
+/// widened blocks for sgemm for many.
+private func halfWeightProductFloat32(
+    x: UnsafePointer<Float>, m: Int, k: Int, wh: UnsafePointer<UInt16>, dtype: DType, n: Int,
+    y: UnsafeMutablePointer<Float>, accumulate: Bool
+) {
+    let w = UnsafeRawPointer(wh)
     let bf16: Int32 = dtype == .bfloat16 ? 1 : 0
     if m <= halfGEMVMaxRows && !dtype.isBlockQuantized {
         // Both cores stream disjoint blocks of 4 weight rows; each block is read once for all m prompt rows.

@@ -39,7 +39,11 @@ final class GGUFExportTests: XCTestCase {
             XCTAssertEqual(ours[key], value, key)
         }
         XCTAssertEqual(ours["general.file_type"], .uint32(1))
-        // …and it loads back as the model it came from.
+        // …and it loads back as the model it came from (float32 activations on both sides: the default 16-bit
+        // kernel would round them to f16 for the f16 weights only).
+        let saved = HalfPrecision.kernel
+        defer { HalfPrecision.kernel = saved }
+        HalfPrecision.kernel = .widenedFloat32
         let hf = try CausalLM.load(directory: Fixtures.url("models/vicuna-tiny"))
         for (_, p) in hf.namedParameters() where p.shape.count == 2 {
             p.value = p.value.converted(to: .float16).float()
@@ -49,6 +53,12 @@ final class GGUFExportTests: XCTestCase {
         let a = withNoGrad { gguf(inputsEmbeds: gguf.embed([ids])).logits! }.toArray()
         let b = withNoGrad { hf(inputsEmbeds: hf.embed([ids])).logits! }.toArray()
         for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * max(1, abs(b[i])), "logit \(i)") }
+        // With activations rounded to f16 (llama.cpp's F16 numbers): within f16 rounding, the same top token.
+        HalfPrecision.kernel = .bf16
+        let h = withNoGrad { gguf(inputsEmbeds: gguf.embed([ids])).logits! }
+        let hv = h.toArray()
+        for i in hv.indices { XCTAssertEqual(hv[i], b[i], accuracy: 2e-2 * max(1, abs(b[i])), "f16 logit \(i)") }
+        XCTAssertEqual(h.argmax(axis: -1), Tensor(b, shape: h.shape).argmax(axis: -1))
     }
 
     func testTypeChoiceFollowsLlamaQuantize() throws {

@@ -150,15 +150,109 @@ final class HalfKernelTests: XCTestCase {
         var gen = Generator(seed: 45)
         let saved = HalfPrecision.kernel
         defer { HalfPrecision.kernel = saved }
-        let w = Tensor.randn([7, 70], generator: &gen).converted(to: .bfloat16)
         let x = Tensor.randn([6, 70], generator: &gen)
-        for kernel in [HalfPrecisionKernel.widenedFloat32, .bf16Split, .bf16] {
-            HalfPrecision.kernel = kernel
-            let batched = withNoGrad { x.linear(weight: w) }.toArray()
-            for r in 0..<6 {
-                let alone = withNoGrad { x.slice(axis: 0, r, r + 1).linear(weight: w) }.toArray()
-                XCTAssertEqual(Array(batched[(r * 7)..<(r * 7 + 7)]), alone, "\(kernel) row \(r)")
+        for dtype in [DType.bfloat16, .float16] {
+            let w = Tensor.randn([7, 70], generator: &gen).converted(to: dtype)
+            for kernel in [HalfPrecisionKernel.widenedFloat32, .bf16Split, .bf16] {
+                HalfPrecision.kernel = kernel
+                let batched = withNoGrad { x.linear(weight: w) }.toArray()
+                for r in 0..<6 {
+                    let alone = withNoGrad { x.slice(axis: 0, r, r + 1).linear(weight: w) }.toArray()
+                    XCTAssertEqual(Array(batched[(r * 7)..<(r * 7 + 7)]), alone, "\(dtype) \(kernel) row \(r)")
+                }
             }
+        }
+    }
+
+    /// mg_f16_round against Swift's Float16 conversion (round to nearest even) at every vector level: halfway
+    /// cases, the largest half and the overflow edge (65519.99 → 65504, 65520 → ∞), subnormals, ±0, ±∞, NaN.
+    func testF16RoundingMatchesFloat16AtEveryLevel() {
+        var gen = Generator(seed: 47)
+        var values: [Float] = [
+            0, -0, 1, -1, 65504, 65519.99, 65520, -65520, 1e6, .infinity, -.infinity, 6.1e-5, 6.0e-8, 2.9e-8,
+            3.0e-8, 1e-10, -5.96e-8, 1 + 1 / 2048, 1 + 3 / 2048, 2049, 2051, .leastNormalMagnitude
+        ]
+        values += Tensor.randn([300], std: 3, generator: &gen).toArray()
+        values += Tensor.randn([300], std: 1, generator: &gen).toArray().map { $0 * 1e-5 }
+        values += Tensor.randn([300], std: 1, generator: &gen).toArray().map { $0 * 3e4 }
+        for level in [2, 1, 0] {
+            mg_limit_vector_level(Int32(level))
+            var out = [UInt16](repeating: 0, count: values.count)
+            mg_f16_round(values, values.count, &out)
+            for (i, v) in values.enumerated() {
+                XCTAssertEqual(out[i], Float16(v).bitPattern, "level \(level) value \(v)")
+            }
+            var nan = [UInt16](repeating: 0, count: 1)
+            mg_f16_round([Float.nan], 1, &nan)
+            XCTAssertTrue(Float16(bitPattern: nan[0]).isNaN, "level \(level) NaN")
+        }
+    }
+
+    /// mg_half_rows_dot_f16x (f16 activations, bf16 or f16 weights) against Double sums of the same widened values
+    /// at every vector level, on k across the 32- and 64-value steps.
+    func testF16ActivationRowsDotAgainstDoubleAtEveryLevel() {
+        var gen = Generator(seed: 48)
+        for level in [2, 1, 0] {
+            mg_limit_vector_level(Int32(level))
+            for dtype in [DType.bfloat16, .float16] {
+                for (m, k, n) in [
+                    (1, 1, 3), (1, 31, 2), (2, 32, 5), (3, 65, 4), (1, 100, 7), (8, 1000, 3), (1, 11008, 2)
+                ] {
+                    let w = halfBits(n * k, dtype, &gen), wd = widened(w, dtype)
+                    let xh = halfBits(m * k, .float16, &gen), xd = widened(xh, .float16)
+                    for accumulate in [false, true] {
+                        var y = [Float](repeating: 0.5, count: m * n)
+                        mg_half_rows_dot_f16x(
+                            w, dtype == .bfloat16 ? 1 : 0, k, xh, m, k, 0, n, &y, n, accumulate ? 1 : 0)
+                        for r in 0..<m {
+                            for c in 0..<n {
+                                var sum = 0.0, scale = 0.0
+                                for j in 0..<k {
+                                    sum += wd[c * k + j] * xd[r * k + j]
+                                    scale += abs(wd[c * k + j] * xd[r * k + j])
+                                }
+                                if accumulate { sum += 0.5 }
+                                XCTAssertEqual(
+                                    Double(y[r * n + c]), sum, accuracy: 1e-6 * scale + 1e-7,
+                                    "level \(level) \(dtype) m \(m) k \(k) n \(n) row \(r) col \(c)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// f16 weights under the 16-bit kernel compute with the activations rounded to f16 (llama.cpp's F16 numbers),
+    /// decoding's ≤ 8 rows and prefill's tiles alike: equal, within float32 summation error, to the float32 path
+    /// given f16-rounded activations; `.bf16Split` keeps float32 activations for f16 weights.
+    func testF16WeightsRoundActivationsUnderTheSixteenBitKernel() {
+        var gen = Generator(seed: 49)
+        let saved = HalfPrecision.kernel
+        defer { HalfPrecision.kernel = saved }
+        for (m, k, n) in [(1, 33, 5), (3, 64, 7), (8, 1025, 6), (9, 70, 3), (20, 130, 67)] {
+            let w = Tensor.randn([n, k], std: 0.3, generator: &gen).converted(to: .float16)
+            let x = Tensor.randn([m, k], std: 2, generator: &gen), b = Tensor.randn([n], generator: &gen)
+            let xRounded = x.converted(to: .float16).float()
+            HalfPrecision.kernel = .widenedFloat32
+            let reference = withNoGrad { xRounded.linear(weight: w, bias: b) }.toArray()
+            let unrounded = withNoGrad { x.linear(weight: w, bias: b) }.toArray()
+            let scale = withNoGrad { x.abs().linear(weight: w.float().abs()) }.toArray()
+            HalfPrecision.kernel = .bf16
+            let y = withNoGrad { x.linear(weight: w, bias: b) }.toArray()
+            HalfPrecision.kernel = .bf16Split
+            let split = withNoGrad { x.linear(weight: w, bias: b) }.toArray()
+            var differs = false
+            for i in 0..<y.count {
+                XCTAssertEqual(
+                    Double(y[i]), Double(reference[i]), accuracy: 1e-6 * Double(scale[i]) + 1e-6,
+                    "m \(m) k \(k) n \(n) at \(i)")
+                XCTAssertEqual(
+                    Double(split[i]), Double(unrounded[i]), accuracy: 1e-6 * Double(scale[i]) + 1e-6,
+                    "split m \(m) k \(k) n \(n) at \(i)")
+                if abs(y[i] - unrounded[i]) > 1e-6 * scale[i] { differs = true }
+            }
+            XCTAssertTrue(differs, "m \(m) k \(k) n \(n): the f16 rounding of the activations must show")
         }
     }
 

@@ -44,6 +44,14 @@ int mg_kernels_use_avx2(void);
 void mg_half_rows_dot(const uint16_t *w, int bf16, size_t k, const float *x, size_t m, size_t ldx,
                       size_t row_begin, size_t row_end, float *y, size_t ldy, int accumulate);
 
+/// As mg_half_rows_dot with the prompt rows already rounded to f16 (xh, from mg_f16_round): llama.cpp's F16
+/// decoding, whose activation bytes stay in L1 beside the weight stream (halfdot.c).
+void mg_half_rows_dot_f16x(const uint16_t *w, int bf16, size_t k, const uint16_t *xh, size_t m, size_t ldx,
+                           size_t row_begin, size_t row_end, float *y, size_t ldy, int accumulate);
+
+/// xh[i] = x[i] rounded to IEEE half (nearest even; ±∞ from 65520 up), i < n.
+void mg_f16_round(const float *x, size_t n, uint16_t *xh);
+
 /// y[r·ldy + row] (+)= Σ_j x[r·k + j]·w[row·k + j] for row in [n_begin, n_end) and r < m: prefill with 16-bit weights
 /// in 5 × 5 register tiles, widening in registers (halfgemm.c). AVX-512 only (see mg_half_gemm_available); elsewhere a
 /// plain reference loop.
