@@ -22,7 +22,7 @@ public final class Storage: @unchecked Sendable {
         self.byteCount = dtype.byteCount(for: count)
         self.dtype = dtype
         self.owner = nil
-        (pointer, mappedByteCount) = Storage.allocate(byteCount)
+        (pointer, mappedByteCount, _) = Storage.allocate(byteCount)
     }
 
     /// Zero-filled storage for `count` elements. Large ones come from an anonymous mmap, whose pages the kernel
@@ -35,20 +35,25 @@ public final class Storage: @unchecked Sendable {
         self.byteCount = dtype.byteCount(for: count)
         self.dtype = dtype
         self.owner = nil
-        (pointer, mappedByteCount) = Storage.allocate(byteCount)
-        if mappedByteCount == 0 && byteCount > 0 { memset(pointer, 0, byteCount) }
+        let fresh: Bool
+        (pointer, mappedByteCount, fresh) = Storage.allocate(byteCount)
+        if !fresh && byteCount > 0 { memset(pointer, 0, byteCount) }
     }
 
-    /// `bytes` of owned memory, 64-byte aligned: an anonymous mapping (zero-filled; its size returned) from
-    /// `mmapThreshold` up, else the allocator's (size 0 returned).
-    private static func allocate(_ bytes: Int) -> (UnsafeMutableRawPointer, Int) {
-        if bytes >= mmapThreshold,
-            let region = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-            region != MAP_FAILED
-        {
-            return (region, bytes)
+    /// `bytes` of owned memory, 64-byte aligned: from `mmapThreshold` up an anonymous mapping of the size class
+    /// (`MappedRegionPool`), reused from the pool or fresh (zero-filled), else the allocator's (size 0). `fresh`:
+    /// the memory is known to be zeros.
+    private static func allocate(_ bytes: Int) -> (pointer: UnsafeMutableRawPointer, mapped: Int, fresh: Bool) {
+        if bytes >= mmapThreshold {
+            let size = MappedRegionPool.sizeClass(bytes)
+            if let region = MappedRegionPool.take(size) { return (region, size, false) }
+            if let region = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                region != MAP_FAILED
+            {
+                return (region, size, true)
+            }
         }
-        return (UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64), 0)
+        return (UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64), 0, false)
     }
 
     /// Storages at least this large are mapped rather than allocated (and cleared): the kernel zero-fills their
@@ -69,7 +74,7 @@ public final class Storage: @unchecked Sendable {
 
     deinit {
         if mappedByteCount > 0 {
-            munmap(pointer, mappedByteCount)
+            MappedRegionPool.give(pointer, mappedByteCount)
         } else if owner == nil {
             pointer.deallocate()
         }
