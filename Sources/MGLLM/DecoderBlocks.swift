@@ -134,10 +134,10 @@ public final class DecoderMLP: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         switch projections {
         case .separate(let gate, let up):
-            return downProj(gate(x).silu() * up(x))
+            return downProj(gate(x).siluMul(up(x)))
         case .fused(let gateUp):
             let parts = gateUp(x).split([intermediate, intermediate], axis: -1)
-            return downProj(parts[0].silu() * parts[1])
+            return downProj(parts[0].siluMul(parts[1]))
         }
     }
 }

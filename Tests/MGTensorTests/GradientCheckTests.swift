@@ -135,6 +135,7 @@ final class GradientCheckTests: XCTestCase {
             check("gelu_tanh", [randn(s, scale: 2)]) { $0[0].geluTanh() }
             check("quick_gelu", [randn(s, scale: 2)]) { $0[0].quickGelu() }
             check("silu", [randn(s, scale: 2)]) { $0[0].silu() }
+            check("silu_mul", [randn(s, scale: 2), randn(s)]) { $0[0].siluMul($0[1]) }
         }
     }
 

@@ -13,6 +13,14 @@ void mg_gelu_f32(const float *x, float *y, size_t n);
 /// dx[i] = g[i]·(Φ(x[i]) + x[i]·φ(x[i])), the exact GELU's backward.
 void mg_gelu_backward_f32(const float *g, const float *x, float *dx, size_t n);
 
+/// out[i] = silu(gate[i])·up[i], the LLaMA MLP's gate (silu.c): bit for bit MGTensor's `gate.silu() * up`.
+void mg_silu_mul_f32(const float *gate, const float *up, float *out, size_t n);
+
+/// Its backward for upstream gradient g: dgate[i] = g·up·silu'(gate), dup[i] = g·silu(gate), bit for bit the unfused
+/// composition's; either output may be NULL (not needed).
+void mg_silu_mul_backward_f32(const float *gate, const float *up, const float *g, float *dgate, float *dup,
+                              size_t n);
+
 /// One plane of a stride-1 depthwise convolution: dst[oy][ox] = bias + Σ_{ky,kx} k[ky][kx]·src[oy−pad_h+ky][ox−pad_w+kx]
 /// (zero outside src), summed bias first and then in (ky, kx) order; dst is oh × ow with oh = h + 2·pad_h − kh + 1.
 /// Returns 0, or −1 when the padded scratch plane cannot be allocated (dst is then untouched).
