@@ -13,15 +13,28 @@ import MGTensor
 public func clipGradNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
     let grads = parameters.compactMap { $0.grad }
     if grads.isEmpty { return 0 }
-    // Sum of squares in Double: one pass, no intermediate rounding (torch rounds each per-tensor norm to Float,
-    // a difference of about one ulp of the result).
-    var sumOfSquares = 0.0
-    for g in grads {
-        g.withFloats { p in
-            for x in p { sumOfSquares += Double(x) * Double(x) }
+    // Sum of squares in Double (torch rounds each per-tensor norm to Float, a difference of about one ulp of the
+    // result): partial sums over fixed blocks of each gradient, in parallel, added in order, so the total does not
+    // depend on thread timing.
+    let block = 1 << 16
+    var blocks: [(tensor: Int, range: Range<Int>)] = []
+    for (t, g) in grads.enumerated() {
+        for start in stride(from: 0, to: g.count, by: block) { blocks.append((t, start..<min(g.count, start + block))) }
+    }
+    let floats = grads.map { $0.float() }
+    let pointers = floats.map { $0.storage.floats }
+    var partials = [Double](repeating: 0, count: blocks.count)
+    partials.withUnsafeMutableBufferPointer { out in
+        Parallel.forEachChunk(blocks.count, costPerItem: block) { range in
+            for b in range {
+                let p = pointers[blocks[b].tensor]
+                var s = 0.0
+                for i in blocks[b].range { s += Double(p[i]) * Double(p[i]) }
+                out[b] = s
+            }
         }
     }
-    let total = Float(sumOfSquares.squareRoot())
+    let total = Float(partials.reduce(0, +).squareRoot())
     let coefficient = maxNorm / (total + 1e-6)
     if coefficient < 1 || coefficient.isNaN {
         for parameter in parameters {
@@ -29,5 +42,6 @@ public func clipGradNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
             parameter.grad = g * coefficient
         }
     }
+    withExtendedLifetime(floats) {}
     return total
 }

@@ -139,6 +139,40 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// The one parallel pass over every parameter equals torch's per-tensor update (`AdamW.update`, as the
+    /// sharded optimizer runs it) bit for bit, with tensors that chunks cut across and per-parameter step counts.
+    func testOnePassStepEqualsPerTensorUpdates() {
+        var gen = Generator(seed: 71)
+        let sizes = [1, 5000, 70_001, 3, 40_000, 2049]
+        let params = sizes.enumerated().map {
+            ("p\($0.offset)", Parameter(Tensor.randn([$0.element], generator: &gen)))
+        }
+        var reference = params.map { $0.1.value.toArray() }
+        var m = sizes.map { [Float](repeating: 0, count: $0) }, v = m
+        let optimizer = AdamW(params, lr: 3e-3, weightDecay: 0.1, decays: { name, _ in name != "p3" })
+        for step in 1...3 {
+            var grads: [[Float]] = []
+            for (i, (_, p)) in params.enumerated() where !(step == 2 && i == 1) {  // p1 skips step 2
+                let g = Tensor.randn([sizes[i]], generator: &gen)
+                p.grad = g
+                grads.append(g.toArray())
+            }
+            optimizer.step()
+            var gi = 0
+            for i in sizes.indices where !(step == 2 && i == 1) {
+                let t = i == 1 && step == 3 ? 2 : step
+                var g = grads[gi]
+                gi += 1
+                AdamW.update(
+                    count: sizes[i], parameter: &reference[i], grad: &g, expAvg: &m[i], expAvgSq: &v[i], step: t,
+                    lr: 3e-3, betas: (0.9, 0.999), eps: 1e-8, weightDecay: i == 3 ? 0 : 0.1)
+            }
+            for (i, (_, p)) in params.enumerated() {
+                p.grad = nil; XCTAssertEqual(p.value.toArray(), reference[i], "p\(i) step \(step)")
+            }
+        }
+    }
+
     // MARK: - Clipping
 
     func testClipGradNormMatchesTorch() throws {
@@ -170,6 +204,20 @@ final class OptimizerTests: XCTestCase {
                 try assertMatches(p.value, file, "clip_then_adamw_wd0.param.step\(k).\(i)")
             }
         }
+    }
+
+    /// Gradients larger than one partial-sum block: the parallel total is the Double sum of squares (rounded to
+    /// Float), and every gradient is scaled by the coefficient.
+    func testClipGradNormOverLargeGradients() {
+        var gen = Generator(seed: 72)
+        let params = [150_000, 7, 65_536, 65_537].map { Parameter(Tensor.zeros([$0])) }
+        for p in params { p.grad = Tensor.randn(p.value.shape, generator: &gen) }
+        let before = params.map { $0.grad!.toArray() }
+        let exact = before.joined().reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        let norm = clipGradNorm(params, maxNorm: 2)
+        XCTAssertEqual(Double(norm), exact, accuracy: exact * 1e-7)
+        let coefficient = 2 / (norm + 1e-6)
+        for (p, g) in zip(params, before) { XCTAssertEqual(p.grad!.toArray(), g.map { $0 * coefficient }) }
     }
 
     func testClipGradNormIgnoresParametersWithoutGradients() {
