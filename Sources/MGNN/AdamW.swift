@@ -70,11 +70,8 @@ public final class AdamW {
         for entry in entries { entry.parameter.zeroGrad() }
     }
 
-    /// Applies one update to every trainable parameter that has a gradient, in one parallel pass over all of their
-    /// elements (one pass per parameter synchronised the threads once per tensor: ~50 times a step for the tiny
-    /// stack, most of its tensors too small to split).
+    /// Applies one update to every trainable parameter that has a gradient.
     public func step() {
-        var work: [(value: Tensor, grad: Tensor, state: Moments, scalars: Scalars)] = []
         for entry in entries where !entry.parameter.frozen {
             guard let grad = entry.parameter.grad else { continue }
             let value = entry.parameter.value
@@ -82,53 +79,26 @@ public final class AdamW {
                 moments[entry.name]
                 ?? Moments(step: 0, expAvg: Tensor.zeros(value.shape), expAvgSq: Tensor.zeros(value.shape))
             state.step += 1
+            update(value, grad: grad.float(), state: state, weightDecay: entry.decays ? weightDecay : 0)
             moments[entry.name] = state
-            let scalars = Scalars(
-                step: state.step, lr: lr, betas: betas, eps: eps, weightDecay: entry.decays ? weightDecay : 0)
-            work.append((value, grad.float(), state, scalars))
         }
-        // Element offsets of each tensor in the concatenation the chunks are cut from.
-        var starts = [0]
-        for w in work { starts.append(starts[starts.count - 1] + w.value.count) }
-        let pointers = work.map { w in
-            (
-                p: w.value.storage.floats, g: w.grad.storage.floats, m: w.state.expAvg.storage.floats,
-                v: w.state.expAvgSq.storage.floats
-            )
-        }
-        Parallel.forEachChunk(starts[starts.count - 1], costPerItem: 16) { range in
-            // The tensors this chunk overlaps, each over its part of the range.
-            var t = 0
-            while starts[t + 1] <= range.lowerBound { t += 1 }
-            while t < work.count && starts[t] < range.upperBound {
-                let lo = Swift.max(range.lowerBound, starts[t]) - starts[t]
-                let hi = Swift.min(range.upperBound, starts[t + 1]) - starts[t]
-                let q = pointers[t]
-                Self.updateElements(lo..<hi, p: q.p, g: q.g, m: q.m, v: q.v, work[t].scalars)
-                t += 1
-            }
-        }
-        withExtendedLifetime(work) {}
     }
 
-    /// The per-step scalars of one parameter's update, as torch computes them (Python floats, rounded to Float
-    /// where torch's kernels do).
-    struct Scalars {
-        var decay: Float, applyDecay: Bool, lerpWeight: Float, beta2: Float, oneMinusBeta2: Float
-        var negStepSize: Float, biasCorrection2Sqrt: Float, eps: Float
-
-        init(step: Int, lr: Double, betas: (Double, Double), eps: Double, weightDecay wd: Double) {
-            let (beta1, beta2) = betas
-            let t = Double(step)
-            decay = Float(1 - lr * wd)
-            applyDecay = wd != 0
-            lerpWeight = Float(1 - beta1)
-            self.beta2 = Float(beta2)
-            oneMinusBeta2 = Float(1 - beta2)
-            let biasCorrection1 = 1 - pow(beta1, t)
-            negStepSize = Float(-(lr / biasCorrection1))
-            biasCorrection2Sqrt = Float((1 - pow(beta2, t)).squareRoot())
-            self.eps = Float(eps)
+    private func update(_ value: Tensor, grad: Tensor, state: Moments, weightDecay wd: Double) {
+        let n = value.count
+        grad.withFloats { g in
+            value.unsafeMutableFloats { p in
+                state.expAvg.unsafeMutableFloats { m in
+                    state.expAvgSq.unsafeMutableFloats { v in
+                        guard let g = g.baseAddress, let p = p.baseAddress, let m = m.baseAddress,
+                            let v = v.baseAddress
+                        else { return }
+                        Self.update(
+                            count: n, parameter: p, grad: UnsafeMutablePointer(mutating: g), expAvg: m,
+                            expAvgSq: v, step: state.step, lr: lr, betas: betas, eps: eps, weightDecay: wd)
+                    }
+                }
+            }
         }
     }
 
@@ -140,28 +110,27 @@ public final class AdamW {
         expAvg m: UnsafeMutablePointer<Float>, expAvgSq v: UnsafeMutablePointer<Float>, step: Int,
         lr: Double, betas: (Double, Double), eps: Double, weightDecay wd: Double
     ) {
-        let scalars = Scalars(step: step, lr: lr, betas: betas, eps: eps, weightDecay: wd)
+        let (beta1, beta2) = betas
+        let t = Double(step)
+        // Scalars as torch computes them (Python floats), rounded to Float where torch's kernels do.
+        let decay = Float(1 - lr * wd)
+        let applyDecay = wd != 0
+        let lerpWeight = Float(1 - beta1)
+        let beta2f = Float(beta2), oneMinusBeta2 = Float(1 - beta2)
+        let biasCorrection1 = 1 - pow(beta1, t)
+        let biasCorrection2Sqrt = (1 - pow(beta2, t)).squareRoot()
+        let negStepSize = Float(-(lr / biasCorrection1))
+        let bc2 = Float(biasCorrection2Sqrt), epsf = Float(eps)
         Parallel.forEachChunk(n, costPerItem: 16) { range in
-            updateElements(range, p: p, g: g, m: m, v: v, scalars)
-        }
-    }
-
-    /// The update of elements `range` of one parameter.
-    @inline(__always)
-    static func updateElements(
-        _ range: Range<Int>, p: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>,
-        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, _ s: Scalars
-    ) {
-        let decay = s.decay, lerpWeight = s.lerpWeight, beta2f = s.beta2, oneMinusBeta2 = s.oneMinusBeta2
-        let negStepSize = s.negStepSize, bc2 = s.biasCorrection2Sqrt, epsf = s.eps
-        if s.applyDecay { for i in range { p[i] *= decay } }
-        for i in range {
-            let gi = g[i]
-            // torch.lerp: weight < 0.5 → start + w·(end − start); else end − (end − start)·(1 − w).
-            m[i] = lerpWeight < 0.5 ? m[i] + lerpWeight * (gi - m[i]) : gi - (gi - m[i]) * (1 - lerpWeight)
-            v[i] = v[i] * beta2f + oneMinusBeta2 * gi * gi
-            let denom = v[i].squareRoot() / bc2 + epsf
-            p[i] += negStepSize * (m[i] / denom)
+            for i in range {
+                if applyDecay { p[i] *= decay }
+                let gi = g[i]
+                // torch.lerp: weight < 0.5 → start + w·(end − start); else end − (end − start)·(1 − w).
+                m[i] = lerpWeight < 0.5 ? m[i] + lerpWeight * (gi - m[i]) : gi - (gi - m[i]) * (1 - lerpWeight)
+                v[i] = v[i] * beta2f + oneMinusBeta2 * gi * gi
+                let denom = v[i].squareRoot() / bc2 + epsf
+                p[i] += negStepSize * (m[i] / denom)
+            }
         }
     }
 

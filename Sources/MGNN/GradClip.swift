@@ -21,18 +21,23 @@ public func clipGradNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
     for (t, g) in grads.enumerated() {
         for start in stride(from: 0, to: g.count, by: block) { blocks.append((t, start..<min(g.count, start + block))) }
     }
-    let floats = grads.map { $0.float() }
-    let pointers = floats.map { $0.storage.floats }
     var partials = [Double](repeating: 0, count: blocks.count)
-    partials.withUnsafeMutableBufferPointer { out in
-        Parallel.forEachChunk(blocks.count, costPerItem: block) { range in
-            for b in range {
-                let p = pointers[blocks[b].tensor]
-                var s = 0.0
-                for i in blocks[b].range { s += Double(p[i]) * Double(p[i]) }
-                out[b] = s
+    do {
+        // The float views are released before the scaling below, which replaces each gradient by a new tensor:
+        // holding them across it kept every old gradient alive beside its replacement (+1 GiB in the Phi-3 step).
+        let floats = grads.map { $0.float() }
+        let pointers = floats.map { $0.storage.floats }
+        partials.withUnsafeMutableBufferPointer { out in
+            Parallel.forEachChunk(blocks.count, costPerItem: block) { range in
+                for b in range {
+                    let p = pointers[blocks[b].tensor]
+                    var s = 0.0
+                    for i in blocks[b].range { s += Double(p[i]) * Double(p[i]) }
+                    out[b] = s
+                }
             }
         }
+        withExtendedLifetime(floats) {}
     }
     let total = Float(partials.reduce(0, +).squareRoot())
     let coefficient = maxNorm / (total + 1e-6)
@@ -42,6 +47,5 @@ public func clipGradNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
             parameter.grad = g * coefficient
         }
     }
-    withExtendedLifetime(floats) {}
     return total
 }

@@ -139,9 +139,9 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
-    /// The one parallel pass over every parameter equals torch's per-tensor update (`AdamW.update`, as the
-    /// sharded optimizer runs it) bit for bit, with tensors that chunks cut across and per-parameter step counts.
-    func testOnePassStepEqualsPerTensorUpdates() {
+    /// `step()` equals torch's per-tensor update (`AdamW.update`, as the sharded optimizer runs it) bit for bit,
+    /// with tensors above and below the parallel split, per-parameter step counts and a no-decay parameter.
+    func testStepEqualsPerTensorUpdates() {
         var gen = Generator(seed: 71)
         let sizes = [1, 5000, 70_001, 3, 40_000, 2049]
         let params = sizes.enumerated().map {
