@@ -5,6 +5,7 @@
 // AVX2 + FMA + F16C and AVX-512, chosen at run time as half.c's kernels are.
 #include "CKernels.h"
 #include "scalar.h"
+#include "widen.h"
 
 #include <stdint.h>
 
@@ -12,19 +13,15 @@
 #include <immintrin.h>
 #endif
 
-static inline float widen_w(const uint16_t *w, size_t i, int bf16) {
-    return bf16 ? bf16_to_f32(w[i]) : f16_to_f32(w[i]);
-}
-
 // ---- baseline ---------------------------------------------------------------------------------------------------
 
 static float dot_h_baseline(const uint16_t *w, int bf16, size_t k, const uint16_t *xh) {
     float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t j = 0;
     for (; j + 8 <= k; j += 8)
-        for (int l = 0; l < 8; l++) s[l] += widen_w(w, j + l, bf16) * f16_to_f32(xh[j + l]);
+        for (int l = 0; l < 8; l++) s[l] += widen_one(w, j + l, bf16) * f16_to_f32(xh[j + l]);
     float t = ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
-    for (; j < k; j++) t += widen_w(w, j, bf16) * f16_to_f32(xh[j]);
+    for (; j < k; j++) t += widen_one(w, j, bf16) * f16_to_f32(xh[j]);
     return t;
 }
 
@@ -36,30 +33,18 @@ static void round_baseline(const float *x, size_t n, uint16_t *xh) {
 
 // ---- AVX2 + FMA + F16C: 8 lanes, four accumulators --------------------------------------------------------------
 
-#define AVX2_ATTR __attribute__((target("avx2,fma,f16c")))
-
-AVX2_ATTR static inline __m256 widen8(const uint16_t *p, int bf16) {
-    __m128i h = _mm_loadu_si128((const __m128i *)p);
-    if (bf16) return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    return _mm256_cvtph_ps(h);
-}
-
 AVX2_ATTR static float dot_h_avx2(const uint16_t *w, int bf16, size_t k, const uint16_t *xh) {
     __m256 a = _mm256_setzero_ps(), b = a, c = a, d = a;
     size_t j = 0;
     for (; j + 32 <= k; j += 32) {
-        a = _mm256_fmadd_ps(widen8(w + j, bf16), widen8(xh + j, 0), a);
-        b = _mm256_fmadd_ps(widen8(w + j + 8, bf16), widen8(xh + j + 8, 0), b);
-        c = _mm256_fmadd_ps(widen8(w + j + 16, bf16), widen8(xh + j + 16, 0), c);
-        d = _mm256_fmadd_ps(widen8(w + j + 24, bf16), widen8(xh + j + 24, 0), d);
+        a = _mm256_fmadd_ps(widen8_avx2(w + j, bf16), widen8_avx2(xh + j, 0), a);
+        b = _mm256_fmadd_ps(widen8_avx2(w + j + 8, bf16), widen8_avx2(xh + j + 8, 0), b);
+        c = _mm256_fmadd_ps(widen8_avx2(w + j + 16, bf16), widen8_avx2(xh + j + 16, 0), c);
+        d = _mm256_fmadd_ps(widen8_avx2(w + j + 24, bf16), widen8_avx2(xh + j + 24, 0), d);
     }
-    for (; j + 8 <= k; j += 8) a = _mm256_fmadd_ps(widen8(w + j, bf16), widen8(xh + j, 0), a);
-    __m256 v = _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d));
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    float t = _mm_cvtss_f32(s);
-    for (; j < k; j++) t += widen_w(w, j, bf16) * f16_to_f32(xh[j]);
+    for (; j + 8 <= k; j += 8) a = _mm256_fmadd_ps(widen8_avx2(w + j, bf16), widen8_avx2(xh + j, 0), a);
+    float t = hsum8_avx2(_mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d)));
+    for (; j < k; j++) t += widen_one(w, j, bf16) * f16_to_f32(xh[j]);
     return t;
 }
 
@@ -72,41 +57,27 @@ AVX2_ATTR static void round_avx2(const float *x, size_t n, uint16_t *xh) {
 
 // ---- AVX-512: 32 values per 64-byte load, four accumulators ------------------------------------------------------
 
-#define AVX512_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
-
-AVX512_ATTR static inline void widen32(const uint16_t *p, int bf16, __m512 *lo, __m512 *hi) {
-    __m512i h = _mm512_loadu_si512((const void *)p);
-    __m256i h0 = _mm512_castsi512_si256(h), h1 = _mm512_extracti64x4_epi64(h, 1);
-    if (bf16) {
-        *lo = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h0), 16));
-        *hi = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h1), 16));
-    } else {
-        *lo = _mm512_cvtph_ps(h0);
-        *hi = _mm512_cvtph_ps(h1);
-    }
-}
-
 AVX512_ATTR static float dot_h_avx512(const uint16_t *w, int bf16, size_t k, const uint16_t *xh) {
     __m512 a = _mm512_setzero_ps(), b = a, c = a, d = a, w0, w1, x0, x1;
     size_t j = 0;
     for (; j + 64 <= k; j += 64) {
-        widen32(w + j, bf16, &w0, &w1);
-        widen32(xh + j, 0, &x0, &x1);
+        widen32_avx512(w + j, bf16, &w0, &w1);
+        widen32_avx512(xh + j, 0, &x0, &x1);
         a = _mm512_fmadd_ps(w0, x0, a);
         b = _mm512_fmadd_ps(w1, x1, b);
-        widen32(w + j + 32, bf16, &w0, &w1);
-        widen32(xh + j + 32, 0, &x0, &x1);
+        widen32_avx512(w + j + 32, bf16, &w0, &w1);
+        widen32_avx512(xh + j + 32, 0, &x0, &x1);
         c = _mm512_fmadd_ps(w0, x0, c);
         d = _mm512_fmadd_ps(w1, x1, d);
     }
     for (; j + 32 <= k; j += 32) {
-        widen32(w + j, bf16, &w0, &w1);
-        widen32(xh + j, 0, &x0, &x1);
+        widen32_avx512(w + j, bf16, &w0, &w1);
+        widen32_avx512(xh + j, 0, &x0, &x1);
         a = _mm512_fmadd_ps(w0, x0, a);
         b = _mm512_fmadd_ps(w1, x1, b);
     }
     float t = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)));
-    for (; j < k; j++) t += widen_w(w, j, bf16) * f16_to_f32(xh[j]);
+    for (; j < k; j++) t += widen_one(w, j, bf16) * f16_to_f32(xh[j]);
     return t;
 }
 

@@ -26,6 +26,27 @@ final class HalfKernelTests: XCTestCase {
         bits.map { Double(dtype == .bfloat16 ? bf16ToFloat($0) : f16ToFloat($0)) }
     }
 
+    /// y [m, n] (started at 0.5, kept when `accumulated`) against Double sums of wd [n, k] · xd [m, k], within
+    /// float32 summation error of Σ|w·x|.
+    private func assertMatchesDouble(
+        _ y: [Float], _ wd: [Double], _ xd: [Double], m: Int, k: Int, n: Int, accumulated: Bool, _ what: String,
+        line: UInt = #line
+    ) {
+        for r in 0..<m {
+            for c in 0..<n {
+                var sum = 0.0, scale = 0.0
+                for j in 0..<k {
+                    sum += wd[c * k + j] * xd[r * k + j]
+                    scale += abs(wd[c * k + j] * xd[r * k + j])
+                }
+                if accumulated { sum += 0.5 }
+                XCTAssertEqual(
+                    Double(y[r * n + c]), sum, accuracy: 1e-6 * scale + 1e-7,
+                    "\(what) m \(m) k \(k) n \(n) row \(r) col \(c)", line: line)
+            }
+        }
+    }
+
     func testRowsDotMatchesDoubleAtEveryLevel() {
         var gen = Generator(seed: 41)
         for level in [2, 1, 0] {
@@ -44,19 +65,9 @@ final class HalfKernelTests: XCTestCase {
                                 wp.baseAddress, dtype == .bfloat16 ? 1 : 0, k, x, m, k, 0, n, &y, n,
                                 accumulate ? 1 : 0)
                         }
-                        for r in 0..<m {
-                            for c in 0..<n {
-                                var s = 0.0, scale = 0.0
-                                for j in 0..<k {
-                                    s += wd[c * k + j] * Double(x[r * k + j])
-                                    scale += abs(wd[c * k + j] * Double(x[r * k + j]))
-                                }
-                                if accumulate { s += 0.5 }
-                                XCTAssertEqual(
-                                    Double(y[r * n + c]), s, accuracy: 1e-6 * scale + 1e-7,
-                                    "level \(level) \(dtype) m \(m) k \(k) n \(n) row \(r) col \(c)")
-                            }
-                        }
+                        assertMatchesDouble(
+                            y, wd, x.map(Double.init), m: m, k: k, n: n, accumulated: accumulate,
+                            "level \(level) \(dtype)")
                     }
                 }
             }
@@ -204,19 +215,8 @@ final class HalfKernelTests: XCTestCase {
                         var y = [Float](repeating: 0.5, count: m * n)
                         mg_half_rows_dot_f16x(
                             w, dtype == .bfloat16 ? 1 : 0, k, xh, m, k, 0, n, &y, n, accumulate ? 1 : 0)
-                        for r in 0..<m {
-                            for c in 0..<n {
-                                var sum = 0.0, scale = 0.0
-                                for j in 0..<k {
-                                    sum += wd[c * k + j] * xd[r * k + j]
-                                    scale += abs(wd[c * k + j] * xd[r * k + j])
-                                }
-                                if accumulate { sum += 0.5 }
-                                XCTAssertEqual(
-                                    Double(y[r * n + c]), sum, accuracy: 1e-6 * scale + 1e-7,
-                                    "level \(level) \(dtype) m \(m) k \(k) n \(n) row \(r) col \(c)")
-                            }
-                        }
+                        assertMatchesDouble(
+                            y, wd, xd, m: m, k: k, n: n, accumulated: accumulate, "level \(level) \(dtype)")
                     }
                 }
             }
