@@ -42,4 +42,11 @@ public struct DetectionQueries: Equatable, Sendable {
 public protocol BoxDetector: AnyObject {
     /// The boxes above `queries.threshold`, in the detector's order (OWLv2: patch order).
     func detect(_ image: RGBImage, queries: DetectionQueries) throws -> [DetectedBox]
+    /// True when the detector chooses each image's tags itself (RAM++ in front of OWLv2) and `queries.tags` is
+    /// not used; false by default.
+    var choosesTags: Bool { get }
+}
+
+extension BoxDetector {
+    public var choosesTags: Bool { false }
 }

@@ -1,11 +1,38 @@
 import MGTensor
 
-// Pillow's `Image.resize(size, Image.BICUBIC)` for 8-bit images, bit for bit (libImaging/Resample.c,
-// `ImagingResample` — transformers' CLIP processor passes no `reducing_gap`, so no `reduce()` pre-pass):
-// separable, horizontal pass then vertical pass; per output index a window of source pixels weighted by the
-// bicubic kernel (a = −0.5, support 2, widened by the scale when downsampling), normalised to sum 1 in double,
+// Pillow's `Image.resize(size, Image.BICUBIC)` and `Image.BILINEAR` for 8-bit images, bit for bit
+// (libImaging/Resample.c, `ImagingResample` — transformers' CLIP processor and torchvision's `Resize` on a PIL image
+// pass no `reducing_gap`, so no `reduce()` pre-pass): separable, horizontal pass then vertical pass; per output
+// index a window of source pixels weighted by the filter (bicubic: a = −0.5, support 2; bilinear: the triangle,
+// support 1; the support widened by the scale when downsampling, which is Pillow's antialiasing), normalised to sum
+// 1 in double,
 // then rounded to fixed point with 22 fractional bits; each pass accumulates in 32-bit integers from a
 // rounding bias of 2^21 and clips the result to 0…255. The intermediate image is 8-bit, as in Pillow.
+
+/// Pillow's resampling filters (`Image.BILINEAR`, `Image.BICUBIC`).
+public enum ResampleFilter: Sendable {
+    case bilinear
+    case bicubic
+
+    /// The filter's support at scale 1.
+    var support: Double {
+        switch self {
+        case .bilinear: return 1
+        case .bicubic: return 2
+        }
+    }
+
+    /// Pillow's `bilinear_filter` / `bicubic_filter`.
+    @inline(__always)
+    func weight(_ value: Double) -> Double {
+        switch self {
+        case .bilinear:
+            let x = value < 0 ? -value : value
+            return x < 1 ? 1 - x : 0
+        case .bicubic: return ResampleAxis.bicubic(value)
+        }
+    }
+}
 
 /// One axis of Pillow's resampling: for each output index, the first source index, the number of taps, and the
 /// fixed-point weights (`precompute_coeffs` + `normalize_coeffs_8bpc`).
@@ -20,12 +47,12 @@ struct ResampleAxis {
     var weights: [Int32]
 
     /// Coefficients for resizing `inSize` samples to `outSize` over the whole input (Pillow's default box).
-    init(inSize: Int, outSize: Int) {
+    init(inSize: Int, outSize: Int, filter: ResampleFilter = .bicubic) {
         self.outSize = outSize
         // Pillow computes the box extent in float, then the scale in double.
         let scale = Double(Float(inSize) - Float(0)) / Double(outSize)
         let filterScale = Swift.max(scale, 1.0)
-        let support = 2.0 * filterScale  // bicubic support
+        let support = filter.support * filterScale
         let kernelSize = Int(support.rounded(.up)) * 2 + 1
         self.kernelSize = kernelSize
         first = [Int](repeating: 0, count: outSize)
@@ -40,7 +67,7 @@ struct ResampleAxis {
             let xmax = Swift.min(Int(center + support + 0.5), inSize) - xmin
             var total = 0.0
             for x in 0..<xmax {
-                let w = ResampleAxis.bicubic((Double(x + xmin) - center + 0.5) * inverseScale)
+                let w = filter.weight((Double(x + xmin) - center + 0.5) * inverseScale)
                 taps[x] = w
                 total += w
             }
@@ -81,16 +108,23 @@ extension RGBImage {
     /// Pillow's bicubic `resize((width, height))`, bit for bit. Returns `self` when the size is unchanged (Pillow
     /// copies the image without resampling).
     public func resizedBicubic(width outWidth: Int, height outHeight: Int) -> RGBImage {
-        precondition(outWidth > 0 && outHeight > 0, "resizedBicubic: target \(outWidth)×\(outHeight)")
-        precondition(width > 0 && height > 0, "resizedBicubic: empty source image")
+        resized(width: outWidth, height: outHeight, filter: .bicubic)
+    }
+
+    /// Pillow's `resize((width, height), filter)`, bit for bit. Returns `self` when the size is unchanged (Pillow
+    /// copies the image without resampling).
+    public func resized(width outWidth: Int, height outHeight: Int, filter: ResampleFilter) -> RGBImage {
+        precondition(outWidth > 0 && outHeight > 0, "resized: target \(outWidth)×\(outHeight)")
+        precondition(width > 0 && height > 0, "resized: empty source image")
         if outWidth == width && outHeight == height { return self }
 
-        let vertical = ResampleAxis(inSize: height, outSize: outHeight)
+        let vertical = ResampleAxis(inSize: height, outSize: outHeight, filter: filter)
         var horizontalResult = self
         var rowOffset = 0
         if outWidth != width {
             let rows = vertical.sourceRange
-            horizontalResult = resampledHorizontally(rows: rows, axis: ResampleAxis(inSize: width, outSize: outWidth))
+            horizontalResult = resampledHorizontally(
+                rows: rows, axis: ResampleAxis(inSize: width, outSize: outWidth, filter: filter))
             rowOffset = rows.lowerBound
         }
         guard outHeight != height else { return horizontalResult }

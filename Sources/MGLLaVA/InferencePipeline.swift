@@ -102,7 +102,7 @@ public final class InferencePipeline {
     /// (its boxes in original pixels, scores, tag labels). Throws when no detector or no tags are set.
     public func detectBoxes(in image: RGBImage, id: BoxRecordID = .string("image")) throws -> BoxRecord {
         guard let detector else { throw DetectorError("no detector is set: give one (--detector DIR) to make boxes") }
-        guard !detectionQueries.tags.isEmpty else {
+        guard detector.choosesTags || !detectionQueries.tags.isEmpty else {
             throw DetectorError("the detector has no tags to look for (--queries or --queries-file)")
         }
         return BoxRecord(id: id, detections: try detector.detect(image, queries: detectionQueries))

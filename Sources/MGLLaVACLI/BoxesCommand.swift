@@ -37,18 +37,19 @@ struct BoxesCommand: ParsableCommand {
                 URL(fileURLWithPath: image ?? data ?? ""), imageFolder: imageFolder.map { URL(fileURLWithPath: $0) },
                 id: id.map { .string($0) }))
         let queries = try detection.detectionQueries()
-        guard let detector = try detection.loadDetector() else { return }
+        guard let loaded = try detection.loadDetector() else { return }
         print(
-            "\(plan.items.count) images (\(plan.ids.count) ids) from \(plan.source.file.path); \(queries.tags.count) "
-                + "tags, threshold \(queries.threshold), detector \(detector.directory.path)")
+            "\(plan.items.count) images (\(plan.ids.count) ids) from \(plan.source.file.path); "
+                + "\(loaded.tagSummary(queries)), threshold \(queries.threshold), \(loaded.description)")
         if plan.skippedRecords > 0 { print("\(plan.skippedRecords) records without an image skipped") }
         InterruptFlag.install()
         let progress = RowProgress()
         let run = BoxGenerationRun(
             plan: plan, output: URL(fileURLWithPath: out), queries: queries,
-            detectorName: detector.directory.standardizedFileURL.path, retryFailures: retryFailures)
+            detectorName: loaded.name, retryFailures: retryFailures)
         let summary = try run.run(
-            detector: detector, progress: { progress.update($0.done, $0.total) }, shouldStop: { InterruptFlag.isSet })
+            detector: loaded.detector, progress: { progress.update($0.done, $0.total) },
+            shouldStop: { InterruptFlag.isSet })
         if summary.resumedIDs > 0 { print("resumed: \(summary.resumedIDs) ids were already done") }
         if summary.droppedLogLines > 0 { print("\(summary.droppedLogLines) torn log lines redone") }
         for failure in summary.failures.prefix(20) { print("failed: id \(failure.id): \(failure.reason)") }

@@ -87,13 +87,14 @@ struct ChatCommand: ParsableCommand {
                 record = manual
             }
             if record == nil, let detector {
-                pipeline.detector = detector
+                pipeline.detector = detector.detector
                 pipeline.detectionQueries = try detection.detectionQueries()
                 let found = try pipeline.detectBoxes(in: picture, id: .string(boxId ?? "image"))
                 FileHandle.standardError.write(
                     Data(
-                        ("note: OWLv2 found \(found.boxes.count) boxes for \(pipeline.detectionQueries.tags.count) "
-                            + "tags (threshold \(detection.threshold))\n").utf8))
+                        ("note: OWLv2 found \(found.boxes.count) boxes for "
+                            + "\(detector.tagSummary(pipeline.detectionQueries)) (threshold \(detection.threshold))\n")
+                            .utf8))
                 record = found
             }
         }

@@ -196,10 +196,10 @@ struct EvalModelOptions: ParsableArguments {
         let pipeline = try InferencePipeline.load(config: cfg, root: root, weights: weights, limitNum: limitNum)
         for note in pipeline.loadNotes { print(note) }
         if let detector {
-            pipeline.detector = detector
+            pipeline.detector = detector.detector
             pipeline.detectionQueries = try detection.detectionQueries()
             print(
-                "detector: \(detector.directory.path), \(pipeline.detectionQueries.tags.count) tags, threshold "
+                "detector: \(detector.description), \(detector.tagSummary(pipeline.detectionQueries)), threshold "
                     + "\(detection.threshold) (images without boxes get OWLv2's)")
         }
         return EvaluationContext(

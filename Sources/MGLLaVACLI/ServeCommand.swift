@@ -48,7 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         if let bf16Kernel { HalfPrecision.kernel = try HalfPrecisionKernel(flag: bf16Kernel) }
         // The detector (small) loads first, so a bad folder is reported before anything listens.
-        let detector = try detection.loadDetector()
+        let detector = try detection.loadDetector()?.detector
         let queries = detector != nil ? try detection.detectionQueries() : nil
         let worker = GenerationWorker(
             maxQueue: maxQueue, defaultMaxTokens: maxTokens, mediaPath: mediaPath.map { URL(fileURLWithPath: $0) })
