@@ -66,7 +66,7 @@ struct ChatCommand: ParsableCommand {
         }
         if let bf16Kernel { HalfPrecision.kernel = try HalfPrecisionKernel(flag: bf16Kernel) }
         // The detector (small) loads first, so a bad folder is reported before the LLM is read.
-        let detector = image != nil && boxes == nil && box.isEmpty ? try detection.loadDetector() : nil
+        let detector = image != nil && boxes == nil && box.isEmpty ? try detection.loadDetector(reportTags: true) : nil
         let pipeline = try model.loadPipeline(
             template: PromptTemplate.named(template) ?? .vicuna, imageSizeAux: imageSizeAux, forImages: image != nil)
         var decoded: RGBImage? = nil

@@ -56,8 +56,8 @@ struct DetectorOptions: ParsableArguments {
     }
 
     /// The detector, when `--detector` is given (with RAM++ in front of it when `--tagger` is); truncated queries
-    /// are reported once each on standard error.
-    func loadDetector() throws -> LoadedDetector? {
+    /// are reported once each on standard error, and with `reportTags` each image's RAM++ tags.
+    func loadDetector(reportTags: Bool = false) throws -> LoadedDetector? {
         guard let detector else { return nil }
         let owl = try OWLv2Detector.load(directory: URL(fileURLWithPath: detector))
         owl.onTruncatedQuery = { text, length in
@@ -76,8 +76,14 @@ struct DetectorOptions: ParsableArguments {
                         .utf8))
         }
         let ramPath = ram.checkpoint.standardizedFileURL.path
+        let tagged = TaggedBoxDetector(tagger: ram, detector: owl)
+        if reportTags {
+            tagged.onTagging = { tagging, _ in
+                FileHandle.standardError.write(Data("note: RAM++ tags: \(tagging.tagString)\n".utf8))
+            }
+        }
         return LoadedDetector(
-            detector: TaggedBoxDetector(tagger: ram, detector: owl), name: "\(ramPath) -> \(owlPath)",
+            detector: tagged, name: "\(ramPath) -> \(owlPath)",
             description: "RAM++ \(ramPath) (\(ram.vocabulary.tags.count) tags) -> OWLv2 \(owlPath)")
     }
 }

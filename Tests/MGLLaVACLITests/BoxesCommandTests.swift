@@ -90,6 +90,50 @@ final class BoxesCommandTests: XCTestCase {
         XCTAssertTrue(empty.stderr.contains("holds no tags"), empty.stderr)
         let threshold = try runCLI(arguments(["cat"]) + ["--image", "x.png", "--out", "o.json", "--threshold", "2"])
         XCTAssertTrue(threshold.stderr.contains("--threshold 2"), threshold.stderr)
+        let both = try runCLI(arguments(["cat"]) + ["--tagger", "ram.pth", "--image", "x.png", "--out", "o.json"])
+        XCTAssertTrue(both.stderr.contains("--tagger chooses the tags"), both.stderr)
+    }
+
+    /// Upstream's whole pipeline (RAM++ tags, then OWLv2 on "a photo of <tag>") through `mgllava boxes --tagger`:
+    /// the box JSON equals the records MG-LLaVA's image_offline_to_bbox.py wrote with recognize-anything's code.
+    func testTaggerThenDetectorMatchesUpstream() throws {
+        struct Record: Decodable {
+            var id: String
+            var boxes: [[Int]]
+            var scores: [Double]
+            var labels: [String]
+        }
+        struct Pipeline: Decodable { var pipeline: [Record] }
+        let expected = try JSONDecoder().decode(
+            Pipeline.self, from: Data(contentsOf: Fixtures.url("ram/reference.json"))
+        )
+        .pipeline
+        let lines = OWLImages.names.map { #"{"id": "\#($0)", "image": "\#($0).png", "conversations": []}"# }
+        let data = dir.appendingPathComponent("records.jsonl")
+        try lines.joined(separator: "\n").write(to: data, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("boxes.json")
+        let common = [
+            "boxes", "--detector", Fixtures.url("owlv2/owlv2-tiny").path, "--tagger",
+            Fixtures.url("ram/ram-plus-tiny/ram_plus_tiny.pth").path
+        ]
+        let result = try runCLI(
+            common + ["--data", data.path, "--image-folder", Fixtures.url("owlv2/images").path, "--out", out.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("tags from RAM++"), result.stdout)
+        let photoOut = dir.appendingPathComponent("photo.json")
+        let photo = try runCLI(
+            common + ["--image", Fixtures.url("ram/images/photo.jpg").path, "--out", photoOut.path])
+        XCTAssertEqual(photo.status, 0, photo.stderr)
+        let boxes = try BoxIndex.load(contentsOf: out), photoBoxes = try BoxIndex.load(contentsOf: photoOut)
+        XCTAssertEqual(boxes.count + photoBoxes.count, expected.count)
+        for record in expected {
+            let found = try (record.id == "photo" ? photoBoxes : boxes).record(for: record.id)
+            check(
+                found,
+                against: Reference.Result(
+                    threshold: 0.2, boxes: record.boxes, scores: record.scores, labels: record.labels),
+                record.id)
+        }
     }
 }
 

@@ -135,6 +135,36 @@ final class ChatCommandTests: XCTestCase {
         XCTAssertNotEqual(try ids(detected.stdout), try ids(dummy.stdout), "the boxes change the answer")
     }
 
+    /// `--tagger` with `--detector`: RAM++ chooses the tags (reported), OWLv2 makes the boxes, and the answer is
+    /// the one the library's RAM++ → OWLv2 boxes given by hand produce.
+    func testTaggerChoosesTheTagsForTheDetector() throws {
+        let tagger = try RAMPlusTagger.load(Fixtures.url("ram/ram-plus-tiny"))
+        let pipeline = TaggedBoxDetector(
+            tagger: tagger, detector: try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny")))
+        let image = try ImageDecoder.decode(contentsOf: Fixtures.url("preprocess/photo0.jpg"))
+        let found = try pipeline.detect(image, queries: DetectionQueries(tags: [], threshold: 0.5))
+        XCTAssertFalse(found.isEmpty)
+        let prompt = ["--max-new-tokens", "8", "--json", "--prompt", question]
+        let detected = try runCLI(
+            base + prompt + [
+                "--detector", Fixtures.url("owlv2/owlv2-tiny").path, "--tagger",
+                Fixtures.url("ram/ram-plus-tiny").path, "--threshold", "0.5"
+            ])
+        XCTAssertEqual(detected.status, 0, detected.stderr)
+        XCTAssertTrue(detected.stderr.contains("RAM++ tags: \(tagger.tag(image).tagString)\n"), detected.stderr)
+        XCTAssertTrue(detected.stderr.contains("OWLv2 found \(found.count) boxes for tags from RAM++"), detected.stderr)
+        let file = try temporaryDirectory().appendingPathComponent("boxes.json")
+        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
+        try JSONEncoder().encode([BoxRecord(id: .string("photo0"), detections: found)]).write(to: file)
+        let manual = try runCLI(base + prompt + ["--boxes", file.path, "--box-id", "photo0"])
+        XCTAssertEqual(manual.status, 0, manual.stderr)
+        func ids(_ stdout: String) throws -> [Int] {
+            let json = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
+            return try XCTUnwrap(json?["generated_ids"] as? [Int])
+        }
+        XCTAssertEqual(try ids(detected.stdout), try ids(manual.stdout))
+    }
+
     /// `--adapter`: a PEFT LoRA folder on the LLM, unmerged; the answer is the library's with the same adapter, and
     /// differs from the base model's.
     func testAdapterChangesTheAnswerAsTheLibraryDoes() throws {
