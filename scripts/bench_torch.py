@@ -189,12 +189,18 @@ def main():
     p.add_argument("--phi3-layers", type=int, default=2, help="0 skips the Phi-3 stack step")
     p.add_argument("--only-phi3", action="store_true")
     p.add_argument("--detector", default="", help="b16,l14: only OWLv2 side by side with `mgllava bench detector`")
+    p.add_argument("--tagger", default="", metavar="RAM_SRC",
+                   help="only RAM++ side by side with `mgllava bench tagger`: the folder holding recognize-anything's "
+                        "`ram/` package (its code is imported, with upstream's own configs and tag list)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     if a.detector:
         for name in a.detector.split(","):
             owlv2(name, a.repeats)
+        return
+    if a.tagger:
+        ram_plus_tagger(a.tagger, a.repeats)
         return
     if a.phi3_layers:
         phi3_step(a.phi3_layers)
@@ -253,6 +259,32 @@ def owlv2(name, repeats, queries=20):
     with torch.no_grad():
         t = best(detect, repeats)
     print(f"torch OWLv2-{name.upper()} at {side}, detect ({queries} queries): {t:.2f} s")
+
+
+def ram_plus_tagger(ram_src, repeats):
+    """recognize-anything's RAM_plus (swin_l at 384, its 4,585 tags; random weights) tagging one image, as
+    `mgllava bench tagger` times it: `generate_tag` on a [1, 3, 384, 384] tensor."""
+    import importlib
+    import io
+    import sys
+    from contextlib import redirect_stdout
+
+    class StandIn:  # bert-base-uncased is on the hub; only len(tokenizer) is used before the embeddings go
+        def __len__(self):
+            return 30524
+
+    sys.path.insert(0, ram_src)
+    module = importlib.import_module("ram.models.ram_plus")
+    module.init_tokenizer = lambda *args, **kwargs: StandIn()
+    with redirect_stdout(io.StringIO()):
+        model = module.RAM_plus(image_size=384, vit="swin_l").eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.04, 0.04)
+    pixels = torch.randn(1, 3, 384, 384)
+    with torch.no_grad():
+        t = best(lambda: model.generate_tag(pixels), repeats)
+    print(f"torch RAM++ Swin-L at 384, tag one image: {t:.2f} s")
 
 
 def phi3_step(layers, text=256, boxes=100):

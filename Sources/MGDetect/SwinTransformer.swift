@@ -125,18 +125,22 @@ public final class SwinWindowAttention: Module {
 
     /// Windows [B·nW, N, C] (batch-major) → [B·nW, N, C]; `mask` [nW, N, N] for shifted blocks.
     func callAsFunction(_ x: Tensor, mask: Tensor?) -> Tensor {
-        let bw = x.shape[0], n = x.shape[1], c = x.shape[2], hd = c / heads
-        let split = qkv(x).reshaped([bw, n, 3, heads, hd]).permuted([2, 0, 3, 1, 4])  // [3, B·nW, H, N, hd]
-        let q = split.select(axis: 0, 0) * (1 / Float(hd).squareRoot())
-        let k = split.select(axis: 0, 1), v = split.select(axis: 0, 2)
-        var scores = q.matmul(k, transposeB: true) + relativePositionBias().unsqueezed(0)  // [B·nW, H, N, N]
-        if let mask {
-            let windows = mask.shape[0]
-            scores = (scores.reshaped([bw / windows, windows, heads, n, n]) + mask.reshaped([1, windows, 1, n, n]))
-                .reshaped([bw, heads, n, n])
+        let bw = x.shape[0], n = x.shape[1], c = x.shape[2]
+        let windows = mask?.shape[0] ?? bw
+        if bw > windows {
+            // The shift mask repeats per image: attend image by image.
+            return Tensor.concat(
+                stride(from: 0, to: bw, by: windows).map { self(x.slice(axis: 0, $0, $0 + windows), mask: mask) },
+                axis: 0)
         }
-        let attended = scores.softmax(axis: -1).matmul(v)  // [B·nW, H, N, hd]
-        return proj(attended.transposed(1, 2).reshaped([bw, n, c]))
+        // softmax(q·kᵀ/√d + bias[h] + mask[window]) per window and head, on the projection's own layout.
+        let qkv = self.qkv(x)  // [B·nW, N, 3C]: q, k, v side by side, heads within each
+        var biases = [relativePositionBias().unsqueezed(0)]  // [1, H, N, N]
+        if let mask { biases.append(mask.unsqueezed(1)) }  // [nW, 1, N, N]
+        let attended = Tensor.scaledDotProductAttention(
+            tokensMajorQuery: qkv.slice(axis: 2, 0, c), key: qkv.slice(axis: 2, c, 2 * c),
+            value: qkv.slice(axis: 2, 2 * c, 3 * c), heads: heads, keyValueHeads: heads, additiveBiases: biases)
+        return proj(attended.reshaped([bw, n, c]))
     }
 }
 

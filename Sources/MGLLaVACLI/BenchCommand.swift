@@ -9,6 +9,6 @@ struct BenchCommand: ParsableCommand {
         subcommands: [
             BenchAllCommand.self, GemmBenchCommand.self, VisionBenchCommand.self, DecodeBenchCommand.self,
             TrainStepBenchCommand.self, StackStepBenchCommand.self,
-            CheckpointOpenBenchCommand.self, DetectorBenchCommand.self
+            CheckpointOpenBenchCommand.self, DetectorBenchCommand.self, TaggerBenchCommand.self
         ])
 }

@@ -136,7 +136,7 @@ func attentionForward(
     _ a: AttentionLayout, s: Int, scale: Float, qp: UnsafePointer<Float>, kp: UnsafePointer<Float>,
     vp: UnsafePointer<Float>, probs pp: UnsafeMutablePointer<Float>?, out op: UnsafeMutablePointer<Float>,
     mask mp: UnsafeMutablePointer<Float>?, maskStrides ms: [Int], isCausal: Bool, causalOffset: Int,
-    slidingWindow: Int?
+    slidingWindow: Int?, biases: [(values: UnsafeMutablePointer<Float>, strides: [Int])] = []
 ) {
     let group = a.h / a.hkv, l = a.l
     // Query rows per block when the probabilities are not kept: ~4 MiB of scores per thread (at least 16 rows).
@@ -165,6 +165,14 @@ func attentionForward(
             }
             for r in 0..<rows {
                 let i = first + r, row = scores + r * s
+                for (values, bs) in biases {
+                    let brow = values + bi * bs[0] + hi * bs[1] + i * bs[2]
+                    if bs[3] == 1 {
+                        for j in 0..<s { row[j] += brow[j] }
+                    } else {
+                        for j in 0..<s { row[j] += brow[j * bs[3]] }
+                    }
+                }
                 if let mp {
                     let mrow = mp + bi * ms[0] + hi * ms[1] + i * ms[2]
                     for j in 0..<s where mrow[j * ms[3]] == 0 { row[j] = -.infinity }
@@ -194,9 +202,13 @@ extension Tensor {
     /// Attention on the projections' own token-major layout — q [B, L, H·D], k and v [B, S, Hkv·D] — returning
     /// [B, L, H·Dv]: no transposes in or out. Same semantics as `scaledDotProductAttention`; inference only (it
     /// records no gradient; use the head-major form for training).
+    ///
+    /// `additiveBiases`: float tensors broadcastable to [B, H, L, S] added to the scaled scores before the mask and
+    /// the softmax (Swin's relative-position bias and shifted-window mask).
     public static func scaledDotProductAttention(
         tokensMajorQuery q: Tensor, key k: Tensor, value v: Tensor, heads: Int, keyValueHeads: Int,
-        mask: Tensor? = nil, isCausal: Bool = false, causalOffset: Int = 0, scale: Float? = nil
+        mask: Tensor? = nil, isCausal: Bool = false, causalOffset: Int = 0, scale: Float? = nil,
+        additiveBiases: [Tensor] = []
     ) -> Tensor {
         precondition(!wouldRecord(q, k, v), "sdpa (token-major) is inference-only: use the head-major form to train")
         precondition(
@@ -215,6 +227,12 @@ extension Tensor {
             maskData = mask.float()
             ms = broadcastStrides(mask.shape, to: [b, heads, l, s])
         }
+        let biases = additiveBiases.map { bias -> (Tensor, [Int]) in
+            precondition(
+                bias.rank <= 4 && broadcastShapes(bias.shape, [b, heads, l, s]) == [b, heads, l, s],
+                "sdpa: additive bias \(bias.shape) does not broadcast to [\(b), \(heads), \(l), \(s)]")
+            return (bias.float(), broadcastStrides(bias.shape, to: [b, heads, l, s]))
+        }
         let qf = q.float(), kf = k.float(), vf = v.float()
         let out = Tensor.uninitialized([b, l, heads * dv])
         let layout = AttentionLayout(
@@ -223,7 +241,7 @@ extension Tensor {
             layout, s: s, scale: scale ?? 1 / Float(d).squareRoot(), qp: qf.storage.floats,
             kp: kf.storage.floats, vp: vf.storage.floats, probs: nil, out: out.storage.floats,
             mask: maskData?.storage.floats, maskStrides: ms, isCausal: isCausal, causalOffset: causalOffset,
-            slidingWindow: nil)
+            slidingWindow: nil, biases: biases.map { ($0.0.storage.floats, $0.1) })
         return out
     }
 }

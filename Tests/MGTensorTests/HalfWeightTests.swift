@@ -73,4 +73,26 @@ final class TokenMajorAttentionTests: XCTestCase {
             XCTAssertTrue(r.ok, "causal \(causal): \(r.message)")
         }
     }
+
+    /// Additive biases (Swin's per-head relative-position bias and per-window mask) enter the scaled scores before
+    /// the softmax, each broadcast over the dims it lacks, and combine with a boolean mask.
+    func testAdditiveBiasesMatchTheComposedOps() {
+        var gen = Generator(seed: 32)
+        let b = 3, l = 4, h = 2, d = 5
+        let q = Tensor.randn([b, l, h * d], generator: &gen), k = Tensor.randn([b, l, h * d], generator: &gen)
+        let v = Tensor.randn([b, l, h * d], generator: &gen)
+        let perHead = Tensor.randn([1, h, l, l], generator: &gen)
+        let perBatch = Tensor((0..<(b * l * l)).map { $0 % 3 == 0 ? -100 : 0 }, shape: [b, 1, l, l])
+        let mask = Tensor((0..<(b * l)).map { $0 % 4 == 1 ? 0 : 1 }, shape: [b, 1, 1, l])
+        let hidden = Tensor((0..<(b * l)).map { $0 % 4 == 1 ? 1 : 0 }, shape: [b, 1, 1, l])
+        func heads(_ t: Tensor) -> Tensor { t.reshaped([b, l, h, d]).transposed(1, 2) }  // [B, H, L, D]
+        let scores = heads(q).matmul(heads(k), transposeB: true) * (1 / Float(d).squareRoot()) + perHead + perBatch
+        let masked = scores.maskedFill(hidden, -.infinity)
+        let reference = masked.softmax(axis: -1).matmul(heads(v)).transposed(1, 2).reshaped([b, l, h * d])
+        let fast = Tensor.scaledDotProductAttention(
+            tokensMajorQuery: q, key: k, value: v, heads: h, keyValueHeads: h, mask: mask,
+            additiveBiases: [perHead, perBatch])
+        let r = compare(fast, reference, atol: 1e-5)
+        XCTAssertTrue(r.ok, r.message)
+    }
 }
