@@ -171,6 +171,12 @@ final class RAMPlusModelTests: XCTestCase {
         try assertRefused(file, mentions: ["label_embed", "561 rows"])
     }
 
+    func testAStoredGeometryBufferMustMatch() throws {
+        let key = "visual_encoder.layers.1.blocks.0.attn.relative_position_index"
+        let file = try writeEdited { $0[key] = Tensor(int64: [Int](repeating: 0, count: 49 * 49), shape: [49, 49]) }
+        try assertRefused(file, mentions: [key, "window geometry"])
+    }
+
     func testAMissingKeyIsNamed() throws {
         let file = try writeEdited { $0["tagging_head.encoder.layer.1.output.dense.weight"] = nil }
         try assertRefused(file, mentions: ["tagging_head.encoder.layer.1.output.dense.weight"])
