@@ -5,8 +5,7 @@ import MGTensor
 // pass no `reducing_gap`, so no `reduce()` pre-pass): separable, horizontal pass then vertical pass; per output
 // index a window of source pixels weighted by the filter (bicubic: a = −0.5, support 2; bilinear: the triangle,
 // support 1; the support widened by the scale when downsampling, which is Pillow's antialiasing), normalised to sum
-// 1 in double,
-// then rounded to fixed point with 22 fractional bits; each pass accumulates in 32-bit integers from a
+// 1 in double, then rounded to fixed point with 22 fractional bits; each pass accumulates in 32-bit integers from a
 // rounding bias of 2^21 and clips the result to 0…255. The intermediate image is 8-bit, as in Pillow.
 
 /// Pillow's resampling filters (`Image.BILINEAR`, `Image.BICUBIC`).
