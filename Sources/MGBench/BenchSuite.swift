@@ -18,6 +18,7 @@ public enum BenchSuite {
         ),
         ("decode", ["bench", "decode", "--json"]),
         ("detector", ["bench", "detector", "--json"]),
+        ("tagger", ["bench", "tagger", "--no-pipeline", "--json"]),
         (
             "pretrain-7b",
             [

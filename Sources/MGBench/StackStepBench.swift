@@ -70,6 +70,8 @@ public struct StackStepBench {
     /// Builds the stack, runs `warmup` + `repeats` steps (the fastest is kept) and, with `bound`, times raw sgemm
     /// on the step's GEMM shapes; `log` receives the progress lines (one per step).
     public func run(log: (String) -> Void) throws -> BenchRow {
+        // The large-allocation pool as `Trainer.train` sets it.
+        LargeAllocationPool.capacity = max(LargeAllocationPool.capacity, LargeAllocationPool.trainingCapacity)
         var gen = Generator(seed: 0)
         let arch = llm.architecture(layers: layers), fullLayers = llm.architecture(layers: nil).numLayers
         let clipArch = CLIPVisionArchitecture.vitL14_336, auxSize = BenchInputs.auxImageSize

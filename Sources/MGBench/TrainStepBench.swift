@@ -39,6 +39,8 @@ public struct TrainStepBench {
 
     /// Builds the layer, times its rows and the tiny stack's step; `log` receives the progress line.
     public func run(log: (String) -> Void) throws -> TrainStepBenchResult {
+        // The large-allocation pool as `Trainer.train` sets it.
+        LargeAllocationPool.capacity = max(LargeAllocationPool.capacity, LargeAllocationPool.trainingCapacity)
         var gen = Generator(seed: 0)
         let arch = Self.layerArchitecture
         let (l, d, f, heads, vocab) = (sequence, arch.hiddenSize, arch.intermediateSize, arch.numHeads, arch.vocabSize)

@@ -7,7 +7,7 @@ struct BenchAllCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "all",
         abstract:
-            "Every benchmark row (vision, decoder layer, tiny and Phi-3 steps, 7B decode, 7B pretrain memory) in one table."
+            "Every benchmark row (vision, decoder layer, tiny and Phi-3 steps, 7B decode, detector, tagger, 7B pretrain memory) in one table."
     )
 
     @Option(help: "Skip a part (repeatable): \(BenchSuite.parts.map(\.0).joined(separator: ", ")).")

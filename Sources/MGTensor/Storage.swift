@@ -10,6 +10,8 @@ public final class Storage: @unchecked Sendable {
     public let dtype: DType
     /// Keeps borrowed memory alive (e.g. an mmap region); nil when this storage owns its allocation.
     private let owner: AnyObject?
+    /// Whether this storage owns its memory (borrowed memory, such as a mapped checkpoint, may be read-only).
+    public var ownsMemory: Bool { owner == nil }
     /// Owned memory that came from an anonymous mmap (large storages) rather than the allocator.
     private let mappedByteCount: Int
 

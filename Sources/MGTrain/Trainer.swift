@@ -211,6 +211,8 @@ public final class Trainer {
     /// iterations and at the end.
     @discardableResult
     public func train(maxSteps: Int? = nil) throws -> [TrainMetricsRecord] {
+        // Training frees and reallocates gigabytes of activations and gradients per step: keep more of them mapped.
+        LargeAllocationPool.capacity = max(LargeAllocationPool.capacity, LargeAllocationPool.trainingCapacity)
         var records: [TrainMetricsRecord] = []
         while !isFinished, maxSteps.map({ records.count < $0 }) ?? true {
             let before = iteration

@@ -220,6 +220,26 @@ final class OptimizerTests: XCTestCase {
         for (p, g) in zip(params, before) { XCTAssertEqual(p.grad!.toArray(), g.map { $0 * coefficient }) }
     }
 
+    /// Clipping scales in place (torch's `mul_`): a storage two gradients share is scaled once, and a gradient that
+    /// is some parameter's own value storage is replaced by a scaled copy, leaving the weights alone.
+    func testClipGradNormScalesSharedGradientsOnce() {
+        let shared = Tensor([3, 4])
+        let a = Parameter(Tensor.zeros([2])), b = Parameter(Tensor.zeros([2]))
+        a.grad = shared
+        b.grad = shared
+        let weights = Parameter(Tensor([0, 5]))
+        let c = Parameter(Tensor.zeros([2]))
+        c.grad = weights.value
+        let norm = clipGradNorm([a, b, c, weights], maxNorm: 1)
+        XCTAssertEqual(norm, (25 + 25 + 25 as Float).squareRoot())
+        let scale = 1 / (norm + 1e-6)
+        XCTAssertEqual(a.grad?.toArray(), [3 * scale, 4 * scale])
+        XCTAssertEqual(b.grad?.toArray(), [3 * scale, 4 * scale])
+        XCTAssertEqual(c.grad?.toArray(), [0, 5 * scale])
+        XCTAssertEqual(weights.value.toArray(), [0, 5], "a parameter's value is never scaled")
+        XCTAssertTrue(a.grad.map { ObjectIdentifier($0.storage) } == ObjectIdentifier(shared.storage), "in place")
+    }
+
     func testClipGradNormIgnoresParametersWithoutGradients() {
         let a = Parameter(Tensor.zeros([2])), b = Parameter(Tensor.zeros([1])), frozen = Parameter(Tensor.zeros([1]))
         a.grad = Tensor([3, 0])

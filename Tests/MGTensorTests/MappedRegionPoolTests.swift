@@ -64,4 +64,21 @@ final class MappedRegionPoolTests: XCTestCase {
                 munmap(region, MappedRegionPool.sizeClass(otherBytes))
             })
     }
+
+    func testLoweringTheCapacityUnmapsWhatNoLongerFits() {
+        let saved = LargeAllocationPool.capacity
+        defer { LargeAllocationPool.capacity = saved }
+        var storage: Storage? = Storage(uninitializedCount: 1 << 20, dtype: .float32)  // 4 MiB
+        storage!.floats[0] = 1
+        storage = nil
+        XCTAssertGreaterThanOrEqual(MappedRegionPool.heldBytes, 4 << 20)
+        LargeAllocationPool.capacity = 1 << 20
+        XCTAssertEqual(LargeAllocationPool.capacity, 1 << 20)
+        XCTAssertLessThanOrEqual(MappedRegionPool.heldBytes, 1 << 20)
+        // A region larger than the capacity is unmapped when freed, not kept.
+        var large: Storage? = Storage(uninitializedCount: 1 << 20, dtype: .float32)
+        large!.floats[0] = 1
+        large = nil
+        XCTAssertLessThanOrEqual(MappedRegionPool.heldBytes, 1 << 20)
+    }
 }
