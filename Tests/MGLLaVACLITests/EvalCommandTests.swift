@@ -107,6 +107,32 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(table(rescored.stdout), table(full.stdout))
     }
 
+    /// `--tagger` with `--detector`: every image's boxes come from upstream's RAM++ → OWLv2 pipeline.
+    func testPOPEWithTaggerAndDetector() throws {
+        let line = #"{"question_id": 7, "image": "photo0.jpg", "text": "Is there a dog in the image?", "label": "no"}"#
+        let random = dir.appendingPathComponent("coco_pope_random.json")
+        try line.write(to: random, atomically: true, encoding: .utf8)
+        let work = dir.appendingPathComponent("pope-tagged")
+        var arguments = try evalArguments(data: random, work: work)
+        arguments[1] = "pope"
+        arguments += [
+            "--image-folder", Fixtures.url("preprocess").path, "--detector", Fixtures.url("owlv2/owlv2-tiny").path,
+            "--tagger", Fixtures.url("ram/ram-plus-tiny").path, "--threshold", "0.5"
+        ]
+        let result = try runCLI(arguments)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("tags from RAM++"), result.stdout)
+        let record = try BoxIndex.load(contentsOf: work.appendingPathComponent("detected-boxes.json")).record(for: "7")
+        let pipeline = TaggedBoxDetector(
+            tagger: try RAMPlusTagger.load(Fixtures.url("ram/ram-plus-tiny")),
+            detector: try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny")))
+        let image = try ImageDecoder.decode(contentsOf: Fixtures.url("preprocess/photo0.jpg"))
+        let expected = try pipeline.detect(image, queries: DetectionQueries(tags: [], threshold: 0.5))
+        XCTAssertFalse(expected.isEmpty)
+        XCTAssertEqual(record.boxes, expected.map { $0.box.map(Double.init) })
+        XCTAssertEqual(record.labels, expected.map(\.label))
+    }
+
     /// `--detector` with no box JSON: every image gets OWLv2's boxes (tiny fixture detector), recorded in
     /// detected-boxes.json under the questions' ids, which the same run's answers used.
     func testPOPEWithDetectorMakesAndRecordsBoxes() throws {
