@@ -36,11 +36,13 @@ public final class RAMPlusTagger {
     public static let visionConfigName = "config_swin.json"
     public static let taggingHeadConfigName = "q2l_config.json"
 
-    /// A tagger from its parts.
-    public init(model: RAMPlusModel, vocabulary: RAMTagVocabulary, checkpoint: URL, unusedKeys: [String] = []) {
-        precondition(
-            model.configuration.numClasses == vocabulary.tags.count,
-            "RAMPlusTagger: \(model.configuration.numClasses) classes, \(vocabulary.tags.count) tags")
+    /// A tagger from its parts; the model's class count must be the vocabulary's.
+    public init(model: RAMPlusModel, vocabulary: RAMTagVocabulary, checkpoint: URL, unusedKeys: [String] = []) throws {
+        guard model.configuration.numClasses == vocabulary.tags.count else {
+            throw DetectorError(
+                "\(checkpoint.path): the model has \(model.configuration.numClasses) classes but the tag vocabulary "
+                    + "\(vocabulary.tags.count) tags")
+        }
         self.model = model
         self.vocabulary = vocabulary
         self.checkpoint = checkpoint
@@ -112,7 +114,7 @@ public final class RAMPlusTagger {
             }
         }
         let (model, unused) = try RAMPlusModel.load(checkpoint: checkpoint, configuration: configuration)
-        return RAMPlusTagger(model: model, vocabulary: vocabulary, checkpoint: checkpoint, unusedKeys: unused)
+        return try RAMPlusTagger(model: model, vocabulary: vocabulary, checkpoint: checkpoint, unusedKeys: unused)
     }
 
     /// `ram.get_transform(size)`: Pillow bilinear `Resize((size, size))` (anti-aliased when shrinking, as

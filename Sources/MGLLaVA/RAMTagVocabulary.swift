@@ -9,10 +9,11 @@ public struct RAMTagVocabulary: Equatable, Sendable {
     /// sigmoid(logit) must exceed this for the tag to be predicted, per tag.
     public var thresholds: [Float]
 
-    /// A vocabulary from its parts (equal counts).
-    public init(tags: [String], thresholds: [Float]) {
-        precondition(
-            tags.count == thresholds.count, "RAMTagVocabulary: \(tags.count) tags, \(thresholds.count) thresholds")
+    /// A vocabulary from its parts; the counts must be equal.
+    public init(tags: [String], thresholds: [Float]) throws {
+        guard tags.count == thresholds.count else {
+            throw DetectorError("tag vocabulary: \(tags.count) tags but \(thresholds.count) thresholds")
+        }
         self.tags = tags
         self.thresholds = thresholds
     }
@@ -41,7 +42,7 @@ public struct RAMTagVocabulary: Equatable, Sendable {
                 "tag thresholds \(thresholdFile.path) has \(thresholds.count) lines but tag list \(tagList.path) has "
                     + "\(tags.count) tags: they must be the same tag vocabulary (one threshold per tag)")
         }
-        return RAMTagVocabulary(tags: tags, thresholds: thresholds)
+        return try RAMTagVocabulary(tags: tags, thresholds: thresholds)
     }
 
     private static func readText(_ url: URL, what: String) throws -> String {

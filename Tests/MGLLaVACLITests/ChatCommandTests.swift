@@ -121,15 +121,7 @@ final class ChatCommandTests: XCTestCase {
         XCTAssertTrue(detected.stderr.contains("OWLv2 found \(found.count) boxes for 3 tags"), detected.stderr)
         XCTAssertFalse(detected.stderr.contains("dummy box"), detected.stderr)
         // The same boxes, scores and labels as a box JSON (labels matter: NMS and the caps are per label).
-        let file = try temporaryDirectory().appendingPathComponent("boxes.json")
-        defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
-        try JSONEncoder().encode([BoxRecord(id: .string("photo0"), detections: found)]).write(to: file)
-        let manual = try runCLI(base + prompt + ["--boxes", file.path, "--box-id", "photo0"])
-        XCTAssertEqual(manual.status, 0, manual.stderr)
-        func ids(_ stdout: String) throws -> [Int] {
-            let json = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
-            return try XCTUnwrap(json?["generated_ids"] as? [Int])
-        }
+        let manual = try answer(givenBoxes: found, prompt: prompt)
         XCTAssertEqual(try ids(detected.stdout), try ids(manual.stdout))
         let dummy = try runCLI(base + prompt)
         XCTAssertNotEqual(try ids(detected.stdout), try ids(dummy.stdout), "the boxes change the answer")
@@ -153,16 +145,23 @@ final class ChatCommandTests: XCTestCase {
         XCTAssertEqual(detected.status, 0, detected.stderr)
         XCTAssertTrue(detected.stderr.contains("RAM++ tags: \(tagger.tag(image).tagString)\n"), detected.stderr)
         XCTAssertTrue(detected.stderr.contains("OWLv2 found \(found.count) boxes for tags from RAM++"), detected.stderr)
+        XCTAssertEqual(try ids(detected.stdout), try ids(answer(givenBoxes: found, prompt: prompt).stdout))
+    }
+
+    /// `chat --json`'s answer with `found` given as a box JSON for photo0.
+    private func answer(givenBoxes found: [DetectedBox], prompt: [String]) throws -> CLIResult {
         let file = try temporaryDirectory().appendingPathComponent("boxes.json")
         defer { try? FileManager.default.removeItem(at: file.deletingLastPathComponent()) }
         try JSONEncoder().encode([BoxRecord(id: .string("photo0"), detections: found)]).write(to: file)
         let manual = try runCLI(base + prompt + ["--boxes", file.path, "--box-id", "photo0"])
         XCTAssertEqual(manual.status, 0, manual.stderr)
-        func ids(_ stdout: String) throws -> [Int] {
-            let json = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
-            return try XCTUnwrap(json?["generated_ids"] as? [Int])
-        }
-        XCTAssertEqual(try ids(detected.stdout), try ids(manual.stdout))
+        return manual
+    }
+
+    /// The generated ids of a `chat --json` answer.
+    private func ids(_ stdout: String) throws -> [Int] {
+        let json = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
+        return try XCTUnwrap(json?["generated_ids"] as? [Int])
     }
 
     /// `--adapter`: a PEFT LoRA folder on the LLM, unmerged; the answer is the library's with the same adapter, and
@@ -174,10 +173,6 @@ final class ChatCommandTests: XCTestCase {
         XCTAssertEqual(adapted.status, 0, adapted.stderr)
         XCTAssertTrue(adapted.stderr.contains("LoRA r 4"), adapted.stderr)
         let plain = try runCLI(base + prompt)
-        func ids(_ stdout: String) throws -> [Int] {
-            let json = try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any]
-            return try XCTUnwrap(json?["generated_ids"] as? [Int])
-        }
         XCTAssertNotEqual(try ids(adapted.stdout), try ids(plain.stdout))
         let pipeline = try InferencePipeline.load(
             llm: Fixtures.url("models/vicuna-tiny"), visualEncoder: Fixtures.url("models/clip-vit-tiny"),
