@@ -144,12 +144,13 @@ public struct StackStepBench {
             out.loss.backward()
             let t2 = BenchTiming.now()
             _ = clipGradNorm(trainable.map(\.1), maxNorm: 1)
+            let tClip = BenchTiming.now()
             optimizer.step()
             let t3 = BenchTiming.now()
             log(
                 String(
-                    format: "step %d%@: %.2f s (forward %.2f, backward %.2f, clip + AdamW %.2f)", i + 1,
-                    i < warmup ? " (warm-up)" : "", t3 - t0, t1 - t0, t2 - t1, t3 - t2))
+                    format: "step %d%@: %.2f s (forward %.2f, backward %.2f, clip %.2f + AdamW %.2f)", i + 1,
+                    i < warmup ? " (warm-up)" : "", t3 - t0, t1 - t0, t2 - t1, tClip - t2, t3 - tClip))
             if i >= warmup && t3 - t0 < best { best = t3 - t0; phases = (t1 - t0, t2 - t1, t3 - t2) }
         }
         let rss = ResidentMemory.peak()
