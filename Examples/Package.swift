@@ -12,26 +12,32 @@ let package = Package(
         // is called (a path dependency is otherwise known by its folder's name). From another machine:
         // .package(url: "<mgllava's git URL>", branch: "main").
         .package(name: "mgllava", path: ".."),
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
         .executableTarget(
             name: "chat-example",
             dependencies: [
                 .product(name: "MGLLaVA", package: "mgllava"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ]),
+        .executableTarget(
+            name: "boxes-example",
+            dependencies: [
+                .product(name: "MGLLaVA", package: "mgllava"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
         .executableTarget(
             name: "features-example",
             dependencies: [
                 .product(name: "MGLLaVA", package: "mgllava"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]),
         .executableTarget(
             name: "train-example",
             dependencies: [
                 .product(name: "MGConfigs", package: "mgllava"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ])
     ]
 )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Examples/ package (which depends on this project by path) and runs each example on the test fixtures:
-# chat-example's answer must equal `mgllava chat`'s, features-example's file must equal `mgllava features`'s, and
+# chat-example's answer must equal `mgllava chat`'s, features-example's file must equal `mgllava features`'s,
+# boxes-example's box record must equal `mgllava boxes --tagger`'s, and
 # train-example must print finite losses for its pretrain and SFT steps. Debug builds; about a minute once built.
 # Called by .ci/run after the tests; run it from anywhere.
 set -euo pipefail
@@ -49,6 +50,18 @@ echo "== features-example vs mgllava features"
 cmp -s "$tmp/example.safetensors" "$tmp/cli.safetensors" \
     || fail "features-example's safetensors file differs from mgllava features' (same image, towers and checkpoint)"
 echo "safetensors files identical ($(wc -c < "$tmp/cli.safetensors") bytes)"
+
+echo "== boxes-example vs mgllava boxes --tagger"
+"$bin/boxes-example" --tagger "$F/ram/ram-plus-tiny" --detector "$F/owlv2/owlv2-tiny" --image "$F/ram/images/photo.jpg" \
+    > "$tmp/example-boxes.json" 2>/dev/null || fail "boxes-example exited with an error"
+"$mgllava" boxes --tagger "$F/ram/ram-plus-tiny" --detector "$F/owlv2/owlv2-tiny" --image "$F/ram/images/photo.jpg" \
+    --out "$tmp/cli-boxes.json" >/dev/null || fail "mgllava boxes exited with an error"
+python3 - "$tmp/example-boxes.json" "$tmp/cli-boxes.json" <<'PY' || fail "boxes-example's record differs from mgllava boxes'"
+import json, sys
+example, cli = (json.load(open(p)) for p in sys.argv[1:])
+assert example == cli, (example, cli)
+print(f"box records equal ({len(cli[0]['boxes'])} boxes, labels {sorted(set(cli[0]['labels']))})")
+PY
 
 echo "== train-example"
 "$bin/train-example" --pretrain-steps 3 --sft-steps 3 --folder "$tmp/train" | tee "$tmp/train.log" \

@@ -1,6 +1,8 @@
 // MGEval — the text of box records, written by hand so the keys come in upstream's order (id, boxes, scores,
-// labels) with Python `json.dump`'s default separators, and scores as the shortest text that reads back as the
-// same Float (Swift's `Float.description`), which JSONEncoder does not promise.
+// labels) with Python `json.dump`'s default separators, and scores as upstream writes them: its scores are float32
+// values turned into Python floats (`.tolist()`), whose `repr` is the shortest text that reads back as the same
+// double — Swift's `Double.description` of the Float widened, which JSONEncoder does not promise. Parsed, the file
+// equals upstream's value for value.
 import Foundation
 import MGData
 import MGJSON
@@ -35,7 +37,7 @@ struct GeneratedBoxes: Equatable {
     var json: String {
         let boxText = boxes.map { "[" + $0.map(String.init).joined(separator: ", ") + "]" }
         return "{\"id\": \(BoxGenerationJSON.id(id)), \"boxes\": [\(boxText.joined(separator: ", "))], "
-            + "\"scores\": [\(scores.map(\.description).joined(separator: ", "))], "
+            + "\"scores\": [\(scores.map { Double($0).description }.joined(separator: ", "))], "
             + "\"labels\": [\(labels.map(BoxGenerationJSON.string).joined(separator: ", "))]}"
     }
 }

@@ -137,16 +137,18 @@ final class BoxGenerationTests: XCTestCase {
 
     // MARK: Inputs and output
 
-    func testSingleImageWritesUpstreamKeyOrderAndShortestScores() throws {
+    func testSingleImageWritesUpstreamKeyOrderAndScoresAsPythonWritesThem() throws {
         // 255×… image: first pixel red = 255*37 % 256 = 219, green = 255*11 % 256 = 245 → scores 219/255, 245/7.
         let file = try writeImage(width: 255, "photo.cat.png")
         let output = tempDir.appendingPathComponent("out/boxes.json")
         let summary = try run(.image(file, id: nil), output: output, detector: FakeDetector())
+        // Python's repr of the float32 score as a float (upstream's `.tolist()` then json.dump): 0.8588235378265381.
         let score = Float(219) / 255
+        XCTAssertEqual(Double(score).description, "0.8588235378265381")
         let text = try String(contentsOf: output, encoding: .utf8)
         XCTAssertEqual(
             text,
-            "[\n{\"id\": \"photo.cat\", \"boxes\": [[0, 0, 255, 130]], \"scores\": [\(score)], "
+            "[\n{\"id\": \"photo.cat\", \"boxes\": [[0, 0, 255, 130]], \"scores\": [0.8588235378265381], "
                 + "\"labels\": [\"cat\"]}\n]\n")
         XCTAssertEqual(Float("\(score)"), score)
         XCTAssertTrue(summary.completed)
