@@ -101,9 +101,10 @@ public final class RAMPlusTagger {
                 visionConfig: visionConfig, taggingHeadConfig: headConfig, numClasses: vocabulary.tags.count)
         }
         configuration.numClasses = vocabulary.tags.count
-        // The tag list decides the class count; a checkpoint trained with another list has another label_embed.
+        // The tag list decides the class count; a RAM++ checkpoint trained with another list has another label_embed.
+        // (Other variants — RAM's label_embed has one row per tag — are named by the model's own checks.)
         let weights = try Checkpoint.open(checkpoint)
-        if weights.keys.contains("label_embed") {
+        if weights.keys.contains("label_embed") && weights.keys.contains("reweight_scale") {
             let rows = try weights.info(for: "label_embed").shape.first ?? 0
             let d = configuration.descriptionsPerClass
             if rows != vocabulary.tags.count * d {

@@ -166,6 +166,20 @@ final class RAMPlusTaggerTests: XCTestCase {
         assertLoadFails(folder, mentions: ["11 tags", "510 rows", "label_embed"])
     }
 
+    func testARAMCheckpointIsNamedNotBlamedOnTheTagList() throws {
+        // Plain RAM: one label_embed row per tag and no reweight_scale.
+        let folder = try copyOfTinyFolder()
+        let pth = folder.appendingPathComponent("ram_plus_tiny.pth")
+        var state = try Checkpoint.open(pth).loadAll(copy: true)
+        state["reweight_scale"] = nil
+        state["label_embed"] = Tensor.zeros([10, 512])
+        try FileManager.default.removeItem(at: pth)
+        try SafeTensorsWriter.write(
+            state.mapValues { $0.dtype == .int64 ? $0 : $0.float() },
+            to: folder.appendingPathComponent("ram.safetensors"))
+        assertLoadFails(folder, mentions: ["not RAM++", "reweight_scale"])
+    }
+
     func testHalfAConfigurationIsRefused() throws {
         let folder = try copyOfTinyFolder()
         try FileManager.default.removeItem(at: folder.appendingPathComponent("q2l_config.json"))
