@@ -211,8 +211,11 @@ public final class Trainer {
     /// iterations and at the end.
     @discardableResult
     public func train(maxSteps: Int? = nil) throws -> [TrainMetricsRecord] {
-        // Training frees and reallocates gigabytes of activations and gradients per step: keep more of them mapped.
-        LargeAllocationPool.capacity = max(LargeAllocationPool.capacity, LargeAllocationPool.trainingCapacity)
+        // Training frees and reallocates gigabytes of activations and gradients per step: keep more of them mapped
+        // while it runs, and go back to the previous size (unmapping the surplus) when it returns.
+        let poolCapacity = LargeAllocationPool.capacity
+        LargeAllocationPool.capacity = max(poolCapacity, LargeAllocationPool.trainingCapacity)
+        defer { LargeAllocationPool.capacity = poolCapacity }
         var records: [TrainMetricsRecord] = []
         while !isFinished, maxSteps.map({ records.count < $0 }) ?? true {
             let before = iteration

@@ -70,7 +70,9 @@ final class TrainerTests: XCTestCase {
         let data = try dataset(), cfg = config()
         let straight = try trainer(cfg, data, "straight")
         XCTAssertGreaterThanOrEqual(straight.totalIterations, 6)
+        let poolCapacity = LargeAllocationPool.capacity
         let expected = try straight.train(maxSteps: 6).map(\.loss)
+        XCTAssertEqual(LargeAllocationPool.capacity, poolCapacity, "training gives the reuse pool back its size")
         XCTAssertEqual(expected.count, 6)
         XCTAssertTrue(expected.allSatisfy(\.isFinite), "\(expected)")
         XCTAssertEqual(Set(expected).count, expected.count, "steps should see different batches: \(expected)")
