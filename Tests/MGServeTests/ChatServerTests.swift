@@ -27,14 +27,20 @@ final class ChatServerTests: XCTestCase {
     /// Starts a server (`maxQueue` waiting requests) and waits until it listens and its model is ready.
     static func start(
         maxQueue: Int = 4, maxBodyBytes: Int = 4 << 20, apiKey: String? = nil, delayPerToken: Double = 0,
-        idleTimeout: Int64 = 30, mediaPath: URL? = nil, detector: Bool = false
+        idleTimeout: Int64 = 30, mediaPath: URL? = nil, detector: Bool = false, tagger: Bool = false
     ) async throws -> (ChatServer, Int, Task<Void, Error>) {
         let worker = GenerationWorker(maxQueue: maxQueue, defaultMaxTokens: 400, mediaPath: mediaPath)
         worker.delayPerToken = delayPerToken
         worker.start {
             let loaded = try pipeline()
             if detector {
-                loaded.detector = try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny"))
+                let owl = try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny"))
+                // With `tagger`, RAM++ chooses each image's tags (upstream's pipeline, `serve --tagger`).
+                loaded.detector =
+                    tagger
+                    ? TaggedBoxDetector(
+                        tagger: try RAMPlusTagger.load(Fixtures.url("ram/ram-plus-tiny")), detector: owl)
+                    : owl
                 loaded.detectionQueries = detectionQueries
             }
             return loaded

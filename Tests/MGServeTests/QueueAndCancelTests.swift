@@ -195,10 +195,23 @@ final class ServerEdgeTests: XCTestCase {
 /// library chat's with those boxes.
 final class ServerDetectorTests: XCTestCase {
     func testTheDetectorMakesTheBoxesWhenARequestGivesNone() async throws {
-        let (_, port, task) = try await ChatServerTests.start(detector: true)
+        let detector = try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny"))
+        try await checkDetectedBoxes(expectedBy: detector, tagger: false)
+    }
+
+    /// `serve --tagger`: RAM++ chooses the tags, as upstream's box generation does.
+    func testTheTaggerChoosesTheTagsWhenARequestGivesNoBoxes() async throws {
+        let detector = TaggedBoxDetector(
+            tagger: try RAMPlusTagger.load(Fixtures.url("ram/ram-plus-tiny")),
+            detector: try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny")))
+        try await checkDetectedBoxes(expectedBy: detector, tagger: true)
+    }
+
+    /// The server's answer to a request without boxes equals the library chat's with `detector`'s boxes.
+    private func checkDetectedBoxes(expectedBy detector: any BoxDetector, tagger: Bool) async throws {
+        let (_, port, task) = try await ChatServerTests.start(detector: true, tagger: tagger)
         defer { task.cancel() }
         let pipeline = try ChatServerTests.pipeline()
-        let detector = try OWLv2Detector.load(directory: Fixtures.url("owlv2/owlv2-tiny"))
         let image = try ImageDecoder.decode(contentsOf: Fixtures.url("preprocess/photo0.jpg"))
         let found = BoxRecord(
             id: .string("image"), detections: try detector.detect(image, queries: ChatServerTests.detectionQueries))
