@@ -15,8 +15,13 @@ extension RAMPlusModel {
     public static func load(
         checkpoint url: URL, configuration: RAMPlusConfiguration
     ) throws -> (model: RAMPlusModel, unused: [String]) {
-        let weights = try Checkpoint.open(url)
-        let path = url.path
+        try load(weights: try Checkpoint.open(url), path: url.path, configuration: configuration)
+    }
+
+    /// `load(checkpoint:configuration:)` on a checkpoint already opened (`path` names it in messages).
+    public static func load(
+        weights: any TensorSource, path: String, configuration: RAMPlusConfiguration
+    ) throws -> (model: RAMPlusModel, unused: [String]) {
         let model = RAMPlusModel(configuration)
         try checkVariant(weights, configuration: configuration, path: path)
 
@@ -70,7 +75,8 @@ extension RAMPlusModel {
                     + "configuration expects embed_dim \(vision.embedDim) (swin_l: 192)")
         }
         if let table = try shape("visual_encoder.layers.0.blocks.0.attn.relative_position_bias_table"),
-            let side = Int(exactly: Double(table[0]).squareRoot()), (side + 1) / 2 != vision.window(stage: 0)
+            table.count == 2, let side = Int(exactly: Double(table[0]).squareRoot()),
+            (side + 1) / 2 != vision.window(stage: 0)
         {
             throw DetectorError(
                 "\(path): 'visual_encoder.layers.0.blocks.0.attn.relative_position_bias_table' is \(table): window "

@@ -92,14 +92,16 @@ public final class SwinWindowAttention: Module {
     public let relativePositionIndex: Buffer
     let heads: Int
     let window: Int
+    /// The computed `relative_position_index`, [N·N] (what the forward pass gathers the bias table with).
+    let index: [Int]
 
     init(dim: Int, heads: Int, window: Int) {
         qkv = Linear(dim, 3 * dim)
         proj = Linear(dim, dim)
         relativePositionBiasTable = Parameter(Tensor.zeros([(2 * window - 1) * (2 * window - 1), heads]))
         let n = window * window
-        relativePositionIndex = Buffer(
-            Tensor(int64: SwinWindowLayout.relativePositionIndex(window: window), shape: [n, n]))
+        index = SwinWindowLayout.relativePositionIndex(window: window)
+        relativePositionIndex = Buffer(Tensor(int64: index, shape: [n, n]))
         self.heads = heads
         self.window = window
         super.init()
@@ -115,7 +117,6 @@ public final class SwinWindowAttention: Module {
     func relativePositionBias() -> Tensor {
         let n = window * window
         let table = relativePositionBiasTable.tensor.float().toArray()  // [(2w−1)², heads]
-        let index = SwinWindowLayout.relativePositionIndex(window: window)
         var bias = [Float](repeating: 0, count: heads * n * n)
         for h in 0..<heads {
             for p in 0..<(n * n) { bias[h * n * n + p] = table[index[p] * heads + h] }

@@ -114,7 +114,8 @@ public final class RAMPlusTagger {
                         + "descriptions): the tag list is not the one the checkpoint was trained with")
             }
         }
-        let (model, unused) = try RAMPlusModel.load(checkpoint: checkpoint, configuration: configuration)
+        let (model, unused) = try RAMPlusModel.load(
+            weights: weights, path: checkpoint.path, configuration: configuration)
         return try RAMPlusTagger(model: model, vocabulary: vocabulary, checkpoint: checkpoint, unusedKeys: unused)
     }
 

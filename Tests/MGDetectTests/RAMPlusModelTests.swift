@@ -161,6 +161,12 @@ final class RAMPlusModelTests: XCTestCase {
         try assertRefused(file, mentions: ["window 12", "relative_position_bias_table"])
     }
 
+    func testABiasTableOfAnotherRankIsAnErrorNotACrash() throws {
+        let key = "visual_encoder.layers.0.blocks.0.attn.relative_position_bias_table"
+        let file = try writeEdited { $0[key] = Tensor.zeros([]) }
+        try assertRefused(file, mentions: [key])
+    }
+
     func testAnotherInputSizeIsNamed() throws {
         let file = try writeEdited { $0["visual_encoder.layers.0.blocks.1.attn_mask"] = Tensor.zeros([16, 49, 49]) }
         try assertRefused(file, mentions: ["attn_mask", "112 px"])
